@@ -1,0 +1,184 @@
+"""config.yaml -> typed dataclasses, with key-path errors and `--set section.key=value` overrides.
+
+Every section is a dataclass whose fields carry their defaults; config.yaml documents each key in place. Loading is
+strict: an unknown key or a value of the wrong type is a SegueError naming the full key path (and the nearest
+known key), because a silently ignored typo in a training config costs hours.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from segue.errors import SegueError
+
+# The file next to the package in a checkout; an installed segue falls back to the defaults below.
+DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "config.yaml"
+
+
+# --- sections: each area of the house owns its own dataclass -------------------------------------------------------
+
+@dataclass
+class DataConfig:
+    """Dataset build and loading (training/)."""
+    eval_fraction: float = 0.1
+    transpositions: list[int] = field(default_factory=lambda: [-3, -2, -1, 0, 1, 2, 3])
+    time_stretches: list[float] = field(default_factory=lambda: [0.95, 0.975, 1.0, 1.025, 1.05])
+    compress: bool = False
+    workers: int = 2
+
+
+@dataclass
+class ModelConfig:
+    """Model kind and sizes (training/models.py)."""
+    kind: str = "performance_rnn"
+    hidden_size: int = 512
+    num_layers: int = 3
+    dropout: float = 0.1
+    conditioned: bool = True
+
+
+@dataclass
+class TrainConfig:
+    """The trainer (training/trainer.py)."""
+    lr: float = 0.001
+    seed: int = 0
+
+
+@dataclass
+class ExportConfig:
+    """torch -> ONNX (export/)."""
+    opset: int = 17
+
+
+@dataclass
+class DaemonConfig:
+    """The live daemon (daemon/)."""
+    silence_ms: float = 400.0
+
+
+@dataclass
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
+    daemon: DaemonConfig = field(default_factory=DaemonConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+# --- loading ------------------------------------------------------------------------------------------------------
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
+    """Read `path` (default: the project's config.yaml if present), apply `overrides` ("train.lr=0.001")."""
+    raw: dict = {}
+    source = Path(path) if path is not None else DEFAULT_CONFIG_PATH
+    if path is not None or source.exists():
+        raw = _read_yaml(source)
+    for item in overrides or []:
+        _apply_override(raw, item)
+    return from_dict(Config, raw, "")
+
+
+def from_dict(cls: type, raw: Any, where: str) -> Any:
+    """Build dataclass `cls` from a mapping, checking every key and type; `where` is the key path so far."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise SegueError(f"config: '{where or 'top level'}' must be a mapping of keys, got {_describe(raw)}")
+    hints = typing.get_type_hints(cls)
+    known = [f.name for f in dataclasses.fields(cls)]
+    values = {}
+    for key, value in raw.items():
+        path = f"{where}.{key}" if where else str(key)
+        if key not in known:
+            raise SegueError(f"config: unknown key '{path}'{_did_you_mean(str(key), known)}")
+        values[key] = _coerce(hints[key], value, path)
+    return cls(**values)
+
+
+def _coerce(hint: Any, value: Any, path: str) -> Any:
+    if dataclasses.is_dataclass(hint):
+        return from_dict(hint, value, path)
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return _coerce(arg, value, path)
+            except SegueError as e:
+                errors.append(e)
+        raise errors[0]
+    if origin is list:
+        if not isinstance(value, list):
+            raise _type_error(path, hint, value)
+        return [_coerce(args[0], item, f"{path}[{i}]") for i, item in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise _type_error(path, hint, value)
+        return {k: _coerce(args[1], v, f"{path}.{k}") for k, v in value.items()}
+    if hint is Any:
+        return value
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint in (int, float, str, bool) and (type(value) is not hint):
+        raise _type_error(path, hint, value)
+    return value
+
+
+def _type_error(path: str, hint: Any, value: Any) -> SegueError:
+    name = getattr(hint, "__name__", str(hint))
+    return SegueError(f"config: '{path}' must be {name}, got {_describe(value)}")
+
+
+def _describe(value: Any) -> str:
+    return f"{type(value).__name__} {value!r}"
+
+
+def _did_you_mean(key: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(key, known, n=1)
+    if close:
+        return f" (did you mean '{close[0]}'?)"
+    return f" (known keys: {', '.join(known)})"
+
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise SegueError(f"config: cannot read {path}: {e.strerror or e}") from None
+    try:
+        return yaml.safe_load(text) or {}
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark else ""
+        raise SegueError(f"config: {path}{line} is not valid YAML: {getattr(e, 'problem', e)}") from None
+
+
+def _apply_override(raw: dict, item: str) -> None:
+    """Set one dotted key from `section.key=value`; the value is parsed as YAML so 0.001, true, [1, 2] work."""
+    if "=" not in item:
+        raise SegueError(f"--set '{item}': expected section.key=value, e.g. --set train.lr=0.001")
+    dotted, text = item.split("=", 1)
+    parts = dotted.strip().split(".")
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        value = text
+    node = raw
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise SegueError(f"--set '{item}': '{part}' is not a section")
+    node[parts[-1]] = value
