@@ -1,0 +1,39 @@
+import pytest
+import torch
+
+from segue.errors import SegueError
+from training.checkpoint import load_model_from_checkpoint, make_checkpoint, save_checkpoint
+from training.models import build_model
+
+CFG = dict(kind="performance_rnn", hidden_size=8, num_layers=1, dropout=0.0, conditioned=False)
+
+
+def test_round_trip_restores_weights_and_config(tmp_path):
+    model = build_model(CFG)
+    path = save_checkpoint(make_checkpoint(model, CFG, eval_metrics={"loss": 1.5, "accuracy": 0.3}), tmp_path / "best.pt")
+    loaded, ckpt = load_model_from_checkpoint(path)
+    assert ckpt["eval"]["loss"] == 1.5 and ckpt["model_config"]["hidden_size"] == 8
+    for (name, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items()):
+        assert torch.equal(a, b), name
+    assert not loaded.training
+    assert not list(tmp_path.glob("*.tmp")), "atomic save leaves no temp file"
+
+
+@pytest.mark.parametrize("content", [b"", b"not a checkpoint at all", b"PK\x03\x04garbage"])
+def test_unrelated_or_corrupt_file_gives_clear_error(tmp_path, content):
+    path = tmp_path / "x.pt"
+    path.write_bytes(content)
+    with pytest.raises(SegueError, match="x.pt"):
+        load_model_from_checkpoint(path)
+
+
+def test_torch_file_that_is_not_ours_gives_clear_error(tmp_path):
+    path = tmp_path / "other.pt"
+    torch.save({"state_dict": {"w": torch.zeros(2)}}, path)
+    with pytest.raises(SegueError, match="not a segue checkpoint"):
+        load_model_from_checkpoint(path)
+
+
+def test_missing_file_names_it(tmp_path):
+    with pytest.raises(SegueError, match="nope.pt"):
+        load_model_from_checkpoint(tmp_path / "nope.pt")

@@ -1,0 +1,118 @@
+"""Checkpoint files: one dict saved with torch.save, written atomically, read with torch.load(weights_only=True).
+
+    {"format": "segue-checkpoint", "version": 1,
+     "model_config": {...},            # training.models.model_config_dict
+     "codec": {...},                   # codec_params(): the event vocabulary the model was trained on
+     "model": state_dict,
+     "train_state": {...},             # optimizer, scheduler, stage, early stop, RNG, step, data position
+     "eval": {"loss": ..., "accuracy": ...},
+     "data_summary": {...}}
+
+weights_only=True restricts unpickling to tensors and plain containers, so loading a file never executes code
+from it; that is also why everything we store is plain (no numpy arrays, no custom classes).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from segue import codec
+from segue.controls import CONTROL_DIM
+from segue.errors import SegueError
+from training.models import build_model, model_config_dict
+
+CHECKPOINT_FORMAT = "segue-checkpoint"
+CHECKPOINT_VERSION = 1
+
+
+def codec_params() -> dict:
+    """The codec constants a model depends on; stored so a mismatch is caught at load time."""
+    return {
+        "encoding": "performance_with_dynamics",
+        "num_classes": codec.NUM_CLASSES,
+        "steps_per_second": codec.STEPS_PER_SECOND,
+        "max_shift_steps": codec.MAX_SHIFT_STEPS,
+        "num_velocity_bins": codec.NUM_VELOCITY_BINS,
+        "control_dim": CONTROL_DIM,
+    }
+
+
+def make_checkpoint(model: nn.Module, model_cfg, train_state: dict | None = None, eval_metrics: dict | None = None,
+                    data_summary: dict | None = None) -> dict:
+    """The checkpoint dict for `model` (unwrap DDP before calling)."""
+    return {
+        "format": CHECKPOINT_FORMAT,
+        "version": CHECKPOINT_VERSION,
+        "model_config": model_config_dict(model_cfg),
+        "codec": codec_params(),
+        "model": {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()},
+        "train_state": train_state or {},
+        "eval": eval_metrics or {},
+        "data_summary": data_summary or {},
+    }
+
+
+def save_checkpoint(ckpt: dict, path: str | Path) -> Path:
+    """Write atomically: a crash mid-write leaves the previous file intact (temp file in the same folder + rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(ckpt, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """The checkpoint dict, validated; SegueError naming the file for anything that is not a segue checkpoint."""
+    path = Path(path)
+    if path.is_dir():
+        for name in ("best.pt", "last.pt"):
+            if (path / name).is_file():
+                path = path / name
+                break
+        else:
+            raise SegueError(f"{path}: folder has no best.pt or last.pt; pass a checkpoint file")
+    if not path.is_file():
+        raise SegueError(f"{path}: checkpoint file not found")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # corrupt zip, pickle refused by weights_only, truncated file, not torch at all ...
+        reason = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
+        raise SegueError(f"{path}: not a readable segue checkpoint ({reason})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise SegueError(f"{path}: not a segue checkpoint (no 'format: {CHECKPOINT_FORMAT}' field); "
+                         "pass a best.pt/last.pt written by `segue train`")
+    if int(ckpt.get("version", 0)) > CHECKPOINT_VERSION:
+        raise SegueError(f"{path}: checkpoint version {ckpt.get('version')} is newer than this segue "
+                         f"(reads up to {CHECKPOINT_VERSION}); upgrade segue")
+    stored_codec = ckpt.get("codec", {})
+    expected = codec_params()
+    mismatched = sorted(k for k in ("num_classes", "steps_per_second", "num_velocity_bins")
+                        if stored_codec.get(k) != expected[k])
+    if mismatched:
+        raise SegueError(f"{path}: trained with a different event codec ({', '.join(mismatched)} differ)")
+    return ckpt
+
+
+def load_model_from_checkpoint(path: str | Path) -> tuple[nn.Module, dict]:
+    """(model in eval mode on CPU, checkpoint dict)."""
+    ckpt = load_checkpoint(path)
+    model = build_model(ckpt["model_config"])
+    try:
+        model.load_state_dict(ckpt["model"])
+    except (RuntimeError, KeyError, TypeError) as exc:
+        first = str(exc).strip().splitlines()[0][:160]
+        raise SegueError(f"{path}: weights do not match the stored model config ({first})") from None
+    return model.eval(), ckpt
