@@ -1,0 +1,233 @@
+"""Count-based baselines over event indices: a unigram model and a variable-order Markov model.
+
+The Markov model is the Continuator's idea (Pachet 2003: predict the next event from the longest recent context
+that was seen before, falling back to shorter ones) turned into a proper distribution by **PPM-C blending**
+(Moffat's escape "method C", used with interpolation — the same estimate as Witten–Bell smoothing):
+
+    P_{-1}(x | h)  = 1 / 388                                          uniform: every event keeps some mass
+    P_k(x | h)     = (c_k(h, x) + u_k(h) * P_{k-1}(x | h)) / (n_k(h) + u_k(h))     if n_k(h) > 0
+    P_k(x | h)     = P_{k-1}(x | h)                                   if the order-k context never occurred
+
+where h_k is the last k events before x, c_k(h, x) counts how often x followed h_k in training,
+n_k(h) = sum_x c_k(h, x) and u_k(h) = the number of distinct events that followed h_k. The escape mass
+u / (n + u) is large after contexts followed by many different events and small after near-deterministic ones.
+
+`escape="D"` selects PPM-D instead (Howard 1993), which blended is interpolated absolute discounting with
+discount 1/2 — the Kneser–Ney family without the continuation counts:
+
+    P_k(x | h)     = (max(c_k(h, x) - 1/2, 0) + (u_k(h) / 2) * P_{k-1}(x | h)) / n_k(h)     if n_k(h) > 0
+
+Each P_k sums to 1 by induction, so the blend is a distribution for every context. There is no PPM "exclusion":
+blending keeps scoring vectorised. The unigram model is the order-0 case (counts blended with uniform).
+
+Near a sequence start only the orders the available history allows are used. Scoring skips each sequence's first
+event by default, because the neural model (input = event t, label = event t+1) never predicts it either.
+
+Contexts are packed into uint64 codes (9 bits per event, exact up to order 6; a 64-bit multiplicative hash above
+that — collisions are negligible at these sizes); each order is a sorted table of (context << 9 | event) keys and
+counts, looked up with np.searchsorted. Training and scoring are vectorised numpy over the whole corpus.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from segue.errors import SegueError
+
+NUM_CLASSES = 388  # the codec's vocabulary (segue.codec.NUM_CLASSES); fixed by the Magenta encoding
+EVENT_BITS = 9  # 2**9 = 512 > 388, so an event fits in 9 bits of a context code
+EVENT_MASK = np.uint64((1 << EVENT_BITS) - 1)
+EXACT_MAX_ORDER = 6  # 6 events * 9 bits = 54 bits of context, plus 9 for the event: 63 bits, fits uint64
+HASH_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)  # golden-ratio constant: spreads bits in multiplicative hashing
+NO_EVENT = 355  # TIME_SHIFT(100): excluded from "event accuracy", as in the trainer's metric
+ESCAPE_METHODS = {"C", "D"}  # PPM-C (Witten-Bell) or PPM-D (absolute discount 1/2), see the module docstring
+PPM_D_DISCOUNT = 0.5
+SCORE_CHUNK = 4096  # positions per dense [chunk, 388] probability block (~12 MB of float64)
+
+
+@dataclass
+class _OrderTable:
+    """Counts for one context length k, as sorted parallel arrays."""
+
+    joint_keys: np.ndarray  # uint64, sorted: context_code << 9 | next_event
+    joint_counts: np.ndarray  # float64, how often that event followed that context
+    context_codes: np.ndarray  # uint64, sorted unique context codes
+    context_first: np.ndarray  # int64, index of each context's first entry in joint_keys
+    context_total: np.ndarray  # float64, n_k(h)
+    context_distinct: np.ndarray  # int64, u_k(h) = number of entries of this context
+
+    @classmethod
+    def from_joint(cls, joint: np.ndarray) -> "_OrderTable":
+        keys, counts = np.unique(joint, return_counts=True)
+        contexts = keys >> np.uint64(EVENT_BITS)
+        codes, first, distinct = np.unique(contexts, return_index=True, return_counts=True)
+        total = np.add.reduceat(counts, first) if len(first) else np.zeros(0, np.int64)
+        return cls(keys, counts.astype(np.float64), codes, first.astype(np.int64),
+                   total.astype(np.float64), distinct.astype(np.int64))
+
+    def find(self, codes: np.ndarray) -> np.ndarray:
+        """Index of each context code in the table, or -1 if it never occurred."""
+        idx = np.searchsorted(self.context_codes, codes)
+        idx = np.minimum(idx, max(len(self.context_codes) - 1, 0))
+        found = (len(self.context_codes) > 0) & (self.context_codes[idx] == codes)
+        return np.where(found, idx, -1)
+
+
+def _concatenate(sequences: Iterable[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """All sequences end to end, plus each position's index within its own sequence."""
+    arrays = [np.asarray(s, dtype=np.int64).ravel() for s in sequences]
+    arrays = [a for a in arrays if len(a)]
+    if not arrays:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    events = np.concatenate(arrays)
+    if events.min() < 0 or events.max() >= NUM_CLASSES:
+        raise SegueError(f"event indices must be in 0..{NUM_CLASSES - 1}; got {events.min()}..{events.max()}")
+    lengths = np.array([len(a) for a in arrays])
+    starts = np.repeat(np.cumsum(lengths) - lengths, lengths)
+    return events, np.arange(len(events)) - starts
+
+
+def _context_codes(events: np.ndarray, max_order: int):
+    """Yield (k, codes) for k = 1..max_order: codes[t] encodes events[t-k .. t-1] (garbage where t < k)."""
+    events = events.astype(np.uint64)
+    acc = np.zeros(len(events), np.uint64)
+    for k in range(1, max_order + 1):
+        previous = events[:-k] if k < len(events) else events[:0]
+        if k <= EXACT_MAX_ORDER:
+            acc[k:] |= previous << np.uint64(EVENT_BITS * (k - 1))
+            yield k, acc
+        else:
+            if k == EXACT_MAX_ORDER + 1:
+                acc = acc * HASH_MULTIPLIER  # switch to hashing; the exact code so far seeds the hash
+            acc[k:] = (acc[k:] ^ (previous + np.uint64(1))) * HASH_MULTIPLIER
+            yield k, acc >> np.uint64(EVENT_BITS + 1)  # 54 bits, leaving room for the event
+
+
+class MarkovModel:
+    """Variable-order Markov model over event indices with PPM-C blending (see the module docstring)."""
+
+    def __init__(self, max_order: int = 8, escape: str = "C"):
+        if max_order < 0:
+            raise SegueError(f"max_order must be >= 0, got {max_order}")
+        if escape not in ESCAPE_METHODS:
+            raise SegueError(f"escape must be one of {sorted(ESCAPE_METHODS)}, got {escape!r}")
+        self.max_order = max_order
+        self.escape = escape
+        self.tables: list[_OrderTable] = []  # index k = order k
+        self.trained_events = 0
+
+    # ---- training -------------------------------------------------------------------------------------------
+    def fit(self, sequences: Iterable[np.ndarray]) -> "MarkovModel":
+        events, position = _concatenate(sequences)
+        if len(events) == 0:
+            raise SegueError("no training events: the train split is empty")
+        self.trained_events = len(events)
+        self.tables = [_OrderTable.from_joint(events.astype(np.uint64))]  # order 0: one empty context, code 0
+        for k, codes in _context_codes(events, self.max_order):
+            valid = position >= k
+            joint = (codes[valid] << np.uint64(EVENT_BITS)) | events[valid].astype(np.uint64)
+            self.tables.append(_OrderTable.from_joint(joint))
+        return self
+
+    # ---- probabilities --------------------------------------------------------------------------------------
+    def _blend(self, n: np.ndarray, u: np.ndarray, counts: np.ndarray, owner: np.ndarray):
+        """(escape weight per context, own-count term per entry): P_k = own + escape * P_{k-1}."""
+        if self.escape == "C":
+            return u / (n + u), counts / (n + u)[owner]
+        return PPM_D_DISCOUNT * u / n, (counts - PPM_D_DISCOUNT) / n[owner]
+
+    def _order0(self) -> np.ndarray:
+        table = self.tables[0]
+        n, u = table.context_total[:1], table.context_distinct[:1]
+        escape, own = self._blend(n, u, table.joint_counts, np.zeros(len(table.joint_counts), np.int64))
+        p = np.full(NUM_CLASSES, escape[0] / NUM_CLASSES)
+        p[(table.joint_keys & EVENT_MASK).astype(np.int64)] += own
+        return p
+
+    def _distributions(self, codes_by_order: list[np.ndarray], position: np.ndarray) -> np.ndarray:
+        """Dense [B, 388] next-event distributions; codes_by_order[k-1][i] is row i's order-k context code."""
+        if not self.tables:
+            raise SegueError("the Markov model is not trained: call fit() first")
+        probs = np.tile(self._order0(), (len(position), 1))
+        for k in range(1, self.max_order + 1):
+            table = self.tables[k]
+            rows = np.flatnonzero(position >= k)
+            idx = table.find(codes_by_order[k - 1][rows])
+            rows, idx = rows[idx >= 0], idx[idx >= 0]
+            if not len(rows):
+                continue
+            n, u = table.context_total[idx], table.context_distinct[idx]
+            # Expand each context's run of entries [first, first + u) into flat index arrays.
+            run_offsets = np.cumsum(u) - u
+            entries = np.repeat(table.context_first[idx] - run_offsets, u) + np.arange(u.sum())
+            owner = np.repeat(np.arange(len(rows)), u)
+            escape, own = self._blend(n, u, table.joint_counts[entries], owner)
+            probs[rows] *= escape[:, None]
+            next_events = (table.joint_keys[entries] & EVENT_MASK).astype(np.int64)
+            probs[rows[owner], next_events] += own
+        return probs
+
+    def next_distribution(self, history: Sequence[int]) -> np.ndarray:
+        """P(next event | history) as a [388] array (uses the last max_order events)."""
+        history = np.asarray(history, dtype=np.int64)[-self.max_order:] if self.max_order else np.zeros(0, np.int64)
+        padded = np.append(history, 0)  # the position being predicted
+        codes = [c[-1:].copy() for _, c in _context_codes(padded, self.max_order)]
+        return self._distributions(codes, np.array([len(history)]))[0]
+
+    # ---- evaluation -----------------------------------------------------------------------------------------
+    def score(self, sequences: Iterable[np.ndarray], skip_first: bool = True) -> dict:
+        """NLL/event (nats), perplexity, accuracy and event accuracy (labels != TIME_SHIFT(100)) on sequences."""
+        events, position = _concatenate(sequences)
+        codes = [c.copy() for _, c in _context_codes(events, self.max_order)]
+        targets = np.flatnonzero(position >= (1 if skip_first else 0))
+        if not len(targets):
+            raise SegueError("nothing to score: the eval sequences are empty")
+        nll = correct = event_correct = event_total = 0.0
+        for start in range(0, len(targets), SCORE_CHUNK):
+            chunk = targets[start:start + SCORE_CHUNK]
+            probs = self._distributions([c[chunk] for c in codes], position[chunk])
+            labels = events[chunk]
+            nll -= np.log(probs[np.arange(len(chunk)), labels]).sum()
+            hits = probs.argmax(axis=1) == labels
+            correct += hits.sum()
+            is_event = labels != NO_EVENT
+            event_correct += hits[is_event].sum()
+            event_total += is_event.sum()
+        count = len(targets)
+        return {
+            "events": int(count),
+            "nll": float(nll / count),
+            "perplexity": math.exp(nll / count),
+            "accuracy": float(correct / count),
+            "event_accuracy": float(event_correct / event_total) if event_total else float("nan"),
+        }
+
+    # ---- generation -----------------------------------------------------------------------------------------
+    def sample(self, history: Sequence[int], steps: int, temperature: float = 1.0,
+               seed: int | None = None) -> np.ndarray:
+        """Continue `history` by `steps` events, sampling each from the blended distribution."""
+        if temperature <= 0:
+            raise SegueError(f"temperature must be > 0, got {temperature}")
+        rng = np.random.default_rng(seed)
+        context = [int(e) for e in history]
+        out = np.zeros(steps, np.int64)
+        for i in range(steps):
+            p = self.next_distribution(context)
+            if temperature != 1.0:
+                p = np.exp(np.log(p) / temperature)
+                p /= p.sum()
+            out[i] = rng.choice(NUM_CLASSES, p=p)
+            context.append(int(out[i]))
+            if len(context) > self.max_order:
+                del context[0]
+        return out
+
+
+class UnigramModel(MarkovModel):
+    """Event frequencies only: the order-0 PPM-C estimate (counts blended with uniform)."""
+
+    def __init__(self):
+        super().__init__(max_order=0)
