@@ -1,0 +1,86 @@
+"""The metadata embedded in every exported model: all the engine needs to run it and check it fits.
+
+Stored with onnx.helper.set_model_props as two string properties (segue.engine.META_FORMAT and META_BODY, the
+latter JSON). Properties survive onnxruntime's quantize_dynamic, so the int8 model carries the same metadata.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import onnx
+import torch
+
+from export.graph import OPSET, StateSpec
+from segue import codec
+from segue.engine import (CONTROLS_INPUT, EVENTS_INPUT, FORMAT_VERSION, LOGITS_OUTPUT, META_BODY, META_FORMAT,
+                          state_input_name, state_output_name)
+
+# How the 20 control values are laid out (Magenta's multiconditioned_performance_with_dynamics).
+CONTROL_LAYOUT = {
+    "note_density": {"offset": 0, "size": 8, "bin_edges": [1, 2, 4, 8, 16, 32, 64], "window_seconds": 3},
+    "pitch_class_histogram": {"offset": 8, "size": 12, "window_seconds": 5},
+    "alignment": "input at t = controls at t+1 ++ event t",
+}
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def codec_meta() -> dict:
+    return {
+        "encoding": "performance_with_dynamics",
+        "num_classes": codec.NUM_CLASSES,
+        "steps_per_second": codec.STEPS_PER_SECOND,
+        "max_shift_steps": codec.MAX_SHIFT_STEPS,
+        "num_velocity_bins": codec.NUM_VELOCITY_BINS,
+        "offsets": {"note_on": codec.NOTE_ON_OFFSET, "note_off": codec.NOTE_OFF_OFFSET,
+                    "time_shift": codec.TIME_SHIFT_OFFSET, "velocity": codec.VELOCITY_OFFSET},
+        "no_event": codec.NO_EVENT,
+    }
+
+
+def build_meta(model: torch.nn.Module, specs: list[StateSpec], ckpt: dict | None = None,
+               checkpoint_path: str | Path | None = None, opset: int = OPSET) -> dict:
+    ckpt = ckpt or {}
+    conditioned = model.control_dim > 0
+    return {
+        "model_kind": model.kind,
+        "conditioned": conditioned,
+        "control_dim": int(model.control_dim),
+        "control_layout": CONTROL_LAYOUT if conditioned else None,
+        "codec": codec_meta(),
+        "inputs": [EVENTS_INPUT] + ([CONTROLS_INPUT] if conditioned else []) + [state_input_name(s.name) for s in specs],
+        "outputs": [LOGITS_OUTPUT] + [state_output_name(s.name) for s in specs],
+        "state": [s.to_dict() for s in specs],
+        "model_config": ckpt.get("model_config", {}),
+        "data_summary": ckpt.get("data_summary", {}),
+        "eval": ckpt.get("eval", {}),
+        "source_checkpoint": str(checkpoint_path) if checkpoint_path else None,
+        "source_checkpoint_sha256": file_sha256(checkpoint_path) if checkpoint_path else None,
+        "opset": opset,
+        "torch_version": torch.__version__,
+        "quantization": "fp32",
+    }
+
+
+def attach(proto: onnx.ModelProto, meta: dict) -> onnx.ModelProto:
+    """Write `meta` into the model's properties (replacing earlier segue properties)."""
+    kept = {p.key: p.value for p in proto.metadata_props if p.key not in (META_FORMAT, META_BODY)}
+    del proto.metadata_props[:]
+    onnx.helper.set_model_props(proto, {**kept, META_FORMAT: str(FORMAT_VERSION),
+                                        META_BODY: json.dumps(meta, sort_keys=True, default=str)})
+    proto.producer_name = "segue"
+    return proto
+
+
+def read(proto: onnx.ModelProto) -> dict:
+    props = {p.key: p.value for p in proto.metadata_props}
+    return json.loads(props[META_BODY])

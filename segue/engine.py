@@ -1,0 +1,206 @@
+"""Torch-free inference engine: one ONNX step graph, its recurrent state, one event at a time.
+
+The exported graph (see export/graph.py) takes
+    events   int64   [B, T]
+    controls float32 [B, T, C]      only when the model is conditioned
+    <name>_in                       one input per recurrent state tensor
+and returns
+    logits   float32 [B, T, 388]
+    <name>_out                      the state after the last of the T events.
+The engine runs it at B = 1 and keeps the state between calls, so the whole session is context.
+Everything the engine needs to know about the model lives in the file's metadata (keys below).
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from segue import codec
+from segue.errors import SegueError
+
+# Bump when the graph's inputs/outputs or the metadata change in a way old engines cannot read.
+FORMAT_VERSION = 1
+# Metadata keys (values are strings; the structured ones are JSON).
+META_FORMAT = "segue.format_version"
+META_BODY = "segue.meta"
+
+EVENTS_INPUT = "events"
+CONTROLS_INPUT = "controls"
+LOGITS_OUTPUT = "logits"
+
+
+def state_input_name(name: str) -> str:
+    return f"{name}_in"
+
+
+def state_output_name(name: str) -> str:
+    return f"{name}_out"
+
+
+_ORT_TO_NUMPY = {"tensor(float)": np.float32, "tensor(int64)": np.int64, "tensor(int32)": np.int32}
+
+
+def session_options():
+    """One thread, sequential, no spinning: spinning threads burn the core the MIDI thread needs."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    opts.log_severity_level = 3  # warnings about unused initializers are noise for users
+    return opts
+
+
+def default_model_path() -> Path:
+    return Path(str(importlib.resources.files("segue") / "models" / "default.onnx"))
+
+
+def open_session(path: Path):
+    """InferenceSession for a file, or a SegueError saying why it cannot be one."""
+    import onnxruntime as ort
+
+    if not path.is_file():
+        raise SegueError(f"model file {path} does not exist; export one with `segue export CHECKPOINT -o {path}`")
+    try:
+        return ort.InferenceSession(str(path), sess_options=session_options(), providers=["CPUExecutionProvider"])
+    except Exception as exc:  # ORT raises several private exception types for unreadable files
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SegueError(
+            f"{path} is not a readable ONNX model (truncated or corrupt?): {first_line[:160]}; re-export it with `segue export`"
+        ) from None
+
+
+def read_meta(path: Path, custom: Mapping[str, str]) -> dict:
+    """Parse and check the segue metadata embedded by the exporter."""
+    if META_FORMAT not in custom or META_BODY not in custom:
+        raise SegueError(f"{path} is an ONNX model but not a segue model (no segue metadata); export it with `segue export`")
+    try:
+        version = int(custom[META_FORMAT])
+        meta = json.loads(custom[META_BODY])
+    except (ValueError, json.JSONDecodeError):
+        raise SegueError(f"{path} has damaged segue metadata; re-export it with `segue export`") from None
+    if version > FORMAT_VERSION:
+        raise SegueError(
+            f"{path} uses model format {version} but this segue reads format {FORMAT_VERSION} or older; upgrade segue"
+        )
+    if version < 1:
+        raise SegueError(f"{path} has an invalid model format version {version}; re-export it with `segue export`")
+    if meta.get("codec", {}).get("num_classes") != codec.NUM_CLASSES:
+        raise SegueError(
+            f"{path} was trained on {meta.get('codec', {}).get('num_classes')} event classes, this segue's codec has "
+            f"{codec.NUM_CLASSES}; re-export from a matching checkpoint"
+        )
+    meta["format_version"] = version
+    return meta
+
+
+class Engine:
+    """A loaded model plus its recurrent state at batch 1."""
+
+    def __init__(self, session, meta: dict, path: Path):
+        self.session = session
+        self.meta = meta
+        self.path = path
+        self.conditioned: bool = bool(meta["conditioned"])
+        self.control_dim: int = int(meta["control_dim"])
+        self.state_specs: list[dict] = meta["state"]
+        self._check_graph_matches_meta()
+        self._output_names = [LOGITS_OUTPUT] + [state_output_name(s["name"]) for s in self.state_specs]
+        # Controls used when step()/feed() get none: the caller pins them with set_controls().
+        self.controls = np.zeros(self.control_dim, dtype=np.float32)
+        self.state: tuple[np.ndarray, ...] = self.initial_state(1)
+
+    @classmethod
+    def load(cls, path: str | Path | None = None) -> "Engine":
+        """Open a segue ONNX model; None loads the model shipped with segue."""
+        if path is None:
+            path = default_model_path()
+            if not path.is_file():
+                raise SegueError("no default model is shipped with this segue install; pass --model FILE.onnx")
+        path = Path(path)
+        session = open_session(path)
+        meta = read_meta(path, session.get_modelmeta().custom_metadata_map)
+        return cls(session, meta, path)
+
+    def _check_graph_matches_meta(self) -> None:
+        inputs = {i.name: i for i in self.session.get_inputs()}
+        expected = [EVENTS_INPUT] + ([CONTROLS_INPUT] if self.conditioned else [])
+        expected += [state_input_name(s["name"]) for s in self.state_specs]
+        if sorted(inputs) != sorted(expected):
+            raise SegueError(
+                f"{self.path}: graph inputs {sorted(inputs)} do not match its metadata {sorted(expected)}; re-export it"
+            )
+        self._state_dtypes = [_ORT_TO_NUMPY.get(inputs[state_input_name(s["name"])].type, np.float32)
+                              for s in self.state_specs]
+
+    # --- state -------------------------------------------------------------------------------------------------
+    def initial_state(self, batch: int) -> tuple[np.ndarray, ...]:
+        """Zero state for `batch` sequences (the metadata stores each shape with its batch axis)."""
+        states = []
+        for spec, dtype in zip(self.state_specs, self._state_dtypes):
+            shape = list(spec["shape"])
+            shape[spec["batch_axis"]] = batch
+            states.append(np.zeros(shape, dtype=dtype))
+        return tuple(states)
+
+    def reset(self) -> None:
+        self.state = self.initial_state(1)
+
+    def snapshot(self):
+        """Opaque copy of the state. Cheap: state arrays are replaced by each run, never written in place."""
+        return self.state
+
+    def restore(self, snap) -> None:
+        if not isinstance(snap, tuple) or len(snap) != len(self.state_specs):
+            raise SegueError("restore() needs a snapshot taken from an engine with the same model")
+        self.state = snap
+
+    def set_controls(self, controls: np.ndarray | Sequence[float]) -> None:
+        """Pin the control vector used when step()/feed() are called without controls."""
+        self.controls = self._check_controls(np.asarray(controls, dtype=np.float32), 1).reshape(self.control_dim)
+
+    # --- running -----------------------------------------------------------------------------------------------
+    def step(self, event: int, controls: np.ndarray | None = None) -> np.ndarray:
+        """Consume one event; return logits [388] for the next one.
+
+        `controls` are those of the position being predicted (input at t = controls[t+1] + event t)."""
+        return self.run(np.array([event], dtype=np.int64),
+                        None if controls is None else np.asarray(controls, dtype=np.float32).reshape(1, -1))[-1]
+
+    def feed(self, events: Sequence[int] | np.ndarray, controls: np.ndarray | None = None) -> np.ndarray:
+        """Consume N events in one call; return the logits after the last one."""
+        return self.run(events, controls)[-1]
+
+    def run(self, events: Sequence[int] | np.ndarray, controls: np.ndarray | None = None) -> np.ndarray:
+        """Consume N events in one call; return logits [N, 388] (row t predicts event t+1)."""
+        events = np.asarray(events, dtype=np.int64).reshape(-1)
+        if events.size == 0:
+            raise SegueError("feed() needs at least one event")
+        if events.min() < 0 or events.max() >= codec.NUM_CLASSES:
+            raise SegueError(f"event indices must be in 0..{codec.NUM_CLASSES - 1}, got {int(events.min())}..{int(events.max())}")
+        feeds = {EVENTS_INPUT: events[None, :]}
+        if self.conditioned:
+            if controls is None:
+                controls = np.broadcast_to(self.controls, (events.size, self.control_dim))
+            feeds[CONTROLS_INPUT] = self._check_controls(np.asarray(controls, dtype=np.float32), events.size)[None]
+        for spec, value in zip(self.state_specs, self.state):
+            feeds[state_input_name(spec["name"])] = value
+        logits, *state = self.session.run(self._output_names, feeds)
+        self.state = tuple(state)
+        return logits[0]
+
+    def _check_controls(self, controls: np.ndarray, n: int) -> np.ndarray:
+        if controls.size != n * self.control_dim:
+            raise SegueError(
+                f"controls must have {self.control_dim} values per event ({n} events), got shape {tuple(controls.shape)}"
+            )
+        return controls.reshape(n, self.control_dim)

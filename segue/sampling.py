@@ -1,0 +1,63 @@
+"""Seeded sampling of the next event from a logit vector: temperature, top-k, top-p (nucleus), min-p."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from segue.errors import SegueError
+
+
+class Sampler:
+    """Draws one class index per call. Filters apply in the order temperature -> top-k -> min-p -> top-p.
+
+    temperature 0 means greedy (argmax); top_k 0, top_p 1 and min_p 0 switch their filter off.
+    The same seed and the same logits give the same draws."""
+
+    def __init__(self, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, min_p: float = 0.0,
+                 seed: int | None = None):
+        if temperature < 0:
+            raise SegueError(f"temperature must be >= 0, got {temperature}")
+        if top_k < 0:
+            raise SegueError(f"top-k must be >= 0 (0 = off), got {top_k}")
+        if not 0.0 < top_p <= 1.0:
+            raise SegueError(f"top-p must be in (0, 1], got {top_p}")
+        if not 0.0 <= min_p < 1.0:
+            raise SegueError(f"min-p must be in [0, 1), got {min_p}")
+        self.temperature = temperature
+        self.top_k = top_k
+        self.top_p = top_p
+        self.min_p = min_p
+        self.rng = np.random.default_rng(seed)
+
+    def probabilities(self, logits: np.ndarray) -> np.ndarray:
+        """The distribution sample() draws from (float64, sums to 1)."""
+        logits = np.asarray(logits, dtype=np.float64).reshape(-1)
+        if self.temperature == 0:
+            probs = np.zeros_like(logits)
+            probs[int(np.argmax(logits))] = 1.0
+            return probs
+        scaled = logits / self.temperature
+        if 0 < self.top_k < scaled.size:
+            kth = np.partition(scaled, -self.top_k)[-self.top_k]
+            scaled = np.where(scaled >= kth, scaled, -np.inf)
+        probs = np.exp(scaled - scaled.max())
+        probs /= probs.sum()
+        if self.min_p > 0:
+            probs = np.where(probs >= self.min_p * probs.max(), probs, 0.0)
+        if self.top_p < 1.0:
+            order = np.argsort(-probs, kind="stable")
+            cumulative = np.cumsum(probs[order]) / probs.sum()
+            # keep the smallest prefix whose mass reaches top_p (always at least the most likely class)
+            keep = order[: int(np.searchsorted(cumulative, self.top_p)) + 1]
+            kept = np.zeros_like(probs)
+            kept[keep] = probs[keep]
+            probs = kept
+        return probs / probs.sum()
+
+    def sample(self, logits: np.ndarray) -> int:
+        probs = self.probabilities(logits)
+        if self.temperature == 0:
+            return int(np.argmax(probs))
+        # inverse-CDF draw: one uniform per call keeps the stream reproducible across numpy versions
+        index = int(np.searchsorted(np.cumsum(probs), self.rng.random() * probs.sum(), side="right"))
+        return min(index, probs.size - 1)
