@@ -55,6 +55,9 @@ class TrainConfig:
 class ExportConfig:
     """torch -> ONNX (export/)."""
     opset: int = 17
+    parity_steps: int = 500
+    int8_max_kl: float = 0.01
+    int8_min_agreement: float = 0.95
 
 
 @dataclass
