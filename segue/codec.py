@@ -1,0 +1,208 @@
+"""The event codec: Magenta's `performance_with_dynamics` encoding (388 classes), notes <-> event indices.
+
+The vocabulary, in order (see ../shared/ARCHITECTURE.md, "The event codec"):
+    NOTE_ON pitch 0..127        -> 0..127
+    NOTE_OFF pitch 0..127       -> 128..255
+    TIME_SHIFT 1..100 steps     -> 256..355   (a step is 10 ms)
+    VELOCITY bin 1..32          -> 356..387
+Notes handed to `encode_notes` are already sustain-resolved and drum-free (segue.midi_io and segue.streaming do that).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+STEPS_PER_SECOND = 100           # 10 ms resolution, as Performance RNN
+MAX_SHIFT_STEPS = 100            # one TIME_SHIFT moves at most 1 s; longer gaps repeat it
+NUM_VELOCITY_BINS = 32
+MIN_VELOCITY, MAX_VELOCITY = 1, 127
+VELOCITY_BIN_SIZE = math.ceil((MAX_VELOCITY - MIN_VELOCITY + 1) / NUM_VELOCITY_BINS)   # = 4
+
+NOTE_ON_OFFSET = 0
+NOTE_OFF_OFFSET = 128
+TIME_SHIFT_OFFSET = 256
+VELOCITY_OFFSET = TIME_SHIFT_OFFSET + MAX_SHIFT_STEPS        # 356
+NUM_CLASSES = VELOCITY_OFFSET + NUM_VELOCITY_BINS             # 388
+NO_EVENT = TIME_SHIFT_OFFSET + MAX_SHIFT_STEPS - 1            # TIME_SHIFT(100) = 355, Magenta's default event
+
+# A note that never gets its note-off (a model that forgot to release it) is ended this long after its start,
+# as Magenta's generator caps notes at 5 s.
+HANGING_NOTE_SECONDS = 5.0
+
+# Velocity of notes decoded before any VELOCITY event (note-seq's default).
+DEFAULT_VELOCITY = 100
+
+_HANGING_NOTE_STEPS = int(HANGING_NOTE_SECONDS * STEPS_PER_SECOND)
+
+
+@dataclass(slots=True)
+class Note:
+    pitch: int
+    velocity: int
+    start: float        # seconds
+    end: float          # seconds
+
+
+def quantize(seconds: float) -> int:
+    """Seconds -> 10 ms steps, rounding half up exactly as note-seq's quantize_to_step (cutoff 0.5)."""
+    return int(seconds * STEPS_PER_SECOND + 0.5)
+
+
+def velocity_to_bin(velocity: int) -> int:
+    return (velocity - MIN_VELOCITY) // VELOCITY_BIN_SIZE + 1
+
+
+def bin_to_velocity(velocity_bin: int) -> int:
+    return MIN_VELOCITY + (velocity_bin - 1) * VELOCITY_BIN_SIZE
+
+
+def note_on(pitch: int) -> int:
+    return NOTE_ON_OFFSET + pitch
+
+
+def note_off(pitch: int) -> int:
+    return NOTE_OFF_OFFSET + pitch
+
+
+def time_shift(steps: int) -> int:
+    if not 1 <= steps <= MAX_SHIFT_STEPS:
+        raise ValueError(f"time shift of {steps} steps is outside 1..{MAX_SHIFT_STEPS}")
+    return TIME_SHIFT_OFFSET + steps - 1
+
+
+def velocity_event(velocity_bin: int) -> int:
+    return VELOCITY_OFFSET + velocity_bin - 1
+
+
+def event_kind(event: int) -> str:
+    if event < NOTE_OFF_OFFSET:
+        return "note_on"
+    if event < TIME_SHIFT_OFFSET:
+        return "note_off"
+    if event < VELOCITY_OFFSET:
+        return "time_shift"
+    return "velocity"
+
+
+def shift_steps(event: int) -> int:
+    """Steps a TIME_SHIFT event moves time forward by (0 for any other event)."""
+    if TIME_SHIFT_OFFSET <= event < VELOCITY_OFFSET:
+        return event - TIME_SHIFT_OFFSET + 1
+    return 0
+
+
+def note_steps(notes: list[Note]) -> tuple[np.ndarray, np.ndarray]:
+    """Quantized (start, end) steps; a note whose end rounds onto its start lasts one step."""
+    starts = np.array([quantize(n.start) for n in notes], dtype=np.int64)
+    ends = np.array([quantize(n.end) for n in notes], dtype=np.int64)
+    ends = np.where(ends == starts, starts + 1, ends)
+    return starts, ends
+
+
+def encode_notes(notes: list[Note]) -> np.ndarray:
+    """Notes -> event indices, exactly as note-seq's Performance(quantized sequence, 32 velocity bins).
+
+    Notes are numbered by (unquantized start, pitch) — a stable order, so equal keys keep their input order —
+    and every start/end becomes (step, note number, is_end); sorting those tuples gives the event order. Time
+    runs from 0, gaps become TIME_SHIFT(100)s then a remainder, and a VELOCITY event precedes each note-on whose
+    bin differs from the last one. Vectorised: this runs over whole corpora.
+    """
+    if not notes:
+        return np.zeros(0, dtype=np.int16)
+    raw_starts = np.array([n.start for n in notes], dtype=np.float64)
+    pitches = np.array([n.pitch for n in notes], dtype=np.int64)
+    velocities = np.array([n.velocity for n in notes], dtype=np.int64)
+    starts, ends = note_steps(notes)
+    order = np.lexsort((pitches, raw_starts))      # note number -> input index; lexsort is stable
+    count = len(notes)
+
+    # One row per start and per end, sorted by (step, note number, is_end).
+    steps = np.concatenate([starts[order], ends[order]])
+    number = np.concatenate([np.arange(count), np.arange(count)])
+    is_end = np.concatenate([np.zeros(count, np.int64), np.ones(count, np.int64)])
+    rows = np.lexsort((is_end, number, steps))
+    steps, number, is_end = steps[rows], number[rows], is_end[rows]
+    row_pitch = pitches[order][number]
+    row_bin = (velocities[order][number] - MIN_VELOCITY) // VELOCITY_BIN_SIZE + 1
+
+    # Time shifts before each row: k full seconds then the remainder (only when time moves).
+    gap = np.diff(steps, prepend=0)
+    moves = gap > 0
+    full_shifts = np.where(moves, (gap - 1) // MAX_SHIFT_STEPS, 0)
+    remainder = gap - full_shifts * MAX_SHIFT_STEPS
+    # A VELOCITY event before a note-on whose bin differs from the previous note-on's (the first always differs).
+    on_rows = np.flatnonzero(is_end == 0)
+    on_bins = row_bin[on_rows]
+    needs_velocity = np.zeros(len(rows), dtype=bool)
+    needs_velocity[on_rows] = on_bins != np.concatenate([[0], on_bins[:-1]])
+
+    tokens_per_row = full_shifts + moves + needs_velocity + 1
+    row_end = np.cumsum(tokens_per_row)
+    row_start = row_end - tokens_per_row
+    # Filling with TIME_SHIFT(100) writes every full-second shift at once; the rest is placed by position.
+    events = np.full(int(row_end[-1]), NO_EVENT, dtype=np.int16)
+    shift_at = row_start + full_shifts
+    events[shift_at[moves]] = TIME_SHIFT_OFFSET + remainder[moves] - 1
+    velocity_at = shift_at + moves
+    events[velocity_at[needs_velocity]] = VELOCITY_OFFSET + row_bin[needs_velocity] - 1
+    events[row_end - 1] = np.where(is_end == 1, NOTE_OFF_OFFSET, NOTE_ON_OFFSET) + row_pitch
+    return events
+
+
+def decode_events(events, max_note_seconds: float | None = None) -> list[Note]:
+    """Event indices -> notes (sorted by start, then pitch).
+
+    A NOTE_ON while the same pitch sounds ends the sounding note there (one MIDI channel cannot hold a pitch
+    twice); a NOTE_OFF for a pitch that is not sounding is ignored; a note that never gets its NOTE_OFF is
+    ended HANGING_NOTE_SECONDS after its start. Zero-length notes are dropped. `max_note_seconds` additionally
+    caps every note (the live daemon and `generate` use the 5 s cap on everything, as Magenta's generator).
+    Before the first VELOCITY event notes get DEFAULT_VELOCITY, as in note-seq's Performance.to_sequence.
+    """
+    step = 0
+    velocity = DEFAULT_VELOCITY
+    sounding: dict[int, tuple[int, int]] = {}     # pitch -> (start step, velocity)
+    notes: list[Note] = []
+    cap = None if max_note_seconds is None else int(round(max_note_seconds * STEPS_PER_SECOND))
+
+    def close(pitch: int, end_step: int) -> None:
+        start_step, note_velocity = sounding.pop(pitch)
+        if cap is not None:
+            end_step = min(end_step, start_step + cap)
+        if end_step > start_step:
+            notes.append(Note(pitch, note_velocity, start_step / STEPS_PER_SECOND, end_step / STEPS_PER_SECOND))
+
+    for event in events:
+        event = int(event)
+        if event < NOTE_OFF_OFFSET:
+            if event in sounding:
+                close(event, step)
+            sounding[event] = (step, velocity)
+        elif event < TIME_SHIFT_OFFSET:
+            pitch = event - NOTE_OFF_OFFSET
+            if pitch in sounding:
+                close(pitch, step)
+        elif event < VELOCITY_OFFSET:
+            step += event - TIME_SHIFT_OFFSET + 1
+        elif event < NUM_CLASSES:
+            velocity = bin_to_velocity(event - VELOCITY_OFFSET + 1)
+        else:
+            raise ValueError(f"event {event} is outside the {NUM_CLASSES}-class vocabulary")
+    for pitch in list(sounding):
+        start_step, _ = sounding[pitch]
+        close(pitch, start_step + _HANGING_NOTE_STEPS)
+    notes.sort(key=lambda n: (n.start, n.pitch))
+    return notes
+
+
+def transpose_events(events: np.ndarray, semitones: int) -> np.ndarray | None:
+    """Shift every NOTE_ON/NOTE_OFF by `semitones`; None when a pitch would leave 0..127 (skip that shift)."""
+    events = np.asarray(events)
+    is_note = events < TIME_SHIFT_OFFSET
+    pitches = events[is_note] % 128 + semitones
+    if pitches.size and (pitches.min() < 0 or pitches.max() > 127):
+        return None
+    out = events.copy()
+    out[is_note] = events[is_note] + semitones
+    return out

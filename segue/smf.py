@@ -1,0 +1,154 @@
+"""A lean Standard MIDI File reader that keeps exactly what the codec needs, in file order.
+
+Why not symusic or mido: the codec contract is Magenta's note-seq, which reads MIDI through pretty_midi, and
+pretty_midi's note pairing (one note-off closes *every* open note of that pitch), its instrument grouping by
+(program, channel, track) with "straggler" control changes, and its track-0-only tempo map all depend on the raw
+message order. symusic pairs notes first-in-first-out and merges tempos from every track, so it cannot reproduce
+note-seq on real files. This reader walks the bytes the way mido does (running status, sysex, meta) and keeps only
+note on/off, control change, program change, track names and track-0 tempo changes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Raw message kinds kept per track. Everything else (aftertouch, pitch bend, sysex, other metas) is skipped.
+NOTE_ON, NOTE_OFF, CONTROL, PROGRAM = 0, 1, 2, 3
+
+# Bytes that follow each channel-message status nibble (0x8n..0xEn), as in the MIDI spec.
+_DATA_LENGTH = {0x8: 2, 0x9: 2, 0xA: 2, 0xB: 2, 0xC: 1, 0xD: 1, 0xE: 2}
+# System common / realtime statuses mido accepts inside a track, with their data lengths.
+_SYSTEM_LENGTH = {0xF1: 1, 0xF2: 2, 0xF3: 1, 0xF6: 0, 0xF8: 0, 0xFA: 0, 0xFB: 0, 0xFC: 0, 0xFE: 0, 0xFF: 0}
+# pretty_midi refuses files whose last tick exceeds this: they are almost always corrupt.
+MAX_TICK = 10_000_000
+
+
+class MidiFormatError(ValueError):
+    """The bytes are not a readable Standard MIDI File; the message says why."""
+
+
+@dataclass
+class Track:
+    # Each message: (absolute tick, kind, channel, data1, data2).
+    messages: list[tuple[int, int, int, int, int]] = field(default_factory=list)
+    name: str = ""
+    last_tick: int = -1           # tick of the last message of any kind; -1 for a track with no messages
+
+
+@dataclass
+class MidiFile:
+    ticks_per_beat: int
+    tracks: list[Track]
+    tempos: list[tuple[int, int]]  # (tick, microseconds per quarter) from track 0, in file order
+
+
+def parse(data: bytes) -> MidiFile:
+    """Parse SMF bytes. Raises MidiFormatError with a short human reason."""
+    if len(data) < 14 or data[:4] != b"MThd":
+        raise MidiFormatError("not a MIDI file (no MThd header)")
+    header_size = int.from_bytes(data[4:8], "big")
+    if header_size < 6 or len(data) < 8 + header_size:
+        raise MidiFormatError("truncated MIDI header")
+    num_tracks = int.from_bytes(data[10:12], "big")
+    division = int.from_bytes(data[12:14], "big", signed=True)
+    if division <= 0:
+        raise MidiFormatError("SMPTE time division is not supported (only ticks per beat)")
+    pos = 8 + header_size
+    tracks = []
+    tempos: list[tuple[int, int]] = []
+    for index in range(num_tracks):
+        if pos + 8 > len(data):
+            raise MidiFormatError(f"truncated: header promises {num_tracks} tracks, file holds {index}")
+        if data[pos:pos + 4] != b"MTrk":
+            raise MidiFormatError(f"track {index} has no MTrk header")
+        size = int.from_bytes(data[pos + 4:pos + 8], "big")
+        start = pos + 8
+        track, pos = _parse_track(data, start, size, tempos if index == 0 else None)
+        tracks.append(track)
+    return MidiFile(division, tracks, tempos)
+
+
+def _parse_track(data: bytes, start: int, size: int, tempos: list | None) -> tuple[Track, int]:
+    track = Track()
+    messages = track.messages
+    pos = start
+    end = start + size
+    length = len(data)
+    tick = 0
+    last_status = None
+    try:
+        while pos - start != size:
+            # Delta time (variable-length quantity).
+            byte = data[pos]
+            pos += 1
+            delta = byte & 0x7F
+            while byte & 0x80:
+                byte = data[pos]
+                pos += 1
+                delta = (delta << 7) | (byte & 0x7F)
+            tick += delta
+            track.last_tick = tick
+            status = data[pos]
+            pos += 1
+            if status < 0x80:
+                if last_status is None:
+                    raise MidiFormatError("running status without a previous status byte")
+                pos -= 1                     # the byte we read is the first data byte
+                status = last_status
+            elif status != 0xFF:
+                last_status = status         # meta events do not set running status (as mido)
+            if status == 0xFF:
+                meta_type = data[pos]
+                pos += 1
+                meta_length, pos = _read_vlq(data, pos)
+                payload = data[pos:pos + meta_length]
+                pos += meta_length
+                if len(payload) < meta_length:
+                    raise IndexError
+                if meta_type == 0x51 and tempos is not None:
+                    tempos.append((tick, (payload[0] << 16) | (payload[1] << 8) | payload[2]))
+                elif meta_type == 0x03:
+                    track.name = payload.decode("latin-1")
+            elif status in (0xF0, 0xF7):
+                sysex_length, pos = _read_vlq(data, pos)
+                pos += sysex_length
+            elif status >= 0xF0:
+                if status not in _SYSTEM_LENGTH:
+                    raise MidiFormatError(f"undefined status byte 0x{status:02x}")
+                pos += _SYSTEM_LENGTH[status]
+            else:
+                kind_nibble = status >> 4
+                if _DATA_LENGTH[kind_nibble] == 2:
+                    a, b = data[pos], data[pos + 1]
+                    pos += 2
+                else:
+                    a, b = data[pos], 0
+                    pos += 1
+                if a > 127 or b > 127:
+                    raise MidiFormatError("data byte out of range 0..127")
+                channel = status & 0x0F
+                if kind_nibble == 0x9:
+                    messages.append((tick, NOTE_ON, channel, a, b))
+                elif kind_nibble == 0x8:
+                    messages.append((tick, NOTE_OFF, channel, a, b))
+                elif kind_nibble == 0xB:
+                    messages.append((tick, CONTROL, channel, a, b))
+                elif kind_nibble == 0xC:
+                    messages.append((tick, PROGRAM, channel, a, 0))
+            if pos > length:
+                raise IndexError
+            if pos > end and pos - start != size:
+                # mido would read on into the next chunk; a message straddling the chunk end means corruption.
+                raise MidiFormatError("a track's messages overrun its chunk (corrupt length)")
+    except IndexError:
+        raise MidiFormatError("truncated: a track ends in the middle of a message") from None
+    return track, pos
+
+
+def _read_vlq(data: bytes, pos: int) -> tuple[int, int]:
+    value = 0
+    while True:
+        byte = data[pos]
+        pos += 1
+        value = (value << 7) | (byte & 0x7F)
+        if byte < 0x80:
+            return value, pos
