@@ -35,14 +35,13 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from segue.codec import NO_EVENT, NUM_CLASSES
 from segue.errors import SegueError
 
-NUM_CLASSES = 388  # the codec's vocabulary (segue.codec.NUM_CLASSES); fixed by the Magenta encoding
 EVENT_BITS = 9  # 2**9 = 512 > 388, so an event fits in 9 bits of a context code
 EVENT_MASK = np.uint64((1 << EVENT_BITS) - 1)
 EXACT_MAX_ORDER = 6  # 6 events * 9 bits = 54 bits of context, plus 9 for the event: 63 bits, fits uint64
 HASH_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)  # golden-ratio constant: spreads bits in multiplicative hashing
-NO_EVENT = 355  # TIME_SHIFT(100): excluded from "event accuracy", as in the trainer's metric
 ESCAPE_METHODS = {"C", "D"}  # PPM-C (Witten-Bell) or PPM-D (absolute discount 1/2), see the module docstring
 PPM_D_DISCOUNT = 0.5
 SCORE_CHUNK = 4096  # positions per dense [chunk, 388] probability block (~12 MB of float64)
@@ -179,7 +178,9 @@ class MarkovModel:
 
     # ---- evaluation -----------------------------------------------------------------------------------------
     def score(self, sequences: Iterable[np.ndarray], skip_first: bool = True) -> dict:
-        """NLL/event (nats), perplexity, accuracy and event accuracy (labels != TIME_SHIFT(100)) on sequences."""
+        """NLL/event (nats), perplexity, accuracy, and event accuracy on sequences.
+
+        Event accuracy counts only labels other than TIME_SHIFT(100) (NO_EVENT), as the trainer's metric does."""
         events, position = _concatenate(sequences)
         codes = [c.copy() for _, c in _context_codes(events, self.max_order)]
         targets = np.flatnonzero(position >= (1 if skip_first else 0))
