@@ -1,0 +1,33 @@
+import pytest
+import torch
+
+from export.pipeline import export_model
+from training.models import build_model
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    torch.set_num_threads(1)
+    yield
+
+
+def _export(tmp_path_factory, name, cfg):
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("models") / f"{name}.onnx"
+    export_model(build_model(cfg), path, parity_steps=20)
+    return path
+
+
+@pytest.fixture(scope="session")
+def lstm_path(tmp_path_factory):
+    """A small conditioned Performance RNN exported to ONNX."""
+    torch.set_num_threads(1)
+    return _export(tmp_path_factory, "lstm", dict(kind="performance_rnn", hidden_size=32, num_layers=2, conditioned=True))
+
+
+@pytest.fixture(scope="session")
+def gru_path(tmp_path_factory):
+    """A small unconditioned GRU + attention model exported to ONNX."""
+    torch.set_num_threads(1)
+    return _export(tmp_path_factory, "gru", dict(kind="gru_attention", hidden_size=32, num_layers=1, embed_dim=16,
+                                                 attention_window=4, conditioned=False))

@@ -1,0 +1,79 @@
+import json
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from conftest import SMALL_MODELS, make_model
+
+from export import graph, metadata, parity
+from export.pipeline import export_model
+from segue.engine import Engine
+
+
+@pytest.mark.parametrize("name", list(SMALL_MODELS))
+def test_streamed_and_full_logits_match_torch_within_1e4(name, tmp_path):
+    model = make_model(name)
+    result = export_model(model, tmp_path / f"{name}.onnx", parity_steps=500)
+    report = result.parity
+    assert report.stream_steps >= 500 and report.full_steps >= 500
+    assert report.stream_max_abs <= 1e-4 and report.full_max_abs <= 1e-4, report.line()
+    # the logits are not trivially small, so the tolerance means something
+    logits = parity.torch_full(model, np.arange(0, 388, 7), parity.random_controls(56, model.control_dim, 0))
+    assert np.abs(logits).max() > 1.0
+
+
+def test_parity_check_notices_a_model_that_differs(tmp_path):
+    model = make_model("performance_rnn")
+    export_model(model, tmp_path / "m.onnx", parity_steps=50)
+    with torch.no_grad():
+        model.head.bias[5] += 1e-3
+    report = parity.check_parity(model, tmp_path / "m.onnx", steps=50)
+    assert not report.ok
+    assert report.stream_max_abs == pytest.approx(1e-3, rel=0.01)
+
+
+@pytest.mark.parametrize("name", ["performance_rnn", "gru_attention"])
+def test_graph_has_dynamic_batch_and_time(name, tmp_path):
+    model = make_model(name)
+    export_model(model, tmp_path / "m.onnx", parity_steps=10)
+    engine = Engine.load(tmp_path / "m.onnx")
+    batch, time = 3, 7
+    inputs = graph.example_inputs(model, batch=batch, time=time, seed=3)
+    feeds = dict(zip([i.name for i in engine.session.get_inputs()], [t.numpy() for t in inputs]))
+    onnx_logits, *onnx_state = engine.session.run(None, feeds)
+    with torch.no_grad():
+        controls = inputs[1] if model.control_dim else None
+        state = inputs[2:] if model.control_dim else inputs[1:]
+        torch_logits, torch_state = model(inputs[0], controls, tuple(state))
+    assert onnx_logits.shape == (batch, time, 388)
+    np.testing.assert_allclose(onnx_logits, torch_logits.numpy(), atol=1e-4)
+    for got, want in zip(onnx_state, torch_state):
+        np.testing.assert_allclose(got, want.numpy(), atol=1e-4)
+
+
+def test_model_is_checker_clean_and_carries_metadata(tmp_path):
+    model = make_model("gru_attention")
+    ckpt = {"model_config": SMALL_MODELS["gru_attention"], "eval": {"loss": 2.5}, "data_summary": {"pieces": 3}}
+    source = tmp_path / "best.pt"
+    source.write_bytes(b"pretend checkpoint")
+    export_model(model, tmp_path / "m.onnx", ckpt=ckpt, checkpoint_path=source, parity_steps=10)
+    proto = onnx.load(str(tmp_path / "m.onnx"))
+    onnx.checker.check_model(proto, full_check=True)
+    assert max(op.version for op in proto.opset_import if op.domain in ("", "ai.onnx")) >= 17
+    meta = metadata.read(proto)
+    assert meta["model_kind"] == "gru_attention" and meta["conditioned"] is False
+    assert [s["name"] for s in meta["state"]] == ["h", "window", "window_valid"]
+    assert [s["batch_axis"] for s in meta["state"]] == [1, 0, 0]
+    assert meta["codec"]["num_classes"] == 388 and meta["codec"]["steps_per_second"] == 100
+    assert meta["eval"] == {"loss": 2.5} and meta["data_summary"] == {"pieces": 3}
+    assert meta["source_checkpoint_sha256"] == metadata.file_sha256(source)
+    props = {p.key: p.value for p in proto.metadata_props}
+    assert json.loads(props["segue.meta"]) == meta and props["segue.format_version"] == "1"
+
+
+def test_export_refuses_a_non_onnx_output_name(tmp_path):
+    from segue.errors import SegueError
+
+    with pytest.raises(SegueError, match="should end in .onnx"):
+        export_model(make_model("performance_rnn"), tmp_path / "m.pt", parity_steps=10)
