@@ -1,0 +1,305 @@
+"""Continuation test: prime with the first K seconds of each eval piece, generate the next K, measure the music.
+
+Three continuations of every primer are compared, each against the primer and the real continuation:
+  real    the piece's own next K seconds (the reference: what a composer did)
+  model   sampled from an ONNX model through segue.engine.Engine and segue.sampling.Sampler
+  markov  sampled from the variable-order Markov baseline (segue.baselines), with the same sampler settings
+The measures are those of segue.musical_metrics. A primer ends at the first event boundary at or after K seconds
+(a TIME_SHIFT is never split, so a primer is never a non-canonical encoding); the continuation window is the K
+seconds after that boundary. Notes of the window are those that start in it, clipped at its end; the primer's notes
+are clipped at the boundary.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from segue import codec, musical_metrics as mm
+from segue.baselines import MarkovModel
+from segue.codec import Note
+from segue.errors import SegueError
+from segue.sampling import Sampler
+
+MIN_NOTES = 4  # a primer or real continuation with fewer notes has no key, no IOI histogram: skip the piece
+MAX_EVENTS_PER_SECOND = 300  # generation cap: a model stuck emitting velocity/note-off events must still stop
+SYSTEMS = ("real", "model", "markov")
+
+
+@dataclass
+class Passage:
+    """One eval piece cut at the primer boundary."""
+
+    name: str
+    primer_events: np.ndarray
+    primer_seconds: float  # where the primer ends (>= K)
+    primer_notes: list[Note]
+    real_notes: list[Note]  # the real continuation window, times from 0
+
+
+def _window(notes: Sequence[Note], start: float, end: float) -> list[Note]:
+    """Notes starting in [start, end), shifted to start at 0 and clipped at the window's end."""
+    return [Note(n.pitch, n.velocity, n.start - start, min(n.end, end) - start)
+            for n in notes if start <= n.start < end]
+
+
+def _before(notes: Sequence[Note], boundary: float) -> list[Note]:
+    return [Note(n.pitch, n.velocity, n.start, min(n.end, boundary)) for n in notes if n.start < boundary]
+
+
+def split_piece(name: str, events: np.ndarray, seconds: float) -> Passage | None:
+    """Cut a piece into primer + real continuation; None if it is shorter than 2K or too sparse to measure."""
+    events = np.asarray(events, dtype=np.int64)
+    shifts = np.where((events >= codec.TIME_SHIFT_OFFSET) & (events < codec.VELOCITY_OFFSET),
+                      events - codec.TIME_SHIFT_OFFSET + 1, 0)
+    time_after = np.cumsum(shifts)  # steps elapsed once event i has been consumed
+    target = int(round(seconds * codec.STEPS_PER_SECOND))
+    reached = np.flatnonzero(time_after >= target)
+    if not len(reached) or time_after[-1] < time_after[reached[0]] + target:
+        return None
+    cut = int(reached[0]) + 1  # the primer ends with the event that reaches K seconds
+    boundary = time_after[cut - 1] / codec.STEPS_PER_SECOND
+    notes = codec.decode_events(events)
+    primer_notes = _before(notes, boundary)
+    real_notes = _window(notes, boundary, boundary + seconds)
+    if len(primer_notes) < MIN_NOTES or len(real_notes) < MIN_NOTES:
+        return None
+    return Passage(name, events[:cut], boundary, primer_notes, real_notes)
+
+
+# ---- next-event sources ----------------------------------------------------------------------------------------
+class ModelSource:
+    """Next-event logits from an ONNX model; controls are derived from the primer and held during generation."""
+
+    def __init__(self, model_path: str | Path | None):
+        from segue.engine import Engine
+
+        self.engine = Engine.load(model_path)
+
+    def prime(self, primer: np.ndarray) -> np.ndarray:
+        self.engine.reset()
+        controls = None
+        if self.engine.conditioned:
+            from segue.controls import ControlFollower, compute_controls
+
+            follower = ControlFollower()
+            for event in primer:
+                follower.push(int(event))
+            held = np.asarray(follower.current(), dtype=np.float32)
+            # Input at t carries the controls of position t+1; the last primer event predicts the first generated
+            # one, which is generated under the held controls.
+            controls = np.concatenate([compute_controls(primer)[1:], held[None]]).astype(np.float32)
+            self.engine.set_controls(held)
+        return self.engine.feed(primer, controls)
+
+    def step(self, event: int) -> np.ndarray:
+        return self.engine.step(event)
+
+
+class MarkovSource:
+    """Next-event log-probabilities from the Markov baseline (so the same Sampler applies to both)."""
+
+    def __init__(self, model: MarkovModel):
+        self.model = model
+        self.history: list[int] = []
+
+    def prime(self, primer: np.ndarray) -> np.ndarray:
+        self.history = [int(e) for e in primer[-self.model.max_order:]] if self.model.max_order else []
+        return np.log(self.model.next_distribution(self.history))
+
+    def step(self, event: int) -> np.ndarray:
+        self.history.append(int(event))
+        if len(self.history) > self.model.max_order:
+            del self.history[0]
+        return np.log(self.model.next_distribution(self.history))
+
+
+def continue_primer(source, sampler: Sampler, primer: np.ndarray, seconds: float) -> np.ndarray:
+    """Sample events after the primer until they span `seconds` (or the event cap is hit)."""
+    target = int(round(seconds * codec.STEPS_PER_SECOND))
+    logits = source.prime(primer)
+    out: list[int] = []
+    elapsed = 0
+    for _ in range(int(seconds * MAX_EVENTS_PER_SECOND)):
+        event = sampler.sample(logits)
+        out.append(event)
+        elapsed += codec.shift_steps(event)
+        if elapsed >= target:
+            break
+        logits = source.step(event)
+    return np.array(out, dtype=np.int64)
+
+
+def generated_window(passage: Passage, generated: np.ndarray, seconds: float) -> list[Note]:
+    """Notes of the generated continuation, decoded together with the primer so held notes end correctly."""
+    notes = codec.decode_events(np.concatenate([passage.primer_events, generated]))
+    return _window(notes, passage.primer_seconds, passage.primer_seconds + seconds)
+
+
+# ---- measuring -------------------------------------------------------------------------------------------------
+@dataclass
+class PieceMeasures:
+    """Per-system measures of one passage."""
+
+    name: str
+    values: dict[str, dict[str, float]] = field(default_factory=dict)  # system -> measure -> value
+    features: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # system -> feature -> vector
+
+
+def measure_continuation(passage: Passage, notes: list[Note], seconds: float) -> tuple[dict, dict]:
+    """Measures of one continuation against its primer and the real continuation."""
+    primer_pc = mm.pitch_class_histogram(passage.primer_notes)
+    primer_ioi = mm.ioi_histogram(passage.primer_notes)
+    real_pc = mm.pitch_class_histogram(passage.real_notes)
+    real_ioi = mm.ioi_histogram(passage.real_notes)
+    pc, ioi = mm.pitch_class_histogram(notes), mm.ioi_histogram(notes)
+    key = mm.key_consistency(passage.primer_notes, notes)
+    primer_density = mm.note_density(passage.primer_notes, passage.primer_seconds)
+    values = {
+        "key_corr": key["correlation"],
+        "same_key": key["same_key"],
+        "pc_oa_primer": mm.overlap_area(pc, primer_pc),
+        "pc_oa_real": mm.overlap_area(pc, real_pc),
+        "ioi_oa_primer": mm.overlap_area(ioi, primer_ioi),
+        "ioi_oa_real": mm.overlap_area(ioi, real_ioi),
+        "density_ratio": mm.note_density(notes, seconds) / primer_density if primer_density > 0 else float("nan"),
+        "polyphony": mm.polyphony(notes),
+        "notes": float(len(notes)),
+    }
+    return values, {"pc": pc, "ioi": ioi}
+
+
+# What the table shows, in order: (key, heading, how to aggregate over pieces).
+COLUMNS = [
+    ("key_corr", "key r", "mean"),
+    ("same_key", "same key", "mean"),
+    ("pc_oa_primer", "PC OA/primer", "mean"),
+    ("pc_oa_real", "PC OA/real", "mean"),
+    ("ioi_oa_primer", "IOI OA/primer", "mean"),
+    ("ioi_oa_real", "IOI OA/real", "mean"),
+    ("density_ratio", "density ratio", "median"),
+    ("polyphony", "polyphony", "mean"),
+    ("pc_set_oa", "PC set OA", "set"),
+    ("ioi_set_oa", "IOI set OA", "set"),
+]
+
+
+def summarise(pieces: list[PieceMeasures], systems: Sequence[str]) -> dict[str, dict[str, float]]:
+    """Aggregate per-piece measures into one row per system (nan-aware); set OAs compare with the real set."""
+    summary: dict[str, dict[str, float]] = {}
+    for system in systems:
+        row: dict[str, float] = {"pieces": float(sum(system in p.values for p in pieces))}
+        for key, _, how in COLUMNS:
+            if how == "set":
+                feature = key.split("_")[0]
+                generated = [p.features[system][feature] for p in pieces if system in p.features
+                             and p.features[system][feature].sum() > 0]
+                reference = [p.features["real"][feature] for p in pieces if p.features["real"][feature].sum() > 0]
+                row[key] = mm.set_overlap_area(np.array(generated), np.array(reference)) if generated else math.nan
+                continue
+            data = np.array([p.values[system][key] for p in pieces if system in p.values], dtype=np.float64)
+            data = data[~np.isnan(data)]
+            row[key] = float(np.median(data) if how == "median" else data.mean()) if data.size else math.nan
+            if how == "mean" and data.size > 1:
+                row[key + "_sem"] = float(data.std(ddof=1) / math.sqrt(data.size))
+        summary[system] = row
+    return summary
+
+
+def format_table(summary: dict[str, dict[str, float]], seconds: float) -> str:
+    """A plain-text table, one row per system."""
+    headings = ["system", "pieces"] + [h for _, h, _ in COLUMNS]
+    rows = [headings]
+    for system, row in summary.items():
+        cells = [system, f"{int(row['pieces'])}"]
+        cells += ["-" if math.isnan(row[k]) else f"{row[k]:.3f}" for k, _, _ in COLUMNS]
+        rows.append(cells)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(headings))]
+    lines = ["  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in rows]
+    lines.insert(1, "-" * len(lines[0]))
+    legend = (f"Primer = first {seconds:g} s of each eval piece, continuation = the next {seconds:g} s. "
+              "key r: Krumhansl-Schmuckler correlation of the continuation with the primer's key; same key: share "
+              "whose estimated key equals the primer's; OA: histogram overlapping area (1 = identical) with the "
+              "primer / the real continuation; density ratio: continuation notes/s over primer notes/s (median); "
+              "polyphony: mean sounding notes; set OA: Yang & Lerch overlap with the real set (1 = indistinguishable).")
+    return "\n".join(lines) + "\n" + legend
+
+
+def plot_summary(summary: dict[str, dict[str, float]], path: str | Path) -> Path:
+    """Bar charts, one panel per measure, the systems side by side (standard error bars where there are any)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    systems = list(summary)
+    colours = {"real": "#4c72b0", "model": "#dd8452", "markov": "#55a868"}
+    fig, axes = plt.subplots(2, 5, figsize=(16, 6.5))
+    for ax, (key, heading, _) in zip(axes.ravel(), COLUMNS):
+        values = [summary[s][key] for s in systems]
+        errors = [summary[s].get(key + "_sem", 0.0) for s in systems]
+        ax.bar(systems, values, yerr=errors, capsize=3, color=[colours.get(s, "grey") for s in systems])
+        ax.set_title(heading)
+        ax.tick_params(axis="x", labelsize=8)
+    fig.suptitle("Continuations: real vs model vs Markov baseline")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def evaluate_passages(passages: list[Passage], generators: dict[str, Callable[[Passage], np.ndarray]],
+                      seconds: float, progress: Callable[[str], None] | None = None) -> list[PieceMeasures]:
+    """Measure the real continuation and each generator's continuation of every passage."""
+    results = []
+    for i, passage in enumerate(passages):
+        piece = PieceMeasures(passage.name)
+        piece.values["real"], piece.features["real"] = measure_continuation(passage, passage.real_notes, seconds)
+        for system, generate in generators.items():
+            notes = generated_window(passage, generate(passage), seconds)
+            piece.values[system], piece.features[system] = measure_continuation(passage, notes, seconds)
+        results.append(piece)
+        if progress:
+            progress(f"{i + 1}/{len(passages)} {passage.name}")
+    return results
+
+
+def run_continuations(model_path: str | Path | None, data_dir: str | Path, seconds: float = 10.0,
+                      max_pieces: int = 40, max_order: int = 6, escape: str = "C", temperature: float = 1.0,
+                      top_p: float = 1.0, seed: int = 0, png: str | Path | None = None,
+                      progress: Callable[[str], None] | None = None) -> dict:
+    """The whole test on a dataset built by `segue data build`: returns {"summary", "table", "pieces", "png"}.
+
+    model_path None uses segue's shipped model; the Markov baseline is trained on the dataset's train split."""
+    from segue.dataset_reader import read_split
+
+    pieces = read_split(data_dir, "eval")
+    passages = [p for p in (split_piece(name, events, seconds) for name, events in pieces) if p is not None]
+    if not passages:
+        raise SegueError(f"no eval piece in {data_dir} is at least {2 * seconds:g} s long with notes in both halves; "
+                         "use a shorter --seconds")
+    # Evenly spaced, so a capped run still spans the whole eval split rather than its first composer.
+    if len(passages) > max_pieces:
+        passages = [passages[i] for i in np.linspace(0, len(passages) - 1, max_pieces).round().astype(int)]
+    markov = MarkovModel(max_order, escape).fit(events for _, events in read_split(data_dir, "train"))
+    generators = {
+        "model": _sampling_generator(ModelSource(model_path), temperature, top_p, seed, seconds),
+        "markov": _sampling_generator(MarkovSource(markov), temperature, top_p, seed, seconds),
+    }
+    results = evaluate_passages(passages, generators, seconds, progress)
+    summary = summarise(results, SYSTEMS)
+    out = {"summary": summary, "table": format_table(summary, seconds), "pieces": results, "png": None}
+    if png is not None:
+        out["png"] = plot_summary(summary, png)
+    return out
+
+
+def _sampling_generator(source, temperature: float, top_p: float, seed: int, seconds: float):
+    """A generator function with its own seeded sampler (same seed for every system: a like-for-like draw)."""
+    sampler = Sampler(temperature=temperature, top_p=top_p, seed=seed)
+    return lambda passage: continue_primer(source, sampler, passage.primer_events, seconds)
