@@ -69,10 +69,10 @@ class _OrderTable:
 
     def find(self, codes: np.ndarray) -> np.ndarray:
         """Index of each context code in the table, or -1 if it never occurred."""
-        idx = np.searchsorted(self.context_codes, codes)
-        idx = np.minimum(idx, max(len(self.context_codes) - 1, 0))
-        found = (len(self.context_codes) > 0) & (self.context_codes[idx] == codes)
-        return np.where(found, idx, -1)
+        if not len(self.context_codes):  # e.g. every training piece shorter than this order
+            return np.full(len(codes), -1, dtype=np.int64)
+        idx = np.minimum(np.searchsorted(self.context_codes, codes), len(self.context_codes) - 1)
+        return np.where(self.context_codes[idx] == codes, idx, -1)
 
 
 def _concatenate(sequences: Iterable[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -232,3 +232,105 @@ class UnigramModel(MarkovModel):
 
     def __init__(self):
         super().__init__(max_order=0)
+
+
+def truncated(model: MarkovModel, order: int) -> MarkovModel:
+    """The same counts used only up to `order` (no refit: the tables of lower orders are shared)."""
+    if order > model.max_order:
+        raise SegueError(f"order {order} exceeds the trained max_order {model.max_order}")
+    view = MarkovModel(order, model.escape)
+    view.tables = model.tables[:order + 1]
+    view.trained_events = model.trained_events
+    return view
+
+
+def augment_transpositions(sequences: list[np.ndarray], semitones: Sequence[int]) -> list[np.ndarray]:
+    """Each sequence transposed by each shift (0 = the original); shifts that leave 0..127 are skipped, as in training."""
+    from segue.codec import transpose_events
+
+    out = []
+    for events in sequences:
+        for shift in semitones:
+            moved = events if shift == 0 else transpose_events(events, shift)
+            if moved is not None:
+                out.append(np.asarray(moved, dtype=np.int64))
+    return out
+
+
+def score_onnx_model(model_path, sequences: Iterable[np.ndarray]) -> dict:
+    """NLL/event, perplexity, accuracy, event accuracy of an ONNX model on exactly the events the baselines score.
+
+    Each sequence is run from a zero state in one call (full context, as the baselines have); the controls of a
+    conditioned model come from the sequence itself (input at t = controls[t+1] + event t). Like the baselines'
+    default, each sequence's first event is not scored: the model has no start token to predict it from."""
+    from segue.engine import Engine
+
+    engine = Engine.load(model_path)
+    nll = correct = event_correct = event_total = count = 0.0
+    for events in sequences:
+        events = np.asarray(events, dtype=np.int64)
+        if len(events) < 2:
+            continue
+        controls = None
+        if engine.conditioned:
+            from segue.controls import compute_controls
+
+            controls = np.asarray(compute_controls(events), dtype=np.float32)[1:]
+        engine.reset()
+        logits = engine.run(events[:-1], controls).astype(np.float64)
+        labels = events[1:]
+        top = logits.max(axis=1, keepdims=True)
+        log_z = (top + np.log(np.exp(logits - top).sum(axis=1, keepdims=True)))[:, 0]
+        nll += (log_z - logits[np.arange(len(labels)), labels]).sum()
+        hits = logits.argmax(axis=1) == labels
+        correct += hits.sum()
+        is_event = labels != NO_EVENT
+        event_correct += hits[is_event].sum()
+        event_total += is_event.sum()
+        count += len(labels)
+    if not count:
+        raise SegueError("nothing to score: every eval sequence is shorter than 2 events")
+    return {"events": int(count), "nll": float(nll / count), "perplexity": math.exp(nll / count),
+            "accuracy": float(correct / count),
+            "event_accuracy": float(event_correct / event_total) if event_total else float("nan")}
+
+
+def run_baselines(data_dir, split: str = "eval", max_order: int = 8, escape: str = "C",
+                  transpose: Sequence[int] = (0,), model_path=None) -> dict:
+    """Train the unigram and Markov baselines on the train split of a built dataset, score them on `split`.
+
+    Reports every Markov order 1..max_order (one fit: lower orders reuse the same tables) and marks the best.
+    `transpose` augments the train split like the trainer (e.g. range(-3, 4)); `model_path` adds the ONNX model
+    scored on exactly the same events. Returns {"rows": [...], "best": row, "model": row|None, "train_events",
+    "table": text}."""
+    from segue.dataset_reader import read_split
+
+    train = [events for _, events in read_split(data_dir, "train")]
+    if list(transpose) != [0]:
+        train = augment_transpositions(train, transpose)
+    scored = [events for _, events in read_split(data_dir, split)]
+    full = MarkovModel(max_order, escape).fit(train)
+    rows = [{"name": "unigram", "order": 0, **truncated(full, 0).score(scored)}]
+    for order in range(1, max_order + 1):
+        rows.append({"name": f"markov-{order} (PPM-{escape})", "order": order, **truncated(full, order).score(scored)})
+    best = min(rows[1:] or rows, key=lambda r: r["nll"])
+    model = {"name": f"model {model_path}", **score_onnx_model(model_path, scored)} if model_path else None
+    result = {"rows": rows, "best": best, "model": model, "train_events": full.trained_events, "split": split}
+    result["table"] = format_baselines_table(result)
+    return result
+
+
+def format_baselines_table(result: dict) -> str:
+    rows = result["rows"] + ([result["model"]] if result["model"] else [])
+    width = max(len(r["name"]) for r in rows)
+    lines = [f"{'':{width}}  {'events':>9}  {'NLL/event':>9}  {'perplexity':>10}  {'accuracy':>8}  {'event acc':>9}"]
+    for r in rows:
+        mark = "  <- best baseline" if r is result["best"] else ""
+        lines.append(f"{r['name']:{width}}  {r['events']:>9,}  {r['nll']:>9.4f}  {r['perplexity']:>10.3f}  "
+                     f"{r['accuracy']:>8.4f}  {r['event_accuracy']:>9.4f}{mark}")
+    lines.append(f"trained on {result['train_events']:,} events of the train split, scored on the {result['split']} "
+                 "split (NLL in nats; every event but each piece's first)")
+    if result["model"]:
+        gap = result["best"]["nll"] - result["model"]["nll"]
+        lines.append(f"model vs best baseline: {gap:+.4f} nats/event better (goal >= 0.3)")
+    return "\n".join(lines)

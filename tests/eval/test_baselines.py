@@ -1,0 +1,146 @@
+"""The Markov and unigram baselines: correct probabilities, vectorised scoring equal to step-by-step, generation."""
+import json
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from segue.baselines import MarkovModel, UnigramModel, augment_transpositions, run_baselines, truncated
+from segue.codec import NUM_CLASSES
+from segue.errors import SegueError
+
+
+def test_markov_nll_on_repetitive_music_is_far_below_unigram():
+    motif = np.random.default_rng(0).integers(0, NUM_CLASSES, size=40)
+    train, held_out = [np.tile(motif, 30)], [np.tile(motif, 5)]
+    unigram = UnigramModel().fit(train).score(held_out)
+    markov = MarkovModel(4).fit(train).score(held_out)
+    assert unigram["nll"] > 3.0  # 40 equiprobable events: about log(40) = 3.7
+    assert markov["nll"] < 0.05
+    assert markov["accuracy"] == 1.0
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    sequences=st.lists(st.lists(st.integers(0, 20), min_size=1, max_size=60), min_size=1, max_size=4),
+    history=st.lists(st.integers(0, 25), max_size=12),
+    max_order=st.integers(0, 9),  # 7..9 use hashed contexts
+    escape=st.sampled_from(["C", "D"]),
+)
+def test_every_context_gives_a_distribution(sequences, history, max_order, escape):
+    model = MarkovModel(max_order, escape).fit([np.array(s) for s in sequences])
+    p = model.next_distribution(history)
+    assert p.shape == (NUM_CLASSES,)
+    assert np.all(p > 0)
+    assert p.sum() == pytest.approx(1.0, abs=1e-9)
+
+
+@pytest.mark.parametrize("escape", ["C", "D"])
+@pytest.mark.parametrize("max_order", [1, 3, 8])
+def test_vectorised_score_equals_step_by_step(escape, max_order):
+    rng = np.random.default_rng(1)
+    train = [rng.integers(0, 12, size=n) for n in (200, 50, 7)]
+    held_out = [rng.integers(0, 14, size=n) for n in (30, 2, 9)]
+    model = MarkovModel(max_order, escape).fit(train)
+    nll, count = 0.0, 0
+    for seq in held_out:
+        for t in range(1, len(seq)):
+            nll -= math.log(model.next_distribution(seq[:t])[seq[t]])
+            count += 1
+    scored = model.score(held_out)
+    assert scored["events"] == count
+    assert scored["nll"] == pytest.approx(nll / count, rel=1e-9)
+
+
+def test_ppm_c_matches_the_formula_by_hand():
+    # a b a b a c  (a=0, b=1, c=2): order-1 context "a" was followed by b twice and c once (n=3, u=2).
+    model = MarkovModel(1, "C").fit([np.array([0, 1, 0, 1, 0, 2])])
+    p0 = np.full(NUM_CLASSES, 3 / (6 + 3) / NUM_CLASSES)  # order 0: n=6, u=3
+    p0[[0, 1, 2]] += np.array([3, 2, 1]) / 9
+    expected_b = (2 + 2 * p0[1]) / (3 + 2)
+    assert model.next_distribution([0])[1] == pytest.approx(expected_b)
+    # an unseen context ("c" was never followed by anything) falls back to order 0
+    assert model.next_distribution([2]) == pytest.approx(p0)
+
+
+def test_ppm_d_matches_the_formula_by_hand():
+    model = MarkovModel(1, "D").fit([np.array([0, 1, 0, 1, 0, 2])])
+    p0 = np.full(NUM_CLASSES, 0.5 * 3 / 6 / NUM_CLASSES)
+    p0[[0, 1, 2]] += (np.array([3, 2, 1]) - 0.5) / 6
+    assert model.next_distribution([0])[2] == pytest.approx((1 - 0.5 + 0.5 * 2 * p0[2]) / 3)
+
+
+def test_hashed_high_orders_see_the_distant_event():
+    # The event after "x 9 9 9 9 9 9 9" is determined by x, eight events back: only order >= 8 can know it.
+    rng = np.random.default_rng(2)
+    pieces = []
+    for x in rng.integers(0, 2, size=300):
+        pieces.append(np.array([x] + [9] * 7 + [100 + x]))
+    held_out = [np.array([x] + [9] * 7 + [100 + x]) for x in (0, 1, 0, 1)]
+    high = MarkovModel(8).fit(pieces).score(held_out)
+    low = MarkovModel(7).fit(pieces).score(held_out)
+    assert high["nll"] < low["nll"] - 0.05
+
+
+def test_truncated_view_equals_a_model_trained_at_that_order():
+    rng = np.random.default_rng(3)
+    train = [rng.integers(0, 30, size=500)]
+    held_out = [rng.integers(0, 30, size=100)]
+    assert truncated(MarkovModel(6).fit(train), 3).score(held_out)["nll"] == pytest.approx(
+        MarkovModel(3).fit(train).score(held_out)["nll"])
+
+
+def test_sample_continues_a_learned_pattern_and_is_seeded():
+    motif = np.arange(300, 320)
+    model = MarkovModel(3).fit([np.tile(motif, 40)])
+    out = model.sample(motif[:5], 30, seed=4)
+    assert np.array_equal(out, np.tile(motif, 3)[5:35])
+    rng_model = MarkovModel(2).fit([np.random.default_rng(5).integers(0, 50, size=400)])
+    assert np.array_equal(rng_model.sample([1, 2], 50, seed=7), rng_model.sample([1, 2], 50, seed=7))
+    assert not np.array_equal(rng_model.sample([1, 2], 50, seed=7), rng_model.sample([1, 2], 50, seed=8))
+
+
+def test_bad_input_is_a_user_error():
+    with pytest.raises(SegueError):
+        MarkovModel(2).fit([])
+    with pytest.raises(SegueError):
+        MarkovModel(2).fit([np.array([1, 2, 400])])
+    with pytest.raises(SegueError):
+        MarkovModel(2, "X")
+    with pytest.raises(SegueError):
+        MarkovModel(2).next_distribution([1])
+
+
+def test_transposition_augmentation_skips_shifts_out_of_range():
+    events = np.array([127, 356 + 3, 100, 255])  # note-on 127 ... note-off 127
+    out = augment_transpositions([events], [-1, 0, 1])
+    assert len(out) == 2  # +1 would move pitch 127 out of range
+    assert out[0][0] == 126 and out[0][3] == 254
+
+
+def write_dataset(folder, pieces):
+    """A dataset folder in the `segue data build` format: pieces = [(id, split, events)]."""
+    folder.mkdir(parents=True, exist_ok=True)
+    index, offset, shard = [], 0, []
+    for piece_id, split, events in pieces:
+        index.append({"id": piece_id, "path": f"/x/{piece_id}.mid", "split": split, "shard": 0,
+                      "offset": offset, "length": len(events)})
+        shard.append(np.asarray(events, dtype="<u2"))
+        offset += len(events)
+    (folder / "shard-00000.events").write_bytes(np.concatenate(shard).tobytes())
+    (folder / "index.json").write_text(json.dumps({"format": "segue-dataset", "codec": {"num_classes": NUM_CLASSES},
+                                                   "pieces": index}))
+    return folder
+
+
+def test_run_baselines_reports_every_order_and_the_best(tmp_path):
+    motif = np.random.default_rng(6).integers(0, 300, size=25)
+    data = write_dataset(tmp_path / "data", [("a", "train", np.tile(motif, 20)), ("b", "train", motif[:10]),
+                                             ("c", "eval", np.tile(motif, 3))])
+    result = run_baselines(data, max_order=3)
+    assert [r["name"].split(" ")[0] for r in result["rows"]] == ["unigram", "markov-1", "markov-2", "markov-3"]
+    assert result["best"]["nll"] == min(r["nll"] for r in result["rows"][1:])
+    assert result["best"]["nll"] < result["rows"][0]["nll"] - 2
+    assert result["rows"][0]["events"] == 3 * 25 - 1
+    assert "best baseline" in result["table"]
