@@ -62,8 +62,48 @@ class ExportConfig:
 
 @dataclass
 class DaemonConfig:
-    """The live daemon (daemon/)."""
+    """The live daemon (daemon/): `segue serve`. Each key is documented in config.yaml."""
+    # ports
+    backend: str = "auto"
+    client_name: str = "segue"
+    in_port_name: str = "in"
+    out_port_name: str = "out"
+    input: str = ""
+    output: str = ""
+    in_channel: int = 0
+    out_channel: int = 1
+    thru: bool = False
+    ignore_echo: bool = True
+    echo_window_ms: float = 250.0
+    # model and sampling
+    model: str = ""
+    temperature: float = 1.0
+    top_k: int = 0
+    top_p: float = 1.0
+    min_p: float = 0.0
+    seed: int | None = None
+    key: str = ""
+    density: float = -1.0
+    # turn-taking
+    mode: str = "call-response"
     silence_ms: float = 400.0
+    takeover_cc: int = 67
+    response_seconds: float = 8.0
+    response_bars: int = 0
+    beats_per_bar: int = 4
+    until_barge_in: bool = False
+    max_response_seconds: float = 60.0
+    start_on_beat: bool = False
+    lead_in_ms: float = 0.0
+    # timing and safety
+    lookahead_ms: float = 200.0
+    spin_ms: float = 1.0
+    note_cap_seconds: float = 5.0
+    # live controls
+    cc_map: dict[str, int] = field(default_factory=dict)
+    state_cc: int = -1
+    # output
+    record: str = ""
 
 
 @dataclass

@@ -1,0 +1,68 @@
+"""MIDI clock in: 24 pulses per quarter note; tempo from recent pulse intervals; start / stop / continue.
+
+Lets answers start on the next beat and last a number of bars when a sequencer or drum machine sends clock.
+"""
+from __future__ import annotations
+
+import collections
+
+PULSES_PER_BEAT = 24
+CLOCK, START, CONTINUE, STOP = 0xF8, 0xFA, 0xFB, 0xFC
+# Pulse intervals averaged for the tempo: one beat's worth smooths the jitter of USB/JACK delivery without
+# lagging a tempo change by more than a beat.
+WINDOW = PULSES_PER_BEAT
+# A pulse gap this long means the clock stopped without a STOP message (cable pulled, sequencer quit).
+STALE_S = 0.5
+
+
+class MidiClock:
+    def __init__(self) -> None:
+        self.running = False
+        self.pulses = 0                      # pulses since START (CONTINUE keeps counting)
+        self.last_pulse: float | None = None
+        self.beat_time: float | None = None  # time of the most recent pulse that began a beat
+        self._intervals: collections.deque[float] = collections.deque(maxlen=WINDOW)
+
+    def handle(self, status: int, t: float) -> bool:
+        """Take one real-time message; True if it was a clock message."""
+        if status == CLOCK:
+            if self.last_pulse is not None and t - self.last_pulse < STALE_S:
+                self._intervals.append(t - self.last_pulse)
+            self.last_pulse = t
+            if self.pulses % PULSES_PER_BEAT == 0:
+                self.beat_time = t
+            self.pulses += 1
+            if not self.running and self.pulses > 1:
+                self.running = True          # clock without START (joining mid-song) still counts
+            return True
+        if status == START:
+            self.running, self.pulses, self.beat_time = True, 0, None
+            return True
+        if status == CONTINUE:
+            self.running = True
+            return True
+        if status == STOP:
+            self.running = False
+            return True
+        return False
+
+    def beat_seconds(self, now: float) -> float | None:
+        """Length of a beat, or None when there is no live clock."""
+        if not self.running or len(self._intervals) < 2 or self.last_pulse is None or now - self.last_pulse > STALE_S:
+            return None
+        return PULSES_PER_BEAT * sum(self._intervals) / len(self._intervals)
+
+    def bpm(self, now: float) -> float | None:
+        beat = self.beat_seconds(now)
+        return None if beat is None else 60.0 / beat
+
+    def next_beat(self, t: float) -> float:
+        """The first beat at or after t (t itself when there is no clock)."""
+        beat = self.beat_seconds(t)
+        if beat is None or self.beat_time is None:
+            return t
+        beats_ahead = max(0.0, (t - self.beat_time) / beat)
+        whole = int(beats_ahead)
+        if whole < beats_ahead - 1e-9:
+            whole += 1
+        return self.beat_time + whole * beat

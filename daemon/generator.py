@@ -1,0 +1,283 @@
+"""The generator thread: owns the engine, keeps it warm, samples answers ahead into the scheduler.
+
+Everything that touches the model happens here, in order, from one command queue: the player's events as they
+arrive (warm state: the whole session is context, nothing is ever re-primed), answers, and rollbacks.
+While answering it samples ahead of the clock by at most `lookahead_s`, keeping the engine state after every
+event, so that when the player barges in the model is rolled back to exactly what sounded and then told that the
+sounding notes were released at the barge-in.
+"""
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from segue import codec
+from daemon.scheduler import Scheduled
+from daemon.timeline import Context, PlayerEvent
+
+NOTE_ON, NOTE_OFF = 0x90, 0x80
+
+
+@dataclass(slots=True)
+class Answer:
+    id: int
+    start: float                  # wall time (perf_counter) the answer begins: its first note-on goes then
+    end_step: int | None          # absolute step where it stops (None: until barge-in)
+    started_notes: bool = False   # a note-on has been generated (leading time shifts are capped before that)
+    leading_steps: int = 0
+    events: int = 0
+    notes: int = 0
+    finished: bool = False
+
+
+@dataclass(slots=True)
+class Record:
+    """The model and timeline as they were right after one event: a rollback point."""
+    state: object
+    logits: np.ndarray
+    step: int
+    velocity_bin: int
+    sounding: dict               # pitch -> start step, segue's notes on at that point
+
+
+@dataclass
+class GeneratorSettings:
+    lookahead_s: float = 0.2
+    lead_in_ms: float = 0.0          # longest silence allowed before the answer's first note
+    note_cap_s: float = 5.0          # longest segue note
+    channel: int = 0                 # output channel, 0-based
+
+
+class Generator:
+    def __init__(self, engine, sampler, scheduler, origin: float, settings: GeneratorSettings, notify):
+        self.engine, self.sampler, self.scheduler = engine, sampler, scheduler
+        self.origin = origin                 # perf_counter time of step 0
+        self.settings = settings
+        self.notify = notify                 # callback(kind, payload) to the session (runs on this thread)
+        self.commands: queue.SimpleQueue = queue.SimpleQueue()
+        self.context = Context()
+        self.sounding: dict[int, int] = {}
+        self.logits: np.ndarray | None = None
+        self.answer: Answer | None = None
+        self.records: list[Record] = []      # records[i] = state after the answer's event i
+        self.base: Record | None = None      # state the answer started from / the last player checkpoint
+        self.base_index = -1                 # records index the base stands for (-1: before the answer)
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="segue-generator", daemon=True)
+
+    # --- the session's side -------------------------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread.start()
+
+    def send(self, *command) -> None:
+        self.commands.put(command)
+
+    def stop(self) -> None:
+        self.commands.put(("quit",))
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+
+    def step_at(self, t: float) -> int:
+        return codec.quantize(t - self.origin)
+
+    # --- the thread ---------------------------------------------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            while True:
+                timeout = self._idle_timeout()
+                try:
+                    command = self.commands.get(timeout=timeout) if timeout != 0 else self.commands.get_nowait()
+                except queue.Empty:
+                    command = None
+                if command is not None:
+                    if command[0] == "quit":
+                        return
+                    self._handle(command)
+                    continue                 # drain every pending command before sampling more
+                self._generate_some()
+        except BaseException as exc:          # noqa: BLE001 - the session silences everything and reports it
+            self.error = exc
+            self.notify("error", exc)
+
+    def _idle_timeout(self) -> float | None:
+        """None: nothing to do until a command; 0: work now; else seconds until the lookahead has room."""
+        answer = self.answer
+        if answer is None or answer.finished:
+            return None
+        horizon = max(time.perf_counter(), answer.start) + self.settings.lookahead_s
+        ahead = self._due(self.context.step) - horizon
+        return 0 if ahead < 0 else min(ahead + 0.002, 0.05)
+
+    def _handle(self, command) -> None:
+        kind = command[0]
+        if kind == "player":
+            self._feed_player(command[1], command[2])
+        elif kind == "answer":
+            self._begin(Answer(id=command[1], start=command[2], end_step=command[3]))
+        elif kind == "rollback":
+            self._rollback(*command[1:])
+        elif kind == "controls":
+            self._set_controls(command[1])
+        elif kind == "call":                  # run a function on this thread (tests, live sampler changes)
+            command[1]()
+
+    def _set_controls(self, controls) -> None:
+        if controls is not None and self.engine.conditioned:
+            self.engine.set_controls(controls)
+
+    def _feed(self, events: list[int]) -> None:
+        if events:
+            self.logits = self.engine.feed(events)
+
+    def _feed_player(self, items: list[PlayerEvent], controls) -> None:
+        self._set_controls(controls)
+        self._feed(self.context.player_events(items))
+        if self.answer is not None and not self.answer.finished:
+            # Playing along (the session rolled the answer back to what sounded first): the player's notes are
+            # now part of what sounded, so later rollbacks must not undo them.
+            self.base = self._record()
+            self.base_index = len(self.records) - 1
+
+    def _record(self) -> Record:
+        return Record(self.engine.snapshot(), self.logits, self.context.step, self.context.velocity_bin,
+                      dict(self.sounding))
+
+    def _restore(self, record: Record) -> None:
+        self.engine.restore(record.state)
+        self.logits = record.logits
+        self.context.step, self.context.velocity_bin = record.step, record.velocity_bin
+        self.sounding = dict(record.sounding)
+
+    def _begin(self, answer: Answer) -> None:
+        """Open an answer: remember the state to fall back to, then bring the context to the answer's start."""
+        self.answer = answer
+        self.records = []
+        self.base = self._record()           # before the silence: a cancelled answer un-hears that silence too
+        self.base_index = -1
+        self._catch_up(answer)
+
+    def _catch_up(self, answer: Answer) -> None:
+        """The silence between the context and the answer's start is heard before the answer's first event."""
+        self._feed(self.context.advance_to(self.step_at(answer.start)))
+        if self.logits is None:
+            # Nothing heard yet (takeover before any playing): Magenta's convention, start from its default event.
+            self._feed([codec.NO_EVENT])
+
+    def _rollback(self, answer_id: int, last_sent: int, at: float, silenced: bool) -> None:
+        """Undo what was generated but never sounded; if segue's notes were cut, tell the model so."""
+        answer = self.answer
+        if answer is None or answer.id != answer_id:
+            return
+        index = max(last_sent, self.base_index)
+        self._restore(self.records[index] if index >= 0 else self.base)
+        del self.records[index + 1:]
+        if silenced:
+            released = [codec.note_off(p) for p in sorted(self.sounding)]
+            self.sounding.clear()
+            if released:
+                self._feed(self.context.advance_to(self.step_at(at)) + released)
+            answer.finished = True
+            self.answer = None
+            self.records = []
+        else:
+            self.base = self._record()
+            self.base_index = index
+
+    # --- sampling -------------------------------------------------------------------------------------------------
+    def _generate_some(self) -> None:
+        """Sample events until the lookahead is full or a command arrives."""
+        answer = self.answer
+        while not answer.finished and self.commands.empty():
+            now = time.perf_counter()
+            if self._due(self.context.step) > max(now, answer.start) + self.settings.lookahead_s:
+                return
+            quiet = self.scheduler.quiet_for(now)
+            if quiet:                        # a send is imminent: keep off the GIL until it has gone
+                time.sleep(quiet)
+                continue
+            if answer.end_step is not None and self.context.step >= answer.end_step:
+                self._finish(answer)
+                return
+            if not self.records or self.logits is None:
+                self._catch_up(answer)       # after a rollback to before the start (player notes came in)
+            self._generate_one(answer)
+
+    def _generate_one(self, answer: Answer) -> None:
+        logits = self._mask(answer, self.logits)
+        event = self.sampler.sample(logits)
+        kind = codec.event_kind(event)
+        if kind == "time_shift":
+            event = self._cap_notes(answer, event)
+            if event is None:
+                return
+            if not answer.started_notes:
+                answer.leading_steps += codec.shift_steps(event)
+        self._emit(answer, event)
+
+    def _mask(self, answer: Answer, logits: np.ndarray) -> np.ndarray:
+        """Before the first note, allow only as much leading silence as lead_in_ms (0: start playing at once)."""
+        if answer.started_notes:
+            return logits
+        allowed = int(self.settings.lead_in_ms / 10) - answer.leading_steps
+        first_banned = codec.TIME_SHIFT_OFFSET + max(allowed, 0)
+        masked = np.array(logits, dtype=np.float32, copy=True)
+        masked[first_banned:codec.VELOCITY_OFFSET] = -np.inf
+        return masked
+
+    def _cap_notes(self, answer: Answer, event: int) -> int | None:
+        """Shorten a time shift that would carry a segue note past the note cap; release those notes there."""
+        if not self.sounding:
+            return event
+        cap = int(self.settings.note_cap_s * codec.STEPS_PER_SECOND)
+        expiry = min(self.sounding.values()) + cap
+        if self.context.step + codec.shift_steps(event) <= expiry:
+            return event
+        if expiry > self.context.step:
+            self._emit(answer, codec.time_shift(expiry - self.context.step))
+        for pitch, start in sorted(self.sounding.items()):
+            if start + cap <= self.context.step:
+                self._emit(answer, codec.note_off(pitch))
+        return None
+
+    def _finish(self, answer: Answer) -> None:
+        """End of the answer's length: release its notes (the model hears that too) and close it."""
+        for pitch in sorted(self.sounding):
+            self._emit(answer, codec.note_off(pitch))
+        answer.finished = True
+        self.notify("answer_done", (answer, self._due(self.context.step)))
+
+    def _due(self, step: int) -> float:
+        return self.origin + step / codec.STEPS_PER_SECOND
+
+    def _emit(self, answer: Answer, event: int) -> None:
+        """Feed one generated event to the model, keep the rollback point, schedule its MIDI message."""
+        self.logits = self.engine.step(event)
+        self.context.observe(event)
+        kind = codec.event_kind(event)
+        messages = []
+        first = False
+        if kind == "note_on":
+            pitch = event - codec.NOTE_ON_OFFSET
+            if pitch in self.sounding:       # the decoder's rule: re-striking ends the sounding note
+                messages.append((NOTE_OFF | self.settings.channel, pitch, 0))
+            velocity_bin = self.context.velocity_bin
+            velocity = codec.bin_to_velocity(velocity_bin) if velocity_bin else codec.DEFAULT_VELOCITY
+            messages.append((NOTE_ON | self.settings.channel, pitch, velocity))
+            self.sounding[pitch] = self.context.step
+            first = not answer.started_notes
+            answer.started_notes = True
+            answer.notes += 1
+        elif kind == "note_off":
+            pitch = event - codec.NOTE_OFF_OFFSET
+            if self.sounding.pop(pitch, None) is not None:
+                messages.append((NOTE_OFF | self.settings.channel, pitch, 0))
+        answer.events += 1
+        self.records.append(self._record())
+        index = len(self.records) - 1
+        due = max(self._due(self.context.step), answer.start)
+        for data in messages:
+            self.scheduler.push(Scheduled(due, data, answer.id, index, first_note=first and data[0] & 0xF0 == NOTE_ON))

@@ -1,0 +1,94 @@
+"""Turn-taking: when segue starts answering and when it must yield. Pure logic on stamped player actions.
+
+The session feeds every player action with its arrival time and asks `deadline()` when it next needs a `tick`.
+Decisions come back as strings: "answer" (start now, at the given time), "barge_in" (player took the turn back),
+"stop" (takeover pedal released) or None.
+
+- call-response: answer `silence_s` after the last release, once no key and no pedal is down, and only if the
+  player played something since the last answer (segue never answers its own silence).
+- takeover: answer when the takeover pedal/CC goes down; yield when it comes up or the player plays.
+- continuous: start with the player's first note and keep playing along; player notes never stop segue.
+"""
+from __future__ import annotations
+
+MODES = ("call-response", "takeover", "continuous")
+PEDAL_DOWN = 64   # MIDI convention for switch pedals: value >= 64 is "down"
+
+
+class TurnPolicy:
+    def __init__(self, mode: str, silence_s: float, takeover_cc: int = 67):
+        if mode not in MODES:
+            raise ValueError(f"unknown mode {mode!r}")
+        self.mode, self.silence_s, self.takeover_cc = mode, silence_s, takeover_cc
+        self.answering = False
+        self.keys_down: set[int] = set()
+        self.sustain_down = False
+        self.takeover_down = False
+        self.played_since_answer = False
+        self.last_release: float | None = None
+
+    # --- player actions ---------------------------------------------------------------------------------------
+    def note_on(self, t: float, pitch: int) -> str | None:
+        self.keys_down.add(pitch)
+        self.played_since_answer = True
+        self.last_release = None
+        if self.answering and self.mode != "continuous":
+            self.answering = False
+            return "barge_in"
+        if self.mode == "continuous" and not self.answering:
+            self.answering = True
+            return "answer"
+        return None
+
+    def note_off(self, t: float, pitch: int) -> str | None:
+        self.keys_down.discard(pitch)
+        self._maybe_released(t)
+        return None
+
+    def control(self, t: float, cc: int, value: int) -> str | None:
+        down = value >= PEDAL_DOWN
+        if cc == 64:
+            self.sustain_down = down
+            if down:
+                self.last_release = None
+            else:
+                self._maybe_released(t)
+        if self.mode == "takeover" and cc == self.takeover_cc and down != self.takeover_down:
+            self.takeover_down = down
+            if down and not self.answering:
+                self.answering = True
+                return "answer"
+            if not down and self.answering:
+                self.answering = False
+                return "stop"
+        return None
+
+    def _maybe_released(self, t: float) -> None:
+        if not self.keys_down and not self.sustain_down:
+            self.last_release = t
+
+    # --- time -------------------------------------------------------------------------------------------------
+    def deadline(self) -> float | None:
+        """When call-response would start answering if nothing else happens (None: not waiting for anything)."""
+        if (self.mode == "call-response" and not self.answering and self.played_since_answer
+                and self.last_release is not None):
+            return self.last_release + self.silence_s
+        return None
+
+    def tick(self, t: float) -> str | None:
+        deadline = self.deadline()
+        if deadline is not None and t >= deadline:
+            self.answering = True
+            self.played_since_answer = False
+            return "answer"
+        return None
+
+    def answer_finished(self) -> None:
+        """The answer ran its length: listen again. In takeover mode the pedal must come up and go down again;
+        continuous mode restarts with the player's next note."""
+        self.answering = False
+
+    def set_mode(self, mode: str) -> None:
+        if mode not in MODES:
+            raise ValueError(f"unknown mode {mode!r}")
+        self.mode = mode

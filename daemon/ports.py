@@ -1,0 +1,190 @@
+"""MIDI ports through python-rtmidi: pick a backend, list ports, open by exact name or substring, or virtually.
+
+We talk to python-rtmidi directly (mido's rtmidi backend is a thin layer over the same calls) so the input callback
+can stamp each message with `time.perf_counter()` before anything else runs, and sends are one C call.
+Under JACK python-rtmidi opens one client per port, so segue shows up as e.g. `segue:in` and `segue-01:out`:
+always look ports up by name, never by position.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import threading
+
+import rtmidi
+
+from segue.errors import SegueError
+
+BACKENDS = {
+    "alsa": rtmidi.API_LINUX_ALSA,
+    "jack": rtmidi.API_UNIX_JACK,
+    "coremidi": rtmidi.API_MACOSX_CORE,
+    "winmm": rtmidi.API_WINDOWS_MM,
+}
+NO_VIRTUAL_PORTS = {"winmm"}   # Windows MultiMedia has no virtual ports; loopMIDI provides them
+
+
+def compiled_backends() -> list[str]:
+    """Backends this python-rtmidi wheel was built with, in our spelling."""
+    apis = set(rtmidi.get_compiled_api())
+    return [name for name, api in BACKENDS.items() if api in apis]
+
+
+def resolve_backend(name: str) -> str:
+    """'auto' -> the platform's usual backend; otherwise check the name is known and compiled in."""
+    available = compiled_backends()
+    if name == "auto":
+        if sys.platform == "darwin":
+            name = "coremidi"
+        elif sys.platform.startswith("win"):
+            name = "winmm"
+        # Linux: ALSA needs the sequencer device; without it (containers, JACK-only boxes) JACK is the way.
+        elif os.path.exists("/dev/snd/seq") or "jack" not in available:
+            name = "alsa"
+        else:
+            name = "jack"
+    if name not in BACKENDS:
+        raise SegueError(f"unknown MIDI backend {name!r}: use one of {', '.join(['auto', *BACKENDS])}")
+    if name not in available:
+        raise SegueError(f"MIDI backend {name!r} is not in this python-rtmidi build (it has: {', '.join(available)})")
+    return name
+
+
+def _client(kind: str, backend: str, client_name: str):
+    try:
+        cls = rtmidi.MidiIn if kind == "input" else rtmidi.MidiOut
+        return cls(BACKENDS[backend], name=client_name)
+    except rtmidi.SystemError as exc:
+        hint = " (is a JACK server running? start one, or pick --backend alsa)" if backend == "jack" else ""
+        raise SegueError(f"cannot open the {backend} MIDI {kind} system: {exc}{hint}") from exc
+
+
+def list_ports(backend: str) -> tuple[list[str], list[str]]:
+    """(inputs, outputs) visible on a backend. Inputs are ports we can read from (sources)."""
+    lister_in = _client("input", backend, "segue-list")
+    lister_out = _client("output", backend, "segue-list")
+    try:
+        return list(lister_in.get_ports()), list(lister_out.get_ports())
+    finally:
+        lister_in.delete()
+        lister_out.delete()
+
+
+def find_port(names: list[str], wanted: str, kind: str) -> int:
+    """Index of the port called `wanted`: an exact name wins, else a unique case-insensitive substring."""
+    if wanted in names:
+        return names.index(wanted)
+    hits = [i for i, name in enumerate(names) if wanted.lower() in name.lower()]
+    if len(hits) == 1:
+        return hits[0]
+    listing = ", ".join(repr(n) for n in names) or "none"
+    if not hits:
+        raise SegueError(f"no MIDI {kind} port matches {wanted!r}; available {kind}s: {listing} (see `segue ports`)")
+    raise SegueError(f"MIDI {kind} name {wanted!r} is ambiguous: it matches "
+                     + ", ".join(repr(names[i]) for i in hits) + "; give more of the name")
+
+
+class Output:
+    """One output port. Sends from several threads (scheduler, thru, panic) go through one lock."""
+
+    def __init__(self, backend: str, client_name: str, port_name: str, connect_to: str | None = None):
+        self._rt = _client("output", backend, client_name)
+        self._lock = threading.Lock()
+        if connect_to is None:
+            _open_virtual(self._rt, backend, port_name)
+            self.name = port_name
+        else:
+            names = list(self._rt.get_ports())
+            index = find_port(names, connect_to, "output")
+            self._rt.open_port(index, port_name)
+            self.name = names[index]
+
+    def send(self, data) -> None:
+        with self._lock:
+            self._rt.send_message(data)
+
+    def close(self) -> None:
+        with self._lock:
+            self._rt.close_port()
+            self._rt.delete()
+
+
+class Input:
+    """One input port; `callback(data, stamp)` runs in rtmidi's thread for every message, stamped at arrival.
+
+    With `connect_to` the port follows a named source: `check()` (called about once a second) reconnects when the
+    source disappears and comes back, as a keyboard that is unplugged and plugged in again does.
+    """
+
+    def __init__(self, backend: str, client_name: str, port_name: str, callback, connect_to: str | None = None):
+        self._backend, self._port_name, self._callback = backend, port_name, callback
+        self._rt = _client("input", backend, client_name)
+        self._rt.ignore_types(sysex=False, timing=False, active_sense=True)   # clock in; sysex must not hurt us
+        self._rt.set_callback(_Stamper(callback))
+        self._rt.set_error_callback(lambda *args: None)   # buffer overflows etc. must not print from C threads
+        self.connect_to = connect_to
+        self.connected = False
+        if connect_to is None:
+            _open_virtual(self._rt, backend, port_name)
+            self.name = port_name
+        else:
+            names = list(self._rt.get_ports())
+            index = find_port(names, connect_to, "input")
+            self.name = names[index]
+            self._rt.open_port(index, port_name)
+            self.connected = True
+
+    def check(self) -> str | None:
+        """Reconnect a followed source port if it vanished and is back. Returns a log line when something changed."""
+        if self.connect_to is None:
+            return None
+        names = list(self._rt.get_ports())
+        present = self.name in names
+        if self.connected and not present:
+            self.connected = False
+            return f"input {self.name!r} disappeared; waiting for it to come back"
+        if not self.connected and present:
+            self._rt.close_port()
+            self._rt.open_port(names.index(self.name), self._port_name)
+            self.connected = True
+            return f"input {self.name!r} is back; reconnected"
+        return None
+
+    def close(self) -> None:
+        self._rt.cancel_callback()
+        self._rt.close_port()
+        self._rt.delete()
+
+
+class _Stamper:
+    """The rtmidi callback: stamp first, then hand over. Nothing slow may run here (it is rtmidi's thread)."""
+
+    __slots__ = ("_sink", "_clock")
+
+    def __init__(self, sink):
+        import time
+        self._sink, self._clock = sink, time.perf_counter
+
+    def __call__(self, event, data=None):
+        stamp = self._clock()
+        self._sink(event[0], stamp)
+
+
+def _open_virtual(rt, backend: str, port_name: str) -> None:
+    if backend in NO_VIRTUAL_PORTS:
+        raise SegueError("Windows MIDI has no virtual ports: install loopMIDI, create a port, and pass "
+                         "--in/--out with its name")
+    try:
+        rt.open_virtual_port(port_name)
+    except (rtmidi.NoDevicesError, rtmidi.SystemError, NotImplementedError) as exc:
+        raise SegueError(f"cannot create virtual MIDI port {port_name!r} on {backend}: {exc}") from exc
+
+
+def describe_ports(backend: str) -> str:
+    """The text `segue ports` prints for one backend."""
+    inputs, outputs = list_ports(backend)
+    lines = [f"{backend}:", "  inputs (play into segue with --in NAME):"]
+    lines += [f"    {name}" for name in inputs] or ["    (none)"]
+    lines.append("  outputs (segue plays to them with --out NAME):")
+    lines += [f"    {name}" for name in outputs] or ["    (none)"]
+    return "\n".join(lines)

@@ -1,0 +1,416 @@
+"""The session: the input loop that ties ports, encoder, turn policy, generator and scheduler together.
+
+Threads: rtmidi's callback (stamp + enqueue, nothing else), this loop (parse, encode, decide), the generator
+(owns the model) and the scheduler (sends on time). Everything the loop learns reaches the generator as commands in
+order, so the model hears the session exactly as it happened.
+
+Call-response answers are prepared before they are due: once every key and the pedal are up the answer is opened
+with its start at the silence deadline, sampled ahead and queued; the player's next note cancels it (nothing
+sounded, the model rolls back). So the first note-on leaves at the deadline itself, whatever the model's step cost.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import statistics
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from segue import codec
+from daemon.clock import MidiClock
+from daemon.generator import Answer, Generator, GeneratorSettings
+from daemon.live_controls import CCMap, Change
+from daemon.policy import TurnPolicy
+from daemon.scheduler import Scheduler, Sent
+from daemon.timeline import PlayerClock
+
+log = logging.getLogger("segue.daemon")
+
+NOTE_OFF, NOTE_ON, CONTROL = 0x80, 0x90, 0xB0
+DRUM_CHANNEL = 9             # MIDI channel 10: drums are not part of the model's world (the codec drops them)
+SETTLE_S = 0.03              # wait this long after the last release before preparing: the encoder's last step is final
+FLUSH_S = 0.01               # while the player is active, let the encoder finalize steps every 10 ms
+ACTIVE_S = 2.0               # ... for this long after the last player message
+CONTINUOUS_BATCH_S = 0.02    # continuous mode rolls back at most this often (player bursts are batched)
+
+
+@dataclass
+class Turn:
+    answer: int
+    trigger: float                    # when the answer is due to start (silence deadline, pedal, note)
+    deadline: float | None = None     # call-response: the policy deadline this turn was prepared for
+    started: bool = False             # the trigger moment has passed (a prepared turn is not yet "on")
+    first_note_at: float | None = None
+    end_due: float | None = None      # the generator finished; the turn ends when this time has passed
+    answer_obj: Answer | None = None
+    ended_by: str = ""
+
+
+class Session:
+    def __init__(self, cfg, engine, output, *, make_encoder, follower=None, pinned=None, recorder=None,
+                 sampler=None, turn_log=None, verbose=False):
+        from segue.sampling import Sampler
+
+        self.cfg = cfg
+        self.engine = engine
+        self.output = output
+        self.queue: queue.SimpleQueue = queue.SimpleQueue()
+        self.origin = time.perf_counter()
+        self.encoder = make_encoder(self.origin)
+        self.follower = follower
+        self.pinned = pinned or {}              # {"density": [8], "key": [12]} vectors that replace following
+        self.player_clock = PlayerClock()
+        self.policy = TurnPolicy(cfg.mode, cfg.silence_ms / 1000.0, cfg.takeover_cc)
+        self.clock = MidiClock()
+        self.cc_map = CCMap(cfg.cc_map)
+        self.recorder = recorder
+        self.turn_log = turn_log
+        self.verbose = verbose
+        self.channel = cfg.out_channel - 1
+        self.sampler = sampler or Sampler(cfg.temperature, cfg.top_k, cfg.top_p, cfg.min_p, cfg.seed)
+        self.scheduler = Scheduler(output, spin_s=cfg.spin_ms / 1000.0, on_sent=self._on_sent)
+        self.scheduler.echo.window_s = cfg.echo_window_ms / 1000.0
+        settings = GeneratorSettings(lookahead_s=cfg.lookahead_ms / 1000.0, lead_in_ms=cfg.lead_in_ms,
+                                     note_cap_s=cfg.note_cap_seconds, channel=self.channel)
+        self.generator = Generator(engine, self.sampler, self.scheduler, self.origin, settings, self._from_generator)
+        self.response_seconds = cfg.response_seconds
+        self.turn: Turn | None = None
+        self.next_answer = 1
+        self.pending: list = []                 # player events not yet handed to the generator
+        self.last_flush = 0.0
+        self.last_player = -1e9
+        self.stopping = False
+        self.failure: BaseException | None = None
+        self.latencies: list[float] = []
+        self.turns = 0
+        self.notes_sent = 0
+        self.input_watch = None                 # callable returning a log line or None (port reconnects)
+        self.next_watch = 0.0
+
+    # --- the outside ----------------------------------------------------------------------------------------------
+    def on_midi(self, data, stamp: float) -> None:
+        """The input sink (rtmidi's thread): hand over, nothing else."""
+        self.queue.put((stamp, data))
+
+    def request_stop(self, reason: str = "stop") -> None:
+        """Safe from signal handlers and other threads: the loop wakes, silences everything and returns."""
+        self.queue.put((time.perf_counter(), reason))
+
+    def start(self) -> None:
+        self.scheduler.start()
+        self.generator.start()
+        self._send_state(False)
+
+    def close(self) -> None:
+        """Leave nothing sounding, whatever happened before."""
+        self.stopping = True
+        self.generator.stop()
+        self.scheduler.panic()
+        self.scheduler.stop()
+        self._send_state(False)
+        self._flush_record()
+
+    def run(self) -> None:
+        """The input loop; returns after request_stop() or a failure in another thread (re-raised here)."""
+        while not self.stopping:
+            timeout = self._timeout(time.perf_counter())
+            try:
+                item = self.queue.get(timeout=timeout) if timeout is None or timeout > 0 else self.queue.get_nowait()
+            except queue.Empty:
+                item = None
+            while item is not None and not self.stopping:
+                self._handle(*item)
+                try:
+                    item = self.queue.get_nowait()
+                except queue.Empty:
+                    item = None
+            if not self.stopping:
+                self._tick(time.perf_counter())
+        if self.failure is not None:
+            raise self.failure
+
+    # --- input ------------------------------------------------------------------------------------------------------
+    def _handle(self, stamp: float, data) -> None:
+        if isinstance(data, str):                      # a control word from a signal handler or another thread
+            self.stopping = True
+            return
+        if isinstance(data, tuple):                    # ("answer_done", ...) etc. from the generator
+            self._generator_event(*data)
+            return
+        if not data:
+            return
+        status = data[0]
+        if status >= 0xF0:                             # system messages: only the clock matters to us
+            self.clock.handle(status, stamp)
+            return
+        if self.cfg.ignore_echo and self.scheduler.echo.is_echo(data, stamp):
+            return
+        channel = status & 0x0F
+        if self.cfg.in_channel and channel != self.cfg.in_channel - 1:
+            return
+        kind = status & 0xF0
+        if self.cfg.thru and kind in (NOTE_OFF, NOTE_ON, CONTROL, 0xE0, 0xA0, 0xD0):
+            self.scheduler.send_now([kind | self.channel, *data[1:]], track=False)
+        if self.recorder is not None:
+            self.recorder.player(data, stamp)
+        if self.verbose:
+            log.debug("in  %+.4f %s", stamp - self.origin, " ".join(f"{b:02X}" for b in data))
+        if kind == CONTROL and len(data) == 3:
+            self._control(stamp, data[1], data[2])
+        elif kind in (NOTE_ON, NOTE_OFF) and len(data) == 3 and channel != DRUM_CHANNEL:
+            self.last_player = stamp
+            if kind == NOTE_ON and data[2] > 0:
+                self._note_on(stamp, data[1], data[2])
+            else:
+                self._encoded(self.encoder.note_off(stamp, data[1]))
+                self.policy.note_off(stamp, data[1])
+        # aftertouch, pitch bend, program change: recorded / passed thru, not part of the model's vocabulary
+
+    def _note_on(self, stamp: float, pitch: int, velocity: int) -> None:
+        decision = self.policy.note_on(stamp, pitch)
+        turn = self.turn
+        if turn is not None and self.policy.mode != "continuous":
+            self._end_turn(stamp, "barge-in", silence=True)
+        self._encoded(self.encoder.note_on(stamp, pitch, velocity))
+        if decision == "answer":                   # continuous mode: the player's first note starts segue
+            self._flush_player(stamp, force=True)
+            self._open_turn(stamp, deadline=None)
+
+    def _control(self, stamp: float, cc: int, value: int) -> None:
+        change = self.cc_map.change(cc, value)
+        if change is not None:
+            self._apply(change, stamp)
+            if cc not in (64, self.cfg.takeover_cc):
+                return
+        if cc == 64:
+            self.last_player = stamp
+            self._encoded(self.encoder.sustain(stamp, value))
+        decision = self.policy.control(stamp, cc, value)
+        if decision == "answer":
+            self._flush_player(stamp, force=True)
+            self._open_turn(stamp, deadline=None)
+        elif decision == "stop" and self.turn is not None:
+            self._end_turn(stamp, "pedal", silence=True)
+
+    def _apply(self, change: Change, stamp: float) -> None:
+        log.info("control %s = %s", change.name, change.value)
+        if change.name == "temperature":
+            self.sampler.temperature = float(change.value)
+        elif change.name == "top_p":
+            self.sampler.top_p = float(change.value)
+        elif change.name == "response_seconds":
+            self.response_seconds = float(change.value)
+        elif change.name == "density":
+            from segue.controls import density_one_hot  # noqa: F401  (layout check: the one-hot has 8 classes)
+            one_hot = np.zeros(8, dtype=np.float32)
+            one_hot[int(change.value)] = 1.0
+            self.pinned["density"] = one_hot
+        elif change.name == "mode":
+            if self.turn is not None:
+                self._end_turn(stamp, "mode change", silence=True)
+            self.policy = _carry_policy(self.policy, str(change.value))
+        elif change.name == "panic":
+            self._panic(stamp)
+
+    def _panic(self, stamp: float) -> None:
+        if self.turn is not None:
+            self._end_turn(stamp, "panic", silence=True)
+        self.scheduler.panic()
+
+    def _encoded(self, events) -> None:
+        if not events:
+            return
+        if self.follower is not None:
+            for event in events:
+                self.follower.push(int(event))
+        self.pending += self.player_clock.absolute(events)
+
+    def _controls(self):
+        if not self.engine.conditioned:
+            return None
+        current = (np.asarray(self.follower.current(), dtype=np.float32).copy() if self.follower is not None
+                   else np.zeros(self.engine.control_dim, dtype=np.float32))
+        if "density" in self.pinned:
+            current[:8] = self.pinned["density"]
+        if "key" in self.pinned:
+            current[8:20] = self.pinned["key"]
+        return current
+
+    # --- turns ------------------------------------------------------------------------------------------------------
+    def _flush_player(self, now: float, force: bool = False) -> None:
+        """Hand the player's finished events to the generator (in continuous mode: roll back first)."""
+        if now - self.last_player < ACTIVE_S or force:
+            self._encoded(self.encoder.advance(now))
+        if not self.pending:
+            return
+        turn = self.turn
+        if turn is not None:
+            # The player plays along (continuous mode, or keys held through a takeover): roll the answer back to
+            # what sounded, let the model hear the player, and go on from there without silencing anything.
+            if not force and now - self.last_flush < CONTINUOUS_BATCH_S:
+                return
+            last = self.scheduler.cancel(turn.answer, silence=False)
+            self.generator.send("rollback", turn.answer, last, now, False)
+        self.generator.send("player", self.pending, self._controls())
+        self.pending = []
+        self.last_flush = now
+
+    def _open_turn(self, trigger: float, deadline: float | None) -> None:
+        start = self.clock.next_beat(trigger) if self.cfg.start_on_beat else trigger
+        answer = self.next_answer
+        self.next_answer += 1
+        self.turn = Turn(answer, start, deadline=deadline, started=deadline is None)
+        self.generator.send("controls", self._controls())
+        self.generator.send("answer", answer, start, self._end_step(start))
+        if self.turn.started:
+            self._turn_started()
+
+    def _end_step(self, start: float) -> int | None:
+        if self.policy.mode == "continuous":
+            return None
+        seconds = self.cfg.max_response_seconds
+        if not self.cfg.until_barge_in:
+            beat = self.clock.beat_seconds(start) if self.cfg.response_bars > 0 else None
+            length = (self.cfg.response_bars * self.cfg.beats_per_bar * beat if beat is not None
+                      else self.response_seconds)
+            seconds = min(seconds, length)
+        return self.generator.step_at(start) + codec.quantize(seconds)
+
+    def _turn_started(self) -> None:
+        self.turns += 1
+        self._send_state(True)
+
+    def _end_turn(self, now: float, why: str, silence: bool) -> None:
+        turn = self.turn
+        self.turn = None
+        if why != "length":                     # cut short: drop what is unsent, roll the model back to what sounded
+            last = self.scheduler.cancel(turn.answer, silence=silence)
+            self.generator.send("rollback", turn.answer, last, now, silence)
+        self.policy.answer_finished()
+        if not turn.started:
+            return                              # a prepared answer that never began: not a turn
+        turn.ended_by = why
+        self._send_state(False)
+        self._log_turn(turn)
+        self._flush_record()
+
+    def _prepare_at(self, deadline: float) -> float:
+        return deadline - self.policy.silence_s + min(SETTLE_S, self.policy.silence_s)
+
+    def _tick(self, now: float) -> None:
+        turn = self.turn
+        deadline = self.policy.deadline()
+        if turn is not None and not turn.started and turn.deadline != deadline:
+            self._end_turn(now, "cancelled", silence=True)   # the deadline moved (pedal went down): re-prepare
+            turn = None
+        self._flush_player(now)
+        if turn is None and deadline is not None and now >= self._prepare_at(deadline):
+            self._flush_player(now, force=True)
+            self._open_turn(deadline, deadline=deadline)
+            turn = self.turn
+        if self.policy.tick(now) == "answer" and turn is not None and not turn.started:
+            turn.started = True
+            self._turn_started()
+        if turn is not None and turn.end_due is not None and now >= turn.end_due + 0.001:
+            if self.scheduler.pending(turn.answer) == 0:
+                self._end_turn(now, "length", silence=False)
+        if self.input_watch is not None and now >= self.next_watch:
+            self.next_watch = now + 1.0
+            line = self.input_watch()
+            if line:
+                log.warning(line)
+
+    def _timeout(self, now: float) -> float | None:
+        """How long the loop may sleep: until the next thing it must do on its own."""
+        wake = []
+        if now - self.last_player < ACTIVE_S:
+            wake.append(now + FLUSH_S)
+        deadline = self.policy.deadline()
+        if deadline is not None:
+            prepare = self._prepare_at(deadline)
+            wake.append(prepare if self.turn is None and prepare > now else deadline)
+        if self.turn is not None and self.turn.end_due is not None:
+            wake.append(self.turn.end_due + 0.002)
+        if self.input_watch is not None:
+            wake.append(self.next_watch)
+        if not wake:
+            return None
+        return max(0.0, min(wake) - now)
+
+    # --- from the other threads ---------------------------------------------------------------------------------
+    def _from_generator(self, kind: str, payload) -> None:
+        self.queue.put((time.perf_counter(), (kind, payload)))
+
+    def _generator_event(self, kind: str, payload) -> None:
+        if kind == "error":
+            self.failure = payload
+            self.stopping = True
+        elif kind == "answer_done":
+            answer, end_due = payload
+            turn = self.turn
+            if turn is not None and turn.answer == answer.id:
+                turn.answer_obj = answer
+                turn.end_due = end_due
+
+    def _on_sent(self, sent: Sent) -> None:
+        """Scheduler thread, after each send: keep it to a few assignments."""
+        item = sent.item
+        if item.first_note:
+            turn = self.turn
+            if turn is not None and turn.answer == item.answer and turn.first_note_at is None:
+                turn.first_note_at = sent.at
+        if item.data[0] & 0xF0 == NOTE_ON:
+            self.notes_sent += 1
+        if self.recorder is not None:
+            self.recorder.segue(item.data, sent.at)
+
+    def _send_state(self, answering: bool) -> None:
+        if self.cfg.state_cc >= 0:
+            self.scheduler.send_now([CONTROL | self.channel, self.cfg.state_cc, 127 if answering else 0], track=False)
+
+    def _flush_record(self) -> None:
+        if self.recorder is not None:
+            self.recorder.flush()
+
+    # --- reporting ----------------------------------------------------------------------------------------------
+    def _log_turn(self, turn: Turn) -> None:
+        latency = None if turn.first_note_at is None else turn.first_note_at - turn.trigger
+        if latency is not None:
+            self.latencies.append(latency)
+        answer = turn.answer_obj
+        first = "no notes" if latency is None else f"first note +{latency * 1000:.2f} ms"
+        events = "" if answer is None else f", {answer.events} events, {answer.notes} notes generated"
+        log.info("turn %d (%s): trigger at %.3f s, %s%s, ended by %s", self.turns, self.policy.mode,
+                 turn.trigger - self.origin, first, events, turn.ended_by)
+        if self.turn_log is not None:
+            self.turn_log.write(json.dumps({"turn": self.turns, "answer": turn.answer, "trigger": turn.trigger,
+                                            "first_note_at": turn.first_note_at, "ended_by": turn.ended_by}) + "\n")
+            self.turn_log.flush()
+
+    def stats_text(self) -> str:
+        errors = sorted(self.scheduler.send_errors)
+        lines = [f"turns {self.turns}, notes sent {self.notes_sent}"]
+        if self.latencies:
+            ms = sorted(x * 1000 for x in self.latencies)
+            lines.append(f"trigger -> first note-on sent: p50 {_pct(ms, 50):.2f} ms, p99 {_pct(ms, 99):.2f} ms "
+                         f"({len(ms)} turns)")
+        if errors:
+            us = [x * 1e6 for x in errors]
+            lines.append(f"send timing error: p50 {_pct(us, 50):.0f} us, p99 {_pct(us, 99):.0f} us, "
+                         f"mean {statistics.fmean(us):.0f} us ({len(us)} messages)")
+        return "\n".join(lines)
+
+
+def _pct(sorted_values: list[float], q: float) -> float:
+    index = min(len(sorted_values) - 1, max(0, int(round(q / 100 * (len(sorted_values) - 1)))))
+    return sorted_values[index]
+
+
+def _carry_policy(old: TurnPolicy, mode: str) -> TurnPolicy:
+    """A mode switched by CC keeps what the policy knows about keys and pedals."""
+    new = TurnPolicy(mode, old.silence_s, old.takeover_cc)
+    new.keys_down, new.sustain_down, new.takeover_down = set(old.keys_down), old.sustain_down, old.takeover_down
+    return new
