@@ -1,0 +1,99 @@
+"""CLI verbs of the training area: `segue data build`, `segue train`, `segue plot`.
+
+Handlers import torch (and the heavy modules) inside the function, so `segue --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from segue.errors import SegueError
+
+
+def add_parser(subparsers) -> None:
+    data = subparsers.add_parser("data", help="build a training dataset from music files")
+    data_sub = data.add_subparsers(dest="data_command", metavar="{build}")
+    data_sub.required = True
+    build = data_sub.add_parser(
+        "build", help="encode files/folders/globs and music21:<composer>|all into shards + index",
+        description="Encode music into a dataset folder (shards + index.json), split 90:10 by piece. "
+                    "Sources: files, folders, globs, music21:bach (any music21 composer) or music21:all; "
+                    "MAESTRO, ASAP and POP909 folders are recognised by their files.")
+    build.add_argument("sources", nargs="+", metavar="SRC")
+    build.add_argument("-o", "--out", required=True, help="dataset folder to write (re-uses its cache)")
+    build.add_argument("--workers", type=int, help="parallel encoding processes (default: data.workers)")
+    build.add_argument("--compress", action="store_true", default=None, help="zlib-compress the shards")
+    _add_config_args(build)
+    build.set_defaults(func=_data_build)
+
+    train = subparsers.add_parser(
+        "train", help="train a model (progress, eval, curves, best.pt / last.pt)",
+        description="Train a model on a built dataset. Every config key can be overridden with "
+                    "--set section.key=value (e.g. --set train.lr=0.001 --set model.hidden_size=256).")
+    train.add_argument("--data", help="dataset folder from `segue data build`")
+    train.add_argument("--out", help="run folder for checkpoints, metrics.csv and plots")
+    train.add_argument("--resume", metavar="RUN", help="continue the run in folder RUN where it stopped")
+    train.add_argument("--init-from", metavar="CKPT", help="start from these weights (fine-tuning)")
+    train.add_argument("--device", default="auto", help="auto | cpu | cuda | mps (default: auto)")
+    train.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
+    _add_config_args(train)
+    train.set_defaults(func=_train)
+
+    plot = subparsers.add_parser("plot", help="draw loss / accuracy / lr curves of a run as PNG")
+    plot.add_argument("run", help="run folder (with metrics.csv)")
+    plot.add_argument("-o", "--out", help="PNG path (default: RUN/curves.png)")
+    plot.set_defaults(func=_plot)
+
+
+def _add_config_args(parser) -> None:
+    parser.add_argument("--config", help="config.yaml to read (default: the project's)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="override one config key; repeatable")
+
+
+def _data_build(args) -> int:
+    from pathlib import Path
+
+    from segue.config import load_config
+    from training.dataset import build_dataset, format_summary
+
+    cfg = load_config(args.config, args.overrides).data
+    workers = args.workers if args.workers is not None else cfg.workers
+    compress = cfg.compress if args.compress is None else True
+    summary = build_dataset(args.sources, args.out, eval_fraction=cfg.eval_fraction, workers=workers,
+                            compress=compress, progress=sys.stderr.isatty())
+    import json
+    skipped = json.loads((Path(args.out) / "index.json").read_text())["skipped"]
+    print(format_summary(summary, skipped, Path(args.out)))
+    return 0
+
+
+def _train(args) -> int:
+    from training.trainer import run_from_args
+
+    return run_from_args(args)
+
+
+def _plot(args) -> int:
+    from training.plots import plot_run
+
+    path = plot_run(args.run, args.out)
+    print(f"wrote {path}")
+    return 0
+
+
+def main(argv=None) -> int:
+    """Standalone entry (`python -m training.cli ...`) with the same verbs as `segue`."""
+    parser = argparse.ArgumentParser(prog="segue")
+    add_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except SegueError as exc:
+        print(f"segue: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

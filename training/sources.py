@@ -1,0 +1,167 @@
+"""Turn `segue data build` source arguments into a list of files to encode, each with a piece id and a split.
+
+Sources: files, folders (recursive) and globs of MIDI / MusicXML / kern / abc; `music21:<composer>` and
+`music21:all` (the public-domain corpus shipped with music21); dataset folders recognised by their files:
+    MAESTRO   maestro-v*.csv       -> the csv's own train / validation / test split (validation+test -> eval)
+    ASAP      metadata.csv with a `folder` column -> one piece per folder, all performances on one side
+    POP909    NNN/NNN.mid folders  -> the main MIDI of each song (the versions/ alternatives are left out)
+Anything else is split 90:10 by a stable hash of the piece id, so a rebuild or another machine gives the same split.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from segue.errors import SegueError
+
+# Suffixes we try to read. segue.midi_io.MUSIC_SUFFIXES is the authority once present; this is the same set.
+DEFAULT_SUFFIXES = {".mid", ".midi", ".smf", ".kar", ".mxl", ".musicxml", ".xml", ".krn", ".abc"}
+
+
+def music_suffixes() -> set[str]:
+    try:
+        from segue.midi_io import MUSIC_SUFFIXES
+        return {s.lower() for s in MUSIC_SUFFIXES}
+    except ImportError:
+        return DEFAULT_SUFFIXES
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    path: str             # absolute path of the file to read
+    piece_id: str         # performances / versions of one composition share it, so they land on one side
+    source: str           # the argument it came from (provenance)
+    split: str | None     # "train" / "eval" when the dataset prescribes it, else None = decide by hash
+
+
+@dataclass(frozen=True)
+class Rejected:
+    path: str
+    reason: str
+
+
+def split_for(piece_id: str, eval_fraction: float) -> str:
+    """Deterministic split by piece: the first 8 bytes of sha1(piece id) as a fraction of 2**64."""
+    digest = hashlib.sha1(piece_id.encode("utf-8")).digest()
+    return "eval" if int.from_bytes(digest[:8], "big") / 2 ** 64 < eval_fraction else "train"
+
+
+def resolve_sources(sources: list[str]) -> tuple[list[SourceFile], list[Rejected]]:
+    """All files named by `sources` (deduplicated, sorted within each source) and the files passed over."""
+    files: list[SourceFile] = []
+    rejected: list[Rejected] = []
+    for source in sources:
+        if source.startswith("music21:"):
+            files.extend(_music21_files(source))
+            continue
+        path = Path(source).expanduser()
+        if path.is_dir():
+            found, skipped = _folder_files(path, source)
+            files.extend(found)
+            rejected.extend(skipped)
+        elif path.is_file():
+            files.append(SourceFile(str(path.resolve()), _stem_id(path), source, None))
+        else:
+            matches = sorted(glob.glob(str(path), recursive=True))
+            if not matches:
+                raise SegueError(f"data source '{source}': no such file, folder or glob match")
+            for match in matches:
+                sub_files, sub_rejected = resolve_sources([match]) if Path(match).is_dir() else (
+                    [SourceFile(str(Path(match).resolve()), _stem_id(Path(match)), source, None)], [])
+                files.extend(sub_files)
+                rejected.extend(sub_rejected)
+    seen, unique = set(), []
+    for item in files:
+        if item.path not in seen:
+            seen.add(item.path)
+            unique.append(item)
+    return unique, rejected
+
+
+def _stem_id(path: Path) -> str:
+    return str(path.resolve().with_suffix(""))
+
+
+def _music21_files(source: str) -> list[SourceFile]:
+    from music21 import corpus
+
+    name = source.split(":", 1)[1].strip()
+    if name == "all":
+        paths = corpus.getPaths()
+    else:
+        paths = corpus.getComposer(name)
+        if not paths:
+            raise SegueError(f"data source '{source}': music21 has no composer '{name}' "
+                             "(try music21:bach, music21:beethoven, music21:palestrina or music21:all)")
+    core = _music21_root()
+    out = []
+    for p in sorted(Path(p) for p in paths):
+        rel = p.relative_to(core) if core and p.is_relative_to(core) else p
+        out.append(SourceFile(str(p), f"music21:{rel.with_suffix('')}", source, None))
+    return out
+
+
+def _music21_root() -> Path | None:
+    import music21.corpus
+    return Path(music21.corpus.__file__).resolve().parent
+
+
+def _folder_files(folder: Path, source: str) -> tuple[list[SourceFile], list[Rejected]]:
+    maestro = sorted(folder.glob("maestro-v*.csv"))
+    if maestro:
+        return _maestro_files(folder, maestro[-1], source), []
+    if (folder / "metadata.csv").is_file() and _csv_has_column(folder / "metadata.csv", "folder"):
+        return _asap_files(folder, source), []
+    if _looks_like_pop909(folder):
+        return _pop909_files(folder, source), []
+    suffixes = music_suffixes()
+    found, rejected = [], []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        if any(part.startswith(".") for part in path.relative_to(folder).parts):
+            continue  # hidden files and folders (.DS_Store, .git) are not data
+        if path.suffix.lower() in suffixes:
+            found.append(SourceFile(str(path.resolve()), _stem_id(path), source, None))
+        else:
+            rejected.append(Rejected(str(path), f"not a music file (suffix '{path.suffix}')"))
+    return found, rejected
+
+
+def _csv_has_column(path: Path, column: str) -> bool:
+    with open(path, newline="", encoding="utf-8") as handle:
+        return column in (next(csv.reader(handle), []) or [])
+
+
+def _maestro_files(folder: Path, csv_path: Path, source: str) -> list[SourceFile]:
+    out = []
+    with open(csv_path, newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            split = "train" if row["split"] == "train" else "eval"
+            piece = f"maestro:{row['canonical_composer']}/{row['canonical_title']}"
+            out.append(SourceFile(str((folder / row["midi_filename"]).resolve()), piece, source, split))
+    return out
+
+
+def _asap_files(folder: Path, source: str) -> list[SourceFile]:
+    out = []
+    with open(folder / "metadata.csv", newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            midi = row.get("midi_performance") or row.get("performance_midi")
+            if not midi:
+                continue
+            out.append(SourceFile(str((folder / midi).resolve()), f"asap:{row['folder']}", source, None))
+    return out
+
+
+def _looks_like_pop909(folder: Path) -> bool:
+    songs = [d for d in folder.iterdir() if d.is_dir() and d.name.isdigit()]
+    return bool(songs) and all((d / f"{d.name}.mid").is_file() for d in songs[:20])
+
+
+def _pop909_files(folder: Path, source: str) -> list[SourceFile]:
+    songs = sorted(d for d in folder.iterdir() if d.is_dir() and d.name.isdigit())
+    return [SourceFile(str((d / f"{d.name}.mid").resolve()), f"pop909:{d.name}", source, None)
+            for d in songs if (d / f"{d.name}.mid").is_file()]
