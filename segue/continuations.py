@@ -25,7 +25,7 @@ from segue.errors import SegueError
 from segue.sampling import Sampler
 
 MIN_NOTES = 4  # a primer or real continuation with fewer notes has no key, no IOI histogram: skip the piece
-MAX_EVENTS_PER_SECOND = 300  # generation cap: a model stuck emitting velocity/note-off events must still stop
+MAX_EVENTS_PER_SECOND = 300  # generation cap (as segue.generate): a model stuck on note-offs must still stop
 SYSTEMS = ("real", "model", "markov")
 
 
@@ -72,7 +72,8 @@ def split_piece(name: str, events: np.ndarray, seconds: float) -> Passage | None
 
 # ---- next-event sources ----------------------------------------------------------------------------------------
 class ModelSource:
-    """Next-event logits from an ONNX model; controls are derived from the primer and held during generation."""
+    """Next-event logits from an ONNX model, primed exactly as `segue generate` primes it (segue.generate.prime:
+    a conditioned model gets the primer's own controls, then holds what a ControlFollower heard at its end)."""
 
     def __init__(self, model_path: str | Path | None):
         from segue.engine import Engine
@@ -80,20 +81,9 @@ class ModelSource:
         self.engine = Engine.load(model_path)
 
     def prime(self, primer: np.ndarray) -> np.ndarray:
-        self.engine.reset()
-        controls = None
-        if self.engine.conditioned:
-            from segue.controls import ControlFollower, compute_controls
+        from segue.generate import prime
 
-            follower = ControlFollower()
-            for event in primer:
-                follower.push(int(event))
-            held = np.asarray(follower.current(), dtype=np.float32)
-            # Input at t carries the controls of position t+1; the last primer event predicts the first generated
-            # one, which is generated under the held controls.
-            controls = np.concatenate([compute_controls(primer)[1:], held[None]]).astype(np.float32)
-            self.engine.set_controls(held)
-        return self.engine.feed(primer, controls)
+        return prime(self.engine, primer)
 
     def step(self, event: int) -> np.ndarray:
         return self.engine.step(event)

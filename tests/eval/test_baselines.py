@@ -1,5 +1,4 @@
 """The Markov and unigram baselines: correct probabilities, vectorised scoring equal to step-by-step, generation."""
-import json
 import math
 
 import numpy as np
@@ -9,6 +8,8 @@ from hypothesis import given, settings, strategies as st
 from segue.baselines import MarkovModel, UnigramModel, augment_transpositions, run_baselines, truncated
 from segue.codec import NUM_CLASSES
 from segue.errors import SegueError
+
+from eval_helpers import write_dataset
 
 
 def test_markov_nll_on_repetitive_music_is_far_below_unigram():
@@ -117,21 +118,6 @@ def test_transposition_augmentation_skips_shifts_out_of_range():
     out = augment_transpositions([events], [-1, 0, 1])
     assert len(out) == 2  # +1 would move pitch 127 out of range
     assert out[0][0] == 126 and out[0][3] == 254
-
-
-def write_dataset(folder, pieces):
-    """A dataset folder in the `segue data build` format: pieces = [(id, split, events)]."""
-    folder.mkdir(parents=True, exist_ok=True)
-    index, offset, shard = [], 0, []
-    for piece_id, split, events in pieces:
-        index.append({"id": piece_id, "path": f"/x/{piece_id}.mid", "split": split, "shard": 0,
-                      "offset": offset, "length": len(events)})
-        shard.append(np.asarray(events, dtype="<u2"))
-        offset += len(events)
-    (folder / "shard-00000.events").write_bytes(np.concatenate(shard).tobytes())
-    (folder / "index.json").write_text(json.dumps({"format": "segue-dataset", "codec": {"num_classes": NUM_CLASSES},
-                                                   "pieces": index}))
-    return folder
 
 
 def test_run_baselines_reports_every_order_and_the_best(tmp_path):
