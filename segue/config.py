@@ -32,6 +32,7 @@ class DataConfig:
     time_stretches: list[float] = field(default_factory=lambda: [0.95, 0.975, 1.0, 1.025, 1.05])
     compress: bool = False
     workers: int = 2
+    all_keys: bool = False          # transpose by -5..+6 (every key, as seed 000) instead of `transpositions`
 
 
 @dataclass
@@ -42,6 +43,17 @@ class ModelConfig:
     num_layers: int = 3
     dropout: float = 0.1
     conditioned: bool = True
+    embed_dim: int = 256            # gru_attention: event embedding size
+    attention_window: int = 64      # gru_attention: how many past outputs the attention sees
+
+
+@dataclass
+class StageConfig:
+    """One training stage (seed 004's staging): moving on keeps weights, optimizer and schedule."""
+    seq_len: int = 128
+    batch_size: int = 64
+    advance_below: float | None = None   # move to the next stage once eval loss is below this
+    max_steps: int | None = None         # ... or after this many steps in the stage (last stage: end of run)
 
 
 @dataclass
@@ -49,6 +61,28 @@ class TrainConfig:
     """The trainer (training/trainer.py)."""
     lr: float = 0.001
     seed: int = 0
+    stages: list[StageConfig] = field(default_factory=lambda: [StageConfig()])
+    max_steps: int = 20000
+    weight_decay: float = 0.0
+    grad_clip: float = 3.0
+    schedule: str = "cyclical"
+    min_lr: float = 0.0001
+    clr_mode: str = "triangular2"
+    clr_step_size: int = 500
+    clr_gamma: float = 0.9995
+    l1: float = 0.0
+    rhythm_weight: float = 0.0
+    harmony_weight: float = 0.0
+    eval_every: int = 200
+    eval_seq_len: int = 256
+    eval_batch_size: int = 32
+    eval_max_windows: int = 256
+    patience: int = 8
+    min_delta: float = 0.001
+    gl_alpha: float = 0.0
+    checkpoint_minutes: float = 5.0
+    log_every: int = 20
+    threads: int = 0
 
 
 @dataclass

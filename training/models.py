@@ -37,7 +37,7 @@ MODEL_DEFAULTS = {
     "kind": "performance_rnn",
     "hidden_size": 512,
     "num_layers": 3,
-    "dropout": 0.2,
+    "dropout": 0.1,
     "conditioned": True,
     "embed_dim": 256,
     "attention_window": 64,
