@@ -11,15 +11,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-# Raw message kinds kept per track. Everything else (aftertouch, pitch bend, sysex, other metas) is skipped.
-NOTE_ON, NOTE_OFF, CONTROL, PROGRAM = 0, 1, 2, 3
+# Raw message kinds kept per track. Everything else (aftertouch, sysex, other metas) is skipped. Pitch bends are
+# kept only because pretty_midi files them under an instrument, which changes how control changes are grouped.
+NOTE_ON, NOTE_OFF, CONTROL, PROGRAM, PITCH_BEND = 0, 1, 2, 3, 4
 
 # Bytes that follow each channel-message status nibble (0x8n..0xEn), as in the MIDI spec.
 _DATA_LENGTH = {0x8: 2, 0x9: 2, 0xA: 2, 0xB: 2, 0xC: 1, 0xD: 1, 0xE: 2}
 # System common / realtime statuses mido accepts inside a track, with their data lengths.
 _SYSTEM_LENGTH = {0xF1: 1, 0xF2: 2, 0xF3: 1, 0xF6: 0, 0xF8: 0, 0xFA: 0, 0xFB: 0, 0xFC: 0, 0xFE: 0, 0xFF: 0}
-# pretty_midi refuses files whose last tick exceeds this: they are almost always corrupt.
-MAX_TICK = 10_000_000
+# Files whose last tick exceeds this are refused as corrupt (pretty_midi's check, with the limit note-seq sets).
+MAX_TICK = 10**10
 
 
 class MidiFormatError(ValueError):
@@ -134,6 +135,8 @@ def _parse_track(data: bytes, start: int, size: int, tempos: list | None) -> tup
                     messages.append((tick, CONTROL, channel, a, b))
                 elif kind_nibble == 0xC:
                     messages.append((tick, PROGRAM, channel, a, 0))
+                elif kind_nibble == 0xE:
+                    messages.append((tick, PITCH_BEND, channel, a, b))
             if pos > length:
                 raise IndexError
             if pos > end and pos - start != size:

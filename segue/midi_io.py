@@ -1,0 +1,301 @@
+"""Music files -> sustain-resolved notes -> events, and notes -> MIDI files.
+
+MIDI is read the way Magenta's note-seq reads it (through pretty_midi), because the codec contract is note-seq's
+output on real files: pretty_midi's note pairing and instrument grouping, its track-0 tempo map and float time
+arithmetic, then note-seq's sustain rule per instrument, drums dropped, all instruments merged. MusicXML, .mxl,
+kern and ABC go through music21 (the `train` extra), rendered to MIDI bytes and read by the same path.
+"""
+from __future__ import annotations
+
+import glob
+import os
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from segue import smf
+from segue.codec import Note, encode_notes
+from segue.errors import SegueError
+from segue.sustain import SUSTAIN_CONTROL, PedalNote, SustainPedal
+
+MIDI_SUFFIXES = {".mid", ".midi", ".smf"}
+SCORE_SUFFIXES = {".mxl", ".musicxml", ".xml", ".krn", ".abc"}
+MUSIC_SUFFIXES = MIDI_SUFFIXES | SCORE_SUFFIXES
+DRUM_CHANNEL = 9                # MIDI channel 10, General MIDI percussion
+DEFAULT_TEMPO = 500_000         # microseconds per quarter (120 bpm) until track 0 says otherwise
+
+
+# --- public entry points --------------------------------------------------------------------------------------------
+
+def read_notes(path: str | Path) -> list[Note]:
+    """Read a MIDI or score file into sustain-resolved, drum-free notes. Raises SegueError naming the file."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in SCORE_SUFFIXES:
+        return midi_bytes_to_notes(_score_to_midi_bytes(path), str(path))
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise SegueError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise SegueError(f"{path}: is a folder, expected a MIDI or score file") from None
+    except OSError as e:
+        raise SegueError(f"{path}: cannot read ({e.strerror or e})") from None
+    if suffix not in MIDI_SUFFIXES and not data.startswith(b"MThd"):
+        raise SegueError(f"{path}: not a MIDI or score file (known suffixes: {', '.join(sorted(MUSIC_SUFFIXES))})")
+    return midi_bytes_to_notes(data, str(path))
+
+
+def encode_file(path: str | Path) -> np.ndarray:
+    """The whole-file front end of the codec: file -> event indices."""
+    return encode_notes(read_notes(path))
+
+
+def midi_bytes_to_notes(data: bytes, name: str = "<bytes>") -> list[Note]:
+    if not data:
+        raise SegueError(f"{name}: empty file, not a MIDI file")
+    try:
+        midi = smf.parse(data)
+    except smf.MidiFormatError as e:
+        raise SegueError(f"{name}: {e}") from None
+    if any(track.last_tick < 0 for track in midi.tracks):
+        raise SegueError(f"{name}: a track holds no messages at all (corrupt MIDI file)")
+    max_tick = max((track.last_tick for track in midi.tracks), default=0) + 1
+    if max_tick > smf.MAX_TICK:
+        raise SegueError(f"{name}: last tick {max_tick} is absurdly large, the file is probably corrupt")
+    to_seconds = _TempoMap(midi.ticks_per_beat, midi.tempos)
+    instruments = _group_instruments(midi)
+    return _apply_sustain(instruments, to_seconds)
+
+
+def write_midi(notes: Iterable[Note], path: str | Path, program: int = 0, channel: int = 0) -> None:
+    """One-track MIDI at 120 bpm with 500 ticks per beat, so a tick is exactly 1 ms and 10 ms steps survive."""
+    import mido
+
+    mid = mido.MidiFile(ticks_per_beat=_WRITE_TPQ)
+    track = mido.MidiTrack()
+    mid.tracks.append(track)
+    track.append(mido.MetaMessage("set_tempo", tempo=DEFAULT_TEMPO, time=0))
+    track.append(mido.Message("program_change", program=program, channel=channel, time=0))
+    for tick, message in _note_messages(notes, channel, mido):
+        track.append(message.copy(time=tick))
+    _absolute_to_delta(track)
+    try:
+        mid.save(str(path))
+    except OSError as e:
+        raise SegueError(f"{path}: cannot write ({e.strerror or e})") from None
+
+
+def iter_music_files(sources: Iterable[str | Path]) -> Iterator[Path]:
+    """Files, folders (recursively) and glob patterns -> music files, sorted within each source."""
+    for source in sources:
+        source = str(source)
+        path = Path(source).expanduser()
+        if path.is_dir():
+            found = (p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in MUSIC_SUFFIXES)
+            yield from sorted(found)
+        elif path.is_file():
+            yield path
+        else:
+            matches = sorted(Path(p) for p in glob.glob(os.path.expanduser(source), recursive=True))
+            if not matches:
+                raise SegueError(f"{source}: no such file, folder or glob match")
+            yield from (p for p in matches if p.is_file() and p.suffix.lower() in MUSIC_SUFFIXES)
+
+
+# --- time: pretty_midi's tick -> seconds, bit for bit ---------------------------------------------------------------
+
+class _TempoMap:
+    """Track-0 tempo changes, with pretty_midi's rules and float arithmetic (a note at x.xx5 s rounds the same)."""
+
+    def __init__(self, ticks_per_beat: int, tempos: list[tuple[int, int]]):
+        scales = [(0, 60.0 / (120.0 * ticks_per_beat))]
+        for tick, tempo in tempos:
+            scale = 60.0 / ((6e7 / tempo) * ticks_per_beat)
+            if tick == 0:
+                scales = [(0, scale)]           # a tempo at tick 0 replaces the default
+            elif scale != scales[-1][1]:
+                scales.append((tick, scale))    # repeated tempos are ignored
+        self.starts = [tick for tick, _ in scales]
+        self.scales = [scale for _, scale in scales]
+        self.offsets = [0.0]
+        for (start, scale), (end, _) in zip(scales[:-1], scales[1:]):
+            self.offsets.append(self.offsets[-1] + scale * (end - start))
+        self._cache: dict[int, float] = {}
+
+    def __call__(self, tick: int) -> float:
+        seconds = self._cache.get(tick)
+        if seconds is None:
+            segment = _last_le(self.starts, tick)
+            seconds = self.offsets[segment] + self.scales[segment] * (tick - self.starts[segment])
+            self._cache[tick] = seconds
+        return seconds
+
+
+def _last_le(starts: list[int], tick: int) -> int:
+    """Index of the last segment starting at or before `tick` (later equal starts win, as pretty_midi's array)."""
+    lo, hi = 0, len(starts)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if starts[mid] <= tick:
+            lo = mid + 1
+        else:
+            hi = mid
+    return max(lo - 1, 0)
+
+
+# --- instruments: pretty_midi's note pairing and grouping -----------------------------------------------------------
+
+@dataclass(eq=False)
+class _Instrument:
+    program: int
+    is_drum: bool
+    notes: list[tuple[int, int, int, int]] = field(default_factory=list)   # (start tick, end tick, pitch, velocity)
+    controls: list[tuple[int, int, int]] = field(default_factory=list)     # (tick, control, value); may be shared
+
+
+def _group_instruments(midi: smf.MidiFile) -> list[_Instrument]:
+    """pretty_midi's _load_instruments: instruments keyed by (program, channel, track), created on the first note
+    they close; control changes seen before that wait in a per-(channel, track) "straggler" whose list the
+    instrument then shares. One note-off closes every open note of its pitch that did not start on that tick."""
+    by_key: dict[tuple[int, int, int], _Instrument] = {}
+    stragglers: dict[tuple[int, int], _Instrument] = {}
+
+    def instrument(program: int, channel: int, track: int, create: bool) -> _Instrument:
+        found = by_key.get((program, channel, track))
+        if found is not None:
+            return found
+        if not create and (channel, track) in stragglers:
+            return stragglers[(channel, track)]
+        if create:
+            made = _Instrument(program, channel == DRUM_CHANNEL)
+            if (channel, track) in stragglers:
+                made.controls = stragglers[(channel, track)].controls
+            by_key[(program, channel, track)] = made
+            return made
+        made = _Instrument(program, False)
+        stragglers[(channel, track)] = made
+        return made
+
+    for track_index, track in enumerate(midi.tracks):
+        open_notes: dict[tuple[int, int], list[tuple[int, int]]] = {}
+        programs = [0] * 16
+        for tick, kind, channel, a, b in track.messages:
+            if kind == smf.PROGRAM:
+                programs[channel] = a
+            elif kind == smf.NOTE_ON and b > 0:
+                open_notes.setdefault((channel, a), []).append((tick, b))
+            elif kind == smf.NOTE_OFF or kind == smf.NOTE_ON:
+                opened = open_notes.get((channel, a))
+                if opened is None:
+                    continue                        # a note-off with nothing to close
+                closing = [(start, velocity) for start, velocity in opened if start != tick]
+                keeping = [(start, velocity) for start, velocity in opened if start == tick]
+                for start, velocity in closing:
+                    instrument(programs[channel], channel, track_index, True).notes.append((start, tick, a, velocity))
+                if closing and keeping:
+                    open_notes[(channel, a)] = keeping
+                else:
+                    del open_notes[(channel, a)]
+            elif kind == smf.CONTROL:
+                instrument(programs[channel], channel, track_index, False).controls.append((tick, a, b))
+            elif kind == smf.PITCH_BEND:
+                instrument(programs[channel], channel, track_index, False)   # may create a straggler
+    return list(by_key.values())
+
+
+# --- note-seq: merge instruments, apply the pedal, drop drums -------------------------------------------------------
+
+_PEDAL_DOWN, _PEDAL_UP, _NOTE_START, _NOTE_END = 0, 1, 2, 3     # note-seq's processing order at equal times
+
+
+def _apply_sustain(instruments: list[_Instrument], seconds) -> list[Note]:
+    """Replays every note start/end and pedal change in note-seq's order (time, then kind), per instrument."""
+    notes: list[tuple[int, PedalNote]] = []
+    events = []
+    for index, inst in enumerate(instruments):
+        if inst.is_drum:
+            continue
+        for start, end, pitch, velocity in inst.notes:
+            note = PedalNote(pitch, velocity, seconds(start))
+            notes.append((index, note))
+            events.append((note.start, _NOTE_START, index, note))
+            events.append((seconds(end), _NOTE_END, index, note))
+    pedal_events = []
+    for index, inst in enumerate(instruments):
+        for tick, control, value in inst.controls:
+            if control == SUSTAIN_CONTROL:
+                kind = _PEDAL_DOWN if value >= 64 else _PEDAL_UP
+                pedal_events.append((seconds(tick), kind, index, value))
+    # note-seq lists all note starts, then all note ends, then the pedal; the sort is stable.
+    ordered = [e for e in events if e[1] == _NOTE_START] + [e for e in events if e[1] == _NOTE_END] + pedal_events
+    ordered.sort(key=lambda e: (e[0], e[1]))
+    pedals: dict[int, SustainPedal] = defaultdict(SustainPedal)
+    last_time = 0.0
+    for time, kind, index, payload in ordered:
+        last_time = time
+        if kind == _NOTE_START:
+            pedals[index].note_on(time, payload)
+        elif kind == _NOTE_END:
+            pedals[index].note_off(time, payload)
+        else:
+            pedals[index].pedal(time, payload)
+    for pedal in pedals.values():
+        pedal.finish(last_time)
+    return [Note(n.pitch, n.velocity, n.start, n.end) for _, n in notes if not n.dropped]
+
+
+# --- writing ------------------------------------------------------------------------------------------------------
+
+_WRITE_TPQ = 500     # with the default 120 bpm, one tick is 1 ms
+
+
+def _note_messages(notes: Iterable[Note], channel: int, mido) -> list[tuple[int, object]]:
+    """(absolute tick, message) pairs; at equal ticks note-offs go first so a re-struck pitch reads back right."""
+    timed = []
+    for note in notes:
+        start = round(note.start * 1000)
+        end = max(round(note.end * 1000), start + 1)
+        timed.append((start, 1, mido.Message("note_on", note=note.pitch, velocity=note.velocity, channel=channel)))
+        timed.append((end, 0, mido.Message("note_off", note=note.pitch, velocity=0, channel=channel)))
+    timed.sort(key=lambda item: (item[0], item[1]))
+    return [(tick, message) for tick, _, message in timed]
+
+
+def _absolute_to_delta(track) -> None:
+    previous = 0
+    for message in track:
+        tick = message.time
+        message.time = tick - previous
+        previous = tick
+
+
+# --- scores through music21 -----------------------------------------------------------------------------------------
+
+def _score_to_midi_bytes(path: Path) -> bytes:
+    try:
+        import music21  # noqa: F401  (heavy; only scores need it)
+        from music21 import converter
+        from music21.midi import translate
+    except ImportError:
+        raise SegueError(f"{path}: reading scores needs music21; install it with: pip install 'segue[train]'") from None
+    if not path.exists():
+        raise SegueError(f"{path}: no such file")
+    try:
+        score = converter.parse(str(path))
+        midi_file = translate.streamToMidiFile(score)
+        return midi_file.writestr()
+    except Exception as e:  # music21 raises many unrelated types for malformed scores
+        reason = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
+        raise SegueError(f"{path}: cannot read score ({reason})") from None
+
+
+def notes_from_music21_stream(stream) -> list[Note]:
+    """A music21 stream (e.g. from music21.corpus.parse) -> notes, through the same MIDI path as files."""
+    from music21.midi import translate
+
+    return midi_bytes_to_notes(translate.streamToMidiFile(stream).writestr(), str(getattr(stream, "filePath", "score")))
+
