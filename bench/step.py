@@ -1,0 +1,238 @@
+"""One-event step latency, side by side: ORT fp32, ORT int8 and torch eager, against the machine's floor.
+
+    python bench/step.py [--checkpoint runs/exp1/best.pt] [--data data/classical] [--steps 2000]
+
+Models: a 3x512 conditioned LSTM (Performance RNN size, random weights: latency does not depend on their values),
+the model shipped in segue/models/default.onnx when it exists, and --checkpoint when given (all three runtimes).
+The floor of one step at batch 1 is max(FLOPs / matmul FLOP/s, weight bytes / copy bandwidth), both measured here
+on one thread; a step reads every weight once, so on a memory-bound step the second term rules. Because the
+machine's L3 may hold the weights, the bench also prints the floor with the bandwidth of a hot weights-sized copy.
+Generation speed = events/s of engine.step + Sampler.sample on one core, ÷ events/s of real music (the eval split
+of --data; without --data only "seconds of its own music per second" is shown, which for an untrained model
+says little because its event mix is not music's).
+Goals (issue 4): ORT fp32 <= 1.5x the floor; ORT int8 below the fp32 floor; >= 100x real time on one core.
+"""
+
+from __future__ import annotations
+
+import os
+
+# One thread everywhere, set before numpy/torch/onnxruntime load their thread pools.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+GOAL_FP32_VS_FLOOR = 1.5
+GOAL_REAL_TIME = 100.0
+
+
+# --- the machine ---------------------------------------------------------------------------------------------------
+def matmul_flops(size: int = 1024, repeats: int = 10) -> float:
+    a = np.random.default_rng(0).standard_normal((size, size), dtype=np.float32)
+    b = a.copy()
+    a @ b
+    best = min(_timed(lambda: a @ b) for _ in range(repeats))
+    return 2 * size**3 / best
+
+
+def copy_bandwidth(nbytes: int, repeats: int = 20) -> float:
+    """Bytes copied per second for a buffer of `nbytes` (best of `repeats`, after one warm copy)."""
+    src = np.ones(nbytes // 4, dtype=np.float32)
+    dst = np.empty_like(src)
+    np.copyto(dst, src)
+    return src.nbytes / min(_timed(lambda: np.copyto(dst, src)) for _ in range(repeats))
+
+
+def _timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+# --- the model -----------------------------------------------------------------------------------------------------
+def weight_count_and_flops(onnx_path: Path) -> tuple[int, int]:
+    """(weights, FLOPs per one-event step): every weight is one multiply-add per step at batch 1."""
+    import onnx
+
+    proto = onnx.load(str(onnx_path))
+    weights = sum(int(np.prod(init.dims)) for init in proto.graph.initializer if len(init.dims) >= 2)
+    return weights, 2 * weights
+
+
+def percentiles(samples: list[float]) -> tuple[float, float]:
+    ms = np.array(samples) * 1e3
+    return float(np.percentile(ms, 50)), float(np.percentile(ms, 99))
+
+
+def bench_engine(path: Path, steps: int, controls: np.ndarray | None) -> list[float]:
+    from segue.engine import Engine
+
+    engine = Engine.load(path)
+    if engine.conditioned:
+        engine.set_controls(controls)
+    events = np.random.default_rng(1).integers(0, 388, steps + 50)
+    times = []
+    for i, event in enumerate(events):
+        start = time.perf_counter()
+        engine.step(int(event))
+        if i >= 50:  # warm-up: first runs allocate
+            times.append(time.perf_counter() - start)
+    return times
+
+
+def bench_generation(path: Path, steps: int, controls: np.ndarray | None) -> tuple[float, float]:
+    """(events per second, seconds of music per second of compute) for sampling from the model."""
+    from segue import codec
+    from segue.engine import Engine
+    from segue.sampling import Sampler
+
+    engine = Engine.load(path)
+    if engine.conditioned:
+        engine.set_controls(controls)
+    sampler = Sampler(temperature=1.0, seed=0)
+    logits = engine.step(codec.NO_EVENT)
+    music_steps = 0
+    start = time.perf_counter()
+    for _ in range(steps):
+        event = sampler.sample(logits)
+        music_steps += codec.shift_steps(event)
+        logits = engine.step(event)
+    elapsed = time.perf_counter() - start
+    return steps / elapsed, music_steps / codec.STEPS_PER_SECOND / elapsed
+
+
+def bench_torch(model, steps: int, controls: np.ndarray | None) -> list[float]:
+    import torch
+
+    state = model.initial_state(1)
+    step_controls = None if controls is None else torch.from_numpy(controls).view(1, 1, -1)
+    events = torch.from_numpy(np.random.default_rng(1).integers(0, 388, steps + 20)).view(-1, 1, 1)
+    times = []
+    with torch.no_grad():
+        for i in range(len(events)):
+            start = time.perf_counter()
+            _, state = model(events[i], step_controls, state)
+            if i >= 20:
+                times.append(time.perf_counter() - start)
+    return times
+
+
+def real_music_rate(data_dir: Path | None) -> float | None:
+    """Events per second of real music in the eval split (events ÷ seconds of TIME_SHIFT)."""
+    if data_dir is None:
+        return None
+    from segue import codec
+    from segue.dataset_reader import read_split
+
+    events = np.concatenate([e for _, e in read_split(data_dir, "eval")])
+    seconds = sum(codec.shift_steps(int(e)) for e in events) / codec.STEPS_PER_SECOND
+    return len(events) / seconds
+
+
+# --- one column of the table ----------------------------------------------------------------------------------------
+def measure(name: str, fp32: Path, int8: Path | None, torch_model, args, machine: dict, real_rate) -> dict:
+    from segue.engine import Engine
+
+    conditioned = Engine.load(fp32).conditioned
+    controls = np.r_[np.eye(8)[3], np.full(12, 1 / 12)].astype(np.float32) if conditioned else None
+    weights, flops = weight_count_and_flops(fp32)
+    col = {"name": name, "weights": weights, "flops": flops, "bytes": 4 * weights}
+    col["floor_dram"] = max(flops / machine["flops"], col["bytes"] / machine["copy_dram"])
+    col["floor_hot"] = max(flops / machine["flops"], col["bytes"] / copy_bandwidth(col["bytes"]))
+    col["fp32"] = percentiles(bench_engine(fp32, args.steps, controls))
+    col["int8"] = percentiles(bench_engine(int8, args.steps, controls)) if int8 else None
+    col["torch"] = percentiles(bench_torch(torch_model, args.torch_steps, controls)) if torch_model else None
+    events_per_s, music_x = bench_generation(int8 or fp32, args.steps, controls)
+    col["gen_runtime"] = "int8" if int8 else "fp32"
+    col["gen_events_per_s"] = events_per_s
+    col["real_time_x"] = events_per_s / real_rate if real_rate else None
+    col["music_x"] = music_x
+    return col
+
+
+def export_both(model, folder: Path, name: str) -> tuple[Path, Path]:
+    from export.pipeline import export_model
+
+    result = export_model(model, folder / f"{name}.onnx", int8=True, parity_steps=20, int8_min_agreement=0.0,
+                          int8_max_kl=float("inf"))
+    return result.path, result.int8_path
+
+
+def report(columns: list[dict], machine: dict, real_rate) -> str:
+    width = 26
+    head = f"{'':34}" + "".join(f"{c['name']:>{width}}" for c in columns)
+    rows = [head]
+
+    def row(label, fn):
+        rows.append(f"{label:34}" + "".join(f"{fn(c):>{width}}" for c in columns))
+
+    def pair(v):
+        return "n/a" if v is None else f"{v[0]:.3f} / {v[1]:.3f}"
+
+    row("weights (M)", lambda c: f"{c['weights'] / 1e6:.2f}")
+    row("FLOPs per step (M)", lambda c: f"{c['flops'] / 1e6:.1f}")
+    row("floor ms (DRAM copy bandwidth)", lambda c: f"{1e3 * c['floor_dram']:.3f}")
+    row("floor ms (hot weights-size copy)", lambda c: f"{1e3 * c['floor_hot']:.3f}")
+    row("ORT fp32 ms p50 / p99", lambda c: pair(c["fp32"]))
+    row("ORT int8 ms p50 / p99", lambda c: pair(c["int8"]))
+    row("torch eager ms p50 / p99", lambda c: pair(c["torch"]))
+    row("fp32 p50 / floor (goal <= 1.5)", lambda c: f"{c['fp32'][0] / 1e3 / c['floor_dram']:.2f} (hot {c['fp32'][0] / 1e3 / c['floor_hot']:.2f})")
+    row("int8 p50 / fp32 floor (goal < 1)",
+        lambda c: "n/a" if c["int8"] is None else f"{c['int8'][0] / 1e3 / c['floor_dram']:.2f} (hot {c['int8'][0] / 1e3 / c['floor_hot']:.2f})")
+    row("torch p50 / ORT fp32 p50", lambda c: "n/a" if c["torch"] is None else f"{c['torch'][0] / c['fp32'][0]:.1f}x")
+    row("generated events/s (1 core)", lambda c: f"{c['gen_events_per_s']:.0f} ({c['gen_runtime']})")
+    row("x real time (goal >= 100)", lambda c: "needs --data" if c["real_time_x"] is None else f"{c['real_time_x']:.0f}x")
+    row("s of its own music per s", lambda c: f"{c['music_x']:.0f}x")
+    lines = [f"machine: matmul {machine['flops'] / 1e9:.1f} GFLOP/s (1 thread), copy {machine['copy_dram'] / 1e9:.1f} "
+             f"GB/s (256 MiB buffer)" + (f"; real music {real_rate:.1f} events/s" if real_rate else ""), *rows]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", type=Path, default=None, help="also bench this trained checkpoint")
+    parser.add_argument("--data", type=Path, default=None, help="dataset folder: real music events/s for x real time")
+    parser.add_argument("--steps", type=int, default=2000, help="timed ORT steps per runtime")
+    parser.add_argument("--torch-steps", type=int, default=300, help="timed torch eager steps (slow)")
+    args = parser.parse_args(argv)
+
+    import torch
+
+    from training.models import build_model
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    machine = {"flops": matmul_flops(), "copy_dram": copy_bandwidth(256 * 2**20)}
+    real_rate = real_music_rate(args.data)
+    columns = []
+    with tempfile.TemporaryDirectory() as tmp:
+        lstm = build_model(dict(kind="performance_rnn", hidden_size=512, num_layers=3, conditioned=True)).eval()
+        fp32, int8 = export_both(lstm, Path(tmp), "lstm")
+        columns.append(measure("LSTM 3x512", fp32, int8, lstm, args, machine, real_rate))
+        shipped = Path(__file__).resolve().parent.parent / "segue" / "models" / "default.onnx"
+        if shipped.is_file():
+            shipped_int8 = shipped.with_name("default.int8.onnx")
+            columns.append(measure("shipped", shipped, shipped_int8 if shipped_int8.is_file() else None, None, args,
+                                   machine, real_rate))
+        if args.checkpoint is not None:
+            from training.checkpoint import load_model_from_checkpoint
+
+            model, _ = load_model_from_checkpoint(args.checkpoint)
+            fp32, int8 = export_both(model, Path(tmp), "checkpoint")
+            columns.append(measure(f"{model.kind} {args.checkpoint.parent.name}", fp32, int8, model, args, machine,
+                                   real_rate))
+    print(report(columns, machine, real_rate))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,218 @@
+"""Offline generation: prime the engine with a phrase (or nothing), sample a continuation, write MIDI + piano roll.
+
+Controls (conditioned models only). The model input at t is controls[t+1] ++ event t, so
+  - over the primer, the controls are those the primer itself has (compute_controls), shifted by one;
+  - from the last primer event on, the controls are held: by default what a live ControlFollower hears at the end
+    of the primer (the daemon does the same), with `key` replacing the pitch-class histogram by the key's scale
+    and `density` replacing the note-density one-hot.
+Without a primer the model starts from one NO_EVENT (a second of silence), which is not written out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from segue import codec
+from segue.engine import Engine
+from segue.errors import SegueError
+from segue.sampling import Sampler
+
+# A model stuck emitting note-offs or velocities must still stop: at most this many events per generated second.
+MAX_EVENTS_PER_SECOND = 300
+# Without a primer or a pinned density, generate at a moderate piano density (notes per second; bin 8-16).
+DEFAULT_DENSITY = 10.0
+DENSITY_SLICE = slice(0, 8)
+HISTOGRAM_SLICE = slice(8, 20)
+
+
+@dataclass
+class Length:
+    """Generate until the continuation spans `seconds`, or exactly `steps` events."""
+    seconds: float | None = None
+    steps: int | None = None
+
+    def __post_init__(self):
+        if (self.seconds is None) == (self.steps is None):
+            raise SegueError("give the length as --seconds or --steps (one of them)")
+        if self.seconds is not None and self.seconds <= 0:
+            raise SegueError(f"--seconds must be > 0, got {self.seconds}")
+        if self.steps is not None and self.steps <= 0:
+            raise SegueError(f"--steps must be > 0, got {self.steps}")
+
+    @property
+    def max_events(self) -> int:
+        return self.steps if self.steps is not None else int(self.seconds * MAX_EVENTS_PER_SECOND) + 1
+
+    def done(self, events: int, elapsed_steps: int) -> bool:
+        if self.steps is not None:
+            return events >= self.steps
+        return elapsed_steps >= self.seconds * codec.STEPS_PER_SECOND or events >= self.max_events
+
+
+def held_controls(primer: np.ndarray, key: str | None = None, density: float | None = None) -> np.ndarray:
+    """The control vector generation runs under: follower-derived from the primer, then pinned parts replaced."""
+    from segue import controls
+
+    if len(primer):
+        follower = controls.ControlFollower()
+        for event in primer:
+            follower.push(int(event))
+        held = np.asarray(follower.current(), dtype=np.float32).copy()
+    else:
+        held = np.zeros(controls.CONTROL_DIM, dtype=np.float32)
+        held[DENSITY_SLICE] = controls.density_one_hot(DEFAULT_DENSITY)
+        held[HISTOGRAM_SLICE] = 1.0 / 12  # no primer, no key: every pitch class alike
+    if density is not None:
+        if density < 0:
+            raise SegueError(f"--density must be >= 0 notes per second, got {density}")
+        held[DENSITY_SLICE] = controls.density_one_hot(density)
+    if key is not None:
+        held[HISTOGRAM_SLICE] = controls.key_histogram(key)
+    return held
+
+
+def primer_controls(primer: np.ndarray, held: np.ndarray) -> np.ndarray:
+    """Input controls for each primer event: the primer's own controls at t+1, and the held ones for the last."""
+    from segue.controls import compute_controls
+
+    own = np.asarray(compute_controls(primer), dtype=np.float32)
+    return np.concatenate([own[1:], held[None]]).astype(np.float32)
+
+
+def prime(engine: Engine, primer: np.ndarray, key: str | None = None, density: float | None = None) -> np.ndarray:
+    """Reset the engine, feed the primer (or one NO_EVENT) and pin the held controls; return the next logits."""
+    engine.reset()
+    if not engine.conditioned:
+        return engine.feed(primer if len(primer) else [codec.NO_EVENT])
+    held = held_controls(primer, key, density)
+    engine.set_controls(held)
+    if not len(primer):
+        return engine.feed([codec.NO_EVENT], held[None])
+    return engine.feed(primer, primer_controls(primer, held))
+
+
+def sample_continuation(engine: Engine, sampler: Sampler, logits: np.ndarray, length: Length) -> np.ndarray:
+    """Sample events one at a time from primed logits until `length` is reached."""
+    out: list[int] = []
+    elapsed = 0
+    while True:
+        event = sampler.sample(logits)
+        out.append(event)
+        elapsed += codec.shift_steps(event)
+        if length.done(len(out), elapsed):
+            return np.array(out, dtype=np.int64)
+        logits = engine.step(event)
+
+
+def load_primer(path: Path | None) -> np.ndarray:
+    if path is None:
+        return np.zeros(0, dtype=np.int64)
+    from segue.midi_io import encode_file
+
+    events = np.asarray(encode_file(path), dtype=np.int64)
+    if not len(events):
+        raise SegueError(f"primer {path} has no notes; pass a file with notes, or no --primer")
+    return events
+
+
+@dataclass
+class Generated:
+    name: str
+    primer: np.ndarray
+    continuation: np.ndarray
+    seed: int
+
+    @property
+    def primer_seconds(self) -> float:
+        return sum(codec.shift_steps(int(e)) for e in self.primer) / codec.STEPS_PER_SECOND
+
+    @property
+    def continuation_seconds(self) -> float:
+        return sum(codec.shift_steps(int(e)) for e in self.continuation) / codec.STEPS_PER_SECOND
+
+    def notes(self):
+        """Primer and continuation notes; every note capped at 5 s so nothing is left hanging."""
+        everything = codec.decode_events(np.concatenate([self.primer, self.continuation]),
+                                         max_note_seconds=codec.HANGING_NOTE_SECONDS)
+        boundary = self.primer_seconds
+        primer = [n for n in everything if n.start < boundary]
+        return primer, [n for n in everything if n.start >= boundary]
+
+
+def generate(engine: Engine, primer: np.ndarray, length: Length, sampler_settings: dict, seed: int,
+             key: str | None = None, density: float | None = None, beam: dict | None = None) -> np.ndarray:
+    """One continuation of `primer`; the same arguments give the same events."""
+    logits = prime(engine, primer, key, density)
+    sampler = Sampler(seed=seed, **sampler_settings)
+    if beam and (beam.get("beam_size", 1) > 1 or beam.get("branch_factor", 1) > 1):
+        from segue.beam import beam_search
+
+        return beam_search(engine, sampler, logits, length, **beam)
+    return sample_continuation(engine, sampler, logits, length)
+
+
+# --- writing the results -------------------------------------------------------------------------------------------
+SOUNDFONT_PLACES = (
+    "/usr/share/sounds/sf2/FluidR3_GM.sf2",         # Debian/Ubuntu fluid-soundfont-gm
+    "/usr/share/sounds/sf2/default-GM.sf2",
+    "/usr/share/soundfonts/FluidR3_GM.sf2",         # Fedora / Arch
+    "/usr/share/soundfonts/default.sf2",
+    "/opt/homebrew/share/soundfonts/default.sf2",   # macOS Homebrew
+    "/usr/local/share/soundfonts/default.sf2",
+)
+HOW_TO_GET_AUDIO = ("install fluidsynth and a General MIDI soundfont (Debian/Ubuntu: `sudo apt install fluidsynth "
+                    "fluid-soundfont-gm`; macOS: `brew install fluid-synth` plus any GM .sf2), or pass --soundfont FILE.sf2")
+
+
+def find_synth(soundfont: Path | None = None) -> tuple[str, Path]:
+    """(fluidsynth executable, soundfont) or a SegueError saying how to get them; checked before generating."""
+    import os
+    import shutil
+
+    binary = shutil.which("fluidsynth")
+    if binary is None:
+        raise SegueError(f"--wav needs fluidsynth, which is not on PATH: {HOW_TO_GET_AUDIO}")
+    if soundfont is not None:
+        if not Path(soundfont).is_file():
+            raise SegueError(f"soundfont {soundfont} does not exist; {HOW_TO_GET_AUDIO}")
+        return binary, Path(soundfont)
+    candidates = [os.environ.get("SEGUE_SOUNDFONT", "")] + list(SOUNDFONT_PLACES)
+    for place in candidates:
+        if place and Path(place).is_file():
+            return binary, Path(place)
+    raise SegueError(f"--wav found fluidsynth but no General MIDI soundfont: {HOW_TO_GET_AUDIO}")
+
+
+def render_wav(midi_path: Path, wav_path: Path, synth: tuple[str, Path], sample_rate: int = 44100) -> Path:
+    import subprocess
+
+    binary, soundfont = synth
+    done = subprocess.run([binary, "-ni", "-q", "-F", str(wav_path), "-r", str(sample_rate), str(soundfont),
+                           str(midi_path)], capture_output=True, text=True)
+    if done.returncode != 0 or not wav_path.is_file():
+        reason = (done.stderr or done.stdout).strip().splitlines()
+        raise SegueError(f"fluidsynth could not render {midi_path}: {reason[-1] if reason else done.returncode}")
+    return wav_path
+
+
+def write_result(result: Generated, out_dir: Path, png: bool = True, synth: tuple[str, Path] | None = None) -> list[Path]:
+    """out/NAME.mid (primer + continuation), NAME.png (piano roll) and NAME.wav when asked."""
+    from segue.midi_io import write_midi
+    from segue.pianoroll import draw_piano_roll
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    primer_notes, continuation_notes = result.notes()
+    midi = out_dir / f"{result.name}.mid"
+    write_midi(primer_notes + continuation_notes, midi)
+    written = [midi]
+    if png:
+        title = (f"{result.name}: primer {result.primer_seconds:.1f} s, continuation "
+                 f"{result.continuation_seconds:.1f} s ({len(result.continuation)} events), seed {result.seed}")
+        written.append(draw_piano_roll(primer_notes, continuation_notes, out_dir / f"{result.name}.png", title,
+                                       boundary=result.primer_seconds if len(result.primer) else None))
+    if synth is not None:
+        written.append(render_wav(midi, out_dir / f"{result.name}.wav", synth))
+    return written

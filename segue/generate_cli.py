@@ -1,0 +1,114 @@
+"""`segue generate` and `segue evaluate` (torch-free: they run ONNX models through segue.engine)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_parser(subparsers) -> None:
+    _add_generate(subparsers)
+    _add_evaluate(subparsers)
+
+
+# --- generate ------------------------------------------------------------------------------------------------------
+def _add_generate(subparsers) -> None:
+    p = subparsers.add_parser(
+        "generate", help="continue a phrase (or start from nothing) and write MIDI + piano roll",
+        description="Sample continuations from an ONNX model. Writes OUT/NAME-i.mid (primer + continuation) and "
+                    "OUT/NAME-i.png (piano roll: primer blue, continuation orange).")
+    p.add_argument("--model", type=Path, default=None, help="ONNX model from `segue export` (default: the shipped model)")
+    p.add_argument("--primer", type=Path, nargs="+", default=[None], metavar="FILE",
+                   help="MIDI or score file(s) to continue (MusicXML, .mxl, .krn, .abc); default: start from silence")
+    length = p.add_mutually_exclusive_group()
+    length.add_argument("--seconds", type=float, default=None, help="length of each continuation (default 30)")
+    length.add_argument("--steps", type=int, default=None, help="length in events instead of seconds")
+    p.add_argument("-n", "--num-outputs", type=int, default=1, help="continuations per primer")
+    p.add_argument("-o", "--output", type=Path, default=Path("generated"), help="output folder")
+    p.add_argument("--temperature", type=float, default=1.0, help="softmax temperature; 0 = always the likeliest")
+    p.add_argument("--top-k", type=int, default=0, help="sample among the k likeliest events only (0 = off)")
+    p.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling: smallest set with this mass (1 = off)")
+    p.add_argument("--min-p", type=float, default=0.0, help="drop events below min-p x the likeliest's probability")
+    p.add_argument("--seed", type=int, default=None, help="makes the output reproducible (printed when not given)")
+    p.add_argument("--key", default=None, help='conditioned models: play in this key, e.g. "D minor", "F# major"')
+    p.add_argument("--density", type=float, default=None, help="conditioned models: notes per second to aim for")
+    p.add_argument("--beam-size", type=int, default=1, help="beam search: beams kept (1 = plain sampling)")
+    p.add_argument("--branch-factor", type=int, default=1, help="beam search: branches sampled per beam")
+    p.add_argument("--steps-per-iteration", type=int, default=1, help="beam search: events sampled per branch")
+    p.add_argument("--wav", action="store_true", help="also render audio with fluidsynth (needs a GM soundfont)")
+    p.add_argument("--soundfont", type=Path, default=None, help="the .sf2 for --wav (default: a system GM soundfont)")
+    p.add_argument("--no-png", action="store_true", help="skip the piano-roll images")
+    p.set_defaults(func=run_generate)
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from segue import generate as gen
+    from segue.engine import Engine
+    from segue.errors import SegueError
+    from segue.sampling import Sampler
+
+    if args.num_outputs < 1:
+        raise SegueError(f"-n must be >= 1, got {args.num_outputs}")
+    length = gen.Length(seconds=args.seconds, steps=args.steps) if (args.seconds or args.steps) else gen.Length(30.0)
+    settings = dict(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, min_p=args.min_p)
+    Sampler(**settings)  # reject bad settings before loading anything
+    synth = gen.find_synth(args.soundfont) if args.wav else None
+    engine = Engine.load(args.model)
+    if (args.key or args.density is not None) and not engine.conditioned:
+        raise SegueError(f"{engine.path} is not conditioned on controls, so --key/--density cannot steer it; "
+                         "use a model trained with model.conditioned: true")
+    seed = args.seed if args.seed is not None else int(np.random.default_rng().integers(2**31))
+    if args.seed is None:
+        print(f"seed {seed} (pass --seed {seed} to get these outputs again)")
+    beam = dict(beam_size=args.beam_size, branch_factor=args.branch_factor,
+                steps_per_iteration=args.steps_per_iteration)
+    for p_index, primer_path in enumerate(args.primer):
+        primer = gen.load_primer(primer_path)
+        stem = primer_path.stem if primer_path is not None else "sample"
+        for i in range(args.num_outputs):
+            run_seed = seed + p_index * args.num_outputs + i
+            events = gen.generate(engine, primer, length, settings, run_seed, args.key, args.density, beam)
+            result = gen.Generated(f"{stem}-{i + 1}", primer, events, run_seed)
+            paths = gen.write_result(result, args.output, png=not args.no_png, synth=synth)
+            print(f"{', '.join(str(p) for p in paths)}: {len(events)} events, "
+                  f"{result.continuation_seconds:.1f} s after a {result.primer_seconds:.1f} s primer")
+    return 0
+
+
+# --- evaluate ------------------------------------------------------------------------------------------------------
+def _add_evaluate(subparsers) -> None:
+    p = subparsers.add_parser(
+        "evaluate", help="NLL/event, perplexity and accuracy of an ONNX model on a dataset split",
+        description="Score an ONNX model on a dataset built by `segue data build`, the same way the trainer's eval "
+                    "does (equal within 1e-3 for the same checkpoint).")
+    p.add_argument("--model", type=Path, default=None, help="ONNX model (default: the shipped model)")
+    p.add_argument("--data", type=Path, required=True, help="dataset folder from `segue data build`")
+    p.add_argument("--split", default="eval", choices=["eval", "train"], help="which split to score")
+    p.add_argument("--max-pieces", type=int, default=None, help="score only the first N pieces (quick look)")
+    p.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    p.add_argument("--baselines", action="store_true",
+                   help="also train and score the unigram/Markov baselines on the same events")
+    p.add_argument("--continuations", action="store_true",
+                   help="also run the continuation test (model vs Markov vs real music)")
+    p.set_defaults(func=run_evaluate)
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    import json
+
+    from segue.evaluate import evaluate_model, format_metrics
+
+    metrics = evaluate_model(args.model, args.data, split=args.split, max_pieces=args.max_pieces)
+    print(json.dumps(metrics) if args.json else format_metrics(metrics))
+    # Further reports live in their own modules; each is optional so this command works without them.
+    if args.baselines:
+        from segue.baselines import run_baselines
+
+        print(run_baselines(args.data, split=args.split, model_path=args.model)["table"])
+    if args.continuations:
+        from segue.continuations import run_continuations
+
+        print(run_continuations(args.model, args.data)["table"])
+    return 0

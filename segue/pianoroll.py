@@ -1,0 +1,49 @@
+"""Piano-roll PNG of a primer and its continuation in two colours, with a line where the model took over."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from segue.codec import Note
+
+PRIMER_COLOUR = "#1f77b4"        # blue: what the user gave
+CONTINUATION_COLOUR = "#ff7f0e"  # orange: what the model played
+
+
+def draw_piano_roll(primer: Sequence[Note], continuation: Sequence[Note], path: str | Path, title: str = "",
+                    boundary: float | None = None) -> Path:
+    """Write the PNG; velocity sets each bar's opacity so accents show."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no display is needed or wanted
+    import matplotlib.pyplot as plt
+    from matplotlib.collections import PatchCollection
+    from matplotlib.colors import to_rgba
+    from matplotlib.patches import Patch, Rectangle
+
+    notes = list(primer) + list(continuation)
+    end = max((n.end for n in notes), default=1.0)
+    low = min((n.pitch for n in notes), default=48) - 2
+    high = max((n.pitch for n in notes), default=72) + 2
+    fig, ax = plt.subplots(figsize=(max(8.0, min(40.0, end / 3)), 5), dpi=100)
+    for group, colour in ((primer, PRIMER_COLOUR), (continuation, CONTINUATION_COLOUR)):
+        bars = [Rectangle((n.start, n.pitch - 0.4), n.end - n.start, 0.8) for n in group]
+        faces = [to_rgba(colour, 0.35 + 0.65 * n.velocity / 127) for n in group]
+        if bars:
+            ax.add_collection(PatchCollection(bars, facecolors=faces, edgecolors="none"))
+    if boundary is not None and primer:
+        ax.axvline(boundary, color="black", linestyle="--", linewidth=1)
+    ax.set_xlim(0, end)
+    ax.set_ylim(low, high)
+    ax.set_xlabel("seconds")
+    ax.set_ylabel("MIDI pitch")
+    ax.set_title(title)
+    ax.legend(handles=[Patch(color=PRIMER_COLOUR, label=f"primer ({len(primer)} notes)"),
+                       Patch(color=CONTINUATION_COLOUR, label=f"continuation ({len(continuation)} notes)")],
+              loc="upper right")
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
