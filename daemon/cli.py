@@ -1,0 +1,92 @@
+"""`segue serve` (the live player) and `segue ports` (what MIDI ports there are)."""
+from __future__ import annotations
+
+import argparse
+
+SERVE_HELP = """\
+Listen on a MIDI port and answer: play a phrase, stop, and segue continues it; play again and it yields.
+Route your keyboard into segue's input port and segue's output port into a synth or a DAW track.
+Examples:
+  segue serve                                  # virtual ports segue:in / segue:out, the shipped model
+  segue serve --in "Digital Piano" --out "FluidSynth" --backend alsa
+  segue serve --backend jack --model models/x.onnx --mode continuous --record sessions/ --stats
+"""
+
+
+def add_parser(subparsers) -> None:
+    serve = subparsers.add_parser("serve", help="answer a MIDI keyboard live", description=SERVE_HELP,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    serve.add_argument("--config", help="config file (default: config.yaml of this checkout)")
+    serve.add_argument("--set", action="append", default=[], metavar="daemon.KEY=VALUE",
+                       help="override a config key (repeatable), e.g. --set daemon.lookahead_ms=150")
+    serve.add_argument("--model", help="ONNX model (default: the model shipped with segue)")
+    serve.add_argument("--backend", choices=["auto", "alsa", "jack", "coremidi", "winmm"])
+    serve.add_argument("--in", dest="input", metavar="NAME", help="read from this port (exact name or substring) "
+                       "instead of opening a virtual input")
+    serve.add_argument("--out", dest="output", metavar="NAME", help="play to this port instead of a virtual output")
+    serve.add_argument("--client-name", help="client name of the virtual ports (default segue)")
+    serve.add_argument("--channel", type=int, dest="in_channel", help="listen to this channel only (1-16)")
+    serve.add_argument("--out-channel", type=int, help="play on this channel (1-16)")
+    serve.add_argument("--thru", action="store_true", default=None, help="pass the player's notes to the output")
+    serve.add_argument("--mode", choices=["call-response", "takeover", "continuous"])
+    serve.add_argument("--silence-ms", type=float, help="call-response: answer after this much silence")
+    serve.add_argument("--takeover-cc", type=int, help="takeover: the CC that hands segue the turn (67 = soft pedal)")
+    serve.add_argument("--length", type=float, dest="response_seconds", help="answer length in seconds")
+    serve.add_argument("--bars", type=int, dest="response_bars", help="answer length in bars (needs MIDI clock)")
+    serve.add_argument("--until-barge-in", action="store_true", default=None,
+                       help="answer until the player plays again (capped by daemon.max_response_seconds)")
+    serve.add_argument("--on-beat", action="store_true", default=None, dest="start_on_beat",
+                       help="with MIDI clock: start answers on the next beat")
+    serve.add_argument("--lead-in-ms", type=float, help="silence allowed before the first note (default 0)")
+    serve.add_argument("--lookahead-ms", type=float, help="how far ahead the generator samples")
+    serve.add_argument("--key", help='pin the key instead of following the player, e.g. "D minor"')
+    serve.add_argument("--density", type=float, help="pin the note density (notes per second)")
+    serve.add_argument("--temperature", type=float)
+    serve.add_argument("--top-k", type=int)
+    serve.add_argument("--top-p", type=float)
+    serve.add_argument("--min-p", type=float)
+    serve.add_argument("--seed", type=int)
+    serve.add_argument("--record", metavar="DIR", help="write each session to DIR as a MIDI file (player + segue)")
+    serve.add_argument("--learn", action="store_true", help="bind live-control CCs by wiggling knobs, then serve")
+    serve.add_argument("--stats", action="store_true", help="print latency p50/p99, turns and notes on exit")
+    serve.add_argument("--verbose", "-v", action="store_true", help="log every message in and every turn detail")
+    serve.add_argument("--turn-log", metavar="FILE", help="append one JSON line per turn (trigger and first-note "
+                       "times on the perf_counter clock; for benchmarks and tests)")
+    serve.set_defaults(func=serve_command)
+
+    ports = subparsers.add_parser("ports", help="list MIDI input and output ports",
+                                  description="List the MIDI ports segue can read from and play to, per backend.")
+    ports.add_argument("--backend", choices=["auto", "alsa", "jack", "coremidi", "winmm"],
+                       help="only this backend (default: every backend this python-rtmidi has)")
+    ports.set_defaults(func=ports_command)
+
+
+def ports_command(args) -> int:
+    from daemon.ports import compiled_backends, describe_ports, resolve_backend
+    from segue.errors import SegueError
+
+    backends = [resolve_backend(args.backend)] if args.backend else compiled_backends()
+    for backend in backends:
+        try:
+            print(describe_ports(backend))
+        except SegueError as exc:
+            print(f"{backend}: unavailable ({exc})")
+    return 0
+
+
+CLI_TO_CONFIG = ("model", "backend", "input", "output", "client_name", "in_channel", "out_channel", "thru", "mode",
+                 "silence_ms", "takeover_cc", "response_seconds", "response_bars", "until_barge_in", "start_on_beat",
+                 "lead_in_ms", "lookahead_ms", "key", "density", "temperature", "top_k", "top_p", "min_p", "seed",
+                 "record")
+
+
+def serve_command(args) -> int:
+    import dataclasses
+
+    from daemon.serve import serve
+    from segue.config import load_config
+
+    cfg = load_config(args.config, args.set).daemon
+    given = {name: getattr(args, name) for name in CLI_TO_CONFIG if getattr(args, name) is not None}
+    cfg = dataclasses.replace(cfg, **given)
+    return serve(cfg, learn=args.learn, stats=args.stats, verbose=args.verbose, turn_log=args.turn_log)

@@ -1,0 +1,143 @@
+"""`segue serve`: check the config, load the model, open the ports, run the session, leave nothing sounding.
+
+Whatever ends the session — Ctrl-C, SIGTERM, the panic CC, an exception in any thread — goes through
+Session.close(): note-offs for every sounding note, sustain off and all-notes-off on every channel used.
+"""
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+
+from segue.errors import SegueError
+
+from daemon.live_controls import CCMap, learn
+from daemon.policy import MODES
+
+log = logging.getLogger("segue.daemon")
+
+
+def check_config(cfg) -> None:
+    """User mistakes in the daemon section, as one-line errors naming the key."""
+    if cfg.mode not in MODES:
+        raise SegueError(f"daemon.mode {cfg.mode!r} is not a mode: use one of {', '.join(MODES)}")
+    if not 0 <= cfg.in_channel <= 16:
+        raise SegueError(f"daemon.in_channel must be 0 (all) or 1-16, got {cfg.in_channel}")
+    if not 1 <= cfg.out_channel <= 16:
+        raise SegueError(f"daemon.out_channel must be 1-16, got {cfg.out_channel}")
+    for key in ("silence_ms", "lookahead_ms", "response_seconds", "max_response_seconds", "note_cap_seconds"):
+        if getattr(cfg, key) <= 0:
+            raise SegueError(f"daemon.{key} must be > 0, got {getattr(cfg, key)}")
+    if cfg.lead_in_ms < 0 or cfg.spin_ms < 0:
+        raise SegueError("daemon.lead_in_ms and daemon.spin_ms must be >= 0")
+    for key in ("takeover_cc", "state_cc"):
+        if getattr(cfg, key) > 127:
+            raise SegueError(f"daemon.{key} must be a CC number 0-127 (or -1 for off), got {getattr(cfg, key)}")
+    CCMap(cfg.cc_map)
+
+
+def controls_setup(cfg, engine):
+    """The live control follower and any pinned parts (key, density) the user asked for."""
+    if not engine.conditioned:
+        return None, {}
+    from segue.controls import ControlFollower, density_one_hot, key_histogram
+
+    pinned = {}
+    if cfg.key:
+        try:
+            pinned["key"] = key_histogram(cfg.key)
+        except (ValueError, KeyError) as exc:
+            raise SegueError(f'daemon.key {cfg.key!r} is not a key: write e.g. "D minor" or "F# major" ({exc})') from None
+    if cfg.density >= 0:
+        pinned["density"] = density_one_hot(cfg.density)
+    return ControlFollower(), pinned
+
+
+def serve(cfg, *, learn: bool = False, stats: bool = False, verbose: bool = False, turn_log: str | None = None) -> int:
+    from segue.engine import Engine
+    from segue.streaming import StreamingEncoder
+
+    from daemon.ports import Input, Output, resolve_backend
+    from daemon.recorder import Recorder
+    from daemon.session import Session
+
+    check_config(cfg)
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="segue: %(message)s",
+                        stream=sys.stderr)
+    engine = Engine.load(cfg.model or None)
+    follower, pinned = controls_setup(cfg, engine)
+    backend = resolve_backend(cfg.backend)
+    # The scheduler's spin must get the GIL back quickly from the generator's Python code between model steps.
+    sys.setswitchinterval(0.0005)
+
+    output = Output(backend, cfg.client_name, cfg.out_port_name, connect_to=cfg.output or None)
+    log_file = open(turn_log, "a") if turn_log else None
+    session = None
+    port_in = None
+    try:
+        recorder = None
+        session = Session(cfg, engine, output, make_encoder=StreamingEncoder, follower=follower, pinned=pinned,
+                          recorder=None, turn_log=log_file, verbose=verbose)
+        if cfg.record:
+            recorder = Recorder(cfg.record, session.origin)
+            session.recorder = recorder
+        port_in = Input(backend, cfg.client_name, cfg.in_port_name, session.on_midi, connect_to=cfg.input or None)
+        if port_in.connect_to is not None:
+            session.input_watch = port_in.check
+        _install_handlers(session)
+        if learn:
+            _learn(session, cfg)
+        session.start()
+        log.info("listening on %s, playing to %s (%s); model %s; mode %s. Ctrl-C to stop.",
+                 port_in.name, output.name, backend, engine.path.name, cfg.mode)
+        if recorder is not None:
+            log.info("recording to %s", recorder.path)
+        session.run()
+    finally:
+        if session is not None:
+            session.close()
+            if stats:
+                print(session.stats_text(), file=sys.stderr)
+        if port_in is not None:
+            port_in.close()
+        output.close()
+        if log_file is not None:
+            log_file.close()
+    return 0
+
+
+def _install_handlers(session) -> None:
+    def on_signal(signum, frame):
+        session.request_stop(signal.Signals(signum).name)
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+
+    previous = threading.excepthook
+
+    def on_thread_exception(args):
+        session.scheduler.panic()            # silence first, report second
+        session.request_stop("exception")
+        previous(args)
+
+    threading.excepthook = on_thread_exception
+
+
+def _learn(session, cfg) -> None:
+    import queue
+
+    def messages(timeout):
+        try:
+            stamp, data = session.queue.get(timeout=timeout)
+        except queue.Empty:
+            return None
+        if isinstance(data, str):
+            raise KeyboardInterrupt
+        return data, stamp
+
+    bindings = learn(messages, taken={64, cfg.takeover_cc})
+    session.cc_map = CCMap({**cfg.cc_map, **bindings})
+    if bindings:
+        pairs = ", ".join(f"{name}: {cc}" for name, cc in bindings.items())
+        print(f"learned; to keep these, put in config.yaml under daemon:\n  cc_map: {{{pairs}}}", file=sys.stderr)

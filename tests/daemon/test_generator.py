@@ -1,0 +1,116 @@
+"""The generator with a scripted engine: immediate entry, lookahead, rollback to what sounded, note cap."""
+import time
+
+from segue import codec
+from segue.sampling import Sampler
+
+from daemon.generator import Generator, GeneratorSettings
+from daemon.scheduler import Scheduler
+from daemon.timeline import PlayerEvent
+from tests.daemon.fakes import FakeOutput, ScriptedEngine, wait_for
+
+
+def make(engine=None, **settings):
+    out = FakeOutput()
+    sched = Scheduler(out)
+    notes = []
+    origin = time.perf_counter()
+    gen = Generator(engine or ScriptedEngine(), Sampler(temperature=0), sched, origin,
+                    GeneratorSettings(**settings), lambda kind, payload: notes.append((kind, payload)))
+    sched.start()
+    gen.start()
+    return out, sched, gen, notes
+
+
+def stop(sched, gen):
+    gen.stop()
+    sched.stop()
+
+
+def test_answer_starts_at_its_start_time_even_when_the_model_wants_to_wait():
+    out, sched, gen, _ = make(ScriptedEngine(shift_first=True), lookahead_s=0.1)
+    try:
+        start = time.perf_counter() + 0.05
+        gen.send("answer", 1, start, None)
+        assert wait_for(lambda: out.note_ons())
+        first_at = next(at for at, d in out.sent if d[0] == 0x90)
+        assert start <= first_at < start + 0.03       # leading time shifts are masked: no waiting
+    finally:
+        stop(sched, gen)
+
+
+def test_lookahead_is_bounded():
+    out, sched, gen, _ = make(lookahead_s=0.1)
+    try:
+        start = time.perf_counter()
+        gen.send("answer", 1, start, None)
+        time.sleep(0.05)
+        ahead = gen.context.step / 100 + gen.origin - time.perf_counter()
+        assert ahead < 0.1 + 0.06                      # never more than lookahead (+ one scripted shift) ahead
+    finally:
+        stop(sched, gen)
+
+
+def test_rollback_restores_exactly_what_sounded_and_tells_the_model_notes_were_released():
+    engine = ScriptedEngine(hold_steps=20)
+    out, sched, gen, _ = make(engine, lookahead_s=0.3)
+    try:
+        start = time.perf_counter()
+        gen.send("answer", 1, start, None)
+        assert wait_for(lambda: len(out.note_ons()) >= 2)
+        cut = time.perf_counter()
+        last = sched.cancel(1, silence=True)
+        gen.send("rollback", 1, last, cut, True)
+        wait_for(lambda: gen.answer is None)
+        sent = out.messages()
+        heard = engine.heard
+        # every note-on the model heard was sent, and every one got its note-off (sent, and heard)
+        heard_ons = [e for e in heard if codec.event_kind(e) == "note_on"]
+        sent_ons = [d[1] for d in sent if d[0] == 0x90]
+        assert [codec.note_on(p) for p in sent_ons] == heard_ons
+        for pitch in sent_ons:
+            assert any(d[0] == 0x80 and d[1] == pitch for d in sent)
+        assert engine._sounding() == []
+        assert sched.sounding() == {}
+    finally:
+        stop(sched, gen)
+
+
+def test_answer_of_fixed_length_releases_its_notes_and_reports_done():
+    out, sched, gen, notes = make(ScriptedEngine(hold_steps=50), lookahead_s=0.2)
+    try:
+        start = time.perf_counter()
+        gen.send("answer", 1, start, gen.step_at(start) + 30)      # 0.3 s answer, notes held 0.5 s
+        assert wait_for(lambda: any(kind == "answer_done" for kind, _ in notes))
+        assert wait_for(lambda: sched.pending(1) == 0, timeout=2)
+        ons = [d[1] for d in out.messages() if d[0] == 0x90]
+        offs = [d[1] for d in out.messages() if d[0] == 0x80]
+        assert ons and sorted(ons) == sorted(offs)
+    finally:
+        stop(sched, gen)
+
+
+def test_notes_longer_than_the_cap_are_released():
+    engine = ScriptedEngine(hold_steps=100)                      # the script holds notes 1 s
+    out, sched, gen, _ = make(engine, lookahead_s=0.1, note_cap_s=0.2)
+    try:
+        start = time.perf_counter()
+        gen.send("answer", 1, start, None)
+        assert wait_for(lambda: len([d for d in out.messages() if d[0] == 0x80]) >= 1)
+        on_at = next(at for at, d in out.sent if d[0] == 0x90)
+        off_at = next(at for at, d in out.sent if d[0] == 0x80)
+        assert 0.15 < off_at - on_at < 0.4
+    finally:
+        stop(sched, gen)
+
+
+def test_player_events_are_heard_between_answers_with_wall_clock_shifts():
+    engine = ScriptedEngine()
+    out, sched, gen, _ = make(engine)
+    try:
+        gen.send("player", [PlayerEvent(120, codec.note_on(50), 20), PlayerEvent(150, codec.note_off(50))], None)
+        assert wait_for(lambda: len(engine.heard) >= 6)
+        assert engine.heard == (codec.time_shift(100), codec.time_shift(20), codec.velocity_event(20),
+                                codec.note_on(50), codec.time_shift(30), codec.note_off(50))
+    finally:
+        stop(sched, gen)

@@ -1,0 +1,25 @@
+"""Note tracking, panic messages and echo recognition."""
+from daemon.safety import EchoFilter, NoteTracker
+
+
+def test_panic_releases_every_sounding_note_then_pedal_and_all_notes_off():
+    tracker = NoteTracker()
+    tracker.sent([0x90, 60, 100], 0.0)
+    tracker.sent([0x91, 64, 90], 0.1)
+    tracker.sent([0x90, 67, 80], 0.2)
+    tracker.sent([0x80, 67, 0], 0.3)              # released normally
+    tracker.sent([0x90, 72, 0], 0.3)              # velocity-0 note-on is a note-off
+    messages = tracker.panic_messages()
+    assert messages[:2] == [[0x80, 60, 0], [0x81, 64, 0]]
+    assert sorted(map(tuple, messages[2:])) == [(0xB0, 64, 0), (0xB0, 123, 0), (0xB1, 64, 0), (0xB1, 123, 0)]
+    assert tracker.sounding == {}
+
+
+def test_echo_of_our_own_output_is_recognised_once_and_only_recently():
+    echo = EchoFilter(window_s=0.1)
+    echo.sent([0x90, 60, 100], 1.0)
+    assert echo.is_echo([0x90, 60, 100], 1.01)
+    assert not echo.is_echo([0x90, 60, 100], 1.02)     # each send excuses one arrival
+    echo.sent([0x90, 62, 100], 2.0)
+    assert not echo.is_echo([0x90, 62, 100], 2.5)      # too late to be our echo: the player played it
+    assert not echo.is_echo([0x90, 61, 100], 2.5)

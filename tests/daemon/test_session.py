@@ -1,0 +1,148 @@
+"""The whole session on fake ports: answer, barge-in, echo, junk messages, modes, recording."""
+import dataclasses
+import threading
+import time
+
+import mido
+
+from segue import codec
+from segue.config import DaemonConfig
+
+from daemon.session import Session
+from tests.daemon.fakes import FakeOutput, ScriptedEngine, SimpleEncoder, wait_for
+
+
+class Running:
+    def __init__(self, **cfg):
+        self.cfg = dataclasses.replace(DaemonConfig(), **{"silence_ms": 100.0, "lookahead_ms": 100.0, **cfg})
+        self.out = FakeOutput()
+        self.engine = ScriptedEngine()
+        self.session = Session(self.cfg, self.engine, self.out, make_encoder=SimpleEncoder)
+        self.session.start()
+        self.thread = threading.Thread(target=self.session.run, daemon=True)
+        self.thread.start()
+
+    def play(self, *data):
+        self.session.on_midi(list(data), time.perf_counter())
+
+    def phrase(self, pitches=(60, 62, 64)):
+        for p in pitches:
+            self.play(0x90, p, 90)
+            time.sleep(0.02)
+            self.play(0x80, p, 0)
+        return time.perf_counter()
+
+    def close(self):
+        self.session.request_stop()
+        self.thread.join(5)
+        self.session.close()
+
+
+def sounding(messages):
+    on = set()
+    for d in messages:
+        if d[0] & 0xF0 == 0x90 and d[2] > 0:
+            on.add(d[1])
+        elif d[0] & 0xF0 == 0x80 or (d[0] & 0xF0 == 0x90 and d[2] == 0):
+            on.discard(d[1])
+        elif d[0] & 0xF0 == 0xB0 and d[1] == 123:
+            on.clear()
+    return on
+
+
+def test_silence_after_a_phrase_brings_an_answer_that_starts_at_the_deadline():
+    r = Running(response_seconds=0.3)
+    try:
+        r.phrase()
+        assert wait_for(lambda: r.out.note_ons(), timeout=3)
+        assert wait_for(lambda: r.session.turns == 1 and r.session.turn is None, timeout=3)
+        assert sounding(r.out.messages()) == set()
+        assert len(r.session.latencies) == 1 and 0 <= r.session.latencies[0] < 0.05
+    finally:
+        r.close()
+
+
+def test_barge_in_silences_segue_and_the_model_forgets_what_never_sounded():
+    r = Running(response_seconds=5.0)
+    try:
+        r.phrase()
+        assert wait_for(lambda: len(r.out.note_ons()) >= 2, timeout=3)
+        r.play(0x90, 48, 100)                                    # the player takes the turn back
+        assert wait_for(lambda: r.session.turn is None)
+        count = len(r.out.note_ons())
+        time.sleep(0.2)
+        assert len(r.out.note_ons()) == count                    # nothing more from segue
+        assert sounding(r.out.messages()) == set()
+        assert wait_for(lambda: 48 in [e for e in r.engine.heard])
+        heard_ons = [e for e in r.engine.heard if e < 128 and e != 48]
+        sent_ons = [d[1] for d in r.out.note_ons()]
+        assert heard_ons[-len(sent_ons):] == sent_ons            # the answer the model remembers is what sounded
+    finally:
+        r.close()
+
+
+def test_own_output_echoed_back_does_not_barge_in():
+    r = Running(response_seconds=1.0)
+    try:
+        r.phrase()
+        assert wait_for(lambda: r.out.note_ons(), timeout=3)
+        echoed = r.out.note_ons()[0]
+        r.session.on_midi(list(echoed), time.perf_counter())
+        time.sleep(0.1)
+        assert r.session.turn is not None                        # still answering
+    finally:
+        r.close()
+
+
+def test_sysex_clock_aftertouch_bend_and_program_change_do_not_break_it():
+    r = Running(response_seconds=0.3)
+    try:
+        for data in ([0xF0, 0x7E, 0x7F, 0x06, 0x01, 0xF7], [0xF8], [0xFA], [0xD0, 40], [0xA0, 60, 30],
+                     [0xE0, 0, 64], [0xC0, 5], [0xFC], [], [0xB0, 1, 10]):
+            r.play(*data)
+        r.phrase()
+        assert wait_for(lambda: r.session.turns == 1, timeout=3)
+    finally:
+        r.close()
+
+
+def test_continuous_mode_plays_along_and_hears_the_player():
+    r = Running(mode="continuous")
+    try:
+        r.play(0x90, 40, 100)
+        assert wait_for(lambda: r.out.note_ons(), timeout=3)
+        time.sleep(0.05)
+        r.play(0x80, 40, 0)
+        r.play(0x90, 41, 100)
+        n = len(r.out.note_ons())
+        assert wait_for(lambda: len(r.out.note_ons()) > n + 2, timeout=3)   # it keeps playing
+        assert codec.note_on(41) in r.engine.heard
+    finally:
+        r.close()
+
+
+def test_panic_cc_silences_everything(tmp_path):
+    r = Running(response_seconds=5.0, cc_map={"panic": 25})
+    try:
+        r.phrase()
+        assert wait_for(lambda: len(r.out.note_ons()) >= 1, timeout=3)
+        r.play(0xB0, 25, 127)
+        assert wait_for(lambda: r.session.turn is None)
+        assert (0xB0, 123, 0) in r.out.messages()
+        assert sounding(r.out.messages()) == set()
+    finally:
+        r.close()
+
+
+def test_record_writes_player_and_segue_tracks_each_turn(tmp_path):
+    from daemon.recorder import Recorder
+
+    r = Running(response_seconds=0.2)
+    r.session.recorder = Recorder(tmp_path, r.session.origin)
+    try:
+        r.phrase()
+        assert wait_for(lambda: r.session.turns == 1 and r.session.turn is None, timeout=3)
+        midi = mido.MidiFile(r.session.recorder.path)
+        assert [len([m for m in t if m.type == "note_on"]) > 0 for t in midi.tracks] == [True, True]
+    finally:
+        r.close()
