@@ -47,6 +47,19 @@ def codec_meta() -> dict:
     }
 
 
+def eval_protocol(ckpt: dict) -> dict | None:
+    """How the trainer windowed its eval set, so `segue evaluate` can score the same windows.
+
+    Looks where the trainer may keep it: the eval record itself, or the training config in the train state."""
+    evaluated = ckpt.get("eval") or {}
+    if "seq_len" in evaluated:
+        return {"seq_len": int(evaluated["seq_len"]), "max_windows": int(evaluated.get("max_windows", 0))}
+    train = ((ckpt.get("train_state") or {}).get("config") or {}).get("train") or {}
+    if "eval_seq_len" in train:
+        return {"seq_len": int(train["eval_seq_len"]), "max_windows": int(train.get("eval_max_windows", 0))}
+    return None
+
+
 def build_meta(model: torch.nn.Module, specs: list[StateSpec], ckpt: dict | None = None,
                checkpoint_path: str | Path | None = None, opset: int = OPSET) -> dict:
     ckpt = ckpt or {}
@@ -63,6 +76,7 @@ def build_meta(model: torch.nn.Module, specs: list[StateSpec], ckpt: dict | None
         "model_config": ckpt.get("model_config", {}),
         "data_summary": ckpt.get("data_summary", {}),
         "eval": ckpt.get("eval", {}),
+        "eval_protocol": eval_protocol(ckpt),
         "source_checkpoint": str(checkpoint_path) if checkpoint_path else None,
         "source_checkpoint_sha256": file_sha256(checkpoint_path) if checkpoint_path else None,
         "opset": opset,

@@ -4,7 +4,8 @@ It scores exactly what the trainer's eval scores (training/batches.py eval_batch
 1e-3 for the same checkpoint: fixed windows of `seq_len` events with stride `seq_len` from the start of every
 piece, each window from a zero state, input t = event t (+ the controls of t+1), label = event t+1, no
 augmentation; at most `max_windows` windows, spread evenly. The figures are averaged over every scored label.
-The window settings are read from the model's metadata (the checkpoint's training config) unless given.
+The window settings are read from the model's metadata (the checkpoint's training config) unless given, and
+fall back to config.yaml's train.eval_seq_len / train.eval_max_windows (0 windows = all of them).
 """
 
 from __future__ import annotations
@@ -19,9 +20,6 @@ from segue import codec
 from segue.engine import CONTROLS_INPUT, EVENTS_INPUT, Engine
 from segue.errors import SegueError
 
-# Fallbacks when the model's metadata does not say how the trainer windowed its eval set.
-DEFAULT_SEQ_LEN = 512
-DEFAULT_MAX_WINDOWS = 0          # 0 = every window
 RUN_BATCH = 16                   # windows per ONNX call: big enough to amortise the call, small enough for memory
 
 
@@ -61,7 +59,7 @@ def eval_windows(pieces: list[np.ndarray], seq_len: int, max_windows: int, condi
 
 def score_windows(engine: Engine, windows: list[Window]) -> dict:
     """Sum NLL, hits and counts over every labelled position, running RUN_BATCH windows per call."""
-    nll = hits = count = event_hits = event_count = 0.0
+    nll = hits = count = event_hits = event_count = shift_steps = 0.0
     names = [o.name for o in engine.session.get_outputs()]
     for i in range(0, len(windows), RUN_BATCH):
         part = windows[i:i + RUN_BATCH]
@@ -80,29 +78,37 @@ def score_windows(engine: Engine, windows: list[Window]) -> dict:
         correct = flat.argmax(axis=1) == target
         hits += float(correct.sum())
         count += len(target)
-        # "event accuracy": accuracy on labels that are notes or velocities, where the music is decided; time
-        # shifts are most of the labels and the easiest to guess.
-        is_event = target < codec.TIME_SHIFT_OFFSET
-        is_event |= target >= codec.VELOCITY_OFFSET
+        # event accuracy leaves out TIME_SHIFT(100): long silences are easy and numerous (as the trainer does)
+        is_event = target != codec.NO_EVENT
         event_hits += float(correct[is_event].sum())
         event_count += float(is_event.sum())
+        is_shift = (target >= codec.TIME_SHIFT_OFFSET) & (target < codec.VELOCITY_OFFSET)
+        shift_steps += float((target[is_shift] - codec.TIME_SHIFT_OFFSET + 1).sum())
     if not count:
         raise SegueError("nothing to score: every piece in the split is shorter than 2 events")
-    return {"events": int(count), "nll": nll / count, "perplexity": math.exp(nll / count), "accuracy": hits / count,
-            "event_accuracy": event_hits / event_count if event_count else float("nan")}
+    # same names as the trainer's eval (training/evaluation.py) so the two can be compared key by key
+    return {"events": int(count), "loss": nll / count, "perplexity": math.exp(min(nll / count, 50.0)),
+            "accuracy": hits / count, "event_accuracy": event_hits / max(event_count, 1),
+            "loss_per_10ms": nll / max(shift_steps, 1)}
 
 
 def window_settings(engine: Engine, seq_len: int | None, max_windows: int | None) -> tuple[int, int]:
-    protocol = engine.meta.get("eval_protocol") or {}
-    seq_len = seq_len or int(protocol.get("seq_len", DEFAULT_SEQ_LEN))
-    max_windows = max_windows if max_windows is not None else int(protocol.get("max_windows", DEFAULT_MAX_WINDOWS))
-    if seq_len < 1:
-        raise SegueError(f"--seq-len must be >= 1, got {seq_len}")
+    """Given values, else the trainer's eval settings stored in the model, else those of config.yaml."""
+    stored = engine.meta.get("eval_protocol") or {}
+    if seq_len is None or max_windows is None:
+        from segue.config import load_config
+
+        train = load_config().train
+        seq_len = seq_len or int(stored.get("seq_len", train.eval_seq_len))
+        max_windows = max_windows if max_windows is not None else int(stored.get("max_windows", train.eval_max_windows))
+    if seq_len < 1 or max_windows < 0:
+        raise SegueError(f"--seq-len must be >= 1 and --max-windows >= 0, got {seq_len} and {max_windows}")
     return seq_len, max_windows
 
 
 def evaluate_model(model: str | Path | None, data_dir: str | Path, split: str = "eval", max_pieces: int | None = None,
                    seq_len: int | None = None, max_windows: int | None = None) -> dict:
+    """The trainer's eval metrics (loss = NLL/event, perplexity, accuracy, event_accuracy, loss_per_10ms)."""
     from segue.dataset_reader import read_split
 
     engine = Engine.load(model)
@@ -111,7 +117,8 @@ def evaluate_model(model: str | Path | None, data_dir: str | Path, split: str = 
         pieces = pieces[:max_pieces]
     seq_len, max_windows = window_settings(engine, seq_len, max_windows)
     metrics = score_windows(engine, eval_windows(pieces, seq_len, max_windows, engine.conditioned))
-    metrics.update(model=str(engine.path), data=str(data_dir), split=split, pieces=len(pieces), seq_len=seq_len)
+    metrics.update(model=str(engine.path), data=str(data_dir), split=split, pieces=len(pieces), seq_len=seq_len,
+                   max_windows=max_windows)
     trainer = engine.meta.get("eval") or {}
     if "loss" in trainer:
         metrics["trainer_eval_loss"] = trainer["loss"]
@@ -128,11 +135,11 @@ def held_out_events(data_dir: str | Path, count: int) -> np.ndarray:
 
 def format_metrics(m: dict) -> str:
     lines = [f"{m['model']} on {m['data']} ({m['split']} split, {m['pieces']} pieces, {m['events']:,} events, "
-             f"windows of {m['seq_len']})",
-             f"  NLL/event       {m['nll']:.4f} nats",
+             f"windows of {m['seq_len']}, at most {m['max_windows'] or 'all'})",
+             f"  NLL/event       {m['loss']:.4f} nats   ({m['loss_per_10ms']:.4f} nats per 10 ms of music)",
              f"  perplexity      {m['perplexity']:.3f}",
              f"  accuracy        {100 * m['accuracy']:.2f}%",
-             f"  event accuracy  {100 * m['event_accuracy']:.2f}%  (notes and velocities)"]
+             f"  event accuracy  {100 * m['event_accuracy']:.2f}%  (labels other than TIME_SHIFT(100))"]
     if "trainer_eval_loss" in m:
         lines.append(f"  trainer's eval loss for this checkpoint: {m['trainer_eval_loss']:.4f}")
     return "\n".join(lines)

@@ -87,6 +87,9 @@ def _add_evaluate(subparsers) -> None:
     p.add_argument("--data", type=Path, required=True, help="dataset folder from `segue data build`")
     p.add_argument("--split", default="eval", choices=["eval", "train"], help="which split to score")
     p.add_argument("--max-pieces", type=int, default=None, help="score only the first N pieces (quick look)")
+    p.add_argument("--seq-len", type=int, default=None,
+                   help="window length (default: the trainer's eval setting stored in the model, else config.yaml)")
+    p.add_argument("--max-windows", type=int, default=None, help="at most this many windows, spread evenly (0 = all)")
     p.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     p.add_argument("--baselines", action="store_true",
                    help="also train and score the unigram/Markov baselines on the same events")
@@ -100,7 +103,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     from segue.evaluate import evaluate_model, format_metrics
 
-    metrics = evaluate_model(args.model, args.data, split=args.split, max_pieces=args.max_pieces)
+    metrics = evaluate_model(args.model, args.data, split=args.split, max_pieces=args.max_pieces,
+                             seq_len=args.seq_len, max_windows=args.max_windows)
     print(json.dumps(metrics) if args.json else format_metrics(metrics))
     # Further reports live in their own modules; each is optional so this command works without them.
     if args.baselines:
