@@ -251,11 +251,8 @@ def _summary(files, reencoded, ordered, pieces, skipped, seconds) -> dict:
 
 
 def _reason_class(reason: str) -> str:
-    """Group skip reasons for the summary ('unreadable (KeyError: ...)' -> 'unreadable')."""
-    for prefix in ("not a music file", "no notes", "too short", "unreadable"):
-        if reason.startswith(prefix):
-            return prefix
-    return reason.split(":")[-1].strip()[:60] or reason[:60]
+    """Group skip reasons for the summary: the reason without its parenthesised detail."""
+    return reason.split(" (")[0].strip()[:60] or "unknown"
 
 
 def format_summary(summary: dict, skipped: list[dict], out: Path, max_listed: int = 20) -> str:

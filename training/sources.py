@@ -98,8 +98,10 @@ def _music21_files(source: str) -> list[SourceFile]:
             raise SegueError(f"data source '{source}': music21 has no composer '{name}' "
                              "(try music21:bach, music21:beethoven, music21:palestrina or music21:all)")
     core = _music21_root()
+    suffixes = music_suffixes()
     out = []
-    for p in sorted(Path(p) for p in paths):
+    # The corpus also holds analyses (.rntxt) and metadata; only the scores are music.
+    for p in sorted(Path(p) for p in paths if Path(p).suffix.lower() in suffixes):
         rel = p.relative_to(core) if core and p.is_relative_to(core) else p
         out.append(SourceFile(str(p), f"music21:{rel.with_suffix('')}", source, None))
     return out
