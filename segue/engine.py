@@ -115,8 +115,9 @@ class Engine:
         self.state_specs: list[dict] = meta["state"]
         self._check_graph_matches_meta()
         self._output_names = [LOGITS_OUTPUT] + [state_output_name(s["name"]) for s in self.state_specs]
+        self._state_inputs = [state_input_name(s["name"]) for s in self.state_specs]
         # Controls used when step()/feed() get none: the caller pins them with set_controls().
-        self.controls = np.zeros(self.control_dim, dtype=np.float32)
+        self.set_controls(np.zeros(self.control_dim, dtype=np.float32))
         self.state: tuple[np.ndarray, ...] = self.initial_state(1)
 
     @classmethod
@@ -166,15 +167,28 @@ class Engine:
 
     def set_controls(self, controls: np.ndarray | Sequence[float]) -> None:
         """Pin the control vector used when step()/feed() are called without controls."""
-        self.controls = self._check_controls(np.asarray(controls, dtype=np.float32), 1).reshape(self.control_dim)
+        self.controls = self._check_controls(np.asarray(controls, dtype=np.float32), 1).reshape(self.control_dim).copy()
+        self._pinned_row = self.controls.reshape(1, 1, self.control_dim)
 
     # --- running -----------------------------------------------------------------------------------------------
     def step(self, event: int, controls: np.ndarray | None = None) -> np.ndarray:
         """Consume one event; return logits [388] for the next one.
 
-        `controls` are those of the position being predicted (input at t = controls[t+1] + event t)."""
-        return self.run(np.array([event], dtype=np.int64),
-                        None if controls is None else np.asarray(controls, dtype=np.float32).reshape(1, -1))[-1]
+        `controls` are those of the position being predicted (input at t = controls[t+1] + event t).
+        This is the live path, so it skips run()'s general checks and builds only what one event needs."""
+        if not 0 <= event < codec.NUM_CLASSES:
+            raise SegueError(f"event indices must be in 0..{codec.NUM_CLASSES - 1}, got {event}")
+        feeds = {EVENTS_INPUT: np.array([[event]], dtype=np.int64)}
+        if self.conditioned:
+            if controls is None:
+                feeds[CONTROLS_INPUT] = self._pinned_row
+            else:
+                feeds[CONTROLS_INPUT] = self._check_controls(np.asarray(controls, dtype=np.float32), 1)[None]
+        for name, value in zip(self._state_inputs, self.state):
+            feeds[name] = value
+        logits, *state = self.session.run(self._output_names, feeds)
+        self.state = tuple(state)
+        return logits[0, 0]
 
     def feed(self, events: Sequence[int] | np.ndarray, controls: np.ndarray | None = None) -> np.ndarray:
         """Consume N events in one call; return the logits after the last one."""
@@ -192,8 +206,8 @@ class Engine:
             if controls is None:
                 controls = np.broadcast_to(self.controls, (events.size, self.control_dim))
             feeds[CONTROLS_INPUT] = self._check_controls(np.asarray(controls, dtype=np.float32), events.size)[None]
-        for spec, value in zip(self.state_specs, self.state):
-            feeds[state_input_name(spec["name"])] = value
+        for name, value in zip(self._state_inputs, self.state):
+            feeds[name] = value
         logits, *state = self.session.run(self._output_names, feeds)
         self.state = tuple(state)
         return logits[0]
