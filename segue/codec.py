@@ -206,3 +206,35 @@ def transpose_events(events: np.ndarray, semitones: int) -> np.ndarray | None:
     out = events.copy()
     out[is_note] = events[is_note] + semitones
     return out
+
+
+class EventWriter:
+    """The incremental form of encode_notes' last stage, for the live encoder: (step, note on/off) rows, given in
+    sorted order, become events with the same TIME_SHIFT splitting and VELOCITY rule. Tests prove the two equal."""
+
+    def __init__(self) -> None:
+        self.step = 0
+        self.velocity_bin = 0
+
+    def write(self, step: int, is_end: bool, pitch: int, velocity: int) -> list[int]:
+        events = self.shift_to(step)
+        if is_end:
+            events.append(note_off(pitch))
+            return events
+        velocity_bin = velocity_to_bin(velocity)
+        if velocity_bin != self.velocity_bin:
+            self.velocity_bin = velocity_bin
+            events.append(velocity_event(velocity_bin))
+        events.append(note_on(pitch))
+        return events
+
+    def shift_to(self, step: int) -> list[int]:
+        """TIME_SHIFTs that move from the current step to `step`: full seconds, then the remainder."""
+        events = []
+        while step > self.step + MAX_SHIFT_STEPS:
+            events.append(NO_EVENT)
+            self.step += MAX_SHIFT_STEPS
+        if step > self.step:
+            events.append(time_shift(step - self.step))
+            self.step = step
+        return events

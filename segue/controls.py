@@ -1,0 +1,185 @@
+"""Control signals: note density and pitch-class histogram (Magenta's multiconditioned_performance_with_dynamics).
+
+Offline (training, primers) they are computed exactly as note-seq does, looking *forward* from each event: the
+density of note-ons in the next 3 s, and how long each pitch class sounds in the next 5 s. Live, the future is
+unknown, so ControlFollower looks *back* over the same windows at what the player just played.
+
+The model input at position t is concat(controls[t+1], one_hot(event t)); its label is event t+1.
+"""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from segue.codec import (NOTE_OFF_OFFSET, STEPS_PER_SECOND, TIME_SHIFT_OFFSET, VELOCITY_OFFSET)
+from segue.errors import SegueError
+
+DENSITY_WINDOW_SECONDS = 3.0
+DENSITY_BIN_EDGES = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)     # notes per second; 8 classes
+HISTOGRAM_WINDOW_SECONDS = 5.0
+HISTOGRAM_PRIOR = 0.01            # added to every class so an empty window is uniform, not undefined
+NUM_DENSITY_CLASSES = len(DENSITY_BIN_EDGES) + 1
+PITCH_CLASSES = 12
+CONTROL_DIM = NUM_DENSITY_CLASSES + PITCH_CLASSES               # 20
+
+_DENSITY_WINDOW_STEPS = int(round(DENSITY_WINDOW_SECONDS * STEPS_PER_SECOND))
+_HISTOGRAM_WINDOW_STEPS = int(round(HISTOGRAM_WINDOW_SECONDS * STEPS_PER_SECOND))
+
+
+def density_class(density: float) -> int:
+    """Index of the first bin edge that exceeds `density` (8 classes)."""
+    for index, edge in enumerate(DENSITY_BIN_EDGES):
+        if density < edge:
+            return index
+    return len(DENSITY_BIN_EDGES)
+
+
+def density_one_hot(density: float) -> np.ndarray:
+    out = np.zeros(NUM_DENSITY_CLASSES, dtype=np.float32)
+    out[density_class(density)] = 1.0
+    return out
+
+
+def compute_controls(events) -> np.ndarray:
+    """Control vectors at every event position, [T, 20] float32, as note-seq's extract() for both signals."""
+    events = np.asarray(events, dtype=np.int64)
+    n = len(events)
+    out = np.zeros((n, CONTROL_DIM), dtype=np.float32)
+    if n == 0:
+        return out
+    is_shift = (events >= TIME_SHIFT_OFFSET) & (events < VELOCITY_OFFSET)
+    shift = np.where(is_shift, events - TIME_SHIFT_OFFSET + 1, 0)
+    cum_shift = np.concatenate([[0], np.cumsum(shift)])           # steps before position j
+    cum_on = np.concatenate([[0], np.cumsum(events < NOTE_OFF_OFFSET)])
+
+    # Values change only where the previous event moved time (and at 0); elsewhere they repeat.
+    fresh = np.flatnonzero(np.concatenate([[True], is_shift[:-1]]))
+
+    density = _forward_density(fresh, cum_shift, cum_on, n)
+    histogram = _forward_histogram(events, shift, cum_shift, fresh, n)
+    classes = np.searchsorted(np.array(DENSITY_BIN_EDGES), density, side="right")
+    rows = np.zeros((len(fresh), CONTROL_DIM), dtype=np.float32)
+    rows[np.arange(len(fresh)), classes] = 1.0
+    rows[:, NUM_DENSITY_CLASSES:] = histogram / histogram.sum(axis=1, keepdims=True)
+    # Forward-fill each fresh row over the positions up to the next fresh one.
+    owner = np.searchsorted(fresh, np.arange(n), side="right") - 1
+    out[:] = rows[owner]
+    return out
+
+
+def _window_end(fresh, cum_shift, window_steps, n):
+    """For each start i: index k of the TIME_SHIFT that brings the window to `window_steps` (n if none)."""
+    return np.searchsorted(cum_shift[1:], cum_shift[fresh] + window_steps, side="left")
+
+
+def _forward_density(fresh, cum_shift, cum_on, n):
+    k = _window_end(fresh, cum_shift, _DENSITY_WINDOW_STEPS, n)
+    stop = np.minimum(k + 1, n)                                   # note-ons counted in [i, k]
+    count = cum_on[stop] - cum_on[fresh]
+    span = np.minimum(cum_shift[stop] - cum_shift[fresh], _DENSITY_WINDOW_STEPS)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(span > 0, count * STEPS_PER_SECOND / np.maximum(span, 1), 0.0)
+
+
+def _forward_histogram(events, shift, cum_shift, fresh, n):
+    """Seconds each pitch class sounds within the window; a pitch counts once per sounding key (note-seq's set)."""
+    sounding_per_class = _sounding_classes_at_shifts(events, shift)
+    weighted = sounding_per_class * (shift / STEPS_PER_SECOND)[:, None]
+    cum = np.concatenate([np.zeros((1, PITCH_CLASSES)), np.cumsum(weighted, axis=0)])
+    k = _window_end(fresh, cum_shift, _HISTOGRAM_WINDOW_STEPS, n)
+    stop = np.minimum(k + 1, n)
+    return HISTOGRAM_PRIOR + cum[stop] - cum[fresh]
+
+
+def _sounding_classes_at_shifts(events, shift) -> np.ndarray:
+    """[T, 12]: how many sounding pitches fall in each class at every TIME_SHIFT (zeros elsewhere)."""
+    counts = np.zeros((len(events), PITCH_CLASSES), dtype=np.float64)
+    sounding = np.zeros(128, dtype=bool)
+    per_class = np.zeros(PITCH_CLASSES, dtype=np.float64)
+    for j in np.flatnonzero((events < TIME_SHIFT_OFFSET) | (shift > 0)):
+        event = events[j]
+        if event < NOTE_OFF_OFFSET:
+            if not sounding[event]:
+                sounding[event] = True
+                per_class[event % 12] += 1
+        elif event < TIME_SHIFT_OFFSET:
+            pitch = event - NOTE_OFF_OFFSET
+            if sounding[pitch]:
+                sounding[pitch] = False
+                per_class[pitch % 12] -= 1
+        else:
+            counts[j] = per_class
+    return counts
+
+
+# --- live: follow what the player just played ---------------------------------------------------------------------
+
+class ControlFollower:
+    """Backward-looking controls for the live daemon: density of the last 3 s, pitch classes of the last 5 s."""
+
+    def __init__(self) -> None:
+        self.step = 0
+        self.onsets: list[int] = []                       # steps of recent note-ons
+        self.sounding: dict[int, int] = {}                # pitch -> step it started sounding
+        self.spans: list[tuple[int, int, int]] = []       # (pitch class, start step, end step) of ended notes
+
+    def push(self, event: int) -> None:
+        event = int(event)
+        if event < NOTE_OFF_OFFSET:
+            self.onsets.append(self.step)
+            self.sounding.setdefault(event, self.step)
+        elif event < TIME_SHIFT_OFFSET:
+            start = self.sounding.pop(event - NOTE_OFF_OFFSET, None)
+            if start is not None:
+                self.spans.append(((event - NOTE_OFF_OFFSET) % 12, start, self.step))
+        elif event < VELOCITY_OFFSET:
+            self.step += event - TIME_SHIFT_OFFSET + 1
+            self._forget()
+
+    def _forget(self) -> None:
+        horizon = self.step - max(_DENSITY_WINDOW_STEPS, _HISTOGRAM_WINDOW_STEPS)
+        self.onsets = [s for s in self.onsets if s > horizon]
+        self.spans = [span for span in self.spans if span[2] > horizon]
+
+    def density(self) -> float:
+        window_start = self.step - _DENSITY_WINDOW_STEPS
+        recent = sum(1 for s in self.onsets if s > window_start)
+        elapsed = min(self.step, _DENSITY_WINDOW_STEPS)
+        return recent * STEPS_PER_SECOND / elapsed if elapsed > 0 else 0.0
+
+    def histogram(self) -> np.ndarray:
+        window_start = self.step - _HISTOGRAM_WINDOW_STEPS
+        weights = np.full(PITCH_CLASSES, HISTOGRAM_PRIOR)
+        spans = self.spans + [(p % 12, s, self.step) for p, s in self.sounding.items()]
+        for pitch_class, start, end in spans:
+            seconds = (end - max(start, window_start)) / STEPS_PER_SECOND
+            if seconds > 0:
+                weights[pitch_class] += seconds
+        return weights / weights.sum()
+
+    def current(self) -> np.ndarray:
+        return np.concatenate([density_one_hot(self.density()), self.histogram()]).astype(np.float32)
+
+
+# --- pinned controls from words -----------------------------------------------------------------------------------
+
+_TONICS = {"c": 0, "d": 2, "e": 4, "f": 5, "g": 7, "a": 9, "b": 11}
+_MAJOR = (0, 2, 4, 5, 7, 9, 11)
+_MINOR = (0, 2, 3, 5, 7, 8, 10)           # natural minor
+_KEY_PATTERN = re.compile(r"^\s*([a-gA-G])\s*(#|b|sharp|flat)?\s*(major|minor|maj|min|m)?\s*$")
+
+
+def key_histogram(key: str) -> np.ndarray:
+    """"D minor" -> the key's scale as a pitch-class histogram (tonic weighted double), normalised to sum 1."""
+    match = _KEY_PATTERN.match(key.replace("-", " "))
+    if not match:
+        raise SegueError(f"key '{key}': expected a key like 'C major', 'D minor', 'F# minor' or 'Bb major'")
+    letter, accidental, mode = match.groups()
+    tonic = _TONICS[letter.lower()] + {"#": 1, "sharp": 1, "b": -1, "flat": -1}.get(accidental or "", 0)
+    scale = _MINOR if (mode or "major").lower() in ("minor", "min", "m") else _MAJOR
+    weights = np.zeros(PITCH_CLASSES, dtype=np.float32)
+    for degree in scale:
+        weights[(tonic + degree) % 12] = 1.0
+    weights[tonic % 12] = 2.0
+    return weights / weights.sum()
