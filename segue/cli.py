@@ -1,0 +1,51 @@
+"""`segue <verb>`: one argparse parser; each verb is defined in the room it belongs to.
+
+Verb modules only build parsers at import time; their handlers import the heavy things (torch, music21, onnx,
+onnxruntime) when they run, so `segue --help` and `segue encode --help` answer at once.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from segue import __version__
+from segue.errors import SegueError
+
+# Modules that provide add_parser(subparsers), in the order their verbs are listed in --help.
+VERB_MODULES = (
+    "segue.codec_cli",        # encode, decode, info
+    "training.cli",           # data, train, plot
+    "export.cli",             # export
+    "segue.generate_cli",     # generate, evaluate
+    "daemon.cli",             # serve, ports
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="segue",
+        description="Real-time MIDI continuation: play a phrase, pause, and segue answers in your key and feel.")
+    parser.add_argument("--version", action="version", version=f"segue {__version__}")
+    subparsers = parser.add_subparsers(dest="verb", metavar="<verb>")
+    for name in VERB_MODULES:
+        importlib.import_module(name).add_parser(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except SegueError as e:
+        print(f"segue: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("segue: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0

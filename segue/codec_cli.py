@@ -1,0 +1,110 @@
+"""`segue encode`, `segue decode`, `segue info`: the codec from the command line."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def add_parser(subparsers) -> None:
+    encode = subparsers.add_parser(
+        "encode", help="music file -> performance events (388-class Performance RNN encoding)",
+        description="Encode a MIDI or score file as Magenta performance events (note-seq compatible).")
+    encode.add_argument("file", help="a .mid/.midi file, or a score: .mxl .musicxml .xml .krn .abc")
+    encode.add_argument("--json", action="store_true", help="print the event indices as one JSON array")
+    encode.set_defaults(func=run_encode)
+
+    decode = subparsers.add_parser(
+        "decode", help="performance events (JSON array) -> MIDI file",
+        description="Turn a JSON array of event indices (as printed by `segue encode --json`) into a MIDI file.")
+    decode.add_argument("events", help="JSON file holding an array of event indices ('-' for stdin)")
+    decode.add_argument("-o", "--output", required=True, help="MIDI file to write")
+    decode.set_defaults(func=run_decode)
+
+    info = subparsers.add_parser(
+        "info", help="what a music file holds: notes, duration, events, density, pitch classes, key",
+        description="Summarise a MIDI or score file as segue sees it.")
+    info.add_argument("file", nargs="+", help="MIDI or score files")
+    info.set_defaults(func=run_info)
+
+
+def run_encode(args: argparse.Namespace) -> int:
+    from segue.codec import event_kind, shift_steps
+    from segue.midi_io import encode_file
+
+    events = encode_file(args.file)
+    if args.json:
+        json.dump(events.tolist(), sys.stdout)
+        sys.stdout.write("\n")
+        return 0
+    for event in events.tolist():
+        kind = event_kind(event)
+        value = {"note_on": event, "note_off": event - 128, "time_shift": shift_steps(event),
+                 "velocity": event - 355}[kind]
+        print(f"{event:3d}  {kind:<10} {value}")
+    return 0
+
+
+def run_decode(args: argparse.Namespace) -> int:
+    from segue.codec import NUM_CLASSES, decode_events
+    from segue.errors import SegueError
+    from segue.midi_io import write_midi
+
+    source = sys.stdin if args.events == "-" else None
+    try:
+        text = source.read() if source else Path(args.events).read_text()
+    except OSError as e:
+        raise SegueError(f"{args.events}: cannot read ({e.strerror or e})") from None
+    try:
+        events = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise SegueError(f"{args.events}: not JSON ({e.msg} at line {e.lineno}); expected an array of event indices")
+    if not isinstance(events, list) or not all(isinstance(e, int) and 0 <= e < NUM_CLASSES for e in events):
+        raise SegueError(f"{args.events}: expected a JSON array of integers 0..{NUM_CLASSES - 1}")
+    notes = decode_events(events)
+    write_midi(notes, args.output)
+    print(f"wrote {args.output}: {len(notes)} notes, {notes[-1].end if notes else 0:.2f} s")
+    return 0
+
+
+def run_info(args: argparse.Namespace) -> int:
+    from segue.errors import SegueError
+    from segue.midi_io import read_notes
+
+    failed = 0
+    for path in args.file:
+        try:
+            notes = read_notes(path)
+        except SegueError as e:
+            print(f"segue: {e}", file=sys.stderr)
+            failed += 1
+            continue
+        print(describe(path, notes))
+    return 2 if failed else 0
+
+
+def describe(path: str, notes) -> str:
+    import numpy as np
+
+    from segue.codec import encode_notes
+    from segue.controls import CONTROL_DIM, NUM_DENSITY_CLASSES, compute_controls
+    from segue.musical_metrics import estimate_key, key_name
+
+    events = encode_notes(notes)
+    duration = max((n.end for n in notes), default=0.0)
+    lines = [f"{path}",
+             f"  notes      {len(notes)}",
+             f"  duration   {duration:.2f} s",
+             f"  events     {len(events)}  ({len(events) / duration if duration else 0:.1f} events/s)"]
+    if notes:
+        onsets_per_second = len(notes) / duration if duration else 0.0
+        controls = compute_controls(events) if len(events) else np.zeros((1, CONTROL_DIM))
+        histogram = controls[:, NUM_DENSITY_CLASSES:].mean(axis=0)
+        names = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"]
+        key, correlation = estimate_key(notes)
+        lines += [f"  density    {onsets_per_second:.2f} notes/s",
+                  "  pitch classes " + " ".join(f"{n}:{h:.2f}" for n, h in zip(names, histogram)),
+                  f"  key        {key_name(key) if key >= 0 else 'none'}"
+                  + (f" (Krumhansl-Schmuckler r={correlation:.2f})" if key >= 0 else "")]
+    return "\n".join(lines)
