@@ -80,10 +80,25 @@ def torch_full(model: torch.nn.Module, events: np.ndarray, controls: np.ndarray 
     return logits[0].numpy()
 
 
+def music_controls(events: np.ndarray, control_dim: int) -> np.ndarray | None:
+    """The controls real music gives its events, aligned as model inputs (input t carries controls of t+1)."""
+    if control_dim == 0:
+        return None
+    from segue.controls import compute_controls
+
+    controls = np.asarray(compute_controls(events), dtype=np.float32)
+    return np.concatenate([controls[1:], controls[-1:]]).astype(np.float32)
+
+
 def check_parity(model: torch.nn.Module, onnx_path: str | Path, steps: int = 500, events: np.ndarray | None = None,
                  seed: int = 0) -> ParityReport:
+    """Held-out `events` run with their own controls; without them the model samples its own, under random ones."""
     model = model.eval()
-    controls = random_controls(steps, model.control_dim, seed)
+    if events is not None:
+        steps = len(events)
+        controls = music_controls(events, model.control_dim)
+    else:
+        controls = random_controls(steps, model.control_dim, seed)
     events, torch_streamed = torch_stream(model, steps, controls, events=events, seed=seed)
     engine = Engine.load(onnx_path)
     onnx_streamed = np.stack([engine.step(int(e), None if controls is None else controls[t])

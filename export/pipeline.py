@@ -49,9 +49,10 @@ def export_model(model: torch.nn.Module, out_path: str | Path, *, ckpt: dict | N
     if int8:
         # judge int8 on held-out music when given, else on a stream the fp32 model samples itself
         if events is None:
-            events, _ = parity.torch_stream(model, steps, parity.random_controls(steps, model.control_dim, seed + 1),
-                                            seed=seed + 1)
-        controls = parity.random_controls(len(events), model.control_dim, seed + 1)
+            controls = parity.random_controls(steps, model.control_dim, seed + 1)
+            events, _ = parity.torch_stream(model, steps, controls, seed=seed + 1)
+        else:
+            controls = parity.music_controls(events, model.control_dim)
         target = int8_path_for(out_path)
         result.int8_nodes = quantize.quantize(out_path, target)
         agreement = quantize.compare(out_path, target, events, controls)

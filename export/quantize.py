@@ -27,7 +27,7 @@ class Agreement:
     top1_agreement: float   # share of events where both pick the same most likely class
 
     def line(self) -> str:
-        return (f"int8 vs fp32 on {self.events} held-out events: mean KL {self.mean_kl:.5f} nats, "
+        return (f"int8 vs fp32 on {self.events} held-out events: mean KL {self.mean_kl:.2e} nats, "
                 f"top-1 agreement {100 * self.top1_agreement:.2f}%")
 
 
