@@ -49,30 +49,32 @@ SCORE_CHUNK = 4096  # positions per dense [chunk, 388] probability block (~12 MB
 
 @dataclass
 class _OrderTable:
-    """Counts for one context length k, as sorted parallel arrays."""
+    """Counts for one context length k: sorted (context << 9 | event) keys and their cumulative counts.
 
-    joint_keys: np.ndarray  # uint64, sorted: context_code << 9 | next_event
-    joint_counts: np.ndarray  # float64, how often that event followed that context
-    context_codes: np.ndarray  # uint64, sorted unique context codes
-    context_first: np.ndarray  # int64, index of each context's first entry in joint_keys
-    context_total: np.ndarray  # float64, n_k(h)
-    context_distinct: np.ndarray  # int64, u_k(h) = number of entries of this context
+    A context's entries are contiguous (the context sits in the high bits), so two binary searches give its run
+    [first, end): u = end - first distinct successors, n = cumulative[end] - cumulative[first] occurrences.
+    About 16 bytes per distinct (context, event) pair, which is what bounds memory on big corpora."""
+
+    keys: np.ndarray  # uint64, sorted, unique
+    cumulative: np.ndarray  # int64 [len(keys) + 1]: counts of keys[:i]
 
     @classmethod
     def from_joint(cls, joint: np.ndarray) -> "_OrderTable":
-        keys, counts = np.unique(joint, return_counts=True)
-        contexts = keys >> np.uint64(EVENT_BITS)
-        codes, first, distinct = np.unique(contexts, return_index=True, return_counts=True)
-        total = np.add.reduceat(counts, first) if len(first) else np.zeros(0, np.int64)
-        return cls(keys, counts.astype(np.float64), codes, first.astype(np.int64),
-                   total.astype(np.float64), distinct.astype(np.int64))
+        """Table from one key per training position; sorts `joint` in place (callers pass a temporary)."""
+        joint.sort()
+        if not len(joint):
+            return cls(joint, np.zeros(1, np.int64))
+        starts = np.flatnonzero(np.concatenate([[True], joint[1:] != joint[:-1]]))
+        cumulative = np.append(starts, len(joint)).astype(np.int64)  # counts of keys[:i] = position of key i's run
+        return cls(joint[starts], cumulative)
 
-    def find(self, codes: np.ndarray) -> np.ndarray:
-        """Index of each context code in the table, or -1 if it never occurred."""
-        if not len(self.context_codes):  # e.g. every training piece shorter than this order
-            return np.full(len(codes), -1, dtype=np.int64)
-        idx = np.minimum(np.searchsorted(self.context_codes, codes), len(self.context_codes) - 1)
-        return np.where(self.context_codes[idx] == codes, idx, -1)
+    def runs(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """[first, end) of each context's entries; first == end when the context never occurred."""
+        low = codes << np.uint64(EVENT_BITS)
+        return np.searchsorted(self.keys, low, "left"), np.searchsorted(self.keys, low | EVENT_MASK, "right")
+
+    def counts(self, entries: np.ndarray) -> np.ndarray:
+        return (self.cumulative[entries + 1] - self.cumulative[entries]).astype(np.float64)
 
 
 def _concatenate(sequences: Iterable[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -124,11 +126,15 @@ class MarkovModel:
         if len(events) == 0:
             raise SegueError("no training events: the train split is empty")
         self.trained_events = len(events)
-        self.tables = [_OrderTable.from_joint(events.astype(np.uint64))]  # order 0: one empty context, code 0
+        events = events.astype(np.uint64)
+        self.tables = [_OrderTable.from_joint(events.copy())]  # order 0: one empty context, code 0
         for k, codes in _context_codes(events, self.max_order):
             valid = position >= k
-            joint = (codes[valid] << np.uint64(EVENT_BITS)) | events[valid].astype(np.uint64)
+            joint = codes[valid]
+            joint <<= np.uint64(EVENT_BITS)
+            joint |= events[valid]
             self.tables.append(_OrderTable.from_joint(joint))
+            del joint, valid
         return self
 
     # ---- probabilities --------------------------------------------------------------------------------------
@@ -140,10 +146,11 @@ class MarkovModel:
 
     def _order0(self) -> np.ndarray:
         table = self.tables[0]
-        n, u = table.context_total[:1], table.context_distinct[:1]
-        escape, own = self._blend(n, u, table.joint_counts, np.zeros(len(table.joint_counts), np.int64))
+        counts = table.counts(np.arange(len(table.keys)))
+        n, u = np.array([counts.sum()]), np.array([len(counts)])
+        escape, own = self._blend(n, u, counts, np.zeros(len(counts), np.int64))
         p = np.full(NUM_CLASSES, escape[0] / NUM_CLASSES)
-        p[(table.joint_keys & EVENT_MASK).astype(np.int64)] += own
+        p[(table.keys & EVENT_MASK).astype(np.int64)] += own
         return p
 
     def _distributions(self, codes_by_order: list[np.ndarray], position: np.ndarray) -> np.ndarray:
@@ -154,18 +161,20 @@ class MarkovModel:
         for k in range(1, self.max_order + 1):
             table = self.tables[k]
             rows = np.flatnonzero(position >= k)
-            idx = table.find(codes_by_order[k - 1][rows])
-            rows, idx = rows[idx >= 0], idx[idx >= 0]
+            first, end = table.runs(codes_by_order[k - 1][rows])
+            seen = end > first
+            rows, first, end = rows[seen], first[seen], end[seen]
             if not len(rows):
                 continue
-            n, u = table.context_total[idx], table.context_distinct[idx]
-            # Expand each context's run of entries [first, first + u) into flat index arrays.
+            u = end - first
+            n = (table.cumulative[end] - table.cumulative[first]).astype(np.float64)
+            # Expand each context's run of entries [first, end) into flat index arrays.
             run_offsets = np.cumsum(u) - u
-            entries = np.repeat(table.context_first[idx] - run_offsets, u) + np.arange(u.sum())
+            entries = np.repeat(first - run_offsets, u) + np.arange(u.sum())
             owner = np.repeat(np.arange(len(rows)), u)
-            escape, own = self._blend(n, u, table.joint_counts[entries], owner)
+            escape, own = self._blend(n, u.astype(np.float64), table.counts(entries), owner)
             probs[rows] *= escape[:, None]
-            next_events = (table.joint_keys[entries] & EVENT_MASK).astype(np.int64)
+            next_events = (table.keys[entries] & EVENT_MASK).astype(np.int64)
             probs[rows[owner], next_events] += own
         return probs
 

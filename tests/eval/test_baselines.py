@@ -130,3 +130,31 @@ def test_run_baselines_reports_every_order_and_the_best(tmp_path):
     assert result["best"]["nll"] < result["rows"][0]["nll"] - 2
     assert result["rows"][0]["events"] == 3 * 25 - 1
     assert "best baseline" in result["table"]
+    assert result["model"] is None
+
+
+@pytest.mark.parametrize("model", ["gru_model_path", "lstm_model_path"])
+def test_the_model_is_scored_on_the_same_events(tmp_path, model, request):
+    from segue.engine import Engine
+
+    path = request.getfixturevalue(model)
+    pieces = [np.random.default_rng(7).integers(0, 300, size=n) for n in (40, 25)]
+    data = write_dataset(tmp_path / "data", [("a", "train", pieces[0]), ("b", "eval", pieces[0]),
+                                             ("c", "eval", pieces[1])])
+    result = run_baselines(data, max_order=2, model_path=path)
+    assert result["model"]["events"] == result["rows"][0]["events"] == 39 + 24
+    assert "goal >= 0.3" in result["table"]
+    # The same NLL by stepping the engine one event at a time (an untrained model: close to log 388).
+    from segue.controls import compute_controls
+
+    engine = Engine.load(path)
+    nll = 0.0
+    for events in pieces:
+        engine.reset()
+        controls = compute_controls(events)
+        for t in range(len(events) - 1):
+            step_controls = controls[t + 1] if engine.conditioned else None
+            logits = engine.step(int(events[t]), step_controls).astype(np.float64)
+            nll -= logits[events[t + 1]] - np.log(np.exp(logits - logits.max()).sum()) - logits.max()
+    assert result["model"]["nll"] == pytest.approx(nll / 63, rel=1e-5)
+    assert abs(result["model"]["nll"] - math.log(388)) < 0.5

@@ -90,8 +90,9 @@ def test_markov_continuation_of_scales_is_measured_against_the_real_one(tmp_path
     assert png.read_bytes()[:4] == b"\x89PNG"
 
 
-def test_model_source_samples_a_continuation_from_onnx(gru_model_path):
-    source = ModelSource(gru_model_path)
+@pytest.mark.parametrize("model", ["gru_model_path", "lstm_model_path"])
+def test_model_source_samples_a_continuation_from_onnx(model, request):
+    source = ModelSource(request.getfixturevalue(model))
     primer = scale_piece(60, 12.0)
     events = continue_primer(source, Sampler(seed=3), primer, 1.0)
     again = continue_primer(source, Sampler(seed=3), primer, 1.0)
