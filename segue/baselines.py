@@ -304,18 +304,28 @@ def score_onnx_model(model_path, sequences: Iterable[np.ndarray]) -> dict:
             "event_accuracy": float(event_correct / event_total) if event_total else float("nan")}
 
 
+def trainer_transpositions() -> list[int]:
+    """The semitone shifts the trainer augments the train split with (config.yaml data section)."""
+    from segue.config import load_config
+
+    data = load_config().data
+    return list(range(-5, 7)) if data.all_keys else list(data.transpositions)
+
+
 def run_baselines(data_dir, split: str = "eval", max_order: int = 8, escape: str = "C",
-                  transpose: Sequence[int] = (0,), model_path=None) -> dict:
+                  transpose: Sequence[int] | None = None, model_path=None) -> dict:
     """Train the unigram and Markov baselines on the train split of a built dataset, score them on `split`.
 
     Reports every Markov order 1..max_order (one fit: lower orders reuse the same tables) and marks the best.
-    `transpose` augments the train split like the trainer (e.g. range(-3, 4)); `model_path` adds the ONNX model
-    scored on exactly the same events. Returns {"rows": [...], "best": row, "model": row|None, "train_events",
-    "table": text}."""
+    `transpose` augments the train split; None = the shifts the trainer uses (config data.transpositions or
+    all_keys), so the baselines see the same training music as the model (time stretching is not applied: it
+    changes the notes, not only the events). `model_path` adds the ONNX model scored on exactly the same events.
+    Returns {"rows": [...], "best": row, "model": row|None, "train_events", "transpose", "table": text}."""
     from segue.dataset_reader import read_split
 
+    transpose = trainer_transpositions() if transpose is None else list(transpose)
     train = [events for _, events in read_split(data_dir, "train")]
-    if list(transpose) != [0]:
+    if transpose != [0]:
         train = augment_transpositions(train, transpose)
     scored = [events for _, events in read_split(data_dir, split)]
     full = MarkovModel(max_order, escape).fit(train)
@@ -324,7 +334,8 @@ def run_baselines(data_dir, split: str = "eval", max_order: int = 8, escape: str
         rows.append({"name": f"markov-{order} (PPM-{escape})", "order": order, **truncated(full, order).score(scored)})
     best = min(rows[1:] or rows, key=lambda r: r["nll"])
     model = {"name": f"model {model_path}", **score_onnx_model(model_path, scored)} if model_path else None
-    result = {"rows": rows, "best": best, "model": model, "train_events": full.trained_events, "split": split}
+    result = {"rows": rows, "best": best, "model": model, "train_events": full.trained_events, "split": split,
+              "transpose": transpose}
     result["table"] = format_baselines_table(result)
     return result
 
@@ -337,8 +348,10 @@ def format_baselines_table(result: dict) -> str:
         mark = "  <- best baseline" if r is result["best"] else ""
         lines.append(f"{r['name']:{width}}  {r['events']:>9,}  {r['nll']:>9.4f}  {r['perplexity']:>10.3f}  "
                      f"{r['accuracy']:>8.4f}  {r['event_accuracy']:>9.4f}{mark}")
-    lines.append(f"trained on {result['train_events']:,} events of the train split, scored on the {result['split']} "
-                 "split (NLL in nats; every event but each piece's first)")
+    shifts = result["transpose"]
+    augmented = f", transposed by {min(shifts):+d}..{max(shifts):+d}" if shifts != [0] else ""
+    lines.append(f"trained on {result['train_events']:,} events of the train split{augmented}; scored on the "
+                 f"{result['split']} split (NLL in nats; every event but each piece's first)")
     if result["model"]:
         gap = result["best"]["nll"] - result["model"]["nll"]
         lines.append(f"model vs best baseline: {gap:+.4f} nats/event better (goal >= 0.3)")
