@@ -157,14 +157,15 @@ def generate(engine: Engine, primer: np.ndarray, length: Length, sampler_setting
 # --- writing the results -------------------------------------------------------------------------------------------
 SOUNDFONT_PLACES = (
     "/usr/share/sounds/sf2/FluidR3_GM.sf2",         # Debian/Ubuntu fluid-soundfont-gm
-    "/usr/share/sounds/sf2/default-GM.sf2",
+    "/usr/share/sounds/sf2/default-GM.sf2",          # Debian's alternatives link to whichever GM font is installed
+    "/usr/share/sounds/sf2/TimGM6mb.sf2",            # Debian/Ubuntu timgm6mb-soundfont (6 MB)
     "/usr/share/soundfonts/FluidR3_GM.sf2",         # Fedora / Arch
     "/usr/share/soundfonts/default.sf2",
     "/opt/homebrew/share/soundfonts/default.sf2",   # macOS Homebrew
     "/usr/local/share/soundfonts/default.sf2",
 )
 HOW_TO_GET_AUDIO = ("install fluidsynth and a General MIDI soundfont (Debian/Ubuntu: `sudo apt install fluidsynth "
-                    "fluid-soundfont-gm`; macOS: `brew install fluid-synth` plus any GM .sf2), or pass --soundfont FILE.sf2")
+                    "fluid-soundfont-gm`; macOS: `brew install fluid-synth` plus any GM .sf2 passed as --soundfont)")
 
 
 def find_synth(soundfont: Path | None = None) -> tuple[str, Path]:

@@ -136,3 +136,21 @@ def test_empty_primer_file_is_refused(tmp_path, gru_path):
     write_midi([], empty)
     with pytest.raises(SegueError, match="has no notes"):
         gen.load_primer(empty)
+
+
+def _synth_or_none():
+    try:
+        return gen.find_synth()
+    except SegueError:
+        return None
+
+
+@pytest.mark.skipif(_synth_or_none() is None, reason="fluidsynth and a GM soundfont are not installed")
+def test_wav_is_rendered_when_fluidsynth_is_there(gru_path, primer_file, tmp_path):
+    import wave
+
+    assert cli("generate", "--model", str(gru_path), "--primer", str(primer_file), "--steps", "50", "--seed", "1",
+               "--wav", "-o", str(tmp_path)) == 0
+    with wave.open(str(tmp_path / "phrase-1.wav")) as audio:
+        frames = np.frombuffer(audio.readframes(audio.getnframes()), dtype=np.int16)
+    assert len(frames) > 44100 and np.abs(frames).max() > 1000  # at least the 4 s primer, and not silence
