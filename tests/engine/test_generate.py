@@ -153,4 +153,4 @@ def test_wav_is_rendered_when_fluidsynth_is_there(gru_path, primer_file, tmp_pat
                "--wav", "-o", str(tmp_path)) == 0
     with wave.open(str(tmp_path / "phrase-1.wav")) as audio:
         frames = np.frombuffer(audio.readframes(audio.getnframes()), dtype=np.int16)
-    assert len(frames) > 44100 and np.abs(frames).max() > 1000  # at least the 4 s primer, and not silence
+    assert len(frames) > 44100 and np.abs(frames).max() > 100  # at least the 4 s primer, and not silence
