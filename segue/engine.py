@@ -100,6 +100,9 @@ def read_meta(path: Path, custom: Mapping[str, str]) -> dict:
             f"{codec.NUM_CLASSES}; re-export from a matching checkpoint"
         )
     meta["format_version"] = version
+    # short names the rest of segue uses
+    meta["kind"] = meta.get("model_kind")
+    meta["state_names"] = [spec["name"] for spec in meta.get("state", [])]
     return meta
 
 

@@ -15,7 +15,8 @@ def test_meta_describes_the_model(lstm_path, gru_path):
     lstm, gru = Engine.load(lstm_path), Engine.load(gru_path)
     assert lstm.meta["model_kind"] == "performance_rnn" and lstm.conditioned and lstm.control_dim == 20
     assert gru.meta["model_kind"] == "gru_attention" and not gru.conditioned and gru.control_dim == 0
-    assert [s["name"] for s in gru.meta["state"]] == ["h", "window", "window_valid"]
+    assert lstm.meta["kind"] == "performance_rnn" and gru.meta["kind"] == "gru_attention"
+    assert gru.meta["state_names"] == ["h", "window", "window_valid"]
     assert [s.shape for s in gru.state] == [(1, 1, 32), (1, 4, 32), (1, 4)]
 
 
