@@ -3,7 +3,8 @@
     python bench/step.py [--checkpoint runs/exp1/best.pt] [--data data/classical] [--steps 2000]
 
 Models: a 3x512 conditioned LSTM (Performance RNN size, random weights: latency does not depend on their values),
-the model shipped in segue/models/default.onnx when it exists, and --checkpoint when given (all three runtimes).
+the model shipped in segue/models/default.onnx when it exists (int8 quantized here; torch eager only when its
+source checkpoint is still on disk), and --checkpoint when given (all three runtimes).
 The floor of one step at batch 1 is max(FLOPs / matmul FLOP/s, weight bytes / copy bandwidth), both measured here
 on one thread; a step reads every weight once, so on a memory-bound step the second term rules. Because the
 machine's L3 may hold the weights, the bench also prints the floor with the bandwidth of a hot weights-sized copy.
@@ -167,6 +168,20 @@ def export_both(model, folder: Path, name: str) -> tuple[Path, Path]:
     return result.path, result.int8_path
 
 
+def source_model(onnx_path: Path):
+    """The torch model an ONNX file was exported from, when its checkpoint is still here (same sha256), else None."""
+    from export.metadata import file_sha256
+    from segue.engine import Engine
+
+    meta = Engine.load(onnx_path).meta
+    source = meta.get("source_checkpoint")
+    if not source or not Path(source).is_file() or file_sha256(source) != meta.get("source_checkpoint_sha256"):
+        return None
+    from training.checkpoint import load_model_from_checkpoint
+
+    return load_model_from_checkpoint(source)[0]
+
+
 def report(columns: list[dict], machine: dict, real_rate) -> str:
     width = 26
     head = f"{'':34}" + "".join(f"{c['name']:>{width}}" for c in columns)
@@ -220,9 +235,11 @@ def main(argv=None) -> int:
         columns.append(measure("LSTM 3x512", fp32, int8, lstm, args, machine, real_rate))
         shipped = Path(__file__).resolve().parent.parent / "segue" / "models" / "default.onnx"
         if shipped.is_file():
-            shipped_int8 = shipped.with_name("default.int8.onnx")
-            columns.append(measure("shipped", shipped, shipped_int8 if shipped_int8.is_file() else None, None, args,
-                                   machine, real_rate))
+            from export.quantize import quantize
+
+            shipped_int8 = Path(tmp) / "shipped.int8.onnx"
+            quantize(shipped, shipped_int8)
+            columns.append(measure("shipped", shipped, shipped_int8, source_model(shipped), args, machine, real_rate))
         if args.checkpoint is not None:
             from training.checkpoint import load_model_from_checkpoint
 
