@@ -73,6 +73,15 @@ def any_rank(flag: bool, info: DistInfo) -> bool:
     return bool(tensor.item())
 
 
+def mean_over_ranks(value: torch.Tensor, info: DistInfo) -> float:
+    """The mean of a scalar over all ranks (the global-batch loss for logging); every rank must call it."""
+    if not info.enabled:
+        return float(value.detach())
+    tensor = value.detach().reshape(1).to(torch.float64).cpu()
+    dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    return float(tensor.item()) / info.world_size
+
+
 def cleanup(info: DistInfo) -> None:
     if info.enabled and dist.is_initialized():
         dist.destroy_process_group()

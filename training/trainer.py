@@ -164,16 +164,18 @@ def train(cfg: Config, data: str | Path, out: str | Path, resume: bool = False, 
             step += 1
             window_tokens += int((labels != -100).sum()) * dist.world_size
 
+            if step % tc.log_every == 0 or step == 1:
+                loss_value = distributed.mean_over_ranks(loss, dist)   # the global batch's loss, on every rank
             if dist.is_main and (step % tc.log_every == 0 or step == 1):
                 lr = optimizer.param_groups[0]["lr"]
                 rate = window_tokens / max(time.monotonic() - window_start, 1e-9)
-                log.write("train", step, stage=stage, seq_len=current.seq_len, lr=lr, loss=loss.item(), **parts,
+                log.write("train", step, stage=stage, seq_len=current.seq_len, lr=lr, loss=loss_value, **parts,
                           grad_norm=float(grad_norm), tokens_per_s=rate, elapsed_s=elapsed_now())
                 window_tokens, window_start = 0, time.monotonic()
-                bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{lr:.2e}", stage=f"{stage + 1}/{len(tc.stages)}",
+                bar.set_postfix(loss=f"{loss_value:.3f}", lr=f"{lr:.2e}", stage=f"{stage + 1}/{len(tc.stages)}",
                                 refresh=False)
                 if bar.disable:
-                    print(f"step {step} stage {stage + 1} loss {loss.item():.4f} lr {lr:.2e} {rate:,.0f} tok/s",
+                    print(f"step {step} stage {stage + 1} loss {loss_value:.4f} lr {lr:.2e} {rate:,.0f} tok/s",
                           flush=True)
             bar.update()
 
@@ -231,7 +233,7 @@ def train(cfg: Config, data: str | Path, out: str | Path, resume: bool = False, 
 
     result = {"steps": step, "stage": stage, "end_reason": end_reason, "best_eval_loss": early.best,
               "best_step": early.best_step, "unigram_loss": unigram, "last_eval": last_eval,
-              "run": str(run), "elapsed_s": elapsed_now()}
+              "run": str(run), "elapsed_s": elapsed_now(), "model": model}
     if dist.is_main:
         verdict = "below" if early.best < unigram else "NOT below"
         print(f"run ended at step {step} ({end_reason}); best eval loss {early.best:.4f} at step {early.best_step} "

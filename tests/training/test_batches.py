@@ -1,0 +1,89 @@
+import numpy as np
+import pytest
+
+from segue import codec
+from segue.controls import compute_controls
+from training.batches import IGNORE_LABEL, TrainBatches, eval_batches, transpose_window
+from training.dataset import EventDataset, array_to_notes
+
+from training_fixtures import build_tiny_dataset
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    return EventDataset(build_tiny_dataset(tmp_path_factory.mktemp("batches")))
+
+
+def test_time_stretch_requantizes_notes_instead_of_scaling_shift_tokens():
+    notes = np.array([[60, 80, 0.0, 0.5], [62, 80, 0.5, 1.0]])
+    stretched = codec.encode_notes(array_to_notes(notes, 1.05))
+    shifts = [codec.shift_steps(e) for e in stretched if codec.event_kind(e) == "time_shift"]
+    # 0.5 s * 1.05 = 0.525 s -> 53 steps (int(52.5 + 0.5)); the second note ends at 1.05 s -> step 105.
+    assert shifts == [53, 52]
+    assert sum(shifts) == 105
+
+
+def test_transposition_of_histogram_equals_recomputing_on_transposed_events(dataset):
+    events = dataset.events(0).astype(np.int64)
+    base = compute_controls(events)
+    for shift in (-3, 2, 5):
+        moved = codec.transpose_events(events, shift)
+        assert np.array_equal(transpose_window(events, shift), moved)
+        recomputed = compute_controls(moved)
+        np.testing.assert_allclose(np.roll(base[:, 8:], shift, axis=-1), recomputed[:, 8:], atol=1e-6)
+        np.testing.assert_array_equal(base[:, :8], recomputed[:, :8])
+
+
+def test_batches_are_a_pure_function_of_seed_step_and_row(dataset):
+    kwargs = dict(conditioned=True, transpositions=[-3, 0, 3], time_stretches=[0.95, 1.0, 1.05], seed=7)
+    a = TrainBatches(dataset, **kwargs).batch(5, 16, range(0, 6))
+    b = TrainBatches(dataset, **kwargs).batch(5, 16, range(0, 6))
+    assert np.array_equal(a.inputs, b.inputs) and np.array_equal(a.controls, b.controls)
+    # rank 1 of 2 takes rows 3..5 of the same global batch
+    part = TrainBatches(dataset, **kwargs).batch(5, 16, range(3, 6))
+    assert np.array_equal(part.inputs, a.inputs[3:]) and np.array_equal(part.labels, a.labels[3:])
+    other = TrainBatches(dataset, **kwargs).batch(6, 16, range(0, 6))
+    assert not np.array_equal(other.inputs, a.inputs)
+
+
+def test_labels_are_next_events_and_controls_are_those_at_t_plus_1(dataset):
+    batches = TrainBatches(dataset, True, [0], [1.0], seed=0)
+    batch = batches.batch(0, 16, range(4))
+    for row in range(4):
+        assert np.array_equal(batch.inputs[row, 1:], batch.labels[row, :-1])
+    # find where row 0 came from and check the controls alignment against the whole-piece controls
+    for piece in batches.pieces:
+        events = dataset.events(piece).astype(np.int64)
+        for start in range(len(events) - 16):
+            if np.array_equal(events[start:start + 16], batch.inputs[0]):
+                np.testing.assert_allclose(batch.controls[0], compute_controls(events)[start + 1:start + 17], atol=1e-6)
+                return
+    pytest.fail("window not found in any train piece")
+
+
+def test_transpositions_that_leave_the_pitch_range_are_skipped_per_piece(dataset):
+    wanted = list(range(-80, 81, 10))
+    batches = TrainBatches(dataset, False, wanted, [1.0], seed=1)
+    for k, piece in enumerate(batches.pieces):
+        meta = dataset.pieces[piece]
+        allowed = [s for s in wanted if meta["min_pitch"] + s >= 0 and meta["max_pitch"] + s <= 127]
+        assert batches.shifts[k] == allowed
+        assert -80 not in allowed and 80 not in allowed   # our pieces span 36..84
+        for s in allowed:  # and the codec agrees the whole piece stays in range
+            assert codec.transpose_events(dataset.events(piece).astype(np.int64), s) is not None
+
+
+def test_eval_windows_are_unaugmented_slices_of_eval_pieces(dataset):
+    batches = eval_batches(dataset, conditioned=False, seq_len=16, batch_size=4, max_windows=0)
+    pieces = [dataset.events(i).astype(np.int64) for i in dataset.split_indices("eval")]
+    joined = [p for p in pieces]
+    for batch in batches:
+        for row in range(len(batch.inputs)):
+            valid = batch.labels[row] != IGNORE_LABEL
+            window = batch.inputs[row][valid]
+            assert any(_contains(p, window) for p in joined)
+
+
+def _contains(seq, window):
+    n = len(window)
+    return any(np.array_equal(seq[i:i + n], window) for i in range(len(seq) - n + 1))

@@ -1,0 +1,131 @@
+import csv
+
+import pytest
+import torch
+
+from segue.errors import SegueError
+from training.checkpoint import load_checkpoint, load_model_from_checkpoint
+from training.cli import main as cli_main
+from training.trainer import train
+
+from training_fixtures import build_tiny_dataset, tiny_config
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return build_tiny_dataset(tmp_path_factory.mktemp("trainer"))
+
+
+def _weights(model):
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def test_interrupted_and_resumed_run_ends_with_the_same_weights(data, tmp_path):
+    # dropout on, cyclical LR and two stages, so every piece of state (RNG, schedule, stage) must survive the stop
+    cfg = lambda: tiny_config(max_steps=14, **{"stages": "[{seq_len: 16, batch_size: 4, max_steps: 6}, "
+                                                          "{seq_len: 24, batch_size: 2}]"})
+    straight = train(_with_dropout(cfg()), data, tmp_path / "straight", progress=False)
+
+    first = train(_with_dropout(cfg()), data, tmp_path / "resumed", progress=False, on_step=lambda s: s == 9)
+    assert first["end_reason"] == "interrupted" and first["steps"] == 9
+    assert load_checkpoint(tmp_path / "resumed" / "last.pt")["train_state"]["step"] == 9
+    resumed = train(_with_dropout(cfg()), data, tmp_path / "resumed", resume=True, progress=False)
+    assert resumed["steps"] == straight["steps"] == 14
+    a, b = _weights(straight["model"]), _weights(resumed["model"])
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
+    # the resumed metrics.csv has no duplicate train rows for steps 1..9
+    with open(tmp_path / "resumed" / "metrics.csv") as handle:
+        steps = [int(r["step"]) for r in csv.DictReader(handle) if r["kind"] == "train"]
+    assert steps == sorted(set(steps))
+
+
+def _with_dropout(cfg):
+    cfg.model.dropout = 0.3
+    cfg.model.num_layers = 2
+    return cfg
+
+
+def test_stage_change_keeps_optimizer_state_and_schedule(data, tmp_path):
+    cfg = tiny_config(max_steps=8, eval_every=100, **{"stages": "[{seq_len: 16, batch_size: 4, max_steps: 4}, "
+                                                                "{seq_len: 32, batch_size: 2}]"})
+    seen = {}
+
+    def watch(step):
+        ckpt = None
+        seen[step] = step
+        return False
+
+    result = train(cfg, data, tmp_path / "run", progress=False, on_step=watch)
+    assert result["stage"] == 1
+    state = load_checkpoint(tmp_path / "run" / "last.pt")["train_state"]
+    # AdamW's per-parameter step counter ran through the transition instead of restarting at it
+    steps = {int(s["step"]) for s in state["optimizer"]["state"].values()}
+    assert steps == {8}
+    assert state["scheduler"]["last_epoch"] == 8
+    with open(tmp_path / "run" / "metrics.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(r["step"], r["stage"]) for r in rows if r["kind"] == "stage"] == [("4", "1")]
+    assert {r["seq_len"] for r in rows if r["kind"] == "train" and int(r["step"]) > 4} == {"32"}
+
+
+def test_early_stopping_watches_eval_loss_and_keeps_best_checkpoint(data, tmp_path):
+    # lr so high the model diverges after the first evals: patience must end the run and best.pt hold the best
+    cfg = tiny_config(max_steps=200, eval_every=2, patience=2, min_delta=0.0, schedule="constant", lr=0.5,
+                      grad_clip=0.0)
+    result = train(cfg, data, tmp_path / "run", progress=False)
+    assert result["end_reason"].startswith("no eval improvement")
+    assert result["steps"] < 200
+    model, ckpt = load_model_from_checkpoint(tmp_path / "run" / "best.pt")
+    assert ckpt["eval"]["loss"] == pytest.approx(result["best_eval_loss"])
+    with open(tmp_path / "run" / "metrics.csv") as handle:
+        evals = [float(r["loss"]) for r in csv.DictReader(handle) if r["kind"] == "eval"]
+    assert min(evals) == pytest.approx(result["best_eval_loss"], rel=1e-5)
+
+
+def test_gl_alpha_stops_when_eval_rises_above_best(data, tmp_path):
+    cfg = tiny_config(max_steps=200, eval_every=2, patience=0, gl_alpha=1.0, schedule="constant", lr=0.5,
+                      grad_clip=0.0)
+    result = train(cfg, data, tmp_path / "run", progress=False)
+    assert result["end_reason"].startswith("GL")
+
+
+def test_cli_end_to_end_two_stages_clr_early_stop_beats_unigram(data, tmp_path, capsys):
+    out = tmp_path / "cli"
+    code = cli_main(["train", "--data", str(data), "--out", str(out), "--no-progress",
+                     *sum((["--set", f"model.{k}={v}"] for k, v in
+                           dict(hidden_size=32, num_layers=1, dropout=0.0, conditioned="true").items()), []),
+                     "--set", "train.threads=1", "--set", "train.max_steps=300", "--set", "train.eval_every=25",
+                     "--set", "train.schedule=cyclical", "--set", "train.lr=0.01", "--set", "train.min_lr=0.001",
+                     "--set", "train.clr_step_size=25", "--set", "train.patience=2", "--set", "train.eval_seq_len=32",
+                     "--set", "train.stages=[{seq_len: 16, batch_size: 16, max_steps: 50}, {seq_len: 32, batch_size: 8}]"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "below the unigram baseline" in printed and "NOT below" not in printed
+    assert (out / "best.pt").is_file() and (out / "curves.png").stat().st_size > 10_000
+    ckpt = load_checkpoint(out / "best.pt")
+    assert ckpt["data_summary"]["files_encoded"] > 0 and ckpt["train_state"]["stage"] in (0, 1)
+
+
+def test_config_typo_names_the_key(data, tmp_path, capsys):
+    code = cli_main(["train", "--data", str(data), "--out", str(tmp_path / "x"), "--set", "train.paitence=3"])
+    assert code == 2
+    assert "train.paitence" in capsys.readouterr().err
+
+
+def test_resume_without_a_run_and_unrelated_init_checkpoint_are_clear_errors(data, tmp_path, capsys):
+    assert cli_main(["train", "--resume", str(tmp_path / "none")]) == 2
+    assert "nothing to resume" in capsys.readouterr().err
+    bogus = tmp_path / "bogus.pt"
+    torch.save({"weights": torch.zeros(3)}, bogus)
+    assert cli_main(["train", "--data", str(data), "--out", str(tmp_path / "ft"), "--init-from", str(bogus)]) == 2
+    assert "not a segue checkpoint" in capsys.readouterr().err
+
+
+def test_fine_tuning_starts_from_the_given_weights(data, tmp_path):
+    base = train(tiny_config(max_steps=4), data, tmp_path / "base", progress=False)
+    cfg = tiny_config(max_steps=1, lr="1.0e-12", schedule="constant")
+    cfg.model.hidden_size = 99  # ignored: fine-tuning keeps the base model's shape
+    tuned = train(cfg, data, tmp_path / "ft", init_from=str(tmp_path / "base" / "last.pt"), progress=False)
+    for name, tensor in base["model"].state_dict().items():
+        torch.testing.assert_close(tuned["model"].state_dict()[name], tensor, atol=1e-6, rtol=0)
