@@ -25,7 +25,7 @@ def add_parser(subparsers) -> None:
     info = subparsers.add_parser(
         "info", help="what a music file holds: notes, duration, events, density, pitch classes, key",
         description="Summarise a MIDI or score file as segue sees it.")
-    info.add_argument("file", nargs="+", help="MIDI or score files")
+    info.add_argument("file", nargs="+", help="MIDI or score files, folders or globs")
     info.set_defaults(func=run_info)
 
 
@@ -70,18 +70,21 @@ def run_decode(args: argparse.Namespace) -> int:
 
 def run_info(args: argparse.Namespace) -> int:
     from segue.errors import SegueError
-    from segue.midi_io import read_notes
+    from segue.midi_io import iter_music_files, read_notes
 
-    failed = 0
-    for path in args.file:
+    paths = list(iter_music_files(args.file))
+    skipped = 0
+    for path in paths:
         try:
             notes = read_notes(path)
         except SegueError as e:
-            print(f"segue: {e}", file=sys.stderr)
-            failed += 1
+            print(f"segue: skipped {e}", file=sys.stderr)
+            skipped += 1
             continue
-        print(describe(path, notes))
-    return 2 if failed else 0
+        print(describe(str(path), notes))
+    if skipped:
+        print(f"segue: skipped {skipped} of {len(paths)} files (reasons above)", file=sys.stderr)
+    return 2 if skipped == len(paths) else 0
 
 
 def describe(path: str, notes) -> str:
