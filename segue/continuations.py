@@ -214,7 +214,8 @@ def format_table(summary: dict[str, dict[str, float]], seconds: float) -> str:
               "key r: Krumhansl-Schmuckler correlation of the continuation with the primer's key; same key: share "
               "whose estimated key equals the primer's; OA: histogram overlapping area (1 = identical) with the "
               "primer / the real continuation; density ratio: continuation notes/s over primer notes/s (median); "
-              "polyphony: mean sounding notes; set OA: Yang & Lerch overlap with the real set (1 = indistinguishable).")
+              "polyphony: mean sounding notes; set OA: Yang & Lerch overlap with the real set (1 = indistinguishable; "
+              "the real row compares the real set with itself, the ceiling).")
     return "\n".join(lines) + "\n" + legend
 
 
@@ -260,12 +261,17 @@ def evaluate_passages(passages: list[Passage], generators: dict[str, Callable[[P
 
 
 def run_continuations(model_path: str | Path | None, data_dir: str | Path, seconds: float = 10.0,
-                      max_pieces: int = 40, max_order: int = 6, escape: str = "C", temperature: float = 1.0,
-                      top_p: float = 1.0, seed: int = 0, png: str | Path | None = None,
+                      max_pieces: int = 40, max_order: int = 5, escape: str = "C",
+                      transpose: Sequence[int] | None = None, temperature: float = 1.0,
+                      top_p: float = 1.0, seed: int = 0, png: str | Path | None = "continuations.png",
                       progress: Callable[[str], None] | None = None) -> dict:
     """The whole test on a dataset built by `segue data build`: returns {"summary", "table", "pieces", "png"}.
 
-    model_path None uses segue's shipped model; the Markov baseline is trained on the dataset's train split."""
+    model_path None uses segue's shipped model; the Markov baseline (order max_order, PPM-`escape`) is trained on
+    the dataset's train split, transposed like the trainer's unless `transpose` says otherwise (as --baselines;
+    order 5 was its best NLL on the Bach chorales). Both sample with the same settings and seed. png None skips
+    the plot."""
+    from segue.baselines import augment_transpositions, trainer_transpositions
     from segue.dataset_reader import read_split
 
     pieces = read_split(data_dir, "eval")
@@ -276,7 +282,9 @@ def run_continuations(model_path: str | Path | None, data_dir: str | Path, secon
     # Evenly spaced, so a capped run still spans the whole eval split rather than its first composer.
     if len(passages) > max_pieces:
         passages = [passages[i] for i in np.linspace(0, len(passages) - 1, max_pieces).round().astype(int)]
-    markov = MarkovModel(max_order, escape).fit(events for _, events in read_split(data_dir, "train"))
+    train = [events for _, events in read_split(data_dir, "train")]
+    markov = MarkovModel(max_order, escape).fit(
+        augment_transpositions(train, trainer_transpositions() if transpose is None else transpose))
     generators = {
         "model": _sampling_generator(ModelSource(model_path), temperature, top_p, seed, seconds),
         "markov": _sampling_generator(MarkovSource(markov), temperature, top_p, seed, seconds),
@@ -286,6 +294,7 @@ def run_continuations(model_path: str | Path | None, data_dir: str | Path, secon
     out = {"summary": summary, "table": format_table(summary, seconds), "pieces": results, "png": None}
     if png is not None:
         out["png"] = plot_summary(summary, png)
+        out["table"] += f"\nplot: {out['png']}"
     return out
 
 
