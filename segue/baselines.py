@@ -26,6 +26,9 @@ event by default, because the neural model (input = event t, label = event t+1) 
 Contexts are packed into uint64 codes (9 bits per event, exact up to order 6; a 64-bit multiplicative hash above
 that — collisions are negligible at these sizes); each order is a sorted table of (context << 9 | event) keys and
 counts, looked up with np.searchsorted. Training and scoring are vectorised numpy over the whole corpus.
+Measured on the Bach chorales transposed to 12 keys (3.2 M events, orders 0..8, one core of a loaded 2-core
+machine): fit 6 s, 8.2 M table entries, 0.5 GB peak; scoring 20 k events/s (full 388-way distributions, so
+accuracy comes out too); sampling 1.3 ms/event.
 """
 from __future__ import annotations
 
