@@ -218,6 +218,7 @@ def main(argv=None) -> int:
     parser.add_argument("--data", type=Path, default=None, help="dataset folder: real music events/s for x real time")
     parser.add_argument("--steps", type=int, default=2000, help="timed ORT steps per runtime")
     parser.add_argument("--torch-steps", type=int, default=300, help="timed torch eager steps (slow)")
+    parser.add_argument("--lstm", default="3x512", help="LAYERSxHIDDEN of the reference LSTM (default Performance RNN's)")
     args = parser.parse_args(argv)
 
     import torch
@@ -230,9 +231,10 @@ def main(argv=None) -> int:
     real_rate = real_music_rate(args.data)
     columns = []
     with tempfile.TemporaryDirectory() as tmp:
-        lstm = build_model(dict(kind="performance_rnn", hidden_size=512, num_layers=3, conditioned=True)).eval()
+        layers, hidden = (int(x) for x in args.lstm.lower().split("x"))
+        lstm = build_model(dict(kind="performance_rnn", hidden_size=hidden, num_layers=layers, conditioned=True)).eval()
         fp32, int8 = export_both(lstm, Path(tmp), "lstm")
-        columns.append(measure("LSTM 3x512", fp32, int8, lstm, args, machine, real_rate))
+        columns.append(measure(f"LSTM {args.lstm}", fp32, int8, lstm, args, machine, real_rate))
         shipped = Path(__file__).resolve().parent.parent / "segue" / "models" / "default.onnx"
         if shipped.is_file():
             from export.quantize import quantize

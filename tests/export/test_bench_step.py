@@ -1,0 +1,18 @@
+import importlib.util
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "step.py"
+
+
+def test_bench_prints_every_ratio_against_its_goal(capsys):
+    spec = importlib.util.spec_from_file_location("bench_step", BENCH)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.main(["--lstm", "1x32", "--steps", "30", "--torch-steps", "5"]) == 0
+    out = capsys.readouterr().out
+    for row in ("floor ms (DRAM copy bandwidth)", "ORT fp32 ms p50 / p99", "ORT int8 ms p50 / p99",
+                "torch eager ms p50 / p99", "fp32 p50 / floor (goal <= 1.5)", "int8 p50 / fp32 floor (goal < 1)",
+                "x real time (goal >= 100)"):
+        line = next(line for line in out.splitlines() if line.startswith(row))
+        first_column = line[len(row):].split()[0]
+        assert first_column[0].isdigit() or first_column == "needs", line  # the LSTM column is always measured
