@@ -77,3 +77,18 @@ def test_export_refuses_a_non_onnx_output_name(tmp_path):
 
     with pytest.raises(SegueError, match="should end in .onnx"):
         export_model(make_model("performance_rnn"), tmp_path / "m.pt", parity_steps=10)
+
+
+def test_held_out_music_is_checked_with_its_own_controls(tmp_path):
+    from segue import codec
+    from segue.codec import Note
+
+    notes = [Note(60 + (i * 7) % 24, 40 + i % 80, 0.2 * i, 0.2 * i + 0.5) for i in range(150)]
+    music = np.asarray(codec.encode_notes(notes), dtype=np.int64)
+    assert len(music) >= 500
+    result = export_model(make_model("performance_rnn"), tmp_path / "m.onnx", int8=True, parity_steps=500,
+                          held_out=music, int8_min_agreement=0.0, int8_max_kl=1.0)
+    assert result.parity.ok and result.parity.stream_steps == 500
+    assert result.agreement.events == 500
+    controls = parity.music_controls(music[:500], 20)
+    assert controls.shape == (500, 20) and np.allclose(controls.sum(axis=1), 2.0, atol=1e-4)  # one-hot + histogram
