@@ -14,7 +14,7 @@ SMALL_MODELS = {
 }
 
 
-def make_model(name: str, seed: int = 0) -> torch.nn.Module:
+def _make_model(name: str, seed: int = 0) -> torch.nn.Module:
     torch.manual_seed(seed)
     model = build_model(SMALL_MODELS[name])
     with torch.no_grad():
@@ -23,7 +23,7 @@ def make_model(name: str, seed: int = 0) -> torch.nn.Module:
     return model.eval()
 
 
-def make_trained_model(name: str, steps: int = 60, seed: int = 0) -> torch.nn.Module:
+def _make_trained_model(name: str, steps: int = 60, seed: int = 0) -> torch.nn.Module:
     """A model trained briefly on a repeating phrase, so it is confident the way a real model is: int8 agreement on
     a random-weight model measures ties, not quantization error."""
     torch.manual_seed(seed)
@@ -49,3 +49,19 @@ def make_trained_model(name: str, steps: int = 60, seed: int = 0) -> torch.nn.Mo
 def one_thread():
     torch.set_num_threads(1)
     yield
+
+
+# Factories as fixtures (not imports): several test folders have a conftest.py, so `from conftest import` is ambiguous.
+@pytest.fixture
+def make_model():
+    return _make_model
+
+
+@pytest.fixture
+def make_trained_model():
+    return _make_trained_model
+
+
+@pytest.fixture
+def small_models():
+    return SMALL_MODELS

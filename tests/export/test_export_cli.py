@@ -1,7 +1,6 @@
 import argparse
 
 import pytest
-from conftest import SMALL_MODELS, make_trained_model
 
 from export.cli import add_parser
 from export.metadata import file_sha256
@@ -18,9 +17,9 @@ def cli(*argv):
 
 
 @pytest.fixture
-def checkpoint(tmp_path):
+def checkpoint(tmp_path, make_trained_model, small_models):
     model = make_trained_model("performance_rnn", steps=40)
-    ckpt = make_checkpoint(model, SMALL_MODELS["performance_rnn"], eval_metrics={"loss": 1.25},
+    ckpt = make_checkpoint(model, small_models["performance_rnn"], eval_metrics={"loss": 1.25},
                            data_summary={"pieces": 7})
     return save_checkpoint(ckpt, tmp_path / "run" / "best.pt")
 

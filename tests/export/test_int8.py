@@ -1,6 +1,5 @@
 import onnx
 import pytest
-from conftest import make_model, make_trained_model
 
 from export import metadata
 from export.pipeline import export_model, int8_path_for
@@ -8,7 +7,7 @@ from segue.engine import Engine
 from segue.errors import SegueError
 
 
-def test_int8_lstm_is_quantized_and_agrees_with_fp32(tmp_path):
+def test_int8_lstm_is_quantized_and_agrees_with_fp32(tmp_path, make_trained_model):
     result = export_model(make_trained_model("performance_rnn"), tmp_path / "m.onnx", int8=True, parity_steps=300)
     assert result.int8_path == tmp_path / "m.int8.onnx"
     proto = onnx.load(str(result.int8_path))
@@ -22,7 +21,7 @@ def test_int8_lstm_is_quantized_and_agrees_with_fp32(tmp_path):
     assert engine.step(60, [0.0] * 20).shape == (388,)
 
 
-def test_int8_model_that_disagrees_is_refused_with_its_figures(tmp_path):
+def test_int8_model_that_disagrees_is_refused_with_its_figures(tmp_path, make_model):
     with pytest.raises(SegueError, match=r"int8 model rejected: .*mean KL .*top-1 agreement"):
         export_model(make_model("gru_attention"), tmp_path / "m.onnx", int8=True, parity_steps=50,
                      int8_max_kl=-1.0)
