@@ -45,6 +45,9 @@ def run_export(args: argparse.Namespace) -> int:
     if result.int8_path is not None:
         print(f"wrote {result.int8_path} ({_mib(result.int8_path)}, {result.int8_nodes} nodes quantized)")
         print(result.agreement.line())
+        if model.kind == "gru_attention":
+            print("note: onnxruntime has no int8 GRU cell, so only the projection layers are int8; expect a small "
+                  "speed-up at most (bench/step.py measures it)")
     return 0
 
 
