@@ -99,6 +99,8 @@ def train(cfg: Config, data: str | Path, out: str | Path, resume: bool = False, 
         early.load_state_dict(state["early_stop"])
         step, stage, stage_start, elapsed = state["step"], state["stage"], state["stage_start"], state["elapsed"]
         torch.set_rng_state(state["torch_rng"])
+        if dev.type == "cuda" and state.get("cuda_rng"):
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
         still_room = "max_steps" in (state.get("ended") or "") and step < tc.max_steps
         if state.get("ended") and not still_room:
             raise SegueError(f"{run}: this run already ended ({state['ended']}); "
@@ -126,6 +128,7 @@ def train(cfg: Config, data: str | Path, out: str | Path, resume: bool = False, 
         train_state = {"step": step, "stage": stage, "stage_start": stage_start, "elapsed": elapsed_now(),
                        "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                        "early_stop": early.state_dict(), "torch_rng": torch.get_rng_state(),
+                       "cuda_rng": torch.cuda.get_rng_state_all() if dev.type == "cuda" else [],
                        "config": cfg.to_dict(), "ended": ended}
         save_checkpoint(make_checkpoint(model, cfg.model, train_state, eval_metrics or last_eval, data_summary), path)
 

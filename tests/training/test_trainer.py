@@ -129,3 +129,12 @@ def test_fine_tuning_starts_from_the_given_weights(data, tmp_path):
     tuned = train(cfg, data, tmp_path / "ft", init_from=str(tmp_path / "base" / "last.pt"), progress=False)
     for name, tensor in base["model"].state_dict().items():
         torch.testing.assert_close(tuned["model"].state_dict()[name], tensor, atol=1e-6, rtol=0)
+
+
+def test_gru_attention_model_trains_and_reloads(data, tmp_path):
+    cfg = tiny_config(max_steps=4)
+    cfg.model.kind, cfg.model.conditioned, cfg.model.attention_window, cfg.model.embed_dim = "gru_attention", False, 8, 8
+    result = train(cfg, data, tmp_path / "gru", progress=False)
+    model, ckpt = load_model_from_checkpoint(tmp_path / "gru" / "last.pt")
+    assert model.kind == "gru_attention" and model.control_dim == 0
+    assert ckpt["model_config"]["attention_window"] == 8 and result["steps"] == 4
