@@ -93,30 +93,34 @@ def shift_steps(event: int) -> int:
     return 0
 
 
-def note_steps(notes: list[Note]) -> tuple[np.ndarray, np.ndarray]:
-    """Quantized (start, end) steps; a note whose end rounds onto its start lasts one step."""
-    starts = np.array([quantize(n.start) for n in notes], dtype=np.int64)
-    ends = np.array([quantize(n.end) for n in notes], dtype=np.int64)
-    ends = np.where(ends == starts, starts + 1, ends)
-    return starts, ends
+def quantize_array(seconds: np.ndarray) -> np.ndarray:
+    """quantize() over an array: the same float operations, truncated the same way (times are never negative)."""
+    return (np.asarray(seconds, dtype=np.float64) * STEPS_PER_SECOND + 0.5).astype(np.int64)
 
 
 def encode_notes(notes: list[Note]) -> np.ndarray:
-    """Notes -> event indices, exactly as note-seq's Performance(quantized sequence, 32 velocity bins).
+    """Notes -> event indices; see encode_arrays."""
+    return encode_arrays(np.array([n.pitch for n in notes], dtype=np.int64),
+                         np.array([n.velocity for n in notes], dtype=np.int64),
+                         np.array([n.start for n in notes], dtype=np.float64),
+                         np.array([n.end for n in notes], dtype=np.float64))
+
+
+def encode_arrays(pitches: np.ndarray, velocities: np.ndarray, raw_starts: np.ndarray, raw_ends: np.ndarray) -> np.ndarray:
+    """Notes as arrays -> event indices, exactly as note-seq's Performance(quantized sequence, 32 velocity bins).
 
     Notes are numbered by (unquantized start, pitch) — a stable order, so equal keys keep their input order —
     and every start/end becomes (step, note number, is_end); sorting those tuples gives the event order. Time
     runs from 0, gaps become TIME_SHIFT(100)s then a remainder, and a VELOCITY event precedes each note-on whose
     bin differs from the last one. Vectorised: this runs over whole corpora.
     """
-    if not notes:
+    count = len(pitches)
+    if count == 0:
         return np.zeros(0, dtype=np.int16)
-    raw_starts = np.array([n.start for n in notes], dtype=np.float64)
-    pitches = np.array([n.pitch for n in notes], dtype=np.int64)
-    velocities = np.array([n.velocity for n in notes], dtype=np.int64)
-    starts, ends = note_steps(notes)
+    starts = quantize_array(raw_starts)
+    ends = quantize_array(raw_ends)
+    ends = np.where(ends == starts, starts + 1, ends)       # a note never ends on the step it starts
     order = np.lexsort((pitches, raw_starts))      # note number -> input index; lexsort is stable
-    count = len(notes)
 
     # One row per start and per end, sorted by (step, note number, is_end).
     steps = np.concatenate([starts[order], ends[order]])

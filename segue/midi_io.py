@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import glob
 import os
-from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, NamedTuple
 
 import numpy as np
 
 from segue import smf
-from segue.codec import Note, encode_notes
+from segue.codec import Note, encode_arrays
 from segue.errors import SegueError
 from segue.sustain import SUSTAIN_CONTROL, PedalNote, SustainPedal
 
@@ -30,12 +29,31 @@ DEFAULT_TEMPO = 500_000         # microseconds per quarter (120 bpm) until track
 
 # --- public entry points --------------------------------------------------------------------------------------------
 
+class NoteArrays(NamedTuple):
+    """Notes as parallel arrays (pitch, velocity, start s, end s): what the whole-file path carries."""
+    pitch: np.ndarray
+    velocity: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+
+    @classmethod
+    def empty(cls) -> "NoteArrays":
+        return cls(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), np.zeros(0))
+
+    def to_notes(self) -> list[Note]:
+        return [Note(int(p), int(v), float(s), float(e)) for p, v, s, e in zip(*self)]
+
+
 def read_notes(path: str | Path) -> list[Note]:
     """Read a MIDI or score file into sustain-resolved, drum-free notes. Raises SegueError naming the file."""
+    return read_note_arrays(path).to_notes()
+
+
+def read_note_arrays(path: str | Path) -> NoteArrays:
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix in SCORE_SUFFIXES:
-        return midi_bytes_to_notes(_score_to_midi_bytes(path), str(path))
+        return midi_bytes_to_arrays(_score_to_midi_bytes(path), str(path))
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -46,15 +64,19 @@ def read_notes(path: str | Path) -> list[Note]:
         raise SegueError(f"{path}: cannot read ({e.strerror or e})") from None
     if suffix not in MIDI_SUFFIXES and not data.startswith(b"MThd"):
         raise SegueError(f"{path}: not a MIDI or score file (known suffixes: {', '.join(sorted(MUSIC_SUFFIXES))})")
-    return midi_bytes_to_notes(data, str(path))
+    return midi_bytes_to_arrays(data, str(path))
 
 
 def encode_file(path: str | Path) -> np.ndarray:
     """The whole-file front end of the codec: file -> event indices."""
-    return encode_notes(read_notes(path))
+    return encode_arrays(*read_note_arrays(path))
 
 
 def midi_bytes_to_notes(data: bytes, name: str = "<bytes>") -> list[Note]:
+    return midi_bytes_to_arrays(data, name).to_notes()
+
+
+def midi_bytes_to_arrays(data: bytes, name: str = "<bytes>") -> NoteArrays:
     if not data:
         raise SegueError(f"{name}: empty file, not a MIDI file")
     try:
@@ -66,9 +88,8 @@ def midi_bytes_to_notes(data: bytes, name: str = "<bytes>") -> list[Note]:
     max_tick = max((track.last_tick for track in midi.tracks), default=0) + 1
     if max_tick > smf.MAX_TICK:
         raise SegueError(f"{name}: last tick {max_tick} is absurdly large, the file is probably corrupt")
-    to_seconds = _TempoMap(midi.ticks_per_beat, midi.tempos)
-    instruments = _group_instruments(midi)
-    return _apply_sustain(instruments, to_seconds)
+    tempo = _TempoMap(midi.ticks_per_beat, midi.tempos)
+    return _apply_sustain(_group_instruments(midi), tempo)
 
 
 def write_midi(notes: Iterable[Note], path: str | Path, program: int = 0, channel: int = 0) -> None:
@@ -124,27 +145,14 @@ class _TempoMap:
         self.offsets = [0.0]
         for (start, scale), (end, _) in zip(scales[:-1], scales[1:]):
             self.offsets.append(self.offsets[-1] + scale * (end - start))
-        self._cache: dict[int, float] = {}
 
-    def __call__(self, tick: int) -> float:
-        seconds = self._cache.get(tick)
-        if seconds is None:
-            segment = _last_le(self.starts, tick)
-            seconds = self.offsets[segment] + self.scales[segment] * (tick - self.starts[segment])
-            self._cache[tick] = seconds
-        return seconds
-
-
-def _last_le(starts: list[int], tick: int) -> int:
-    """Index of the last segment starting at or before `tick` (later equal starts win, as pretty_midi's array)."""
-    lo, hi = 0, len(starts)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if starts[mid] <= tick:
-            lo = mid + 1
-        else:
-            hi = mid
-    return max(lo - 1, 0)
+    def seconds(self, ticks) -> np.ndarray:
+        """Ticks -> seconds: offset of the tempo segment + scale * ticks into it (pretty_midi's array values)."""
+        ticks = np.asarray(ticks, dtype=np.int64)
+        starts = np.asarray(self.starts, dtype=np.int64)
+        # The last segment starting at or before the tick; for equal starts the later one (pretty_midi's array).
+        segment = np.maximum(np.searchsorted(starts, ticks, side="right") - 1, 0)
+        return np.asarray(self.offsets)[segment] + np.asarray(self.scales)[segment] * (ticks - starts[segment])
 
 
 # --- instruments: pretty_midi's note pairing and grouping -----------------------------------------------------------
@@ -212,40 +220,58 @@ def _group_instruments(midi: smf.MidiFile) -> list[_Instrument]:
 _PEDAL_DOWN, _PEDAL_UP, _NOTE_START, _NOTE_END = 0, 1, 2, 3     # note-seq's processing order at equal times
 
 
-def _apply_sustain(instruments: list[_Instrument], seconds) -> list[Note]:
-    """Replays every note start/end and pedal change in note-seq's order (time, then kind), per instrument."""
-    notes: list[tuple[int, PedalNote]] = []
-    events = []
-    for index, inst in enumerate(instruments):
-        if inst.is_drum:
-            continue
-        for start, end, pitch, velocity in inst.notes:
-            note = PedalNote(pitch, velocity, seconds(start))
-            notes.append((index, note))
-            events.append((note.start, _NOTE_START, index, note))
-            events.append((seconds(end), _NOTE_END, index, note))
-    pedal_events = []
-    for index, inst in enumerate(instruments):
-        for tick, control, value in inst.controls:
-            if control == SUSTAIN_CONTROL:
-                kind = _PEDAL_DOWN if value >= 64 else _PEDAL_UP
-                pedal_events.append((seconds(tick), kind, index, value))
-    # note-seq lists all note starts, then all note ends, then the pedal; the sort is stable.
-    ordered = [e for e in events if e[1] == _NOTE_START] + [e for e in events if e[1] == _NOTE_END] + pedal_events
-    ordered.sort(key=lambda e: (e[0], e[1]))
-    pedals: dict[int, SustainPedal] = defaultdict(SustainPedal)
+def _apply_sustain(instruments: list[_Instrument], tempo: _TempoMap) -> NoteArrays:
+    """note-seq's sequence after apply_sustain_control_changes, drums removed, as arrays in sequence order.
+
+    The pedal acts per instrument, so each instrument with CC64 is replayed on its own in note-seq's order
+    (time, then pedal-down < pedal-up < note start < note end; a stable sort of starts, ends, pedal changes).
+    Instruments without CC64 pass through unchanged: with the pedal never down the rule changes nothing.
+    Ring-on notes end at the time of the last event of the whole sequence, as note-seq's loop leaves it.
+    """
+    parts, pedalled = [], []
     last_time = 0.0
-    for time, kind, index, payload in ordered:
-        last_time = time
+    for inst in instruments:
+        pedal = [(tick, value) for tick, control, value in inst.controls if control == SUSTAIN_CONTROL]
+        if pedal:
+            last_time = max(last_time, float(tempo.seconds([tick for tick, _ in pedal]).max()))
+        if inst.is_drum or not inst.notes:
+            continue
+        ticks = np.array(inst.notes, dtype=np.int64)          # (start tick, end tick, pitch, velocity)
+        starts, ends = tempo.seconds(ticks[:, 0]), tempo.seconds(ticks[:, 1])
+        last_time = max(last_time, float(starts.max()), float(ends.max()))
+        part = NoteArrays(ticks[:, 2], ticks[:, 3], starts, ends)
+        parts.append(part)
+        if pedal:
+            pedalled.append((len(parts) - 1, tempo.seconds([tick for tick, _ in pedal]), [v for _, v in pedal]))
+    for index, pedal_times, values in pedalled:
+        parts[index] = _replay_pedal(parts[index], pedal_times, values, last_time)
+    if not parts:
+        return NoteArrays.empty()
+    return NoteArrays(*(np.concatenate([getattr(p, f) for p in parts]) for f in NoteArrays._fields))
+
+
+_PEDAL_DOWN, _PEDAL_UP, _NOTE_START, _NOTE_END = 0, 1, 2, 3     # note-seq's processing order at equal times
+
+
+def _replay_pedal(part: "NoteArrays", pedal_times, values, last_time: float) -> "NoteArrays":
+    notes = [PedalNote(int(p), int(v), float(s)) for p, v, s in zip(part.pitch, part.velocity, part.start)]
+    events = [(note.start, _NOTE_START, note) for note in notes]
+    events += [(float(end), _NOTE_END, note) for end, note in zip(part.end, notes)]
+    events += [(float(t), _PEDAL_DOWN if v >= 64 else _PEDAL_UP, v) for t, v in zip(pedal_times, values)]
+    events.sort(key=lambda e: (e[0], e[1]))
+    pedal = SustainPedal()
+    for time, kind, payload in events:
         if kind == _NOTE_START:
-            pedals[index].note_on(time, payload)
+            pedal.note_on(time, payload)
         elif kind == _NOTE_END:
-            pedals[index].note_off(time, payload)
+            pedal.note_off(time, payload)
         else:
-            pedals[index].pedal(time, payload)
-    for pedal in pedals.values():
-        pedal.finish(last_time)
-    return [Note(n.pitch, n.velocity, n.start, n.end) for _, n in notes if not n.dropped]
+            pedal.pedal(time, payload)
+    pedal.finish(last_time)
+    kept = [note for note in notes if not note.dropped]
+    return NoteArrays(np.array([n.pitch for n in kept], dtype=np.int64),
+                      np.array([n.velocity for n in kept], dtype=np.int64),
+                      np.array([n.start for n in kept]), np.array([n.end for n in kept]))
 
 
 # --- writing ------------------------------------------------------------------------------------------------------
