@@ -12,7 +12,7 @@ def test_bench_prints_every_ratio_against_its_goal(capsys):
     out = capsys.readouterr().out
     for row in ("floor ms (DRAM copy bandwidth)", "ORT fp32 ms p50 / p99", "ORT int8 ms p50 / p99",
                 "torch eager ms p50 / p99", "fp32 p50 / floor (goal <= 1.5)", "int8 p50 / fp32 floor (goal < 1)",
-                "x real time (goal >= 100)"):
+                "fp32: x real time (goal >= 100)", "int8: generated events/s (1 core)"):
         line = next(line for line in out.splitlines() if line.startswith(row))
         first_column = line[len(row):].split()[0]
         assert first_column[0].isdigit() or first_column == "needs", line  # the LSTM column is always measured
