@@ -59,6 +59,11 @@ def test_pinned_controls_are_used_when_none_are_given(lstm_path):
     engine.reset()
     engine.set_controls(CONTROLS)
     np.testing.assert_array_equal(engine.step(60), explicit)
+    events = [62, 270, 190]
+    pinned = engine.feed(events)
+    engine.reset()
+    engine.step(60)
+    np.testing.assert_allclose(engine.feed(events, np.tile(CONTROLS, (3, 1))), pinned, atol=1e-6)
 
 
 def test_bad_events_and_controls_are_one_line_errors(lstm_path):
