@@ -1,0 +1,64 @@
+"""Dataset layouts recognised by their files: MAESTRO (csv split), ASAP (piece per folder), POP909 (main MIDI)."""
+
+import csv
+import shutil
+
+from training.sources import resolve_sources
+
+from training_fixtures import write_corpus
+
+
+def _midi(tmp_path, count):
+    return sorted(write_corpus(tmp_path / "src", pieces=count).glob("*.mid"))
+
+
+def test_maestro_folder_honours_the_csv_split_and_groups_performances_by_composition(tmp_path):
+    root = tmp_path / "maestro-v3.0.0"
+    (root / "2018").mkdir(parents=True)
+    rows = [("Bach", "Prelude", "train"), ("Bach", "Prelude", "train"), ("Chopin", "Ballade", "validation"),
+            ("Liszt", "Etude", "test")]
+    with open(root / "maestro-v3.0.0.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["canonical_composer", "canonical_title", "split", "year", "midi_filename"])
+        for i, (src, row) in enumerate(zip(_midi(tmp_path, 4), rows)):
+            shutil.copy(src, root / "2018" / f"perf{i}.midi")
+            writer.writerow([row[0], row[1], row[2], 2018, f"2018/perf{i}.midi"])
+    files, rejected = resolve_sources([str(root)])
+    assert [f.split for f in files] == ["train", "train", "eval", "eval"]
+    assert files[0].piece_id == files[1].piece_id == "maestro:Bach/Prelude"
+    assert not rejected   # the csv itself is not reported as a skipped non-music file
+
+
+def test_asap_folder_uses_one_piece_id_per_folder(tmp_path):
+    root = tmp_path / "asap"
+    (root / "Bach" / "Fugue1").mkdir(parents=True)
+    (root / "Bach" / "Fugue2").mkdir(parents=True)
+    sources = _midi(tmp_path, 3)
+    targets = ["Bach/Fugue1/A.mid", "Bach/Fugue1/B.mid", "Bach/Fugue2/A.mid"]
+    with open(root / "metadata.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["composer", "title", "folder", "midi_performance"])
+        for src, target in zip(sources, targets):
+            shutil.copy(src, root / target)
+            writer.writerow(["Bach", "x", target.rsplit("/", 1)[0], target])
+    files, _ = resolve_sources([str(root)])
+    assert [f.piece_id for f in files] == ["asap:Bach/Fugue1", "asap:Bach/Fugue1", "asap:Bach/Fugue2"]
+
+
+def test_pop909_folder_takes_the_main_midi_of_each_song(tmp_path):
+    root = tmp_path / "POP909"
+    for song, src in zip(("001", "002"), _midi(tmp_path, 2)):
+        (root / song / "versions").mkdir(parents=True)
+        shutil.copy(src, root / song / f"{song}.mid")
+        shutil.copy(src, root / song / "versions" / "v1.mid")
+    files, _ = resolve_sources([str(root)])
+    assert [f.piece_id for f in files] == ["pop909:001", "pop909:002"]
+
+
+def test_globs_and_music21_sources(tmp_path):
+    write_corpus(tmp_path / "g", pieces=3)
+    files, _ = resolve_sources([str(tmp_path / "g" / "piece0[01].mid")])
+    assert len(files) == 2
+    bach, _ = resolve_sources(["music21:bach"])
+    assert len(bach) > 300 and all(f.piece_id.startswith("music21:bach/") for f in bach)
+    assert not any(f.path.endswith(".rntxt") for f in bach)   # analyses are not music
