@@ -117,6 +117,8 @@ def encode_arrays(pitches: np.ndarray, velocities: np.ndarray, raw_starts: np.nd
     count = len(pitches)
     if count == 0:
         return np.zeros(0, dtype=np.int16)
+    if pitches.min() < 0 or pitches.max() > 127 or velocities.min() < MIN_VELOCITY or velocities.max() > MAX_VELOCITY:
+        raise ValueError("notes must have pitches 0..127 and velocities 1..127")
     starts = quantize_array(raw_starts)
     ends = quantize_array(raw_ends)
     ends = np.where(ends == starts, starts + 1, ends)       # a note never ends on the step it starts
