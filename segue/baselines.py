@@ -47,6 +47,7 @@ EXACT_MAX_ORDER = 6  # 6 events * 9 bits = 54 bits of context, plus 9 for the ev
 HASH_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)  # golden-ratio constant: spreads bits in multiplicative hashing
 ESCAPE_METHODS = {"C", "D"}  # PPM-C (Witten-Bell) or PPM-D (absolute discount 1/2), see the module docstring
 PPM_D_DISCOUNT = 0.5
+ALL_KEYS = tuple(range(-5, 7))  # transpositions into every key (the trainer's data.all_keys)
 SCORE_CHUNK = 4096  # positions per dense [chunk, 388] probability block (~12 MB of float64)
 
 
@@ -307,26 +308,19 @@ def score_onnx_model(model_path, sequences: Iterable[np.ndarray]) -> dict:
             "event_accuracy": float(event_correct / event_total) if event_total else float("nan")}
 
 
-def trainer_transpositions() -> list[int]:
-    """The semitone shifts the trainer augments the train split with (config.yaml data section)."""
-    from segue.config import load_config
-
-    data = load_config().data
-    return list(range(-5, 7)) if data.all_keys else list(data.transpositions)
-
-
 def run_baselines(data_dir, split: str = "eval", max_order: int = 8, escape: str = "C",
-                  transpose: Sequence[int] | None = None, model_path=None) -> dict:
+                  transpose: Sequence[int] = ALL_KEYS, model_path=None) -> dict:
     """Train the unigram and Markov baselines on the train split of a built dataset, score them on `split`.
 
     Reports every Markov order 1..max_order (one fit: lower orders reuse the same tables) and marks the best.
-    `transpose` augments the train split; None = the shifts the trainer uses (config data.transpositions or
-    all_keys), so the baselines see the same training music as the model (time stretching is not applied: it
-    changes the notes, not only the events). `model_path` adds the ONNX model scored on exactly the same events.
+    `transpose` augments the train split; the default, all 12 keys, is what the default model trains with and the
+    strongest of the settings measured (Bach chorales, eval NLL at order 8: none 2.56, -3..+3 2.21, 12 keys 2.14).
+    Time stretching is not applied (it changes notes, not only events). `model_path` adds the ONNX model scored on
+    exactly the same events.
     Returns {"rows": [...], "best": row, "model": row|None, "train_events", "transpose", "table": text}."""
     from segue.dataset_reader import read_split
 
-    transpose = trainer_transpositions() if transpose is None else list(transpose)
+    transpose = list(transpose)
     train = [events for _, events in read_split(data_dir, "train")]
     if transpose != [0]:
         train = augment_transpositions(train, transpose)

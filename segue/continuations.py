@@ -19,7 +19,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from segue import codec, musical_metrics as mm
-from segue.baselines import MarkovModel
+from segue.baselines import ALL_KEYS, MarkovModel
 from segue.codec import Note
 from segue.errors import SegueError
 from segue.sampling import Sampler
@@ -262,16 +262,15 @@ def evaluate_passages(passages: list[Passage], generators: dict[str, Callable[[P
 
 def run_continuations(model_path: str | Path | None, data_dir: str | Path, seconds: float = 10.0,
                       max_pieces: int = 40, max_order: int = 5, escape: str = "C",
-                      transpose: Sequence[int] | None = None, temperature: float = 1.0,
+                      transpose: Sequence[int] = ALL_KEYS, temperature: float = 1.0,
                       top_p: float = 1.0, seed: int = 0, png: str | Path | None = "continuations.png",
                       progress: Callable[[str], None] | None = None) -> dict:
     """The whole test on a dataset built by `segue data build`: returns {"summary", "table", "pieces", "png"}.
 
     model_path None uses segue's shipped model; the Markov baseline (order max_order, PPM-`escape`) is trained on
-    the dataset's train split, transposed like the trainer's unless `transpose` says otherwise (as --baselines;
-    order 5 was its best NLL on the Bach chorales). Both sample with the same settings and seed. png None skips
-    the plot."""
-    from segue.baselines import augment_transpositions, trainer_transpositions
+    the dataset's train split transposed into every key, as in --baselines (order 5 was its best NLL on the Bach
+    chorales). Both sample with the same settings and seed. png None skips the plot."""
+    from segue.baselines import augment_transpositions
     from segue.dataset_reader import read_split
 
     pieces = read_split(data_dir, "eval")
@@ -284,7 +283,7 @@ def run_continuations(model_path: str | Path | None, data_dir: str | Path, secon
         passages = [passages[i] for i in np.linspace(0, len(passages) - 1, max_pieces).round().astype(int)]
     train = [events for _, events in read_split(data_dir, "train")]
     markov = MarkovModel(max_order, escape).fit(
-        augment_transpositions(train, trainer_transpositions() if transpose is None else transpose))
+        augment_transpositions(train, transpose))
     generators = {
         "model": _sampling_generator(ModelSource(model_path), temperature, top_p, seed, seconds),
         "markov": _sampling_generator(MarkovSource(markov), temperature, top_p, seed, seconds),
