@@ -86,7 +86,12 @@ class _Encoded:
 def build_dataset(sources: list[str], out: str | Path, eval_fraction: float = 0.1, workers: int = 2,
                   compress: bool = False, progress: bool = True) -> dict:
     """Encode `sources` into dataset folder `out`; returns the summary (also stored in index.json)."""
+    if not str(out).strip():
+        raise SegueError("data build: the output folder (-o) is empty")
     out = Path(out)
+    if out.is_dir() and any(out.iterdir()) and not ((out / "index.json").is_file() or (out / "cache").is_dir()):
+        # Shards are written (and old ones deleted) inside `out`: never do that in a folder holding other things.
+        raise SegueError(f"data build: {out} exists and is not a segue dataset folder; choose a new -o folder")
     started = time.monotonic()
     files, rejected = resolve_sources(sources)
     if not files:

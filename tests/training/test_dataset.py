@@ -91,3 +91,13 @@ def test_unrelated_folder_is_not_a_dataset(tmp_path):
     with pytest.raises(SegueError, match="segue data build"):
         EventDataset(tmp_path)
     assert codec.NUM_CLASSES == 388
+
+
+def test_build_refuses_to_write_into_a_folder_that_is_not_a_dataset(tmp_path):
+    folder = write_corpus(tmp_path / "midi", pieces=2)
+    (tmp_path / "project").mkdir()
+    (tmp_path / "project" / "notes.txt").write_text("mine")
+    with pytest.raises(SegueError, match="not a segue dataset folder"):
+        build_dataset([str(folder)], tmp_path / "project", workers=1, progress=False)
+    with pytest.raises(SegueError, match="empty"):
+        build_dataset([str(folder)], "", workers=1, progress=False)

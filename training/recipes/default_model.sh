@@ -9,6 +9,11 @@
 # Composers: Bach plus the music21 composers that parse in reasonable time (keyboard, chamber and vocal works).
 # Left out only for build time on a shared 2-core machine (music21 needs minutes per large score): most Beethoven
 # quartets, Palestrina (1318 .krn masses) and the folk-tune collections. With time to spare use music21:all.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+DATA=${DATA:-data/default}
+RUN=${RUN:-runs/default}
 M21=$(python -c "import music21.corpus, os; print(os.path.dirname(music21.corpus.__file__))")
 
 segue data build \
