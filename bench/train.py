@@ -4,10 +4,10 @@
 
 For each config (the default 3x512 conditioned Performance RNN and a small 1x256 one) it times full training steps
 (forward, backward, clip, AdamW) on random events and reports tokens/s. MFU = achieved model FLOP/s divided by the
-matmul FLOP/s this machine reaches in this same process and thread count (a square float32 torch.mm), so the
-ratio does not depend on a number remembered from elsewhere.
+matmul FLOP/s this machine reaches in this same process and thread count (the best float32 torch.mm over square and
+LSTM-shaped operands), so the ratio does not depend on a number remembered from elsewhere.
 
-Model FLOPs per token (training = 3x forward: forward + backward for inputs and weights), counting the dense
+Model FLOPs per token (training ~ 3x forward: forward + backward for inputs and weights), counting the dense
 matmuls torch really runs: the input projection of the one-hot (+controls) input is a dense [388+20, 4H] matmul.
     LSTM layer l:  2 * 4H * (in_l + H)        in_1 = 388 + 20, in_l = H after the first layer
     head:          2 * H * 388
@@ -37,14 +37,23 @@ CONFIGS = {
 }
 
 
-def matmul_flops(n: int = 1024, seconds: float = 2.0) -> float:
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    torch.mm(a, b)  # warm-up
-    reps, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        torch.mm(a, b)
-        reps += 1
-    return 2 * n ** 3 * reps / (time.perf_counter() - start)
+MATMUL_SHAPES = [(1024, 1024, 1024), (2048, 2048, 2048), (8192, 512, 2048), (8192, 1024, 2048)]
+
+
+def matmul_flops(seconds_each: float = 1.0) -> tuple[float, str]:
+    """Best float32 torch.mm FLOP/s over square and LSTM-like shapes ([tokens, in] x [in, 4H]), and which."""
+    best, best_shape = 0.0, ""
+    for m, k, n in MATMUL_SHAPES:
+        a, b = torch.randn(m, k), torch.randn(k, n)
+        torch.mm(a, b)  # warm-up
+        reps, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds_each:
+            torch.mm(a, b)
+            reps += 1
+        rate = 2 * m * k * n * reps / (time.perf_counter() - start)
+        if rate > best:
+            best, best_shape = rate, f"{m}x{k} @ {k}x{n}"
+    return best, best_shape
 
 
 def flops_per_token(model) -> float:
@@ -54,7 +63,10 @@ def flops_per_token(model) -> float:
         inputs = NUM_CLASSES + model.control_dim if layer == 0 else h
         forward += 2 * 4 * h * (inputs + h)
     forward += 2 * h * NUM_CLASSES
-    return 3 * forward
+    # backward = gradients for inputs and for weights (2x forward), except that nothing needs the gradient of the
+    # one-hot + controls input, so the first layer's input projection is differentiated for its weights only.
+    first_input = 2 * 4 * h * (NUM_CLASSES + model.control_dim)
+    return 3 * forward - first_input
 
 
 def train_tokens_per_second(cfg: dict, batch: int, seq_len: int, steps: int) -> tuple[float, object]:
@@ -89,14 +101,15 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
 
-    peak = matmul_flops()
-    print(f"torch {torch.__version__}, {args.threads} thread(s); matmul peak (1024^2 fp32 mm): {peak / 1e9:.1f} GFLOP/s")
+    peak, shape = matmul_flops()
+    print(f"torch {torch.__version__}, {args.threads} thread(s); matmul peak {peak / 1e9:.1f} GFLOP/s (fp32 mm, best "
+          f"of {len(MATMUL_SHAPES)} shapes: {shape})")
     print(f"{'config':28s} {'params':>10s} {'tokens/s':>10s} {'GFLOP/s':>9s} {'MFU':>6s}   batch {args.batch} x seq {args.seq_len}")
     for name, cfg in CONFIGS.items():
         rate, model = train_tokens_per_second(cfg, args.batch, args.seq_len, args.steps)
         achieved = rate * flops_per_token(model)
         print(f"{name:28s} {count_parameters(model):>10,d} {rate:>10,.0f} {achieved / 1e9:>9.1f} {achieved / peak:>6.1%}")
-    peak_after = matmul_flops(seconds=1.0)
+    peak_after, _ = matmul_flops(seconds_each=0.5)
     print(f"matmul peak re-measured after the runs: {peak_after / 1e9:.1f} GFLOP/s "
           f"(a big difference means other load on the machine skewed the ratio)")
     return 0
