@@ -89,8 +89,11 @@ def load_checkpoint(path: str | Path) -> dict:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # corrupt zip, pickle refused by weights_only, truncated file, not torch at all ...
-        reason = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
-        raise SegueError(f"{path}: not a readable segue checkpoint ({reason})") from None
+        # torch's own messages for non-torch files are cryptic (a text file gives "KeyError: '105'"), so lead
+        # with what it means and keep the detail short.
+        detail = str(exc).strip().splitlines()[0][:100] if str(exc).strip() else ""
+        raise SegueError(f"{path}: not a segue checkpoint (torch cannot read it: {type(exc).__name__}"
+                         f"{': ' + detail if detail else ''}); pass a best.pt/last.pt written by `segue train`") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise SegueError(f"{path}: not a segue checkpoint (no 'format: {CHECKPOINT_FORMAT}' field); "
                          "pass a best.pt/last.pt written by `segue train`")
