@@ -85,8 +85,15 @@ class Generator:
         return codec.quantize(t - self.origin)
 
     # --- the thread ---------------------------------------------------------------------------------------------
+    def _warm_up(self) -> None:
+        """One throwaway model step and draw, so the first answer does not pay ONNX Runtime's first-run costs."""
+        snapshot = self.engine.snapshot()
+        self.sampler.probabilities(self.engine.step(codec.NO_EVENT))
+        self.engine.restore(snapshot)
+
     def _run(self) -> None:
         try:
+            self._warm_up()
             while True:
                 timeout = self._idle_timeout()
                 try:
@@ -158,6 +165,7 @@ class Generator:
         self.records = []
         self.base = self._record()           # before the silence: a cancelled answer un-hears that silence too
         self.base_index = -1
+        self.notify("answer_open", answer)
         self._catch_up(answer)
 
     def _catch_up(self, answer: Answer) -> None:

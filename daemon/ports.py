@@ -51,12 +51,15 @@ def resolve_backend(name: str) -> str:
 
 
 def _client(kind: str, backend: str, client_name: str):
+    if backend == "jack":
+        os.environ.setdefault("JACK_NO_START_SERVER", "1")   # never let libjack spawn a server behind our back
     try:
         cls = rtmidi.MidiIn if kind == "input" else rtmidi.MidiOut
         return cls(BACKENDS[backend], name=client_name)
     except rtmidi.SystemError as exc:
-        hint = " (is a JACK server running? start one, or pick --backend alsa)" if backend == "jack" else ""
-        raise SegueError(f"cannot open the {backend} MIDI {kind} system: {exc}{hint}") from exc
+        hint = ("; start a JACK server (e.g. `jackd -d dummy`, or your usual one) or pick --backend alsa"
+                if backend == "jack" else "")
+        raise SegueError(f"cannot open the {backend} MIDI {kind} system ({exc}){hint}") from exc
 
 
 def list_ports(backend: str) -> tuple[list[str], list[str]]:
@@ -144,8 +147,9 @@ class Input:
             self.connected = False
             return f"input {self.name!r} disappeared; waiting for it to come back"
         if not self.connected and present:
-            self._rt.close_port()
+            self._rt.close_port()            # python-rtmidi's close_port also drops the callback: set it again
             self._rt.open_port(names.index(self.name), self._port_name)
+            self._rt.set_callback(_Stamper(self._callback))
             self.connected = True
             return f"input {self.name!r} is back; reconnected"
         return None

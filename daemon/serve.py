@@ -6,6 +6,7 @@ Session.close(): note-offs for every sounding note, sustain off and all-notes-of
 from __future__ import annotations
 
 import logging
+import queue
 import signal
 import sys
 import threading
@@ -16,6 +17,7 @@ from daemon.live_controls import CCMap, learn
 from daemon.policy import MODES
 
 log = logging.getLogger("segue.daemon")
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 
 def check_config(cfg) -> None:
@@ -55,6 +57,18 @@ def controls_setup(cfg, engine):
 
 
 def serve(cfg, *, learn: bool = False, stats: bool = False, verbose: bool = False, turn_log: str | None = None) -> int:
+    check_config(cfg)
+    # SIGINT/SIGTERM must reach the main thread, which sleeps on the input queue: a signal delivered to one of the
+    # many C threads (JACK, ONNX Runtime) would not wake it. Threads inherit the mask, so block the signals while
+    # everything starts and unblock them in the main thread only.
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        return _serve(cfg, learn=learn, stats=stats, verbose=verbose, turn_log=turn_log)
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+
+
+def _serve(cfg, *, learn: bool, stats: bool, verbose: bool, turn_log: str | None) -> int:
     from segue.engine import Engine
     from segue.streaming import StreamingEncoder
 
@@ -62,7 +76,6 @@ def serve(cfg, *, learn: bool = False, stats: bool = False, verbose: bool = Fals
     from daemon.recorder import Recorder
     from daemon.session import Session
 
-    check_config(cfg)
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="segue: %(message)s",
                         stream=sys.stderr)
     engine = Engine.load(cfg.model or None)
@@ -71,24 +84,29 @@ def serve(cfg, *, learn: bool = False, stats: bool = False, verbose: bool = Fals
     # The scheduler's spin must get the GIL back quickly from the generator's Python code between model steps.
     sys.setswitchinterval(0.0005)
 
-    output = Output(backend, cfg.client_name, cfg.out_port_name, connect_to=cfg.output or None)
-    log_file = open(turn_log, "a") if turn_log else None
+    # The input opens first so that under JACK it gets the plain client name (segue:in, then segue-01:out).
+    inbox: queue.SimpleQueue = queue.SimpleQueue()
+    port_in = Input(backend, cfg.client_name, cfg.in_port_name, lambda data, stamp: inbox.put((stamp, data)),
+                    connect_to=cfg.input or None)
+    output = None
+    log_file = None
     session = None
-    port_in = None
     try:
+        output = Output(backend, cfg.client_name, cfg.out_port_name, connect_to=cfg.output or None)
+        log_file = open(turn_log, "a") if turn_log else None
         recorder = None
         session = Session(cfg, engine, output, make_encoder=StreamingEncoder, follower=follower, pinned=pinned,
-                          recorder=None, turn_log=log_file, verbose=verbose)
+                          turn_log=log_file, verbose=verbose, inbox=inbox)
         if cfg.record:
             recorder = Recorder(cfg.record, session.origin)
             session.recorder = recorder
-        port_in = Input(backend, cfg.client_name, cfg.in_port_name, session.on_midi, connect_to=cfg.input or None)
         if port_in.connect_to is not None:
             session.input_watch = port_in.check
+        session.start()                      # its threads inherit the blocked signals
         _install_handlers(session)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
         if learn:
             _learn(session, cfg)
-        session.start()
         log.info("listening on %s, playing to %s (%s); model %s; mode %s. Ctrl-C to stop.",
                  port_in.name, output.name, backend, engine.path.name, cfg.mode)
         if recorder is not None:
@@ -99,9 +117,9 @@ def serve(cfg, *, learn: bool = False, stats: bool = False, verbose: bool = Fals
             session.close()
             if stats:
                 print(session.stats_text(), file=sys.stderr)
-        if port_in is not None:
-            port_in.close()
-        output.close()
+        port_in.close()
+        if output is not None:
+            output.close()
         if log_file is not None:
             log_file.close()
     return 0

@@ -34,6 +34,7 @@ DRUM_CHANNEL = 9             # MIDI channel 10: drums are not part of the model'
 SETTLE_S = 0.03              # wait this long after the last release before preparing: the encoder's last step is final
 FLUSH_S = 0.01               # while the player is active, let the encoder finalize steps every 10 ms
 ACTIVE_S = 2.0               # ... for this long after the last player message
+IDLE_WAKE_S = 1.0            # the input loop's longest sleep
 CONTINUOUS_BATCH_S = 0.02    # continuous mode rolls back at most this often (player bursts are batched)
 
 
@@ -51,13 +52,14 @@ class Turn:
 
 class Session:
     def __init__(self, cfg, engine, output, *, make_encoder, follower=None, pinned=None, recorder=None,
-                 sampler=None, turn_log=None, verbose=False):
+                 sampler=None, turn_log=None, verbose=False, inbox: queue.SimpleQueue | None = None):
         from segue.sampling import Sampler
 
         self.cfg = cfg
         self.engine = engine
         self.output = output
-        self.queue: queue.SimpleQueue = queue.SimpleQueue()
+        # (stamp, message) from the input port; (stamp, str) stop words; (stamp, tuple) generator news
+        self.queue: queue.SimpleQueue = inbox if inbox is not None else queue.SimpleQueue()
         self.origin = time.perf_counter()
         self.encoder = make_encoder(self.origin)
         self.follower = follower
@@ -107,6 +109,8 @@ class Session:
     def close(self) -> None:
         """Leave nothing sounding, whatever happened before."""
         self.stopping = True
+        if self.turn is not None:
+            self._end_turn(time.perf_counter(), "shutdown", silence=True)
         self.generator.stop()
         self.scheduler.panic()
         self.scheduler.stop()
@@ -336,8 +340,9 @@ class Session:
             wake.append(self.turn.end_due + 0.002)
         if self.input_watch is not None:
             wake.append(self.next_watch)
-        if not wake:
-            return None
+        # Never sleep unbounded: a wake-up a second costs nothing and keeps the loop responsive to stop requests
+        # even if a signal lands on another thread.
+        wake.append(now + IDLE_WAKE_S)
         return max(0.0, min(wake) - now)
 
     # --- from the other threads ---------------------------------------------------------------------------------
@@ -348,6 +353,9 @@ class Session:
         if kind == "error":
             self.failure = payload
             self.stopping = True
+        elif kind == "answer_open":
+            if self.turn is not None and self.turn.answer == payload.id:
+                self.turn.answer_obj = payload
         elif kind == "answer_done":
             answer, end_due = payload
             turn = self.turn

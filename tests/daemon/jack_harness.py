@@ -1,0 +1,258 @@
+"""A private JACK server, a tiny real ONNX model, `segue serve` as a subprocess, and a player/listener client.
+
+Used by the end-to-end tests and by bench/latency.py. jackd missing is a failure, not a skip: these tests are the
+proof that the daemon works on a real MIDI system.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import rtmidi
+
+REPO = Path(__file__).resolve().parents[2]
+RATE, PERIOD = 48000, 128
+PERIOD_S = PERIOD / RATE
+
+
+class JackServer:
+    """`jackd -n <unique> -d dummy -r 48000 -p 128`, torn down on stop()."""
+
+    def __init__(self, name: str | None = None):
+        if shutil.which("jackd") is None:
+            raise RuntimeError("jackd is not installed: apt-get install --no-install-recommends jackd2")
+        self.name = name or f"segue-test-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.env = {**os.environ, "JACK_DEFAULT_SERVER": self.name, "JACK_NO_START_SERVER": "1"}
+        cmd = ["jackd", "-n", self.name]
+        if os.geteuid() == 0:
+            cmd.append("--no-realtime")       # root without rtprio limits: realtime scheduling would fail
+        cmd += ["-d", "dummy", "-r", str(RATE), "-p", str(PERIOD)]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=self.env)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"jackd exited: {self.proc.stderr.read().decode(errors='replace')[-500:]}")
+            if subprocess.run(["jack_lsp"], env=self.env, capture_output=True).returncode == 0:
+                return
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("jackd did not come up within 10 s")
+
+    def ports(self) -> list[str]:
+        out = subprocess.run(["jack_lsp"], env=self.env, capture_output=True, text=True).stdout
+        return [line.strip() for line in out.splitlines() if line.strip()]
+
+    def connect(self, source: str, destination: str) -> None:
+        subprocess.run(["jack_connect", source, destination], env=self.env, check=True, capture_output=True)
+
+    def wait_port(self, pattern: str, timeout: float = 20.0) -> str:
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for port in self.ports():
+                if regex.fullmatch(port):
+                    return port
+            time.sleep(0.1)
+        raise AssertionError(f"no JACK port matching {pattern!r} after {timeout} s; ports: {self.ports()}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+def make_tiny_model(path: Path) -> Path:
+    """A small random Performance RNN exported to ONNX by export/ (torch is only needed here, not in the daemon)."""
+    code = (
+        "import torch; torch.set_num_threads(1); torch.manual_seed(0)\n"
+        "from export.pipeline import export_model\n"
+        "from training.models import build_model\n"
+        f"export_model(build_model(dict(kind='performance_rnn', hidden_size=64, num_layers=2, conditioned=True)),"
+        f" {str(path)!r}, parity_steps=20)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, capture_output=True, timeout=300)
+    return path
+
+
+class Daemon:
+    """`python -m daemon serve --backend jack ...` with its ports found by name."""
+
+    def __init__(self, jack: JackServer, model: Path, workdir: Path, *args: str, client: str = "segue"):
+        self.turn_log = workdir / f"turns-{uuid.uuid4().hex[:6]}.jsonl"
+        self.log_path = workdir / f"serve-{uuid.uuid4().hex[:6]}.log"
+        cmd = [sys.executable, "-m", "daemon", "serve", "--backend", "jack", "--model", str(model),
+               "--client-name", client, "--turn-log", str(self.turn_log), "--stats", *args]
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(cmd, cwd=REPO, env=jack.env, stdout=self.log, stderr=subprocess.STDOUT)
+        try:
+            self.in_port = jack.wait_port(rf"{client}(-\d+)?:in")
+            self.out_port = jack.wait_port(rf"{client}(-\d+)?:out")
+        except AssertionError:
+            self.stop()
+            raise AssertionError(f"segue serve did not open its ports:\n{self.output()}") from None
+
+    def turns(self) -> list[dict]:
+        if not self.turn_log.exists():
+            return []
+        return [json.loads(line) for line in self.turn_log.read_text().splitlines() if line.strip()]
+
+    def output(self) -> str:
+        self.log.flush()
+        return self.log_path.read_text()
+
+    def signal(self, signum=signal.SIGTERM) -> int:
+        self.proc.send_signal(signum)
+        return self.proc.wait(15)
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.log.close()
+        return self.proc.returncode
+
+
+class Listener:
+    """A JACK MIDI input that stamps every arrival with perf_counter (the same clock as the daemon's)."""
+
+    def __init__(self, client: str = "listener"):
+        self.messages: list[tuple[float, list[int]]] = []
+        self._lock = threading.Lock()
+        self.rt = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name=client)
+        self.rt.ignore_types(sysex=False, timing=False, active_sense=False)
+        self.rt.open_virtual_port("in")
+        self.rt.set_callback(self._on)
+
+    def _on(self, event, data=None):
+        stamp = time.perf_counter()
+        with self._lock:
+            self.messages.append((stamp, event[0]))
+
+    def since(self, t: float = 0.0) -> list[tuple[float, list[int]]]:
+        with self._lock:
+            return [(s, m) for s, m in self.messages if s >= t]
+
+    def note_ons(self, t: float = 0.0):
+        return [(s, m) for s, m in self.since(t) if m[0] & 0xF0 == 0x90 and m[2] > 0]
+
+    def close(self):
+        if not self.rt.is_deleted:         # closing twice would touch freed memory inside python-rtmidi
+            self.rt.cancel_callback()
+            self.rt.close_port()
+            self.rt.delete()
+
+
+class Player:
+    """A JACK MIDI output the tests play from."""
+
+    def __init__(self, client: str = "player"):
+        self.rt = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name=client)
+        self.rt.open_virtual_port("out")
+
+    def send(self, *data) -> float:
+        self.rt.send_message(list(data))
+        return time.perf_counter()
+
+    def phrase(self, pitches=(60, 64, 67), hold=0.04, gap=0.01) -> float:
+        """Play pitches one after another; returns the time the last note-off was sent."""
+        last = 0.0
+        for pitch in pitches:
+            self.send(0x90, pitch, 90)
+            time.sleep(hold)
+            last = self.send(0x80, pitch, 0)
+            time.sleep(gap)
+        return last
+
+    def close(self):
+        if not self.rt.is_deleted:
+            self.rt.close_port()
+            self.rt.delete()
+
+
+FLOOD_SCRIPT = r"""
+import random, sys, time, rtmidi
+rate, seconds, client = float(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
+out = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name=client)
+out.open_virtual_port("out")
+print("ready", flush=True)
+sys.stdin.readline()                      # the test connects the port, then says go
+rng, held, sent = random.Random(0), [], 0
+start = time.perf_counter()
+while time.perf_counter() - start < seconds:
+    for _ in range(10):                   # bursts of 10: notes on and off, sustain pedal and mod wheel
+        if held and (len(held) > 6 or rng.random() < 0.5):
+            out.send_message([0x80, held.pop(rng.randrange(len(held))), 0])
+        elif rng.random() < 0.1:
+            out.send_message([0xB0, rng.choice((1, 64)), rng.randrange(128)])
+        else:
+            pitch = rng.randrange(36, 96)
+            out.send_message([0x90, pitch, rng.randrange(1, 128)])
+            held.append(pitch)
+        sent += 1
+    time.sleep(max(0.0, start + sent / rate - time.perf_counter()))
+for pitch in held:
+    out.send_message([0x80, pitch, 0])
+out.send_message([0xB0, 64, 0])
+time.sleep(0.2)
+print(sent, flush=True)
+"""
+
+
+def flood(jack: JackServer, destination: str, rate: float = 2000.0, seconds: float = 10.0,
+          client: str = "flood") -> int:
+    """Play `rate` messages per second into `destination` from a separate process; returns how many were sent.
+
+    A separate process: python-rtmidi runs JACK input callbacks under the GIL inside JACK's process cycle, so a
+    client that both floods and listens in one interpreter stalls its own graph."""
+    proc = subprocess.Popen([sys.executable, "-c", FLOOD_SCRIPT, str(rate), str(seconds), client], env=jack.env,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        jack.connect(f"{client}:out", destination)
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        count = int(proc.stdout.readline())
+        proc.wait(10)
+        return count
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+
+
+def sounding_after(messages) -> set[int]:
+    """Pitches left sounding at the end of a message stream (CC123 releases everything)."""
+    on: set[int] = set()
+    for _, m in messages:
+        kind = m[0] & 0xF0
+        if kind == 0x90 and m[2] > 0:
+            on.add(m[1])
+        elif kind == 0x80 or (kind == 0x90 and m[2] == 0):
+            on.discard(m[1])
+    return on
+
+
+def wait_until(predicate, timeout: float = 10.0, interval: float = 0.01) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return bool(predicate())

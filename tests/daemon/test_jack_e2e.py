@@ -1,0 +1,185 @@
+"""`segue serve` over a real JACK server with a real (tiny, random) ONNX model, played and heard by JACK clients.
+
+Each test starts the daemon as a subprocess on a private jackd, plays into segue's input port and records segue's
+output port with arrival times on perf_counter (CLOCK_MONOTONIC: the same clock the daemon stamps with).
+Timing bounds are loose where the shared 2-core machine could make them flaky; the bench measures precisely.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import threading
+import time
+
+import pytest
+
+from tests.daemon.jack_harness import (PERIOD_S, Daemon, JackServer, Listener, Player, flood, make_tiny_model,
+                                       sounding_after, wait_until)
+
+
+@pytest.fixture(scope="module")
+def jack():
+    if shutil.which("jackd") is None:
+        pytest.fail("jackd is not installed (apt-get install --no-install-recommends jackd2): "
+                    "the end-to-end tests need a real JACK server")
+    server = JackServer()
+    saved = {k: os.environ.get(k) for k in ("JACK_DEFAULT_SERVER", "JACK_NO_START_SERVER")}
+    os.environ.update(JACK_DEFAULT_SERVER=server.name, JACK_NO_START_SERVER="1")  # our own clients use it too
+    yield server
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    return make_tiny_model(tmp_path_factory.mktemp("model") / "tiny.onnx")
+
+
+_clients = iter(range(1000))
+
+
+@pytest.fixture
+def rig(jack, model, tmp_path):
+    """A running daemon wired to a fresh player and listener; everything torn down afterwards."""
+    made = []
+
+    def start(*args, connect_player=True, client_prefix="segue"):
+        n = next(_clients)
+        daemon = Daemon(jack, model, tmp_path, *args, client=f"{client_prefix}{n}")
+        listener = Listener(f"listener{n}")
+        jack.connect(daemon.out_port, f"listener{n}:in")
+        player = None
+        if connect_player:
+            player = Player(f"player{n}")
+            jack.connect(f"player{n}:out", daemon.in_port)
+        made.append((daemon, listener, player))
+        time.sleep(0.2)                     # connections settle before the first note
+        return daemon, listener, player
+
+    yield start
+    for daemon, listener, player in made:
+        daemon.stop()
+        listener.close()
+        if player is not None:
+            player.close()
+
+
+def answer_after(listener, t, timeout=5.0):
+    assert wait_until(lambda: listener.note_ons(t), timeout), "no answer arrived"
+    return listener.note_ons(t)[0][0]
+
+
+def test_answer_arrives_and_its_first_note_comes_within_a_jack_period_of_the_trigger(rig):
+    daemon, listener, player = rig("--silence-ms", "150", "--length", "0.5")
+    arrivals = []
+    for turn in range(3):
+        released = player.phrase((60 + turn, 64, 67))
+        arrivals.append(answer_after(listener, released))
+        assert wait_until(lambda: len(daemon.turns()) == turn + 1, 5), daemon.output()
+    latencies = [arrival - entry["trigger"] for arrival, entry in zip(arrivals, daemon.turns())]
+    print("trigger -> first note-on at the client (ms):", [round(x * 1000, 2) for x in latencies])
+    assert all(x > 0 for x in latencies)
+    assert statistics.median(latencies) <= PERIOD_S + 0.005
+    assert sounding_after(listener.since()) == set()     # each answer released its notes
+
+
+def test_barge_in_silences_segue_and_every_note_on_gets_its_note_off(rig):
+    daemon, listener, player = rig("--silence-ms", "150", "--length", "10")
+    released = player.phrase()
+    assert wait_until(lambda: len(listener.note_ons(released)) >= 2, 10), daemon.output()
+    barged = player.send(0x90, 40, 100)
+    time.sleep(0.5)
+    player.send(0x80, 40, 0)
+    late = [t for t, _ in listener.note_ons(barged + 0.02)]
+    assert late == [], f"segue kept playing {len(late)} notes after the barge-in"
+    assert sounding_after(listener.since()) == set()
+    assert wait_until(lambda: daemon.turns() and daemon.turns()[-1]["ended_by"] == "barge-in", 5)
+
+
+def test_sigterm_mid_answer_leaves_nothing_sounding(rig):
+    daemon, listener, player = rig("--silence-ms", "150", "--length", "10")
+    released = player.phrase()
+    assert wait_until(lambda: len(listener.note_ons(released)) >= 1, 10), daemon.output()
+    assert daemon.signal(signal.SIGTERM) == 0, daemon.output()
+    time.sleep(0.2)
+    messages = listener.since()
+    assert sounding_after(messages) == set()
+    assert any(m[0] & 0xF0 == 0xB0 and m[1] == 123 for _, m in messages)      # all-notes-off went out too
+
+
+def test_two_thousand_messages_a_second_for_ten_seconds_do_not_break_it(rig, jack):
+    daemon, listener, player = rig("--silence-ms", "150", "--length", "0.5")
+    sent = flood(jack, daemon.in_port, rate=2000, seconds=10)
+    assert sent >= 19_000
+    assert daemon.proc.poll() is None, daemon.output()
+    released = player.phrase()
+    answer_after(listener, released, timeout=10)
+    assert wait_until(lambda: sounding_after(listener.since()) == set(), 5)
+
+
+def test_sysex_clock_aftertouch_bend_and_program_change_do_not_break_it(rig):
+    daemon, listener, player = rig("--silence-ms", "150", "--length", "0.5")
+    for _ in range(20):
+        player.send(0xF0, 0x7E, 0x7F, 0x06, 0x01, 0xF7)          # identity request sysex
+        player.send(0xF8)                                         # clock
+        player.send(0xD0, 64)                                     # channel aftertouch
+        player.send(0xA0, 60, 30)                                 # poly aftertouch
+        player.send(0xE0, 0x12, 0x50)                             # pitch bend
+        player.send(0xC0, 7)                                      # program change
+    released = player.phrase()
+    answer_after(listener, released)
+    assert daemon.proc.poll() is None
+
+
+def test_a_followed_input_port_that_disappears_and_returns_is_reconnected(rig, jack):
+    feeder = Player("feeder")
+    try:
+        daemon, listener, _ = rig("--silence-ms", "150", "--length", "0.5", "--in", "feeder:out",
+                                  connect_player=False)
+        answer_after(listener, feeder.phrase())
+        feeder.close()
+        assert wait_until(lambda: "disappeared" in daemon.output(), 5), daemon.output()
+        feeder = Player("feeder")
+        assert wait_until(lambda: "reconnected" in daemon.output(), 5), daemon.output()
+        answer_after(listener, feeder.phrase())
+    finally:
+        feeder.close()
+
+
+def test_a_source_on_the_virtual_input_can_leave_and_come_back(rig, jack):
+    daemon, listener, player = rig("--silence-ms", "150", "--length", "0.5")
+    answer_after(listener, player.phrase())
+    player.close()
+    time.sleep(0.5)
+    again = Player("returning")
+    try:
+        jack.connect("returning:out", daemon.in_port)
+        time.sleep(0.2)
+        answer_after(listener, again.phrase())
+        assert daemon.proc.poll() is None
+    finally:
+        again.close()
+
+
+def test_jack_midi_dump_hears_the_answer(rig, jack):
+    daemon, listener, player = rig("--silence-ms", "150", "--length", "0.5")
+    dump = subprocess.Popen(["jack_midi_dump", "dumper"], env=jack.env, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True, bufsize=1)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(dump.stdout.readline, "")), daemon=True)
+    reader.start()
+    try:
+        jack.wait_port(r"dumper:input")
+        jack.connect(daemon.out_port, "dumper:input")
+        answer_after(listener, player.phrase())
+        assert wait_until(lambda: any("note on" in line for line in lines), 5), lines
+    finally:
+        dump.terminate()
+        dump.wait(5)
