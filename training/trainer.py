@@ -182,11 +182,6 @@ def train(cfg: Config, data: str | Path, out: str | Path, resume: bool = False, 
                           flush=True)
             bar.update()
 
-            if on_step is not None and on_step(step):
-                stop_requested["flag"] = True
-            if distributed.any_rank(stop_requested["flag"], dist):
-                end_reason = "interrupted"
-                break
 
             # --- eval and decisions (rank 0 decides, everyone follows) --------------------------------------
             stage_done_by_steps = current.max_steps is not None and step - stage_start >= current.max_steps
@@ -225,6 +220,13 @@ def train(cfg: Config, data: str | Path, out: str | Path, resume: bool = False, 
             elif dist.is_main and time.monotonic() - last_save > tc.checkpoint_minutes * 60:
                 checkpoint(run / "last.pt")
                 last_save = time.monotonic()
+
+            # A stop request is honoured only here, after this step's eval and decisions, so the resumed run
+            # never skips an eval (and the early-stopping or stage decision it would have made).
+            if on_step is not None and on_step(step):
+                stop_requested["flag"] = True
+            if distributed.any_rank(stop_requested["flag"], dist) and end_reason is None:
+                end_reason = "interrupted"
     finally:
         bar.close()
         _restore_handlers(previous_handlers)

@@ -20,24 +20,29 @@ def _weights(model):
     return {k: v.clone() for k, v in model.state_dict().items()}
 
 
-def test_interrupted_and_resumed_run_ends_with_the_same_weights(data, tmp_path):
+@pytest.mark.parametrize("stop_at", [9, 6], ids=["mid-stage", "at-the-stage-changing-eval"])
+def test_interrupted_and_resumed_run_ends_with_the_same_weights(data, tmp_path, stop_at):
     # dropout on, cyclical LR and two stages, so every piece of state (RNG, schedule, stage) must survive the stop
     cfg = lambda: tiny_config(max_steps=14, **{"stages": "[{seq_len: 16, batch_size: 4, max_steps: 6}, "
                                                           "{seq_len: 24, batch_size: 2}]"})
     straight = train(_with_dropout(cfg()), data, tmp_path / "straight", progress=False)
 
-    first = train(_with_dropout(cfg()), data, tmp_path / "resumed", progress=False, on_step=lambda s: s == 9)
-    assert first["end_reason"] == "interrupted" and first["steps"] == 9
-    assert load_checkpoint(tmp_path / "resumed" / "last.pt")["train_state"]["step"] == 9
+    first = train(_with_dropout(cfg()), data, tmp_path / "resumed", progress=False, on_step=lambda s: s == stop_at)
+    assert first["end_reason"] == "interrupted" and first["steps"] == stop_at
+    assert load_checkpoint(tmp_path / "resumed" / "last.pt")["train_state"]["step"] == stop_at
     resumed = train(_with_dropout(cfg()), data, tmp_path / "resumed", resume=True, progress=False)
     assert resumed["steps"] == straight["steps"] == 14
+    assert resumed["best_eval_loss"] == straight["best_eval_loss"]
     a, b = _weights(straight["model"]), _weights(resumed["model"])
     for name in a:
         assert torch.equal(a[name], b[name]), name
-    # the resumed metrics.csv has no duplicate train rows for steps 1..9
-    with open(tmp_path / "resumed" / "metrics.csv") as handle:
-        steps = [int(r["step"]) for r in csv.DictReader(handle) if r["kind"] == "train"]
-    assert steps == sorted(set(steps))
+    # the resumed metrics.csv has the same rows as the straight run's, without duplicates
+    assert _rows(tmp_path / "resumed") == _rows(tmp_path / "straight")
+
+
+def _rows(run):
+    with open(run / "metrics.csv") as handle:
+        return [(r["kind"], r["step"], r["stage"], r["loss"]) for r in csv.DictReader(handle)]
 
 
 def _with_dropout(cfg):
