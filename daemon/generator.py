@@ -16,10 +16,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from segue import codec
+from daemon.realtime import become_realtime
 from daemon.scheduler import Scheduled
 from daemon.timeline import Context, PlayerEvent
 
 NOTE_ON, NOTE_OFF = 0x90, 0x80
+# More events than this at one instant is a model babbling (a 10-finger chord with velocities is ~30): force time on.
+MAX_EVENTS_PER_STEP = 64
 
 
 @dataclass(slots=True)
@@ -50,6 +53,7 @@ class GeneratorSettings:
     lead_in_ms: float = 0.0          # longest silence allowed before the answer's first note
     note_cap_s: float = 5.0          # longest segue note
     channel: int = 0                 # output channel, 0-based
+    realtime_priority: int = 0       # SCHED_FIFO priority for this thread (0: ordinary scheduling)
 
 
 class Generator:
@@ -67,6 +71,7 @@ class Generator:
         self.base: Record | None = None      # state the answer started from / the last player checkpoint
         self.base_index = -1                 # records index the base stands for (-1: before the answer)
         self.error: BaseException | None = None
+        self.events_this_step = 0
         self._thread = threading.Thread(target=self._run, name="segue-generator", daemon=True)
 
     # --- the session's side -------------------------------------------------------------------------------------
@@ -92,6 +97,7 @@ class Generator:
         self.engine.restore(snapshot)
 
     def _run(self) -> None:
+        become_realtime(self.settings.realtime_priority)
         try:
             self._warm_up()
             while True:
@@ -219,6 +225,8 @@ class Generator:
         event = self.sampler.sample(logits)
         kind = codec.event_kind(event)
         if kind == "time_shift":
+            if answer.end_step is not None and self.context.step + codec.shift_steps(event) > answer.end_step:
+                event = codec.time_shift(answer.end_step - self.context.step)   # the answer ends on time
             event = self._cap_notes(answer, event)
             if event is None:
                 return
@@ -227,9 +235,14 @@ class Generator:
         self._emit(answer, event)
 
     def _mask(self, answer: Answer, logits: np.ndarray) -> np.ndarray:
-        """Before the first note, allow only as much leading silence as lead_in_ms (0: start playing at once)."""
+        """Before the first note, allow only as much leading silence as lead_in_ms (0: start playing at once).
+        After it, a model stuck emitting events without letting time pass is made to move on."""
         if answer.started_notes:
-            return logits
+            if self.events_this_step < MAX_EVENTS_PER_STEP:
+                return logits
+            masked = np.full_like(logits, -np.inf)
+            masked[codec.TIME_SHIFT_OFFSET:codec.VELOCITY_OFFSET] = logits[codec.TIME_SHIFT_OFFSET:codec.VELOCITY_OFFSET]
+            return masked
         allowed = int(self.settings.lead_in_ms / 10) - answer.leading_steps
         first_banned = codec.TIME_SHIFT_OFFSET + max(allowed, 0)
         masked = np.array(logits, dtype=np.float32, copy=True)
@@ -264,7 +277,9 @@ class Generator:
     def _emit(self, answer: Answer, event: int) -> None:
         """Feed one generated event to the model, keep the rollback point, schedule its MIDI message."""
         self.logits = self.engine.step(event)
+        step_before = self.context.step
         self.context.observe(event)
+        self.events_this_step = 0 if self.context.step != step_before else self.events_this_step + 1
         kind = codec.event_kind(event)
         messages = []
         first = False

@@ -11,6 +11,7 @@ import threading
 import time
 from dataclasses import dataclass
 
+from daemon.realtime import become_realtime
 from daemon.safety import EchoFilter, NoteTracker
 
 
@@ -30,9 +31,12 @@ class Sent:
 
 
 class Scheduler:
-    def __init__(self, output, spin_s: float = 0.001, on_sent=None, echo: EchoFilter | None = None):
+    def __init__(self, output, spin_s: float = 0.001, on_sent=None, echo: EchoFilter | None = None,
+                 realtime_priority: int = 0):
         self.output = output
         self.spin_s = spin_s
+        self.realtime_priority = realtime_priority
+        self.realtime = False
         self.on_sent = on_sent              # callback(Sent) run on the scheduler thread, must be quick
         self.tracker = NoteTracker()
         self.echo = echo or EchoFilter()
@@ -95,6 +99,7 @@ class Scheduler:
             else:
                 self.output.send(data)
                 self.tracker.channels_used.add(data[0] & 0x0F)
+                self.echo.sent(data, time.perf_counter())   # thru looped back must not come round again
 
     def sounding(self) -> dict:
         with self._cond:
@@ -116,6 +121,7 @@ class Scheduler:
             self.echo.sent(data, now)
 
     def _run(self) -> None:
+        self.realtime = become_realtime(self.realtime_priority)
         clock = time.perf_counter
         while True:
             with self._cond:

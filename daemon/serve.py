@@ -109,6 +109,9 @@ def _serve(cfg, *, learn: bool, stats: bool, verbose: bool, turn_log: str | None
             _learn(session, cfg)
         log.info("listening on %s, playing to %s (%s); model %s; mode %s. Ctrl-C to stop.",
                  port_in.name, output.name, backend, engine.path.name, cfg.mode)
+        if cfg.realtime_priority > 0:
+            log.debug("scheduler thread realtime priority: %s", "yes" if session.scheduler.realtime else
+                      "refused by the OS (timing may suffer on a busy machine)")
         if recorder is not None:
             log.info("recording to %s", recorder.path)
         session.run()

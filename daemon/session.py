@@ -15,7 +15,7 @@ import logging
 import queue
 import statistics
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -24,6 +24,7 @@ from daemon.clock import MidiClock
 from daemon.generator import Answer, Generator, GeneratorSettings
 from daemon.live_controls import CCMap, Change
 from daemon.policy import TurnPolicy
+from daemon.realtime import become_realtime
 from daemon.scheduler import Scheduler, Sent
 from daemon.timeline import PlayerClock
 
@@ -35,6 +36,7 @@ SETTLE_S = 0.03              # wait this long after the last release before prep
 FLUSH_S = 0.01               # while the player is active, let the encoder finalize steps every 10 ms
 ACTIVE_S = 2.0               # ... for this long after the last player message
 IDLE_WAKE_S = 1.0            # the input loop's longest sleep
+DEADLINE_LAG_S = 0.003       # the loop marks a prepared turn as started this long after its first note went out
 CONTINUOUS_BATCH_S = 0.02    # continuous mode rolls back at most this often (player bursts are batched)
 
 
@@ -48,6 +50,7 @@ class Turn:
     end_due: float | None = None      # the generator finished; the turn ends when this time has passed
     answer_obj: Answer | None = None
     ended_by: str = ""
+    sent: list = field(default_factory=list)    # (due, sent at, message) of each message, for --turn-log
 
 
 class Session:
@@ -73,10 +76,13 @@ class Session:
         self.verbose = verbose
         self.channel = cfg.out_channel - 1
         self.sampler = sampler or Sampler(cfg.temperature, cfg.top_k, cfg.top_p, cfg.min_p, cfg.seed)
-        self.scheduler = Scheduler(output, spin_s=cfg.spin_ms / 1000.0, on_sent=self._on_sent)
+        self.scheduler = Scheduler(output, spin_s=cfg.spin_ms / 1000.0, on_sent=self._on_sent,
+                                   realtime_priority=cfg.realtime_priority)
         self.scheduler.echo.window_s = cfg.echo_window_ms / 1000.0
+        # Realtime priorities: scheduler highest (it must send on time), input loop next, generator lowest.
         settings = GeneratorSettings(lookahead_s=cfg.lookahead_ms / 1000.0, lead_in_ms=cfg.lead_in_ms,
-                                     note_cap_s=cfg.note_cap_seconds, channel=self.channel)
+                                     note_cap_s=cfg.note_cap_seconds, channel=self.channel,
+                                     realtime_priority=max(0, cfg.realtime_priority - 10) if cfg.realtime_priority > 0 else 0)
         self.generator = Generator(engine, self.sampler, self.scheduler, self.origin, settings, self._from_generator)
         self.response_seconds = cfg.response_seconds
         self.turn: Turn | None = None
@@ -119,6 +125,8 @@ class Session:
 
     def run(self) -> None:
         """The input loop; returns after request_stop() or a failure in another thread (re-raised here)."""
+        if self.cfg.realtime_priority > 5:
+            become_realtime(self.cfg.realtime_priority - 5)
         while not self.stopping:
             timeout = self._timeout(time.perf_counter())
             try:
@@ -150,7 +158,7 @@ class Session:
         if status >= 0xF0:                             # system messages: only the clock matters to us
             self.clock.handle(status, stamp)
             return
-        if self.cfg.ignore_echo and self.scheduler.echo.is_echo(data, stamp):
+        if self.cfg.ignore_echo and not self._releases_players_key(data) and self.scheduler.echo.is_echo(data, stamp):
             return
         channel = status & 0x0F
         if self.cfg.in_channel and channel != self.cfg.in_channel - 1:
@@ -172,6 +180,12 @@ class Session:
                 self._encoded(self.encoder.note_off(stamp, data[1]))
                 self.policy.note_off(stamp, data[1])
         # aftertouch, pitch bend, program change: recorded / passed thru, not part of the model's vocabulary
+
+    def _releases_players_key(self, data) -> bool:
+        """A note-off for a key the player is holding is the player's, even if segue just sent the same bytes."""
+        kind = data[0] & 0xF0
+        return (len(data) == 3 and (kind == NOTE_OFF or (kind == NOTE_ON and data[2] == 0))
+                and data[1] in self.policy.keys_down)
 
     def _note_on(self, stamp: float, pitch: int, velocity: int) -> None:
         decision = self.policy.note_on(stamp, pitch)
@@ -267,6 +281,8 @@ class Session:
         answer = self.next_answer
         self.next_answer += 1
         self.turn = Turn(answer, start, deadline=deadline, started=deadline is None)
+        log.debug("answer %d opened, starts at %+.4f%s", answer, start - self.origin,
+                  " (prepared for the silence deadline)" if deadline is not None else "")
         self.generator.send("controls", self._controls())
         self.generator.send("answer", answer, start, self._end_step(start))
         if self.turn.started:
@@ -290,6 +306,7 @@ class Session:
     def _end_turn(self, now: float, why: str, silence: bool) -> None:
         turn = self.turn
         self.turn = None
+        log.debug("answer %d ends at %+.4f: %s", turn.answer, now - self.origin, why)
         if why != "length":                     # cut short: drop what is unsent, roll the model back to what sounded
             last = self.scheduler.cancel(turn.answer, silence=silence)
             self.generator.send("rollback", turn.answer, last, now, silence)
@@ -335,9 +352,11 @@ class Session:
         deadline = self.policy.deadline()
         if deadline is not None:
             prepare = self._prepare_at(deadline)
-            wake.append(prepare if self.turn is None and prepare > now else deadline)
+            # A prepared answer's first note leaves at the deadline on the scheduler thread; this loop only does
+            # the bookkeeping, just after, so the two do not compete for the GIL at the moment of the send.
+            wake.append(prepare if self.turn is None and prepare > now else deadline + DEADLINE_LAG_S)
         if self.turn is not None and self.turn.end_due is not None:
-            wake.append(self.turn.end_due + 0.002)
+            wake.append(max(self.turn.end_due + 0.002, now + 0.001))
         if self.input_watch is not None:
             wake.append(self.next_watch)
         # Never sleep unbounded: a wake-up a second costs nothing and keeps the loop responsive to stop requests
@@ -366,10 +385,12 @@ class Session:
     def _on_sent(self, sent: Sent) -> None:
         """Scheduler thread, after each send: keep it to a few assignments."""
         item = sent.item
-        if item.first_note:
-            turn = self.turn
-            if turn is not None and turn.answer == item.answer and turn.first_note_at is None:
+        turn = self.turn
+        if turn is not None and turn.answer == item.answer:
+            if item.first_note and turn.first_note_at is None:
                 turn.first_note_at = sent.at
+            if self.turn_log is not None:
+                turn.sent.append((item.due, sent.at, item.data))
         if item.data[0] & 0xF0 == NOTE_ON:
             self.notes_sent += 1
         if self.recorder is not None:
@@ -395,7 +416,9 @@ class Session:
                  turn.trigger - self.origin, first, events, turn.ended_by)
         if self.turn_log is not None:
             self.turn_log.write(json.dumps({"turn": self.turns, "answer": turn.answer, "trigger": turn.trigger,
-                                            "first_note_at": turn.first_note_at, "ended_by": turn.ended_by}) + "\n")
+                                            "first_note_at": turn.first_note_at, "ended_by": turn.ended_by,
+                                            "messages": [[due, at, list(data)] for due, at, data in turn.sent]})
+                                + "\n")
             self.turn_log.flush()
 
     def stats_text(self) -> str:

@@ -108,7 +108,7 @@ class DaemonConfig:
     out_channel: int = 1
     thru: bool = False
     ignore_echo: bool = True
-    echo_window_ms: float = 250.0
+    echo_window_ms: float = 100.0
     # model and sampling
     model: str = ""
     temperature: float = 1.0
@@ -132,6 +132,7 @@ class DaemonConfig:
     # timing and safety
     lookahead_ms: float = 200.0
     spin_ms: float = 1.0
+    realtime_priority: int = 60
     note_cap_seconds: float = 5.0
     # live controls
     cc_map: dict[str, int] = field(default_factory=dict)

@@ -27,15 +27,16 @@ PERIOD_S = PERIOD / RATE
 class JackServer:
     """`jackd -n <unique> -d dummy -r 48000 -p 128`, torn down on stop()."""
 
-    def __init__(self, name: str | None = None):
+    def __init__(self, name: str | None = None, rate: int = RATE, period: int = PERIOD, realtime: bool = False):
         if shutil.which("jackd") is None:
             raise RuntimeError("jackd is not installed: apt-get install --no-install-recommends jackd2")
         self.name = name or f"segue-test-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.env = {**os.environ, "JACK_DEFAULT_SERVER": self.name, "JACK_NO_START_SERVER": "1"}
         cmd = ["jackd", "-n", self.name]
-        if os.geteuid() == 0:
-            cmd.append("--no-realtime")       # root without rtprio limits: realtime scheduling would fail
-        cmd += ["-d", "dummy", "-r", str(RATE), "-p", str(PERIOD)]
+        # Tests run JACK without realtime threads (CI containers may forbid them); the bench can ask for them.
+        cmd += ["-R", "-P", "70"] if realtime else ["--no-realtime"]
+        cmd += ["-d", "dummy", "-r", str(rate), "-p", str(period)]
+        self.period_s = period / rate
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=self.env)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:

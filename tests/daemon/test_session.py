@@ -142,7 +142,23 @@ def test_record_writes_player_and_segue_tracks_each_turn(tmp_path):
     try:
         r.phrase()
         assert wait_for(lambda: r.session.turns == 1 and r.session.turn is None, timeout=3)
+        assert wait_for(r.session.recorder.path.exists)          # flushed at the end of the turn
         midi = mido.MidiFile(r.session.recorder.path)
         assert [len([m for m in t if m.type == "note_on"]) > 0 for t in midi.tracks] == [True, True]
+    finally:
+        r.close()
+
+
+def test_a_players_note_off_equal_to_segues_last_message_is_not_taken_for_an_echo():
+    r = Running(response_seconds=5.0)
+    try:
+        r.phrase()
+        assert wait_for(lambda: r.out.note_ons(), timeout=3)
+        pitch = r.out.note_ons()[0][1]
+        r.play(0x90, pitch, 1)                    # the player strikes segue's pitch (barge-in) ...
+        assert wait_for(lambda: (0x80, pitch, 0) in r.out.messages())   # ... segue releases it (0x80 pitch 0)
+        r.play(0x80, pitch, 0)                    # the player's own release: same bytes, but it is the player's
+        assert wait_for(lambda: pitch not in r.session.policy.keys_down)
+        assert wait_for(lambda: r.session.policy.deadline() is not None or r.session.turn is not None)
     finally:
         r.close()
