@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -309,14 +310,14 @@ def score_onnx_model(model_path, sequences: Iterable[np.ndarray]) -> dict:
 
 
 def run_baselines(data_dir, split: str = "eval", max_order: int = 8, escape: str = "C",
-                  transpose: Sequence[int] = ALL_KEYS, model_path=None) -> dict:
+                  transpose: Sequence[int] = ALL_KEYS, model_path=None, with_model: bool = True) -> dict:
     """Train the unigram and Markov baselines on the train split of a built dataset, score them on `split`.
 
     Reports every Markov order 1..max_order (one fit: lower orders reuse the same tables) and marks the best.
     `transpose` augments the train split; the default, all 12 keys, is what the default model trains with and the
     strongest of the settings measured (Bach chorales, eval NLL at order 8: none 2.56, -3..+3 2.21, 12 keys 2.14).
-    Time stretching is not applied (it changes notes, not only events). `model_path` adds the ONNX model scored on
-    exactly the same events.
+    Time stretching is not applied (it changes notes, not only events). With `with_model`, the ONNX model at
+    `model_path` (None: segue's shipped model, if this install has one) is scored on exactly the same events.
     Returns {"rows": [...], "best": row, "model": row|None, "train_events", "transpose", "table": text}."""
     from segue.dataset_reader import read_split
 
@@ -330,7 +331,13 @@ def run_baselines(data_dir, split: str = "eval", max_order: int = 8, escape: str
     for order in range(1, max_order + 1):
         rows.append({"name": f"markov-{order} (PPM-{escape})", "order": order, **truncated(full, order).score(scored)})
     best = min(rows[1:] or rows, key=lambda r: r["nll"])
-    model = {"name": f"model {model_path}", **score_onnx_model(model_path, scored)} if model_path else None
+    if with_model and model_path is None:
+        from segue.engine import default_model_path
+
+        model_path = default_model_path() if default_model_path().is_file() else None
+    model = None
+    if with_model and model_path is not None:
+        model = {"name": f"model {Path(model_path).name}", **score_onnx_model(model_path, scored)}
     result = {"rows": rows, "best": best, "model": model, "train_events": full.trained_events, "split": split,
               "transpose": transpose}
     result["table"] = format_baselines_table(result)
