@@ -161,3 +161,14 @@ def test_the_model_is_scored_on_the_same_events(tmp_path, model, request):
             nll -= logits[events[t + 1]] - np.log(np.exp(logits - logits.max()).sum()) - logits.max()
     assert result["model"]["nll"] == pytest.approx(nll / 63, rel=1e-5)
     assert abs(result["model"]["nll"] - math.log(388)) < 0.5
+
+
+def test_without_a_model_path_the_shipped_model_is_scored(tmp_path, monkeypatch, gru_model_path):
+    import segue.engine
+
+    pieces = [np.random.default_rng(8).integers(0, 300, size=30) for _ in range(2)]
+    data = write_dataset(tmp_path / "data", [("a", "train", pieces[0]), ("b", "eval", pieces[1])])
+    monkeypatch.setattr(segue.engine, "default_model_path", lambda: tmp_path / "missing.onnx")
+    assert run_baselines(data, max_order=1, transpose=[0])["model"] is None  # nothing shipped: no model row
+    monkeypatch.setattr(segue.engine, "default_model_path", lambda: gru_model_path)
+    assert run_baselines(data, max_order=1, transpose=[0])["model"]["name"] == "model gru.onnx"
