@@ -95,6 +95,11 @@ def _add_evaluate(subparsers) -> None:
                    help="also train and score the unigram/Markov baselines on the same events")
     p.add_argument("--continuations", action="store_true",
                    help="also run the continuation test (model vs Markov vs real music)")
+    p.add_argument("--prime-seconds", type=float, default=10.0,
+                   help="continuation test: prime with this many seconds, generate as many")
+    p.add_argument("--pieces", type=int, default=40, help="continuation test: eval pieces to continue")
+    p.add_argument("--seed", type=int, default=0, help="continuation test: sampling seed")
+    p.add_argument("--png", default="continuations.png", help="continuation test: where to draw the comparison")
     p.set_defaults(func=run_evaluate)
 
 
@@ -114,5 +119,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if args.continuations:
         from segue.continuations import run_continuations
 
-        print(run_continuations(args.model, args.data)["table"])
+        report = run_continuations(args.model, args.data, seconds=args.prime_seconds, max_pieces=args.pieces,
+                                   seed=args.seed, png=args.png)
+        print(report["table"])
+        if report.get("png"):
+            print(f"wrote {report['png']}")
     return 0
