@@ -30,6 +30,7 @@ class Answer:
     id: int
     start: float                  # wall time (perf_counter) the answer begins: its first note-on goes then
     end_step: int | None          # absolute step where it stops (None: until barge-in)
+    start_step: int | None = None # the context's step when the answer began (its grid's anchor)
     started_notes: bool = False   # a note-on has been generated (leading time shifts are capped before that)
     leading_steps: int = 0
     events: int = 0
@@ -122,7 +123,7 @@ class Generator:
         if answer is None or answer.finished:
             return None
         horizon = max(time.perf_counter(), answer.start) + self.settings.lookahead_s
-        ahead = self._due(self.context.step) - horizon
+        ahead = self._due(answer, self.context.step) - horizon
         return 0 if ahead < 0 else min(ahead + 0.002, 0.05)
 
     def _handle(self, command) -> None:
@@ -180,6 +181,8 @@ class Generator:
         if self.logits is None:
             # Nothing heard yet (takeover before any playing): Magenta's convention, start from its default event.
             self._feed([codec.NO_EVENT])
+        if answer.start_step is None:
+            answer.start_step = self.context.step
 
     def _rollback(self, answer_id: int, last_sent: int, at: float, silenced: bool) -> None:
         """Undo what was generated but never sounded; if segue's notes were cut, tell the model so."""
@@ -207,7 +210,7 @@ class Generator:
         answer = self.answer
         while not answer.finished and self.commands.empty():
             now = time.perf_counter()
-            if self._due(self.context.step) > max(now, answer.start) + self.settings.lookahead_s:
+            if self._due(answer, self.context.step) > max(now, answer.start) + self.settings.lookahead_s:
                 return
             quiet = self.scheduler.quiet_for(now)
             if quiet:                        # a send is imminent: keep off the GIL until it has gone
@@ -269,10 +272,13 @@ class Generator:
         for pitch in sorted(self.sounding):
             self._emit(answer, codec.note_off(pitch))
         answer.finished = True
-        self.notify("answer_done", (answer, self._due(self.context.step)))
+        self.notify("answer_done", (answer, self._due(answer, self.context.step)))
 
-    def _due(self, step: int) -> float:
-        return self.origin + step / codec.STEPS_PER_SECOND
+    def _due(self, answer: Answer, step: int) -> float:
+        """Wall time of a step of the answer. The grid is anchored at the answer's start, not at the session's
+        step 0: rounding the start to a 10 ms step would otherwise delay the first note by up to 5 ms."""
+        anchor = self.context.step if answer.start_step is None else answer.start_step
+        return answer.start + (step - anchor) / codec.STEPS_PER_SECOND
 
     def _emit(self, answer: Answer, event: int) -> None:
         """Feed one generated event to the model, keep the rollback point, schedule its MIDI message."""
@@ -301,6 +307,6 @@ class Generator:
         answer.events += 1
         self.records.append(self._record())
         index = len(self.records) - 1
-        due = max(self._due(self.context.step), answer.start)
+        due = max(self._due(answer, self.context.step), answer.start)
         for data in messages:
             self.scheduler.push(Scheduled(due, data, answer.id, index, first_note=first and data[0] & 0xF0 == NOTE_ON))
