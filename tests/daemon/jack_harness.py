@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -37,11 +38,14 @@ class JackServer:
         cmd += ["-R", "-P", "70"] if realtime else ["--no-realtime"]
         cmd += ["-d", "dummy", "-r", str(rate), "-p", str(period)]
         self.period_s = period / rate
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=self.env)
+        # jackd's messages go to a file: an unread pipe fills up and then blocks the server.
+        self.log_path = Path(tempfile.gettempdir()) / f"{self.name}.log"
+        self._log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=self.env)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"jackd exited: {self.proc.stderr.read().decode(errors='replace')[-500:]}")
+                raise RuntimeError(f"jackd exited: {self.log_path.read_text(errors='replace')[-500:]}")
             if subprocess.run(["jack_lsp"], env=self.env, capture_output=True).returncode == 0:
                 return
             time.sleep(0.1)
@@ -73,6 +77,8 @@ class JackServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+        self._log.close()
+        self.log_path.unlink(missing_ok=True)
 
 
 def make_tiny_model(path: Path) -> Path:
@@ -130,21 +136,45 @@ class Daemon:
         return self.proc.returncode
 
 
+LISTENER_SCRIPT = r"""
+import sys, time, rtmidi
+out, clock = sys.stdout, time.perf_counter
+def on_message(event, data=None):
+    stamp = clock()
+    out.write(f"{stamp!r} {' '.join(map(str, event[0]))}\n")
+    out.flush()
+rt = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name=sys.argv[1])
+rt.ignore_types(sysex=False, timing=False, active_sense=False)
+rt.open_virtual_port("in")
+rt.set_callback(on_message)
+print("ready", flush=True)
+sys.stdin.readline()                      # sleep (holding nothing) until told to quit
+rt.cancel_callback(); rt.close_port(); rt.delete()
+"""
+
+
 class Listener:
-    """A JACK MIDI input that stamps every arrival with perf_counter (the same clock as the daemon's)."""
+    """A JACK MIDI input that stamps every arrival with perf_counter (the same clock as the daemon's).
+
+    It lives in its own process: python-rtmidi runs the callback in JACK's process thread and needs the GIL
+    there, and a busy test process holding the GIL would stall the whole JACK graph (xruns, lost messages)."""
 
     def __init__(self, client: str = "listener"):
+        self.client = client
         self.messages: list[tuple[float, list[int]]] = []
         self._lock = threading.Lock()
-        self.rt = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name=client)
-        self.rt.ignore_types(sysex=False, timing=False, active_sense=False)
-        self.rt.open_virtual_port("in")
-        self.rt.set_callback(self._on)
+        self.proc = subprocess.Popen([sys.executable, "-c", LISTENER_SCRIPT, client], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True, bufsize=1)
+        if self.proc.stdout.readline().strip() != "ready":
+            raise RuntimeError(f"listener {client} did not start")
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
 
-    def _on(self, event, data=None):
-        stamp = time.perf_counter()
-        with self._lock:
-            self.messages.append((stamp, event[0]))
+    def _read(self):
+        for line in self.proc.stdout:
+            stamp, *data = line.split()
+            with self._lock:
+                self.messages.append((float(stamp), [int(x) for x in data]))
 
     def since(self, t: float = 0.0) -> list[tuple[float, list[int]]]:
         with self._lock:
@@ -154,10 +184,15 @@ class Listener:
         return [(s, m) for s, m in self.since(t) if m[0] & 0xF0 == 0x90 and m[2] > 0]
 
     def close(self):
-        if not self.rt.is_deleted:         # closing twice would touch freed memory inside python-rtmidi
-            self.rt.cancel_callback()
-            self.rt.close_port()
-            self.rt.delete()
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.write("quit\n")
+                self.proc.stdin.flush()
+                self.proc.wait(5)
+            except (subprocess.TimeoutExpired, BrokenPipeError):
+                self.proc.kill()
+                self.proc.wait(5)
+        self._reader.join(2)
 
 
 class Player:
