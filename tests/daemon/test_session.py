@@ -162,3 +162,60 @@ def test_a_players_note_off_equal_to_segues_last_message_is_not_taken_for_an_ech
         assert wait_for(lambda: r.session.policy.deadline() is not None or r.session.turn is not None)
     finally:
         r.close()
+
+
+def test_takeover_pedal_hands_segue_the_turn_and_takes_it_back():
+    r = Running(mode="takeover", response_seconds=5.0)
+    try:
+        r.phrase()
+        time.sleep(0.3)
+        assert r.out.note_ons() == []                            # silence alone does nothing in takeover mode
+        r.play(0xB0, 67, 127)
+        assert wait_for(lambda: r.out.note_ons(), timeout=3)
+        r.play(0xB0, 67, 0)
+        assert wait_for(lambda: r.session.turn is None)
+        assert sounding(r.out.messages()) == set()
+    finally:
+        r.close()
+
+
+def test_state_cc_goes_out_when_answering_and_when_listening_again():
+    r = Running(response_seconds=0.2, state_cc=20)
+    try:
+        r.phrase()
+        assert wait_for(lambda: (0xB0, 20, 127) in r.out.messages(), timeout=3)
+        assert wait_for(lambda: r.out.messages().count((0xB0, 20, 0)) >= 2, timeout=3)   # at start, after the turn
+    finally:
+        r.close()
+
+
+def test_thru_passes_the_player_on_segues_channel_and_it_is_not_taken_as_segues_note():
+    r = Running(response_seconds=5.0, thru=True, out_channel=3)
+    try:
+        r.play(0x90, 50, 80)
+        assert wait_for(lambda: (0x92, 50, 80) in r.out.messages())
+        assert 50 in r.session.policy.keys_down
+        assert r.session.scheduler.sounding() == {}              # a barge-in will not cut the player's own note
+    finally:
+        r.close()
+
+
+def test_a_cc_knob_changes_the_temperature_live():
+    r = Running(cc_map={"temperature": 21})
+    try:
+        r.play(0xB0, 21, 127)
+        assert wait_for(lambda: r.session.sampler.temperature == 2.0)
+    finally:
+        r.close()
+
+
+def test_answer_length_in_bars_follows_the_midi_clock():
+    r = Running(response_bars=1, beats_per_bar=4)
+    try:
+        t0 = time.perf_counter()
+        for i in range(48):                                      # 120 bpm clock: a pulse every 1/48 s
+            r.session.on_midi([0xF8], t0 + i / 48)
+        assert wait_for(lambda: r.session.clock.bpm(t0 + 47 / 48) is not None)
+        assert abs(r.session._end_step(t0 + 1.0) - r.session.generator.step_at(t0 + 1.0) - 200) <= 1   # 4 beats = 2 s
+    finally:
+        r.close()
