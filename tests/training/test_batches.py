@@ -76,12 +76,11 @@ def test_transpositions_that_leave_the_pitch_range_are_skipped_per_piece(dataset
 def test_eval_windows_are_unaugmented_slices_of_eval_pieces(dataset):
     batches = eval_batches(dataset, conditioned=False, seq_len=16, batch_size=4, max_windows=0)
     pieces = [dataset.events(i).astype(np.int64) for i in dataset.split_indices("eval")]
-    joined = [p for p in pieces]
     for batch in batches:
         for row in range(len(batch.inputs)):
             valid = batch.labels[row] != IGNORE_LABEL
             window = batch.inputs[row][valid]
-            assert any(_contains(p, window) for p in joined)
+            assert any(_contains(p, window) for p in pieces)
 
 
 def _contains(seq, window):

@@ -3,7 +3,6 @@ import csv
 import pytest
 import torch
 
-from segue.errors import SegueError
 from training.checkpoint import load_checkpoint, load_model_from_checkpoint
 from training.cli import main as cli_main
 from training.trainer import train
@@ -54,14 +53,7 @@ def _with_dropout(cfg):
 def test_stage_change_keeps_optimizer_state_and_schedule(data, tmp_path):
     cfg = tiny_config(max_steps=8, eval_every=100, **{"stages": "[{seq_len: 16, batch_size: 4, max_steps: 4}, "
                                                                 "{seq_len: 32, batch_size: 2}]"})
-    seen = {}
-
-    def watch(step):
-        ckpt = None
-        seen[step] = step
-        return False
-
-    result = train(cfg, data, tmp_path / "run", progress=False, on_step=watch)
+    result = train(cfg, data, tmp_path / "run", progress=False)
     assert result["stage"] == 1
     state = load_checkpoint(tmp_path / "run" / "last.pt")["train_state"]
     # AdamW's per-parameter step counter ran through the transition instead of restarting at it
