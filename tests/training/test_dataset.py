@@ -7,7 +7,7 @@ import pytest
 from segue import codec
 from segue.errors import SegueError
 from segue.midi_io import encode_file
-from training.dataset import EventDataset, build_dataset
+from training.dataset import EventDataset, array_to_notes, build_dataset
 from training.sources import split_for
 
 from training_fixtures import write_corpus
@@ -46,6 +46,9 @@ def test_shards_hold_the_file_encoding_and_notes(tmp_path):
     for i, piece in enumerate(data.pieces):
         assert np.array_equal(data.events(i).astype(np.int64), encode_file(piece["path"]).astype(np.int64))
         assert data.notes(i).shape == (piece["note_count"], 4)
+        # the stored notes re-encode to exactly the stored events (time stretch re-encodes from them)
+        reencoded = codec.encode_notes(array_to_notes(data.notes(i)))
+        assert np.array_equal(np.asarray(reencoded, np.int64), data.events(i).astype(np.int64))
 
 
 def test_compressed_dataset_reads_back_identically(tmp_path):
