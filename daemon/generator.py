@@ -23,6 +23,9 @@ from daemon.timeline import Context, PlayerEvent
 NOTE_ON, NOTE_OFF = 0x90, 0x80
 # More events than this at one instant is a model babbling (a 10-finger chord with velocities is ~30): force time on.
 MAX_EVENTS_PER_STEP = 64
+# After hearing the player mid-answer, the continuation starts this far ahead of the present (the answer's grid
+# and the session's may differ by half a step; this keeps the next note from being due in the past).
+CATCH_UP_S = 0.01
 
 
 @dataclass(slots=True)
@@ -155,6 +158,9 @@ class Generator:
             # now part of what sounded, so later rollbacks must not undo them.
             self.base = self._record()
             self.base_index = len(self.records) - 1
+            # Time passed while the player's notes travelled here; segue goes on from now, not from the past
+            # (its next notes would otherwise all be late).
+            self._feed(self.context.advance_to(self.step_at(time.perf_counter() + CATCH_UP_S)))
 
     def _record(self) -> Record:
         return Record(self.engine.snapshot(), self.logits, self.context.step, self.context.velocity_bin,

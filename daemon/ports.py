@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import time
 
 import rtmidi
 
@@ -21,7 +22,8 @@ BACKENDS = {
     "coremidi": rtmidi.API_MACOSX_CORE,
     "winmm": rtmidi.API_WINDOWS_MM,
 }
-NO_VIRTUAL_PORTS = {"winmm"}   # Windows MultiMedia has no virtual ports; loopMIDI provides them
+NO_VIRTUAL_PORTS = {"winmm"}
+CLOSE_GRACE_S = 0.1            # time for the backend to deliver the last messages before an output port closes   # Windows MultiMedia has no virtual ports; loopMIDI provides them
 
 
 def compiled_backends() -> list[str]:
@@ -108,6 +110,9 @@ class Output:
 
     def close(self) -> None:
         with self._lock:
+            # Backends like JACK deliver queued messages at their next cycle; closing at once would drop the
+            # final note-offs and all-notes-off. A few cycles' grace is cheap at shutdown.
+            time.sleep(CLOSE_GRACE_S)
             self._rt.close_port()
             self._rt.delete()
 

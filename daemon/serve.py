@@ -116,11 +116,11 @@ def _serve(cfg, *, learn: bool, stats: bool, verbose: bool, turn_log: str | None
             log.info("recording to %s", recorder.path)
         session.run()
     finally:
+        port_in.close()                      # no more input callbacks from the backend's thread from here on
         if session is not None:
             session.close()
             if stats:
                 print(session.stats_text(), file=sys.stderr)
-        port_in.close()
         if output is not None:
             output.close()
         if log_file is not None:

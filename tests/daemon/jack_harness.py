@@ -22,35 +22,55 @@ import rtmidi
 
 REPO = Path(__file__).resolve().parents[2]
 RATE, PERIOD = 48000, 128
+POOL = 4                       # server names segue-test-0..3: at most this many test servers at once
 PERIOD_S = PERIOD / RATE
 
 
 class JackServer:
-    """`jackd -n <unique> -d dummy -r 48000 -p 128`, torn down on stop()."""
+    """`jackd -n segue-test-N -d dummy -r 48000 -p 128` (N: the first free name of the pool), stopped by stop()."""
 
     def __init__(self, name: str | None = None, rate: int = RATE, period: int = PERIOD, realtime: bool = False):
         if shutil.which("jackd") is None:
             raise RuntimeError("jackd is not installed: apt-get install --no-install-recommends jackd2")
-        self.name = name or f"segue-test-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-        self.env = {**os.environ, "JACK_DEFAULT_SERVER": self.name, "JACK_NO_START_SERVER": "1"}
-        cmd = ["jackd", "-n", self.name]
+        self.period_s = period / rate
+        # JACK keeps at most 8 servers in its shared registry and frees a dead server's slot only when a server of
+        # the same name starts again. So names come from a small pool: a server killed mid-test leaks nothing.
+        names = [name] if name else [f"segue-test-{k}" for k in range(POOL)]
+        errors = []
+        for candidate in names:
+            try:
+                self._start(candidate, rate, period, realtime)
+                return
+            except RuntimeError as exc:
+                errors.append(str(exc))
+        raise RuntimeError("could not start jackd: " + " | ".join(errors[-2:]))
+
+    def _start(self, name: str, rate: int, period: int, realtime: bool) -> None:
+        self.name = name
+        self.env = {**os.environ, "JACK_DEFAULT_SERVER": name, "JACK_NO_START_SERVER": "1"}
+        cmd = ["jackd", "-n", name]
         # Tests run JACK without realtime threads (CI containers may forbid them); the bench can ask for them.
         cmd += ["-R", "-P", "70"] if realtime else ["--no-realtime"]
         cmd += ["-d", "dummy", "-r", str(rate), "-p", str(period)]
-        self.period_s = period / rate
         # jackd's messages go to a file: an unread pipe fills up and then blocks the server.
-        self.log_path = Path(tempfile.gettempdir()) / f"{self.name}.log"
+        self.log_path = Path(tempfile.gettempdir()) / f"{name}-{os.getpid()}.log"
         self._log = open(self.log_path, "w")
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=self.env)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"jackd exited: {self.log_path.read_text(errors='replace')[-500:]}")
+            if self.proc.poll() is not None:      # e.g. a live server already has this name: try the next one
+                self._log.close()
+                message = self.log_path.read_text(errors="replace").strip().splitlines()[:1]
+                self.log_path.unlink(missing_ok=True)
+                raise RuntimeError(f"jackd -n {name} exited: {message}")
             if subprocess.run(["jack_lsp"], env=self.env, capture_output=True).returncode == 0:
-                return
+                time.sleep(0.3)                    # a name clash makes our jackd exit; that answer was another's
+                if self.proc.poll() is None:
+                    return
+                continue
             time.sleep(0.1)
         self.stop()
-        raise RuntimeError("jackd did not come up within 10 s")
+        raise RuntimeError(f"jackd -n {name} did not come up within 10 s")
 
     def ports(self) -> list[str]:
         out = subprocess.run(["jack_lsp"], env=self.env, capture_output=True, text=True).stdout
@@ -100,7 +120,7 @@ class Daemon:
     def __init__(self, jack: JackServer, model: Path, workdir: Path, *args: str, client: str = "segue"):
         self.turn_log = workdir / f"turns-{uuid.uuid4().hex[:6]}.jsonl"
         self.log_path = workdir / f"serve-{uuid.uuid4().hex[:6]}.log"
-        cmd = [sys.executable, "-m", "daemon", "serve", "--backend", "jack", "--model", str(model),
+        cmd = [sys.executable, "-X", "faulthandler", "-m", "daemon", "serve", "--backend", "jack", "--model", str(model),
                "--client-name", client, "--turn-log", str(self.turn_log), "--stats", *args]
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(cmd, cwd=REPO, env=jack.env, stdout=self.log, stderr=subprocess.STDOUT)

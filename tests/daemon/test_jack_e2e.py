@@ -50,9 +50,10 @@ def rig(jack, model, tmp_path):
     """A running daemon wired to a fresh player and listener; everything torn down afterwards."""
     made = []
 
-    def start(*args, connect_player=True, client_prefix="segue"):
+    def start(*args, connect_player=True, client_prefix="segue", verbose=True):
         n = next(_clients)
-        daemon = Daemon(jack, model, tmp_path, *args, client=f"{client_prefix}{n}")
+        # -v logs every message in, so a failure's daemon.output() shows what reached the daemon
+        daemon = Daemon(jack, model, tmp_path, *(("-v",) if verbose else ()), *args, client=f"{client_prefix}{n}")
         listener = Listener(f"listener{n}")
         jack.connect(daemon.out_port, f"listener{n}:in")
         player = None
@@ -115,7 +116,7 @@ def test_sigterm_mid_answer_leaves_nothing_sounding(rig):
 
 
 def test_two_thousand_messages_a_second_for_ten_seconds_do_not_break_it(rig, jack):
-    daemon, listener, player = rig("--silence-ms", "150", "--length", "0.5")
+    daemon, listener, player = rig("--silence-ms", "150", "--length", "0.5", verbose=False)
     sent = flood(jack, daemon.in_port, rate=2000, seconds=10)
     assert sent >= 19_000
     assert daemon.proc.poll() is None, daemon.output()
@@ -183,3 +184,29 @@ def test_jack_midi_dump_hears_the_answer(rig, jack):
     finally:
         dump.terminate()
         dump.wait(5)
+
+
+def test_continuous_mode_plays_along_and_ctrl_c_leaves_nothing_sounding(rig):
+    daemon, listener, player = rig("--mode", "continuous")
+    start = time.perf_counter()
+    for pitch in (48, 52, 55, 60):
+        player.send(0x90, pitch, 80)
+        time.sleep(0.15)
+        player.send(0x80, pitch, 0)
+    assert wait_until(lambda: len(listener.note_ons(start)) >= 2, 10), daemon.output()
+    assert daemon.stop() == 0
+    time.sleep(0.2)
+    assert sounding_after(listener.since()) == set()
+
+
+def test_takeover_pedal_starts_segue_and_releasing_it_stops_segue(rig):
+    daemon, listener, player = rig("--mode", "takeover", "--length", "10")
+    player.phrase()
+    time.sleep(0.5)
+    assert listener.note_ons() == []                 # no pedal, no answer
+    pressed = player.send(0xB0, 67, 127)
+    assert wait_until(lambda: listener.note_ons(pressed), 5), daemon.output()
+    lifted = player.send(0xB0, 67, 0)
+    time.sleep(0.4)
+    assert [t for t, _ in listener.note_ons(lifted + 0.02)] == []
+    assert sounding_after(listener.since()) == set()
