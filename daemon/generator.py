@@ -16,7 +16,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from segue import codec
-from daemon.realtime import become_realtime
 from daemon.scheduler import Scheduled
 from daemon.timeline import Context, PlayerEvent
 
@@ -57,7 +56,6 @@ class GeneratorSettings:
     lead_in_ms: float = 0.0          # longest silence allowed before the answer's first note
     note_cap_s: float = 5.0          # longest segue note
     channel: int = 0                 # output channel, 0-based
-    realtime_priority: int = 0       # SCHED_FIFO priority for this thread (0: ordinary scheduling)
 
 
 class Generator:
@@ -101,7 +99,6 @@ class Generator:
         self.engine.restore(snapshot)
 
     def _run(self) -> None:
-        become_realtime(self.settings.realtime_priority)
         try:
             self._warm_up()
             while True:

@@ -1,9 +1,9 @@
 """Realtime scheduling for the daemon's threads, where the OS allows it.
 
-On a busy machine an ordinary thread woken to send a note can wait milliseconds for a core, and a thread preempted
-while it holds the GIL stalls the others behind it. SCHED_FIFO (as JACK uses for its own threads) fixes both;
-the priorities stay below JACK's default 70 so audio keeps precedence. Every thread here sleeps when it has no
-work, and Linux's realtime throttling still leaves the rest of the system 5% of each second.
+Only the scheduler thread asks for it: on a busy machine an ordinary thread woken to send a note can wait
+milliseconds for a core. It sleeps until ~1 ms before each message, so it takes little. Its priority stays below
+JACK's (70 by default) so audio keeps precedence; with a JACK server that runs *without* realtime threads, set
+daemon.realtime_priority to 0, or the spinning scheduler can delay the server itself.
 """
 from __future__ import annotations
 

@@ -24,7 +24,6 @@ from daemon.clock import MidiClock
 from daemon.generator import Answer, Generator, GeneratorSettings
 from daemon.live_controls import CCMap, Change
 from daemon.policy import TurnPolicy
-from daemon.realtime import become_realtime
 from daemon.scheduler import Scheduler, Sent
 from daemon.timeline import PlayerClock
 
@@ -79,10 +78,8 @@ class Session:
         self.scheduler = Scheduler(output, spin_s=cfg.spin_ms / 1000.0, on_sent=self._on_sent,
                                    realtime_priority=cfg.realtime_priority)
         self.scheduler.echo.window_s = cfg.echo_window_ms / 1000.0
-        # Realtime priorities: scheduler highest (it must send on time), input loop next, generator lowest.
         settings = GeneratorSettings(lookahead_s=cfg.lookahead_ms / 1000.0, lead_in_ms=cfg.lead_in_ms,
-                                     note_cap_s=cfg.note_cap_seconds, channel=self.channel,
-                                     realtime_priority=max(0, cfg.realtime_priority - 10) if cfg.realtime_priority > 0 else 0)
+                                     note_cap_s=cfg.note_cap_seconds, channel=self.channel)
         self.generator = Generator(engine, self.sampler, self.scheduler, self.origin, settings, self._from_generator)
         self.response_seconds = cfg.response_seconds
         self.turn: Turn | None = None
@@ -125,8 +122,6 @@ class Session:
 
     def run(self) -> None:
         """The input loop; returns after request_stop() or a failure in another thread (re-raised here)."""
-        if self.cfg.realtime_priority > 5:
-            become_realtime(self.cfg.realtime_priority - 5)
         while not self.stopping:
             timeout = self._timeout(time.perf_counter())
             try:
@@ -393,6 +388,9 @@ class Session:
                 turn.sent.append((item.due, sent.at, item.data))
         if item.data[0] & 0xF0 == NOTE_ON:
             self.notes_sent += 1
+        if self.verbose:                               # after the send, so it costs the timing nothing
+            log.debug("out %+.4f %s (%+.2f ms)", sent.at - self.origin, " ".join(f"{b:02X}" for b in item.data),
+                      (sent.at - item.due) * 1000)
         if self.recorder is not None:
             self.recorder.segue(item.data, sent.at)
 

@@ -47,8 +47,11 @@ class JackServer:
 
     def _start(self, name: str, rate: int, period: int, realtime: bool) -> None:
         self.name = name
+        self.realtime = realtime
         self.env = {**os.environ, "JACK_DEFAULT_SERVER": name, "JACK_NO_START_SERVER": "1"}
-        cmd = ["jackd", "-n", name]
+        # -t: a client stalled for more than this (ms) is zombified and never runs again; on a loaded 2-core box a
+        # client starting up (the daemon loading its model) can stall far beyond JACK's 500 ms default.
+        cmd = ["jackd", "-n", name, "-t", "10000"]
         # Tests run JACK without realtime threads (CI containers may forbid them); the bench can ask for them.
         cmd += ["-R", "-P", "70"] if realtime else ["--no-realtime"]
         cmd += ["-d", "dummy", "-r", str(rate), "-p", str(period)]
@@ -117,11 +120,16 @@ def make_tiny_model(path: Path) -> Path:
 class Daemon:
     """`python -m daemon serve --backend jack ...` with its ports found by name."""
 
-    def __init__(self, jack: JackServer, model: Path, workdir: Path, *args: str, client: str = "segue"):
+    def __init__(self, jack: JackServer, model: Path, workdir: Path, *args: str, client: str = "segue",
+                 realtime_priority: int | None = None):
         self.turn_log = workdir / f"turns-{uuid.uuid4().hex[:6]}.jsonl"
         self.log_path = workdir / f"serve-{uuid.uuid4().hex[:6]}.log"
         cmd = [sys.executable, "-X", "faulthandler", "-m", "daemon", "serve", "--backend", "jack", "--model", str(model),
                "--client-name", client, "--turn-log", str(self.turn_log), "--stats", *args]
+        # A realtime scheduler thread must not outrank a JACK server that runs without realtime threads.
+        if realtime_priority is None:
+            realtime_priority = 60 if jack.realtime else 0
+        cmd += ["--set", f"daemon.realtime_priority={realtime_priority}"]
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(cmd, cwd=REPO, env=jack.env, stdout=self.log, stderr=subprocess.STDOUT)
         try:

@@ -101,7 +101,8 @@ def test_barge_in_silences_segue_and_every_note_on_gets_its_note_off(rig):
     late = [t for t, _ in listener.note_ons(barged + 0.02)]
     assert late == [], f"segue kept playing {len(late)} notes after the barge-in"
     assert sounding_after(listener.since()) == set()
-    assert wait_until(lambda: daemon.turns() and daemon.turns()[-1]["ended_by"] == "barge-in", 5)
+    assert wait_until(lambda: daemon.turns() and daemon.turns()[-1]["ended_by"] == "barge-in", 5), \
+        [line for line in daemon.output().splitlines() if "segue: in" not in line]
 
 
 def test_sigterm_mid_answer_leaves_nothing_sounding(rig):
@@ -112,7 +113,7 @@ def test_sigterm_mid_answer_leaves_nothing_sounding(rig):
     time.sleep(0.2)
     messages = listener.since()
     assert sounding_after(messages) == set()
-    assert any(m[0] & 0xF0 == 0xB0 and m[1] == 123 for _, m in messages)      # all-notes-off went out too
+    assert any(m[0] & 0xF0 == 0xB0 and m[1] == 123 for _, m in messages), (messages[-8:], daemon.output()[-600:])
 
 
 def test_two_thousand_messages_a_second_for_ten_seconds_do_not_break_it(rig, jack):
