@@ -192,9 +192,10 @@ class Listener:
         self.messages: list[tuple[float, list[int]]] = []
         self._lock = threading.Lock()
         self.proc = subprocess.Popen([sys.executable, "-c", LISTENER_SCRIPT, client], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True, bufsize=1)
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1)
         if self.proc.stdout.readline().strip() != "ready":
-            raise RuntimeError(f"listener {client} did not start")
+            self.proc.kill()
+            raise RuntimeError(f"listener {client} did not start: {self.proc.stderr.read()[-400:]}")
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
