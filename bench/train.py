@@ -2,7 +2,8 @@
 
     python bench/train.py [--threads 1] [--steps 5]
 
-For each config (the default 3x512 conditioned Performance RNN and a small 1x256 one) it times full training steps
+For each config (config.yaml's default 3x512 conditioned Performance RNN, the 2x256 of the default-model recipe
+and a small 1x256 one) it times full training steps
 (forward, backward, clip, AdamW) on random events and reports tokens/s. MFU = achieved model FLOP/s divided by the
 matmul FLOP/s this machine reaches in this same process and thread count (the best float32 torch.mm over square and
 LSTM-shaped operands), so the ratio does not depend on a number remembered from elsewhere.
@@ -32,6 +33,8 @@ from training.models import build_model, count_parameters  # noqa: E402
 CONFIGS = {
     "default 3x512 conditioned": dict(kind="performance_rnn", hidden_size=512, num_layers=3, dropout=0.1,
                                       conditioned=True),
+    "recipe 2x256 conditioned": dict(kind="performance_rnn", hidden_size=256, num_layers=2, dropout=0.2,
+                                     conditioned=True),   # training/recipes/default_model.sh
     "small 1x256 conditioned": dict(kind="performance_rnn", hidden_size=256, num_layers=1, dropout=0.0,
                                     conditioned=True),
 }
