@@ -23,6 +23,7 @@ import rtmidi
 REPO = Path(__file__).resolve().parents[2]
 RATE, PERIOD = 48000, 128
 POOL = 4                       # server names segue-test-0..3: at most this many test servers at once
+SETUP_ATTEMPTS = 3             # tries for test-side JACK setup steps (new clients, connections)
 PERIOD_S = PERIOD / RATE
 
 
@@ -80,7 +81,13 @@ class JackServer:
         return [line.strip() for line in out.splitlines() if line.strip()]
 
     def connect(self, source: str, destination: str) -> None:
-        subprocess.run(["jack_connect", source, destination], env=self.env, check=True, capture_output=True)
+        # A loaded server can refuse a request now and then; setting up the test rig is not what is under test.
+        for attempt in range(SETUP_ATTEMPTS):
+            done = subprocess.run(["jack_connect", source, destination], env=self.env, capture_output=True, text=True)
+            if done.returncode == 0:
+                return
+            time.sleep(1.0)
+        raise AssertionError(f"jack_connect {source} {destination} failed: {done.stderr.strip()[-300:]}")
 
     def wait_port(self, pattern: str, timeout: float = 20.0) -> str:
         regex = re.compile(pattern)
@@ -100,8 +107,7 @@ class JackServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
-        self._log.close()
-        self.log_path.unlink(missing_ok=True)
+        self._log.close()            # the log stays in the temp dir: it is the first thing to read after a failure
 
 
 def make_tiny_model(path: Path) -> Path:
@@ -191,11 +197,17 @@ class Listener:
         self.client = client
         self.messages: list[tuple[float, list[int]]] = []
         self._lock = threading.Lock()
-        self.proc = subprocess.Popen([sys.executable, "-c", LISTENER_SCRIPT, client], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1)
-        if self.proc.stdout.readline().strip() != "ready":
+        for attempt in range(SETUP_ATTEMPTS):     # a loaded server may refuse a new client now and then
+            self.proc = subprocess.Popen([sys.executable, "-c", LISTENER_SCRIPT, client], stdin=subprocess.PIPE,
+                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1)
+            if self.proc.stdout.readline().strip() == "ready":
+                break
             self.proc.kill()
-            raise RuntimeError(f"listener {client} did not start: {self.proc.stderr.read()[-400:]}")
+            error = self.proc.stderr.read()[-400:]
+            self.proc.wait(5)
+            time.sleep(1.0)
+        else:
+            raise RuntimeError(f"listener {client} did not start: {error}")
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
