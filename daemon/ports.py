@@ -97,7 +97,8 @@ class Output:
         self._lock = threading.Lock()
         if connect_to is None:
             _open_virtual(self._rt, backend, port_name)
-            self.name = port_name
+            # JACK gives each python-rtmidi port its own client, so the second one is renamed (segue-01:out)
+            self.name = f"{client_name}:{port_name}" + (f" (JACK may show it as {client_name}-01:{port_name})" if backend == "jack" else "")
         else:
             names = list(self._rt.get_ports())
             index = find_port(names, connect_to, "output")
@@ -134,7 +135,7 @@ class Input:
         self.connected = False
         if connect_to is None:
             _open_virtual(self._rt, backend, port_name)
-            self.name = port_name
+            self.name = f"{client_name}:{port_name}"
         else:
             names = list(self._rt.get_ports())
             index = find_port(names, connect_to, "input")
