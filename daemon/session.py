@@ -22,7 +22,7 @@ import numpy as np
 from segue import codec
 from daemon.clock import MidiClock
 from daemon.generator import Answer, Generator, GeneratorSettings
-from daemon.live_controls import CCMap, Change
+from daemon.live_controls import DENSITY_CLASSES, CCMap, Change
 from daemon.policy import TurnPolicy
 from daemon.scheduler import Scheduler, Sent
 from daemon.timeline import PlayerClock
@@ -217,8 +217,7 @@ class Session:
         elif change.name == "response_seconds":
             self.response_seconds = float(change.value)
         elif change.name == "density":
-            from segue.controls import density_one_hot  # noqa: F401  (layout check: the one-hot has 8 classes)
-            one_hot = np.zeros(8, dtype=np.float32)
+            one_hot = np.zeros(DENSITY_CLASSES, dtype=np.float32)
             one_hot[int(change.value)] = 1.0
             self.pinned["density"] = one_hot
         elif change.name == "mode":
