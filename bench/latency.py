@@ -95,14 +95,8 @@ def main(argv=None) -> int:
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     model, model_name = pick_model(args.model, workdir)
-    realtime = not args.no_realtime
-    try:
-        jack = JackServer(rate=args.rate, period=args.period, realtime=realtime)
-    except RuntimeError:
-        if not realtime:
-            raise
-        realtime = False
-        jack = JackServer(rate=args.rate, period=args.period, realtime=False)
+    jack = JackServer(rate=args.rate, period=args.period, realtime=False if args.no_realtime else None)
+    realtime = jack.realtime
     os.environ.update(JACK_DEFAULT_SERVER=jack.name, JACK_NO_START_SERVER="1")
     period_ms = args.period / args.rate * 1000
     # The daemon stamps input in JACK's process cycle, so a trigger (last release + silence) sits at a fixed phase
