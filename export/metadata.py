@@ -36,11 +36,7 @@ def file_sha256(path: str | Path) -> str:
 
 def codec_meta() -> dict:
     return {
-        "encoding": "performance_with_dynamics",
-        "num_classes": codec.NUM_CLASSES,
-        "steps_per_second": codec.STEPS_PER_SECOND,
-        "max_shift_steps": codec.MAX_SHIFT_STEPS,
-        "num_velocity_bins": codec.NUM_VELOCITY_BINS,
+        **codec.codec_params(),
         "offsets": {"note_on": codec.NOTE_ON_OFFSET, "note_off": codec.NOTE_OFF_OFFSET,
                     "time_shift": codec.TIME_SHIFT_OFFSET, "velocity": codec.VELOCITY_OFFSET},
         "no_event": codec.NO_EVENT,

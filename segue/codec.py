@@ -37,6 +37,18 @@ DEFAULT_VELOCITY = 100
 _HANGING_NOTE_STEPS = int(HANGING_NOTE_SECONDS * STEPS_PER_SECOND)
 
 
+def codec_params() -> dict:
+    """The constants a trained model depends on; stored in datasets, checkpoints and ONNX metadata so a mismatch
+    is caught when they are loaded."""
+    return {
+        "encoding": "performance_with_dynamics",
+        "num_classes": NUM_CLASSES,
+        "steps_per_second": STEPS_PER_SECOND,
+        "max_shift_steps": MAX_SHIFT_STEPS,
+        "num_velocity_bins": NUM_VELOCITY_BINS,
+    }
+
+
 @dataclass(slots=True)
 class Note:
     pitch: int

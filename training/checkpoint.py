@@ -32,14 +32,7 @@ CHECKPOINT_VERSION = 1
 
 def codec_params() -> dict:
     """The codec constants a model depends on; stored so a mismatch is caught at load time."""
-    return {
-        "encoding": "performance_with_dynamics",
-        "num_classes": codec.NUM_CLASSES,
-        "steps_per_second": codec.STEPS_PER_SECOND,
-        "max_shift_steps": codec.MAX_SHIFT_STEPS,
-        "num_velocity_bins": codec.NUM_VELOCITY_BINS,
-        "control_dim": CONTROL_DIM,
-    }
+    return {**codec.codec_params(), "control_dim": CONTROL_DIM}
 
 
 def make_checkpoint(model: nn.Module, model_cfg, train_state: dict | None = None, eval_metrics: dict | None = None,
