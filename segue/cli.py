@@ -39,6 +39,18 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    return run_handler(args)
+
+
+def main_for(add_parser, prog: str, argv: list[str] | None = None) -> int:
+    """A standalone entry point (`python -m daemon`, `torchrun -m training`) with one room's verbs only."""
+    parser = argparse.ArgumentParser(prog=prog)
+    add_parser(parser.add_subparsers(dest="verb", required=True))
+    return run_handler(parser.parse_args(argv))
+
+
+def run_handler(args: argparse.Namespace) -> int:
+    """Run a verb: a user mistake becomes one line and exit 2; a bug keeps its traceback."""
     try:
         return int(args.func(args) or 0)
     except SegueError as e:
