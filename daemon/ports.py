@@ -22,8 +22,8 @@ BACKENDS = {
     "coremidi": rtmidi.API_MACOSX_CORE,
     "winmm": rtmidi.API_WINDOWS_MM,
 }
-NO_VIRTUAL_PORTS = {"winmm"}
-CLOSE_GRACE_S = 0.1            # time for the backend to deliver the last messages before an output port closes   # Windows MultiMedia has no virtual ports; loopMIDI provides them
+NO_VIRTUAL_PORTS = {"winmm"}     # Windows MultiMedia has no virtual ports; loopMIDI provides them
+CLOSE_GRACE_S = 0.1              # time for the backend to deliver the last messages before an output port closes
 
 
 def compiled_backends() -> list[str]:
