@@ -243,7 +243,14 @@ class Player:
     """A JACK MIDI output the tests play from."""
 
     def __init__(self, client: str = "player"):
-        self.rt = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name=client)
+        for attempt in range(SETUP_ATTEMPTS):     # a loaded server may refuse a new client now and then
+            try:
+                self.rt = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name=client)
+                break
+            except rtmidi.SystemError:
+                if attempt == SETUP_ATTEMPTS - 1:
+                    raise
+                time.sleep(1.0)
         self.rt.open_virtual_port("out")
 
     def send(self, *data) -> float:
