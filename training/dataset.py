@@ -26,10 +26,10 @@ from pathlib import Path
 import numpy as np
 
 from segue import codec
+from segue.dataset_reader import DATASET_FORMAT, load_index, read_array
 from segue.errors import SegueError
 from training.sources import Rejected, SourceFile, resolve_sources, split_for
 
-DATASET_FORMAT = "segue-dataset"
 DATASET_VERSION = 1
 SHARD_EVENTS = 4_000_000       # events per shard: ~8 MB, small enough to rewrite, few enough files to list
 CACHE_VERSION = 1              # bump when what a cache entry holds changes, so stale entries are ignored
@@ -226,15 +226,6 @@ def _write_array(path: Path, array: np.ndarray, compress: bool) -> None:
     os.replace(tmp, path)
 
 
-def _read_array(path: Path, dtype: str) -> np.ndarray:
-    compressed = path.with_name(path.name + ".z")
-    if compressed.is_file():
-        return np.frombuffer(zlib.decompress(compressed.read_bytes()), dtype=dtype)
-    if path.is_file():
-        return np.fromfile(path, dtype=dtype)
-    raise SegueError(f"{path}: dataset shard missing; rebuild with `segue data build`")
-
-
 def _summary(files, reencoded, ordered, pieces, skipped, seconds) -> dict:
     split_events = Counter()
     split_pieces = Counter()
@@ -282,23 +273,12 @@ class EventDataset:
 
     def __init__(self, folder: str | Path):
         self.folder = Path(folder)
-        index_path = self.folder / "index.json"
-        if not index_path.is_file():
-            raise SegueError(f"{self.folder}: no index.json; build a dataset first with "
-                             f"`segue data build SOURCES -o {self.folder}`")
-        try:
-            index = json.loads(index_path.read_text())
-        except json.JSONDecodeError as exc:
-            raise SegueError(f"{index_path}: corrupt dataset index ({exc.msg}); rebuild it") from None
-        if index.get("format") != DATASET_FORMAT:
-            raise SegueError(f"{index_path}: not a segue dataset index")
-        if index.get("codec", {}).get("num_classes") != codec.NUM_CLASSES:
-            raise SegueError(f"{index_path}: built with a different event codec; rebuild it")
+        index = load_index(self.folder)
         self.index = index
         self.pieces: list[dict] = index["pieces"]
         shards = sorted({p["shard"] for p in self.pieces})
-        events = {s: _read_array(self.folder / f"shard-{s:05d}.events", "<u2") for s in shards}
-        notes = {s: _read_array(self.folder / f"shard-{s:05d}.notes", "<f8").reshape(-1, 4) for s in shards}
+        events = {s: read_array(self.folder / f"shard-{s:05d}.events", "<u2") for s in shards}
+        notes = {s: read_array(self.folder / f"shard-{s:05d}.notes", "<f8").reshape(-1, 4) for s in shards}
         self._events = [events[p["shard"]][p["offset"]:p["offset"] + p["length"]] for p in self.pieces]
         self._notes = [notes[p["shard"]][p["note_offset"]:p["note_offset"] + p["note_count"]] for p in self.pieces]
 
