@@ -5,10 +5,8 @@ Handlers import torch (and the heavy modules) inside the function, so `segue --h
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-from segue.errors import SegueError
 
 
 def add_parser(subparsers) -> None:
@@ -84,15 +82,10 @@ def _plot(args) -> int:
 
 
 def main(argv=None) -> int:
-    """Standalone entry (`python -m training.cli ...`) with the same verbs as `segue`."""
-    parser = argparse.ArgumentParser(prog="segue")
-    add_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except SegueError as exc:
-        print(f"segue: {exc}", file=sys.stderr)
-        return 2
+    """Standalone entry (`python -m training ...`, e.g. under torchrun) with the same verbs as `segue`."""
+    from segue.cli import main_for
+
+    return main_for(add_parser, "segue", argv)
 
 
 if __name__ == "__main__":
