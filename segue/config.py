@@ -210,6 +210,11 @@ def _coerce(hint: Any, value: Any, path: str) -> Any:
         return value
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if hint is float and isinstance(value, str):
+        try:
+            return float(value)      # YAML 1.1 reads 1e-4 (no dot) as a string
+        except ValueError:
+            pass
     if hint in (int, float, str, bool) and (type(value) is not hint):
         raise _type_error(path, hint, value)
     return value

@@ -312,11 +312,25 @@ def _score_to_midi_bytes(path: Path) -> bytes:
         raise SegueError(f"{path}: no such file")
     try:
         score = converter.parse(str(path))
-        midi_file = translate.streamToMidiFile(score)
+        try:
+            midi_file = translate.streamToMidiFile(score)
+        except Exception as e:
+            if "repeat" not in str(e):
+                raise
+            # Badly formed repeat marks: play the score through once rather than lose it.
+            _strip_repeats(score)
+            midi_file = translate.streamToMidiFile(score)
         return midi_file.writestr()
     except Exception as e:  # music21 raises many unrelated types for malformed scores
         reason = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
         raise SegueError(f"{path}: cannot read score ({reason})") from None
+
+
+def _strip_repeats(score) -> None:
+    from music21 import bar, repeat
+
+    for mark in list(score.recurse().getElementsByClass((repeat.RepeatMark, bar.Repeat))):
+        mark.activeSite.remove(mark)
 
 
 def notes_from_music21_stream(stream) -> list[Note]:

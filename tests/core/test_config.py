@@ -43,3 +43,12 @@ def test_invalid_yaml_says_where(tmp_path):
     path.write_text("train: [\n")
     with pytest.raises(SegueError, match="not valid YAML"):
         load_config(path)
+
+
+def test_exponent_floats_are_floats(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("train:\n  min_lr: 1e-5\n")
+    cfg = load_config(path, ["train.lr=1e-4"])
+    assert cfg.train.lr == 1e-4 and cfg.train.min_lr == 1e-5
+    with pytest.raises(SegueError, match=r"'train\.lr' must be float"):
+        load_config(path, ["train.lr=fast"])

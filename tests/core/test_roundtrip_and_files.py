@@ -90,3 +90,10 @@ def test_encode_json_prints_one_array(tmp_path):
     result = subprocess.run([sys.executable, "-m", "segue", "encode", str(tmp_path / "one.mid"), "--json"],
                             capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[375, 60, 305, 188]"
+
+
+def test_score_with_badly_formed_repeats_is_read_once_through(tmp_path):
+    corpus = pytest.importorskip("music21.corpus")
+    path = corpus.getWork("bach/bwv277.krn")          # music21 cannot expand its repeat marks
+    notes = read_notes(path)
+    assert len(notes) > 100
