@@ -1,8 +1,7 @@
 import pytest
 import torch
 
-from export.pipeline import export_model
-from training.models import build_model
+from tests.tiny_models import export_tiny_model
 
 
 @pytest.fixture(autouse=True)
@@ -12,10 +11,7 @@ def one_thread():
 
 
 def _export(tmp_path_factory, name, cfg):
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("models") / f"{name}.onnx"
-    export_model(build_model(cfg), path, parity_steps=20)
-    return path
+    return export_tiny_model(tmp_path_factory, name, cfg, parity_steps=20)
 
 
 @pytest.fixture(scope="session")

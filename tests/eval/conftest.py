@@ -1,17 +1,11 @@
 import pytest
 
+from tests.tiny_models import export_tiny_model
+
 
 def _export(tmp_path_factory, name, cfg):
-    """A small untrained model exported to ONNX (torch is used by the tests only, never by segue/)."""
-    torch = pytest.importorskip("torch")
-    from export.pipeline import export_model
-    from training.models import build_model
-
-    torch.set_num_threads(1)
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("models") / f"{name}.onnx"
-    export_model(build_model(cfg), path, parity_steps=5)
-    return path
+    pytest.importorskip("torch")
+    return export_tiny_model(tmp_path_factory, name, cfg, parity_steps=5)
 
 
 @pytest.fixture(scope="session")
