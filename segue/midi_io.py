@@ -72,10 +72,6 @@ def encode_file(path: str | Path) -> np.ndarray:
     return encode_arrays(*read_note_arrays(path))
 
 
-def midi_bytes_to_notes(data: bytes, name: str = "<bytes>") -> list[Note]:
-    return midi_bytes_to_arrays(data, name).to_notes()
-
-
 def midi_bytes_to_arrays(data: bytes, name: str = "<bytes>") -> NoteArrays:
     if not data:
         raise SegueError(f"{name}: empty file, not a MIDI file")
@@ -331,11 +327,3 @@ def _strip_repeats(score) -> None:
 
     for mark in list(score.recurse().getElementsByClass((repeat.RepeatMark, bar.Repeat))):
         mark.activeSite.remove(mark)
-
-
-def notes_from_music21_stream(stream) -> list[Note]:
-    """A music21 stream (e.g. from music21.corpus.parse) -> notes, through the same MIDI path as files."""
-    from music21.midi import translate
-
-    return midi_bytes_to_notes(translate.streamToMidiFile(stream).writestr(), str(getattr(stream, "filePath", "score")))
-
