@@ -113,6 +113,60 @@ def _sounding_classes_at_shifts(events, shift) -> np.ndarray:
     return counts
 
 
+# --- past-only controls for a whole sequence: what the live follower reports at every position ------------------
+
+def past_controls(events) -> np.ndarray:
+    """[T, 20] float32: row t is what ControlFollower.current() reports after pushing events[0..t].
+
+    This is what the daemon can know when it feeds event t, so a model trained (or scored) on these rows expects
+    what it gets live. Density: note-ons in the last 3 s over min(elapsed, 3 s). Histogram: steps each pitch class
+    sounded in the last 5 s (a pitch sounds from its first note-on to the next note-off, as the follower tracks it),
+    0.01 prior, normalised. Rows agree with the follower to float32 rounding (the sums run in another order).
+    """
+    events = np.asarray(events, dtype=np.int64)
+    n = len(events)
+    out = np.zeros((n, CONTROL_DIM), dtype=np.float32)
+    if n == 0:
+        return out
+    is_shift = (events >= TIME_SHIFT_OFFSET) & (events < VELOCITY_OFFSET)
+    shift = np.where(is_shift, events - TIME_SHIFT_OFFSET + 1, 0)
+    step_before = np.concatenate([[0], np.cumsum(shift)])        # step_before[j]: clock when event j arrives
+    now = step_before[1:]                                         # clock after pushing events[0..t]
+
+    is_on = events < NOTE_OFF_OFFSET
+    onset_steps = step_before[:-1][is_on]                         # nondecreasing
+    ons_so_far = np.cumsum(is_on)
+    forgotten = np.searchsorted(onset_steps, now - _DENSITY_WINDOW_STEPS, side="right")
+    elapsed = np.minimum(now, _DENSITY_WINDOW_STEPS)
+    density = np.where(elapsed > 0, (ons_so_far - forgotten) * STEPS_PER_SECOND / np.maximum(elapsed, 1), 0.0)
+    out[np.arange(n), np.searchsorted(np.array(DENSITY_BIN_EDGES), density, side="right")] = 1.0
+
+    sounded = _sounded_steps_per_class(events, step_before[:-1], int(now[-1]))   # [steps + 1, 12] cumulative
+    window_start = np.maximum(now - _HISTOGRAM_WINDOW_STEPS, 0)
+    weights = HISTOGRAM_PRIOR + (sounded[now] - sounded[window_start]) / STEPS_PER_SECOND
+    out[:, NUM_DENSITY_CLASSES:] = weights / weights.sum(axis=1, keepdims=True)
+    return out
+
+
+def _sounded_steps_per_class(events, step_of, last_step: int) -> np.ndarray:
+    """[last_step + 1, 12]: row s = pitch-steps each class sounded before step s (the follower's note spans)."""
+    note = np.flatnonzero(events < TIME_SHIFT_OFFSET)
+    is_on = events[note] < NOTE_OFF_OFFSET
+    pitch = np.where(is_on, events[note], events[note] - NOTE_OFF_OFFSET)
+    order = np.lexsort((note, pitch))                             # per pitch, in event order
+    pitch, is_on, when = pitch[order], is_on[order], step_of[note[order]]
+    # A pitch sounds after a note-on and is silent after a note-off: an on starts a span only when the pitch was
+    # silent (a re-strike keeps the first start), an off ends one only when it was sounding.
+    was_sounding = np.concatenate([[False], (pitch[1:] == pitch[:-1]) & is_on[:-1]])
+    starts = is_on & ~was_sounding
+    ends = ~is_on & was_sounding
+    delta = np.zeros((last_step + 2, PITCH_CLASSES), dtype=np.int64)
+    np.add.at(delta, (when[starts], pitch[starts] % 12), 1)
+    np.add.at(delta, (when[ends], pitch[ends] % 12), -1)
+    sounding = np.cumsum(delta, axis=0)[:last_step + 1]            # notes of each class sounding during step s
+    return np.concatenate([np.zeros((1, PITCH_CLASSES), dtype=np.int64), np.cumsum(sounding, axis=0)])[:last_step + 1]
+
+
 # --- live: follow what the player just played ---------------------------------------------------------------------
 
 class ControlFollower:
