@@ -170,7 +170,7 @@ def encode_arrays(pitches: np.ndarray, velocities: np.ndarray, raw_starts: np.nd
 
 
 def decode_events(events, max_note_seconds: float | None = None) -> list[Note]:
-    """Event indices -> notes (sorted by start, then pitch).
+    """Event indices -> notes (sorted by start, then pitch), walked with one EventCursor.
 
     A NOTE_ON while the same pitch sounds ends the sounding note there (one MIDI channel cannot hold a pitch
     twice); a NOTE_OFF for a pitch that is not sounding is ignored; a note that never gets its NOTE_OFF is
@@ -178,38 +178,23 @@ def decode_events(events, max_note_seconds: float | None = None) -> list[Note]:
     caps every note (the live daemon and `generate` use the 5 s cap on everything, as Magenta's generator).
     Before the first VELOCITY event notes get DEFAULT_VELOCITY, as in note-seq's Performance.to_sequence.
     """
-    step = 0
-    velocity = DEFAULT_VELOCITY
-    sounding: dict[int, tuple[int, int]] = {}     # pitch -> (start step, velocity)
+    cursor = EventCursor()
     notes: list[Note] = []
     cap = None if max_note_seconds is None else int(round(max_note_seconds * STEPS_PER_SECOND))
 
-    def close(pitch: int, end_step: int) -> None:
-        start_step, note_velocity = sounding.pop(pitch)
+    def close(pitch: int, start_step: int, end_step: int, velocity: int) -> None:
         if cap is not None:
             end_step = min(end_step, start_step + cap)
         if end_step > start_step:
-            notes.append(Note(pitch, note_velocity, start_step / STEPS_PER_SECOND, end_step / STEPS_PER_SECOND))
+            notes.append(Note(pitch, velocity, start_step / STEPS_PER_SECOND, end_step / STEPS_PER_SECOND))
 
     for event in events:
-        event = int(event)
-        if event < NOTE_OFF_OFFSET:
-            if event in sounding:
-                close(event, step)
-            sounding[event] = (step, velocity)
-        elif event < TIME_SHIFT_OFFSET:
-            pitch = event - NOTE_OFF_OFFSET
-            if pitch in sounding:
-                close(pitch, step)
-        elif event < VELOCITY_OFFSET:
-            step += event - TIME_SHIFT_OFFSET + 1
-        elif event < NUM_CLASSES:
-            velocity = bin_to_velocity(event - VELOCITY_OFFSET + 1)
-        else:
-            raise ValueError(f"event {event} is outside the {NUM_CLASSES}-class vocabulary")
-    for pitch in list(sounding):
-        start_step, _ = sounding[pitch]
-        close(pitch, start_step + _HANGING_NOTE_STEPS)
+        ended = cursor.push(int(event))
+        if ended is not None:
+            pitch, start_step, velocity = ended
+            close(pitch, start_step, cursor.step, velocity)
+    for pitch, (start_step, velocity) in cursor.sounding.items():
+        close(pitch, start_step, start_step + _HANGING_NOTE_STEPS, velocity)
     notes.sort(key=lambda n: (n.start, n.pitch))
     return notes
 
@@ -226,28 +211,57 @@ def transpose_events(events: np.ndarray, semitones: int) -> np.ndarray | None:
     return out
 
 
-class EventWriter:
-    """The incremental form of encode_notes' last stage, for the live encoder: (step, note on/off) rows, given in
-    sorted order, become events with the same TIME_SHIFT splitting and VELOCITY rule. Tests prove the two equal."""
+class EventCursor:
+    """Where a walk over an event stream stands, in either direction: `push` reads events (decoding, following
+    what a model plays), `shift_to` and `write` produce them (the live encoder, the live context).
+
+    It keeps what decoding needs: the step reached, the current velocity bin (0 before any VELOCITY event, as
+    the encoder's "current bin" starts) and the notes sounding, pitch -> (start step, velocity). Written events
+    follow encode_arrays' rules exactly (tests hold the live encoder equal to it); read events follow
+    decode_events' rules, which is built on `push`.
+    """
+
+    __slots__ = ("step", "velocity_bin", "sounding")
 
     def __init__(self) -> None:
         self.step = 0
         self.velocity_bin = 0
+        self.sounding: dict[int, tuple[int, int]] = {}
 
-    def write(self, step: int, is_end: bool, pitch: int, velocity: int) -> list[int]:
-        events = self.shift_to(step)
-        if is_end:
-            events.append(note_off(pitch))
-            return events
-        velocity_bin = velocity_to_bin(velocity)
-        if velocity_bin != self.velocity_bin:
-            self.velocity_bin = velocity_bin
-            events.append(velocity_event(velocity_bin))
-        events.append(note_on(pitch))
-        return events
+    @property
+    def velocity(self) -> int:
+        """Velocity a NOTE_ON gets now (note-seq's DEFAULT_VELOCITY before any VELOCITY event)."""
+        return bin_to_velocity(self.velocity_bin) if self.velocity_bin else DEFAULT_VELOCITY
+
+    def copy(self) -> "EventCursor":
+        other = EventCursor()
+        other.step, other.velocity_bin, other.sounding = self.step, self.velocity_bin, dict(self.sounding)
+        return other
+
+    def push(self, event: int) -> tuple[int, int, int] | None:
+        """Consume one event; return the note it ended, as (pitch, start step, velocity), ending at self.step.
+
+        A NOTE_ON of a sounding pitch ends that note and starts a new one; a NOTE_OFF of a silent pitch ends
+        nothing."""
+        if event < NOTE_OFF_OFFSET:
+            ended = self.sounding.pop(event, None)
+            self.sounding[event] = (self.step, self.velocity)
+            return None if ended is None else (event, *ended)
+        if event < TIME_SHIFT_OFFSET:
+            pitch = event - NOTE_OFF_OFFSET
+            ended = self.sounding.pop(pitch, None)
+            return None if ended is None else (pitch, *ended)
+        if event < VELOCITY_OFFSET:
+            self.step += event - TIME_SHIFT_OFFSET + 1
+        elif event < NUM_CLASSES:
+            self.velocity_bin = event - VELOCITY_OFFSET + 1
+        else:
+            raise ValueError(f"event {event} is outside the {NUM_CLASSES}-class vocabulary")
+        return None
 
     def shift_to(self, step: int) -> list[int]:
-        """TIME_SHIFTs that move from the current step to `step`: full seconds, then the remainder."""
+        """TIME_SHIFTs that move the cursor to `step` (none if it is there or past it): full seconds, then the
+        remainder. The one place time shifts are split, as encode_arrays splits them."""
         events = []
         while step > self.step + MAX_SHIFT_STEPS:
             events.append(NO_EVENT)
@@ -255,4 +269,15 @@ class EventWriter:
         if step > self.step:
             events.append(time_shift(step - self.step))
             self.step = step
+        return events
+
+    def write(self, step: int, is_end: bool, pitch: int, velocity: int) -> list[int]:
+        """Events for one note start or end at `step` (rows given in encode_arrays' sorted order): the shifts
+        there, a VELOCITY event before a NOTE_ON whose bin differs from the current one, the note event."""
+        events = self.shift_to(step)
+        if not is_end and velocity_to_bin(velocity) != self.velocity_bin:
+            events.append(velocity_event(velocity_to_bin(velocity)))
+            self.push(events[-1])
+        events.append(note_off(pitch) if is_end else note_on(pitch))
+        self.push(events[-1])
         return events

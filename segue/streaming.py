@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from segue.codec import MAX_SHIFT_STEPS, EventWriter, quantize
+from segue.codec import MAX_SHIFT_STEPS, EventCursor, quantize
 from segue.sustain import PedalNote, SustainPedal
 
 
@@ -36,7 +36,7 @@ class StreamingEncoder:
     def __init__(self, origin: float = 0.0) -> None:
         self.origin = origin
         self.pedal = SustainPedal()
-        self.writer = EventWriter()
+        self.writer = EventCursor()
         self.open: dict[int, list[PedalNote]] = {}      # pitch -> notes whose key is down (pretty_midi pairing)
         self.rows: list[_Row] = []
         self.orders: dict[int, tuple] = {}             # id(note) -> its note-number key
