@@ -49,6 +49,20 @@ def main_for(add_parser, prog: str, argv: list[str] | None = None) -> int:
     return run_handler(parser.parse_args(argv))
 
 
+def add_config_args(parser: argparse.ArgumentParser) -> None:
+    """`--config FILE` and repeatable `--set section.key=value`: every verb that reads config.yaml takes both."""
+    parser.add_argument("--config", help="config.yaml to read (default: the one shipped with segue; see `segue config`)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="override one config key, e.g. --set data.max_notes=500000; repeatable")
+
+
+def config_from_args(args: argparse.Namespace):
+    """The Config named by a verb's --config/--set arguments."""
+    from segue.config import load_config
+
+    return load_config(args.config, args.overrides)
+
+
 def run_handler(args: argparse.Namespace) -> int:
     """Run a verb: a user mistake becomes one line and exit 2; a bug keeps its traceback."""
     try:

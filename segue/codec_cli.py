@@ -6,6 +6,8 @@ import json
 import sys
 from pathlib import Path
 
+from segue.cli import add_config_args, config_from_args
+
 
 def add_parser(subparsers) -> None:
     encode = subparsers.add_parser(
@@ -13,6 +15,7 @@ def add_parser(subparsers) -> None:
         description="Encode a MIDI or score file as Magenta performance events (note-seq compatible).")
     encode.add_argument("file", help="a .mid/.midi file, or a score: .mxl .musicxml .xml .krn .abc")
     encode.add_argument("--json", action="store_true", help="print the event indices as one JSON array")
+    add_config_args(encode)
     encode.set_defaults(func=run_encode)
 
     decode = subparsers.add_parser(
@@ -26,6 +29,7 @@ def add_parser(subparsers) -> None:
         "info", help="what a music file holds: notes, duration, events, density, pitch classes, key",
         description="Summarise a MIDI or score file as segue sees it.")
     info.add_argument("file", nargs="+", help="MIDI or score files, folders or globs")
+    add_config_args(info)
     info.set_defaults(func=run_info)
 
 
@@ -33,7 +37,7 @@ def run_encode(args: argparse.Namespace) -> int:
     from segue.codec import event_kind, shift_steps
     from segue.midi_io import encode_file
 
-    events = encode_file(args.file)
+    events = encode_file(args.file, config_from_args(args).data)
     if args.json:
         json.dump(events.tolist(), sys.stdout)
         sys.stdout.write("\n")
@@ -72,17 +76,18 @@ def run_info(args: argparse.Namespace) -> int:
     from segue.errors import SegueError
     from segue.midi_io import iter_music_files, read_notes
 
+    limits = config_from_args(args).data
     paths = list(iter_music_files(args.file))
     skipped = 0
     for path in paths:
         try:
-            notes = read_notes(path)
+            notes = read_notes(path, limits)
         except SegueError as e:
             print(f"segue: skipped {e}", file=sys.stderr)
             skipped += 1
             continue
         print(describe(str(path), notes))
-    if skipped:
+    if skipped and len(paths) > 1:
         print(f"segue: skipped {skipped} of {len(paths)} files (reasons above)", file=sys.stderr)
     return 2 if skipped == len(paths) else 0
 

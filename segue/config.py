@@ -1,13 +1,16 @@
 """config.yaml -> typed dataclasses, with key-path errors and `--set section.key=value` overrides.
 
 Every section is a dataclass whose fields carry their defaults; config.yaml documents each key in place. Loading is
-strict: an unknown key or a value of the wrong type is a SegueError naming the full key path (and the nearest
-known key), because a silently ignored typo in a training config costs hours.
+strict: an unknown key, a value of the wrong type or a number outside its range (RANGES, one table for every
+numeric key) is a SegueError naming the full key path, because a silently ignored typo in a training config costs
+hours and a negative learning rate fails twenty minutes in with a traceback.
 """
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -33,6 +36,12 @@ class DataConfig:
     compress: bool = False
     workers: int = 2
     all_keys: bool = False          # transpose by -5..+6 (every key, as seed 000) instead of `transpositions`
+    # Per-file limits, checked before the expensive work (segue/file_limits.py); every reader of music files obeys them.
+    max_file_bytes: int = 32_000_000
+    max_uncompressed_bytes: int = 64_000_000
+    max_notes: int = 300_000
+    max_seconds: float = 14_400.0
+    file_timeout_seconds: float = 120.0
 
 
 @dataclass
@@ -153,6 +162,132 @@ class Config:
         return dataclasses.asdict(self)
 
 
+# --- ranges: every numeric key, checked at load -----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Range:
+    """Allowed values of one numeric key: low/high bounds (None = unbounded), each inclusive unless marked open."""
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+
+    def allows(self, value: float) -> bool:
+        if not math.isfinite(value):
+            return False
+        if self.low is not None and (value < self.low or (self.low_open and value == self.low)):
+            return False
+        return self.high is None or (value < self.high or (not self.high_open and value == self.high))
+
+    def __str__(self) -> str:
+        low_op, high_op = ("<" if self.low_open else "<="), ("<" if self.high_open else "<=")
+        if self.low is not None and self.high is not None:
+            return f"{self.low:g} {low_op} x {high_op} {self.high:g}"
+        if self.low is not None:
+            return f"{'>' if self.low_open else '>='} {self.low:g}"
+        if self.high is not None:
+            return f"{high_op} {self.high:g}"
+        return "a finite number"
+
+
+def _at_least(low: float) -> Range:
+    return Range(low=low)
+
+
+def _above(low: float) -> Range:
+    return Range(low=low, low_open=True)
+
+
+_POSITIVE, _COUNT, _NON_NEGATIVE = _above(0), _at_least(1), _at_least(0)
+_FRACTION = Range(0, 1)
+_CC = Range(0, 127)
+_CC_OR_OFF = Range(-1, 127)      # -1 = off
+_SEED = Range(0, 2**32 - 1)      # numpy's and torch's seeds both take this range
+
+# Key paths as load_config walks them: list items as `[]`, the values of a mapping as `*`.
+RANGES: dict[str, Range] = {
+    "data.eval_fraction": Range(0, 1, low_open=True, high_open=True),
+    "data.transpositions[]": Range(-12, 12),
+    "data.time_stretches[]": Range(0.25, 4),
+    "data.workers": _COUNT,
+    "data.max_file_bytes": _COUNT,
+    "data.max_uncompressed_bytes": _COUNT,
+    "data.max_notes": _COUNT,
+    "data.max_seconds": _POSITIVE,
+    "data.file_timeout_seconds": _POSITIVE,
+    "model.hidden_size": _COUNT,
+    "model.num_layers": _COUNT,
+    "model.dropout": Range(0, 1, high_open=True),
+    "model.embed_dim": _COUNT,
+    "model.attention_window": _COUNT,
+    "train.lr": Range(0, 10, low_open=True),
+    "train.seed": _SEED,
+    "train.stages[].seq_len": _COUNT,
+    "train.stages[].batch_size": _COUNT,
+    "train.stages[].advance_below": _POSITIVE,
+    "train.stages[].max_steps": _COUNT,
+    "train.max_steps": _COUNT,
+    "train.weight_decay": _NON_NEGATIVE,
+    "train.grad_clip": _NON_NEGATIVE,
+    "train.min_lr": Range(0, 10),
+    "train.clr_step_size": _COUNT,
+    "train.clr_gamma": Range(0, 1, low_open=True),
+    "train.l1": _NON_NEGATIVE,
+    "train.rhythm_weight": _NON_NEGATIVE,
+    "train.harmony_weight": _NON_NEGATIVE,
+    "train.eval_every": _COUNT,
+    "train.eval_seq_len": _COUNT,
+    "train.eval_batch_size": _COUNT,
+    "train.eval_max_windows": _NON_NEGATIVE,
+    "train.patience": _COUNT,
+    "train.min_delta": _NON_NEGATIVE,
+    "train.gl_alpha": _NON_NEGATIVE,
+    "train.checkpoint_minutes": _POSITIVE,
+    "train.log_every": _COUNT,
+    "train.threads": _NON_NEGATIVE,
+    "export.opset": Range(17, 30),
+    "export.parity_steps": _COUNT,
+    "export.int8_max_kl": _NON_NEGATIVE,
+    "export.int8_min_agreement": _FRACTION,
+    "daemon.in_channel": Range(0, 16),
+    "daemon.out_channel": Range(1, 16),
+    "daemon.echo_window_ms": Range(0, 10_000),
+    "daemon.temperature": Range(0, 100),
+    "daemon.top_k": Range(0, 388),
+    "daemon.top_p": Range(0, 1, low_open=True),
+    "daemon.min_p": Range(0, 1, high_open=True),
+    "daemon.seed": _SEED,
+    "daemon.density": Range(None, 1000),            # negative = follow the player
+    "daemon.silence_ms": _POSITIVE,
+    "daemon.takeover_cc": _CC,
+    "daemon.response_seconds": _POSITIVE,
+    "daemon.response_bars": _NON_NEGATIVE,
+    "daemon.beats_per_bar": Range(1, 64),
+    "daemon.max_response_seconds": _POSITIVE,
+    "daemon.lead_in_ms": _NON_NEGATIVE,
+    "daemon.lookahead_ms": _POSITIVE,
+    "daemon.spin_ms": _NON_NEGATIVE,
+    "daemon.realtime_priority": Range(0, 99),
+    "daemon.note_cap_seconds": _POSITIVE,
+    "daemon.cc_map.*": _CC_OR_OFF,
+    "daemon.state_cc": _CC_OR_OFF,
+}
+
+
+def range_key(path: str) -> str:
+    """`train.stages[2].seq_len` -> `train.stages[].seq_len`, the form RANGES is keyed by."""
+    return re.sub(r"\[\d+\]", "[]", path)
+
+
+def _check_range(path: str, value: int | float, mapping_value: bool) -> None:
+    key = range_key(path)
+    if mapping_value:
+        key = key.rsplit(".", 1)[0] + ".*"
+    allowed = RANGES[key]     # a KeyError here is a numeric key added without its range: add it to RANGES
+    if not allowed.allows(value):
+        raise SegueError(f"config: '{path}' is {value!r}, allowed: {allowed}")
+
+
 # --- loading ------------------------------------------------------------------------------------------------------
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
@@ -161,6 +296,9 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     source = Path(path) if path is not None else DEFAULT_CONFIG_PATH
     if path is not None or source.exists():
         raw = _read_yaml(source)
+        if not isinstance(raw, dict):
+            raise SegueError(f"config: {source} must be a mapping of sections (data:, model:, train:, ...), "
+                             f"got a YAML {type(raw).__name__}")
     for item in overrides or []:
         _apply_override(raw, item)
     return from_dict(Config, raw, "")
@@ -183,7 +321,7 @@ def from_dict(cls: type, raw: Any, where: str) -> Any:
     return cls(**values)
 
 
-def _coerce(hint: Any, value: Any, path: str) -> Any:
+def _coerce(hint: Any, value: Any, path: str, in_mapping: bool = False) -> Any:
     if dataclasses.is_dataclass(hint):
         return from_dict(hint, value, path)
     origin = typing.get_origin(hint)
@@ -194,7 +332,7 @@ def _coerce(hint: Any, value: Any, path: str) -> Any:
         errors = []
         for arg in (a for a in args if a is not type(None)):
             try:
-                return _coerce(arg, value, path)
+                return _coerce(arg, value, path, in_mapping)
             except SegueError as e:
                 errors.append(e)
         raise errors[0]
@@ -205,18 +343,20 @@ def _coerce(hint: Any, value: Any, path: str) -> Any:
     if origin is dict:
         if not isinstance(value, dict):
             raise _type_error(path, hint, value)
-        return {k: _coerce(args[1], v, f"{path}.{k}") for k, v in value.items()}
+        return {k: _coerce(args[1], v, f"{path}.{k}", in_mapping=True) for k, v in value.items()}
     if hint is Any:
         return value
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
+        value = float(value)
     if hint is float and isinstance(value, str):
         try:
-            return float(value)      # YAML 1.1 reads 1e-4 (no dot) as a string
+            value = float(value)      # YAML 1.1 reads 1e-4 (no dot) as a string
         except ValueError:
             pass
     if hint in (int, float, str, bool) and (type(value) is not hint):
         raise _type_error(path, hint, value)
+    if hint in (int, float):
+        _check_range(path, value, in_mapping)
     return value
 
 

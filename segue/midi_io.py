@@ -4,6 +4,7 @@ MIDI is read the way Magenta's note-seq reads it (through pretty_midi), because 
 output on real files: pretty_midi's note pairing and instrument grouping, its track-0 tempo map and float time
 arithmetic, then note-seq's sustain rule per instrument, drums dropped, all instruments merged. MusicXML, .mxl,
 kern and ABC go through music21 (the `train` extra), rendered to MIDI bytes and read by the same path.
+Every reader takes the per-file limits of config.yaml's `data` section (segue.file_limits); None = the defaults.
 """
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ import numpy as np
 
 from segue import smf
 from segue.codec import Note, encode_arrays
+from segue.config import DataConfig
 from segue.errors import SegueError
+from segue.file_limits import check_file_size, over_limit, read_mxl
 from segue.sustain import SUSTAIN_CONTROL, PedalNote, SustainPedal
 
 MIDI_SUFFIXES = {".mid", ".midi", ".smf"}
@@ -44,47 +47,53 @@ class NoteArrays(NamedTuple):
         return [Note(int(p), int(v), float(s), float(e)) for p, v, s, e in zip(*self)]
 
 
-def read_notes(path: str | Path) -> list[Note]:
+def read_notes(path: str | Path, limits: DataConfig | None = None) -> list[Note]:
     """Read a MIDI or score file into sustain-resolved, drum-free notes. Raises SegueError naming the file."""
-    return read_note_arrays(path).to_notes()
+    return read_note_arrays(path, limits).to_notes()
 
 
-def read_note_arrays(path: str | Path) -> NoteArrays:
+def read_note_arrays(path: str | Path, limits: DataConfig | None = None) -> NoteArrays:
     path = Path(path)
+    limits = limits or DataConfig()
+    if path.is_dir():
+        raise SegueError(f"{path}: is a folder, expected a MIDI or score file")
+    check_file_size(path, limits)
     suffix = path.suffix.lower()
     if suffix in SCORE_SUFFIXES:
-        return midi_bytes_to_arrays(_score_to_midi_bytes(path), str(path))
+        return midi_bytes_to_arrays(_score_to_midi_bytes(path, limits), str(path), limits)
     try:
         data = path.read_bytes()
-    except FileNotFoundError:
-        raise SegueError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise SegueError(f"{path}: is a folder, expected a MIDI or score file") from None
     except OSError as e:
         raise SegueError(f"{path}: cannot read ({e.strerror or e})") from None
     if suffix not in MIDI_SUFFIXES and not data.startswith(b"MThd"):
         raise SegueError(f"{path}: not a MIDI or score file (known suffixes: {', '.join(sorted(MUSIC_SUFFIXES))})")
-    return midi_bytes_to_arrays(data, str(path))
+    return midi_bytes_to_arrays(data, str(path), limits)
 
 
-def encode_file(path: str | Path) -> np.ndarray:
+def encode_file(path: str | Path, limits: DataConfig | None = None) -> np.ndarray:
     """The whole-file front end of the codec: file -> event indices."""
-    return encode_arrays(*read_note_arrays(path))
+    return encode_arrays(*read_note_arrays(path, limits))
 
 
-def midi_bytes_to_arrays(data: bytes, name: str = "<bytes>") -> NoteArrays:
+def midi_bytes_to_arrays(data: bytes, name: str = "<bytes>", limits: DataConfig | None = None) -> NoteArrays:
+    limits = limits or DataConfig()
     if not data:
         raise SegueError(f"{name}: empty file, not a MIDI file")
     try:
-        midi = smf.parse(data)
+        midi = smf.parse(data, max_notes=limits.max_notes)
     except smf.MidiFormatError as e:
         raise SegueError(f"{name}: {e}") from None
+    except smf.TooManyNotes:
+        raise over_limit(name, f"more than {limits.max_notes:,} notes", "max_notes", limits.max_notes) from None
     if any(track.last_tick < 0 for track in midi.tracks):
         raise SegueError(f"{name}: a track holds no messages at all (corrupt MIDI file)")
     max_tick = max((track.last_tick for track in midi.tracks), default=0) + 1
     if max_tick > smf.MAX_TICK:
         raise SegueError(f"{name}: last tick {max_tick} is absurdly large, the file is probably corrupt")
     tempo = _TempoMap(midi.ticks_per_beat, midi.tempos)
+    seconds = float(tempo.seconds([max_tick - 1])[0])
+    if seconds > limits.max_seconds:
+        raise over_limit(name, f"{seconds:,.0f} s long", "max_seconds", limits.max_seconds)
     return _apply_sustain(_group_instruments(midi), tempo)
 
 
@@ -246,9 +255,6 @@ def _apply_sustain(instruments: list[_Instrument], tempo: _TempoMap) -> NoteArra
     return NoteArrays(*(np.concatenate([getattr(p, f) for p in parts]) for f in NoteArrays._fields))
 
 
-_PEDAL_DOWN, _PEDAL_UP, _NOTE_START, _NOTE_END = 0, 1, 2, 3     # note-seq's processing order at equal times
-
-
 def _replay_pedal(part: "NoteArrays", pedal_times, values, last_time: float) -> "NoteArrays":
     notes = [PedalNote(int(p), int(v), float(s)) for p, v, s in zip(part.pitch, part.velocity, part.start)]
     events = [(note.start, _NOTE_START, note) for note in notes]
@@ -297,17 +303,21 @@ def _absolute_to_delta(track) -> None:
 
 # --- scores through music21 -----------------------------------------------------------------------------------------
 
-def _score_to_midi_bytes(path: Path) -> bytes:
+def _score_to_midi_bytes(path: Path, limits: DataConfig) -> bytes:
     try:
         import music21  # noqa: F401  (heavy; only scores need it)
         from music21 import converter
         from music21.midi import translate
     except ImportError:
         raise SegueError(f"{path}: reading scores needs music21; install it with: pip install 'segue[train]'") from None
-    if not path.exists():
-        raise SegueError(f"{path}: no such file")
+    compressed = path.suffix.lower() == ".mxl"
+    # An .mxl is unpacked here, under the limits: music21 would unpack a zip bomb whole before parsing a byte.
+    text = read_mxl(path, limits) if compressed else None
+    if not compressed and path.stat().st_size > limits.max_uncompressed_bytes:
+        raise over_limit(str(path), f"{path.stat().st_size:,} bytes", "max_uncompressed_bytes",
+                         limits.max_uncompressed_bytes)
     try:
-        score = converter.parse(str(path))
+        score = converter.parseData(text, format="musicxml") if compressed else converter.parse(str(path))
         try:
             midi_file = translate.streamToMidiFile(score)
         except Exception as e:

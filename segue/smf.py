@@ -9,6 +9,7 @@ note on/off, control change, program change, track names and track-0 tempo chang
 """
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 
 # Raw message kinds kept per track. Everything else (aftertouch, sysex, other metas) is skipped. Pitch bends are
@@ -27,6 +28,14 @@ class MidiFormatError(ValueError):
     """The bytes are not a readable Standard MIDI File; the message says why."""
 
 
+class TooManyNotes(ValueError):
+    """The file holds more note-ons than the caller's cap; parsing stopped there."""
+
+    def __init__(self, limit: int):
+        super().__init__(f"more than {limit} notes")
+        self.limit = limit
+
+
 @dataclass
 class Track:
     # Each message: (absolute tick, kind, channel, data1, data2).
@@ -42,8 +51,8 @@ class MidiFile:
     tempos: list[tuple[int, int]]  # (tick, microseconds per quarter) from track 0, in file order
 
 
-def parse(data: bytes) -> MidiFile:
-    """Parse SMF bytes. Raises MidiFormatError with a short human reason."""
+def parse(data: bytes, max_notes: int | None = None) -> MidiFile:
+    """Parse SMF bytes. Raises MidiFormatError with a short human reason, TooManyNotes past `max_notes` note-ons."""
     if len(data) < 14 or data[:4] != b"MThd":
         raise MidiFormatError("not a MIDI file (no MThd header)")
     header_size = int.from_bytes(data[4:8], "big")
@@ -51,24 +60,40 @@ def parse(data: bytes) -> MidiFile:
         raise MidiFormatError("truncated MIDI header")
     num_tracks = int.from_bytes(data[10:12], "big")
     division = int.from_bytes(data[12:14], "big", signed=True)
-    if division <= 0:
+    if division < 0:
         raise MidiFormatError("SMPTE time division is not supported (only ticks per beat)")
-    pos = 8 + header_size
-    tracks = []
+    if division == 0:
+        raise MidiFormatError("time division is 0 ticks per beat (corrupt header)")
     tempos: list[tuple[int, int]] = []
+    tracks = []
+    notes_left = max_notes if max_notes is not None else sys.maxsize
+    for index, (start, size) in enumerate(_track_chunks(data, 8 + header_size, num_tracks)):
+        track, notes_left = _parse_track(data, start, size, tempos if index == 0 else None, notes_left)
+        if notes_left < 0:
+            raise TooManyNotes(max_notes)
+        tracks.append(track)
+    return MidiFile(division, tracks, tempos)
+
+
+def _track_chunks(data: bytes, pos: int, num_tracks: int) -> list[tuple[int, int]]:
+    """(start, size) of every track chunk, read from the chunk headers alone, so a corrupt length or a missing
+    track is refused before any message is parsed."""
+    chunks = []
     for index in range(num_tracks):
         if pos + 8 > len(data):
             raise MidiFormatError(f"truncated: header promises {num_tracks} tracks, file holds {index}")
         if data[pos:pos + 4] != b"MTrk":
             raise MidiFormatError(f"track {index} has no MTrk header")
         size = int.from_bytes(data[pos + 4:pos + 8], "big")
-        start = pos + 8
-        track, pos = _parse_track(data, start, size, tempos if index == 0 else None)
-        tracks.append(track)
-    return MidiFile(division, tracks, tempos)
+        if pos + 8 + size > len(data):
+            raise MidiFormatError(f"truncated: track {index} claims {size} bytes, the file ends first")
+        chunks.append((pos + 8, size))
+        pos += 8 + size
+    return chunks
 
 
-def _parse_track(data: bytes, start: int, size: int, tempos: list | None) -> tuple[Track, int]:
+def _parse_track(data: bytes, start: int, size: int, tempos: list | None, notes_left: int) -> tuple[Track, int]:
+    """The track's messages and how many note-ons the budget has left; it stops below 0 (TooManyNotes)."""
     track = Track()
     messages = track.messages
     pos = start
@@ -129,6 +154,10 @@ def _parse_track(data: bytes, start: int, size: int, tempos: list | None) -> tup
                 channel = status & 0x0F
                 if kind_nibble == 0x9:
                     messages.append((tick, NOTE_ON, channel, a, b))
+                    if b:
+                        notes_left -= 1
+                        if notes_left < 0:
+                            return track, notes_left
                 elif kind_nibble == 0x8:
                     messages.append((tick, NOTE_OFF, channel, a, b))
                 elif kind_nibble == 0xB:
@@ -144,7 +173,7 @@ def _parse_track(data: bytes, start: int, size: int, tempos: list | None) -> tup
                 raise MidiFormatError("a track's messages overrun its chunk (corrupt length)")
     except IndexError:
         raise MidiFormatError("truncated: a track ends in the middle of a message") from None
-    return track, pos
+    return track, notes_left
 
 
 def _read_vlq(data: bytes, pos: int) -> tuple[int, int]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sys
 
+from segue.cli import add_config_args, config_from_args
 
 
 def add_parser(subparsers) -> None:
@@ -22,7 +23,7 @@ def add_parser(subparsers) -> None:
     build.add_argument("-o", "--out", required=True, help="dataset folder to write (re-uses its cache)")
     build.add_argument("--workers", type=int, help="parallel encoding processes (default: data.workers)")
     build.add_argument("--compress", action="store_true", default=None, help="zlib-compress the shards")
-    _add_config_args(build)
+    add_config_args(build)
     build.set_defaults(func=_data_build)
 
     train = subparsers.add_parser(
@@ -35,7 +36,7 @@ def add_parser(subparsers) -> None:
     train.add_argument("--init-from", metavar="CKPT", help="start from these weights (fine-tuning)")
     train.add_argument("--device", default="auto", help="auto | cpu | cuda | mps (default: auto)")
     train.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
-    _add_config_args(train)
+    add_config_args(train)
     train.set_defaults(func=_train)
 
     plot = subparsers.add_parser("plot", help="draw loss / accuracy / lr curves of a run as PNG")
@@ -44,23 +45,16 @@ def add_parser(subparsers) -> None:
     plot.set_defaults(func=_plot)
 
 
-def _add_config_args(parser) -> None:
-    parser.add_argument("--config", help="config.yaml to read (default: the project's)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                        help="override one config key; repeatable")
-
-
 def _data_build(args) -> int:
     from pathlib import Path
 
-    from segue.config import load_config
     from training.dataset import build_dataset, format_summary
 
-    cfg = load_config(args.config, args.overrides).data
+    cfg = config_from_args(args).data
     workers = args.workers if args.workers is not None else cfg.workers
     compress = cfg.compress if args.compress is None else True
     summary = build_dataset(args.sources, args.out, eval_fraction=cfg.eval_fraction, workers=workers,
-                            compress=compress, progress=sys.stderr.isatty())
+                            compress=compress, limits=cfg)
     import json
     skipped = json.loads((Path(args.out) / "index.json").read_text())["skipped"]
     print(format_summary(summary, skipped, Path(args.out)))

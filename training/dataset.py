@@ -6,15 +6,16 @@ Layout of a dataset folder:
     shard-00000.notes[.z]      float64 [N, 4] rows (pitch, velocity, start s, end s) of the same pieces: the loader
                                re-quantizes these for time stretching, which scaling shift tokens cannot do correctly
     cache/                     one .npz per encoded source file (or .skip.json for a file that failed), keyed by
-                               path + size + mtime: a rebuild re-reads only files that are new or changed
+                               path + size + mtime: a rebuild re-reads only files that are new or changed, and
+                               files skipped under other per-file limits (data.max_*) than this build's
 `.z` files are zlib-compressed (data.compress); reading is transparent.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
-import multiprocessing
 import os
 import sys
 import time
@@ -26,13 +27,16 @@ from pathlib import Path
 import numpy as np
 
 from segue import codec
+from segue.config import DataConfig
 from segue.dataset_reader import DATASET_FORMAT, load_index, read_array
 from segue.errors import SegueError
+from training import encode_pool
 from training.sources import Rejected, SourceFile, resolve_sources, split_for
 
 DATASET_VERSION = 1
 SHARD_EVENTS = 4_000_000       # events per shard: ~8 MB, small enough to rewrite, few enough files to list
 CACHE_VERSION = 1              # bump when what a cache entry holds changes, so stale entries are ignored
+PROGRESS_EVERY_S = 10.0        # without a terminal (a log file), one progress line this often
 
 
 def codec_params() -> dict:
@@ -50,12 +54,12 @@ def array_to_notes(rows: np.ndarray, stretch: float = 1.0) -> list:
     return [codec.Note(int(p), int(v), float(s) * stretch, float(e) * stretch) for p, v, s, e in rows]
 
 
-def _encode_file(path: str) -> tuple[str, np.ndarray | None, np.ndarray | None, str | None]:
+def _encode_file(path: str, limits: DataConfig) -> tuple[str, np.ndarray | None, np.ndarray | None, str | None]:
     """(path, notes [N,4], events, None) or (path, None, None, reason)."""
     from segue.midi_io import read_notes
 
     try:
-        notes = read_notes(path)
+        notes = read_notes(path, limits)
     except SegueError as exc:
         message = str(exc)  # midi_io names the file first; the skip report already does
         return path, None, None, message[len(path) + 2:] if message.startswith(f"{path}: ") else message
@@ -84,8 +88,11 @@ class _Encoded:
 
 
 def build_dataset(sources: list[str], out: str | Path, eval_fraction: float = 0.1, workers: int = 2,
-                  compress: bool = False, progress: bool = True) -> dict:
-    """Encode `sources` into dataset folder `out`; returns the summary (also stored in index.json)."""
+                  compress: bool = False, progress: bool = True, limits: DataConfig | None = None) -> dict:
+    """Encode `sources` into dataset folder `out`; returns the summary (also stored in index.json).
+
+    `limits`: the per-file limits and time limit of config.yaml's data section (None = the defaults)."""
+    limits = limits or DataConfig()
     if not str(out).strip():
         raise SegueError("data build: the output folder (-o) is empty")
     out = Path(out)
@@ -104,7 +111,7 @@ def build_dataset(sources: list[str], out: str | Path, eval_fraction: float = 0.
     todo: list[SourceFile] = []
     by_path = {item.path: item for item in files}
     for item in files:
-        hit = _read_cache(cache, item)
+        hit = _read_cache(cache, item, limits)
         if hit is None:
             todo.append(item)
         elif isinstance(hit, str):
@@ -112,9 +119,9 @@ def build_dataset(sources: list[str], out: str | Path, eval_fraction: float = 0.
         else:
             encoded[item.path] = _Encoded(item, *hit)
 
-    for path, notes, events, reason in _run_workers([i.path for i in todo], workers, progress):
+    for path, notes, events, reason in _run_workers([i.path for i in todo], workers, progress, limits):
         item = by_path[path]
-        _write_cache(cache, item, notes, events, reason)
+        _write_cache(cache, item, notes, events, reason, limits)
         if reason is not None:
             skipped.append(Rejected(path, reason))
         else:
@@ -135,26 +142,56 @@ def build_dataset(sources: list[str], out: str | Path, eval_fraction: float = 0.
     return summary
 
 
-def _run_workers(paths: list[str], workers: int, progress: bool):
+def _run_workers(paths: list[str], workers: int, progress: bool, limits: DataConfig):
+    """Encode in worker processes (each file under data.file_timeout_seconds), reporting progress on stderr."""
     if not paths:
         return
-    from tqdm import tqdm
-
-    bar = tqdm(total=len(paths), desc="encoding", unit="file", disable=not progress, file=sys.stderr)
-    if workers <= 1 or len(paths) == 1:
-        for path in paths:
-            yield _encode_file(path)
-            bar.update()
-    else:
-        # spawn, not fork: music21 and torch keep threads and caches that do not survive a fork well.
-        with multiprocessing.get_context("spawn").Pool(workers) as pool:
-            for result in pool.imap_unordered(_encode_file, paths, chunksize=1):
-                yield result
-                bar.update()
-    bar.close()
+    report = _Progress(len(paths), progress)
+    for result in encode_pool.run(paths, _encode_file, limits, workers, limits.file_timeout_seconds):
+        report.update(skipped=result[3] is not None)
+        yield result
+    report.close()
 
 
-def _read_cache(cache: Path, item: SourceFile):
+class _Progress:
+    """A tqdm bar on a terminal; in a log, one line every PROGRESS_EVERY_S seconds and one at the end."""
+
+    def __init__(self, total: int, enabled: bool):
+        self.total, self.enabled, self.done, self.skipped = total, enabled, 0, 0
+        self.started = self.last_line = time.monotonic()
+        self.bar = None
+        if enabled and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc="encoding", unit="file", file=sys.stderr)
+
+    def update(self, skipped: bool) -> None:
+        self.done += 1
+        self.skipped += skipped
+        if self.bar is not None:
+            self.bar.update()
+            self.bar.set_postfix(skipped=self.skipped, refresh=False)
+        elif self.enabled and time.monotonic() - self.last_line >= PROGRESS_EVERY_S:
+            self._line()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        elif self.enabled:
+            self._line()
+
+    def _line(self) -> None:
+        self.last_line = time.monotonic()
+        print(f"encoding: {self.done}/{self.total} files, {self.skipped} skipped, "
+              f"{self.last_line - self.started:.0f} s", file=sys.stderr, flush=True)
+
+
+def _limits_record(limits: DataConfig) -> dict:
+    """The settings a skip depends on: a skip made under other limits is not reused."""
+    return {k: v for k, v in dataclasses.asdict(limits).items() if k.startswith("max_") or k == "file_timeout_seconds"}
+
+
+def _read_cache(cache: Path, item: SourceFile, limits: DataConfig):
     """(notes, events) for an unchanged file, the skip reason of an unchanged failed file, or None."""
     try:
         key = _cache_key(item.path)
@@ -162,7 +199,8 @@ def _read_cache(cache: Path, item: SourceFile):
         return None
     skip = cache / f"{key}.skip.json"
     if skip.is_file():
-        return json.loads(skip.read_text())["reason"]
+        stored = json.loads(skip.read_text())
+        return stored["reason"] if stored.get("limits") == _limits_record(limits) else None
     entry = cache / f"{key}.npz"
     if entry.is_file():
         with np.load(entry) as stored:
@@ -170,14 +208,16 @@ def _read_cache(cache: Path, item: SourceFile):
     return None
 
 
-def _write_cache(cache: Path, item: SourceFile, notes, events, reason) -> None:
+def _write_cache(cache: Path, item: SourceFile, notes, events, reason, limits: DataConfig) -> None:
     try:
         key = _cache_key(item.path)
     except OSError:
         return
     if reason is not None:
-        (cache / f"{key}.skip.json").write_text(json.dumps({"path": item.path, "reason": reason}))
+        record = {"path": item.path, "reason": reason, "limits": _limits_record(limits)}
+        (cache / f"{key}.skip.json").write_text(json.dumps(record))
     else:
+        (cache / f"{key}.skip.json").unlink(missing_ok=True)
         tmp = cache / f"{key}.tmp.npz"
         np.savez(tmp, notes=notes, events=events)
         os.replace(tmp, cache / f"{key}.npz")
