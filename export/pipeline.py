@@ -56,7 +56,7 @@ def export_model(model: torch.nn.Module, out_path: str | Path, *, ckpt: dict | N
         target = int8_path_for(out_path)
         result.int8_nodes = quantize.quantize(out_path, target)
         agreement = quantize.compare(out_path, target, events, controls)
-        if agreement.mean_kl > int8_max_kl or agreement.top1_agreement < int8_min_agreement:
+        if agreement.mean_kl > int8_max_kl or agreement.confident_agreement < int8_min_agreement:
             target.unlink()
             raise SegueError(f"int8 model rejected: {agreement.line()} (limits: KL <= {int8_max_kl}, agreement >= "
                              f"{100 * int8_min_agreement:.0f}%, export.int8_* in config.yaml); fp32 model kept at {out_path}")

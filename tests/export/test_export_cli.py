@@ -18,7 +18,7 @@ def cli(*argv):
 
 @pytest.fixture
 def checkpoint(tmp_path, make_trained_model, small_models):
-    model = make_trained_model("performance_rnn", steps=40)
+    model = make_trained_model("performance_rnn")
     ckpt = make_checkpoint(model, small_models["performance_rnn"], eval_metrics={"loss": 1.25},
                            data_summary={"pieces": 7})
     return save_checkpoint(ckpt, tmp_path / "run" / "best.pt")
