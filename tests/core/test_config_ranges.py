@@ -65,7 +65,8 @@ def test_range_keys_fold_list_indices():
 
 
 @pytest.mark.parametrize("verb", [["train", "--data", "nowhere", "--out", "run"], ["serve"]])
-def test_the_cli_prints_the_range_error_without_a_traceback(tmp_path, verb):
+def test_the_cli_prints_the_range_error_without_a_traceback(tmp_path, monkeypatch, verb):
+    monkeypatch.chdir(tmp_path)
     bad = tmp_path / "bad.yaml"
     bad.write_text("train:\n  eval_every: 0\ndaemon:\n  top_p: 5\n")
     result = subprocess.run([sys.executable, "-m", "segue", *verb, "--config", str(bad)],
