@@ -11,6 +11,7 @@ import signal
 import sys
 import threading
 
+from segue.config import check_ranges
 from segue.errors import SegueError
 
 from daemon.live_controls import CCMap, learn
@@ -21,21 +22,11 @@ STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 
 def check_config(cfg) -> None:
-    """User mistakes in the daemon section, as one-line errors naming the key."""
+    """User mistakes in the daemon section, as one-line errors naming the key. Numbers are checked against
+    segue.config.RANGES again here because command-line flags replace config values after load."""
+    check_ranges(cfg, "daemon")
     if cfg.mode not in MODES:
         raise SegueError(f"daemon.mode {cfg.mode!r} is not a mode: use one of {', '.join(MODES)}")
-    if not 0 <= cfg.in_channel <= 16:
-        raise SegueError(f"daemon.in_channel must be 0 (all) or 1-16, got {cfg.in_channel}")
-    if not 1 <= cfg.out_channel <= 16:
-        raise SegueError(f"daemon.out_channel must be 1-16, got {cfg.out_channel}")
-    for key in ("silence_ms", "lookahead_ms", "response_seconds", "max_response_seconds", "note_cap_seconds"):
-        if getattr(cfg, key) <= 0:
-            raise SegueError(f"daemon.{key} must be > 0, got {getattr(cfg, key)}")
-    if cfg.lead_in_ms < 0 or cfg.spin_ms < 0:
-        raise SegueError("daemon.lead_in_ms and daemon.spin_ms must be >= 0")
-    for key in ("takeover_cc", "state_cc"):
-        if getattr(cfg, key) > 127:
-            raise SegueError(f"daemon.{key} must be a CC number 0-127 (or -1 for off), got {getattr(cfg, key)}")
     CCMap(cfg.cc_map)
 
 

@@ -304,6 +304,11 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     return from_dict(Config, raw, "")
 
 
+def check_ranges(section: Any, where: str) -> None:
+    """Range-check a section built in code (e.g. config values replaced by command-line flags) as load_config does."""
+    from_dict(type(section), dataclasses.asdict(section), where)
+
+
 def from_dict(cls: type, raw: Any, where: str) -> Any:
     """Build dataclass `cls` from a mapping, checking every key and type; `where` is the key path so far."""
     if raw is None:
