@@ -1,12 +1,14 @@
 """Magenta-style beam search over sampled continuations.
 
-Each iteration extends every beam by `steps_per_iteration` sampled events, `branch_factor` times over, then keeps the
-`beam_size` extensions with the highest total log-likelihood (under the sampler's temperature-scaled distribution).
-The engine's state snapshots make branching cheap: a branch restores its parent's state and carries on.
+Each iteration extends every beam by `steps_per_iteration` events drawn by the sampling loop, `branch_factor` times
+over, then keeps the `beam_size` extensions with the highest total log-likelihood (of each event under the
+distribution it was drawn from: the shaped, temperature-scaled one). The engine's and the loop's snapshots make
+branching cheap: a branch restores its parent's state and carries on.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,7 +16,7 @@ import numpy as np
 from segue import codec
 from segue.engine import Engine
 from segue.errors import SegueError
-from segue.sampling import Sampler
+from segue.sampling_loop import SamplingLoop
 
 
 @dataclass
@@ -24,20 +26,15 @@ class _Beam:
     elapsed: int              # time steps generated so far
     logits: np.ndarray        # next-event logits after the last event
     state: tuple              # engine snapshot after the last event
+    loop_state: tuple         # sampling-loop snapshot (the grammar's view of the context) after the last event
 
 
-def _log_softmax(logits: np.ndarray, temperature: float) -> np.ndarray:
-    scaled = np.asarray(logits, dtype=np.float64) / max(temperature, 1e-6)
-    scaled -= scaled.max()
-    return scaled - np.log(np.exp(scaled).sum())
-
-
-def beam_search(engine: Engine, sampler: Sampler, logits: np.ndarray, length, beam_size: int = 1,
+def beam_search(engine: Engine, loop: SamplingLoop, logits: np.ndarray, length, beam_size: int = 1,
                 branch_factor: int = 1, steps_per_iteration: int = 1) -> np.ndarray:
     """The most likely of the sampled continuations (same `length` rule as plain sampling)."""
     if beam_size < 1 or branch_factor < 1 or steps_per_iteration < 1:
         raise SegueError("--beam-size, --branch-factor and --steps-per-iteration must be >= 1")
-    beams = [_Beam([], 0.0, 0, logits, engine.snapshot())]
+    beams = [_Beam([], 0.0, 0, logits, engine.snapshot(), loop.snapshot())]
     while not all(length.done(len(b.events), b.elapsed) for b in beams):
         candidates = []
         for beam in beams:
@@ -45,23 +42,26 @@ def beam_search(engine: Engine, sampler: Sampler, logits: np.ndarray, length, be
                 candidates.append(beam)  # finished beams compete unchanged
                 continue
             for _ in range(branch_factor):
-                candidates.append(_extend(engine, sampler, beam, length, steps_per_iteration))
+                candidates.append(_extend(engine, loop, beam, length, steps_per_iteration))
         candidates.sort(key=lambda b: b.log_likelihood, reverse=True)
         beams = candidates[:beam_size]
     best = beams[0]
     engine.restore(best.state)
+    loop.restore(best.loop_state)
     return np.array(best.events, dtype=np.int64)
 
 
-def _extend(engine: Engine, sampler: Sampler, beam: _Beam, length, steps: int) -> _Beam:
+def _extend(engine: Engine, loop: SamplingLoop, beam: _Beam, length, steps: int) -> _Beam:
     engine.restore(beam.state)
+    loop.restore(beam.loop_state)
     events, log_likelihood, elapsed, logits = list(beam.events), beam.log_likelihood, beam.elapsed, beam.logits
     for _ in range(steps):
-        event = sampler.sample(logits)
-        log_likelihood += float(_log_softmax(logits, sampler.temperature)[event])
+        event, probability = loop.choose(logits)
+        loop.observe(event)
+        log_likelihood += math.log(probability)
         events.append(event)
         elapsed += codec.shift_steps(event)
         if length.done(len(events), elapsed):
             break
         logits = engine.step(event)
-    return _Beam(events, log_likelihood, elapsed, logits, engine.snapshot())
+    return _Beam(events, log_likelihood, elapsed, logits, engine.snapshot(), loop.snapshot())

@@ -23,9 +23,9 @@ from segue.baselines import ALL_KEYS, MarkovModel
 from segue.codec import Note
 from segue.errors import SegueError
 from segue.sampling import Sampler
+from segue.sampling_loop import Length, SamplingLoop
 
 MIN_NOTES = 4  # a primer or real continuation with fewer notes has no key, no IOI histogram: skip the piece
-MAX_EVENTS_PER_SECOND = 300  # generation cap (as segue.generate): a model stuck on note-offs must still stop
 SYSTEMS = ("real", "model", "markov")
 
 
@@ -107,20 +107,13 @@ class MarkovSource:
         return np.log(self.model.next_distribution(self.history))
 
 
-def continue_primer(source, sampler: Sampler, primer: np.ndarray, seconds: float) -> np.ndarray:
-    """Sample events after the primer until they span `seconds` (or the event cap is hit)."""
-    target = int(round(seconds * codec.STEPS_PER_SECOND))
+def continue_primer(source, sampler: Sampler, primer: np.ndarray, seconds: float, shapers=()) -> np.ndarray:
+    """Sample events after the primer until they span `seconds`, through the one sampling loop (with `shapers`,
+    e.g. segue.grammar.build_shapers, seeing the primer first)."""
     logits = source.prime(primer)
-    out: list[int] = []
-    elapsed = 0
-    for _ in range(int(seconds * MAX_EVENTS_PER_SECOND)):
-        event = sampler.sample(logits)
-        out.append(event)
-        elapsed += codec.shift_steps(event)
-        if elapsed >= target:
-            break
-        logits = source.step(event)
-    return np.array(out, dtype=np.int64)
+    loop = SamplingLoop(sampler, shapers)
+    loop.start(primer)
+    return loop.run(source.step, logits, Length(seconds=seconds))
 
 
 def generated_window(passage: Passage, generated: np.ndarray, seconds: float) -> list[Note]:
@@ -297,7 +290,11 @@ def run_continuations(model_path: str | Path | None, data_dir: str | Path, secon
     return out
 
 
-def _sampling_generator(source, temperature: float, top_p: float, seed: int, seconds: float):
-    """A generator function with its own seeded sampler (same seed for every system: a like-for-like draw)."""
+def _sampling_generator(source, temperature: float, top_p: float, seed: int, seconds: float, grammar=None):
+    """A generator function with its own seeded sampler (same seed for every system: a like-for-like draw) and,
+    given GrammarSettings, the decoding grammar's shapers."""
+    from segue.grammar import build_shapers
+
     sampler = Sampler(temperature=temperature, top_p=top_p, seed=seed)
-    return lambda passage: continue_primer(source, sampler, passage.primer_events, seconds)
+    return lambda passage: continue_primer(source, sampler, passage.primer_events, seconds,
+                                           build_shapers(grammar) if grammar else ())

@@ -18,38 +18,14 @@ import numpy as np
 from segue import codec
 from segue.engine import Engine
 from segue.errors import SegueError
+from segue.grammar import GrammarSettings, build_shapers
 from segue.sampling import Sampler
+from segue.sampling_loop import Length, SamplingLoop  # noqa: F401  (Length: callers' length rule)
 
-# A model stuck emitting note-offs or velocities must still stop: at most this many events per generated second.
-MAX_EVENTS_PER_SECOND = 300
 # Without a primer or a pinned density, generate at a moderate piano density (notes per second; bin 8-16).
 DEFAULT_DENSITY = 10.0
 DENSITY_SLICE = slice(0, 8)
 HISTOGRAM_SLICE = slice(8, 20)
-
-
-@dataclass
-class Length:
-    """Generate until the continuation spans `seconds`, or exactly `steps` events."""
-    seconds: float | None = None
-    steps: int | None = None
-
-    def __post_init__(self):
-        if (self.seconds is None) == (self.steps is None):
-            raise SegueError("give the length as --seconds or --steps (one of them)")
-        if self.seconds is not None and self.seconds <= 0:
-            raise SegueError(f"--seconds must be > 0, got {self.seconds}")
-        if self.steps is not None and self.steps <= 0:
-            raise SegueError(f"--steps must be > 0, got {self.steps}")
-
-    @property
-    def max_events(self) -> int:
-        return self.steps if self.steps is not None else int(self.seconds * MAX_EVENTS_PER_SECOND) + 1
-
-    def done(self, events: int, elapsed_steps: int) -> bool:
-        if self.steps is not None:
-            return events >= self.steps
-        return elapsed_steps >= self.seconds * codec.STEPS_PER_SECOND or events >= self.max_events
 
 
 def held_controls(primer: np.ndarray, key: str | None = None, density: float | None = None) -> np.ndarray:
@@ -94,19 +70,6 @@ def prime(engine: Engine, primer: np.ndarray, key: str | None = None, density: f
     return engine.feed(primer, primer_controls(primer, held))
 
 
-def sample_continuation(engine: Engine, sampler: Sampler, logits: np.ndarray, length: Length) -> np.ndarray:
-    """Sample events one at a time from primed logits until `length` is reached."""
-    out: list[int] = []
-    elapsed = 0
-    while True:
-        event = sampler.sample(logits)
-        out.append(event)
-        elapsed += codec.shift_steps(event)
-        if length.done(len(out), elapsed):
-            return np.array(out, dtype=np.int64)
-        logits = engine.step(event)
-
-
 def load_primer(path: Path | None) -> np.ndarray:
     if path is None:
         return np.zeros(0, dtype=np.int64)
@@ -143,15 +106,18 @@ class Generated:
 
 
 def generate(engine: Engine, primer: np.ndarray, length: Length, sampler_settings: dict, seed: int,
-             key: str | None = None, density: float | None = None, beam: dict | None = None) -> np.ndarray:
-    """One continuation of `primer`; the same arguments give the same events."""
+             key: str | None = None, density: float | None = None, beam: dict | None = None,
+             grammar: GrammarSettings | None = None) -> np.ndarray:
+    """One continuation of `primer`; the same arguments give the same events. `grammar` None samples the model
+    as it is (no shapers)."""
     logits = prime(engine, primer, key, density)
-    sampler = Sampler(seed=seed, **sampler_settings)
+    loop = SamplingLoop(Sampler(seed=seed, **sampler_settings), build_shapers(grammar) if grammar else ())
+    loop.start(primer if len(primer) else [codec.NO_EVENT])     # what prime() fed the model
     if beam and (beam.get("beam_size", 1) > 1 or beam.get("branch_factor", 1) > 1):
         from segue.beam import beam_search
 
-        return beam_search(engine, sampler, logits, length, **beam)
-    return sample_continuation(engine, sampler, logits, length)
+        return beam_search(engine, loop, logits, length, **beam)
+    return loop.run(engine.step, logits, length)
 
 
 # --- writing the results -------------------------------------------------------------------------------------------

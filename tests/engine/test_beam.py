@@ -5,6 +5,7 @@ from segue.beam import beam_search
 from segue.engine import Engine
 from segue.generate import Length
 from segue.sampling import Sampler
+from segue.sampling_loop import SamplingLoop
 
 
 def _log_likelihood(engine, events, temperature=1.0):
@@ -22,7 +23,7 @@ def test_beam_search_keeps_the_likeliest_branch(gru_path):
     engine = Engine.load(gru_path)
     engine.reset()
     logits = engine.step(codec.NO_EVENT)
-    best = beam_search(engine, Sampler(seed=4), logits, Length(steps=12), beam_size=1, branch_factor=6,
+    best = beam_search(engine, SamplingLoop(Sampler(seed=4)), logits, Length(steps=12), beam_size=1, branch_factor=6,
                        steps_per_iteration=12)
     assert len(best) == 12
     # replaying the same sampler draws gives the 6 branches; the search must return the likeliest of them
@@ -43,7 +44,7 @@ def test_engine_is_left_in_the_state_of_the_chosen_continuation(gru_path):
     engine = Engine.load(gru_path)
     engine.reset()
     logits = engine.step(codec.NO_EVENT)
-    events = beam_search(engine, Sampler(seed=2), logits, Length(steps=20), beam_size=3, branch_factor=2,
+    events = beam_search(engine, SamplingLoop(Sampler(seed=2)), logits, Length(steps=20), beam_size=3, branch_factor=2,
                          steps_per_iteration=4)
     after_search = engine.step(int(events[-1]))
     engine.reset()

@@ -1,0 +1,216 @@
+"""The decoding grammar: shapers (segue.sampling_loop's protocol) that keep sampled events musically well formed.
+
+  NoteOffMask      a NOTE_OFF only for a sounding pitch (optionally no NOTE_ON for one already sounding)
+  ReleaseHazard    old notes become ever likelier to be released; none outlives the note cap unless the pedal holds it
+  FollowDynamics   VELOCITY events drawn toward the context's recent level (what the player has been playing)
+  PinnedKey        a soft scale mask on NOTE_ONs for a pinned key ("D minor")
+
+Each takes a normalised temperature-1 [388] distribution and returns one; each keeps the share of its event
+kind where it only re-weights within the kind (dynamics, key), so a shaper never changes how busy the music is.
+`build_shapers(GrammarSettings)` gives the list generate, continuations and the daemon use.
+"""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from segue import codec
+
+_ONS = slice(codec.NOTE_ON_OFFSET, codec.NOTE_OFF_OFFSET)
+_OFFS = slice(codec.NOTE_OFF_OFFSET, codec.TIME_SHIFT_OFFSET)
+_VELOCITIES = slice(codec.VELOCITY_OFFSET, codec.NUM_CLASSES)
+_BINS = np.arange(1, codec.NUM_VELOCITY_BINS + 1, dtype=np.float64)
+
+
+def _renormalised(probs: np.ndarray) -> np.ndarray:
+    total = probs.sum()
+    return probs / total if total > 0 else probs
+
+
+def _reweight(probs: np.ndarray, part: slice, weights: np.ndarray) -> np.ndarray:
+    """Re-weight the classes of `part`, keeping their total mass."""
+    values = probs[part]
+    mass, weighted = values.sum(), values * weights
+    if mass <= 0 or weighted.sum() <= 0:
+        return probs
+    out = probs.copy()
+    out[part] = weighted * (mass / weighted.sum())
+    return out
+
+
+class NoteOffMask:
+    """A NOTE_OFF of a silent pitch decodes to nothing but still moves the model: rule it out. With
+    `no_restrike`, a NOTE_ON of a sounding pitch (which ends it and strikes again) is ruled out too."""
+
+    def __init__(self, no_restrike: bool = False):
+        self.no_restrike = no_restrike
+        self.sounding = np.zeros(128, dtype=bool)
+
+    def reset(self) -> None:
+        self.sounding[:] = False
+
+    def observe(self, event: int) -> None:
+        if event < codec.NOTE_OFF_OFFSET:
+            self.sounding[event] = True
+        elif event < codec.TIME_SHIFT_OFFSET:
+            self.sounding[event - codec.NOTE_OFF_OFFSET] = False
+
+    def shape(self, probs: np.ndarray) -> np.ndarray:
+        out = probs.copy()
+        out[_OFFS] *= self.sounding
+        if self.no_restrike:
+            out[_ONS] *= ~self.sounding
+        return _renormalised(out)
+
+    def snapshot(self):
+        return self.sounding.copy()
+
+    def restore(self, state) -> None:
+        self.sounding = state.copy()
+
+
+class ReleaseHazard:
+    """No note sounds past `cap_s` unless the pedal holds it; from `start_s` on, its release gets likelier.
+
+    A note ages only when time passes, so the hazard takes its mass from the TIME_SHIFTs: before time moves on,
+    a note of age a is released with probability ((a - start) / (cap - start))**2 (the oldest note's weight; the
+    old notes share it by weight). A shift that would carry a note past the cap is shortened to end there, and at
+    the cap only the release of the notes due is left. `pedal_down` (the player's sustain, set by the daemon)
+    suspends all of it; when the pedal lifts, notes past the cap are released at once.
+    """
+
+    def __init__(self, start_s: float = 2.0, cap_s: float = 5.0):
+        if not 0 <= start_s < cap_s:
+            raise ValueError(f"the release hazard needs 0 <= start ({start_s}) < cap ({cap_s})")
+        self.start = int(round(start_s * codec.STEPS_PER_SECOND))
+        self.cap = int(round(cap_s * codec.STEPS_PER_SECOND))
+        self.pedal_down = False
+        self.cursor = codec.EventCursor()
+
+    def reset(self) -> None:
+        self.cursor = codec.EventCursor()
+
+    def observe(self, event: int) -> None:
+        self.cursor.push(event)
+
+    def shape(self, probs: np.ndarray) -> np.ndarray:
+        sounding = self.cursor.sounding
+        if self.pedal_down or not sounding:
+            return probs
+        pitches = np.fromiter(sounding, dtype=np.int64, count=len(sounding))
+        ages = self.cursor.step - np.fromiter((start for start, _ in sounding.values()), dtype=np.int64,
+                                              count=len(sounding))
+        left = self.cap - int(ages.max())
+        if left <= 0:                                    # due now: nothing else may happen first
+            due = codec.NOTE_OFF_OFFSET + pitches[ages >= self.cap]
+            forced = np.zeros_like(probs)
+            forced[due] = probs[due] + 1e-12             # the model's own preference among them, never zero mass
+            return forced / forced.sum()
+        out = probs.copy()
+        if left < codec.MAX_SHIFT_STEPS:                 # the longest shift allowed ends exactly at the cap
+            too_long = slice(codec.TIME_SHIFT_OFFSET + left, codec.VELOCITY_OFFSET)
+            out[codec.time_shift(left)] += out[too_long].sum()
+            out[too_long] = 0.0
+        old = ages > self.start
+        if old.any():
+            weights = (ages[old] - self.start) / (self.cap - self.start)
+            hazard = float(weights.max()) ** 2
+            shifts = out[codec.TIME_SHIFT_OFFSET:codec.VELOCITY_OFFSET]
+            moved = hazard * shifts.sum()
+            shifts *= 1.0 - hazard
+            out[codec.NOTE_OFF_OFFSET + pitches[old]] += moved * weights / weights.sum()
+        return out
+
+    def snapshot(self):
+        return self.cursor.copy()
+
+    def restore(self, state) -> None:
+        self.cursor = state.copy()
+
+
+class FollowDynamics:
+    """VELOCITY events drawn toward the recent level: the mean velocity bin of the last `memory` note-ons in the
+    context (the player's and the answer's own, so the answer keeps the level it was given), with a Gaussian of
+    `spread` MIDI velocity units around it. Re-weights within the VELOCITY events only."""
+
+    def __init__(self, spread: float = 12.0, memory: int = 16):
+        self.width = spread / codec.VELOCITY_BIN_SIZE      # in bins
+        self.recent: deque[int] = deque(maxlen=memory)
+        self.velocity_bin = 0
+
+    def reset(self) -> None:
+        self.recent.clear()
+        self.velocity_bin = 0
+
+    def observe(self, event: int) -> None:
+        if event >= codec.VELOCITY_OFFSET:
+            self.velocity_bin = event - codec.VELOCITY_OFFSET + 1
+        elif event < codec.NOTE_OFF_OFFSET:
+            self.recent.append(self.velocity_bin or codec.velocity_to_bin(codec.DEFAULT_VELOCITY))
+
+    def level(self) -> float | None:
+        """The velocity bin answers are drawn toward (None before any note)."""
+        return sum(self.recent) / len(self.recent) if self.recent else None
+
+    def shape(self, probs: np.ndarray) -> np.ndarray:
+        level = self.level()
+        if level is None:
+            return probs
+        return _reweight(probs, _VELOCITIES, np.exp(-0.5 * ((_BINS - level) / self.width) ** 2))
+
+    def snapshot(self):
+        return tuple(self.recent), self.velocity_bin
+
+    def restore(self, state) -> None:
+        recent, self.velocity_bin = state
+        self.recent = deque(recent, maxlen=self.recent.maxlen)
+
+
+class PinnedKey:
+    """NOTE_ONs outside the pinned key's scale keep (1 - strength) of their probability (1 = never), the mass
+    going to the scale's pitches: the key holds however far the model's own conditioning drifts."""
+
+    def __init__(self, key: str, strength: float = 0.9):
+        from segue.controls import key_histogram
+
+        if not 0 <= strength <= 1:
+            raise ValueError(f"key strength must be in 0..1, got {strength}")
+        in_scale = np.tile(key_histogram(key) > 0, 11)[:128]
+        self.weights = np.where(in_scale, 1.0, 1.0 - strength)
+
+    def reset(self) -> None:
+        pass
+
+    def observe(self, event: int) -> None:
+        pass
+
+    def shape(self, probs: np.ndarray) -> np.ndarray:
+        return _reweight(probs, _ONS, self.weights)
+
+
+@dataclass
+class GrammarSettings:
+    """What build_shapers turns on (config.yaml `sampling:`; CLI flags of `segue generate`)."""
+    note_off_mask: bool = True
+    no_restrike: bool = False
+    release_start_s: float = 2.0     # the release hazard starts at this note age; negative = no hazard
+    note_cap_s: float = 5.0          # ... and forces the release here
+    follow_dynamics: bool = True
+    dynamics_spread: float = 12.0    # MIDI velocity units around the recent level
+    key: str | None = None           # pinned key, e.g. "D minor"
+    key_strength: float = 0.9
+
+
+def build_shapers(settings: GrammarSettings) -> list:
+    shapers: list = []
+    if settings.key:
+        shapers.append(PinnedKey(settings.key, settings.key_strength))
+    if settings.follow_dynamics:
+        shapers.append(FollowDynamics(settings.dynamics_spread))
+    if settings.release_start_s >= 0:
+        shapers.append(ReleaseHazard(settings.release_start_s, settings.note_cap_s))
+    if settings.note_off_mask:                 # last: whatever the others moved, a silent pitch is never released
+        shapers.append(NoteOffMask(settings.no_restrike))
+    return shapers

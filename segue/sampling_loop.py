@@ -1,0 +1,191 @@
+"""The one sampling loop: every generator of events draws its next event here.
+
+Offline generate, the continuation test, beam search, the Markov baseline and the live daemon all call
+`SamplingLoop.next_event`, so there is one runaway guard, one time limit and one place where the decoding grammar
+(segue.grammar) and the session memory plug in. One draw:
+
+    logits -> softmax (temperature 1) -> each shaper in turn -> time limit and runaway guard
+           -> the Sampler's temperature, top-k, min-p, top-p -> one event
+
+A shaper is any object with
+    reset()                      forget everything (a new piece, a new session)
+    observe(event: int)          one event entered the model's context: the player's, a primer's or the model's own
+    shape(probs) -> probs        a normalised [388] distribution at temperature 1 in, a normalised one out
+and, optionally, snapshot() -> object / restore(object) for cheap rollback (beam search, the daemon's barge-in);
+without them the loop deep-copies the shaper. Shapers run in list order: put those that mix in other
+distributions (a session memory) before the masks, so a ruled-out event stays ruled out.
+Scoring uses the same shapers through `shaped_event_probabilities`.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Callable, Iterable, Protocol, Sequence
+
+import numpy as np
+
+from segue import codec
+from segue.errors import SegueError
+from segue.sampling import Sampler, softmax
+
+# More events than this at one instant is a model babbling (a 10-finger chord with velocities is ~30): from then
+# on only time may pass, or a sounding note end. This also bounds any generation: time moves at least every
+# MAX_EVENTS_PER_STEP + 1 events.
+MAX_EVENTS_PER_STEP = 64
+
+_SHIFTS = slice(codec.TIME_SHIFT_OFFSET, codec.VELOCITY_OFFSET)
+
+
+@dataclass
+class Length:
+    """Generate until the continuation spans `seconds`, or exactly `steps` events. (A model stuck emitting events
+    that let no time pass still ends: the sampling loop's runaway guard moves time on.)"""
+    seconds: float | None = None
+    steps: int | None = None
+
+    def __post_init__(self):
+        if (self.seconds is None) == (self.steps is None):
+            raise SegueError("give the length as --seconds or --steps (one of them)")
+        if self.seconds is not None and self.seconds <= 0:
+            raise SegueError(f"--seconds must be > 0, got {self.seconds}")
+        if self.steps is not None and self.steps <= 0:
+            raise SegueError(f"--steps must be > 0, got {self.steps}")
+
+    def done(self, events: int, elapsed_steps: int) -> bool:
+        if self.steps is not None:
+            return events >= self.steps
+        return elapsed_steps >= self.seconds * codec.STEPS_PER_SECOND
+
+
+class Shaper(Protocol):
+    def reset(self) -> None: ...
+    def observe(self, event: int) -> None: ...
+    def shape(self, probs: np.ndarray) -> np.ndarray: ...
+
+
+class SamplingLoop:
+    """A Sampler plus the shapers, and the context they have observed (`cursor`: step, velocity bin, sounding)."""
+
+    def __init__(self, sampler: Sampler, shapers: Sequence[Shaper] = ()):
+        self.sampler = sampler
+        self.shapers = list(shapers)
+        self.cursor = codec.EventCursor()
+        self.events_this_step = 0
+
+    def reset(self) -> None:
+        for shaper in self.shapers:
+            shaper.reset()
+        self.cursor = codec.EventCursor()
+        self.events_this_step = 0
+
+    def observe(self, event: int) -> None:
+        """One event entered the context (call it for every event the model is fed, whoever played it)."""
+        event = int(event)
+        step = self.cursor.step
+        self.cursor.push(event)
+        self.events_this_step = 0 if self.cursor.step != step else self.events_this_step + 1
+        for shaper in self.shapers:
+            shaper.observe(event)
+
+    def observe_all(self, events: Iterable[int]) -> None:
+        for event in events:
+            self.observe(event)
+
+    def start(self, context: Iterable[int]) -> None:
+        """Begin a new piece whose context so far is `context` (a primer; empty for none)."""
+        self.reset()
+        self.observe_all(context)
+
+    # --- drawing ----------------------------------------------------------------------------------------------------
+    def distribution(self, logits: np.ndarray, max_shift: int | None = None) -> np.ndarray:
+        """The temperature-1 distribution the next event is drawn from, before the Sampler's truncation.
+
+        `max_shift` limits how many steps the next event may move time (0: no time shift at all), e.g. the
+        daemon's lead-in before an answer's first note."""
+        probs = softmax(logits)
+        for shaper in self.shapers:
+            probs = shaper.shape(probs)
+        limited = probs
+        if max_shift is not None:
+            limited = probs.copy()
+            limited[codec.TIME_SHIFT_OFFSET + max(max_shift, 0):codec.VELOCITY_OFFSET] = 0.0
+        if self.events_this_step >= MAX_EVENTS_PER_STEP:
+            limited = self._only_time_or_release(limited)
+        total = limited.sum()
+        if total > 0:
+            return limited / total
+        # The limits exclude everything the shapers allow: the guard's way out (time passes) wins.
+        way_out = self._only_time_or_release(softmax(logits))
+        return way_out / way_out.sum()
+
+    def _only_time_or_release(self, probs: np.ndarray) -> np.ndarray:
+        kept = np.zeros_like(probs)
+        kept[_SHIFTS] = probs[_SHIFTS]
+        offs = [codec.note_off(pitch) for pitch in self.cursor.sounding]
+        kept[offs] = probs[offs]
+        return kept
+
+    def next_event(self, logits: np.ndarray, max_shift: int | None = None) -> int:
+        """Draw one event (not yet observed: observe it once the model has been fed it)."""
+        return self.choose(logits, max_shift)[0]
+
+    def choose(self, logits: np.ndarray, max_shift: int | None = None) -> tuple[int, float]:
+        """next_event, with the probability it was drawn with (beam search ranks branches by it)."""
+        probs = self.sampler.truncate(self.distribution(logits, max_shift))
+        event = self.sampler.draw(probs)
+        return event, float(probs[event])
+
+    def run(self, step: Callable[[int], np.ndarray], logits: np.ndarray, length) -> np.ndarray:
+        """Draw, observe and feed events (`step(event)` -> next logits) until `length.done(events, elapsed steps)`.
+
+        The model has been primed and the loop `start`ed with the same context; `logits` follow it. The last event
+        is observed but not fed, so the model's state ends where the caller can go on from it."""
+        out: list[int] = []
+        elapsed = 0
+        while True:
+            event = self.next_event(logits)
+            self.observe(event)
+            out.append(event)
+            elapsed += codec.shift_steps(event)
+            if length.done(len(out), elapsed):
+                return np.array(out, dtype=np.int64)
+            logits = step(event)
+
+    # --- rollback ---------------------------------------------------------------------------------------------------
+    def snapshot(self) -> tuple:
+        states = [s.snapshot() if hasattr(s, "snapshot") else copy.deepcopy(s) for s in self.shapers]
+        return self.cursor.copy(), self.events_this_step, states
+
+    def restore(self, snap: tuple) -> None:
+        cursor, self.events_this_step, states = snap
+        self.cursor = cursor.copy()
+        for i, (shaper, state) in enumerate(zip(self.shapers, states)):
+            if hasattr(shaper, "restore"):
+                shaper.restore(state)
+            else:
+                self.shapers[i] = copy.deepcopy(state)
+
+
+def shaped_event_probabilities(logits: np.ndarray, events: Sequence[int], shapers: Sequence[Shaper],
+                               context: Iterable[int] = ()) -> np.ndarray:
+    """Probability of each actual next event under the shaped temperature-1 distribution: the loop's view of a
+    sequence, for scoring (NLL with and without a shaper).
+
+    logits[t] are the model's scores for events[t] (for a Markov model, log-probabilities will do); `context` is
+    what the model heard before events[0]. The shapers are reset, then observe the context and each event after
+    it is scored. -log of the result is the per-event NLL."""
+    for shaper in shapers:
+        shaper.reset()
+    for event in context:
+        for shaper in shapers:
+            shaper.observe(int(event))
+    out = np.empty(len(events), dtype=np.float64)
+    for t, event in enumerate(events):
+        probs = softmax(logits[t])
+        for shaper in shapers:
+            probs = shaper.shape(probs)
+        event = int(event)
+        out[t] = probs[event]
+        for shaper in shapers:
+            shaper.observe(event)
+    return out
