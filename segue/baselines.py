@@ -223,22 +223,21 @@ class MarkovModel:
     # ---- generation -----------------------------------------------------------------------------------------
     def sample(self, history: Sequence[int], steps: int, temperature: float = 1.0,
                seed: int | None = None) -> np.ndarray:
-        """Continue `history` by `steps` events, sampling each from the blended distribution."""
-        if temperature <= 0:
-            raise SegueError(f"temperature must be > 0, got {temperature}")
-        rng = np.random.default_rng(seed)
-        context = [int(e) for e in history]
-        out = np.zeros(steps, np.int64)
-        for i in range(steps):
-            p = self.next_distribution(context)
-            if temperature != 1.0:
-                p = np.exp(np.log(p) / temperature)
-                p /= p.sum()
-            out[i] = rng.choice(NUM_CLASSES, p=p)
-            context.append(int(out[i]))
-            if len(context) > self.max_order:
-                del context[0]
-        return out
+        """Continue `history` by `steps` events, drawn by the one sampling loop from the blended distribution."""
+        from segue.sampling import Sampler
+        from segue.sampling_loop import Length, SamplingLoop
+
+        context = [int(e) for e in history][-self.max_order:] if self.max_order else []
+
+        def step(event: int) -> np.ndarray:
+            if self.max_order:
+                context.append(event)
+                del context[:-self.max_order]
+            return np.log(self.next_distribution(context))
+
+        loop = SamplingLoop(Sampler(temperature, seed=seed))
+        loop.start(history)
+        return loop.run(step, np.log(self.next_distribution(context)), Length(steps=steps))
 
 
 class UnigramModel(MarkovModel):
