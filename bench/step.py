@@ -33,6 +33,8 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from segue.errors import SegueError  # noqa: E402
+
 GOAL_FP32_VS_FLOOR = 1.5
 GOAL_REAL_TIME = 100.0
 
@@ -238,18 +240,31 @@ def main(argv=None) -> int:
     parser.add_argument("--torch-steps", type=int, default=300, help="timed torch eager steps (slow)")
     parser.add_argument("--lstm", default="3x512", help="LAYERSxHIDDEN of the reference LSTM (default Performance RNN's)")
     args = parser.parse_args(argv)
+    try:
+        return run(args)
+    except SegueError as e:   # a bad --checkpoint or --data is the user's to fix: one line, as the segue CLI does
+        print(f"bench/step.py: {e}", file=sys.stderr)
+        return 2
 
+
+def run(args) -> int:
     import torch
 
+    from training.checkpoint import load_model_from_checkpoint
     from training.models import build_model
 
+    try:
+        layers, hidden = (int(x) for x in args.lstm.lower().split("x"))
+    except ValueError:
+        raise SegueError(f"--lstm {args.lstm!r}: expected LAYERSxHIDDEN, e.g. 3x512") from None
+    # Inputs the user named are read before minutes of measuring, so a typo fails at once.
+    checkpoint_model = load_model_from_checkpoint(args.checkpoint)[0] if args.checkpoint is not None else None
+    real_rate = real_music_rate(args.data)
     torch.set_num_threads(1)
     torch.manual_seed(0)
     machine = {"flops": matmul_flops(), "copy_dram": copy_bandwidth(256 * 2**20)}
-    real_rate = real_music_rate(args.data)
     columns = []
     with tempfile.TemporaryDirectory() as tmp:
-        layers, hidden = (int(x) for x in args.lstm.lower().split("x"))
         lstm = build_model(dict(kind="performance_rnn", hidden_size=hidden, num_layers=layers, conditioned=True)).eval()
         fp32, int8 = export_both(lstm, Path(tmp), "lstm")
         columns.append(measure(f"LSTM {args.lstm}", fp32, int8, lstm, args, machine, real_rate))
@@ -260,10 +275,8 @@ def main(argv=None) -> int:
             shipped_int8 = Path(tmp) / "shipped.int8.onnx"
             quantize(shipped, shipped_int8)
             columns.append(measure("shipped", shipped, shipped_int8, source_model(shipped), args, machine, real_rate))
-        if args.checkpoint is not None:
-            from training.checkpoint import load_model_from_checkpoint
-
-            model, _ = load_model_from_checkpoint(args.checkpoint)
+        if checkpoint_model is not None:
+            model = checkpoint_model
             fp32, int8 = export_both(model, Path(tmp), "checkpoint")
             columns.append(measure(f"{model.kind} {args.checkpoint.parent.name}", fp32, int8, model, args, machine,
                                    real_rate))

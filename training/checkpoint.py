@@ -15,7 +15,9 @@ from it; that is also why everything we store is plain (no numpy arrays, no cust
 from __future__ import annotations
 
 import os
+import re
 import tempfile
+import warnings
 from pathlib import Path
 
 import torch
@@ -80,13 +82,13 @@ def load_checkpoint(path: str | Path) -> dict:
     if not path.is_file():
         raise SegueError(f"{path}: checkpoint file not found")
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            # torch warns about the pickle protocol of files it then refuses anyway; the refusal says it all
+            warnings.simplefilter("ignore")
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # corrupt zip, pickle refused by weights_only, truncated file, not torch at all ...
-        # torch's own messages for non-torch files are cryptic (a text file gives "KeyError: '105'"), so lead
-        # with what it means and keep the detail short.
-        detail = str(exc).strip().splitlines()[0][:100] if str(exc).strip() else ""
-        raise SegueError(f"{path}: not a segue checkpoint (torch cannot read it: {type(exc).__name__}"
-                         f"{': ' + detail if detail else ''}); pass a best.pt/last.pt written by `segue train`") from None
+        raise SegueError(f"{path}: not a segue checkpoint ({_unreadable_reason(exc)}); "
+                         "pass a best.pt/last.pt written by `segue train`") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise SegueError(f"{path}: not a segue checkpoint (no 'format: {CHECKPOINT_FORMAT}' field); "
                          "pass a best.pt/last.pt written by `segue train`")
@@ -100,6 +102,18 @@ def load_checkpoint(path: str | Path) -> dict:
     if mismatched:
         raise SegueError(f"{path}: trained with a different event codec ({', '.join(mismatched)} differ)")
     return ckpt
+
+
+def _unreadable_reason(exc: Exception) -> str:
+    """torch.load's refusal in a few words. Its own messages run to paragraphs with terminal colour codes, and for
+    non-torch files they are cryptic (a text file gives "KeyError: 101"), so say what it means first."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip()
+    if "Weights only load failed" in text:
+        return "it holds pickled Python objects that weights-only loading refuses; segue never unpickles code from a file"
+    first = re.split(r"(?<=\.)\s", text.splitlines()[0])[0] if text else ""
+    if len(first) > 120:
+        first = first[:120].rsplit(" ", 1)[0] + " ..."
+    return f"torch cannot read it: {type(exc).__name__}{': ' + first if first else ''}"
 
 
 def load_model_from_checkpoint(path: str | Path) -> tuple[nn.Module, dict]:

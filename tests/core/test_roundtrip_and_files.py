@@ -51,6 +51,11 @@ def test_hanging_notes_end_five_seconds_after_they_start():
     (b"hello, I am text", "not a MIDI file"),
     (b"MThd\x00\x00\x00\x06\x00\x01\x00\x02\x01\xe0MTrk\x00\x00\x00\x10\x00\x90\x3c", "truncated"),
     (b"MThd\x00\x00\x00\x06\x00\x00\x00\x01\x01\xe0MTrk\x00\x00\x00\x04\x00\x90\x3c\xff", "data byte"),
+    (b"MThd\x00\x00\x00\x06\x00\x00\x00\x01\x00\x00MTrk\x00\x00\x00\x04\x00\xff\x2f\x00",
+     "time division is 0 ticks per beat"),
+    (b"MThd\x00\x00\x00\x06\x00\x00\x00\x01\xe7\x28MTrk\x00\x00\x00\x04\x00\xff\x2f\x00", "SMPTE"),
+    (b"MThd\x00\x00\x00\x06\x00\x01\x00\x01\x01\xe0MTrk\x7f\x00\x00\x00\x00\xff\x2f\x00",
+     "track 0 claims 2130706432 bytes"),
 ])
 def test_bad_midi_files_give_one_line_naming_the_file(tmp_path, content, reason):
     path = tmp_path / "bad.mid"
@@ -62,6 +67,13 @@ def test_bad_midi_files_give_one_line_naming_the_file(tmp_path, content, reason)
                             capture_output=True, text=True)
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr and str(path) in result.stderr
+
+
+def test_a_file_named_mxl_that_is_not_a_zip_says_so(tmp_path):
+    path = tmp_path / "fake.mxl"
+    path.write_bytes(b"<score-partwise>not zipped</score-partwise>")
+    with pytest.raises(SegueError, match=r"fake\.mxl: not a compressed MusicXML file \(an \.mxl is a zip archive"):
+        read_notes(path)
 
 
 def test_folder_walk_reports_what_it_skipped_and_goes_on(tmp_path):

@@ -1,3 +1,6 @@
+import pickle
+import warnings
+
 import pytest
 import torch
 
@@ -37,3 +40,23 @@ def test_torch_file_that_is_not_ours_gives_clear_error(tmp_path):
 def test_missing_file_names_it(tmp_path):
     with pytest.raises(SegueError, match="nope.pt"):
         load_model_from_checkpoint(tmp_path / "nope.pt")
+
+
+class NotATensor:
+    """A pickled class: exactly what weights_only loading refuses."""
+
+
+@pytest.mark.parametrize("write", [
+    lambda path: torch.save({"format": "segue-checkpoint", "extra": NotATensor()}, path),
+    lambda path: path.write_bytes(pickle.dumps({"model": 1}, protocol=4)),   # torch warns about protocol 4
+])
+def test_refused_pickles_give_a_whole_sentence_and_no_torch_warning(tmp_path, write):
+    path = tmp_path / "odd.pt"
+    write(path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(SegueError) as error:
+            load_model_from_checkpoint(path)
+    message = str(error.value)
+    assert "weights-only loading refuses" in message and "argumen)" not in message and "\x1b" not in message
+    assert [w for w in caught if issubclass(w.category, UserWarning)] == []
