@@ -8,6 +8,7 @@ sounding notes were released at the barge-in.
 """
 from __future__ import annotations
 
+import dataclasses
 import queue
 import threading
 import time
@@ -16,12 +17,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from segue import codec
+from segue.grammar import GrammarSettings, build_shapers
+from segue.sampling_loop import SamplingLoop
 from daemon.scheduler import Scheduled
 from daemon.timeline import Context, PlayerEvent
 
 NOTE_ON, NOTE_OFF = 0x90, 0x80
-# More events than this at one instant is a model babbling (a 10-finger chord with velocities is ~30): force time on.
-MAX_EVENTS_PER_STEP = 64
 # After hearing the player mid-answer, the continuation starts this far ahead of the present (the answer's grid
 # and the session's may differ by half a step; this keeps the next note from being due in the past).
 CATCH_UP_S = 0.01
@@ -48,14 +49,16 @@ class Record:
     step: int
     velocity_bin: int
     sounding: dict               # pitch -> start step, segue's notes on at that point
+    loop: tuple                  # the sampling loop's snapshot (what the decoding grammar knows)
 
 
 @dataclass
 class GeneratorSettings:
     lookahead_s: float = 0.2
     lead_in_ms: float = 0.0          # longest silence allowed before the answer's first note
-    note_cap_s: float = 5.0          # longest segue note
+    note_cap_s: float = 5.0          # longest segue note (the release hazard's cap)
     channel: int = 0                 # output channel, 0-based
+    grammar: GrammarSettings = dataclasses.field(default_factory=GrammarSettings)   # note_cap_s replaces its cap
 
 
 class Generator:
@@ -73,7 +76,8 @@ class Generator:
         self.base: Record | None = None      # state the answer started from / the last player checkpoint
         self.base_index = -1                 # records index the base stands for (-1: before the answer)
         self.error: BaseException | None = None
-        self.events_this_step = 0
+        self.loop = SamplingLoop(sampler, build_shapers(dataclasses.replace(settings.grammar,
+                                                                             note_cap_s=settings.note_cap_s)))
         self._thread = threading.Thread(target=self._run, name="segue-generator", daemon=True)
 
     # --- the session's side -------------------------------------------------------------------------------------
@@ -146,6 +150,7 @@ class Generator:
     def _feed(self, events: list[int]) -> None:
         if events:
             self.logits = self.engine.feed(events)
+            self.loop.observe_all(events)
 
     def _feed_player(self, items: list[PlayerEvent], controls) -> None:
         self._set_controls(controls)
@@ -161,13 +166,14 @@ class Generator:
 
     def _record(self) -> Record:
         return Record(self.engine.snapshot(), self.logits, self.context.step, self.context.velocity_bin,
-                      dict(self.sounding))
+                      dict(self.sounding), self.loop.snapshot())
 
     def _restore(self, record: Record) -> None:
         self.engine.restore(record.state)
         self.logits = record.logits
         self.context.step, self.context.velocity_bin = record.step, record.velocity_bin
         self.sounding = dict(record.sounding)
+        self.loop.restore(record.loop)
 
     def _begin(self, answer: Answer) -> None:
         """Open an answer: remember the state to fall back to, then bring the context to the answer's start."""
@@ -227,48 +233,16 @@ class Generator:
             self._generate_one(answer)
 
     def _generate_one(self, answer: Answer) -> None:
-        logits = self._mask(answer, self.logits)
-        event = self.sampler.sample(logits)
-        kind = codec.event_kind(event)
-        if kind == "time_shift":
+        """One event from the sampling loop (its grammar caps note length; its guard keeps time moving). Before the
+        first note at most lead_in_ms of silence may pass (0: start playing at once); the answer ends on time."""
+        lead_in = None if answer.started_notes else int(self.settings.lead_in_ms / 10) - answer.leading_steps
+        event = self.loop.next_event(self.logits, max_shift=lead_in)
+        if codec.event_kind(event) == "time_shift":
             if answer.end_step is not None and self.context.step + codec.shift_steps(event) > answer.end_step:
-                event = codec.time_shift(answer.end_step - self.context.step)   # the answer ends on time
-            event = self._cap_notes(answer, event)
-            if event is None:
-                return
+                event = codec.time_shift(answer.end_step - self.context.step)
             if not answer.started_notes:
                 answer.leading_steps += codec.shift_steps(event)
         self._emit(answer, event)
-
-    def _mask(self, answer: Answer, logits: np.ndarray) -> np.ndarray:
-        """Before the first note, allow only as much leading silence as lead_in_ms (0: start playing at once).
-        After it, a model stuck emitting events without letting time pass is made to move on."""
-        if answer.started_notes:
-            if self.events_this_step < MAX_EVENTS_PER_STEP:
-                return logits
-            masked = np.full_like(logits, -np.inf)
-            masked[codec.TIME_SHIFT_OFFSET:codec.VELOCITY_OFFSET] = logits[codec.TIME_SHIFT_OFFSET:codec.VELOCITY_OFFSET]
-            return masked
-        allowed = int(self.settings.lead_in_ms / 10) - answer.leading_steps
-        first_banned = codec.TIME_SHIFT_OFFSET + max(allowed, 0)
-        masked = np.array(logits, dtype=np.float32, copy=True)
-        masked[first_banned:codec.VELOCITY_OFFSET] = -np.inf
-        return masked
-
-    def _cap_notes(self, answer: Answer, event: int) -> int | None:
-        """Shorten a time shift that would carry a segue note past the note cap; release those notes there."""
-        if not self.sounding:
-            return event
-        cap = int(self.settings.note_cap_s * codec.STEPS_PER_SECOND)
-        expiry = min(self.sounding.values()) + cap
-        if self.context.step + codec.shift_steps(event) <= expiry:
-            return event
-        if expiry > self.context.step:
-            self._emit(answer, codec.time_shift(expiry - self.context.step))
-        for pitch, start in sorted(self.sounding.items()):
-            if start + cap <= self.context.step:
-                self._emit(answer, codec.note_off(pitch))
-        return None
 
     def _finish(self, answer: Answer) -> None:
         """End of the answer's length: release its notes (the model hears that too) and close it."""
@@ -286,9 +260,8 @@ class Generator:
     def _emit(self, answer: Answer, event: int) -> None:
         """Feed one generated event to the model, keep the rollback point, schedule its MIDI message."""
         self.logits = self.engine.step(event)
-        step_before = self.context.step
+        self.loop.observe(event)
         self.context.observe(event)
-        self.events_this_step = 0 if self.context.step != step_before else self.events_this_step + 1
         kind = codec.event_kind(event)
         messages = []
         first = False

@@ -78,14 +78,15 @@ class ReleaseHazard:
     a note of age a is released with probability ((a - start) / (cap - start))**2 (the oldest note's weight; the
     old notes share it by weight). A shift that would carry a note past the cap is shortened to end there, and at
     the cap only the release of the notes due is left. `pedal_down` (the player's sustain, set by the daemon)
-    suspends all of it; when the pedal lifts, notes past the cap are released at once.
+    suspends all of it; when the pedal lifts, notes past the cap are released at once. A start at or past the cap
+    leaves only the cap.
     """
 
     def __init__(self, start_s: float = 2.0, cap_s: float = 5.0):
-        if not 0 <= start_s < cap_s:
-            raise ValueError(f"the release hazard needs 0 <= start ({start_s}) < cap ({cap_s})")
-        self.start = int(round(start_s * codec.STEPS_PER_SECOND))
-        self.cap = int(round(cap_s * codec.STEPS_PER_SECOND))
+        if start_s < 0 or cap_s <= 0:
+            raise ValueError(f"the release hazard needs start >= 0 ({start_s}) and cap > 0 ({cap_s})")
+        self.cap = max(1, int(round(cap_s * codec.STEPS_PER_SECOND)))
+        self.start = min(int(round(start_s * codec.STEPS_PER_SECOND)), self.cap)
         self.pedal_down = False
         self.cursor = codec.EventCursor()
 
@@ -114,7 +115,7 @@ class ReleaseHazard:
             out[codec.time_shift(left)] += out[too_long].sum()
             out[too_long] = 0.0
         old = ages > self.start
-        if old.any():
+        if old.any() and self.start < self.cap:
             weights = (ages[old] - self.start) / (self.cap - self.start)
             hazard = float(weights.max()) ** 2
             shifts = out[codec.TIME_SHIFT_OFFSET:codec.VELOCITY_OFFSET]
