@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from segue import codec
+from segue.controls import CONTROL_DIM
 from segue.errors import SegueError
 
 # Bump when the graph's inputs/outputs or the metadata change in a way old engines cannot read.
@@ -106,6 +107,17 @@ def read_meta(path: Path, custom: Mapping[str, str]) -> dict:
     return meta
 
 
+def _shapes_differ(graph_shape, meta_shape) -> bool:
+    """Named (symbolic) dims in the graph match anything; fixed ones must equal the metadata's."""
+    if len(graph_shape) != len(meta_shape):
+        return True
+    return any(isinstance(g, int) and m is not None and g != m for g, m in zip(graph_shape, meta_shape))
+
+
+def _shape_text(shape) -> str:
+    return "[" + ", ".join("*" if d is None or isinstance(d, str) else str(d) for d in shape) + "]"
+
+
 class Engine:
     """A loaded model plus its recurrent state at batch 1."""
 
@@ -122,6 +134,7 @@ class Engine:
         # Controls used when step()/feed() get none: the caller pins them with set_controls().
         self.set_controls(np.zeros(self.control_dim, dtype=np.float32))
         self.state: tuple[np.ndarray, ...] = self.initial_state(1)
+        self._probe()
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> "Engine":
@@ -136,15 +149,59 @@ class Engine:
         return cls(session, meta, path)
 
     def _check_graph_matches_meta(self) -> None:
+        """A model whose graph disagrees with its metadata would sample garbage (100 logits read as 388 classes
+        blast notes) or fail deep inside ONNX Runtime, so refuse it at load: names, then the declared shapes of
+        logits, controls and state, then one real step that proves the shapes hold at run time."""
         inputs = {i.name: i for i in self.session.get_inputs()}
+        outputs = {o.name: o for o in self.session.get_outputs()}
         expected = [EVENTS_INPUT] + ([CONTROLS_INPUT] if self.conditioned else [])
         expected += [state_input_name(s["name"]) for s in self.state_specs]
         if sorted(inputs) != sorted(expected):
             raise SegueError(
                 f"{self.path}: graph inputs {sorted(inputs)} do not match its metadata {sorted(expected)}; re-export it"
             )
+        expected_out = [LOGITS_OUTPUT] + [state_output_name(s["name"]) for s in self.state_specs]
+        if not set(expected_out) <= set(outputs):
+            raise SegueError(f"{self.path}: graph outputs {sorted(outputs)} do not match its metadata "
+                             f"{sorted(expected_out)}; re-export it")
+        problems = []
+        if self.conditioned and self.control_dim != CONTROL_DIM:
+            problems.append(f"metadata control_dim is {self.control_dim}, segue computes {CONTROL_DIM} controls")
+        wanted = {LOGITS_OUTPUT: (outputs[LOGITS_OUTPUT].shape, [None, None, codec.NUM_CLASSES])}
+        if self.conditioned:
+            wanted[CONTROLS_INPUT] = (inputs[CONTROLS_INPUT].shape, [None, None, self.control_dim])
+        for spec in self.state_specs:
+            shape = [None if axis == spec["batch_axis"] else dim for axis, dim in enumerate(spec["shape"])]
+            wanted[state_input_name(spec["name"])] = (inputs[state_input_name(spec["name"])].shape, shape)
+            wanted[state_output_name(spec["name"])] = (outputs[state_output_name(spec["name"])].shape, shape)
+        for name, (graph_shape, meta_shape) in wanted.items():
+            if _shapes_differ(graph_shape, meta_shape):
+                problems.append(f"{name} is {_shape_text(graph_shape)} in the graph, {_shape_text(meta_shape)} "
+                                "by its metadata")
+        if problems:
+            raise SegueError(f"{self.path}: graph and metadata disagree: {'; '.join(problems)}; re-export it")
         self._state_dtypes = [_ORT_TO_NUMPY.get(inputs[state_input_name(s["name"])].type, np.float32)
                               for s in self.state_specs]
+
+    def _probe(self) -> None:
+        """One step from the zero state: the graph must run and return the shapes its metadata promises."""
+        try:
+            logits = self.step(codec.NO_EVENT)
+        except SegueError:
+            raise
+        except Exception as exc:  # ORT's shape errors are many lines of private types
+            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+            raise SegueError(f"{self.path}: the graph does not run with the shapes its metadata gives ({first}); "
+                             "re-export it") from None
+        problems = [] if logits.shape == (codec.NUM_CLASSES,) else [
+            f"logits have {logits.shape[-1] if logits.ndim else 0} classes, segue's codec has {codec.NUM_CLASSES}"]
+        for spec, state, initial in zip(self.state_specs, self.state, self.initial_state(1)):
+            if state.shape != initial.shape:
+                problems.append(f"state {spec['name']} comes back as {list(state.shape)}, metadata says "
+                                f"{list(initial.shape)}")
+        if problems:
+            raise SegueError(f"{self.path}: graph and metadata disagree: {'; '.join(problems)}; re-export it")
+        self.reset()
 
     # --- state -------------------------------------------------------------------------------------------------
     def initial_state(self, batch: int) -> tuple[np.ndarray, ...]:
