@@ -5,7 +5,8 @@
   FollowDynamics   VELOCITY events drawn toward the context's recent level (what the player has been playing)
   PinnedKey        a soft scale mask on NOTE_ONs for a pinned key ("D minor")
 
-Each takes a normalised temperature-1 [388] distribution and returns one; each keeps the share of its event
+Each takes a normalised temperature-1 [388] distribution and returns one (written in place: the loop owns the
+array, and this runs once per generated event in the daemon); each keeps the share of its event
 kind where it only re-weights within the kind (dynamics, key), so a shaper never changes how busy the music is.
 `build_shapers(GrammarSettings)` gives the list generate, continuations and the daemon use.
 """
@@ -26,18 +27,19 @@ _BINS = np.arange(1, codec.NUM_VELOCITY_BINS + 1, dtype=np.float64)
 
 def _renormalised(probs: np.ndarray) -> np.ndarray:
     total = probs.sum()
-    return probs / total if total > 0 else probs
+    if total > 0:
+        probs /= total
+    return probs
 
 
 def _reweight(probs: np.ndarray, part: slice, weights: np.ndarray) -> np.ndarray:
-    """Re-weight the classes of `part`, keeping their total mass."""
+    """Re-weight the classes of `part` in place, keeping their total mass."""
     values = probs[part]
     mass, weighted = values.sum(), values * weights
-    if mass <= 0 or weighted.sum() <= 0:
-        return probs
-    out = probs.copy()
-    out[part] = weighted * (mass / weighted.sum())
-    return out
+    total = weighted.sum()
+    if mass > 0 and total > 0:
+        np.multiply(weighted, mass / total, out=values)
+    return probs
 
 
 class NoteOffMask:
@@ -58,11 +60,10 @@ class NoteOffMask:
             self.sounding[event - codec.NOTE_OFF_OFFSET] = False
 
     def shape(self, probs: np.ndarray) -> np.ndarray:
-        out = probs.copy()
-        out[_OFFS] *= self.sounding
+        probs[_OFFS] *= self.sounding
         if self.no_restrike:
-            out[_ONS] *= ~self.sounding
-        return _renormalised(out)
+            probs[_ONS] *= ~self.sounding
+        return _renormalised(probs)
 
     def snapshot(self):
         return self.sounding.copy()
@@ -100,6 +101,9 @@ class ReleaseHazard:
         sounding = self.cursor.sounding
         if self.pedal_down or not sounding:
             return probs
+        oldest = self.cursor.step - min(start for start, _ in sounding.values())
+        if oldest <= self.start and oldest + codec.MAX_SHIFT_STEPS <= self.cap:
+            return probs                                 # the common case, kept cheap: nothing is old yet
         pitches = np.fromiter(sounding, dtype=np.int64, count=len(sounding))
         ages = self.cursor.step - np.fromiter((start for start, _ in sounding.values()), dtype=np.int64,
                                               count=len(sounding))
@@ -109,7 +113,7 @@ class ReleaseHazard:
             forced = np.zeros_like(probs)
             forced[due] = probs[due] + 1e-12             # the model's own preference among them, never zero mass
             return forced / forced.sum()
-        out = probs.copy()
+        out = probs
         if left < codec.MAX_SHIFT_STEPS:                 # the longest shift allowed ends exactly at the cap
             too_long = slice(codec.TIME_SHIFT_OFFSET + left, codec.VELOCITY_OFFSET)
             out[codec.time_shift(left)] += out[too_long].sum()
@@ -140,6 +144,7 @@ class FollowDynamics:
         self.width = spread / codec.VELOCITY_BIN_SIZE      # in bins
         self.recent: deque[int] = deque(maxlen=memory)
         self.velocity_bin = 0
+        self._weights: tuple[float, np.ndarray] | None = None    # (level, kernel): the level moves per note-on
 
     def reset(self) -> None:
         self.recent.clear()
@@ -159,7 +164,9 @@ class FollowDynamics:
         level = self.level()
         if level is None:
             return probs
-        return _reweight(probs, _VELOCITIES, np.exp(-0.5 * ((_BINS - level) / self.width) ** 2))
+        if self._weights is None or self._weights[0] != level:
+            self._weights = level, np.exp(-0.5 * ((_BINS - level) / self.width) ** 2)
+        return _reweight(probs, _VELOCITIES, self._weights[1])
 
     def snapshot(self):
         return tuple(self.recent), self.velocity_bin

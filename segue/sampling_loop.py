@@ -10,7 +10,8 @@ Offline generate, the continuation test, beam search, the Markov baseline and th
 A shaper is any object with
     reset()                      forget everything (a new piece, a new session)
     observe(event: int)          one event entered the model's context: the player's, a primer's or the model's own
-    shape(probs) -> probs        a normalised [388] distribution at temperature 1 in, a normalised one out
+    shape(probs) -> probs        a normalised [388] distribution at temperature 1 in, a normalised one out (it may
+                                 write into `probs`: each caller hands over an array of its own)
 and, optionally, snapshot() -> object / restore(object) for cheap rollback (beam search, the daemon's barge-in);
 without them the loop deep-copies the shaper. Shapers run in list order: put those that mix in other
 distributions (a session memory) before the masks, so a ruled-out event stays ruled out.

@@ -12,6 +12,10 @@ from segue.sampling_loop import Length, SamplingLoop
 UNIFORM = np.full(codec.NUM_CLASSES, 1.0 / codec.NUM_CLASSES)
 
 
+def uniform():
+    return UNIFORM.copy()      # shapers write into the array they are given
+
+
 def fed(shaper, events):
     for event in events:
         shaper.observe(event)
@@ -20,34 +24,34 @@ def fed(shaper, events):
 
 def test_note_off_mask_leaves_only_sounding_pitches_releasable():
     mask = fed(NoteOffMask(), [codec.note_on(60), codec.note_on(64), codec.note_off(64)])
-    probs = mask.shape(UNIFORM)
+    probs = mask.shape(uniform())
     offs = probs[codec.NOTE_OFF_OFFSET:codec.TIME_SHIFT_OFFSET]
     assert np.flatnonzero(offs).tolist() == [60]
     assert probs.sum() == pytest.approx(1.0)
     assert probs[codec.note_on(60)] > 0
-    assert fed(NoteOffMask(no_restrike=True), [codec.note_on(60)]).shape(UNIFORM)[codec.note_on(60)] == 0
+    assert fed(NoteOffMask(no_restrike=True), [codec.note_on(60)]).shape(uniform())[codec.note_on(60)] == 0
 
 
 def test_release_hazard_is_off_for_young_notes_and_under_the_pedal():
     hazard = fed(ReleaseHazard(start_s=2.0, cap_s=5.0), [codec.note_on(60), codec.time_shift(100)])
-    np.testing.assert_array_equal(hazard.shape(UNIFORM), UNIFORM)           # 1 s old: untouched
+    np.testing.assert_array_equal(hazard.shape(uniform()), UNIFORM)           # 1 s old: untouched
     hazard.observe(codec.time_shift(100))
     hazard.observe(codec.time_shift(100))                                   # 3 s old
-    shaped = hazard.shape(UNIFORM)
+    shaped = hazard.shape(uniform())
     assert shaped[codec.note_off(60)] > 10 * UNIFORM[codec.note_off(60)]
     assert shaped.sum() == pytest.approx(1.0)
     hazard.pedal_down = True
-    np.testing.assert_array_equal(hazard.shape(UNIFORM), UNIFORM)
+    np.testing.assert_array_equal(hazard.shape(uniform()), UNIFORM)
 
 
 def test_release_hazard_ends_a_note_exactly_at_the_cap():
     hazard = fed(ReleaseHazard(start_s=2.0, cap_s=5.0), [codec.note_on(60)] + [codec.time_shift(100)] * 4
                  + [codec.time_shift(70)])
-    shaped = hazard.shape(UNIFORM)                                          # 4.7 s old: at most 30 steps more
+    shaped = hazard.shape(uniform())                                          # 4.7 s old: at most 30 steps more
     assert shaped[codec.time_shift(31):codec.VELOCITY_OFFSET].sum() == 0
     assert shaped[codec.time_shift(30)] > UNIFORM[codec.time_shift(30)]
     hazard.observe(codec.time_shift(30))
-    forced = hazard.shape(UNIFORM)
+    forced = hazard.shape(uniform())
     assert forced[codec.note_off(60)] == pytest.approx(1.0)
 
 
@@ -66,7 +70,7 @@ def test_follow_dynamics_pulls_velocities_toward_the_recent_level_keeping_their_
     follow = fed(FollowDynamics(spread=8.0), [codec.velocity_event(10), codec.note_on(60), codec.note_on(62)])
     assert follow.level() == 10
     loud = softmax(np.where(np.arange(codec.NUM_CLASSES) == codec.velocity_event(31), 5.0, 0.0))
-    shaped = follow.shape(loud)
+    shaped = follow.shape(loud.copy())
     velocities = slice(codec.VELOCITY_OFFSET, codec.NUM_CLASSES)
     assert shaped[velocities].sum() == pytest.approx(loud[velocities].sum())
     assert int(np.argmax(shaped[velocities])) + 1 in range(8, 13)
@@ -74,11 +78,11 @@ def test_follow_dynamics_pulls_velocities_toward_the_recent_level_keeping_their_
 
 def test_pinned_key_scales_out_of_key_note_ons_by_one_minus_strength():
     d_minor = [2, 4, 5, 7, 9, 10, 0]
-    shaped = PinnedKey("D minor", strength=0.75).shape(UNIFORM)
+    shaped = PinnedKey("D minor", strength=0.75).shape(uniform())
     ons = shaped[:128]
     assert ons.sum() == pytest.approx(UNIFORM[:128].sum())
     assert ons[62] == pytest.approx(4 * ons[63])                           # D in, D# out
-    assert set(np.flatnonzero(PinnedKey("D minor", 1.0).shape(UNIFORM)[:128]) % 12) == set(d_minor)
+    assert set(np.flatnonzero(PinnedKey("D minor", 1.0).shape(uniform())[:128]) % 12) == set(d_minor)
 
 
 def test_generate_with_the_grammar_releases_only_sounding_notes(gru_path):
