@@ -1,7 +1,7 @@
 """MIDI ports through python-rtmidi: pick a backend, list ports, open by exact name or substring, or virtually.
 
-We talk to python-rtmidi directly (mido's rtmidi backend is a thin layer over the same calls) so the input callback
-can stamp each message with `time.perf_counter()` before anything else runs, and sends are one C call.
+We talk to python-rtmidi directly (mido's rtmidi backend is a thin layer over the same calls): input arrives on a
+thread of ours with exact arrival stamps (see Input), and sends are one C call.
 Under JACK python-rtmidi opens one client per port, so segue shows up as e.g. `segue:in` and `segue-01:out`:
 always look ports up by name, never by position.
 """
@@ -24,6 +24,12 @@ BACKENDS = {
 }
 NO_VIRTUAL_PORTS = {"winmm"}     # Windows MultiMedia has no virtual ports; loopMIDI provides them
 CLOSE_GRACE_S = 0.1              # time for the backend to deliver the last messages before an output port closes
+# The input thread polls the backend's queue every millisecond while the player is playing or segue answers (a
+# barge-in must silence segue at once), every 10 ms otherwise (idle CPU); arrival stamps are exact either way.
+POLL_EAGER_S, POLL_IDLE_S = 0.001, 0.01
+EAGER_S = 2.0                    # stay eager this long after the last message
+INPUT_QUEUE = 8192               # messages the backend holds for the input thread: 4 s of a 2,000 msg/s flood
+ACTIVE_SENSING = 0xFE            # a keep-alive some keyboards send 3 times a second: never the model's business
 
 
 def compiled_backends() -> list[str]:
@@ -56,8 +62,9 @@ def _client(kind: str, backend: str, client_name: str):
     if backend == "jack":
         os.environ.setdefault("JACK_NO_START_SERVER", "1")   # never let libjack spawn a server behind our back
     try:
-        cls = rtmidi.MidiIn if kind == "input" else rtmidi.MidiOut
-        return cls(BACKENDS[backend], name=client_name)
+        if kind == "input":
+            return rtmidi.MidiIn(BACKENDS[backend], name=client_name, queue_size_limit=INPUT_QUEUE)
+        return rtmidi.MidiOut(BACKENDS[backend], name=client_name)
     except rtmidi.SystemError as exc:
         hint = ("; start a JACK server (e.g. `jackd -d dummy`, or your usual one) or pick --backend alsa"
                 if backend == "jack" else "")
@@ -119,20 +126,27 @@ class Output:
 
 
 class Input:
-    """One input port; `callback(data, stamp)` runs in rtmidi's thread for every message, stamped at arrival.
+    """One input port; `sink(data, stamp)` runs on segue's own input thread for every message, stamped at arrival.
+
+    No Python runs in the backend's thread: under JACK that thread is the audio server's process cycle, and a
+    Python callback there waits for the GIL, which any busy thread of segue may hold while the OS has it preempted
+    (xruns, then lost messages). The backend queues each message with the time since the previous one; a thread of
+    ours polls the queue and turns those spacings back into perf_counter arrival times (ArrivalClock), so a message
+    is stamped when it arrived, not when we got round to it.
 
     With `connect_to` the port follows a named source: `check()` (called about once a second) reconnects when the
     source disappears and comes back, as a keyboard that is unplugged and plugged in again does.
     """
 
-    def __init__(self, backend: str, client_name: str, port_name: str, callback, connect_to: str | None = None):
-        self._backend, self._port_name, self._callback = backend, port_name, callback
+    def __init__(self, backend: str, client_name: str, port_name: str, sink, connect_to: str | None = None):
+        self._backend, self._port_name, self._sink = backend, port_name, sink
         self._rt = _client("input", backend, client_name)
-        self._rt.ignore_types(sysex=False, timing=False, active_sense=True)   # clock in; sysex must not hurt us
-        self._rt.set_callback(_Stamper(callback))
-        self._rt.set_error_callback(lambda *args: None)   # buffer overflows etc. must not print from C threads
+        # Nothing filtered by the backend: a message it drops would take its time spacing with it. We drop here.
+        self._rt.ignore_types(sysex=False, timing=False, active_sense=False)
+        self._rt.set_error_callback(lambda *args: None)   # nothing may print from the backend's threads
         self.connect_to = connect_to
         self.connected = False
+        self.busy = lambda: False           # the session says when it must hear the player at once (answering)
         if connect_to is None:
             _open_virtual(self._rt, backend, port_name)
             self.name = f"{client_name}:{port_name}"
@@ -142,6 +156,25 @@ class Input:
             self.name = names[index]
             self._rt.open_port(index, port_name)
             self.connected = True
+        self._clock = ArrivalClock()
+        self._closing = False
+        self._thread = threading.Thread(target=self._poll, name="segue-input", daemon=True)
+        self._thread.start()
+
+    def _poll(self) -> None:
+        get, now, sleep = self._rt.get_message, time.perf_counter, time.sleep
+        last_message = -1e9
+        while not self._closing:
+            got = get()
+            if got is None:
+                eager = now() - last_message < EAGER_S or self.busy()
+                sleep(POLL_EAGER_S if eager else POLL_IDLE_S)
+                continue
+            data, delta = got
+            last_message = now()
+            stamp = self._clock.stamp(delta, last_message)
+            if data and data[0] != ACTIVE_SENSING:
+                self._sink(data, stamp)
 
     def check(self) -> str | None:
         """Reconnect a followed source port if it vanished and is back. Returns a log line when something changed."""
@@ -153,31 +186,34 @@ class Input:
             self.connected = False
             return f"input {self.name!r} disappeared; waiting for it to come back"
         if not self.connected and present:
-            self._rt.close_port()            # python-rtmidi's close_port also drops the callback: set it again
+            self._rt.close_port()
             self._rt.open_port(names.index(self.name), self._port_name)
-            self._rt.set_callback(_Stamper(self._callback))
             self.connected = True
             return f"input {self.name!r} is back; reconnected"
         return None
 
     def close(self) -> None:
-        self._rt.cancel_callback()
+        self._closing = True
+        self._thread.join(timeout=1)
         self._rt.close_port()
         self._rt.delete()
 
 
-class _Stamper:
-    """The rtmidi callback: stamp first, then hand over. Nothing slow may run here (it is rtmidi's thread)."""
+class ArrivalClock:
+    """Arrival times on perf_counter from the backend's spacings (seconds since the previous message).
 
-    __slots__ = ("_sink", "_clock")
+    Summed spacings place every message exactly relative to the first; the offset to perf_counter is bounded by
+    each poll (a message cannot have arrived after we picked it up), so the tightest bound seen so far is used.
+    Stamps never run backwards and never lie in the future."""
 
-    def __init__(self, sink):
-        import time
-        self._sink, self._clock = sink, time.perf_counter
+    def __init__(self) -> None:
+        self._since_first: float | None = None
+        self._offset = float("inf")
 
-    def __call__(self, event, data=None):
-        stamp = self._clock()
-        self._sink(event[0], stamp)
+    def stamp(self, delta: float, polled_at: float) -> float:
+        self._since_first = 0.0 if self._since_first is None else self._since_first + delta
+        self._offset = min(self._offset, polled_at - self._since_first)
+        return self._since_first + self._offset
 
 
 def _open_virtual(rt, backend: str, port_name: str) -> None:

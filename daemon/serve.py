@@ -5,6 +5,7 @@ Session.close(): note-offs for every sounding note, sustain off and all-notes-of
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import queue
 import signal
@@ -16,6 +17,7 @@ from segue.errors import SegueError
 
 from daemon.live_controls import CCMap, learn
 from daemon.policy import MODES
+from daemon.realtime import scheduler_priority
 
 log = logging.getLogger("segue.daemon")
 STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
@@ -84,6 +86,8 @@ def _serve(cfg, *, learn: bool, stats: bool, verbose: bool, turn_log: str | None
     session = None
     try:
         output = Output(backend, cfg.client_name, cfg.out_port_name, connect_to=cfg.output or None)
+        asked = cfg.realtime_priority
+        cfg = dataclasses.replace(cfg, realtime_priority=scheduler_priority(asked, backend))
         log_file = open(turn_log, "a") if turn_log else None
         recorder = None
         session = Session(cfg, engine, output, make_encoder=StreamingEncoder, follower=follower, pinned=pinned,
@@ -91,6 +95,7 @@ def _serve(cfg, *, learn: bool, stats: bool, verbose: bool, turn_log: str | None
         if cfg.record:
             recorder = Recorder(cfg.record, session.origin)
             session.recorder = recorder
+        port_in.busy = lambda: session.turn is not None
         if port_in.connect_to is not None:
             session.input_watch = port_in.check
         session.start()                      # its threads inherit the blocked signals
@@ -100,9 +105,8 @@ def _serve(cfg, *, learn: bool, stats: bool, verbose: bool, turn_log: str | None
             _learn(session, cfg)
         log.info("listening on %s, playing to %s (%s); model %s; mode %s. Ctrl-C to stop.",
                  port_in.name, output.name, backend, engine.path.name, cfg.mode)
-        if cfg.realtime_priority > 0:
-            log.debug("scheduler thread realtime priority: %s", "yes" if session.scheduler.realtime else
-                      "refused by the OS (timing may suffer on a busy machine)")
+        if asked > 0:
+            log.debug("scheduler thread: %s", _realtime_line(asked, cfg.realtime_priority, session.scheduler.realtime))
         if recorder is not None:
             log.info("recording to %s", recorder.path)
         session.run()
@@ -117,6 +121,15 @@ def _serve(cfg, *, learn: bool, stats: bool, verbose: bool, turn_log: str | None
         if log_file is not None:
             log_file.close()
     return 0
+
+
+def _realtime_line(asked: int, granted: int, realtime: bool) -> str:
+    if granted == 0:
+        return "not realtime: the JACK server's threads are not realtime, and segue never runs above them"
+    if not realtime:
+        return f"realtime priority {granted} refused by the OS (timing may suffer on a busy machine)"
+    capped = f" (asked {asked}; one below the JACK server's client threads)" if granted < asked else ""
+    return f"SCHED_FIFO {granted}{capped}"
 
 
 def _install_handlers(session) -> None:

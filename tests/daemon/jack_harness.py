@@ -30,7 +30,8 @@ PERIOD_S = PERIOD / RATE
 class JackServer:
     """`jackd -n segue-test-N -d dummy -r 48000 -p 128` (N: the first free name of the pool), stopped by stop()."""
 
-    def __init__(self, name: str | None = None, rate: int = RATE, period: int = PERIOD, realtime: bool | None = None):
+    def __init__(self, name: str | None = None, rate: int = RATE, period: int = PERIOD, realtime: bool | None = None,
+                 priority: int | None = None):
         if shutil.which("jackd") is None:
             raise RuntimeError("jackd is not installed: apt-get install --no-install-recommends jackd2")
         self.period_s = period / rate
@@ -39,6 +40,8 @@ class JackServer:
         names = [name] if name else [f"segue-test-{k}" for k in range(POOL)]
         # realtime None: realtime threads if the system allows them, else without. A non-realtime server on a
         # loaded machine gets starved (its driver thread stalls for seconds); realtime is what musicians run.
+        # priority None: jackd's own default (Debian's: FIFO 10, clients at 5), what a musician's `jackd -R` gets.
+        self.priority = priority
         modes = [True, False] if realtime is None else [realtime]
         errors = []
         for mode in modes:
@@ -57,7 +60,10 @@ class JackServer:
         # -t: a client stalled for more than this (ms) is zombified and never runs again; on a loaded 2-core box a
         # client starting up (the daemon loading its model) can stall far beyond JACK's 500 ms default.
         cmd = ["jackd", "-n", name, "-t", "10000"]
-        cmd += ["-R", "-P", "70"] if realtime else ["--no-realtime"]
+        if realtime:
+            cmd += ["-R", *(["-P", str(self.priority)] if self.priority else [])]
+        else:
+            cmd += ["--no-realtime"]
         cmd += ["-d", "dummy", "-r", str(rate), "-p", str(period)]
         # jackd's messages go to a file: an unread pipe fills up and then blocks the server.
         self.log_path = Path(tempfile.gettempdir()) / f"{name}-{os.getpid()}.log"
@@ -129,16 +135,11 @@ def make_tiny_model(path: Path) -> Path:
 class Daemon:
     """`python -m daemon serve --backend jack ...` with its ports found by name."""
 
-    def __init__(self, jack: JackServer, model: Path, workdir: Path, *args: str, client: str = "segue",
-                 realtime_priority: int | None = None):
+    def __init__(self, jack: JackServer, model: Path, workdir: Path, *args: str, client: str = "segue"):
         self.turn_log = workdir / f"turns-{uuid.uuid4().hex[:6]}.jsonl"
         self.log_path = workdir / f"serve-{uuid.uuid4().hex[:6]}.log"
         cmd = [sys.executable, "-X", "faulthandler", "-m", "daemon", "serve", "--backend", "jack", "--model", str(model),
                "--client-name", client, "--turn-log", str(self.turn_log), "--stats", *args]
-        # A realtime scheduler thread must not outrank a JACK server that runs without realtime threads.
-        if realtime_priority is None:
-            realtime_priority = 60 if jack.realtime else 0
-        cmd += ["--set", f"daemon.realtime_priority={realtime_priority}"]
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(cmd, cwd=REPO, env=jack.env, stdout=self.log, stderr=subprocess.STDOUT)
         try:
