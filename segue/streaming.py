@@ -132,7 +132,7 @@ class StreamingEncoder:
 
     def _forget(self, notes: list[PedalNote]) -> None:
         for note in notes:
-            self.orders.pop(id(note))
+            self.orders.pop(id(note), None)        # a note re-struck at the same instant already ended (its order went)
             self.rows = [row for row in self.rows if row.note is not note]
             self.pedal.active = [other for other in self.pedal.active if other is not note]
 
