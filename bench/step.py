@@ -3,8 +3,8 @@
     python bench/step.py [--checkpoint runs/exp1/best.pt] [--data data/classical] [--steps 2000]
 
 Models: a 3x512 conditioned LSTM (Performance RNN size, random weights: latency does not depend on their values),
-the model shipped in segue/models/default.onnx when it exists (int8 quantized here; torch eager only when its
-source checkpoint is still on disk), and --checkpoint when given (all three runtimes).
+the model shipped in segue/models/default.onnx when it exists (int8 quantized here; torch eager only when
+--checkpoint is its source checkpoint, same sha256), and --checkpoint when given (all three runtimes).
 The floor of one step at batch 1 is max(FLOPs / matmul FLOP/s, weight bytes / copy bandwidth), both measured here
 on one thread; a step reads every weight once, so on a memory-bound step the second term rules. Because the
 machine's L3 may hold the weights, the bench also prints a second floor: the measured time of one float32
@@ -182,18 +182,16 @@ def export_both(model, folder: Path, name: str) -> tuple[Path, Path]:
     return result.path, result.int8_path
 
 
-def source_model(onnx_path: Path):
-    """The torch model an ONNX file was exported from, when its checkpoint is still here (same sha256), else None."""
+def source_model(onnx_path: Path, checkpoint: Path | None, model):
+    """`model` (loaded from --checkpoint) when that checkpoint is the one `onnx_path` was exported from, else None.
+    The metadata names its source by run folder and sha256, never by a path on the machine that exported it."""
     from export.metadata import file_sha256
     from segue.engine import Engine
 
-    meta = Engine.load(onnx_path).meta
-    source = meta.get("source_checkpoint")
-    if not source or not Path(source).is_file() or file_sha256(source) != meta.get("source_checkpoint_sha256"):
+    if checkpoint is None:
         return None
-    from training.checkpoint import load_model_from_checkpoint
-
-    return load_model_from_checkpoint(source)[0]
+    recorded = Engine.load(onnx_path).meta.get("source_checkpoint_sha256")
+    return model if recorded and file_sha256(checkpoint) == recorded else None
 
 
 def report(columns: list[dict], machine: dict, real_rate) -> str:
@@ -274,7 +272,8 @@ def run(args) -> int:
 
             shipped_int8 = Path(tmp) / "shipped.int8.onnx"
             quantize(shipped, shipped_int8)
-            columns.append(measure("shipped", shipped, shipped_int8, source_model(shipped), args, machine, real_rate))
+            shipped_torch = source_model(shipped, args.checkpoint, checkpoint_model)
+            columns.append(measure("shipped", shipped, shipped_int8, shipped_torch, args, machine, real_rate))
         if checkpoint_model is not None:
             model = checkpoint_model
             fp32, int8 = export_both(model, Path(tmp), "checkpoint")

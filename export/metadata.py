@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
+import re
+from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import onnx
 import torch
@@ -60,7 +61,7 @@ def build_meta(model: torch.nn.Module, specs: list[StateSpec], ckpt: dict | None
                checkpoint_path: str | Path | None = None, opset: int = OPSET) -> dict:
     ckpt = ckpt or {}
     conditioned = model.control_dim > 0
-    return {
+    return without_machine_paths({
         "model_kind": model.kind,
         "conditioned": conditioned,
         "control_dim": int(model.control_dim),
@@ -73,12 +74,40 @@ def build_meta(model: torch.nn.Module, specs: list[StateSpec], ckpt: dict | None
         "data_summary": ckpt.get("data_summary", {}),
         "eval": ckpt.get("eval", {}),
         "eval_protocol": eval_protocol(ckpt),
-        "source_checkpoint": str(checkpoint_path) if checkpoint_path else None,
+        "source_checkpoint": run_relative_name(checkpoint_path) if checkpoint_path else None,
         "source_checkpoint_sha256": file_sha256(checkpoint_path) if checkpoint_path else None,
         "opset": opset,
         "torch_version": torch.__version__,
         "quantization": "fp32",
-    }
+    })
+
+
+def run_relative_name(checkpoint_path: str | Path) -> str:
+    """`/tmp/runs/exp1/best.pt` -> `exp1/best.pt`: the run folder and file, which identify the checkpoint on any
+    machine (with its sha256), unlike the folder it happened to sit in."""
+    path = Path(checkpoint_path).resolve()
+    return f"{path.parent.name}/{path.name}" if path.parent.name else path.name
+
+
+def without_machine_paths(value):
+    """Every absolute path in `value` (nested dicts and lists) replaced by its last component.
+
+    Shipped models are copied to other machines: an absolute path says nothing there and leaks the build machine's
+    folders (a dataset's `folder` from the trainer, a temporary directory). The dataset's name is what identifies it."""
+    if isinstance(value, dict):
+        return {key: without_machine_paths(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [without_machine_paths(item) for item in value]
+    if isinstance(value, str) and _is_absolute_path(value):
+        return PureWindowsPath(value).name if _WINDOWS_ABSOLUTE.match(value) else PurePosixPath(value).name
+    return value
+
+
+_WINDOWS_ABSOLUTE = re.compile(r"^[A-Za-z]:[\\/]|^\\\\")
+
+
+def _is_absolute_path(text: str) -> bool:
+    return (text.startswith("/") and len(text) > 1) or text.startswith("~/") or bool(_WINDOWS_ABSOLUTE.match(text))
 
 
 def attach(proto: onnx.ModelProto, meta: dict) -> onnx.ModelProto:
