@@ -15,6 +15,7 @@ from segue.errors import SegueError
 # Modules that provide add_parser(subparsers), in the order their verbs are listed in --help.
 VERB_MODULES = (
     "segue.codec_cli",        # encode, decode, info
+    "segue.config_cli",       # config
     "training.cli",           # data, train, plot
     "export.cli",             # export
     "segue.generate_cli",     # generate, evaluate

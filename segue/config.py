@@ -21,8 +21,9 @@ import yaml
 
 from segue.errors import SegueError
 
-# The file next to the package in a checkout; an installed segue falls back to the defaults below.
-DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "config.yaml"
+# Shipped as package data (`segue config` prints it); in a checkout segue/config.yaml links to the top-level file,
+# so there is one file to edit. Should it be missing, the dataclass defaults below are the same values.
+DEFAULT_CONFIG_PATH = Path(__file__).parent / "config.yaml"
 
 
 # --- sections: each area of the house owns its own dataclass -------------------------------------------------------

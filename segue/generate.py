@@ -70,12 +70,13 @@ def prime(engine: Engine, primer: np.ndarray, key: str | None = None, density: f
     return engine.feed(primer, primer_controls(primer, held))
 
 
-def load_primer(path: Path | None) -> np.ndarray:
+def load_primer(path: Path | None, limits=None) -> np.ndarray:
+    """The primer's events (none for None); `limits` are config.yaml's per-file data limits (None = defaults)."""
     if path is None:
         return np.zeros(0, dtype=np.int64)
     from segue.midi_io import encode_file
 
-    events = np.asarray(encode_file(path), dtype=np.int64)
+    events = np.asarray(encode_file(path, limits), dtype=np.int64)
     if not len(events):
         raise SegueError(f"primer {path} has no notes; pass a file with notes, or no --primer")
     return events

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from segue.cli import add_config_args, config_from_args
+
 
 def add_parser(subparsers) -> None:
     _add_generate(subparsers)
@@ -38,6 +40,7 @@ def _add_generate(subparsers) -> None:
     p.add_argument("--wav", action="store_true", help="also render audio with fluidsynth (needs a GM soundfont)")
     p.add_argument("--soundfont", type=Path, default=None, help="the .sf2 for --wav (default: a system GM soundfont)")
     p.add_argument("--no-png", action="store_true", help="skip the piano-roll images")
+    add_config_args(p)
     p.set_defaults(func=run_generate)
 
 
@@ -51,6 +54,7 @@ def run_generate(args: argparse.Namespace) -> int:
 
     if args.num_outputs < 1:
         raise SegueError(f"-n must be >= 1, got {args.num_outputs}")
+    limits = config_from_args(args).data     # per-file limits for the primers
     length = gen.Length(seconds=args.seconds, steps=args.steps) if (args.seconds or args.steps) else gen.Length(30.0)
     settings = dict(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, min_p=args.min_p)
     Sampler(**settings)  # reject bad settings before loading anything
@@ -65,7 +69,7 @@ def run_generate(args: argparse.Namespace) -> int:
     beam = dict(beam_size=args.beam_size, branch_factor=args.branch_factor,
                 steps_per_iteration=args.steps_per_iteration)
     for p_index, primer_path in enumerate(args.primer):
-        primer = gen.load_primer(primer_path)
+        primer = gen.load_primer(primer_path, limits)
         stem = primer_path.stem if primer_path is not None else "sample"
         for i in range(args.num_outputs):
             run_seed = seed + p_index * args.num_outputs + i
