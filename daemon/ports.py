@@ -7,6 +7,7 @@ always look ports up by name, never by position.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
@@ -62,13 +63,42 @@ def _client(kind: str, backend: str, client_name: str):
     if backend == "jack":
         os.environ.setdefault("JACK_NO_START_SERVER", "1")   # never let libjack spawn a server behind our back
     try:
-        if kind == "input":
-            return rtmidi.MidiIn(BACKENDS[backend], name=client_name, queue_size_limit=INPUT_QUEUE)
-        return rtmidi.MidiOut(BACKENDS[backend], name=client_name)
+        # libjack and libasound print lines of their own to fd 2 when there is no server or sequencer; the error
+        # below says what to do instead
+        with _quiet_stderr():
+            if kind == "input":
+                return rtmidi.MidiIn(BACKENDS[backend], name=client_name, queue_size_limit=INPUT_QUEUE)
+            return rtmidi.MidiOut(BACKENDS[backend], name=client_name)
     except rtmidi.SystemError as exc:
-        hint = ("; start a JACK server (e.g. `jackd -d dummy`, or your usual one) or pick --backend alsa"
-                if backend == "jack" else "")
-        raise SegueError(f"cannot open the {backend} MIDI {kind} system ({exc}){hint}") from exc
+        raise SegueError(_no_midi_system_line(backend, kind, exc)) from exc
+
+
+def _no_midi_system_line(backend: str, kind: str, exc: Exception) -> str:
+    start_jack = "start a JACK server (`jackd -d dummy -r 48000 -p 128 &`, or your usual one, e.g. from qjackctl)"
+    load_alsa = "load ALSA's sequencer with `sudo modprobe snd-seq`"
+    if sys.platform.startswith("linux") and not os.path.exists("/dev/snd/seq"):
+        if backend == "jack":
+            return (f"no MIDI system to connect to: no JACK server is running and there is no ALSA sequencer "
+                    f"(/dev/snd/seq). Either {start_jack} or {load_alsa}, then run segue again")
+        if backend == "alsa":
+            return f"there is no ALSA sequencer (/dev/snd/seq): {load_alsa}, or {start_jack} and use --backend jack"
+    if backend == "jack":
+        return f"no JACK server is running: {start_jack}, or pick another backend (--backend alsa on Linux)"
+    return f"cannot open the {backend} MIDI {kind} system ({exc})"
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Point file descriptor 2 at /dev/null for the duration: C libraries write there directly, past sys.stderr."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def list_ports(backend: str) -> tuple[list[str], list[str]]:
@@ -126,7 +156,8 @@ class Output:
 
 
 class Input:
-    """One input port; `sink(data, stamp)` runs on segue's own input thread for every message, stamped at arrival.
+    """One input port; `sink(data, stamp)` runs on segue's own input thread for every message, stamped at arrival
+    (the sink may be replaced while running).
 
     No Python runs in the backend's thread: under JACK that thread is the audio server's process cycle, and a
     Python callback there waits for the GIL, which any busy thread of segue may hold while the OS has it preempted
@@ -139,7 +170,7 @@ class Input:
     """
 
     def __init__(self, backend: str, client_name: str, port_name: str, sink, connect_to: str | None = None):
-        self._backend, self._port_name, self._sink = backend, port_name, sink
+        self._backend, self._port_name, self.sink = backend, port_name, sink
         self._rt = _client("input", backend, client_name)
         # Nothing filtered by the backend: a message it drops would take its time spacing with it. We drop here.
         self._rt.ignore_types(sysex=False, timing=False, active_sense=False)
@@ -174,7 +205,7 @@ class Input:
             last_message = now()
             stamp = self._clock.stamp(delta, last_message)
             if data and data[0] != ACTIVE_SENSING:
-                self._sink(data, stamp)
+                self.sink(data, stamp)
 
     def check(self) -> str | None:
         """Reconnect a followed source port if it vanished and is back. Returns a log line when something changed."""
