@@ -77,7 +77,7 @@ class Generator:
         self.base_index = -1                 # records index the base stands for (-1: before the answer)
         self.error: BaseException | None = None
         self.loop = SamplingLoop(sampler, build_shapers(dataclasses.replace(settings.grammar,
-                                                                             note_cap_s=settings.note_cap_s)))
+                                                                             note_cap_seconds=settings.note_cap_s)))
         self._thread = threading.Thread(target=self._run, name="segue-generator", daemon=True)
 
     # --- the session's side -------------------------------------------------------------------------------------

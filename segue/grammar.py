@@ -203,8 +203,8 @@ class GrammarSettings:
     """What build_shapers turns on (config.yaml `sampling:`; CLI flags of `segue generate`)."""
     note_off_mask: bool = True
     no_restrike: bool = False
-    release_start_s: float = 2.0     # the release hazard starts at this note age; negative = no hazard
-    note_cap_s: float = 5.0          # ... and forces the release here
+    release_start_seconds: float = 2.0     # the release hazard starts at this note age; negative = no hazard
+    note_cap_seconds: float = 5.0      # ... and forces the release here
     follow_dynamics: bool = True
     dynamics_spread: float = 12.0    # MIDI velocity units around the recent level
     key: str | None = None           # pinned key, e.g. "D minor"
@@ -217,8 +217,8 @@ def build_shapers(settings: GrammarSettings) -> list:
         shapers.append(PinnedKey(settings.key, settings.key_strength))
     if settings.follow_dynamics:
         shapers.append(FollowDynamics(settings.dynamics_spread))
-    if settings.release_start_s >= 0:
-        shapers.append(ReleaseHazard(settings.release_start_s, settings.note_cap_s))
+    if settings.release_start_seconds >= 0:
+        shapers.append(ReleaseHazard(settings.release_start_seconds, settings.note_cap_seconds))
     if settings.note_off_mask:                 # last: whatever the others moved, a silent pitch is never released
         shapers.append(NoteOffMask(settings.no_restrike))
     return shapers

@@ -60,7 +60,8 @@ def test_a_model_that_never_releases_still_has_no_note_past_the_cap():
     holds[codec.time_shift(100)] = 0.0                                     # strike once, then wait forever
     strike = holds.copy()
     strike[codec.note_on(60)] = 10.0
-    loop = SamplingLoop(Sampler(seed=0), build_shapers(GrammarSettings(release_start_s=1.0, note_cap_s=2.0)))
+    grammar = GrammarSettings(release_start_seconds=1.0, note_cap_seconds=2.0)
+    loop = SamplingLoop(Sampler(seed=0), build_shapers(grammar))
     events = loop.run(lambda event: holds, strike, Length(seconds=6.0))
     notes = codec.decode_events(events)
     assert notes and max(n.end - n.start for n in notes) <= 2.0
@@ -88,7 +89,7 @@ def test_pinned_key_scales_out_of_key_note_ons_by_one_minus_strength():
 def test_generate_with_the_grammar_releases_only_sounding_notes(gru_path):
     engine = Engine.load(gru_path)
     events = gen.generate(engine, np.zeros(0, np.int64), Length(seconds=8), dict(temperature=1.0), seed=3,
-                          grammar=GrammarSettings(note_cap_s=1.0, release_start_s=0.5))
+                          grammar=GrammarSettings(note_cap_seconds=1.0, release_start_seconds=0.5))
     cursor = codec.EventCursor()
     for event in events:
         if codec.event_kind(int(event)) == "note_off":
