@@ -59,6 +59,7 @@ class GeneratorSettings:
     note_cap_s: float = 5.0          # longest segue note (the release hazard's cap)
     channel: int = 0                 # output channel, 0-based
     grammar: GrammarSettings = dataclasses.field(default_factory=GrammarSettings)   # note_cap_s replaces its cap
+    key: str = ""                    # a pinned key the grammar holds ("D minor"); "" = none
 
 
 class Generator:
@@ -76,8 +77,8 @@ class Generator:
         self.base: Record | None = None      # state the answer started from / the last player checkpoint
         self.base_index = -1                 # records index the base stands for (-1: before the answer)
         self.error: BaseException | None = None
-        self.loop = SamplingLoop(sampler, build_shapers(dataclasses.replace(settings.grammar,
-                                                                             note_cap_seconds=settings.note_cap_s)))
+        grammar = dataclasses.replace(settings.grammar, note_cap_seconds=settings.note_cap_s)    # one note cap
+        self.loop = SamplingLoop(sampler, build_shapers(grammar, settings.key or None))
         self._thread = threading.Thread(target=self._run, name="segue-generator", daemon=True)
 
     # --- the session's side -------------------------------------------------------------------------------------

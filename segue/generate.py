@@ -109,10 +109,10 @@ class Generated:
 def generate(engine: Engine, primer: np.ndarray, length: Length, sampler_settings: dict, seed: int,
              key: str | None = None, density: float | None = None, beam: dict | None = None,
              grammar: GrammarSettings | None = None) -> np.ndarray:
-    """One continuation of `primer`; the same arguments give the same events. `grammar` None samples the model
-    as it is (no shapers)."""
+    """One continuation of `primer`; the same arguments give the same events. `key` pins the controls and, with a
+    `grammar`, the scale mask; `grammar` None samples the model as it is (no shapers)."""
     logits = prime(engine, primer, key, density)
-    loop = SamplingLoop(Sampler(seed=seed, **sampler_settings), build_shapers(grammar) if grammar else ())
+    loop = SamplingLoop(Sampler(seed=seed, **sampler_settings), build_shapers(grammar, key) if grammar else ())
     loop.start(primer if len(primer) else [codec.NO_EVENT])     # what prime() fed the model
     if beam and (beam.get("beam_size", 1) > 1 or beam.get("branch_factor", 1) > 1):
         from segue.beam import beam_search

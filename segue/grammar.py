@@ -200,21 +200,21 @@ class PinnedKey:
 
 @dataclass
 class GrammarSettings:
-    """What build_shapers turns on (config.yaml `sampling:`; CLI flags of `segue generate`)."""
+    """What build_shapers turns on: config.yaml `sampling:` (the section is this class), flags of `segue generate`."""
     note_off_mask: bool = True
     no_restrike: bool = False
-    release_start_seconds: float = 2.0     # the release hazard starts at this note age; negative = no hazard
-    note_cap_seconds: float = 5.0      # ... and forces the release here
+    release_start_seconds: float = 2.0    # the release hazard starts at this note age; negative = no hazard
+    note_cap_seconds: float = 5.0         # ... and forces the release here
     follow_dynamics: bool = True
-    dynamics_spread: float = 12.0    # MIDI velocity units around the recent level
-    key: str | None = None           # pinned key, e.g. "D minor"
-    key_strength: float = 0.9
+    dynamics_spread: float = 12.0         # MIDI velocity units around the recent level
+    key_strength: float = 0.9             # of a pinned key's scale mask (the key itself: --key, daemon.key)
 
 
-def build_shapers(settings: GrammarSettings) -> list:
+def build_shapers(settings: GrammarSettings, key: str | None = None) -> list:
+    """The shapers `settings` turn on, in the order they must run; `key` pins a key ("D minor"; None: none)."""
     shapers: list = []
-    if settings.key:
-        shapers.append(PinnedKey(settings.key, settings.key_strength))
+    if key:
+        shapers.append(PinnedKey(key, settings.key_strength))
     if settings.follow_dynamics:
         shapers.append(FollowDynamics(settings.dynamics_spread))
     if settings.release_start_seconds >= 0:
