@@ -1,52 +1,50 @@
 """Count-based baselines over event indices: a unigram model and a variable-order Markov model.
 
 The Markov model is the Continuator's idea (Pachet 2003: predict the next event from the longest recent context
-that was seen before, falling back to shorter ones) turned into a proper distribution by **PPM-C blending**
-(Moffat's escape "method C", used with interpolation — the same estimate as Witten–Bell smoothing):
+that was seen before, falling back to shorter ones) turned into a proper distribution by interpolation: every
+order's estimate keeps some mass for the next shorter context,
 
     P_{-1}(x | h)  = 1 / 388                                          uniform: every event keeps some mass
-    P_k(x | h)     = (c_k(h, x) + u_k(h) * P_{k-1}(x | h)) / (n_k(h) + u_k(h))     if n_k(h) > 0
-    P_k(x | h)     = P_{k-1}(x | h)                                   if the order-k context never occurred
+    P_k(x | h)     = own_k(h, x) + escape_k(h) * P_{k-1}(x | h)        if the order-k context occurred
+    P_k(x | h)     = P_{k-1}(x | h)                                   if it never did
 
-where h_k is the last k events before x, c_k(h, x) counts how often x followed h_k in training,
-n_k(h) = sum_x c_k(h, x) and u_k(h) = the number of distinct events that followed h_k. The escape mass
-u / (n + u) is large after contexts followed by many different events and small after near-deterministic ones.
+where h_k is the last k events before x, c_k(h, x) counts how often x followed h_k in training, n_k(h) = sum_x c_k
+and u_k(h) = the number of distinct events that followed h_k. Three estimates (`escape`):
 
-`escape="D"` selects PPM-D instead (Howard 1993), which blended is interpolated absolute discounting with
-discount 1/2 — the Kneser–Ney family without the continuation counts:
-
-    P_k(x | h)     = (max(c_k(h, x) - 1/2, 0) + (u_k(h) / 2) * P_{k-1}(x | h)) / n_k(h)     if n_k(h) > 0
+  "C"   PPM-C (Moffat's escape method C; interpolated it is Witten-Bell): own = c / (n + u), escape = u / (n + u).
+  "D"   PPM-D (Howard 1993; interpolated absolute discounting with D = 1/2): own = (c - 1/2) / n, escape = u/2n.
+  "KN"  interpolated modified Kneser-Ney (Chen & Goodman 1998), the strongest of the three here: own =
+        (c - D(c)) / n with three discounts D1, D2, D3+ per order estimated from the counts of counts, escape =
+        sum of the discounts / n; and every order but the highest uses *continuation* counts: in how many distinct
+        contexts (one event longer) the n-gram occurred, a piece start counting as one. An event that follows many
+        different contexts is a better guess in an unseen context than one frequent only after a single context.
 
 Each P_k sums to 1 by induction, so the blend is a distribution for every context. There is no PPM "exclusion":
 blending keeps scoring vectorised. The unigram model is the order-0 case (counts blended with uniform).
-
-Near a sequence start only the orders the available history allows are used. Scoring skips each sequence's first
-event by default, because the neural model (input = event t, label = event t+1) never predicts it either.
+Near a sequence start only the orders the available history allows are used.
 
 Contexts are packed into uint64 codes (9 bits per event, exact up to order 6; a 64-bit multiplicative hash above
 that — collisions are negligible at these sizes); each order is a sorted table of (context << 9 | event) keys and
-counts, looked up with np.searchsorted. Training and scoring are vectorised numpy over the whole corpus.
-Measured on the Bach chorales transposed to 12 keys (3.2 M events, orders 0..8, one core of a loaded 2-core
-machine): fit 6 s, 8.2 M table entries, 0.5 GB peak; scoring 20 k events/s (full 388-way distributions, so
-accuracy comes out too); sampling 1.3 ms/event.
+counts, looked up with np.searchsorted. Training and distributions are vectorised numpy over the whole corpus.
+Measured on this project's 2-core machine: KN order 10 fitted on the default train split in 12 keys (9.0 M
+events) in about 90 s; dense [388] distributions for the 52 k eval events in a few seconds. Scoring itself is
+segue.scoring's (`piece_distributions` gives what it needs).
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
 
-from segue.codec import NO_EVENT, NUM_CLASSES
+from segue.codec import NUM_CLASSES
 from segue.errors import SegueError
 
 EVENT_BITS = 9  # 2**9 = 512 > 388, so an event fits in 9 bits of a context code
 EVENT_MASK = np.uint64((1 << EVENT_BITS) - 1)
 EXACT_MAX_ORDER = 6  # 6 events * 9 bits = 54 bits of context, plus 9 for the event: 63 bits, fits uint64
 HASH_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)  # golden-ratio constant: spreads bits in multiplicative hashing
-ESCAPE_METHODS = {"C", "D"}  # PPM-C (Witten-Bell) or PPM-D (absolute discount 1/2), see the module docstring
+ESCAPE_METHODS = {"C", "D", "KN"}  # PPM-C (Witten-Bell), PPM-D (absolute discount 1/2), modified Kneser-Ney
 PPM_D_DISCOUNT = 0.5
 ALL_KEYS = tuple(range(-5, 7))  # transpositions into every key (the trainer's data.all_keys)
 SCORE_CHUNK = 4096  # positions per dense [chunk, 388] probability block (~12 MB of float64)
@@ -58,10 +56,13 @@ class _OrderTable:
 
     A context's entries are contiguous (the context sits in the high bits), so two binary searches give its run
     [first, end): u = end - first distinct successors, n = cumulative[end] - cumulative[first] occurrences.
-    About 16 bytes per distinct (context, event) pair, which is what bounds memory on big corpora."""
+    `continuation` holds Kneser-Ney's continuation counts of the same keys (how many distinct events preceded the
+    context + event; a piece start counts as one), used when the order is not the highest one blended.
+    About 16 bytes per distinct (context, event) pair (24 with continuation counts), which bounds memory."""
 
     keys: np.ndarray  # uint64, sorted, unique
     cumulative: np.ndarray  # int64 [len(keys) + 1]: counts of keys[:i]
+    continuation: np.ndarray | None = None  # int64 [len(keys) + 1], cumulative like `cumulative`
 
     @classmethod
     def from_joint(cls, joint: np.ndarray) -> "_OrderTable":
@@ -73,13 +74,30 @@ class _OrderTable:
         cumulative = np.append(starts, len(joint)).astype(np.int64)  # counts of keys[:i] = position of key i's run
         return cls(joint[starts], cumulative)
 
+    def add_continuation(self, predecessors: np.ndarray) -> None:
+        """Continuation counts from one key per distinct (preceding event, key) pair."""
+        other = _OrderTable.from_joint(predecessors)
+        counts = np.zeros(len(self.keys), np.int64)
+        counts[np.searchsorted(self.keys, other.keys)] = np.diff(other.cumulative)
+        self.continuation = np.concatenate([[0], np.cumsum(counts)])
+
     def runs(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """[first, end) of each context's entries; first == end when the context never occurred."""
         low = codes << np.uint64(EVENT_BITS)
         return np.searchsorted(self.keys, low, "left"), np.searchsorted(self.keys, low | EVENT_MASK, "right")
 
-    def counts(self, entries: np.ndarray) -> np.ndarray:
-        return (self.cumulative[entries + 1] - self.cumulative[entries]).astype(np.float64)
+    def counts(self, entries: np.ndarray, continuation: bool = False) -> np.ndarray:
+        cumulative = self.continuation if continuation else self.cumulative
+        return (cumulative[entries + 1] - cumulative[entries]).astype(np.float64)
+
+    def discounts(self, continuation: bool) -> np.ndarray:
+        """Modified Kneser-Ney discounts D1, D2, D3+ from the counts of counts (Chen & Goodman 1998, eq. 26)."""
+        counts = np.diff(self.continuation if continuation else self.cumulative)
+        n1, n2, n3, n4 = (np.count_nonzero(counts == c) for c in (1, 2, 3, 4))
+        if min(n1, n2, n3, n4) == 0:  # too few counts to estimate: the plain absolute discount 1/2
+            return np.full(3, PPM_D_DISCOUNT)
+        y = n1 / (n1 + 2 * n2)
+        return np.clip(np.array([1 - 2 * y * n2 / n1, 2 - 3 * y * n3 / n2, 3 - 4 * y * n4 / n3]), 0.05, None)
 
 
 def _concatenate(sequences: Iterable[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -112,8 +130,15 @@ def _context_codes(events: np.ndarray, max_order: int):
             yield k, acc >> np.uint64(EVENT_BITS + 1)  # 54 bits, leaving room for the event
 
 
+def _joint(codes: np.ndarray, events: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """(context << 9 | event) keys of the valid positions (a new array)."""
+    joint = codes[valid] << np.uint64(EVENT_BITS)
+    joint |= events[valid]
+    return joint
+
+
 class MarkovModel:
-    """Variable-order Markov model over event indices with PPM-C blending (see the module docstring)."""
+    """Variable-order Markov model over event indices: PPM-C, PPM-D or modified Kneser-Ney blending."""
 
     def __init__(self, max_order: int = 8, escape: str = "C"):
         if max_order < 0:
@@ -124,6 +149,11 @@ class MarkovModel:
         self.escape = escape
         self.tables: list[_OrderTable] = []  # index k = order k
         self.trained_events = 0
+        self._discounts: dict[tuple[int, bool], np.ndarray] = {}
+
+    @property
+    def name(self) -> str:
+        return f"{'KN' if self.escape == 'KN' else 'PPM-' + self.escape} order {self.max_order}"
 
     # ---- training -------------------------------------------------------------------------------------------
     def fit(self, sequences: Iterable[np.ndarray]) -> "MarkovModel":
@@ -133,27 +163,50 @@ class MarkovModel:
         self.trained_events = len(events)
         events = events.astype(np.uint64)
         self.tables = [_OrderTable.from_joint(events.copy())]  # order 0: one empty context, code 0
+        previous_codes = np.zeros(len(events), np.uint64)  # order-0 context code of every position
         for k, codes in _context_codes(events, self.max_order):
-            valid = position >= k
-            joint = codes[valid]
-            joint <<= np.uint64(EVENT_BITS)
-            joint |= events[valid]
-            self.tables.append(_OrderTable.from_joint(joint))
-            del joint, valid
+            self.tables.append(_OrderTable.from_joint(_joint(codes, events, position >= k)))
+            if self.escape == "KN":
+                # Order k-1's continuation counts: each distinct order-k key is one distinct (preceding event,
+                # order-(k-1) key) pair; a piece start (nothing before) is one more distinct predecessor.
+                valid = position >= k
+                _, first_seen = np.unique(_joint(codes, events, valid), return_index=True)
+                lower = _joint(previous_codes, events, position >= k - 1)
+                lower_position = position[position >= k - 1]
+                extended = lower[lower_position >= k][first_seen]
+                self.tables[k - 1].add_continuation(
+                    np.concatenate([extended, np.unique(lower[lower_position == k - 1])]))
+                del first_seen, lower, extended
+            previous_codes = codes.copy()
+        self._discounts = {}
         return self
 
+    def _discount(self, k: int, continuation: bool) -> np.ndarray:
+        if (k, continuation) not in self._discounts:
+            self._discounts[k, continuation] = self.tables[k].discounts(continuation)
+        return self._discounts[k, continuation]
+
     # ---- probabilities --------------------------------------------------------------------------------------
-    def _blend(self, n: np.ndarray, u: np.ndarray, counts: np.ndarray, owner: np.ndarray):
+    def _blend(self, k: int, first: np.ndarray, end: np.ndarray, entries: np.ndarray, owner: np.ndarray):
         """(escape weight per context, own-count term per entry): P_k = own + escape * P_{k-1}."""
+        table = self.tables[k]
+        continuation = self.escape == "KN" and k < self.max_order  # lower orders of KN use continuation counts
+        cumulative = table.continuation if continuation else table.cumulative
+        n = (cumulative[end] - cumulative[first]).astype(np.float64)
+        u = (end - first).astype(np.float64)
+        counts = table.counts(entries, continuation)
         if self.escape == "C":
             return u / (n + u), counts / (n + u)[owner]
-        return PPM_D_DISCOUNT * u / n, (counts - PPM_D_DISCOUNT) / n[owner]
+        if self.escape == "D":
+            return PPM_D_DISCOUNT * u / n, (counts - PPM_D_DISCOUNT) / n[owner]
+        discount = self._discount(k, continuation)[np.minimum(counts, 3).astype(np.int64) - 1]
+        return np.bincount(owner, weights=discount, minlength=len(n)) / n, (counts - discount) / n[owner]
 
     def _order0(self) -> np.ndarray:
         table = self.tables[0]
-        counts = table.counts(np.arange(len(table.keys)))
-        n, u = np.array([counts.sum()]), np.array([len(counts)])
-        escape, own = self._blend(n, u, counts, np.zeros(len(counts), np.int64))
+        entries = np.arange(len(table.keys))
+        escape, own = self._blend(0, np.zeros(1, np.int64), np.array([len(entries)]), entries,
+                                  np.zeros(len(entries), np.int64))
         p = np.full(NUM_CLASSES, escape[0] / NUM_CLASSES)
         p[(table.keys & EVENT_MASK).astype(np.int64)] += own
         return p
@@ -172,12 +225,11 @@ class MarkovModel:
             if not len(rows):
                 continue
             u = end - first
-            n = (table.cumulative[end] - table.cumulative[first]).astype(np.float64)
             # Expand each context's run of entries [first, end) into flat index arrays.
             run_offsets = np.cumsum(u) - u
             entries = np.repeat(first - run_offsets, u) + np.arange(u.sum())
             owner = np.repeat(np.arange(len(rows)), u)
-            escape, own = self._blend(n, u.astype(np.float64), table.counts(entries), owner)
+            escape, own = self._blend(k, first, end, entries, owner)
             probs[rows] *= escape[:, None]
             next_events = (table.keys[entries] & EVENT_MASK).astype(np.int64)
             probs[rows[owner], next_events] += own
@@ -190,35 +242,16 @@ class MarkovModel:
         codes = [c[-1:].copy() for _, c in _context_codes(padded, self.max_order)]
         return self._distributions(codes, np.array([len(history)]))[0]
 
-    # ---- evaluation -----------------------------------------------------------------------------------------
-    def score(self, sequences: Iterable[np.ndarray], skip_first: bool = True) -> dict:
-        """NLL/event (nats), perplexity, accuracy, and event accuracy on sequences.
-
-        Event accuracy counts only labels other than TIME_SHIFT(100) (NO_EVENT), as the trainer's metric does."""
-        events, position = _concatenate(sequences)
+    def piece_distributions(self, events: np.ndarray) -> np.ndarray:
+        """[T-1, 388] for one piece: row t is P(events[t+1] | events[..t]), aligned like a network's logits."""
+        events = np.asarray(events, dtype=np.int64)
         codes = [c.copy() for _, c in _context_codes(events, self.max_order)]
-        targets = np.flatnonzero(position >= (1 if skip_first else 0))
-        if not len(targets):
-            raise SegueError("nothing to score: the eval sequences are empty")
-        nll = correct = event_correct = event_total = 0.0
+        targets = np.arange(1, len(events))
+        out = np.empty((len(targets), NUM_CLASSES))
         for start in range(0, len(targets), SCORE_CHUNK):
             chunk = targets[start:start + SCORE_CHUNK]
-            probs = self._distributions([c[chunk] for c in codes], position[chunk])
-            labels = events[chunk]
-            nll -= np.log(probs[np.arange(len(chunk)), labels]).sum()
-            hits = probs.argmax(axis=1) == labels
-            correct += hits.sum()
-            is_event = labels != NO_EVENT
-            event_correct += hits[is_event].sum()
-            event_total += is_event.sum()
-        count = len(targets)
-        return {
-            "events": int(count),
-            "nll": float(nll / count),
-            "perplexity": math.exp(nll / count),
-            "accuracy": float(correct / count),
-            "event_accuracy": float(event_correct / event_total) if event_total else float("nan"),
-        }
+            out[start:start + len(chunk)] = self._distributions([c[chunk] for c in codes], chunk)
+        return out
 
     # ---- generation -----------------------------------------------------------------------------------------
     def sample(self, history: Sequence[int], steps: int, temperature: float = 1.0,
@@ -268,94 +301,3 @@ def augment_transpositions(sequences: list[np.ndarray], semitones: Sequence[int]
             if moved is not None:
                 out.append(np.asarray(moved, dtype=np.int64))
     return out
-
-
-def score_onnx_model(model_path, sequences: Iterable[np.ndarray]) -> dict:
-    """NLL/event, perplexity, accuracy, event accuracy of an ONNX model on exactly the events the baselines score.
-
-    Each sequence is run from a zero state in one call (full context, as the baselines have); the controls of a
-    conditioned model come from the sequence itself (input at t = controls[t+1] + event t). Like the baselines'
-    default, each sequence's first event is not scored: the model has no start token to predict it from."""
-    from segue.engine import Engine
-
-    engine = Engine.load(model_path)
-    nll = correct = event_correct = event_total = count = 0.0
-    for events in sequences:
-        events = np.asarray(events, dtype=np.int64)
-        if len(events) < 2:
-            continue
-        controls = None
-        if engine.conditioned:
-            from segue.controls import compute_controls
-
-            controls = np.asarray(compute_controls(events), dtype=np.float32)[1:]
-        engine.reset()
-        logits = engine.run(events[:-1], controls).astype(np.float64)
-        labels = events[1:]
-        top = logits.max(axis=1, keepdims=True)
-        log_z = (top + np.log(np.exp(logits - top).sum(axis=1, keepdims=True)))[:, 0]
-        nll += (log_z - logits[np.arange(len(labels)), labels]).sum()
-        hits = logits.argmax(axis=1) == labels
-        correct += hits.sum()
-        is_event = labels != NO_EVENT
-        event_correct += hits[is_event].sum()
-        event_total += is_event.sum()
-        count += len(labels)
-    if not count:
-        raise SegueError("nothing to score: every eval sequence is shorter than 2 events")
-    return {"events": int(count), "nll": float(nll / count), "perplexity": math.exp(nll / count),
-            "accuracy": float(correct / count),
-            "event_accuracy": float(event_correct / event_total) if event_total else float("nan")}
-
-
-def run_baselines(data_dir, split: str = "eval", max_order: int = 8, escape: str = "C",
-                  transpose: Sequence[int] = ALL_KEYS, model_path=None, with_model: bool = True) -> dict:
-    """Train the unigram and Markov baselines on the train split of a built dataset, score them on `split`.
-
-    Reports every Markov order 1..max_order (one fit: lower orders reuse the same tables) and marks the best.
-    `transpose` augments the train split; the default, all 12 keys, is what the default model trains with and the
-    strongest of the settings measured (Bach chorales, eval NLL at order 8: none 2.56, -3..+3 2.21, 12 keys 2.14).
-    Time stretching is not applied (it changes notes, not only events). With `with_model`, the ONNX model at
-    `model_path` (None: segue's shipped model, if this install has one) is scored on exactly the same events.
-    Returns {"rows": [...], "best": row, "model": row|None, "train_events", "transpose", "table": text}."""
-    from segue.dataset_reader import read_split
-
-    transpose = list(transpose)
-    train = [events for _, events in read_split(data_dir, "train")]
-    if transpose != [0]:
-        train = augment_transpositions(train, transpose)
-    scored = [events for _, events in read_split(data_dir, split)]
-    full = MarkovModel(max_order, escape).fit(train)
-    rows = [{"name": "unigram", "order": 0, **truncated(full, 0).score(scored)}]
-    for order in range(1, max_order + 1):
-        rows.append({"name": f"markov-{order} (PPM-{escape})", "order": order, **truncated(full, order).score(scored)})
-    best = min(rows[1:] or rows, key=lambda r: r["nll"])
-    if with_model and model_path is None:
-        from segue.engine import default_model_path
-
-        model_path = default_model_path() if default_model_path().is_file() else None
-    model = None
-    if with_model and model_path is not None:
-        model = {"name": f"model {Path(model_path).name}", **score_onnx_model(model_path, scored)}
-    result = {"rows": rows, "best": best, "model": model, "train_events": full.trained_events, "split": split,
-              "transpose": transpose}
-    result["table"] = format_baselines_table(result)
-    return result
-
-
-def format_baselines_table(result: dict) -> str:
-    rows = result["rows"] + ([result["model"]] if result["model"] else [])
-    width = max(len(r["name"]) for r in rows)
-    lines = [f"{'':{width}}  {'events':>9}  {'NLL/event':>9}  {'perplexity':>10}  {'accuracy':>8}  {'event acc':>9}"]
-    for r in rows:
-        mark = "  <- best baseline" if r is result["best"] else ""
-        lines.append(f"{r['name']:{width}}  {r['events']:>9,}  {r['nll']:>9.4f}  {r['perplexity']:>10.3f}  "
-                     f"{r['accuracy']:>8.4f}  {r['event_accuracy']:>9.4f}{mark}")
-    shifts = result["transpose"]
-    augmented = f", transposed by {min(shifts):+d}..{max(shifts):+d}" if shifts != [0] else ""
-    lines.append(f"trained on {result['train_events']:,} events of the train split{augmented}; scored on the "
-                 f"{result['split']} split (NLL in nats; every event but each piece's first)")
-    if result["model"]:
-        gap = result["best"]["nll"] - result["model"]["nll"]
-        lines.append(f"model vs best baseline: {gap:+.4f} nats/event better (goal >= 0.3)")
-    return "\n".join(lines)

@@ -26,7 +26,6 @@ from segue.sampling import Sampler
 from segue.sampling_loop import Length, SamplingLoop
 
 MIN_NOTES = 4  # a primer or real continuation with fewer notes has no key, no IOI histogram: skip the piece
-SYSTEMS = ("real", "model", "markov")
 
 
 @dataclass
@@ -37,13 +36,16 @@ class Passage:
     primer_events: np.ndarray
     primer_seconds: float  # where the primer ends (>= K)
     primer_notes: list[Note]
-    real_notes: list[Note]  # the real continuation window, times from 0
+    real_notes: list[Note]  # notes starting in the real continuation window, times from 0, not clipped
 
 
 def _window(notes: Sequence[Note], start: float, end: float) -> list[Note]:
-    """Notes starting in [start, end), shifted to start at 0 and clipped at the window's end."""
-    return [Note(n.pitch, n.velocity, n.start - start, min(n.end, end) - start)
-            for n in notes if start <= n.start < end]
+    """Notes starting in [start, end), shifted to start at 0, not clipped (note lengths are measured uncapped)."""
+    return [Note(n.pitch, n.velocity, n.start - start, n.end - start) for n in notes if start <= n.start < end]
+
+
+def _clipped(notes: Sequence[Note], end: float) -> list[Note]:
+    return [Note(n.pitch, n.velocity, n.start, min(n.end, end)) for n in notes]
 
 
 def _before(notes: Sequence[Note], boundary: float) -> list[Note]:
@@ -117,7 +119,8 @@ def continue_primer(source, sampler: Sampler, primer: np.ndarray, seconds: float
 
 
 def generated_window(passage: Passage, generated: np.ndarray, seconds: float) -> list[Note]:
-    """Notes of the generated continuation, decoded together with the primer so held notes end correctly."""
+    """Notes of the generated continuation, decoded together with the primer so held notes end correctly; no cap
+    but the decoder's for a note never released (HANGING_NOTE_SECONDS)."""
     notes = codec.decode_events(np.concatenate([passage.primer_events, generated]))
     return _window(notes, passage.primer_seconds, passage.primer_seconds + seconds)
 
@@ -133,14 +136,17 @@ class PieceMeasures:
 
 
 def measure_continuation(passage: Passage, notes: list[Note], seconds: float) -> tuple[dict, dict]:
-    """Measures of one continuation against its primer and the real continuation."""
+    """Measures of one continuation (unclipped notes, times from the window start) against its primer and the real
+    continuation."""
+    clipped, real = _clipped(notes, seconds), _clipped(passage.real_notes, seconds)
     primer_pc = mm.pitch_class_histogram(passage.primer_notes)
     primer_ioi = mm.ioi_histogram(passage.primer_notes)
-    real_pc = mm.pitch_class_histogram(passage.real_notes)
-    real_ioi = mm.ioi_histogram(passage.real_notes)
-    pc, ioi = mm.pitch_class_histogram(notes), mm.ioi_histogram(notes)
-    key = mm.key_consistency(passage.primer_notes, notes)
+    real_pc = mm.pitch_class_histogram(real)
+    real_ioi = mm.ioi_histogram(real)
+    pc, ioi = mm.pitch_class_histogram(clipped), mm.ioi_histogram(clipped)
+    key = mm.key_consistency(passage.primer_notes, clipped)
     primer_density = mm.note_density(passage.primer_notes, passage.primer_seconds)
+    motifs = mm.motif_share(clipped, passage.primer_notes)
     values = {
         "key_corr": key["correlation"],
         "same_key": key["same_key"],
@@ -148,8 +154,15 @@ def measure_continuation(passage: Passage, notes: list[Note], seconds: float) ->
         "pc_oa_real": mm.overlap_area(pc, real_pc),
         "ioi_oa_primer": mm.overlap_area(ioi, primer_ioi),
         "ioi_oa_real": mm.overlap_area(ioi, real_ioi),
-        "density_ratio": mm.note_density(notes, seconds) / primer_density if primer_density > 0 else float("nan"),
-        "polyphony": mm.polyphony(notes),
+        "density_ratio": mm.note_density(clipped, seconds) / primer_density if primer_density > 0 else float("nan"),
+        "polyphony": mm.polyphony(clipped),
+        "max_polyphony": mm.max_polyphony(clipped),
+        "long_2s": mm.long_note_share(notes, seconds, 2.0),
+        "long_5s": mm.long_note_share(notes, seconds, 5.0),
+        "velocity_shift": mm.median_velocity(clipped) - mm.median_velocity(passage.primer_notes),
+        "lowest_voice": mm.lowest_voice(clipped),
+        "motif_intervals": motifs["interval"],
+        "motif_ioi": motifs["ioi_ratio"],
         "notes": float(len(notes)),
     }
     return values, {"pc": pc, "ioi": ioi}
@@ -165,6 +178,13 @@ COLUMNS = [
     ("ioi_oa_real", "IOI OA/real", "mean"),
     ("density_ratio", "density ratio", "median"),
     ("polyphony", "polyphony", "mean"),
+    ("max_polyphony", "max poly", "mean"),
+    ("long_2s", "notes>=2s", "mean"),
+    ("long_5s", "notes>=5s", "mean"),
+    ("velocity_shift", "vel - primer", "mean"),
+    ("lowest_voice", "bass pitch", "mean"),
+    ("motif_intervals", "motif int4", "mean"),
+    ("motif_ioi", "motif IOI3", "mean"),
     ("pc_set_oa", "PC set OA", "set"),
     ("ioi_set_oa", "IOI set OA", "set"),
 ]
@@ -192,24 +212,42 @@ def summarise(pieces: list[PieceMeasures], systems: Sequence[str]) -> dict[str, 
     return summary
 
 
+MEANINGS = {
+    "key_corr": "Krumhansl-Schmuckler correlation of the continuation with the primer's key",
+    "same_key": "share whose estimated key equals the primer's",
+    "pc_oa_primer": "pitch-class histogram overlap (1 = identical) with the primer",
+    "pc_oa_real": "... with the real continuation",
+    "ioi_oa_primer": "inter-onset-interval histogram overlap with the primer",
+    "ioi_oa_real": "... with the real continuation",
+    "density_ratio": "continuation notes/s over primer notes/s (median over pieces)",
+    "polyphony": "mean notes sounding while any sounds",
+    "max_polyphony": "most notes sounding at once",
+    "long_2s": "share of notes lasting >= 2 s (no cap; censored at the window end)",
+    "long_5s": "share of notes lasting >= 5 s (a note never released counts)",
+    "velocity_shift": "median velocity minus the primer's median velocity",
+    "lowest_voice": "median lowest sounding pitch at the onsets (MIDI number)",
+    "motif_intervals": "share of the skyline's pitch-interval 4-grams that occur in the primer",
+    "motif_ioi": "share of the skyline's IOI-ratio 3-grams (quarter-octave grid) that occur in the primer",
+    "pc_set_oa": "Yang & Lerch set overlap of pitch-class histograms with the real set (real row: its ceiling)",
+    "ioi_set_oa": "... of IOI histograms",
+}
+
+
 def format_table(summary: dict[str, dict[str, float]], seconds: float) -> str:
-    """A plain-text table, one row per system."""
-    headings = ["system", "pieces"] + [h for _, h, _ in COLUMNS]
-    rows = [headings]
-    for system, row in summary.items():
-        cells = [system, f"{int(row['pieces'])}"]
-        cells += ["-" if math.isnan(row[k]) else f"{row[k]:.3f}" for k, _, _ in COLUMNS]
-        rows.append(cells)
-    widths = [max(len(r[i]) for r in rows) for i in range(len(headings))]
-    lines = ["  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in rows]
-    lines.insert(1, "-" * len(lines[0]))
-    legend = (f"Primer = first {seconds:g} s of each eval piece, continuation = the next {seconds:g} s. "
-              "key r: Krumhansl-Schmuckler correlation of the continuation with the primer's key; same key: share "
-              "whose estimated key equals the primer's; OA: histogram overlapping area (1 = identical) with the "
-              "primer / the real continuation; density ratio: continuation notes/s over primer notes/s (median); "
-              "polyphony: mean sounding notes; set OA: Yang & Lerch overlap with the real set (1 = indistinguishable; "
-              "the real row compares the real set with itself, the ceiling).")
-    return "\n".join(lines) + "\n" + legend
+    """A Markdown table, one row per measure and one column per system (readable as plain text too)."""
+    systems = list(summary)
+    counts = ", ".join(f"{system}: {int(row['pieces'])}" for system, row in summary.items())
+    lines = [f"Primer = the first {seconds:g} s of each eval piece, continuation = the next {seconds:g} s "
+             f"({counts} pieces); means over pieces "
+             "(± standard error).", "",
+             "| measure | " + " | ".join(systems) + " | what it is |", "|---|" + "---|" * (len(systems) + 1)]
+    for key, heading, _ in COLUMNS:
+        cells = []
+        for system in systems:
+            value, sem = summary[system][key], summary[system].get(key + "_sem")
+            cells.append("-" if math.isnan(value) else f"{value:.3f}" + (f" ± {sem:.3f}" if sem else ""))
+        lines.append(f"| {heading} | " + " | ".join(cells) + f" | {MEANINGS[key]} |")
+    return "\n".join(lines)
 
 
 def plot_summary(summary: dict[str, dict[str, float]], path: str | Path) -> Path:
@@ -221,13 +259,16 @@ def plot_summary(summary: dict[str, dict[str, float]], path: str | Path) -> Path
 
     systems = list(summary)
     colours = {"real": "#4c72b0", "model": "#dd8452", "markov": "#55a868"}
-    fig, axes = plt.subplots(2, 5, figsize=(16, 6.5))
+    rows = math.ceil(len(COLUMNS) / 5)
+    fig, axes = plt.subplots(rows, 5, figsize=(16, 3.2 * rows))
     for ax, (key, heading, _) in zip(axes.ravel(), COLUMNS):
         values = [summary[s][key] for s in systems]
         errors = [summary[s].get(key + "_sem", 0.0) for s in systems]
         ax.bar(systems, values, yerr=errors, capsize=3, color=[colours.get(s, "grey") for s in systems])
         ax.set_title(heading)
         ax.tick_params(axis="x", labelsize=8)
+    for ax in axes.ravel()[len(COLUMNS):]:
+        ax.axis("off")
     fig.suptitle("Continuations: real vs model vs Markov baseline")
     fig.tight_layout()
     path = Path(path)
@@ -257,12 +298,14 @@ def run_continuations(model_path: str | Path | None, data_dir: str | Path, secon
                       max_pieces: int = 40, max_order: int = 5, escape: str = "C",
                       transpose: Sequence[int] = ALL_KEYS, temperature: float = 1.0,
                       top_p: float = 1.0, seed: int = 0, png: str | Path | None = "continuations.png",
-                      progress: Callable[[str], None] | None = None) -> dict:
+                      progress: Callable[[str], None] | None = None, memory=None) -> dict:
     """The whole test on a dataset built by `segue data build`: returns {"summary", "table", "pieces", "png"}.
 
     model_path None uses segue's shipped model; the Markov baseline (order max_order, PPM-`escape`) is trained on
     the dataset's train split transposed into every key, as in --baselines (order 5 was its best NLL on the Bach
-    chorales). Both sample with the same settings and seed. png None skips the plot."""
+    chorales). Both sample with the same settings and seed. Given `memory` (segue.memory.MemorySettings, fitted as
+    `segue evaluate --memory` fits them), a "model + memory" system samples through the model mixed with a
+    SessionMemory that has heard the primer. png None skips the plot."""
     from segue.baselines import augment_transpositions
     from segue.dataset_reader import read_split
 
@@ -281,8 +324,14 @@ def run_continuations(model_path: str | Path | None, data_dir: str | Path, secon
         "model": _sampling_generator(ModelSource(model_path), temperature, top_p, seed, seconds),
         "markov": _sampling_generator(MarkovSource(markov), temperature, top_p, seed, seconds),
     }
+    if memory is not None:
+        from segue.memory import SessionMemory
+
+        remembering, sampler = ModelSource(model_path), Sampler(temperature=temperature, top_p=top_p, seed=seed)
+        generators["model + memory"] = lambda passage: continue_primer(
+            remembering, sampler, passage.primer_events, seconds, [SessionMemory(memory)])
     results = evaluate_passages(passages, generators, seconds, progress)
-    summary = summarise(results, SYSTEMS)
+    summary = summarise(results, ["real", *generators])
     out = {"summary": summary, "table": format_table(summary, seconds), "pieces": results, "png": None}
     if png is not None:
         out["png"] = plot_summary(summary, png)

@@ -1,128 +1,273 @@
-"""`segue evaluate`: NLL/event, perplexity, accuracy and event accuracy of an ONNX model on a dataset split.
+"""`segue evaluate`: how well the model, the count baselines and session memory predict a dataset's eval split.
 
-It scores exactly what the trainer's eval scores (training/batches.py eval_batches), so the two agree within
-1e-3 for the same checkpoint: fixed windows of `seq_len` events with stride `seq_len` from the start of every
-piece, each window from a zero state, input t = event t (+ the controls of t+1), label = event t+1, no
-augmentation; at most `max_windows` windows, spread evenly. The figures are averaged over every scored label.
-The window settings are read from the model's metadata (the checkpoint's training config) unless given, and
-fall back to config.yaml's train.eval_seq_len / train.eval_max_windows (0 windows = all of them).
+The headline is the **live protocol**: each eval piece streamed through the model from its start (whole-piece
+context, no windows, from a zero state), with the controls the daemon can know, `segue.controls.past_controls`
+(row t = what its ControlFollower reports once events[0..t] were played). Every system scores the same positions:
+every event of every piece but its first (the network has no start token to predict it from). NLL in nats/event.
+
+Secondary rows, labelled as such: the same with Magenta's *forward-looking* controls (computed from the next
+3-5 s, which the daemon never has: they flatter), and the trainer's own eval protocol (windows of `seq_len`
+events from a zero state) so a checkpoint's eval loss can be reproduced from its ONNX file.
+
+Baselines (`--baselines`): interpolated modified Kneser-Ney (segue.baselines) trained on the train split in all
+12 keys; + a within-piece cache (segue.memory.SessionMemory over the piece so far, the same object that serves
+as the network's session memory); + the note-off grammar. Session memory (`--memory`): the model mixed with
+SessionMemory. Every setting these need (KN order, memory order and transposition, mixing weights) is fitted on
+held-out *train* pieces (a stable tenth of the train split, by piece id), never on the scored split. Gaps come
+with a 95% bootstrap interval over pieces (segue.scoring.gap_with_ci).
 """
-
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
+import time
+import zlib
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
-from segue import codec
-from segue.engine import CONTROLS_INPUT, EVENTS_INPUT, Engine
+from segue.engine import Engine
 from segue.errors import SegueError
+from segue.scoring import (EVENT_TYPES, NoteOffGrammar, Scores, gap_with_ci, log_softmax, repeat_positions,
+                           score_pieces)
 
-RUN_BATCH = 16                   # windows per ONNX call: big enough to amortise the call, small enough for memory
+TUNING_SHARE = 10              # one train piece in 10 (by a stable hash of its id) is held out for tuning
+KN_MAX_ORDER = 10              # orders 1..10 are tried on the tuning pieces
+REPEAT_LENGTH = 16             # a verbatim repeat: >= 16 events (about 4-5 notes with their timing) seen earlier
+MEMORY_CANDIDATES = ((12, False), (12, True))   # (order, transposition-invariant) tried on the tuning pieces
 
-
-@dataclass
-class Window:
-    inputs: np.ndarray            # int64 [L]
-    labels: np.ndarray            # int64 [L], -1 where padded
-    controls: np.ndarray | None   # float32 [L, C]
-
-
-def eval_windows(pieces: list[np.ndarray], seq_len: int, max_windows: int, conditioned: bool) -> list[Window]:
-    """The trainer's eval windows, in the trainer's order."""
-    starts = [(k, start) for k, events in enumerate(pieces) for start in range(0, max(1, len(events) - 1), seq_len)]
-    if max_windows and len(starts) > max_windows:
-        keep = np.linspace(0, len(starts) - 1, max_windows).round().astype(int)
-        starts = [starts[i] for i in keep]
-    controls_of: dict[int, np.ndarray] = {}
-    windows = []
-    for k, start in starts:
-        events = pieces[k]
-        chunk = events[start:start + seq_len + 1].astype(np.int64)
-        n = len(chunk) - 1
-        inputs = np.full(seq_len, codec.NO_EVENT, dtype=np.int64)
-        labels = np.full(seq_len, -1, dtype=np.int64)
-        inputs[:n], labels[:n] = chunk[:-1], chunk[1:]
-        controls = None
-        if conditioned:
-            if k not in controls_of:
-                from segue.controls import compute_controls
-
-                controls_of[k] = np.asarray(compute_controls(events), dtype=np.float32)
-            controls = np.zeros((seq_len, controls_of[k].shape[1]), dtype=np.float32)
-            controls[:n] = controls_of[k][start + 1:start + n + 1]   # controls at t+1 go with input t
-        windows.append(Window(inputs, labels, controls))
-    return windows
+Predictions = list[tuple[np.ndarray, np.ndarray]]   # per piece: (probs [T-1, 388] of events[1:], events)
 
 
-def score_windows(engine: Engine, windows: list[Window]) -> dict:
-    """Sum NLL, hits and counts over every labelled position, running RUN_BATCH windows per call."""
-    nll = hits = count = event_hits = event_count = shift_steps = 0.0
-    names = [o.name for o in engine.session.get_outputs()]
-    for i in range(0, len(windows), RUN_BATCH):
-        part = windows[i:i + RUN_BATCH]
-        feeds = {EVENTS_INPUT: np.stack([w.inputs for w in part])}
+# --- what is scored ----------------------------------------------------------------------------------------------
+def scorable(pieces: list[tuple[str, np.ndarray]]) -> list[tuple[str, np.ndarray]]:
+    return [(name, events) for name, events in pieces if len(events) >= 2]
+
+
+def tuning_split(train: list[tuple[str, np.ndarray]]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """(fit pieces, tuning pieces) of the train split: a stable tenth of the pieces, by id, for tuning."""
+    tune = [zlib.crc32(name.encode()) % TUNING_SHARE == 0 for name, _ in train]
+    fit = [events for (_, events), held in zip(train, tune) if not held]
+    held_out = [events for (_, events), held in zip(train, tune) if held and len(events) >= 2]
+    if not fit or not held_out:
+        raise SegueError("the train split is too small to hold out tuning pieces (need at least ~10 pieces)")
+    return fit, held_out
+
+
+def model_predictions(engine: Engine, pieces: list[np.ndarray], controls: str = "past") -> Predictions:
+    """The network over each whole piece from a zero state; controls "past" (live) or "forward" (Magenta's)."""
+    from segue.controls import compute_controls, past_controls
+
+    out = []
+    for events in pieces:
+        rows = None
         if engine.conditioned:
-            feeds[CONTROLS_INPUT] = np.stack([w.controls for w in part])
-        for spec, value in zip(engine.state_specs, engine.initial_state(len(part))):
-            feeds[f"{spec['name']}_in"] = value
-        logits = engine.session.run(names[:1], feeds)[0].astype(np.float64)
-        labels = np.stack([w.labels for w in part])
-        mask = labels >= 0
-        flat, target = logits[mask], labels[mask]
-        top = flat.max(axis=1, keepdims=True)
-        log_z = top[:, 0] + np.log(np.exp(flat - top).sum(axis=1))
-        nll += float((log_z - flat[np.arange(len(target)), target]).sum())
-        correct = flat.argmax(axis=1) == target
-        hits += float(correct.sum())
-        count += len(target)
-        # event accuracy leaves out TIME_SHIFT(100): long silences are easy and numerous (as the trainer does)
-        is_event = target != codec.NO_EVENT
-        event_hits += float(correct[is_event].sum())
-        event_count += float(is_event.sum())
-        is_shift = (target >= codec.TIME_SHIFT_OFFSET) & (target < codec.VELOCITY_OFFSET)
-        shift_steps += float((target[is_shift] - codec.TIME_SHIFT_OFFSET + 1).sum())
-    if not count:
-        raise SegueError("nothing to score: every piece in the split is shorter than 2 events")
-    # same names as the trainer's eval (training/evaluation.py) so the two can be compared key by key
-    return {"events": int(count), "loss": nll / count, "perplexity": math.exp(min(nll / count, 50.0)),
-            "accuracy": hits / count, "event_accuracy": event_hits / max(event_count, 1),
-            "loss_per_10ms": nll / max(shift_steps, 1)}
+            # input t carries the controls of t + 1 offline; live, what the follower knows after event t
+            rows = past_controls(events)[:-1] if controls == "past" else compute_controls(events)[1:]
+        engine.reset()
+        logits = engine.run(events[:-1], rows).astype(np.float64)
+        logits -= logits.max(axis=1, keepdims=True)
+        probs = np.exp(logits)
+        out.append((probs / probs.sum(axis=1, keepdims=True), events))
+    return out
 
 
-def window_settings(engine: Engine, seq_len: int | None, max_windows: int | None) -> tuple[int, int]:
-    """Given values, else the trainer's eval settings stored in the model, else those of config.yaml."""
+def count_predictions(model, pieces: list[np.ndarray]) -> Predictions:
+    return [(model.piece_distributions(events), events) for events in pieces]
+
+
+# --- fitting on held-out train pieces ----------------------------------------------------------------------------
+def fit_kn(fit_pieces: list[np.ndarray], tune_pieces: list[np.ndarray], all_train: list[np.ndarray],
+           progress: Callable[[str], None]):
+    """(KN model, its settings, its cache's settings): the order that predicts the tuning pieces best and a cache
+    fitted on them, both with a KN that never saw them; then KN refitted on the whole train split (12 keys)."""
+    from segue.baselines import ALL_KEYS, MarkovModel, augment_transpositions, truncated
+
+    started = time.time()
+    tuned = MarkovModel(KN_MAX_ORDER, "KN").fit(augment_transpositions(fit_pieces, ALL_KEYS))
+    by_order = {order: score_pieces(count_predictions(truncated(tuned, order), tune_pieces)).metrics()["nll"]
+                for order in range(1, KN_MAX_ORDER + 1)}
+    best = min(by_order, key=by_order.get)
+    progress(f"KN orders on the tuning pieces: {', '.join(f'{o}: {v:.3f}' for o, v in by_order.items())} "
+             f"-> order {best} ({time.time() - started:.0f} s)")
+    cache, tried = fit_memory(count_predictions(truncated(tuned, best), tune_pieces), progress=progress)
+    del tuned
+    model = MarkovModel(best, "KN").fit(augment_transpositions(all_train, ALL_KEYS))
+    return model, {"order": best, "tuning_nll_by_order": by_order, "train_events": model.trained_events}, \
+        {"chosen": cache.to_json(), "tuning_nll": tried}
+
+
+def fit_memory(tune: Predictions, candidates=MEMORY_CANDIDATES, progress: Callable[[str], None] = print):
+    """The memory settings (order, transposition) and mixing table that best predict the tuning pieces."""
+    from segue.memory import MemorySettings, SessionMemory, fit_mixing, memory_trace
+
+    tried = {}
+    for order, transpose in candidates:
+        settings = MemorySettings(order=order, transpose=transpose)
+        fitted = fit_mixing(settings, *memory_trace(settings, tune))
+        nll = score_pieces(tune, [SessionMemory(fitted)]).metrics()["nll"]
+        tried[(order, transpose)] = (nll, fitted)
+    best = min(tried, key=lambda key: tried[key][0])
+    progress("memory on the tuning pieces: " + ", ".join(
+        f"order {o}{' transposed' if t else ''}: {v[0]:.3f}" for (o, t), v in tried.items()))
+    return tried[best][1], {f"order {o}{' transposed' if t else ''}": v[0] for (o, t), v in tried.items()}
+
+
+# --- the report --------------------------------------------------------------------------------------------------
+@dataclass
+class Report:
+    model: str
+    data: str
+    split: str
+    pieces: int
+    systems: dict[str, Scores] = field(default_factory=dict)   # name -> scores on the same positions
+    notes: dict[str, str] = field(default_factory=dict)        # name -> how it was made
+    repeat: np.ndarray | None = None                            # bool per scored position
+    gaps: list[tuple[str, str, str]] = field(default_factory=list)   # (label, better system, worse system)
+    settings: dict = field(default_factory=dict)
+    secondary: dict[str, dict] = field(default_factory=dict)   # rows on other protocols (their own positions)
+
+    def to_dict(self) -> dict:
+        rows = {name: {**s.metrics(), "by_type": s.by_type(), "how": self.notes.get(name, "")}
+                for name, s in self.systems.items()}
+        if self.repeat is not None:
+            for name, s in self.systems.items():
+                rows[name]["repeat_nll"] = s.where(self.repeat).metrics()["nll"] if self.repeat.any() else None
+                rows[name]["other_nll"] = s.where(~self.repeat).metrics()["nll"] if (~self.repeat).any() else None
+        gaps = [{"label": label, "better": better, "worse": worse, **gap_with_ci(self.systems[better],
+                                                                                 self.systems[worse])}
+                for label, better, worse in self.gaps]
+        repeat_gaps = []
+        if self.repeat is not None and self.repeat.any():
+            for label, better, worse in self.gaps:
+                for part, mask in (("repeat", self.repeat), ("other", ~self.repeat)):
+                    repeat_gaps.append({"label": f"{label}, {part} positions", **gap_with_ci(
+                        self.systems[better].where(mask), self.systems[worse].where(mask))})
+        return {"model": self.model, "data": self.data, "split": self.split, "pieces": self.pieces,
+                "events": len(next(iter(self.systems.values()))), "rows": rows, "gaps": gaps,
+                "repeat_gaps": repeat_gaps,
+                "repeat_share": float(self.repeat.mean()) if self.repeat is not None else None,
+                "secondary": self.secondary, "settings": self.settings}
+
+
+def evaluate(model: str | Path | None, data_dir: str | Path, split: str = "eval", baselines: bool = True,
+             memory: bool = True, trainer_protocol: bool = True, max_pieces: int | None = None,
+             progress: Callable[[str], None] = lambda message: None) -> dict:
+    """Everything `segue evaluate` prints, as a dict (see format_text / format_markdown)."""
+    from segue.dataset_reader import read_split
+
+    if split == "train" and (baselines or memory):
+        raise SegueError("baselines and memory are fitted on held-out train pieces: score the eval split with them")
+    engine = Engine.load(model)
+    named = scorable(read_split(data_dir, split))[:max_pieces or None]
+    pieces = [events for _, events in named]
+    if not pieces:
+        raise SegueError(f"nothing to score: every {split} piece in {data_dir} is shorter than 2 events")
+    report = Report(str(engine.path), str(data_dir), split, len(pieces))
+    repeats = [repeat_positions(events, REPEAT_LENGTH)[1:] for events in pieces]
+    report.repeat = np.concatenate(repeats)
+    report.settings["repeat_length"] = REPEAT_LENGTH
+
+    started = time.time()
+    live = model_predictions(engine, pieces, "past")
+    report.systems["model"] = score_pieces(live)
+    report.notes["model"] = "the network, live protocol (past-only controls, whole pieces)"
+    report.systems["model + note-off grammar"] = score_pieces(live, [NoteOffGrammar()])
+    report.notes["model + note-off grammar"] = "a NOTE_OFF only for a sounding pitch"
+    progress(f"model, live protocol: {report.systems['model'].metrics()['nll']:.4f} ({time.time() - started:.0f} s)")
+    if engine.conditioned:
+        forward = score_pieces(model_predictions(engine, pieces, "forward"))
+        report.secondary["forward controls (not live)"] = {
+            **forward.metrics(), "how": "Magenta's forward-looking controls, whole pieces: the daemon never has "
+                                        "these; the gap to the live row is what they flatter",
+            "flatter": gap_with_ci(forward, report.systems["model"])}
+    if trainer_protocol:
+        report.secondary["trainer's protocol"] = trainer_windows(engine, pieces)
+
+    need_train = baselines or memory
+    if need_train:
+        train = scorable(read_split(data_dir, "train"))
+        fit_pieces, tune_pieces = tuning_split(train)
+        report.settings["tuning_pieces"] = len(tune_pieces)
+        report.settings["tuning_events"] = int(sum(len(e) for e in tune_pieces))
+    if memory:
+        from segue.memory import SessionMemory
+
+        started = time.time()
+        fitted, tried = fit_memory(model_predictions(engine, tune_pieces, "past"), progress=progress)
+        report.settings["model_memory"] = {"chosen": fitted.to_json(), "tuning_nll": tried}
+        report.systems["model + memory"] = score_pieces(live, [SessionMemory(fitted)])
+        report.systems["model + memory + note-off grammar"] = score_pieces(
+            live, [SessionMemory(fitted), NoteOffGrammar()])
+        report.notes["model + memory"] = (f"mixed with SessionMemory (order {fitted.order}"
+                                          f"{', transposition-invariant' if fitted.transpose else ''}, over the piece "
+                                          "so far: all of its events)")
+        progress(f"model + memory: {report.systems['model + memory'].metrics()['nll']:.4f} "
+                 f"({time.time() - started:.0f} s)")
+    if baselines:
+        from segue.baselines import truncated
+        from segue.memory import MemorySettings, SessionMemory
+
+        started = time.time()
+        kn, report.settings["kn"], report.settings["kn_cache"] = fit_kn(
+            fit_pieces, tune_pieces, [e for _, e in train], progress)
+        cache = MemorySettings.from_json(report.settings["kn_cache"]["chosen"])
+        unigram = count_predictions(truncated(kn, 0), pieces)
+        report.systems["unigram"] = score_pieces(unigram)
+        report.notes["unigram"] = "event frequencies of the train split (12 keys), KN-smoothed"
+        static = count_predictions(kn, pieces)
+        name = f"KN-{kn.max_order}"
+        report.systems[name] = score_pieces(static)
+        report.notes[name] = f"interpolated modified Kneser-Ney, order {kn.max_order}, train split in 12 keys"
+        report.systems[f"{name} + cache"] = score_pieces(static, [SessionMemory(cache)])
+        report.notes[f"{name} + cache"] = "mixed with a within-piece cache (SessionMemory, own fitted weights)"
+        report.systems[f"{name} + cache + note-off grammar"] = score_pieces(
+            static, [SessionMemory(cache), NoteOffGrammar()])
+        report.notes[f"{name} + cache + note-off grammar"] = "the strongest count model"
+        progress(f"baselines: {time.time() - started:.0f} s")
+        strongest = f"{name} + cache + note-off grammar"
+        report.gaps.append(("model vs the strongest count model", "model + note-off grammar", strongest))
+        if memory:
+            report.gaps.append(("model + memory vs the strongest count model",
+                                "model + memory + note-off grammar", strongest))
+    if memory:
+        report.gaps.append(("memory on vs off", "model + memory + note-off grammar", "model + note-off grammar"))
+    report.gaps.append(("note-off grammar on vs off (model)", "model + note-off grammar", "model"))
+    return report.to_dict()
+
+
+def trainer_windows(engine: Engine, pieces: list[np.ndarray]) -> dict:
+    """The trainer's eval (training/batches.py eval_batches): windows of seq_len events with stride seq_len from
+    each piece's start, each from a zero state, past-only controls, at most max_windows spread evenly. The settings
+    are the checkpoint's (stored in the model), else config.yaml's train.eval_seq_len / eval_max_windows."""
+    from segue.controls import past_controls
+
     stored = engine.meta.get("eval_protocol") or {}
-    if seq_len is None or max_windows is None:
+    if not stored:
         from segue.config import load_config
 
         train = load_config().train
-        seq_len = seq_len or int(stored.get("seq_len", train.eval_seq_len))
-        max_windows = max_windows if max_windows is not None else int(stored.get("max_windows", train.eval_max_windows))
-    if seq_len < 1 or max_windows < 0:
-        raise SegueError(f"--seq-len must be >= 1 and --max-windows >= 0, got {seq_len} and {max_windows}")
-    return seq_len, max_windows
-
-
-def evaluate_model(model: str | Path | None, data_dir: str | Path, split: str = "eval", max_pieces: int | None = None,
-                   seq_len: int | None = None, max_windows: int | None = None) -> dict:
-    """The trainer's eval metrics (loss = NLL/event, perplexity, accuracy, event_accuracy, loss_per_10ms)."""
-    from segue.dataset_reader import read_split
-
-    engine = Engine.load(model)
-    pieces = [events for _, events in read_split(data_dir, split)]
-    if max_pieces:
-        pieces = pieces[:max_pieces]
-    seq_len, max_windows = window_settings(engine, seq_len, max_windows)
-    metrics = score_windows(engine, eval_windows(pieces, seq_len, max_windows, engine.conditioned))
-    metrics.update(model=str(engine.path), data=str(data_dir), split=split, pieces=len(pieces), seq_len=seq_len,
-                   max_windows=max_windows)
-    trainer = engine.meta.get("eval") or {}
-    if "loss" in trainer:
-        metrics["trainer_eval_loss"] = trainer["loss"]
-    return metrics
+        stored = {"seq_len": train.eval_seq_len, "max_windows": train.eval_max_windows}
+    seq_len, max_windows = int(stored["seq_len"]), int(stored["max_windows"])
+    starts = [(k, start) for k, events in enumerate(pieces) for start in range(0, max(1, len(events) - 1), seq_len)]
+    if max_windows and len(starts) > max_windows:
+        starts = [starts[i] for i in np.linspace(0, len(starts) - 1, max_windows).round().astype(int)]
+    controls = {}
+    windows = []
+    for k, start in starts:
+        chunk = pieces[k][start:start + seq_len + 1]
+        rows = None
+        if engine.conditioned:
+            if k not in controls:
+                controls[k] = past_controls(pieces[k])
+            rows = controls[k][start:start + len(chunk) - 1]
+        engine.reset()
+        windows.append(Scores.from_log_probs(log_softmax(engine.run(chunk[:-1], rows)), chunk[1:], k))
+    scores = Scores.join(windows)
+    trained = (engine.meta.get("eval") or {}).get("loss")
+    return {**scores.metrics(), "seq_len": seq_len, "max_windows": max_windows,
+            "how": f"windows of {seq_len} events from a zero state, past-only controls, "
+                   f"at most {max_windows or 'all'} windows", "trainer_eval_loss": trained}
 
 
 def held_out_events(data_dir: str | Path, count: int) -> np.ndarray:
@@ -133,13 +278,81 @@ def held_out_events(data_dir: str | Path, count: int) -> np.ndarray:
     return joined[:count].astype(np.int64)
 
 
-def format_metrics(m: dict) -> str:
-    lines = [f"{m['model']} on {m['data']} ({m['split']} split, {m['pieces']} pieces, {m['events']:,} events, "
-             f"windows of {m['seq_len']}, at most {m['max_windows'] or 'all'})",
-             f"  NLL/event       {m['loss']:.4f} nats   ({m['loss_per_10ms']:.4f} nats per 10 ms of music)",
-             f"  perplexity      {m['perplexity']:.3f}",
-             f"  accuracy        {100 * m['accuracy']:.2f}%",
-             f"  event accuracy  {100 * m['event_accuracy']:.2f}%  (labels other than TIME_SHIFT(100))"]
-    if "trainer_eval_loss" in m:
-        lines.append(f"  trainer's eval loss for this checkpoint: {m['trainer_eval_loss']:.4f}")
+# --- printing ----------------------------------------------------------------------------------------------------
+def _ci(gap: dict) -> str:
+    return f"{gap['gap']:+.3f} [{gap['low']:+.3f}, {gap['high']:+.3f}]"
+
+
+def format_markdown(r: dict) -> str:
+    """The report as Markdown tables (also readable as plain text): the source of MODEL.md's evaluation section."""
+    lines = [f"`{r['model']}` on `{r['data']}`, {r['split']} split: {r['pieces']} pieces, {r['events']:,} scored "
+             "events (every event but each piece's first). NLL in nats/event; lower is better.", "",
+             "**Live protocol** (whole pieces from their start, controls the daemon can know):", "",
+             "| system | NLL/event | perplexity | accuracy | how |", "|---|---|---|---|---|"]
+    for name, row in r["rows"].items():
+        lines.append(f"| {name} | {row['nll']:.4f} | {row['perplexity']:.2f} | {100 * row['accuracy']:.1f}% | "
+                     f"{row['how']} |")
+    lines += ["", "Accuracy is the share of positions whose most likely event (after any shaping) was the label.", ""]
+    if r["secondary"]:
+        lines += ["**Other protocols** (not what a player hears; for comparison only):", "",
+                  "| protocol | events | NLL/event | accuracy | how |", "|---|---|---|---|---|"]
+        for name, row in r["secondary"].items():
+            lines.append(f"| {name} | {row['events']:,} | {row['nll']:.4f} | {100 * row['accuracy']:.1f}% | "
+                         f"{row['how']} |")
+        for name, row in r["secondary"].items():
+            if row.get("flatter"):
+                lines.append(f"\n{name} vs live: {_ci(row['flatter'])} nats/event better (95% CI over pieces)")
+            if row.get("trainer_eval_loss") is not None:
+                lines.append(f"\nthe trainer's eval loss stored in the model: {row['trainer_eval_loss']:.4f}")
+        lines.append("")
+    if r["gaps"]:
+        lines += ["**Gaps** (NLL of the worse minus the better; 95% bootstrap CI over pieces):", "",
+                  "| comparison | better | worse | gap | 95% CI |", "|---|---|---|---|---|"]
+        for g in r["gaps"]:
+            lines.append(f"| {g['label']} | {g['better']} | {g['worse']} | {g['gap']:+.4f} | "
+                         f"[{g['low']:+.4f}, {g['high']:+.4f}] |")
+        lines.append("")
+    names = list(r["rows"])
+    lines += ["**Per event type** (NLL/event on the positions whose label is of that type):", "",
+              "| system | " + " | ".join(f"{t} ({100 * r['rows'][names[0]]['by_type'][t]['share']:.0f}%)"
+                                         for t in EVENT_TYPES) + " |",
+              "|---|" + "---|" * len(EVENT_TYPES)]
+    for name, row in r["rows"].items():
+        lines.append(f"| {name} | " + " | ".join(f"{row['by_type'][t]['nll']:.3f}" for t in EVENT_TYPES) + " |")
+    if r["repeat_share"] is not None:
+        lines += ["", f"**Repeats**: {100 * r['repeat_share']:.1f}% of the scored positions lie inside a verbatim "
+                      f"repeat (a run of >= {r['settings']['repeat_length']} events that occurred earlier in the "
+                      "same piece).", "", "| system | repeat positions | other positions |", "|---|---|---|"]
+        for name, row in r["rows"].items():
+            if row.get("repeat_nll") is not None:
+                lines.append(f"| {name} | {row['repeat_nll']:.3f} | {row['other_nll']:.3f} |")
+        if r["repeat_gaps"]:
+            lines += ["", "| comparison | gap | 95% CI |", "|---|---|---|"]
+            for g in r["repeat_gaps"]:
+                lines.append(f"| {g['label']} | {g['gap']:+.4f} | [{g['low']:+.4f}, {g['high']:+.4f}] |")
+    s = r["settings"]
+    if "tuning_pieces" in s:
+        lines += ["", f"Fitted on {s['tuning_pieces']} held-out train pieces ({s['tuning_events']:,} events; one in "
+                      f"{TUNING_SHARE} by piece id, never the scored split):"]
+        if "kn" in s:
+            lines.append(f"- KN order {s['kn']['order']} (tuning NLL by order: " + ", ".join(
+                f"{o}: {v:.3f}" for o, v in s["kn"]["tuning_nll_by_order"].items()) +
+                f"); refitted on the whole train split in 12 keys ({s['kn']['train_events']:,} events); "
+                "discounts D1, D2, D3+ per order from the counts of counts (Chen & Goodman)")
+        for key, label in (("model_memory", "model's memory"), ("kn_cache", "KN's cache")):
+            if key in s:
+                lines.append(f"- {label}: " + ", ".join(f"{k}: {v:.3f}" for k, v in s[key]["tuning_nll"].items())
+                             + f"; chosen {_memory_summary(s[key]['chosen'])}")
+        if "model_memory" in s:
+            lines.append("- the network was trained on these train pieces, so on them it is more confident than on "
+                         "unseen music and the fitted memory weights lean towards the network (conservative)")
     return "\n".join(lines)
+
+
+def _memory_summary(settings_json: str) -> str:
+    from segue.memory import CELLS_PER_ORDER, MemorySettings
+
+    s = MemorySettings.from_json(settings_json)
+    table = np.asarray(s.lambdas).reshape(s.order + 1, CELLS_PER_ORDER)
+    return (f"order {s.order}{' transposition-invariant' if s.transpose else ''}, capacity {s.capacity}; mean mixing "
+            "weight by longest matched order: " + " ".join(f"{k}:{table[k].mean():.2f}" for k in range(s.order + 1)))

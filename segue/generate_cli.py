@@ -84,21 +84,23 @@ def run_generate(args: argparse.Namespace) -> int:
 # --- evaluate ------------------------------------------------------------------------------------------------------
 def _add_evaluate(subparsers) -> None:
     p = subparsers.add_parser(
-        "evaluate", help="NLL/event, perplexity and accuracy of an ONNX model on a dataset split",
-        description="Score an ONNX model on a dataset built by `segue data build`, the same way the trainer's eval "
-                    "does (equal within 1e-3 for the same checkpoint).")
+        "evaluate", help="how well the model (and baselines, session memory) predict a dataset, as a player hears it",
+        description="Score an ONNX model on a dataset folder (`segue data build`, or a rendered copy from `segue data "
+                    "render`) under the live protocol: whole pieces from their start, past-only controls. Also prints "
+                    "the forward-controls and trainer's-window figures for comparison. Settings of the baselines "
+                    "and the memory are fitted on held-out train pieces, never on the scored split.")
     p.add_argument("--model", type=Path, default=None, help="ONNX model (default: the shipped model)")
-    p.add_argument("--data", type=Path, required=True, help="dataset folder from `segue data build`")
+    p.add_argument("--data", type=Path, required=True, help="dataset folder")
     p.add_argument("--split", default="eval", choices=["eval", "train"], help="which split to score")
     p.add_argument("--max-pieces", type=int, default=None, help="score only the first N pieces (quick look)")
-    p.add_argument("--seq-len", type=int, default=None,
-                   help="window length (default: the trainer's eval setting stored in the model, else config.yaml)")
-    p.add_argument("--max-windows", type=int, default=None, help="at most this many windows, spread evenly (0 = all)")
-    p.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     p.add_argument("--baselines", action="store_true",
-                   help="also train and score the unigram/Markov baselines on the same events")
+                   help="also fit and score the count baselines (Kneser-Ney, + cache, + note-off grammar) with CIs")
+    p.add_argument("--memory", action="store_true", help="also score the model with session memory (on vs off)")
+    p.add_argument("--json", action="store_true", help="print everything as one JSON object")
+    p.add_argument("--markdown", type=Path, default=None, metavar="FILE",
+                   help="also write the report as Markdown (the source of MODEL.md's evaluation section)")
     p.add_argument("--continuations", action="store_true",
-                   help="also run the continuation test (model vs Markov vs real music)")
+                   help="also run the continuation test (model, model + memory with --memory, Markov vs real music)")
     p.add_argument("--prime-seconds", type=float, default=10.0,
                    help="continuation test: prime with this many seconds, generate as many")
     p.add_argument("--pieces", type=int, default=40, help="continuation test: eval pieces to continue")
@@ -109,23 +111,27 @@ def _add_evaluate(subparsers) -> None:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     import json
+    import sys
 
-    from segue.evaluate import evaluate_model, format_metrics
+    from segue.evaluate import evaluate, format_markdown
 
-    metrics = evaluate_model(args.model, args.data, split=args.split, max_pieces=args.max_pieces,
-                             seq_len=args.seq_len, max_windows=args.max_windows)
-    print(json.dumps(metrics) if args.json else format_metrics(metrics))
-    # Further reports live in their own modules; each is optional so this command works without them.
-    if args.baselines:
-        from segue.baselines import run_baselines
+    def progress(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
 
-        print(run_baselines(args.data, split=args.split, model_path=args.model)["table"])
+    report = evaluate(args.model, args.data, split=args.split, baselines=args.baselines, memory=args.memory,
+                      max_pieces=args.max_pieces, progress=progress)
+    text = format_markdown(report)
     if args.continuations:
         from segue.continuations import run_continuations
+        from segue.memory import MemorySettings
 
-        report = run_continuations(args.model, args.data, seconds=args.prime_seconds, max_pieces=args.pieces,
-                                   seed=args.seed, png=args.png)
-        print(report["table"])
-        if report.get("png"):
-            print(f"wrote {report['png']}")
+        chosen = report["settings"].get("model_memory", {}).get("chosen")
+        continued = run_continuations(args.model, args.data, seconds=args.prime_seconds, max_pieces=args.pieces,
+                                      seed=args.seed, png=args.png,
+                                      memory=MemorySettings.from_json(chosen) if chosen else None)
+        report["continuations"] = continued["summary"]
+        text += "\n\n**Continuations**\n\n" + continued["table"]
+    print(json.dumps(report) if args.json else text)
+    if args.markdown:
+        args.markdown.write_text(text + "\n")
     return 0

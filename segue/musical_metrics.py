@@ -168,3 +168,82 @@ def set_overlap_area(generated: np.ndarray, reference: np.ndarray) -> float:
     grid = np.linspace(low - 0.5 * span, high + 0.5 * span, KDE_GRID_POINTS)
     overlap = np.minimum(_gaussian_kde(intra, grid), _gaussian_kde(inter, grid))
     return float(np.clip(np.trapezoid(overlap, grid), 0.0, 1.0))
+
+
+def max_polyphony(notes: Sequence[Note]) -> float:
+    """Most notes sounding at once (nan if none); a note ending where another starts is not counted twice."""
+    if not notes:
+        return float("nan")
+    times = np.array([n.start for n in notes] + [n.end for n in notes])
+    changes = np.array([1] * len(notes) + [-1] * len(notes))
+    order = np.lexsort((changes, times))
+    return float(np.cumsum(changes[order]).max())
+
+
+# ---- note lengths, dynamics, register ----------------------------------------------------------------------------
+def long_note_share(notes: Sequence[Note], window_end: float, seconds: float) -> float:
+    """Share of notes lasting >= `seconds`, among the notes whose length the window tells: those released in it,
+    and those still sounding at its end that have already lasted `seconds` (the others are censored). `notes`
+    are unclipped; a note never released gets the decoder's HANGING_NOTE_SECONDS (5 s), so it counts as >= 5 s."""
+    long = known = 0
+    for note in notes:
+        elapsed = min(note.end, window_end) - note.start
+        if elapsed >= seconds - 1e-9:
+            long += 1
+            known += 1
+        elif note.end <= window_end + 1e-9:
+            known += 1
+    return long / known if known else float("nan")
+
+
+def median_velocity(notes: Sequence[Note]) -> float:
+    return float(np.median([n.velocity for n in notes])) if notes else float("nan")
+
+
+def lowest_voice(notes: Sequence[Note]) -> float:
+    """Register of the bass: the median over onsets of the lowest pitch sounding just after each onset."""
+    if not notes:
+        return float("nan")
+    starts = np.array([n.start for n in notes])
+    ends = np.array([n.end for n in notes])
+    pitches = np.array([n.pitch for n in notes])
+    lows = [pitches[(starts <= t + 1e-9) & (ends > t + 1e-9)].min() for t in onset_times(notes)
+            if ((starts <= t + 1e-9) & (ends > t + 1e-9)).any()]
+    return float(np.median(lows)) if lows else float("nan")
+
+
+# ---- motifs (issue 11: is the answer built from the primer's material?) ------------------------------------------
+IOI_RATIO_STEPS = 4          # IOI ratios are compared on a log2 grid of quarter-octave steps (2**0.25 = 1.19)
+
+
+def skyline(notes: Sequence[Note]) -> tuple[np.ndarray, np.ndarray]:
+    """(onset times, highest pitch at each onset): the melody line as a listener follows it."""
+    onsets = onset_times(notes)
+    if not onsets.size:
+        return onsets, np.zeros(0, np.int64)
+    starts = np.array([n.start for n in notes])
+    pitches = np.array([n.pitch for n in notes])
+    chord = np.searchsorted(onsets, starts + 1e-9, side="right") - 1   # the onset each note joins
+    top = np.full(len(onsets), -1)
+    np.maximum.at(top, chord, pitches)
+    return onsets, top
+
+
+def motif_ngrams(notes: Sequence[Note]) -> dict[str, list[tuple]]:
+    """Pitch-interval 4-grams and IOI-ratio 3-grams of the skyline (transposition- and tempo-invariant)."""
+    onsets, top = skyline(notes)
+    intervals = np.diff(top).tolist()
+    iois = np.diff(onsets)
+    ratios = np.round(np.log2(iois[1:] / iois[:-1]) * IOI_RATIO_STEPS).astype(int).tolist() if len(iois) > 1 else []
+    return {"interval": [tuple(intervals[i:i + 4]) for i in range(len(intervals) - 3)],
+            "ioi_ratio": [tuple(ratios[i:i + 3]) for i in range(len(ratios) - 2)]}
+
+
+def motif_share(answer: Sequence[Note], primer: Sequence[Note]) -> dict[str, float]:
+    """Share of the answer's n-grams (each occurrence) that occur anywhere in the primer; nan without n-grams."""
+    theirs, ours = motif_ngrams(primer), motif_ngrams(answer)
+    out = {}
+    for kind, grams in ours.items():
+        known = set(theirs[kind])
+        out[kind] = sum(g in known for g in grams) / len(grams) if grams else float("nan")
+    return out

@@ -9,18 +9,11 @@ loss_per_10ms   total nats / total music time in 10 ms steps: comparable across 
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 
-from segue import codec
+from segue.scoring import Scores
 from training.batches import IGNORE_LABEL, Batch
-
-
-def _shift_steps(labels: np.ndarray) -> int:
-    is_shift = (labels >= codec.TIME_SHIFT_OFFSET) & (labels < codec.TIME_SHIFT_OFFSET + codec.MAX_SHIFT_STEPS)
-    return int((labels[is_shift] - codec.TIME_SHIFT_OFFSET + 1).sum())
 
 
 def to_tensors(batch: Batch, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
@@ -30,27 +23,21 @@ def to_tensors(batch: Batch, device) -> tuple[torch.Tensor, torch.Tensor, torch.
 
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, batches: list[Batch], device) -> dict:
+    """The trainer's names for segue.scoring's figures (the one scorer `segue evaluate` and the baselines use)."""
     was_training = model.training
     model.eval()
-    nats, count, correct, event_correct, event_count, steps = 0.0, 0, 0, 0, 0, 0
+    parts = []
     for batch in batches:
         inputs, labels, controls = to_tensors(batch, device)
         logits, _ = model(inputs, controls, None)
         flat_logits, flat_labels = logits.reshape(-1, logits.shape[-1]), labels.reshape(-1)
         valid = flat_labels != IGNORE_LABEL
-        nats += torch.nn.functional.cross_entropy(flat_logits[valid], flat_labels[valid], reduction="sum").item()
-        hits = flat_logits[valid].argmax(-1) == flat_labels[valid]
-        correct += int(hits.sum())
-        count += int(valid.sum())
-        is_event = flat_labels[valid] != codec.NO_EVENT
-        event_correct += int(hits[is_event].sum())
-        event_count += int(is_event.sum())
-        steps += _shift_steps(batch.labels)
+        log_probs = torch.log_softmax(flat_logits[valid].double(), dim=-1)
+        parts.append(Scores.from_log_probs(log_probs.cpu().numpy(), flat_labels[valid].cpu().numpy()))
     model.train(was_training)
-    loss = nats / max(count, 1)
-    return {"loss": loss, "perplexity": math.exp(min(loss, 50.0)), "accuracy": correct / max(count, 1),
-            "event_accuracy": event_correct / max(event_count, 1), "loss_per_10ms": nats / max(steps, 1),
-            "tokens": count}
+    m = Scores.join(parts).metrics()
+    return {"loss": m["nll"], "perplexity": m["perplexity"], "accuracy": m["accuracy"],
+            "event_accuracy": m["event_accuracy"], "loss_per_10ms": m["nll_per_10ms"], "tokens": m["events"]}
 
 
 def unigram_loss(train_counts: np.ndarray, batches: list[Batch]) -> float:

@@ -1,6 +1,8 @@
-"""`segue evaluate` on an ONNX model equals the trainer's eval of the same weights (within 1e-3)."""
+"""`segue evaluate`: the live protocol is what the daemon computes; the trainer's protocol equals the trainer's eval;
+the report compares every system on the same positions with intervals."""
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -8,12 +10,17 @@ import torch
 
 from export.pipeline import export_model
 from segue.codec import Note
+from segue.controls import ControlFollower
+from segue.dataset_reader import read_split
+from segue.engine import Engine
 from segue.errors import SegueError
-from segue.evaluate import evaluate_model, format_metrics
+from segue.evaluate import evaluate, format_markdown, model_predictions, trainer_windows
 from segue.midi_io import write_midi
+from segue.scoring import score_pieces
+from tests.eval.eval_helpers import scale_piece, write_dataset
 from training.batches import eval_batches
 from training.dataset import EventDataset, build_dataset
-from training.evaluation import evaluate
+from training.evaluation import evaluate as trainer_evaluate
 from training.models import build_model
 
 
@@ -34,39 +41,87 @@ def dataset(tmp_path_factory):
     return out
 
 
+def _spread(model):
+    with torch.no_grad():
+        for param in model.parameters():  # spread-out logits make the comparisons meaningful
+            param.normal_(0.0, 0.2)
+    return model
+
+
 @pytest.mark.parametrize("cfg", [
     dict(kind="performance_rnn", hidden_size=48, num_layers=2, conditioned=True),
     dict(kind="gru_attention", hidden_size=48, num_layers=1, embed_dim=24, attention_window=16, conditioned=False),
 ])
 @pytest.mark.parametrize("seq_len, max_windows", [(64, 0), (50, 5)])
-def test_evaluate_equals_the_trainers_eval(cfg, seq_len, max_windows, dataset, tmp_path):
+def test_the_trainers_protocol_equals_the_trainers_eval(cfg, seq_len, max_windows, dataset, tmp_path):
     torch.manual_seed(1)
-    model = build_model(cfg).eval()
-    with torch.no_grad():
-        for param in model.parameters():  # spread-out logits make the comparison meaningful
-            param.normal_(0.0, 0.2)
-    export_model(model, tmp_path / "m.onnx", parity_steps=20)
-    trainer = evaluate(model, eval_batches(EventDataset(dataset), cfg["conditioned"], seq_len, 4, max_windows), "cpu")
-    ours = evaluate_model(tmp_path / "m.onnx", dataset, seq_len=seq_len, max_windows=max_windows)
+    model = _spread(build_model(cfg).eval())
+    ckpt = {"eval": {"loss": 5.0, "seq_len": seq_len, "max_windows": max_windows}}
+    export_model(model, tmp_path / "m.onnx", ckpt=ckpt, parity_steps=20)
+    trainer = trainer_evaluate(model, eval_batches(EventDataset(dataset), cfg["conditioned"], seq_len, 4, max_windows),
+                               "cpu")
+    pieces = [events for _, events in read_split(dataset, "eval")]
+    ours = trainer_windows(Engine.load(tmp_path / "m.onnx"), pieces)
     assert ours["events"] == trainer["tokens"]
-    for key in ("loss", "accuracy", "event_accuracy", "loss_per_10ms"):
+    assert (ours["seq_len"], ours["max_windows"], ours["trainer_eval_loss"]) == (seq_len, max_windows, 5.0)
+    assert ours["nll"] == pytest.approx(trainer["loss"], abs=1e-3)
+    for key in ("accuracy", "event_accuracy"):
         assert ours[key] == pytest.approx(trainer[key], abs=1e-3), key
-    assert ours["perplexity"] == pytest.approx(trainer["perplexity"], rel=1e-3)
-    assert "NLL/event" in format_metrics(ours)
-    json.dumps(ours)  # --json must work
+    assert ours["nll_per_10ms"] == pytest.approx(trainer["loss_per_10ms"], abs=1e-3)
 
 
-def test_window_settings_come_from_the_model_metadata(dataset, tmp_path):
-    torch.manual_seed(0)
-    model = build_model(dict(kind="gru_attention", hidden_size=16, num_layers=1, embed_dim=8, attention_window=4,
-                             conditioned=False))
-    ckpt = {"eval": {"loss": 5.0, "seq_len": 40, "max_windows": 3}}
-    export_model(model, tmp_path / "m.onnx", ckpt=ckpt, parity_steps=10)
-    metrics = evaluate_model(tmp_path / "m.onnx", dataset)
-    assert (metrics["seq_len"], metrics["max_windows"]) == (40, 3)
-    assert metrics["trainer_eval_loss"] == 5.0
+def test_the_live_protocol_is_what_the_daemon_computes(dataset, tmp_path):
+    """Stepping the engine one event at a time with the follower's controls, as daemon/session.py does."""
+    torch.manual_seed(2)
+    export_model(_spread(build_model(dict(kind="performance_rnn", hidden_size=32, num_layers=1, conditioned=True))),
+                 tmp_path / "m.onnx", parity_steps=10)
+    engine = Engine.load(tmp_path / "m.onnx")
+    pieces = [events for _, events in read_split(dataset, "eval")][:3]
+    nats, count = 0.0, 0
+    for events in pieces:
+        engine.reset()
+        follower = ControlFollower()
+        for t in range(len(events) - 1):
+            follower.push(int(events[t]))
+            logits = engine.step(int(events[t]), follower.current()).astype(np.float64)
+            nats -= logits[events[t + 1]] - logits.max() - np.log(np.exp(logits - logits.max()).sum())
+            count += 1
+    live = score_pieces(model_predictions(engine, pieces, "past")).metrics()
+    forward = score_pieces(model_predictions(engine, pieces, "forward")).metrics()
+    assert live["events"] == count
+    assert live["nll"] == pytest.approx(nats / count, abs=1e-4)
+    assert abs(forward["nll"] - live["nll"]) > 1e-3   # the controls matter, so the two protocols differ
 
 
-def test_a_folder_without_a_dataset_is_a_clear_error(tmp_path, gru_path):
+def test_the_report_compares_every_system_on_the_same_positions(tmp_path, gru_path):
+    rng = np.random.default_rng(3)
+    pieces = [(f"train{k}", "train", scale_piece(int(rng.integers(55, 70)), 12.0, step=0.2, chord_every=k % 4))
+              for k in range(30)]
+    pieces += [(f"eval{k}", "eval", scale_piece(60 + k, 20.0, step=0.2)) for k in range(3)]
+    data = write_dataset(tmp_path / "data", pieces)
+    report = evaluate(gru_path, data, baselines=True, memory=True)
+    rows = report["rows"]
+    assert {"model", "model + memory", "unigram", "model + memory + note-off grammar"} <= set(rows)
+    strongest = [name for name in rows if name.endswith("+ cache + note-off grammar")]
+    assert len(strongest) == 1
+    assert len({row["events"] for row in rows.values()}) == 1
+    # scales repeat themselves: the memory and the cache must find it; an untrained model cannot
+    assert rows["model + memory"]["nll"] < rows["model"]["nll"] - 1.0
+    assert rows[strongest[0]]["nll"] < rows["unigram"]["nll"] - 1.0
+    assert rows["model"]["nll"] == pytest.approx(math.log(388), abs=0.7)
+    assert 0 < report["repeat_share"] < 1
+    gaps = {g["label"]: g for g in report["gaps"]}
+    memory_gap = gaps["memory on vs off"]
+    assert memory_gap["low"] <= memory_gap["gap"] <= memory_gap["high"] and memory_gap["low"] > 0
+    assert report["settings"]["tuning_pieces"] >= 1
+    text = format_markdown(report)
+    for heading in ("Live protocol", "Gaps", "Per event type", "Repeats", "held-out train pieces"):
+        assert heading in text
+    json.dumps(report)  # --json must work
+
+
+def test_fitting_on_the_scored_split_is_refused_and_a_missing_dataset_is_a_clear_error(tmp_path, gru_path, dataset):
+    with pytest.raises(SegueError, match="eval split"):
+        evaluate(gru_path, dataset, split="train", baselines=True)
     with pytest.raises(SegueError, match="no index.json"):
-        evaluate_model(gru_path, tmp_path)
+        evaluate(gru_path, tmp_path)

@@ -1,5 +1,4 @@
 """The continuation test: cutting pieces, generating to a length, measuring real / model / Markov side by side."""
-import math
 
 import numpy as np
 import pytest
@@ -8,10 +7,11 @@ from eval_helpers import scale_piece, write_dataset
 from segue import codec
 from segue.baselines import MarkovModel
 from segue.continuations import (
-    MarkovSource, ModelSource, continue_primer, evaluate_passages, format_table, generated_window, plot_summary,
-    run_continuations, split_piece, summarise,
+    COLUMNS, MarkovSource, ModelSource, continue_primer, evaluate_passages, format_table, generated_window, plot_summary,
+    measure_continuation, run_continuations, split_piece, summarise,
 )
 from segue.errors import SegueError
+from segue.memory import CELLS_PER_ORDER, MemorySettings
 from segue.sampling import Sampler
 
 
@@ -60,6 +60,16 @@ def test_continue_primer_stops_once_the_length_is_covered():
     assert len(events) == 60
 
 
+def test_note_lengths_are_measured_without_a_cap():
+    passage = split_piece("scale", scale_piece(60, 25.0), 10.0)
+    held = np.array([64, codec.time_shift(100), codec.time_shift(100), codec.time_shift(100), 128 + 64,
+                     66, codec.time_shift(100), codec.time_shift(100), codec.time_shift(100), codec.time_shift(100)])
+    notes = generated_window(passage, held, 10.0)
+    assert [(n.pitch, n.end - n.start) for n in notes] == [(64, 3.0), (66, 5.0)]   # 66 never released
+    values, _ = measure_continuation(passage, notes, 10.0)
+    assert values["long_2s"] == 1.0 and values["long_5s"] == 0.5
+
+
 def test_generated_window_decodes_with_the_primer():
     passage = split_piece("scale", scale_piece(60, 25.0), 10.0)
     generated = np.array([64, codec.time_shift(50), 128 + 64, codec.time_shift(100)])
@@ -83,9 +93,9 @@ def test_markov_continuation_of_scales_is_measured_against_the_real_one(tmp_path
     assert gen["key_corr"] > 0.6
     assert gen["ioi_oa_real"] > 0.7
     assert 0.5 < gen["density_ratio"] < 2.0
-    table = format_table(summary, 10.0)
-    assert table.splitlines()[0].split()[:2] == ["system", "pieces"]
-    assert len(table.splitlines()) == 4 + 1  # heading, rule, two rows, legend
+    table = format_table(summary, 10.0).splitlines()
+    assert table[2].startswith("| measure | real | markov |")
+    assert len(table) == 4 + len(COLUMNS)  # legend, blank, heading, rule, one row per measure
     png = plot_summary(summary, tmp_path / "c.png")
     assert png.read_bytes()[:4] == b"\x89PNG"
 
@@ -104,9 +114,10 @@ def test_run_continuations_end_to_end(tmp_path, gru_model_path):
     pieces = [(f"t{t}", "train", scale_piece(t, 30.0, chord_every=4)) for t in (60, 62, 64)]
     pieces += [(f"e{t}", "eval", scale_piece(t, 8.0)) for t in (65, 67)]
     data = write_dataset(tmp_path / "data", pieces)
-    out = run_continuations(gru_model_path, data, seconds=3.0, max_pieces=1, png=tmp_path / "c.png")
-    assert [line.split()[0] for line in out["table"].splitlines()[2:5]] == ["real", "model", "markov"]
-    assert out["summary"]["real"]["pieces"] == 1
+    memory = MemorySettings(order=4, lambdas=[0.5] * (5 * CELLS_PER_ORDER))
+    out = run_continuations(gru_model_path, data, seconds=3.0, max_pieces=1, png=tmp_path / "c.png", memory=memory)
+    assert "| measure | real | model | markov | model + memory |" in out["table"]
+    assert out["summary"]["real"]["pieces"] == 1 and out["summary"]["model + memory"]["pieces"] == 1
     assert (tmp_path / "c.png").is_file()
     with pytest.raises(SegueError, match="shorter --seconds"):
         run_continuations(gru_model_path, data, seconds=5.0)

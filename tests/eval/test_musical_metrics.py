@@ -1,7 +1,10 @@
 """Musical metrics on hand-made passages whose answers are known."""
+import math
+
 import numpy as np
 import pytest
 
+from segue import musical_metrics as mm
 from segue.codec import Note
 from segue.musical_metrics import (
     estimate_key, ioi_histogram, key_consistency, key_correlations, key_name, note_density, overlap_area,
@@ -98,3 +101,48 @@ def test_set_overlap_area_separates_different_sets():
     assert set_overlap_area(alike, reference) > 0.8
     assert set_overlap_area(unlike, reference) < 0.2
     assert np.isnan(set_overlap_area(alike, reference[:1]))
+
+
+def test_max_polyphony_counts_the_fullest_moment_and_not_a_repeated_note_twice():
+    notes = [Note(60, 80, 0.0, 1.0), Note(64, 80, 0.5, 1.5), Note(67, 80, 0.6, 0.9), Note(60, 80, 1.0, 2.0)]
+    assert mm.max_polyphony(notes) == 3.0
+    assert math.isnan(mm.max_polyphony([]))
+
+
+def test_long_note_share_censors_notes_cut_by_the_window_end():
+    notes = [Note(60, 80, 0.0, 1.0),        # short, released
+             Note(62, 80, 1.0, 4.0),        # 3 s, released
+             Note(64, 80, 2.0, 12.0),       # still sounding at 10 s after 8 s: long
+             Note(65, 80, 9.0, 11.0)]       # sounding at the end after 1 s: length unknown
+    assert mm.long_note_share(notes, 10.0, 2.0) == pytest.approx(2 / 3)
+    assert mm.long_note_share(notes, 10.0, 5.0) == pytest.approx(1 / 3)
+
+
+def test_velocity_and_bass_register():
+    notes = [Note(40, 60, 0.0, 2.0), Note(64, 90, 0.0, 0.5), Note(67, 100, 1.0, 1.5), Note(43, 70, 2.0, 3.0)]
+    assert mm.median_velocity(notes) == 80.0
+    assert mm.lowest_voice(notes) == 40.0      # onsets at 0, 1 (40 still sounds) and 2 (43 alone): 40, 40, 43
+
+
+def _melody(pitches, iois, start=0.0):
+    notes, t = [], start
+    for pitch, ioi in zip(pitches, iois):
+        notes.append(Note(pitch, 80, t, t + ioi * 0.9))
+        t += ioi
+    return notes
+
+
+def test_motif_share_finds_the_primer_s_figure_transposed_and_at_another_tempo():
+    primer = _melody([60, 62, 64, 65, 67, 65, 64], [0.5, 0.25, 0.25, 0.5, 0.5, 0.25, 0.25])
+    moved = _melody([65, 67, 69, 70, 72, 70, 69], [0.4, 0.2, 0.2, 0.4, 0.4, 0.2, 0.2])   # a fourth up, faster
+    assert mm.motif_share(moved, primer) == {"interval": 1.0, "ioi_ratio": 1.0}
+    other = _melody([60, 72, 61, 70, 59, 75, 58], [0.3, 0.7, 0.2, 1.1, 0.3, 0.5, 0.9])
+    share = mm.motif_share(other, primer)
+    assert share["interval"] == 0.0 and share["ioi_ratio"] == 0.0
+    assert math.isnan(mm.motif_share(primer[:3], primer)["interval"])
+
+
+def test_the_skyline_takes_the_top_of_each_chord():
+    notes = [Note(48, 80, 0.0, 1.0), Note(64, 80, 0.0, 1.0), Note(67, 80, 0.004, 1.0), Note(50, 80, 1.0, 2.0)]
+    onsets, top = mm.skyline(notes)
+    assert list(onsets) == [0.0, 1.0] and list(top) == [67, 50]

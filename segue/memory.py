@@ -1,0 +1,256 @@
+"""Session memory: what this player (and segue) just played, as a variable-order model mixed into every step.
+
+A recurrent network forgets within seconds; the Continuator (Pachet 2003) remembers everything verbatim. This
+keeps counts of every context of 0..`order` events over the last `capacity` events of the session and, before
+each step, predicts the next event the PPM way: the longest context seen before, blended down to shorter ones
+(PPM-C escapes), and mixes that into the network's distribution
+
+    p = (1 - lambda) * p_model + lambda * p_memory
+
+with lambda read from a table indexed by the memory's own confidence in the current context: the longest order k
+it has seen, how often it has seen it (1, 2-3, 4-7, 8+ times) and whether it was always followed by the same event.
+The table is fitted (EM on the mixture weight of each cell) on held-out *train* pieces by `fit_mixing`, never on
+eval; cells with few positions are pulled towards their order's pooled weight.
+
+Bounded: `observe` and `shape` cost O(order) dictionary operations (plus a [388] blend), and once `capacity`
+events are stored the oldest one's counts are removed as each new one arrives, so a 2-hour session never grows.
+
+`transpose=True` makes the memory transposition-invariant: note-on/off pitches in a context and in the predicted
+event are taken relative to the last note-on before the predicted event, so a motif played again a third higher
+is recognised. It implements the shaper protocol of the one sampling loop and of segue.scoring
+(`reset`, `observe`, `shape`).
+"""
+from __future__ import annotations
+
+import json
+from collections import deque
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from segue import codec
+from segue.errors import SegueError
+
+DEFAULT_ORDER = 12            # long enough to tell a repeated phrase from a common 3-note figure
+DEFAULT_CAPACITY = 20_000     # events stored (~10-20 minutes of playing); counts are a few dict entries per event
+COUNT_EDGES = (2, 4, 8)       # context seen 1, 2-3, 4-7, 8+ times: four confidence buckets
+CELLS_PER_ORDER = 2 * (len(COUNT_EDGES) + 1)   # x (always followed by the same event or not)
+ROLLBACK_EVENTS = 4096        # evictions remembered so that restore() can undo them (a daemon's lookahead is far less)
+EM_ITERATIONS = 60
+POOL_STRENGTH = 20.0          # positions' worth of pull from a cell's weight towards its order's pooled weight
+
+_HASH_MULTIPLIER = 0x9E3779B97F4A7C15
+_HASH_MASK = (1 << 64) - 1
+_PITCHED_KINDS = (codec.NOTE_ON_OFFSET, codec.NOTE_OFF_OFFSET)
+_RELATIVE_BASE = 1000         # relative code of a pitched event: kind * 1000 + interval + 128 (kind 0 on, 1 off)
+
+
+@dataclass
+class MemorySettings:
+    """What a SessionMemory needs; `lambdas[cell]` is the mixing weight of a confidence cell (see `cell`)."""
+
+    order: int = DEFAULT_ORDER
+    capacity: int = DEFAULT_CAPACITY
+    transpose: bool = False
+    lambdas: list[float] = field(default_factory=list)   # empty: not fitted yet (then the memory never mixes)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> "MemorySettings":
+        return cls(**json.loads(text))
+
+
+def cell(order: int, count: int, deterministic: bool) -> int:
+    """Index of a confidence cell: longest seen order, count bucket of that context, determinism."""
+    bucket = int(np.searchsorted(COUNT_EDGES, count, side="right"))
+    return order * CELLS_PER_ORDER + 2 * bucket + int(deterministic)
+
+
+class SessionMemory:
+    def __init__(self, settings: MemorySettings | None = None):
+        self.settings = settings or MemorySettings()
+        if self.settings.order < 0 or self.settings.capacity < 1:
+            raise SegueError(f"memory order must be >= 0 and capacity >= 1, got {self.settings.order} and "
+                             f"{self.settings.capacity}")
+        cells = (self.settings.order + 1) * CELLS_PER_ORDER
+        if self.settings.lambdas and len(self.settings.lambdas) != cells:
+            raise SegueError(f"memory settings have {len(self.settings.lambdas)} mixing weights, order "
+                             f"{self.settings.order} needs {cells}")
+        self.lambdas = np.asarray(self.settings.lambdas or np.zeros(cells), dtype=np.float64)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the session (a new piece, a new session, a panic)."""
+        self.history: deque[int] = deque(maxlen=self.settings.order)
+        self.reference = 0                     # pitch of the last note-on (transposition-invariant mode)
+        self.successors: dict[int, dict[int, int]] = {}   # context key -> {stored event: count}
+        self.totals: dict[int, int] = {}       # context key -> occurrences
+        self.stored: deque[tuple[int, tuple[int, ...], int]] = deque()   # (serial, context keys, event) per position
+        self.evicted: deque[tuple[int, tuple]] = deque(maxlen=ROLLBACK_EVENTS)   # (serial that evicted it, entry)
+        self.serial = 0                        # positions stored so far
+        self.query: tuple[int, ...] = ()       # context keys of the position about to be predicted
+        self.query_reference = 0
+
+    # --- the shaper protocol ---------------------------------------------------------------------------------
+    def observe(self, event: int) -> None:
+        event = int(event)
+        if self.query:
+            self._store(self.query, self._relative(event, self.query_reference))
+        self.history.append(event)
+        if event < codec.NOTE_OFF_OFFSET:
+            self.reference = event
+        self.query = self._context_keys()
+        self.query_reference = self.reference
+
+    def shape(self, probs: np.ndarray) -> np.ndarray:
+        prediction = self.predict()
+        if prediction is None:
+            return probs
+        p_memory, confidence = prediction
+        weight = self.lambdas[confidence]
+        return probs if weight <= 0 else (1.0 - weight) * probs + weight * p_memory
+
+    def snapshot(self):
+        """Cheap: the context and a serial number; restore() undoes what was stored after it (rollback when the
+        player barges in: the memory keeps what sounded, as the model does)."""
+        return self.serial, tuple(self.history), self.reference, self.query, self.query_reference
+
+    def restore(self, snap) -> None:
+        serial, history, self.reference, self.query, self.query_reference = snap
+        self.history = deque(history, maxlen=self.settings.order)
+        while self.stored and self.stored[-1][0] > serial:
+            _, keys, event = self.stored.pop()
+            self._count(keys, event, -1)
+        while self.evicted and self.evicted[-1][0] > serial:
+            entry = self.evicted.pop()[1]
+            self.stored.appendleft(entry)
+            self._count(entry[1], entry[2], +1)
+        self.serial = serial
+
+    # --- the memory's own prediction -------------------------------------------------------------------------
+    def predict(self) -> tuple[np.ndarray, int] | None:
+        """(P_memory(next event) [388], confidence cell), or None before anything was stored."""
+        seen = []
+        for key in self.query:   # a context seen before implies its shorter suffixes were seen too
+            if key not in self.totals:
+                break
+            seen.append(key)
+        if not seen:
+            return None
+        p = np.zeros(codec.NUM_CLASSES)
+        for k, key in enumerate(seen):
+            events, counts = self._absolute(self.successors[key])
+            n, u = float(self.totals[key]), float(len(self.successors[key]))
+            if k:
+                p *= u / (n + u)
+                p[events] += counts / (n + u)
+            else:
+                p[events] += counts / max(counts.sum(), 1.0)
+        total = p.sum()
+        if total <= 0:   # every remembered event transposes out of range
+            return None
+        top = seen[-1]
+        return p / total, cell(len(seen) - 1, self.totals[top], len(self.successors[top]) == 1)
+
+    # --- bookkeeping -----------------------------------------------------------------------------------------
+    def _context_keys(self) -> tuple[int, ...]:
+        """Keys of the contexts of length 0..order ending now (a context that reaches back past the session start
+        is not formed), each a 64-bit hash that also encodes its length."""
+        keys = [0]
+        code = 0
+        for k, event in enumerate(reversed(self.history), start=1):
+            code = ((code ^ (self._relative(event, self.reference) + 1)) * _HASH_MULTIPLIER + k) & _HASH_MASK
+            keys.append(code)
+        return tuple(keys)
+
+    def _relative(self, event: int, reference: int) -> int:
+        if not self.settings.transpose or event >= codec.TIME_SHIFT_OFFSET:
+            return event + 2 * _RELATIVE_BASE
+        kind = int(event >= codec.NOTE_OFF_OFFSET)
+        return kind * _RELATIVE_BASE + (event - _PITCHED_KINDS[kind]) - reference + 128
+
+    def _absolute(self, successors: dict[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        stored = np.fromiter(successors.keys(), dtype=np.int64, count=len(successors))
+        counts = np.fromiter(successors.values(), dtype=np.float64, count=len(successors))
+        if not self.settings.transpose:
+            return stored - 2 * _RELATIVE_BASE, counts
+        kind = stored // _RELATIVE_BASE
+        pitch = stored % _RELATIVE_BASE - 128 + self.query_reference
+        events = np.where(kind == 2, stored - 2 * _RELATIVE_BASE,
+                          np.where(kind == 1, codec.NOTE_OFF_OFFSET, codec.NOTE_ON_OFFSET) + pitch)
+        keep = (kind == 2) | ((pitch >= 0) & (pitch < 128))
+        return events[keep], counts[keep]
+
+    def _store(self, keys: tuple[int, ...], event: int) -> None:
+        self.serial += 1
+        self._count(keys, event, +1)
+        self.stored.append((self.serial, keys, event))
+        if len(self.stored) > self.settings.capacity:
+            oldest = self.stored.popleft()
+            self._count(oldest[1], oldest[2], -1)
+            self.evicted.append((self.serial, oldest))
+
+    def _count(self, keys: tuple[int, ...], event: int, change: int) -> None:
+        for key in keys:
+            successors = self.successors.setdefault(key, {})
+            count = successors.get(event, 0) + change
+            if count:
+                successors[event] = count
+                self.totals[key] = self.totals.get(key, 0) + change
+            else:
+                del successors[event]
+                if self.totals[key] == 1:
+                    del self.totals[key], self.successors[key]
+                else:
+                    self.totals[key] -= 1
+
+    def size(self) -> int:
+        """Stored (context, event) entries: what bounds the memory's footprint."""
+        return sum(len(s) for s in self.successors.values())
+
+
+# --- fitting the mixing table ----------------------------------------------------------------------------------
+def memory_trace(settings: MemorySettings, pieces: list[tuple[np.ndarray, np.ndarray]]):
+    """For every scored position of (probs, events) pieces: (p_base(label), p_memory(label), cell), cell -1 where
+    the memory had nothing. probs[t] is the base predictor's distribution of events[t + 1]."""
+    memory = SessionMemory(MemorySettings(settings.order, settings.capacity, settings.transpose))
+    base, remembered, cells = [], [], []
+    for probs, events in pieces:
+        memory.reset()
+        for t in range(len(events) - 1):
+            memory.observe(int(events[t]))
+            label = int(events[t + 1])
+            prediction = memory.predict()
+            base.append(probs[t, label])
+            if prediction is None:
+                remembered.append(0.0)
+                cells.append(-1)
+            else:
+                remembered.append(prediction[0][label])
+                cells.append(prediction[1])
+    return np.array(base), np.array(remembered), np.array(cells)
+
+
+def fit_mixing(settings: MemorySettings, base: np.ndarray, remembered: np.ndarray, cells: np.ndarray) -> MemorySettings:
+    """The lambda table maximising the mixture's likelihood on the traced positions (EM per cell, shrunk towards
+    each order's pooled weight where a cell has few positions)."""
+    cells_total = (settings.order + 1) * CELLS_PER_ORDER
+    lambdas = np.zeros(cells_total)
+    order_of = np.arange(cells_total) // CELLS_PER_ORDER
+    use = cells >= 0
+    base, remembered, cells = np.maximum(base[use], 1e-300), remembered[use], cells[use]
+    counts = np.bincount(cells, minlength=cells_total).astype(np.float64)
+    order_counts = np.bincount(order_of[cells], minlength=settings.order + 1).astype(np.float64)
+    weight = np.full(cells_total, 0.3)
+    for _ in range(EM_ITERATIONS):
+        w = weight[cells]
+        posterior = w * remembered / ((1 - w) * base + w * remembered)
+        per_cell = np.bincount(cells, weights=posterior, minlength=cells_total)
+        pooled = np.bincount(order_of[cells], weights=posterior, minlength=settings.order + 1) / np.maximum(order_counts, 1)
+        weight = (per_cell + POOL_STRENGTH * pooled[order_of]) / (counts + POOL_STRENGTH)
+        weight = np.clip(weight, 0.0, 0.999)
+    lambdas[:] = weight
+    lambdas[counts + order_counts[order_of] == 0] = 0.0   # never seen in tuning: do not mix
+    return MemorySettings(settings.order, settings.capacity, settings.transpose, [float(x) for x in lambdas])

@@ -1,0 +1,126 @@
+"""Session memory: remembers this session's material, mixes it in by its own confidence, stays bounded."""
+import numpy as np
+import pytest
+
+from segue import codec
+from segue.memory import (CELLS_PER_ORDER, MemorySettings, SessionMemory, fit_mixing, memory_trace)
+from segue.scoring import score_pieces
+
+UNIFORM = np.full(codec.NUM_CLASSES, 1.0 / codec.NUM_CLASSES)
+
+
+def _phrase(tonic=60):
+    """Four notes with their timing and a velocity change: 13 events."""
+    events = [codec.velocity_event(20)]
+    for step in (0, 4, 7, 12):
+        events += [codec.note_on(tonic + step), codec.time_shift(25), codec.note_off(tonic + step)]
+    return events
+
+
+def _trusting(order=6, transpose=False):
+    cells = (order + 1) * CELLS_PER_ORDER
+    return MemorySettings(order=order, transpose=transpose, lambdas=[0.9] * cells)
+
+
+def test_a_phrase_heard_before_is_predicted_from_its_start():
+    memory = SessionMemory(_trusting())
+    phrase = _phrase()
+    for event in phrase + [codec.time_shift(50)] + phrase[:4]:
+        memory.observe(event)
+    p = memory.shape(UNIFORM)
+    assert p.sum() == pytest.approx(1.0)
+    assert p.argmax() == phrase[4] and p[phrase[4]] > 0.8
+
+
+def test_nothing_is_mixed_in_before_the_memory_has_seen_anything_or_when_untrained():
+    memory = SessionMemory(_trusting())
+    assert np.array_equal(memory.shape(UNIFORM), UNIFORM)
+    untrained = SessionMemory(MemorySettings(order=6))
+    for event in _phrase() * 3:
+        untrained.observe(event)
+    assert np.array_equal(untrained.shape(UNIFORM), UNIFORM)
+
+
+@pytest.mark.parametrize("transpose, recognised", [(True, True), (False, False)])
+def test_the_transposition_invariant_memory_hears_a_motif_moved_up_a_third(transpose, recognised):
+    memory = SessionMemory(_trusting(transpose=transpose))
+    moved = _phrase(64)
+    for event in _phrase(60) + [codec.time_shift(50)] + moved[:5]:
+        memory.observe(event)
+    p = memory.shape(UNIFORM)
+    assert (p.argmax() == moved[5] and p[moved[5]] > 0.5) == recognised
+
+
+def test_memory_is_bounded_over_two_hours_of_playing():
+    rng = np.random.default_rng(0)
+    settings = MemorySettings(order=8, capacity=5000)
+    memory = SessionMemory(settings)
+    events = 0
+    for _ in range(2 * 3600 * 4):                       # four notes a second for two hours
+        pitch = int(rng.integers(40, 90))
+        for event in (codec.note_on(pitch), codec.time_shift(int(rng.integers(5, 40))), codec.note_off(pitch)):
+            memory.observe(event)
+            events += 1
+    assert events > 80_000
+    assert len(memory.stored) == settings.capacity
+    assert memory.size() <= settings.capacity * (settings.order + 1)
+    assert sum(memory.totals.values()) == settings.capacity * (settings.order + 1)
+
+
+def _entries(stored):
+    counts = {}
+    for _, keys, event in stored:
+        for key in keys:
+            counts[key, event] = counts.get((key, event), 0) + 1
+    return counts
+
+
+def test_eviction_forgets_exactly_what_fell_out_of_the_window():
+    capped = SessionMemory(MemorySettings(order=3, capacity=10))
+    events = list(np.random.default_rng(1).integers(0, 20, size=40))
+    for event in events:
+        capped.observe(event)
+    held = {(key, event): count for key, successors in capped.successors.items()
+            for event, count in successors.items()}
+    assert len(capped.stored) == 10
+    assert held == _entries(capped.stored)
+    assert [e - 2000 for _, _, e in capped.stored] == events[-10:]
+
+
+def test_restore_undoes_what_was_stored_after_the_snapshot_even_across_evictions():
+    memory = SessionMemory(MemorySettings(order=4, capacity=30))
+    rng = np.random.default_rng(3)
+    for event in rng.integers(0, 50, size=60):
+        memory.observe(event)
+    before = ({k: dict(v) for k, v in memory.successors.items()}, dict(memory.totals), list(memory.stored))
+    snap = memory.snapshot()
+    for event in rng.integers(0, 50, size=20):          # an answer that the player then cut short
+        memory.observe(event)
+    memory.restore(snap)
+    assert ({k: dict(v) for k, v in memory.successors.items()}, dict(memory.totals), list(memory.stored)) == before
+    memory.observe(7)                                   # and it goes on from the restored context
+    assert len(memory.stored) == 30
+
+
+def test_fitted_weights_trust_a_memory_that_is_right_and_not_one_that_is_wrong():
+    rng = np.random.default_rng(2)
+    motif = list(rng.integers(0, 300, size=30))
+    repetitive = np.array(motif * 6)
+    random = rng.integers(0, 300, size=180)
+    flat = lambda events: (np.tile(UNIFORM, (len(events) - 1, 1)), events)
+    settings = MemorySettings(order=4)
+    trusted = fit_mixing(settings, *memory_trace(settings, [flat(repetitive)]))
+    table = np.asarray(trusted.lambdas).reshape(5, CELLS_PER_ORDER)
+    assert table[4].max() > 0.8
+    on_noise = fit_mixing(settings, *memory_trace(settings, [flat(random)]))
+    assert np.asarray(on_noise.lambdas).reshape(5, CELLS_PER_ORDER)[0].max() < 0.2
+    before = score_pieces([flat(repetitive)]).metrics()["nll"]
+    after = score_pieces([flat(repetitive)], [SessionMemory(trusted)]).metrics()["nll"]
+    assert after < before - 3
+
+
+def test_settings_round_trip_and_bad_settings_are_user_errors():
+    settings = _trusting(order=2)
+    assert MemorySettings.from_json(settings.to_json()) == settings
+    with pytest.raises(Exception):
+        SessionMemory(MemorySettings(order=3, lambdas=[0.5] * 3))
