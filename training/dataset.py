@@ -17,6 +17,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import sys
 import time
 import zlib
@@ -157,7 +158,7 @@ class _Progress:
     """A tqdm bar on a terminal; in a log, one line every PROGRESS_EVERY_S seconds and one at the end."""
 
     def __init__(self, total: int, enabled: bool):
-        self.total, self.enabled, self.done, self.skipped = total, enabled, 0, 0
+        self.total, self.enabled, self.done, self.skipped, self.last_done = total, enabled, 0, 0, 0
         self.started = self.last_line = time.monotonic()
         self.bar = None
         if enabled and sys.stderr.isatty():
@@ -177,11 +178,11 @@ class _Progress:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
-        elif self.enabled:
+        elif self.enabled and self.last_done != self.done:
             self._line()
 
     def _line(self) -> None:
-        self.last_line = time.monotonic()
+        self.last_line, self.last_done = time.monotonic(), self.done
         print(f"encoding: {self.done}/{self.total} files, {self.skipped} skipped, "
               f"{self.last_line - self.started:.0f} s", file=sys.stderr, flush=True)
 
@@ -287,7 +288,10 @@ def _summary(files, reencoded, ordered, pieces, skipped, seconds) -> dict:
 
 
 def _reason_class(reason: str) -> str:
-    """Group skip reasons for the summary: the reason without its parenthesised detail."""
+    """Group skip reasons for the summary: the limit a file broke, else the reason without its parenthesised detail."""
+    limit = re.search(r"over the limit (data\.\w+)", reason)
+    if limit:
+        return f"over {limit.group(1)}"
     return reason.split(" (")[0].strip()[:60] or "unknown"
 
 
