@@ -1,22 +1,29 @@
-"""Latency of `segue serve` over a real JACK server, printed beside the JACK period.
+"""`segue serve` over a real JACK server: answer latency, notes in the player's phrase, lost messages, xruns, CPU.
 
     python bench/latency.py                    # 120 turns, period 128 @ 48 kHz, the shipped model if there is one
-    python bench/latency.py --turns 200 --model models/x.onnx --period 256
+    python bench/latency.py --turns 500 --model models/x.onnx --period 256 --jack-priority 70
 
-It starts a private `jackd -d dummy`, runs the daemon as a subprocess, plays short phrases from one JACK client and
-listens to segue's output with another, stamping arrivals with perf_counter (CLOCK_MONOTONIC, the clock the daemon
-stamps with, so times compare across processes). Per turn the daemon's --turn-log gives the trigger time and, for
-every message, its intended time and the moment the send call returned. Printed:
+It starts a private `jackd -R -d dummy` (at jackd's own default priority unless --jack-priority: Debian's is FIFO
+10, what a musician's `jackd -R` gets), plays short phrases from one JACK client, listens to segue's output with
+another (stamping arrivals with perf_counter, CLOCK_MONOTONIC: the clock the daemon stamps with) and counts it with
+`jack_midi_dump`, an independent C client. Every other phrase barges in on the answer. First the same phrases are
+played with no segue attached (player -> listener), so jackd's xruns can be compared with and without segue in one
+run. Per turn the daemon's --turn-log gives the trigger, the end and every message it sent. Printed:
 
-- trigger -> first note-on, as sent by the daemon and as heard by the listening client (goal: p99 <= period + 2 ms)
+- xrun reports in jackd's log per minute, without and with segue attached (playing and idle)
+- trigger -> first note-on, as sent by the daemon and as heard by the client (goal: p99 <= period + 2 ms)
+- segue note-ons heard while the player plays: after a phrase's first note (plus two periods and 10 ms for what
+  was already on its way) and before the next trigger (goal: 0)
+- messages segue sent (its turn log) that jack_midi_dump never heard (goal: 0)
 - timing error at the send call, sent - intended (goal: p99 <= 0.3 ms), and at the client, arrival - intended
-- the player's view: last note-off sent -> first note-on heard, minus the silence threshold (adds input latency)
 - CPU used by the idle daemon (goal: < 2 % of one core)
 """
 from __future__ import annotations
 
 import argparse
+import collections
 import os
+import random
 import sys
 import time
 from pathlib import Path
@@ -24,13 +31,18 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.daemon.jack_harness import Daemon, JackServer, Listener, Player, make_tiny_model, wait_until  # noqa: E402
+from tests.daemon.jack_harness import (Daemon, JackServer, Listener, MidiDump, Player, make_tiny_model,  # noqa: E402
+                                       wait_until)
 
 SILENCE_MS = 100
 ANSWER_S = 0.4
+BARGE_AFTER_S = (0.05, 0.25)       # a barging phrase starts this long after the answer's first note is heard
+STRAY_ALLOWANCE_S = 0.010          # plus two periods: notes already sent when segue heard the player
 
 
 def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
 
@@ -52,18 +64,64 @@ def pick_model(arg: str | None, workdir: Path) -> tuple[Path, str]:
     return path, "tiny random 2x64 LSTM (no shipped model yet)"
 
 
-def play_turns(daemon: Daemon, listener: Listener, player: Player, turns: int) -> tuple[dict[int, float], int]:
-    """Play `turns` phrases, each after the previous answer ended. Returns {turn number: when its last note-off
-    was sent} and how many phrases got no answer at the client within 3 s (counted, not hidden)."""
-    released, lost = {}, 0
-    for i in range(turns):
-        before = len(daemon.turns())
-        t = player.phrase((60 + i % 12, 67 + i % 5), hold=0.03, gap=0.005)
-        if not wait_until(lambda: listener.note_ons(t), 3):
-            lost += 1
-        if wait_until(lambda: len(daemon.turns()) > before, ANSWER_S + 3):
-            released[daemon.turns()[-1]["turn"]] = t
-    return released, lost
+class XrunWindow:
+    """Counts the xrun reports jackd logs between start() and stop(), and those naming one of segue's clients."""
+
+    def __init__(self, jack: JackServer):
+        self.jack = jack
+        self.reports = self.segue_reports = 0
+        self.seconds = 0.0
+
+    def _log(self) -> str:
+        return self.jack.log_path.read_text(errors="replace")
+
+    def start(self) -> "XrunWindow":
+        self._offset, self._t0 = len(self._log()), time.monotonic()
+        return self
+
+    def stop(self) -> "XrunWindow":
+        lines = [line for line in self._log()[self._offset:].splitlines() if "XRun" in line]
+        self.reports += len(lines)
+        self.segue_reports += sum(1 for line in lines if "client = segue" in line or "client segue" in line)
+        self.seconds += time.monotonic() - self._t0
+        return self
+
+    def per_minute(self) -> float:
+        return self.reports * 60 / max(self.seconds, 1e-9)
+
+
+def phrase(player: Player, i: int) -> tuple[float, float]:
+    """One short phrase; returns (first note-on sent, last note-off sent)."""
+    first = player.send(0x90, 60 + i % 12, 90)
+    time.sleep(0.03)
+    player.send(0x80, 60 + i % 12, 0)
+    time.sleep(0.005)
+    player.send(0x90, 67 + i % 5, 90)
+    time.sleep(0.03)
+    return first, player.send(0x80, 67 + i % 5, 0)
+
+
+def play_turns(daemon: Daemon | None, listener: Listener, player: Player, turns: int, rng: random.Random,
+               offset: int = 0):
+    """Play `turns` phrases; odd ones barge in on the answer. Without a daemon (the baseline) the same phrases are
+    played at the same pace. Returns phrase starts, {turn number: last note-off}, phrases never answered."""
+    starts, released, unanswered = [], {}, 0
+    for i in range(offset, offset + turns):
+        before = len(daemon.turns()) if daemon else 0
+        start, t = phrase(player, i)
+        starts.append(start)
+        heard = wait_until(lambda: listener.note_ons(t), 3) if daemon else (time.sleep(0.1) or True)
+        unanswered += not heard
+        if heard and i % 2 == 1:
+            time.sleep(rng.uniform(*BARGE_AFTER_S))       # the next phrase cuts this answer short
+            continue
+        if daemon:
+            # this phrase's answer has run its length (the log also holds the turn this phrase cut short)
+            if wait_until(lambda: any(turn["trigger"] > t for turn in daemon.turns()[before:]), ANSWER_S + 3):
+                released[daemon.turns()[-1]["turn"]] = t
+        else:
+            time.sleep(ANSWER_S)
+    return starts, released, unanswered
 
 
 def match_arrivals(turns: list[dict], heard: list[tuple[float, list[int]]]) -> list[tuple[float, float, float]]:
@@ -79,14 +137,32 @@ def match_arrivals(turns: list[dict], heard: list[tuple[float, list[int]]]) -> l
     return matched
 
 
+def strays(starts: list[float], triggers: list[float], note_ons: list[float], allowance: float) -> int:
+    """Note-ons heard after a phrase began (plus the allowance) and before the next trigger."""
+    count = 0
+    for start in starts:
+        nxt = min((t for t in triggers if t > start), default=float("inf"))
+        count += sum(1 for t in note_ons if start + allowance <= t < nxt)
+    return count
+
+
+def lost_messages(turns: list[dict], dumped: list[list[int]]) -> tuple[int, int]:
+    """(messages in the turn logs that jack_midi_dump never heard, messages in the turn logs)."""
+    sent = collections.Counter(tuple(data) for turn in turns for _, _, data in turn["messages"])
+    heard = collections.Counter(tuple(data) for data in dumped)
+    return sum((sent - heard).values()), sum(sent.values())
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--turns", type=int, default=120)
     parser.add_argument("--model", help="ONNX model (default: the shipped one, else a tiny random export)")
     parser.add_argument("--rate", type=int, default=48000)
     parser.add_argument("--period", type=int, default=128)
-    parser.add_argument("--idle-seconds", type=float, default=10.0)
+    parser.add_argument("--idle-seconds", type=float, default=20.0)
+    parser.add_argument("--baseline-turns", type=int, default=30, help="phrases played with no segue attached")
     parser.add_argument("--phases", type=int, default=4, help="silence values swept across one JACK period")
+    parser.add_argument("--jack-priority", type=int, help="jackd -P (default: jackd's own, FIFO 10 on Debian)")
     parser.add_argument("--no-realtime", action="store_true",
                         help="run jackd without realtime threads (default: realtime, falling back if refused)")
     parser.add_argument("--workdir", default="/tmp/segue-bench-latency")
@@ -95,35 +171,57 @@ def main(argv=None) -> int:
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     model, model_name = pick_model(args.model, workdir)
-    jack = JackServer(rate=args.rate, period=args.period, realtime=False if args.no_realtime else None)
-    realtime = jack.realtime
+    jack = JackServer(rate=args.rate, period=args.period, realtime=False if args.no_realtime else None,
+                      priority=args.jack_priority)
     os.environ.update(JACK_DEFAULT_SERVER=jack.name, JACK_NO_START_SERVER="1")
-    period_ms = args.period / args.rate * 1000
-    # The daemon stamps input in JACK's process cycle, so a trigger (last release + silence) sits at a fixed phase
+    period_s = args.period / args.rate
+    # The daemon stamps input at JACK's process cycle, so a trigger (last release + silence) sits at a fixed phase
     # of the period for a given silence. Sweep the phase: each block of turns uses a silence a fraction of a
     # period longer, so the percentiles cover where in the cycle a trigger can fall.
-    silences = [SILENCE_MS + k * period_ms / args.phases for k in range(args.phases)]
+    silences = [SILENCE_MS + k * period_s * 1000 / args.phases for k in range(args.phases)]
     per_block = -(-args.turns // args.phases)
-    turns, released, silences_used, heard, idle_cpu, lost = [], [], [], [], 0.0, 0
+    rng = random.Random(0)
+    turns, released, silences_used, heard, starts, idle_cpu, unanswered = [], [], [], [], [], 0.0, 0
+    without, with_segue = XrunWindow(jack), XrunWindow(jack)
+    idle_without, idle_with = XrunWindow(jack), XrunWindow(jack)
     listener, player = Listener("bench-listener"), Player("bench-player")
+    dump = MidiDump(jack, workdir, "bench-dump")
     try:
+        # Without segue: the same player and listener, the same phrases, connected to each other.
+        jack.connect("bench-player:out", "bench-listener:in")
+        time.sleep(0.5)
+        without.start()
+        play_turns(None, listener, player, args.baseline_turns, rng)
+        without.stop()
+        idle_without.start()
+        time.sleep(args.idle_seconds)
+        idle_without.stop()
+        jack.disconnect("bench-player:out", "bench-listener:in")
+        listener.clear()
         for block, silence in enumerate(silences):
             daemon = Daemon(jack, model, workdir, "--silence-ms", f"{silence:.3f}", "--length", str(ANSWER_S),
                             client=f"segue{block}")
             try:
                 jack.connect(daemon.out_port, "bench-listener:in")
+                jack.connect(daemon.out_port, dump.port)
                 jack.connect("bench-player:out", daemon.in_port)
                 time.sleep(0.5)
                 start = len(listener.since())
-                block_released, block_lost = play_turns(daemon, listener, player, per_block)
-                lost += block_lost
+                with_segue.start()
+                block_starts, block_released, block_unanswered = play_turns(daemon, listener, player, per_block,
+                                                                            rng, offset=block * per_block)
+                with_segue.stop()
+                starts += block_starts
+                unanswered += block_unanswered
                 time.sleep(ANSWER_S + 0.5)
                 if block == len(silences) - 1:
                     # idle: nothing playing; what does the daemon cost just waiting for the player?
                     time.sleep(1.0)
+                    idle_with.start()
                     before, t0 = cpu_seconds(daemon.proc.pid), time.monotonic()
                     time.sleep(args.idle_seconds)
                     idle_cpu = (cpu_seconds(daemon.proc.pid) - before) / (time.monotonic() - t0)
+                    idle_with.stop()
                 block_turns = daemon.turns()
             finally:
                 daemon.stop()
@@ -132,10 +230,12 @@ def main(argv=None) -> int:
                 silences_used.append(silence)
             turns += block_turns
             heard += listener.since()[start:]
+        time.sleep(0.5)
+        dumped, dump_overflows = dump.messages(), dump.overflows()
     finally:
+        dump.close()
         listener.close()
         player.close()
-        jack_log = jack.log_path.read_text(errors="replace")
         jack.stop()
 
     note_ons = [t for t, m in heard if m[0] & 0xF0 == 0x90 and m[2] > 0]
@@ -144,29 +244,41 @@ def main(argv=None) -> int:
     at_send = [t["first_note_at"] - t["trigger"] for t in turns if t["first_note_at"] is not None]
     player_view = [h - r - silence / 1000 for h, r, silence in zip(first_heard, released, silences_used)
                    if h is not None and r is not None]
-    xruns = jack_log.count("XRun")
     matched = match_arrivals(turns, heard)
     send_error = [sent - due for due, sent, _ in matched] or [s - d for t in turns for d, s, _ in t["messages"]]
     client_error = [arrived - due for due, _, arrived in matched]
+    allowance = 2 * period_s + STRAY_ALLOWANCE_S
+    stray = strays(starts, [t["trigger"] for t in turns], note_ons, allowance)
+    barge_ins = sum(1 for t in turns if t["ended_by"] == "barge-in")
+    lost, logged = lost_messages(turns, dumped)
 
     ms = lambda xs, q: pct(xs, q) * 1000   # noqa: E731
+    us = lambda xs, q: pct(xs, q) * 1e6    # noqa: E731
     goal = lambda ok: "meets the goal" if ok else "MISSES the goal"   # noqa: E731
-    print(f"segue serve over JACK (dummy driver, {'realtime' if realtime else 'no-realtime'}, {args.period} frames "
-          f"@ {args.rate} Hz: period {period_ms:.3f} ms)")
-    print(f"model: {model_name}; {len(turns)} turns answered; silence {SILENCE_MS}-{silences[-1]:.2f} ms in {args.phases} "
-          f"phases of the period; answers {ANSWER_S} s; "
+    priority = ("no-realtime" if not jack.realtime else
+                f"realtime, jackd -P {jack.priority}" if jack.priority else "realtime at jackd's default priority")
+    print(f"segue serve over JACK (dummy driver, {priority}, {args.period} frames @ {args.rate} Hz: "
+          f"period {period_s * 1000:.3f} ms)")
+    print(f"model: {model_name}; {len(turns)} turns, {barge_ins} ended by barge-in; silence {SILENCE_MS}-"
+          f"{silences[-1]:.2f} ms in {args.phases} phases of the period; answers {ANSWER_S} s; "
           f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
-    print(f"phrases without an answer heard at the client: {lost}; JACK xrun reports in jackd's log: {xruns}")
+    print(f"xrun reports per minute in jackd's log: playing {without.per_minute():.1f} without segue, "
+          f"{with_segue.per_minute():.1f} with segue ({with_segue.segue_reports} of {with_segue.reports} name a "
+          f"segue client); idle {idle_without.per_minute():.1f} without, {idle_with.per_minute():.1f} with")
+    print(f"phrases without an answer heard at the client: {unanswered} of {len(starts)}")
+    print(f"segue note-ons heard while the player plays (from a phrase's first note + {allowance * 1000:.1f} ms to "
+          f"the next trigger): {stray} over {len(starts)} phrases ({goal(stray == 0)})")
+    print(f"messages segue sent that jack_midi_dump never heard: {lost} of {logged} ({goal(lost == 0)}; "
+          f"jack_midi_dump's own ring overflowed {dump_overflows} times)")
     print(f"trigger -> first note-on sent by the daemon:  p50 {ms(at_send, 50):6.2f} ms   p99 {ms(at_send, 99):6.2f} ms")
     p99 = ms(at_client, 99)
     print(f"trigger -> first note-on at the client:       p50 {ms(at_client, 50):6.2f} ms   p99 {p99:6.2f} ms   "
-          f"(goal p99 <= period + 2 = {period_ms + 2:.2f} ms: {goal(p99 <= period_ms + 2)})")
+          f"(goal p99 <= period + 2 = {period_s * 1000 + 2:.2f} ms: {goal(p99 <= period_s * 1000 + 2)})")
     print(f"player's view (last note-off sent -> first note-on heard, minus the silence): "
           f"p50 {ms(player_view, 50):.2f} ms   p99 {ms(player_view, 99):.2f} ms")
-    us = lambda xs, q: pct(xs, q) * 1e6   # noqa: E731
     send_p99 = us(send_error, 99)
     print(f"timing error at the send call (sent - intended), {len(send_error)} messages: "
-          f"p50 {us(send_error, 50):.0f} us   p99 {send_p99:.0f} us   max {max(send_error) * 1e6:.0f} us   "
+          f"p50 {us(send_error, 50):.0f} us   p99 {send_p99:.0f} us   max {max(send_error, default=0) * 1e6:.0f} us   "
           f"(goal p99 <= 300 us: {goal(send_p99 <= 300)})")
     if client_error:
         print(f"timing error at the client (arrival - intended), {len(client_error)} messages: "

@@ -60,6 +60,16 @@ def add_parser(subparsers) -> None:
                        help="only this backend (default: every backend this python-rtmidi has)")
     ports.set_defaults(func=ports_command)
 
+    panic = subparsers.add_parser(
+        "panic", help="silence a synth: sustain off, all sound off, all notes off on all 16 channels",
+        description="Send sustain off (CC64 0), all sound off (CC120) and all notes off (CC123) on all 16 channels "
+                    "to --out, or to every MIDI destination there is. For notes left sounding by a segue that was "
+                    "killed (segue serve also does this itself when it starts).")
+    panic.add_argument("--out", dest="output", metavar="NAME",
+                       help="this destination port only (exact name or substring; default: every destination)")
+    panic.add_argument("--backend", choices=["auto", "alsa", "jack", "coremidi", "winmm"], default="auto")
+    panic.set_defaults(func=panic_command)
+
 
 def ports_command(args) -> int:
     from daemon.ports import compiled_backends, describe_ports, resolve_backend
@@ -71,6 +81,25 @@ def ports_command(args) -> int:
             print(describe_ports(backend))
         except SegueError as exc:
             print(f"{backend}: unavailable ({exc})")
+    return 0
+
+
+def panic_command(args) -> int:
+    from daemon.ports import Output, list_ports, resolve_backend
+    from daemon.safety import all_channels_off
+
+    backend = resolve_backend(args.backend)
+    targets = [args.output] if args.output else list_ports(backend)[1]
+    for target in targets:
+        output = Output(backend, "segue-panic", "out", connect_to=target)
+        try:
+            for data in all_channels_off():
+                output.send(data)
+        finally:
+            output.close()
+        print(f"panic sent to {output.name}")
+    if not targets:
+        print(f"no MIDI destinations on {backend}")
     return 0
 
 

@@ -39,6 +39,7 @@ class Answer:
     events: int = 0
     notes: int = 0
     finished: bool = False
+    opened: float = 0.0           # when the session opened it (the scheduler silences it for a later player note)
 
 
 @dataclass(slots=True)
@@ -77,6 +78,7 @@ class Generator:
         self.base: Record | None = None      # state the answer started from / the last player checkpoint
         self.base_index = -1                 # records index the base stands for (-1: before the answer)
         self.error: BaseException | None = None
+        self.epoch = 0                       # the scheduler's epoch of the last cancel heard (see Scheduler.cancel)
         grammar = dataclasses.replace(settings.grammar, note_cap_seconds=settings.note_cap_s)    # one note cap
         self.loop = SamplingLoop(sampler, build_shapers(grammar, settings.key or None))
         self._thread = threading.Thread(target=self._run, name="segue-generator", daemon=True)
@@ -136,7 +138,7 @@ class Generator:
         if kind == "player":
             self._feed_player(command[1], command[2])
         elif kind == "answer":
-            self._begin(Answer(id=command[1], start=command[2], end_step=command[3]))
+            self._begin(Answer(id=command[1], start=command[2], end_step=command[3], opened=command[4]))
         elif kind == "rollback":
             self._rollback(*command[1:])
         elif kind == "controls":
@@ -194,8 +196,9 @@ class Generator:
         if answer.start_step is None:
             answer.start_step = self.context.step
 
-    def _rollback(self, answer_id: int, last_sent: int, at: float, silenced: bool) -> None:
+    def _rollback(self, answer_id: int, last_sent: int, at: float, silenced: bool, epoch: int) -> None:
         """Undo what was generated but never sounded; if segue's notes were cut, tell the model so."""
+        self.epoch = epoch                   # what is made from here on belongs after the cancel
         answer = self.answer
         if answer is None or answer.id != answer_id:
             return
@@ -286,4 +289,5 @@ class Generator:
         index = len(self.records) - 1
         due = max(self._due(answer, self.context.step), answer.start)
         for data in messages:
-            self.scheduler.push(Scheduled(due, data, answer.id, index, first_note=first and data[0] & 0xF0 == NOTE_ON))
+            self.scheduler.push(Scheduled(due, data, answer.id, index, first_note=first and data[0] & 0xF0 == NOTE_ON,
+                                          epoch=self.epoch, opened=answer.opened))

@@ -63,6 +63,15 @@ class TurnPolicy:
                 return "stop"
         return None
 
+    def release_all(self, t: float) -> tuple[list[int], bool]:
+        """Nothing is down any more: the player's all-notes-off (CC123/CC120), or keys presumed released after a
+        lost note-off. Returns the keys that were down and whether the pedal was."""
+        keys, pedal = sorted(self.keys_down), self.sustain_down
+        self.keys_down.clear()
+        self.sustain_down = False
+        self._maybe_released(t)
+        return keys, pedal
+
     def _maybe_released(self, t: float) -> None:
         if not self.keys_down and not self.sustain_down:
             self.last_release = t

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 
 from daemon.realtime import become_realtime
-from daemon.safety import EchoFilter, NoteTracker
+from daemon.safety import EchoFilter, NoteTracker, all_channels_off
 
 
 @dataclass(slots=True)
@@ -22,6 +22,8 @@ class Scheduled:
     answer: int                # which answer it belongs to
     index: int                 # position of the generated event it came from (for rollback)
     first_note: bool = False   # the answer's first note-on (its latency is logged)
+    epoch: int = 0             # the scheduler's epoch it was generated in (see Scheduler.cancel)
+    opened: float = 0.0        # when the session opened its answer (a player note-on after that stops it)
 
 
 @dataclass(slots=True)
@@ -44,6 +46,13 @@ class Scheduler:
         self._queue: collections.deque[Scheduled] = collections.deque()
         self._cond = threading.Condition()
         self._last_sent: dict[int, int] = {}     # answer -> index of its last sent message
+        # Every cancel starts a new epoch: messages the generator made before it heard of the cancel are stale
+        # (the model is rolled back past them) and are dropped when they arrive, however late.
+        self.epoch = 0
+        # The input thread stamps each player note-on here before the session's loop sees it: an answer opened
+        # before it must not sound another note, even if the loop is busy (a prepared answer due right now).
+        self.yield_to_player = True         # False in continuous mode: segue plays along
+        self._player_note_at = float("-inf")
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="segue-scheduler", daemon=True)
 
@@ -53,8 +62,14 @@ class Scheduler:
     # --- called by other threads --------------------------------------------------------------------------------
     def push(self, item: Scheduled) -> None:
         with self._cond:
+            if item.epoch != self.epoch:
+                return                      # generated before a cancel it had not yet heard of
             self._queue.append(item)
             self._cond.notify()
+
+    def player_note(self, stamp: float) -> None:
+        """A player's note-on arrived (input thread): answers opened before it go silent now."""
+        self._player_note_at = max(self._player_note_at, stamp)
 
     def next_due(self) -> float | None:
         with self._cond:
@@ -75,8 +90,10 @@ class Scheduler:
         """Drop the answer's messages not yet sent; with `silence`, also release every sounding note.
 
         Returns the index of the answer's last sent message (-1: nothing of it sounded): the rollback point.
-        A cancelled answer that never sounded sends nothing (no stray controller messages while the player plays)."""
+        A cancelled answer that never sounded sends nothing (no stray controller messages while the player plays).
+        Starts a new epoch: the generator tags what it makes after hearing of this cancel with `epoch`."""
         with self._cond:
+            self.epoch += 1
             self._queue = collections.deque(item for item in self._queue if item.answer != answer)
             last = self._last_sent.pop(answer, -1)
             if silence and (last >= 0 or self.tracker.sounding):
@@ -89,6 +106,14 @@ class Scheduler:
         with self._cond:
             self._queue.clear()
             self._send_now(self.tracker.panic_messages())
+
+    def release_all_channels(self) -> None:
+        """At start: whatever a previous segue (killed, crashed) left sounding on any channel is released. Not
+        remembered as possible echoes: coming back through a loop they are harmless, and a player's own
+        all-notes-off in the next second must still count."""
+        with self._cond:
+            for data in all_channels_off():
+                self.output.send(data)
 
     def send_now(self, data, track: bool = True) -> None:
         """Send outside the schedule (state CC, thru). Thru notes are the player's: a barge-in must not cut them,
@@ -142,6 +167,8 @@ class Scheduler:
                 if not self._queue or self._queue[0].due != due:
                     continue           # cancelled (or replaced) while we spun
                 item = self._queue.popleft()
+                if self.yield_to_player and item.opened < self._player_note_at:
+                    continue           # the player came in; the session's cancel releases what sounds
                 self.output.send(item.data)
                 sent_at = clock()
                 self.tracker.sent(item.data, sent_at)

@@ -95,6 +95,7 @@ def _serve(cfg, *, learn: bool, stats: bool, verbose: bool, turn_log: str | None
         if cfg.record:
             recorder = Recorder(cfg.record, session.origin)
             session.recorder = recorder
+        port_in.sink = session.on_midi        # from here on a player's note-on reaches the scheduler at once
         port_in.busy = lambda: session.turn is not None
         if port_in.connect_to is not None:
             session.input_watch = port_in.check

@@ -37,6 +37,8 @@ ACTIVE_S = 2.0               # ... for this long after the last player message
 IDLE_WAKE_S = 1.0            # the input loop's longest sleep
 DEADLINE_LAG_S = 0.003       # the loop marks a prepared turn as started this long after its first note went out
 CONTINUOUS_BATCH_S = 0.02    # continuous mode rolls back at most this often (player bursts are batched)
+PITCH_CLASSES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+RESET_CCS = {120: "all sound off", 123: "all notes off"}   # from the player: nothing is held any more
 
 
 @dataclass
@@ -49,6 +51,7 @@ class Turn:
     end_due: float | None = None      # the generator finished; the turn ends when this time has passed
     answer_obj: Answer | None = None
     ended_by: str = ""
+    ended_at: float | None = None     # when the session ended it (a barge-in: the player's note-on stamp)
     sent: list = field(default_factory=list)    # (due, sent at, message) of each message, for --turn-log
 
 
@@ -78,6 +81,7 @@ class Session:
         self.scheduler = Scheduler(output, spin_s=cfg.spin_ms / 1000.0, on_sent=self._on_sent,
                                    realtime_priority=cfg.realtime_priority)
         self.scheduler.echo.window_s = cfg.echo_window_ms / 1000.0
+        self.scheduler.yield_to_player = self.policy.mode != "continuous"
         settings = GeneratorSettings(lookahead_s=cfg.lookahead_ms / 1000.0, lead_in_ms=cfg.lead_in_ms,
                                      note_cap_s=cfg.note_cap_seconds, channel=self.channel)
         self.generator = Generator(engine, self.sampler, self.scheduler, self.origin, settings, self._from_generator)
@@ -86,25 +90,40 @@ class Session:
         self.next_answer = 1
         self.pending: list = []                 # player events not yet handed to the generator
         self.last_flush = 0.0
-        self.last_player = -1e9
+        self.last_player = -1e9                 # the player's last note or pedal message
+        self.last_input = -1e9                  # the player's last message of any kind
         self.stopping = False
         self.failure: BaseException | None = None
         self.latencies: list[float] = []
         self.turns = 0
         self.notes_sent = 0
+        self.loop_warned = False
         self.input_watch = None                 # callable returning a log line or None (port reconnects)
         self.next_watch = 0.0
 
     # --- the outside ----------------------------------------------------------------------------------------------
     def on_midi(self, data, stamp: float) -> None:
-        """The input sink (rtmidi's thread): hand over, nothing else."""
+        """The input sink (segue's input thread). A player's note-on silences unsent answer notes at once, before
+        the loop (which may be busy) hears of it: a prepared answer due this instant must not sound in the phrase."""
+        if self._player_note_on(data, stamp):
+            self.scheduler.player_note(stamp)
         self.queue.put((stamp, data))
+
+    def _player_note_on(self, data, stamp: float) -> bool:
+        """A note-on the turn policy will take as the player's (not segue's echo, not drums, on a listened channel)."""
+        if len(data) != 3 or data[0] & 0xF0 != NOTE_ON or data[2] == 0:
+            return False
+        channel = data[0] & 0x0F
+        if channel == DRUM_CHANNEL or (self.cfg.in_channel and channel != self.cfg.in_channel - 1):
+            return False
+        return not (self.cfg.ignore_echo and self.scheduler.echo.matches(data, stamp))
 
     def request_stop(self, reason: str = "stop") -> None:
         """Safe from signal handlers and other threads: the loop wakes, silences everything and returns."""
         self.queue.put((time.perf_counter(), reason))
 
     def start(self) -> None:
+        self.scheduler.release_all_channels()
         self.scheduler.start()
         self.generator.start()
         self._send_state(False)
@@ -154,6 +173,7 @@ class Session:
             self.clock.handle(status, stamp)
             return
         if self.cfg.ignore_echo and not self._releases_players_key(data) and self.scheduler.echo.is_echo(data, stamp):
+            self._warn_loop_once()
             return
         channel = status & 0x0F
         if self.cfg.in_channel and channel != self.cfg.in_channel - 1:
@@ -161,6 +181,7 @@ class Session:
         kind = status & 0xF0
         if self.cfg.thru and kind in (NOTE_OFF, NOTE_ON, CONTROL, 0xE0, 0xA0, 0xD0):
             self.scheduler.send_now([kind | self.channel, *data[1:]], track=False)
+        self.last_input = stamp
         if self.recorder is not None:
             self.recorder.player(data, stamp)
         if self.verbose:
@@ -175,6 +196,15 @@ class Session:
                 self._encoded(self.encoder.note_off(stamp, data[1]))
                 self.policy.note_off(stamp, data[1])
         # aftertouch, pitch bend, program change: recorded / passed thru, not part of the model's vocabulary
+
+    def _warn_loop_once(self) -> None:
+        delay = None if self.loop_warned else self.scheduler.echo.loop_delay()
+        if delay is not None:
+            self.loop_warned = True
+            log.warning("segue's own notes come back into its input %.0f ms after it plays them: something (a "
+                        "synth's or DAW's MIDI thru, a track monitoring segue's output) routes segue's output to its "
+                        "input. segue ignores them, but fix the routing: a player playing the same note within "
+                        "%.1f s of segue is ignored too.", delay * 1000, self.scheduler.echo.window_s)
 
     def _releases_players_key(self, data) -> bool:
         """A note-off for a key the player is holding is the player's, even if segue just sent the same bytes."""
@@ -201,12 +231,26 @@ class Session:
         if cc == 64:
             self.last_player = stamp
             self._encoded(self.encoder.sustain(stamp, value))
+        if cc in RESET_CCS:
+            self._release_all(stamp, f"the player sent CC{cc} ({RESET_CCS[cc]})")
+            return
         decision = self.policy.control(stamp, cc, value)
         if decision == "answer":
             self._flush_player(stamp, force=True)
             self._open_turn(stamp, deadline=None)
         elif decision == "stop" and self.turn is not None:
             self._end_turn(stamp, "pedal", silence=True)
+
+    def _release_all(self, stamp: float, why: str) -> None:
+        """Forget every key and the pedal the player had down; the model hears them released."""
+        keys, pedal = self.policy.release_all(stamp)
+        for pitch in keys:
+            self._encoded(self.encoder.note_off(stamp, pitch))
+        if pedal:
+            self._encoded(self.encoder.sustain(stamp, 0))
+        if keys or pedal:
+            held = " ".join(map(_pitch_name, keys)) + (" and the sustain pedal" if pedal else "")
+            log.info("%s presumed released: %s", held.strip(), why)
 
     def _apply(self, change: Change, stamp: float) -> None:
         log.info("control %s = %s", change.name, change.value)
@@ -224,6 +268,7 @@ class Session:
             if self.turn is not None:
                 self._end_turn(stamp, "mode change", silence=True)
             self.policy = _carry_policy(self.policy, str(change.value))
+            self.scheduler.yield_to_player = self.policy.mode != "continuous"
         elif change.name == "panic":
             self._panic(stamp)
 
@@ -265,7 +310,7 @@ class Session:
             if not force and now - self.last_flush < CONTINUOUS_BATCH_S:
                 return
             last = self.scheduler.cancel(turn.answer, silence=False)
-            self.generator.send("rollback", turn.answer, last, now, False)
+            self.generator.send("rollback", turn.answer, last, now, False, self.scheduler.epoch)
         self.generator.send("player", self.pending, self._controls())
         self.pending = []
         self.last_flush = now
@@ -278,7 +323,7 @@ class Session:
         log.debug("answer %d opened, starts at %+.4f%s", answer, start - self.origin,
                   " (prepared for the silence deadline)" if deadline is not None else "")
         self.generator.send("controls", self._controls())
-        self.generator.send("answer", answer, start, self._end_step(start))
+        self.generator.send("answer", answer, start, self._end_step(start), time.perf_counter())
         if self.turn.started:
             self._turn_started()
 
@@ -303,11 +348,11 @@ class Session:
         log.debug("answer %d ends at %+.4f: %s", turn.answer, now - self.origin, why)
         if why != "length":                     # cut short: drop what is unsent, roll the model back to what sounded
             last = self.scheduler.cancel(turn.answer, silence=silence)
-            self.generator.send("rollback", turn.answer, last, now, silence)
+            self.generator.send("rollback", turn.answer, last, now, silence, self.scheduler.epoch)
         self.policy.answer_finished()
         if not turn.started:
             return                              # a prepared answer that never began: not a turn
-        turn.ended_by = why
+        turn.ended_by, turn.ended_at = why, now
         self._send_state(False)
         self._log_turn(turn)
         self._flush_record()
@@ -332,11 +377,29 @@ class Session:
         if turn is not None and turn.end_due is not None and now >= turn.end_due + 0.001:
             if self.scheduler.pending(turn.answer) == 0:
                 self._end_turn(now, "length", silence=False)
+        if self._stale_at() is not None and now >= self._stale_at():
+            self._release_all(now, f"no input for {self.cfg.stale_key_seconds:g} s (a note-off lost on the way?)")
+        if turn is not None and turn.started and self.policy.mode == "continuous":
+            self._end_continuous(now, turn)
         if self.input_watch is not None and now >= self.next_watch:
             self.next_watch = now + 1.0
             line = self.input_watch()
             if line:
                 log.warning(line)
+
+    def _stale_at(self) -> float | None:
+        """When keys or the pedal still down count as released (a lost note-off must not block the turn for good)."""
+        if not (self.policy.keys_down or self.policy.sustain_down):
+            return None
+        return self.last_input + self.cfg.stale_key_seconds
+
+    def _end_continuous(self, now: float, turn: Turn) -> None:
+        """Continuous mode plays along while the player plays, then for the answer length after the player's last
+        note; no answer lasts longer than max_response_seconds (the player's next note starts a new one)."""
+        if now - self.last_player >= self.response_seconds:
+            self._end_turn(now, "player stopped", silence=True)
+        elif now - turn.trigger >= self.cfg.max_response_seconds:
+            self._end_turn(now, "max_response_seconds", silence=True)
 
     def _timeout(self, now: float) -> float | None:
         """How long the loop may sleep: until the next thing it must do on its own."""
@@ -353,6 +416,10 @@ class Session:
             wake.append(max(self.turn.end_due + 0.002, now + 0.001))
         if self.input_watch is not None:
             wake.append(self.next_watch)
+        if self._stale_at() is not None:
+            wake.append(self._stale_at())
+        if self.turn is not None and self.policy.mode == "continuous":
+            wake.append(min(self.last_player + self.response_seconds, self.turn.trigger + self.cfg.max_response_seconds))
         # Never sleep unbounded: a wake-up a second costs nothing and keeps the loop responsive to stop requests
         # even if a signal lands on another thread.
         wake.append(now + IDLE_WAKE_S)
@@ -414,6 +481,7 @@ class Session:
         if self.turn_log is not None:
             self.turn_log.write(json.dumps({"turn": self.turns, "answer": turn.answer, "trigger": turn.trigger,
                                             "first_note_at": turn.first_note_at, "ended_by": turn.ended_by,
+                                            "ended_at": turn.ended_at,
                                             "messages": [[due, at, list(data)] for due, at, data in turn.sent]})
                                 + "\n")
             self.turn_log.flush()
@@ -430,6 +498,10 @@ class Session:
             lines.append(f"send timing error: p50 {_pct(us, 50):.0f} us, p99 {_pct(us, 99):.0f} us, "
                          f"mean {statistics.fmean(us):.0f} us ({len(us)} messages)")
         return "\n".join(lines)
+
+
+def _pitch_name(pitch: int) -> str:
+    return f"{PITCH_CLASSES[pitch % 12]}{pitch // 12 - 1}"
 
 
 def _pct(sorted_values: list[float], q: float) -> float:

@@ -98,6 +98,9 @@ class JackServer:
             time.sleep(1.0)
         raise AssertionError(f"jack_connect {source} {destination} failed: {done.stderr.strip()[-300:]}")
 
+    def disconnect(self, source: str, destination: str) -> None:
+        subprocess.run(["jack_disconnect", source, destination], env=self.env, capture_output=True)
+
     def wait_port(self, pattern: str, timeout: float = 20.0) -> str:
         regex = re.compile(pattern)
         deadline = time.monotonic() + timeout
@@ -225,6 +228,10 @@ class Listener:
         with self._lock:
             return [(s, m) for s, m in self.messages if s >= t]
 
+    def clear(self) -> None:
+        with self._lock:
+            self.messages.clear()
+
     def note_ons(self, t: float = 0.0):
         return [(s, m) for s, m in self.since(t) if m[0] & 0xF0 == 0x90 and m[2] > 0]
 
@@ -325,16 +332,67 @@ def flood(jack: JackServer, destination: str, rate: float = 2000.0, seconds: flo
             proc.wait(5)
 
 
+class MidiDump:
+    """`jack_midi_dump` (JACK's own monitor, an independent C client) writing to a file; what it heard, parsed.
+
+    Its ring holds about 127 messages between two runs of its printing thread; it says so on stderr when that
+    overflows (`overflows()`), so a loss there is told apart from a loss in segue."""
+
+    def __init__(self, jack: JackServer, workdir: Path, client: str = "dumper"):
+        self.port = f"{client}:input"
+        self.out_path = workdir / f"{client}-{uuid.uuid4().hex[:6]}.txt"
+        self.err_path = self.out_path.with_suffix(".err")
+        self._out, self._err = open(self.out_path, "w"), open(self.err_path, "w")
+        self.proc = subprocess.Popen(["jack_midi_dump", client], env=jack.env, stdout=self._out, stderr=self._err)
+        jack.wait_port(re.escape(self.port))
+
+    def messages(self) -> list[list[int]]:
+        """Every message heard so far (jack_midi_dump flushes after each batch it prints)."""
+        found = []
+        for line in self.out_path.read_text(errors="replace").splitlines():
+            head, sep, rest = line.partition(":")
+            if not sep or not head.strip().lstrip("+-").isdigit():
+                continue
+            data = []
+            for word in rest.split():
+                if len(word) != 2:
+                    break
+                try:
+                    data.append(int(word, 16))
+                except ValueError:
+                    break
+            if data:
+                found.append(data)
+        return found
+
+    def overflows(self) -> int:
+        return self.err_path.read_text(errors="replace").count("ringbuffer was full")
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self._out.close()
+        self._err.close()
+
+
 def sounding_after(messages) -> set[int]:
-    """Pitches left sounding at the end of a message stream (CC123 releases everything)."""
-    on: set[int] = set()
+    """Pitches left sounding at the end of a message stream, as a synth hears it: CC123 (all notes off) and CC120
+    (all sound off) release every note of their channel."""
+    on: set[tuple[int, int]] = set()
     for _, m in messages:
-        kind = m[0] & 0xF0
+        kind, channel = m[0] & 0xF0, m[0] & 0x0F
         if kind == 0x90 and m[2] > 0:
-            on.add(m[1])
+            on.add((channel, m[1]))
         elif kind == 0x80 or (kind == 0x90 and m[2] == 0):
-            on.discard(m[1])
-    return on
+            on.discard((channel, m[1]))
+        elif kind == 0xB0 and m[1] in (120, 123):
+            on = {(ch, pitch) for ch, pitch in on if ch != channel}
+    return {pitch for _, pitch in on}
 
 
 def wait_until(predicate, timeout: float = 10.0, interval: float = 0.01) -> bool:

@@ -31,7 +31,7 @@ def test_answer_starts_at_its_start_time_even_when_the_model_wants_to_wait():
     out, sched, gen, _ = make(ScriptedEngine(shift_first=True), lookahead_s=0.1)
     try:
         start = time.perf_counter() + 0.05
-        gen.send("answer", 1, start, None)
+        gen.send("answer", 1, start, None, time.perf_counter())
         assert wait_for(lambda: out.note_ons())
         first_at = next(at for at, d in out.sent if d[0] == 0x90)
         assert start <= first_at < start + 0.03       # leading time shifts are masked: no waiting
@@ -43,7 +43,7 @@ def test_lookahead_is_bounded():
     out, sched, gen, _ = make(lookahead_s=0.1)
     try:
         start = time.perf_counter()
-        gen.send("answer", 1, start, None)
+        gen.send("answer", 1, start, None, time.perf_counter())
         time.sleep(0.05)
         ahead = gen.context.step / 100 + gen.origin - time.perf_counter()
         assert ahead < 0.1 + 0.06                      # never more than lookahead (+ one scripted shift) ahead
@@ -56,11 +56,11 @@ def test_rollback_restores_exactly_what_sounded_and_tells_the_model_notes_were_r
     out, sched, gen, _ = make(engine, lookahead_s=0.3)
     try:
         start = time.perf_counter()
-        gen.send("answer", 1, start, None)
+        gen.send("answer", 1, start, None, time.perf_counter())
         assert wait_for(lambda: len(out.note_ons()) >= 2)
         cut = time.perf_counter()
         last = sched.cancel(1, silence=True)
-        gen.send("rollback", 1, last, cut, True)
+        gen.send("rollback", 1, last, cut, True, sched.epoch)
         wait_for(lambda: gen.answer is None)
         sent = out.messages()
         heard = engine.heard
@@ -80,7 +80,7 @@ def test_answer_of_fixed_length_releases_its_notes_and_reports_done():
     out, sched, gen, notes = make(ScriptedEngine(hold_steps=50), lookahead_s=0.2)
     try:
         start = time.perf_counter()
-        gen.send("answer", 1, start, gen.step_at(start) + 30)      # 0.3 s answer, notes held 0.5 s
+        gen.send("answer", 1, start, gen.step_at(start) + 30, time.perf_counter())      # 0.3 s answer, notes held 0.5 s
         assert wait_for(lambda: any(kind == "answer_done" for kind, _ in notes))
         assert wait_for(lambda: sched.pending(1) == 0, timeout=2)
         ons = [d[1] for d in out.messages() if d[0] == 0x90]
@@ -95,7 +95,7 @@ def test_notes_longer_than_the_cap_are_released():
     out, sched, gen, _ = make(engine, lookahead_s=0.1, note_cap_s=0.2)
     try:
         start = time.perf_counter()
-        gen.send("answer", 1, start, None)
+        gen.send("answer", 1, start, None, time.perf_counter())
         assert wait_for(lambda: len([d for d in out.messages() if d[0] == 0x80]) >= 1)
         on_at = next(at for at, d in out.sent if d[0] == 0x90)
         off_at = next(at for at, d in out.sent if d[0] == 0x80)

@@ -23,3 +23,14 @@ def test_echo_of_our_own_output_is_recognised_once_and_only_recently():
     echo.sent([0x90, 62, 100], 2.0)
     assert not echo.is_echo([0x90, 62, 100], 2.5)      # too late to be our echo: the player played it
     assert not echo.is_echo([0x90, 61, 100], 2.5)
+
+
+def test_an_echo_a_second_late_is_still_recognised_and_a_steady_loop_is_reported():
+    echo = EchoFilter(window_s=1.0)
+    assert echo.loop_delay() is None
+    for i in range(8):
+        echo.sent([0x90, 60 + i, 65], i * 0.1)
+        assert echo.matches([0x90, 60 + i, 65], i * 0.1 + 0.9)          # looking does not use it up
+        assert echo.is_echo([0x90, 60 + i, 65], i * 0.1 + 0.9)
+    assert abs(echo.loop_delay() - 0.9) < 1e-9
+    assert not echo.is_echo([0x90, 70, 65], 5.0)

@@ -67,3 +67,43 @@ def test_panic_leaves_nothing_sounding():
         assert offs == {60, 64, 67}
     finally:
         sched.stop()
+
+
+def test_a_message_generated_before_the_generator_heard_of_a_cancel_is_dropped():
+    out, sched = make()
+    try:
+        now = time.perf_counter()
+        stale_epoch = sched.epoch
+        sched.cancel(3, silence=True)                 # the barge-in; the generator is still mid-step
+        sched.push(Scheduled(now, (0x90, 61, 100), answer=3, index=4, epoch=stale_epoch))
+        sched.push(Scheduled(now, (0x90, 62, 100), answer=4, index=0, epoch=sched.epoch))
+        assert wait_for(lambda: (0x90, 62, 100) in out.messages())
+        assert (0x90, 61, 100) not in out.messages()
+    finally:
+        sched.stop()
+
+
+def test_a_player_note_after_an_answer_opened_stops_its_notes_before_the_session_cancels():
+    out, sched = make()
+    try:
+        opened = time.perf_counter()
+        sched.player_note(opened + 0.001)             # stamped by the input thread; the session's loop is busy
+        sched.push(Scheduled(opened + 0.02, (0x90, 60, 100), answer=1, index=0, opened=opened))
+        time.sleep(0.1)
+        assert out.messages() == []
+        sched.push(Scheduled(time.perf_counter(), (0x90, 64, 100), answer=2, index=0, opened=time.perf_counter()))
+        assert wait_for(lambda: out.messages() == [(0x90, 64, 100)])   # an answer opened after it plays
+    finally:
+        sched.stop()
+
+
+def test_in_continuous_mode_player_notes_do_not_stop_segue():
+    out, sched = make()
+    try:
+        sched.yield_to_player = False
+        opened = time.perf_counter()
+        sched.player_note(opened + 0.001)
+        sched.push(Scheduled(opened + 0.01, (0x90, 60, 100), answer=1, index=0, opened=opened))
+        assert wait_for(lambda: out.messages() == [(0x90, 60, 100)])
+    finally:
+        sched.stop()

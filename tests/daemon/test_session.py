@@ -219,3 +219,58 @@ def test_answer_length_in_bars_follows_the_midi_clock():
         assert abs(r.session._end_step(t0 + 1.0) - r.session.generator.step_at(t0 + 1.0) - 200) <= 1   # 4 beats = 2 s
     finally:
         r.close()
+
+
+def test_a_key_whose_note_off_was_lost_stops_blocking_the_answer_after_the_stale_time():
+    r = Running(response_seconds=0.3, stale_key_seconds=0.3)
+    try:
+        r.play(0x90, 50, 90)                                     # its note-off never arrives (an xrun ate it)
+        r.phrase()
+        assert wait_for(lambda: r.session.turns == 1, timeout=3)
+        assert r.session.policy.keys_down == set()
+        assert codec.note_off(50) in r.engine.heard              # the model hears it released too
+    finally:
+        r.close()
+
+
+def test_the_players_all_notes_off_releases_keys_at_once():
+    for cc in (123, 120):
+        r = Running(response_seconds=0.3, stale_key_seconds=60.0)
+        try:
+            r.play(0x90, 50, 90)
+            r.phrase()
+            time.sleep(0.3)
+            assert r.session.turns == 0                          # a key is down: no answer
+            r.play(0xB0, cc, 0)
+            assert wait_for(lambda: r.session.turns == 1, timeout=3)
+        finally:
+            r.close()
+
+
+def test_continuous_mode_stops_the_answer_length_after_the_player_stops():
+    r = Running(mode="continuous", response_seconds=0.3)
+    try:
+        r.play(0x90, 40, 100)
+        r.play(0x80, 40, 0)
+        assert wait_for(lambda: r.out.note_ons(), timeout=3)
+        assert wait_for(lambda: r.session.turn is None, timeout=3)
+        assert sounding(r.out.messages()) == set()
+        count = len(r.out.note_ons())
+        time.sleep(0.3)
+        assert len(r.out.note_ons()) == count
+        r.play(0x90, 41, 100)                                    # the next note starts segue again
+        assert wait_for(lambda: len(r.out.note_ons()) > count, timeout=3)
+    finally:
+        r.close()
+
+
+def test_continuous_mode_answers_are_capped_by_max_response_seconds():
+    r = Running(mode="continuous", response_seconds=30.0, max_response_seconds=0.4)
+    try:
+        r.play(0x90, 40, 100)
+        r.play(0x80, 40, 0)
+        assert wait_for(lambda: r.out.note_ons(), timeout=3)
+        assert wait_for(lambda: r.session.turn is None, timeout=3)
+        assert sounding(r.out.messages()) == set()
+    finally:
+        r.close()

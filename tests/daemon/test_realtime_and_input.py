@@ -1,0 +1,55 @@
+"""The scheduler's realtime priority never goes above the JACK server's; input stamps rebuilt from spacings."""
+from pathlib import Path
+
+from daemon.ports import ArrivalClock
+from daemon.realtime import scheduler_priority
+
+
+def fake_tasks(tmp_path: Path, threads: list[tuple[int, int]]) -> Path:
+    """/proc/self/task look-alike: one stat file per (policy, rt_priority) thread."""
+    for tid, (policy, priority) in enumerate(threads, start=100):
+        fields = ["S"] + ["0"] * 36 + [str(priority), str(policy)] + ["0"] * 13      # fields 3.. of proc(5)
+        (tmp_path / str(tid)).mkdir()
+        (tmp_path / str(tid) / "stat").write_text(f"{tid} (python) " + " ".join(fields))
+    return tmp_path
+
+
+def test_under_debians_default_jackd_the_scheduler_goes_below_its_client_threads(tmp_path):
+    tasks = fake_tasks(tmp_path, [(0, 0), (1, 5), (0, 0)])         # libjack's process thread at FIFO 5
+    assert scheduler_priority(60, "jack", tasks, settle_s=0) == 4
+
+
+def test_with_a_high_priority_server_the_asked_priority_stands(tmp_path):
+    tasks = fake_tasks(tmp_path, [(1, 65), (1, 65)])
+    assert scheduler_priority(60, "jack", tasks, settle_s=0) == 60
+
+
+def test_a_jack_server_without_realtime_keeps_the_scheduler_an_ordinary_thread(tmp_path):
+    tasks = fake_tasks(tmp_path, [(0, 0), (0, 0)])
+    assert scheduler_priority(60, "jack", tasks, settle_s=0) == 0
+
+
+def test_one_below_fifo_1_is_no_realtime_at_all(tmp_path):
+    assert scheduler_priority(60, "jack", fake_tasks(tmp_path, [(1, 1)]), settle_s=0) == 0
+
+
+def test_other_backends_and_off_are_left_alone(tmp_path):
+    assert scheduler_priority(60, "alsa", fake_tasks(tmp_path, [(1, 5)]), settle_s=0) == 60
+    assert scheduler_priority(0, "jack", tmp_path, settle_s=0) == 0
+
+
+def test_arrival_stamps_keep_the_backends_spacing_and_take_the_tightest_poll_as_offset():
+    clock = ArrivalClock()
+    assert clock.stamp(0.0, polled_at=10.005) == 10.005            # first message: picked up 5 ms late at most
+    assert abs(clock.stamp(0.100, polled_at=10.101) - 10.101) < 1e-9   # picked up at once: the offset tightens
+    stamps = [clock.stamp(0.010, polled_at=10.2), clock.stamp(0.0, polled_at=10.2)]   # polled late, in one batch
+    assert abs(stamps[0] - 10.111) < 1e-9 and stamps[1] == stamps[0]   # spacing kept, not the poll time
+
+
+def test_arrival_stamps_never_run_backwards_or_into_the_future():
+    clock = ArrivalClock()
+    last = float("-inf")
+    for delta, polled in [(0.0, 1.0), (0.5, 1.9), (0.1, 1.95), (0.0, 1.95), (0.3, 2.1)]:
+        stamp = clock.stamp(delta, polled)
+        assert last <= stamp <= polled
+        last = stamp
