@@ -118,7 +118,7 @@ class DaemonConfig:
     out_channel: int = 1
     thru: bool = False
     ignore_echo: bool = True
-    echo_window_ms: float = 100.0
+    echo_window_ms: float = 1000.0
     # model and sampling
     model: str = ""
     temperature: float = 1.0
@@ -144,6 +144,7 @@ class DaemonConfig:
     spin_ms: float = 1.0
     realtime_priority: int = 60
     note_cap_seconds: float = 5.0
+    stale_key_seconds: float = 10.0
     # live controls
     cc_map: dict[str, int] = field(default_factory=dict)
     state_cc: int = -1
@@ -270,6 +271,7 @@ RANGES: dict[str, Range] = {
     "daemon.spin_ms": _NON_NEGATIVE,
     "daemon.realtime_priority": Range(0, 99),
     "daemon.note_cap_seconds": _POSITIVE,
+    "daemon.stale_key_seconds": _POSITIVE,
     "daemon.cc_map.*": _CC_OR_OFF,
     "daemon.state_cc": _CC_OR_OFF,
 }
