@@ -2,6 +2,8 @@
 worker pool kills a worker stuck on one file past data.file_timeout_seconds, and a dying worker costs one file."""
 import json
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -70,3 +72,16 @@ def test_a_skip_made_under_other_limits_is_not_reused(tmp_path):
     assert first["files_skipped"] == 1
     again = build_dataset([str(folder)], tmp_path / "ds", workers=1, progress=False, limits=DataConfig())
     assert again["files_skipped"] == 0 and again["files_encoded"] == 2 and again["files_reencoded"] == 1
+
+
+def test_data_build_shows_progress_and_reads_set(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(2):
+        write_midi([Note(60 + i, 80, 0.0, 0.5)], folder / f"good{i}.mid")
+    many_notes_midi(folder / "many.mid", 50)
+    result = subprocess.run([sys.executable, "-m", "segue", "data", "build", str(folder), "-o", str(tmp_path / "ds"),
+                             "--set", "data.max_notes=10"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "encoding: 3/3 files, 1 skipped" in result.stderr
+    assert "many.mid: more than 10 notes, over the limit data.max_notes = 10" in result.stdout
