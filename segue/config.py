@@ -37,6 +37,10 @@ class DataConfig:
     compress: bool = False
     workers: int = 2
     all_keys: bool = False          # transpose by -5..+6 (every key, as seed 000) instead of `transpositions`
+    controls: str = "past"          # controls the trainer feeds: past (what the daemon has) | future | mix
+    rendered_share: float = 0.75    # share of score windows played as a random performance rendering (0 = off)
+    performance_weight: float = 1.0  # real performances drawn this many times as often as their length says
+    render: dict[str, float] = field(default_factory=dict)   # rendering rule sizes (training/rendering.py)
     # Per-file limits, checked before the expensive work (segue/file_limits.py); every reader of music files obeys them.
     max_file_bytes: int = 32_000_000
     max_uncompressed_bytes: int = 64_000_000
@@ -212,6 +216,9 @@ RANGES: dict[str, Range] = {
     "data.transpositions[]": Range(-12, 12),
     "data.time_stretches[]": Range(0.25, 4),
     "data.workers": _COUNT,
+    "data.rendered_share": _FRACTION,
+    "data.performance_weight": _NON_NEGATIVE,
+    "data.render.*": Range(),                        # each rule's own bounds: training/rendering.RenderParams
     "data.max_file_bytes": _COUNT,
     "data.max_uncompressed_bytes": _COUNT,
     "data.max_notes": _COUNT,
@@ -241,7 +248,7 @@ RANGES: dict[str, Range] = {
     "train.eval_seq_len": _COUNT,
     "train.eval_batch_size": _COUNT,
     "train.eval_max_windows": _NON_NEGATIVE,
-    "train.patience": _COUNT,
+    "train.patience": _NON_NEGATIVE,                 # 0 = no patience-based stopping (EarlyStopping)
     "train.min_delta": _NON_NEGATIVE,
     "train.gl_alpha": _NON_NEGATIVE,
     "train.checkpoint_minutes": _POSITIVE,

@@ -160,11 +160,13 @@ def _sounded_steps_per_class(events, step_of, last_step: int) -> np.ndarray:
     was_sounding = np.concatenate([[False], (pitch[1:] == pitch[:-1]) & is_on[:-1]])
     starts = is_on & ~was_sounding
     ends = ~is_on & was_sounding
-    delta = np.zeros((last_step + 2, PITCH_CLASSES), dtype=np.int64)
-    np.add.at(delta, (when[starts], pitch[starts] % 12), 1)
-    np.add.at(delta, (when[ends], pitch[ends] % 12), -1)
-    sounding = np.cumsum(delta, axis=0)[:last_step + 1]            # notes of each class sounding during step s
-    return np.concatenate([np.zeros((1, PITCH_CLASSES), dtype=np.int64), np.cumsum(sounding, axis=0)])[:last_step + 1]
+    cells = (last_step + 1) * PITCH_CLASSES
+    delta = (np.bincount(when[starts] * PITCH_CLASSES + pitch[starts] % 12, minlength=cells)
+             - np.bincount(when[ends] * PITCH_CLASSES + pitch[ends] % 12, minlength=cells))
+    sounding = np.cumsum(delta[:cells].reshape(last_step + 1, PITCH_CLASSES), axis=0)   # during step s
+    out = np.zeros((last_step + 1, PITCH_CLASSES), dtype=np.int64)
+    np.cumsum(sounding[:-1], axis=0, out=out[1:])
+    return out
 
 
 # --- live: follow what the player just played ---------------------------------------------------------------------

@@ -6,7 +6,8 @@ import csv
 from pathlib import Path
 
 FIELDS = ["kind", "step", "stage", "seq_len", "lr", "loss", "ce", "l1", "rhythm", "harmony", "accuracy",
-          "event_accuracy", "perplexity", "loss_per_10ms", "unigram", "grad_norm", "tokens_per_s", "elapsed_s"]
+          "event_accuracy", "perplexity", "loss_per_10ms", "plain_loss", "rendered_loss", "unigram", "grad_norm",
+          "tokens_per_s", "elapsed_s"]
 
 
 class MetricsLog:

@@ -24,6 +24,10 @@ def plot_run(run: str | Path, out: str | Path | None = None) -> Path:
     fig, (ax_loss, ax_acc, ax_lr) = plt.subplots(3, 1, figsize=(9, 9), sharex=True)
     ax_loss.plot(*series("train", "ce"), label="train (cross-entropy)", alpha=0.6)
     ax_loss.plot(*series("eval", "loss"), "o-", label="eval", markersize=3)
+    for name in ("plain", "rendered"):       # runs that render scores evaluate both; "eval" is their mean
+        steps, values = series("eval", f"{name}_loss")
+        if values:
+            ax_loss.plot(steps, values, ".-", label=f"eval, {name} scores", markersize=2, alpha=0.7)
     unigram = series("eval", "unigram")[1]
     if unigram:
         ax_loss.axhline(unigram[-1], color="gray", linestyle=":", label=f"unigram baseline {unigram[-1]:.3f}")

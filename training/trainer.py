@@ -26,7 +26,7 @@ import torch
 from segue.config import Config, load_config
 from segue.errors import SegueError
 from training import distributed
-from training.batches import TrainBatches, eval_batches, train_event_counts
+from training.batches import CONTROL_MODES, TrainBatches, eval_batches, train_event_counts
 from training.checkpoint import load_checkpoint, make_checkpoint, save_checkpoint
 from training.dataset import EventDataset
 from training.early_stop import EarlyStopping
@@ -34,6 +34,7 @@ from training.evaluation import evaluate, to_tensors, unigram_loss
 from training.losses import total_loss
 from training.metrics import MetricsLog
 from training.models import build_model, count_parameters
+from training.rendering import RenderParams
 from training.schedule import make_scheduler
 
 ALL_KEYS = list(range(-5, 7))       # data.all_keys: every key once, as seed 000 (-5..+6)
@@ -111,13 +112,23 @@ def train(cfg: Config, data: str | Path, out: str | Path, resume: bool = False, 
     dataset = EventDataset(data)
     shifts = ALL_KEYS if cfg.data.all_keys else cfg.data.transpositions
     conditioned = model.control_dim > 0
-    batches = TrainBatches(dataset, conditioned, shifts, cfg.data.time_stretches, tc.seed)
-    evals, unigram = [], math.nan
+    if cfg.data.controls not in CONTROL_MODES:
+        raise SegueError(f"config: 'data.controls' is {cfg.data.controls!r}; use one of {', '.join(CONTROL_MODES)}")
+    render_params = RenderParams.from_config(cfg.data.render) if cfg.data.rendered_share > 0 else None
+    batches = TrainBatches(dataset, conditioned, shifts, cfg.data.time_stretches, tc.seed, cfg.data.controls,
+                           render_params, cfg.data.rendered_share, cfg.data.performance_weight)
+    # Eval: the plain eval split, and (when training renders scores) the same pieces as one fixed rendition each.
+    # Early stopping watches their mean: the model must serve quantized input (a DAW) and a pianist alike.
+    eval_sets, unigram = {}, math.nan
     if dist.is_main:
         if not dataset.split_indices("eval"):
             raise SegueError(f"{data}: dataset has no eval pieces; rebuild with a larger data.eval_fraction")
-        evals = eval_batches(dataset, conditioned, tc.eval_seq_len, tc.eval_batch_size, tc.eval_max_windows)
-        unigram = unigram_loss(train_event_counts(dataset), evals)
+        eval_sets["plain"] = eval_batches(dataset, conditioned, tc.eval_seq_len, tc.eval_batch_size,
+                                          tc.eval_max_windows)
+        if render_params is not None:
+            eval_sets["rendered"] = eval_batches(dataset, conditioned, tc.eval_seq_len, tc.eval_batch_size,
+                                                 tc.eval_max_windows, render_params, seed=tc.seed)
+        unigram = unigram_loss(train_event_counts(dataset), eval_sets["plain"])
         run.mkdir(parents=True, exist_ok=True)
         (run / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
         (run / "run.json").write_text(json.dumps({"data": str(Path(data).resolve()), "world_size": dist.world_size}))
@@ -144,7 +155,8 @@ def train(cfg: Config, data: str | Path, out: str | Path, resume: bool = False, 
         print(f"model {cfg.model.kind} {count_parameters(model):,} parameters on {dev}"
               f"{f' x{dist.world_size} processes' if dist.enabled else ''}; "
               f"train {len(batches.pieces)} pieces, eval {len(dataset.split_indices('eval'))} pieces "
-              f"({sum(b.labels.size for b in evals):,} eval positions); unigram baseline {unigram:.4f}", flush=True)
+              f"({sum(b.labels.size for b in eval_sets['plain']):,} eval positions"
+              f"{', plain and rendered' if len(eval_sets) > 1 else ''}); unigram baseline {unigram:.4f}", flush=True)
     bar = _progress_bar(tc.max_steps, step, enabled=progress and dist.is_main)
     last_eval, last_save, end_reason = {}, time.monotonic(), None
     window_tokens, window_start = 0, time.monotonic()
@@ -155,7 +167,7 @@ def train(cfg: Config, data: str | Path, out: str | Path, resume: bool = False, 
             rows = range(dist.rank * local_batch, (dist.rank + 1) * local_batch)
 
             # --- one optimizer step -------------------------------------------------------------------------
-            inputs, labels, controls = to_tensors(batches.batch(step, current.seq_len, rows), dev)
+            inputs, labels, controls = to_tensors(batches.batch(step, current.seq_len, rows, current.batch_size), dev)
             trained.train()
             logits, _ = trained(inputs, controls, None)
             loss, parts = total_loss(logits, labels, inputs, model, tc.l1, tc.rhythm_weight, tc.harmony_weight)
@@ -188,14 +200,16 @@ def train(cfg: Config, data: str | Path, out: str | Path, resume: bool = False, 
             if step % tc.eval_every == 0 or stage_done_by_steps or step >= tc.max_steps:
                 decision = [0.0, float(stage), float(stage_start)]
                 if dist.is_main:
-                    last_eval = evaluate(model, evals, dev)
+                    last_eval = evaluate_sets(model, eval_sets, dev)
                     improved = early.update(last_eval["loss"], step)
                     if improved:
                         checkpoint(run / "best.pt", last_eval)
                     log.write("eval", step, stage=stage, seq_len=tc.eval_seq_len, **last_eval, unigram=unigram,
                               elapsed_s=elapsed_now())
                     reason = _stage_end_reason(current, last_eval["loss"], stage_done_by_steps, early)
-                    bar.write(f"eval step {step}: loss {last_eval['loss']:.4f} (unigram {unigram:.4f}) "
+                    parts_text = "".join(f" {name} {last_eval[name + '_loss']:.4f}" for name in eval_sets
+                                         if len(eval_sets) > 1)
+                    bar.write(f"eval step {step}: loss {last_eval['loss']:.4f}{parts_text} (unigram {unigram:.4f}) "
                               f"acc {last_eval['accuracy']:.3f} event-acc {last_eval['event_accuracy']:.3f}"
                               f"{' *best' if improved else ''}{f' -> {reason}' if reason else ''}")
                     if step >= tc.max_steps:
@@ -240,12 +254,29 @@ def train(cfg: Config, data: str | Path, out: str | Path, resume: bool = False, 
               "best_step": early.best_step, "unigram_loss": unigram, "last_eval": last_eval,
               "run": str(run), "elapsed_s": elapsed_now(), "model": model}
     if dist.is_main:
-        verdict = "below" if early.best < unigram else "NOT below"
-        print(f"run ended at step {step} ({end_reason}); best eval loss {early.best:.4f} at step {early.best_step} "
-              f"({verdict} the unigram baseline {unigram:.4f}); best.pt and last.pt in {run}", flush=True)
+        # The unigram is fitted and scored on the plain eval split, so the verdict compares the plain loss.
+        best_eval = load_checkpoint(run / "best.pt")["eval"] if (run / "best.pt").is_file() else {}
+        plain = best_eval.get("plain_loss", early.best)
+        sets = (f" = mean of plain {plain:.4f} and rendered {best_eval['rendered_loss']:.4f}"
+                if "rendered_loss" in best_eval else "")
+        verdict = "below" if plain < unigram else "NOT below"
+        print(f"run ended at step {step} ({end_reason}); best eval loss {early.best:.4f}{sets} at step "
+              f"{early.best_step} (plain {verdict} the unigram baseline {unigram:.4f}); best.pt and last.pt in {run}",
+              flush=True)
         if end_reason != "interrupted":
             _plot_quietly(run)
     return result
+
+
+def evaluate_sets(model, eval_sets: dict, device) -> dict:
+    """The plain set's metrics, each set's loss as `<name>_loss`, and `loss` = the mean loss over the sets."""
+    results = {name: evaluate(model, batches, device) for name, batches in eval_sets.items()}
+    merged = dict(results["plain"])
+    for name, result in results.items():
+        merged[f"{name}_loss"] = result["loss"]
+    merged["loss"] = sum(r["loss"] for r in results.values()) / len(results)
+    merged["perplexity"] = math.exp(min(merged["loss"], 50.0))
+    return merged
 
 
 def _stage_end_reason(stage_cfg, eval_loss: float, done_by_steps: bool, early: EarlyStopping) -> str | None:

@@ -95,7 +95,8 @@ def test_cli_end_to_end_two_stages_clr_early_stop_beats_unigram(data, tmp_path, 
                      "--set", "train.threads=1", "--set", "train.max_steps=300", "--set", "train.eval_every=25",
                      "--set", "train.schedule=cyclical", "--set", "train.lr=0.01", "--set", "train.min_lr=0.001",
                      "--set", "train.clr_step_size=25", "--set", "train.patience=2", "--set", "train.eval_seq_len=32",
-                     "--set", "train.stages=[{seq_len: 16, batch_size: 16, max_steps: 50}, {seq_len: 32, batch_size: 8}]"])
+                     "--set", "train.stages=[{seq_len: 16, batch_size: 16, max_steps: 50}, {seq_len: 32, batch_size: 8}]",
+                     "--set", "data.rendered_share=0.0"])
     assert code == 0
     printed = capsys.readouterr().out
     assert "below the unigram baseline" in printed and "NOT below" not in printed
@@ -135,3 +136,25 @@ def test_gru_attention_model_trains_and_reloads(data, tmp_path):
     model, ckpt = load_model_from_checkpoint(tmp_path / "gru" / "last.pt")
     assert model.kind == "gru_attention" and model.control_dim == 0
     assert ckpt["model_config"]["attention_window"] == 8 and result["steps"] == 4
+
+
+def test_rendering_runs_evaluate_plain_and_rendered_and_stop_on_their_mean(data, tmp_path):
+    cfg = tiny_config(max_steps=6, eval_every=3)
+    cfg.data.rendered_share = 1.0
+    result = train(cfg, data, tmp_path / "run", progress=False)
+    with open(tmp_path / "run" / "metrics.csv") as handle:
+        evals = [r for r in csv.DictReader(handle) if r["kind"] == "eval"]
+    assert len(evals) == 2
+    for row in evals:
+        plain, rendered = float(row["plain_loss"]), float(row["rendered_loss"])
+        assert plain != rendered and float(row["loss"]) == pytest.approx((plain + rendered) / 2, rel=1e-5)
+    assert result["best_eval_loss"] == pytest.approx(min(float(r["loss"]) for r in evals), rel=1e-5)
+
+
+def test_an_unknown_controls_mode_is_a_config_error(data, tmp_path):
+    from segue.errors import SegueError
+
+    cfg = tiny_config(max_steps=2)
+    cfg.data.controls = "sideways"
+    with pytest.raises(SegueError, match="data.controls"):
+        train(cfg, data, tmp_path / "run", progress=False)
