@@ -9,6 +9,7 @@ crash in C) costs only its own file. Results are handed back as they arrive, so 
 from __future__ import annotations
 
 import multiprocessing
+import signal
 import time
 from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection, wait
@@ -98,5 +99,7 @@ class _Worker:
 
 def _serve(conn: Connection, work: Callable, settings) -> None:
     """The worker's loop: a path in, a result out, until the parent sends None."""
+    # Ctrl-C reaches the whole process group; the parent alone handles it (and kills us), so no worker tracebacks.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     while (path := conn.recv()) is not None:
         conn.send(work(path, settings))
