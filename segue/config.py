@@ -122,7 +122,7 @@ class DaemonConfig:
     out_channel: int = 1
     thru: bool = False
     ignore_echo: bool = True
-    echo_window_ms: float = 1000.0
+    echo_window_ms: float = 1500.0
     # model and sampling
     model: str = ""
     temperature: float = 1.0
