@@ -13,7 +13,9 @@ import threading
 NOTE_OFF, NOTE_ON, CONTROL = 0x80, 0x90, 0xB0
 SUSTAIN_CC, ALL_SOUND_OFF_CC, ALL_NOTES_OFF_CC = 64, 120, 123
 MIDI_CHANNELS = 16
-LOOP_EVIDENCE = 8                # echoes recognised before segue says its output is routed back to its input
+DIRECT_S = 0.1                   # an equal message this soon after segue sent it is its echo (a loop, no delay)
+LOOP_EVIDENCE = 6                # arrivals at one delay that make a delayed loop certain
+LOOP_TOLERANCE_S = 0.02          # how far a delayed loop's echoes may stray from its delay (JACK periods, a DAW)
 
 
 def all_channels_off() -> list[list[int]]:
@@ -52,43 +54,62 @@ class NoteTracker:
 
 
 class EchoFilter:
-    """Recognises segue's own output routed back to its input (a synth's or DAW's MIDI thru) up to `window_s` later.
+    """Recognises segue's own output routed back to its input (a synth's or DAW's MIDI thru), by content and timing.
 
-    Each sent message can excuse one identical arrival, the oldest first (a loop keeps order). A player striking
-    the same key at the same velocity within the window is the rare casualty; a feedback loop that answers itself
-    forever is the disaster avoided. The delays of recognised echoes tell the session that a loop exists."""
+    An input message equal to one segue sent is its echo when it comes within DIRECT_S (a loop with no delay), or
+    when it comes after the loop's own delay: once LOOP_EVIDENCE equal-content arrivals agree on one delay (within
+    LOOP_TOLERANCE_S) up to `window_s` after the send, that is a loop, and every later arrival at that delay is an
+    echo. A player who repeats one of segue's notes does so at no steady delay, so is not taken for one. Each sent
+    message excuses one arrival, the oldest first (a loop keeps order)."""
 
-    def __init__(self, window_s: float = 1.0, capacity: int = 512):
+    def __init__(self, window_s: float = 1.5, capacity: int = 1024):
         self.window_s = window_s
         self._recent: collections.deque[tuple[float, tuple[int, ...]]] = collections.deque(maxlen=capacity)
         self._lock = threading.Lock()     # the scheduler adds, the input thread and the session's loop check
-        self.delays: collections.deque[float] = collections.deque(maxlen=LOOP_EVIDENCE)
+        self._delays: collections.deque[float] = collections.deque(maxlen=2 * LOOP_EVIDENCE)
 
     def sent(self, data, t: float) -> None:
         with self._lock:
             self._recent.append((t, tuple(data)))
 
     def matches(self, data, t: float) -> bool:
-        """Whether `data` at `t` looks like an echo, without using up the sent message that excuses it."""
-        key = tuple(data)
+        """Whether `data` at `t` is an echo, without using up the sent message that excuses it."""
         with self._lock:
-            return any(sent == key and 0 <= t - at <= self.window_s for at, sent in self._recent)
+            return self._find(tuple(data), t) is not None
 
     def is_echo(self, data, t: float) -> bool:
         key = tuple(data)
         with self._lock:
             while self._recent and t - self._recent[0][0] > self.window_s:
                 self._recent.popleft()
-            for i, (at, sent) in enumerate(self._recent):
-                if sent == key:
-                    del self._recent[i]
-                    self.delays.append(t - at)
-                    return True
-        return False
+            first = next((i for i, (_, sent) in enumerate(self._recent) if sent == key), None)
+            if first is not None and self._recent[first][0] < t - DIRECT_S:
+                self._delays.append(t - self._recent[first][0])    # evidence for (or against) a delayed loop
+            found = self._find(key, t)
+            if found is None:
+                return False
+            del self._recent[found]
+            return True
 
     def loop_delay(self) -> float | None:
-        """The typical delay of the echoes once enough came back to be sure it is a loop, not chance."""
+        """The loop's delay once enough echoes agree on one, else None."""
         with self._lock:
-            if len(self.delays) < LOOP_EVIDENCE:
-                return None
-            return sorted(self.delays)[len(self.delays) // 2]
+            return self._loop_delay()
+
+    def _loop_delay(self) -> float | None:
+        if len(self._delays) < LOOP_EVIDENCE:
+            return None
+        recent = sorted(list(self._delays)[-LOOP_EVIDENCE:])
+        middle = recent[len(recent) // 2]
+        return middle if recent[-1] - recent[0] <= 2 * LOOP_TOLERANCE_S else None
+
+    def _find(self, key: tuple[int, ...], t: float) -> int | None:
+        """Index of the sent message that `key` arriving at `t` echoes (caller holds the lock)."""
+        loop = self._loop_delay()
+        for i, (at, sent) in enumerate(self._recent):
+            if sent != key:
+                continue
+            delay = t - at
+            if 0 <= delay <= DIRECT_S or (loop is not None and abs(delay - loop) <= LOOP_TOLERANCE_S):
+                return i
+        return None

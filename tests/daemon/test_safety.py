@@ -25,12 +25,21 @@ def test_echo_of_our_own_output_is_recognised_once_and_only_recently():
     assert not echo.is_echo([0x90, 61, 100], 2.5)
 
 
-def test_an_echo_a_second_late_is_still_recognised_and_a_steady_loop_is_reported():
-    echo = EchoFilter(window_s=1.0)
-    assert echo.loop_delay() is None
-    for i in range(8):
+def test_a_loop_a_second_long_is_learnt_from_its_echoes_and_then_recognised():
+    echo = EchoFilter(window_s=1.5)
+    for i in range(6):                                   # the first echoes teach the filter the loop's delay
         echo.sent([0x90, 60 + i, 65], i * 0.1)
-        assert echo.matches([0x90, 60 + i, 65], i * 0.1 + 0.9)          # looking does not use it up
-        assert echo.is_echo([0x90, 60 + i, 65], i * 0.1 + 0.9)
-    assert abs(echo.loop_delay() - 0.9) < 1e-9
-    assert not echo.is_echo([0x90, 70, 65], 5.0)
+        echo.is_echo([0x90, 60 + i, 65], i * 0.1 + 1.0 + 0.001 * i)
+    assert abs(echo.loop_delay() - 1.003) < 0.003
+    echo.sent([0x90, 70, 65], 10.0)
+    assert echo.matches([0x90, 70, 65], 11.01)           # looking does not use it up
+    assert echo.is_echo([0x90, 70, 65], 11.01)
+    assert not echo.is_echo([0x90, 70, 65], 11.02)       # each send excuses one arrival
+
+
+def test_a_player_repeating_segues_notes_at_no_steady_delay_is_not_an_echo():
+    echo = EchoFilter(window_s=1.5)
+    for i, delay in enumerate((0.3, 0.9, 0.5, 1.2, 0.2, 0.7, 1.4, 0.45)):
+        echo.sent([0x90, 60, 65], i * 2.0)
+        assert not echo.is_echo([0x90, 60, 65], i * 2.0 + delay)
+    assert echo.loop_delay() is None
