@@ -152,8 +152,9 @@ class Report:
 
 def evaluate(model: str | Path | None, data_dir: str | Path, split: str = "eval", baselines: bool = True,
              memory: bool = True, trainer_protocol: bool = True, max_pieces: int | None = None,
-             progress: Callable[[str], None] = lambda message: None) -> dict:
-    """Everything `segue evaluate` prints, as a dict (see format_text / format_markdown)."""
+             progress: Callable[[str], None] = lambda message: None, train_config=None) -> dict:
+    """Everything `segue evaluate` prints, as a dict (see format_text / format_markdown). `train_config`: the
+    config's train section (`--config`/`--set`), for trainer_windows; None reads config.yaml."""
     from segue.dataset_reader import read_split
 
     if split == "train" and (baselines or memory):
@@ -182,7 +183,7 @@ def evaluate(model: str | Path | None, data_dir: str | Path, split: str = "eval"
                                         "these; the gap to the live row is what they flatter",
             "flatter": gap_with_ci(forward, report.systems["model"])}
     if trainer_protocol:
-        report.secondary["trainer's protocol"] = trainer_windows(engine, pieces)
+        report.secondary["trainer's protocol"] = trainer_windows(engine, pieces, train_config)
 
     need_train = baselines or memory
     if need_train:
@@ -236,7 +237,7 @@ def evaluate(model: str | Path | None, data_dir: str | Path, split: str = "eval"
     return report.to_dict()
 
 
-def trainer_windows(engine: Engine, pieces: list[np.ndarray]) -> dict:
+def trainer_windows(engine: Engine, pieces: list[np.ndarray], train=None) -> dict:
     """The trainer's eval (training/batches.py eval_batches): windows of seq_len events with stride seq_len from
     each piece's start, each from a zero state, past-only controls, at most max_windows spread evenly. The settings
     are the checkpoint's (stored in the model), else config.yaml's train.eval_seq_len / eval_max_windows."""
@@ -246,7 +247,7 @@ def trainer_windows(engine: Engine, pieces: list[np.ndarray]) -> dict:
     if not stored:
         from segue.config import load_config
 
-        train = load_config().train
+        train = train or load_config().train
         stored = {"seq_len": train.eval_seq_len, "max_windows": train.eval_max_windows}
     seq_len, max_windows = int(stored["seq_len"]), int(stored["max_windows"])
     starts = [(k, start) for k, events in enumerate(pieces) for start in range(0, max(1, len(events) - 1), seq_len)]

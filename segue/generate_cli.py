@@ -106,6 +106,7 @@ def _add_evaluate(subparsers) -> None:
     p.add_argument("--pieces", type=int, default=40, help="continuation test: eval pieces to continue")
     p.add_argument("--seed", type=int, default=0, help="continuation test: sampling seed")
     p.add_argument("--png", default="continuations.png", help="continuation test: where to draw the comparison")
+    add_config_args(p)
     p.set_defaults(func=run_evaluate)
 
 
@@ -119,7 +120,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         print(message, file=sys.stderr, flush=True)
 
     report = evaluate(args.model, args.data, split=args.split, baselines=args.baselines, memory=args.memory,
-                      max_pieces=args.max_pieces, progress=progress)
+                      max_pieces=args.max_pieces, progress=progress, train_config=config_from_args(args).train)
     text = format_markdown(report)
     if args.continuations:
         from segue.continuations import run_continuations

@@ -23,7 +23,7 @@ def subcommand(parser, *names):
 
 
 @pytest.mark.parametrize("verb", [("encode",), ("info",), ("data", "build"), ("train",), ("export",),
-                                  ("generate",), ("serve",)])
+                                  ("generate",), ("evaluate",), ("serve",)])
 def test_every_verb_that_reads_config_takes_config_and_set(verb):
     options = {option for action in subcommand(build_parser(), *verb)._actions for option in action.option_strings}
     assert {"--config", "--set"} <= options
