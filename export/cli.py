@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from segue.cli import add_config_args, config_from_args
+
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -16,9 +18,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--int8", action="store_true", help="also write NAME.int8.onnx (dynamic per-channel int8)")
     parser.add_argument("--data", type=Path, default=None,
                         help="dataset folder from `segue data build`: judge parity and int8 on its eval split")
-    parser.add_argument("--config", type=Path, default=None, help="config.yaml to read the export section from")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config key, e.g. --set export.parity_steps=1000")
+    add_config_args(parser)
     parser.set_defaults(func=run_export)
 
 
@@ -26,10 +26,9 @@ def run_export(args: argparse.Namespace) -> int:
     import torch
 
     from export.pipeline import export_model
-    from segue.config import load_config
     from training.checkpoint import load_model_from_checkpoint
 
-    cfg = load_config(args.config, args.overrides).export
+    cfg = config_from_args(args).export
     torch.set_num_threads(1)
     model, ckpt = load_model_from_checkpoint(args.checkpoint)
     held_out = None
