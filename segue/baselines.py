@@ -150,6 +150,8 @@ class MarkovModel:
         self.tables: list[_OrderTable] = []  # index k = order k
         self.trained_events = 0
         self._discounts: dict[tuple[int, bool], np.ndarray] = {}
+        # KN: every estimated discount is multiplied by this (1 = Chen & Goodman's estimates; tuned on held-out data)
+        self.discount_scale = 1.0
 
     @property
     def name(self) -> str:
@@ -184,7 +186,7 @@ class MarkovModel:
     def _discount(self, k: int, continuation: bool) -> np.ndarray:
         if (k, continuation) not in self._discounts:
             self._discounts[k, continuation] = self.tables[k].discounts(continuation)
-        return self._discounts[k, continuation]
+        return np.minimum(self._discounts[k, continuation] * self.discount_scale, [1.0, 2.0, 3.0])
 
     # ---- probabilities --------------------------------------------------------------------------------------
     def _blend(self, k: int, first: np.ndarray, end: np.ndarray, entries: np.ndarray, owner: np.ndarray):
@@ -286,6 +288,7 @@ def truncated(model: MarkovModel, order: int) -> MarkovModel:
         raise SegueError(f"order {order} exceeds the trained max_order {model.max_order}")
     view = MarkovModel(order, model.escape)
     view.tables = model.tables[:order + 1]
+    view.discount_scale = model.discount_scale
     view.trained_events = model.trained_events
     return view
 

@@ -33,6 +33,7 @@ from segue.scoring import (EVENT_TYPES, NoteOffGrammar, Scores, gap_with_ci, log
 
 TUNING_SHARE = 10              # one train piece in 10 (by a stable hash of its id) is held out for tuning
 KN_MAX_ORDER = 10              # orders 1..10 are tried on the tuning pieces
+KN_DISCOUNT_SCALES = (0.8, 0.9, 1.0, 1.1, 1.2)   # then these multiples of the estimated discounts, at that order
 REPEAT_LENGTH = 16             # a verbatim repeat: >= 16 events (about 4-5 notes with their timing) seen earlier
 MEMORY_CANDIDATES = ((12, False), (12, True))   # (order, transposition-invariant) tried on the tuning pieces
 
@@ -88,12 +89,23 @@ def fit_kn(fit_pieces: list[np.ndarray], tune_pieces: list[np.ndarray], all_trai
     by_order = {order: score_pieces(count_predictions(truncated(tuned, order), tune_pieces)).metrics()["nll"]
                 for order in range(1, KN_MAX_ORDER + 1)}
     best = min(by_order, key=by_order.get)
+    tuned = truncated(tuned, best)
+    by_scale = {}
+    for scale in KN_DISCOUNT_SCALES:
+        tuned.discount_scale = scale
+        by_scale[scale] = by_order[best] if scale == 1.0 else \
+            score_pieces(count_predictions(tuned, tune_pieces)).metrics()["nll"]
+    tuned.discount_scale = min(by_scale, key=by_scale.get)
     progress(f"KN orders on the tuning pieces: {', '.join(f'{o}: {v:.3f}' for o, v in by_order.items())} "
-             f"-> order {best} ({time.time() - started:.0f} s)")
-    cache, tried = fit_memory(count_predictions(truncated(tuned, best), tune_pieces), progress=progress)
+             f"-> order {best}; discount scales {', '.join(f'{k:g}: {v:.3f}' for k, v in by_scale.items())} "
+             f"({time.time() - started:.0f} s)")
+    cache, tried = fit_memory(count_predictions(tuned, tune_pieces), progress=progress)
+    scale = tuned.discount_scale
     del tuned
     model = MarkovModel(best, "KN").fit(augment_transpositions(all_train, ALL_KEYS))
-    return model, {"order": best, "tuning_nll_by_order": by_order, "train_events": model.trained_events}, \
+    model.discount_scale = scale
+    return model, {"order": best, "discount_scale": scale, "tuning_nll_by_order": by_order,
+                   "tuning_nll_by_discount_scale": by_scale, "train_events": model.trained_events}, \
         {"chosen": cache.to_json(), "tuning_nll": tried}
 
 
@@ -336,10 +348,13 @@ def format_markdown(r: dict) -> str:
         lines += ["", f"Fitted on {s['tuning_pieces']} held-out train pieces ({s['tuning_events']:,} events; one in "
                       f"{TUNING_SHARE} by piece id, never the scored split):"]
         if "kn" in s:
-            lines.append(f"- KN order {s['kn']['order']} (tuning NLL by order: " + ", ".join(
-                f"{o}: {v:.3f}" for o, v in s["kn"]["tuning_nll_by_order"].items()) +
-                f"); refitted on the whole train split in 12 keys ({s['kn']['train_events']:,} events); "
-                "discounts D1, D2, D3+ per order from the counts of counts (Chen & Goodman)")
+            kn = s["kn"]
+            lines.append(f"- KN order {kn['order']} (tuning NLL by order: " + ", ".join(
+                f"{o}: {v:.3f}" for o, v in kn["tuning_nll_by_order"].items()) +
+                f"), discounts D1, D2, D3+ per order from the counts of counts (Chen & Goodman) times "
+                f"{kn['discount_scale']:g} (tuning NLL by scale: " + ", ".join(
+                    f"{k:g}: {v:.3f}" for k, v in kn["tuning_nll_by_discount_scale"].items()) +
+                f"); refitted on the whole train split in 12 keys ({kn['train_events']:,} events)")
         for key, label in (("model_memory", "model's memory"), ("kn_cache", "KN's cache")):
             if key in s:
                 lines.append(f"- {label}: " + ", ".join(f"{k}: {v:.3f}" for k, v in s[key]["tuning_nll"].items())

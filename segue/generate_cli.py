@@ -40,6 +40,16 @@ def _add_generate(subparsers) -> None:
     p.add_argument("--wav", action="store_true", help="also render audio with fluidsynth (needs a GM soundfont)")
     p.add_argument("--soundfont", type=Path, default=None, help="the .sf2 for --wav (default: a system GM soundfont)")
     p.add_argument("--no-png", action="store_true", help="skip the piano-roll images")
+    grammar = p.add_argument_group("decoding grammar", "shapes each draw; defaults from config.yaml `sampling:`")
+    grammar.add_argument("--no-grammar", action="store_true",
+                         help="sample the model as it is: no note-off mask, release hazard or dynamics following")
+    grammar.add_argument("--note-cap", type=float, default=None, metavar="SECONDS", help="no note sounds longer")
+    grammar.add_argument("--release-start", type=float, default=None, metavar="SECONDS",
+                         help="notes older than this get likelier to be released (negative: no hazard and no cap)")
+    grammar.add_argument("--no-follow-dynamics", action="store_true",
+                         help="let velocities go where the model takes them instead of near the primer's level")
+    grammar.add_argument("--key-strength", type=float, default=None, metavar="0..1",
+                         help="with --key: how firmly notes outside the key's scale are kept out (1 = never)")
     add_config_args(p)
     p.set_defaults(func=run_generate)
 
@@ -54,7 +64,9 @@ def run_generate(args: argparse.Namespace) -> int:
 
     if args.num_outputs < 1:
         raise SegueError(f"-n must be >= 1, got {args.num_outputs}")
-    limits = config_from_args(args).data     # per-file limits for the primers
+    cfg = config_from_args(args)
+    limits = cfg.data                        # per-file limits for the primers
+    grammar = None if args.no_grammar else _grammar_settings(args, cfg.sampling)
     length = gen.Length(seconds=args.seconds, steps=args.steps) if (args.seconds or args.steps) else gen.Length(30.0)
     settings = dict(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, min_p=args.min_p)
     Sampler(**settings)  # reject bad settings before loading anything
@@ -73,12 +85,24 @@ def run_generate(args: argparse.Namespace) -> int:
         stem = primer_path.stem if primer_path is not None else "sample"
         for i in range(args.num_outputs):
             run_seed = seed + p_index * args.num_outputs + i
-            events = gen.generate(engine, primer, length, settings, run_seed, args.key, args.density, beam)
+            events = gen.generate(engine, primer, length, settings, run_seed, args.key, args.density, beam, grammar)
             result = gen.Generated(f"{stem}-{i + 1}", primer, events, run_seed)
             paths = gen.write_result(result, args.output, png=not args.no_png, synth=synth)
             print(f"{', '.join(str(p) for p in paths)}: {len(events)} events, "
                   f"{result.continuation_seconds:.1f} s after a {result.primer_seconds:.1f} s primer")
     return 0
+
+
+def _grammar_settings(args: argparse.Namespace, sampling):
+    """config.yaml's `sampling:` section with the command line's changes (GrammarSettings checks them)."""
+    import dataclasses
+
+    changes = {name: value for name, value in (("note_cap_seconds", args.note_cap),
+                                               ("release_start_seconds", args.release_start),
+                                               ("key_strength", args.key_strength)) if value is not None}
+    if args.no_follow_dynamics:
+        changes["follow_dynamics"] = False
+    return dataclasses.replace(sampling, **changes)
 
 
 # --- evaluate ------------------------------------------------------------------------------------------------------
@@ -96,6 +120,9 @@ def _add_evaluate(subparsers) -> None:
     p.add_argument("--baselines", action="store_true",
                    help="also fit and score the count baselines (Kneser-Ney, + cache, + note-off grammar) with CIs")
     p.add_argument("--memory", action="store_true", help="also score the model with session memory (on vs off)")
+    p.add_argument("--save-memory", action="store_true",
+                   help="with --memory: keep the fitted memory settings beside the model (MODEL.memory.json), "
+                        "where generate and serve find them")
     p.add_argument("--json", action="store_true", help="print everything as one JSON object")
     p.add_argument("--markdown", type=Path, default=None, metavar="FILE",
                    help="also write the report as Markdown (the source of MODEL.md's evaluation section)")
@@ -114,6 +141,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     import json
     import sys
 
+    from segue.errors import SegueError
     from segue.evaluate import evaluate, format_markdown
 
     def progress(message: str) -> None:
@@ -122,6 +150,15 @@ def run_evaluate(args: argparse.Namespace) -> int:
     report = evaluate(args.model, args.data, split=args.split, baselines=args.baselines, memory=args.memory,
                       max_pieces=args.max_pieces, progress=progress, train_config=config_from_args(args).train)
     text = format_markdown(report)
+    if args.save_memory:
+        from segue.engine import default_model_path
+        from segue.memory import memory_settings_path
+
+        if "model_memory" not in report["settings"]:
+            raise SegueError("--save-memory needs --memory (the settings are fitted there)")
+        path = memory_settings_path(args.model or default_model_path())
+        path.write_text(report["settings"]["model_memory"]["chosen"] + "\n")
+        progress(f"wrote {path}")
     if args.continuations:
         from segue.continuations import run_continuations
         from segue.memory import MemorySettings

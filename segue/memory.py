@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 from collections import deque
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -60,6 +61,17 @@ class MemorySettings:
     @classmethod
     def from_json(cls, text: str) -> "MemorySettings":
         return cls(**json.loads(text))
+
+    @classmethod
+    def for_model(cls, model_path: str | Path) -> "MemorySettings | None":
+        """The settings fitted for a model (`segue evaluate --memory --save-memory`), kept beside it as
+        NAME.memory.json; None if it has none (the mixing weights depend on how confident that network is)."""
+        path = memory_settings_path(model_path)
+        return cls.from_json(path.read_text()) if path.is_file() else None
+
+
+def memory_settings_path(model_path: str | Path) -> Path:
+    return Path(model_path).with_suffix(".memory.json")
 
 
 def cell(order: int, count: int, deterministic: bool) -> int:

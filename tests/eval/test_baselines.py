@@ -145,3 +145,13 @@ def test_transposition_augmentation_skips_shifts_out_of_range():
     out = augment_transpositions([events], [-1, 0, 1])
     assert len(out) == 2  # +1 would move pitch 127 out of range
     assert out[0][0] == 126 and out[0][3] == 254
+
+
+def test_kneser_ney_discount_scale_moves_mass_to_shorter_contexts_and_stays_a_distribution():
+    rng = np.random.default_rng(4)
+    model = MarkovModel(3, "KN").fit([rng.integers(0, 20, size=400)])
+    sharp = model.next_distribution([1, 2, 3])
+    model.discount_scale = 1.5
+    smooth = truncated(model, 3).next_distribution([1, 2, 3])
+    assert smooth.sum() == pytest.approx(1.0) and np.all(smooth > 0)
+    assert smooth.max() < sharp.max()

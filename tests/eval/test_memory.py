@@ -124,3 +124,11 @@ def test_settings_round_trip_and_bad_settings_are_user_errors():
     assert MemorySettings.from_json(settings.to_json()) == settings
     with pytest.raises(Exception):
         SessionMemory(MemorySettings(order=3, lambdas=[0.5] * 3))
+
+
+def test_settings_fitted_for_a_model_are_found_beside_it(tmp_path):
+    model = tmp_path / "mine.onnx"
+    assert MemorySettings.for_model(model) is None
+    settings = _trusting(order=3)
+    (tmp_path / "mine.memory.json").write_text(settings.to_json())
+    assert MemorySettings.for_model(model) == settings
