@@ -96,7 +96,8 @@ def _serve(cfg, *, learn: bool, stats: bool, verbose: bool, turn_log: str | None
             recorder = Recorder(cfg.record, session.origin)
             session.recorder = recorder
         port_in.sink = session.on_midi        # from here on a player's note-on reaches the scheduler at once
-        port_in.busy = lambda: session.turn is not None
+        # thru: the player hears their own notes through segue, so every one must pass at once
+        port_in.busy = (lambda: True) if cfg.thru else (lambda: session.turn is not None)
         if port_in.connect_to is not None:
             session.input_watch = port_in.check
         session.start()                      # its threads inherit the blocked signals

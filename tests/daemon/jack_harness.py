@@ -316,10 +316,18 @@ def flood(jack: JackServer, destination: str, rate: float = 2000.0, seconds: flo
 
     A separate process: python-rtmidi runs JACK input callbacks under the GIL inside JACK's process cycle, so a
     client that both floods and listens in one interpreter stalls its own graph."""
-    proc = subprocess.Popen([sys.executable, "-c", FLOOD_SCRIPT, str(rate), str(seconds), client], env=jack.env,
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    for attempt in range(SETUP_ATTEMPTS):     # a loaded server may refuse a new client now and then
+        proc = subprocess.Popen([sys.executable, "-c", FLOOD_SCRIPT, str(rate), str(seconds), client], env=jack.env,
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        if proc.stdout.readline().strip() == "ready":
+            break
+        proc.kill()
+        error = proc.stderr.read()[-400:]
+        proc.wait(5)
+        time.sleep(1.0)
+    else:
+        raise RuntimeError(f"flood client {client} did not start: {error}")
     try:
-        assert proc.stdout.readline().strip() == "ready"
         jack.connect(f"{client}:out", destination)
         proc.stdin.write("go\n")
         proc.stdin.flush()
@@ -393,6 +401,12 @@ def sounding_after(messages) -> set[int]:
         elif kind == 0xB0 and m[1] in (120, 123):
             on = {(ch, pitch) for ch, pitch in on if ch != channel}
     return {pitch for _, pitch in on}
+
+
+def answer_after(listener: Listener, t: float, timeout: float = 10.0) -> float:
+    """When the first note-on after `t` arrived (the answer); fails the test if none comes within `timeout`."""
+    assert wait_until(lambda: listener.note_ons(t), timeout), "no answer arrived"
+    return listener.note_ons(t)[0][0]
 
 
 def wait_until(predicate, timeout: float = 10.0, interval: float = 0.01) -> bool:

@@ -6,74 +6,11 @@ Timing bounds are loose where the shared 2-core machine could make them flaky; t
 """
 from __future__ import annotations
 
-import os
-import shutil
 import signal
 import statistics
-import subprocess
-import threading
 import time
 
-import pytest
-
-from tests.daemon.jack_harness import (PERIOD_S, Daemon, JackServer, Listener, Player, flood, make_tiny_model,
-                                       sounding_after, wait_until)
-
-
-@pytest.fixture(scope="module")
-def jack():
-    if shutil.which("jackd") is None:
-        pytest.fail("jackd is not installed (apt-get install --no-install-recommends jackd2): "
-                    "the end-to-end tests need a real JACK server")
-    server = JackServer()
-    saved = {k: os.environ.get(k) for k in ("JACK_DEFAULT_SERVER", "JACK_NO_START_SERVER")}
-    os.environ.update(JACK_DEFAULT_SERVER=server.name, JACK_NO_START_SERVER="1")  # our own clients use it too
-    yield server
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    return make_tiny_model(tmp_path_factory.mktemp("model") / "tiny.onnx")
-
-
-_clients = iter(range(1000))
-
-
-@pytest.fixture
-def rig(jack, model, tmp_path):
-    """A running daemon wired to a fresh player and listener; everything torn down afterwards."""
-    made = []
-
-    def start(*args, connect_player=True, client_prefix="segue", verbose=True):
-        n = next(_clients)
-        # -v logs every message in, so a failure's daemon.output() shows what reached the daemon
-        daemon = Daemon(jack, model, tmp_path, *(("-v",) if verbose else ()), *args, client=f"{client_prefix}{n}")
-        made.append(daemon)                 # cleaned up even if a client below fails to start
-        listener = Listener(f"listener{n}")
-        made.append(listener)
-        jack.connect(daemon.out_port, f"listener{n}:in")
-        player = None
-        if connect_player:
-            player = Player(f"player{n}")
-            made.append(player)
-            jack.connect(f"player{n}:out", daemon.in_port)
-        time.sleep(0.2)                     # connections settle before the first note
-        return daemon, listener, player
-
-    yield start
-    for thing in made:
-        thing.stop() if isinstance(thing, Daemon) else thing.close()
-
-
-def answer_after(listener, t, timeout=5.0):
-    assert wait_until(lambda: listener.note_ons(t), timeout), "no answer arrived"
-    return listener.note_ons(t)[0][0]
+from tests.daemon.jack_harness import PERIOD_S, MidiDump, Player, answer_after, flood, sounding_after, wait_until
 
 
 def test_answer_arrives_and_its_first_note_comes_within_a_jack_period_of_the_trigger(rig):
@@ -169,21 +106,15 @@ def test_a_source_on_the_virtual_input_can_leave_and_come_back(rig, jack):
         again.close()
 
 
-def test_jack_midi_dump_hears_the_answer(rig, jack):
+def test_jack_midi_dump_hears_the_answer(rig, jack, tmp_path):
     daemon, listener, player = rig("--silence-ms", "150", "--length", "0.5")
-    dump = subprocess.Popen(["jack_midi_dump", "dumper"], env=jack.env, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True, bufsize=1)
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(iter(dump.stdout.readline, "")), daemon=True)
-    reader.start()
+    dump = MidiDump(jack, tmp_path)
     try:
-        jack.wait_port(r"dumper:input")
-        jack.connect(daemon.out_port, "dumper:input")
+        jack.connect(daemon.out_port, dump.port)
         answer_after(listener, player.phrase())
-        assert wait_until(lambda: any("note on" in line for line in lines), 5), lines
+        assert wait_until(lambda: any(m[0] & 0xF0 == 0x90 for m in dump.messages()), 5), dump.messages()
     finally:
-        dump.terminate()
-        dump.wait(5)
+        dump.close()
 
 
 def test_continuous_mode_plays_along_and_ctrl_c_leaves_nothing_sounding(rig):

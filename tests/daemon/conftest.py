@@ -1,0 +1,63 @@
+"""Fixtures of the JACK end-to-end tests: one private jackd and one tiny model per test module, a rig per test."""
+from __future__ import annotations
+
+import os
+import shutil
+import time
+
+import pytest
+
+from tests.daemon.jack_harness import Daemon, JackServer, Listener, Player, make_tiny_model
+
+
+@pytest.fixture(scope="module")
+def jack():
+    if shutil.which("jackd") is None:
+        pytest.fail("jackd is not installed (apt-get install --no-install-recommends jackd2): "
+                    "the end-to-end tests need a real JACK server")
+    server = JackServer()
+    saved = {k: os.environ.get(k) for k in ("JACK_DEFAULT_SERVER", "JACK_NO_START_SERVER")}
+    os.environ.update(JACK_DEFAULT_SERVER=server.name, JACK_NO_START_SERVER="1")  # our own clients use it too
+    yield server
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    return make_tiny_model(tmp_path_factory.mktemp("model") / "tiny.onnx")
+
+
+_clients = iter(range(1000))
+
+
+@pytest.fixture
+def rig(jack, model, tmp_path):
+    """A running daemon wired to a fresh player and listener; everything torn down afterwards."""
+    made = []
+
+    def start(*args, connect_player=True, client_prefix="segue", verbose=True):
+        n = next(_clients)
+        # -v logs every message in, so a failure's daemon.output() shows what reached the daemon
+        daemon = Daemon(jack, model, tmp_path, *(("-v",) if verbose else ()), *args, client=f"{client_prefix}{n}")
+        made.append(daemon)                 # cleaned up even if a client below fails to start
+        listener = Listener(f"listener{n}")
+        made.append(listener)
+        jack.connect(daemon.out_port, f"listener{n}:in")
+        player = None
+        if connect_player:
+            player = Player(f"player{n}")
+            made.append(player)
+            jack.connect(f"player{n}:out", daemon.in_port)
+        time.sleep(0.2)                     # connections settle before the first note
+        return daemon, listener, player
+
+    yield start
+    for thing in made:
+        thing.stop() if isinstance(thing, Daemon) else thing.close()
+
+
