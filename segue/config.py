@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from segue.errors import SegueError
+from segue.grammar import GrammarSettings
 
 # Shipped as package data (`segue config` prints it); in a checkout segue/config.yaml links to the top-level file,
 # so there is one file to edit. Should it be missing, the dataclass defaults below are the same values.
@@ -162,6 +163,7 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
+    sampling: GrammarSettings = field(default_factory=GrammarSettings)    # the decoding grammar (segue/grammar.py)
     daemon: DaemonConfig = field(default_factory=DaemonConfig)
 
     def to_dict(self) -> dict:
@@ -258,6 +260,10 @@ RANGES: dict[str, Range] = {
     "export.parity_steps": _COUNT,
     "export.int8_max_kl": _NON_NEGATIVE,
     "export.int8_min_agreement": _FRACTION,
+    "sampling.release_start_seconds": Range(None, 60),    # negative = no release hazard
+    "sampling.note_cap_seconds": Range(0, 60, low_open=True),
+    "sampling.dynamics_spread": _POSITIVE,
+    "sampling.key_strength": _FRACTION,
     "daemon.in_channel": Range(0, 16),
     "daemon.out_channel": Range(1, 16),
     "daemon.echo_window_ms": Range(0, 10_000),

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from segue import codec
+from segue.errors import SegueError
 
 _ONS = slice(codec.NOTE_ON_OFFSET, codec.NOTE_OFF_OFFSET)
 _OFFS = slice(codec.NOTE_OFF_OFFSET, codec.TIME_SHIFT_OFFSET)
@@ -44,20 +45,28 @@ def _reweight(probs: np.ndarray, part: slice, weights: np.ndarray) -> np.ndarray
 
 class NoteOffMask:
     """A NOTE_OFF of a silent pitch decodes to nothing but still moves the model: rule it out. With
-    `no_restrike`, a NOTE_ON of a sounding pitch (which ends it and strikes again) is ruled out too."""
+    `no_restrike`, a NOTE_ON of a sounding pitch (which ends it and strikes again) is ruled out too.
+
+    "Sounding" counts note-ons against note-offs, as the encoder writes them: merged parts in unison give
+    ON 60, ON 60, OFF 60, OFF 60, and the second OFF is real data, so it must stay possible when scoring."""
 
     def __init__(self, no_restrike: bool = False):
         self.no_restrike = no_restrike
-        self.sounding = np.zeros(128, dtype=bool)
+        self.reset()
 
     def reset(self) -> None:
-        self.sounding[:] = False
+        self.open = np.zeros(128, dtype=np.int64)       # pitch -> note-ons not yet matched by a note-off
+        self.sounding = np.zeros(128, dtype=bool)
 
     def observe(self, event: int) -> None:
         if event < codec.NOTE_OFF_OFFSET:
+            self.open[event] += 1
             self.sounding[event] = True
         elif event < codec.TIME_SHIFT_OFFSET:
-            self.sounding[event - codec.NOTE_OFF_OFFSET] = False
+            pitch = event - codec.NOTE_OFF_OFFSET
+            if self.open[pitch]:
+                self.open[pitch] -= 1
+                self.sounding[pitch] = self.open[pitch] > 0
 
     def shape(self, probs: np.ndarray) -> np.ndarray:
         probs[_OFFS] *= self.sounding
@@ -66,10 +75,11 @@ class NoteOffMask:
         return _renormalised(probs)
 
     def snapshot(self):
-        return self.sounding.copy()
+        return self.open.copy()
 
     def restore(self, state) -> None:
-        self.sounding = state.copy()
+        self.open = state.copy()
+        self.sounding = self.open > 0
 
 
 class ReleaseHazard:
@@ -85,7 +95,7 @@ class ReleaseHazard:
 
     def __init__(self, start_s: float = 2.0, cap_s: float = 5.0):
         if start_s < 0 or cap_s <= 0:
-            raise ValueError(f"the release hazard needs start >= 0 ({start_s}) and cap > 0 ({cap_s})")
+            raise SegueError(f"the release hazard needs start >= 0 ({start_s}) and cap > 0 ({cap_s})")
         self.cap = max(1, int(round(cap_s * codec.STEPS_PER_SECOND)))
         self.start = min(int(round(start_s * codec.STEPS_PER_SECOND)), self.cap)
         self.pedal_down = False
@@ -184,7 +194,7 @@ class PinnedKey:
         from segue.controls import key_histogram
 
         if not 0 <= strength <= 1:
-            raise ValueError(f"key strength must be in 0..1, got {strength}")
+            raise SegueError(f"key strength must be in 0..1, got {strength}")
         in_scale = np.tile(key_histogram(key) > 0, 11)[:128]
         self.weights = np.where(in_scale, 1.0, 1.0 - strength)
 
@@ -208,6 +218,13 @@ class GrammarSettings:
     follow_dynamics: bool = True
     dynamics_spread: float = 12.0         # MIDI velocity units around the recent level
     key_strength: float = 0.9             # of a pinned key's scale mask (the key itself: --key, daemon.key)
+
+    def __post_init__(self):
+        if not 0 <= self.key_strength <= 1:
+            raise SegueError(f"key strength must be in 0..1, got {self.key_strength}")
+        if self.note_cap_seconds <= 0 or self.dynamics_spread <= 0:
+            raise SegueError(f"the note cap ({self.note_cap_seconds} s) and the dynamics spread "
+                             f"({self.dynamics_spread}) must be > 0")
 
 
 def build_shapers(settings: GrammarSettings, key: str | None = None) -> list:

@@ -104,6 +104,15 @@ def test_cli_writes_midi_and_png_reproducibly(gru_path, primer_file, tmp_path):
     assert max(n.end - n.start for n in notes) <= 5.0 + 1e-6
 
 
+def test_cli_grammar_flags_reach_the_loop_and_bad_ones_are_refused(gru_path, primer_file, tmp_path):
+    assert cli("generate", "--model", str(gru_path), "--primer", str(primer_file), "--seconds", "8", "--seed", "3",
+               "--note-cap", "0.5", "--release-start", "0.2", "-o", str(tmp_path / "capped"), "--no-png") == 0
+    assert max(n.end - n.start for n in read_notes(tmp_path / "capped" / "phrase-1.mid")
+               if n.start >= 4.0) <= 0.5 + 1e-6
+    with pytest.raises(SegueError, match="key strength"):
+        cli("generate", "--model", str(gru_path), "--steps", "10", "--key-strength", "2", "-o", str(tmp_path))
+
+
 def test_piano_roll_shows_primer_and_continuation_in_two_colours(tmp_path):
     import matplotlib.image
 

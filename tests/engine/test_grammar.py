@@ -32,6 +32,13 @@ def test_note_off_mask_leaves_only_sounding_pitches_releasable():
     assert fed(NoteOffMask(no_restrike=True), [codec.note_on(60)]).shape(uniform())[codec.note_on(60)] == 0
 
 
+def test_note_off_mask_keeps_unisons_of_merged_parts_possible():
+    unison = [codec.note_on(60), codec.note_on(60), codec.note_off(60)]
+    probs = fed(NoteOffMask(), unison).shape(uniform())
+    assert probs[codec.note_off(60)] > 0                                   # the second part's release is real data
+    assert fed(NoteOffMask(), unison + [codec.note_off(60)]).shape(uniform())[codec.note_off(60)] == 0
+
+
 def test_release_hazard_is_off_for_young_notes_and_under_the_pedal():
     hazard = fed(ReleaseHazard(start_s=2.0, cap_s=5.0), [codec.note_on(60), codec.time_shift(100)])
     np.testing.assert_array_equal(hazard.shape(uniform()), UNIFORM)           # 1 s old: untouched
