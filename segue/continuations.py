@@ -294,6 +294,56 @@ def evaluate_passages(passages: list[Passage], generators: dict[str, Callable[[P
     return results
 
 
+def passages_of(pieces: list[tuple[str, np.ndarray]], seconds: float, max_pieces: int) -> list[Passage]:
+    """At most `max_pieces` measurable passages, evenly spaced, so a capped run still spans the whole split rather
+    than its first composer."""
+    passages = [p for p in (split_piece(name, events, seconds) for name, events in pieces) if p is not None]
+    if not passages:
+        raise SegueError(f"no piece is at least {2 * seconds:g} s long with notes in both halves; use a shorter "
+                         "--prime-seconds")
+    if len(passages) > max_pieces:
+        passages = [passages[i] for i in np.linspace(0, len(passages) - 1, max_pieces).round().astype(int)]
+    return passages
+
+
+# Memory strengths tried for generation, and the measures on which the answers should come closest to the real
+# continuations (relative distance, averaged): the issue's motif shares, and the key and polyphony they must not cost.
+MEMORY_STRENGTHS = (1.0, 2.0, 3.0, 5.0)
+CLOSENESS_MEASURES = ("motif_intervals", "motif_ioi", "key_corr", "polyphony")
+
+
+def fit_memory_strength(model_path: str | Path | None, data_dir: str | Path, candidates: dict[str, "object"],
+                        seconds: float = 10.0, max_pieces: int = 40, seed: int = 0,
+                        progress: Callable[[str], None] | None = None):
+    """The memory (among `candidates`, label -> MemorySettings fitted for scoring) and strength whose continuations
+    of held-out *train* pieces come closest to their real continuations on CLOSENESS_MEASURES.
+
+    Returns (settings with the chosen strength, {label x strength: distance})."""
+    from dataclasses import replace
+
+    from segue.dataset_reader import read_split
+    from segue.evaluate import tuning_split
+    from segue.memory import SessionMemory
+
+    _, tune = tuning_split(read_split(data_dir, "train"))
+    passages = passages_of([(f"tuning piece {i}", events) for i, events in enumerate(tune)], seconds, max_pieces)
+    source = ModelSource(model_path)
+    options, generators = {}, {}
+    for label, settings in candidates.items():
+        for strength in MEMORY_STRENGTHS:
+            name = f"{label} x{strength:g}"
+            options[name] = replace(settings, strength=strength)
+            sampler = Sampler(seed=seed)
+            generators[name] = (lambda s, sampler: lambda passage: continue_primer(
+                source, sampler, passage.primer_events, seconds, [SessionMemory(s)]))(options[name], sampler)
+    summary = summarise(evaluate_passages(passages, generators, seconds, progress), ["real", *generators])
+    real = summary["real"]
+    distance = {name: float(np.nanmean([abs(summary[name][m] - real[m]) / max(abs(real[m]), 1e-6)
+                                        for m in CLOSENESS_MEASURES])) for name in generators}
+    best = min(distance, key=distance.get)
+    return options[best], distance
+
+
 def run_continuations(model_path: str | Path | None, data_dir: str | Path, seconds: float = 10.0,
                       max_pieces: int = 40, max_order: int = 5, escape: str = "C",
                       transpose: Sequence[int] = ALL_KEYS, temperature: float = 1.0,
@@ -309,14 +359,7 @@ def run_continuations(model_path: str | Path | None, data_dir: str | Path, secon
     from segue.baselines import augment_transpositions
     from segue.dataset_reader import read_split
 
-    pieces = read_split(data_dir, "eval")
-    passages = [p for p in (split_piece(name, events, seconds) for name, events in pieces) if p is not None]
-    if not passages:
-        raise SegueError(f"no eval piece in {data_dir} is at least {2 * seconds:g} s long with notes in both halves; "
-                         "use a shorter --seconds")
-    # Evenly spaced, so a capped run still spans the whole eval split rather than its first composer.
-    if len(passages) > max_pieces:
-        passages = [passages[i] for i in np.linspace(0, len(passages) - 1, max_pieces).round().astype(int)]
+    passages = passages_of(read_split(data_dir, "eval"), seconds, max_pieces)
     train = [events for _, events in read_split(data_dir, "train")]
     markov = MarkovModel(max_order, escape).fit(
         augment_transpositions(train, transpose))

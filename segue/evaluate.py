@@ -99,7 +99,7 @@ def fit_kn(fit_pieces: list[np.ndarray], tune_pieces: list[np.ndarray], all_trai
     progress(f"KN orders on the tuning pieces: {', '.join(f'{o}: {v:.3f}' for o, v in by_order.items())} "
              f"-> order {best}; discount scales {', '.join(f'{k:g}: {v:.3f}' for k, v in by_scale.items())} "
              f"({time.time() - started:.0f} s)")
-    cache, tried = fit_memory(count_predictions(tuned, tune_pieces), progress=progress)
+    cache, tried, _ = fit_memory(count_predictions(tuned, tune_pieces), progress=progress)
     scale = tuned.discount_scale
     del tuned
     model = MarkovModel(best, "KN").fit(augment_transpositions(all_train, ALL_KEYS))
@@ -110,19 +110,19 @@ def fit_kn(fit_pieces: list[np.ndarray], tune_pieces: list[np.ndarray], all_trai
 
 
 def fit_memory(tune: Predictions, candidates=MEMORY_CANDIDATES, progress: Callable[[str], None] = print):
-    """The memory settings (order, transposition) and mixing table that best predict the tuning pieces."""
+    """Each candidate memory (order, transposition) with its mixing table fitted on the tuning pieces, and the one
+    that predicts them best: (best settings, {label: tuning NLL}, {label: settings})."""
     from segue.memory import MemorySettings, SessionMemory, fit_mixing, memory_trace
 
-    tried = {}
+    nll, fitted = {}, {}
     for order, transpose in candidates:
+        label = f"order {order}{' transposed' if transpose else ''}"
         settings = MemorySettings(order=order, transpose=transpose)
-        fitted = fit_mixing(settings, *memory_trace(settings, tune))
-        nll = score_pieces(tune, [SessionMemory(fitted)]).metrics()["nll"]
-        tried[(order, transpose)] = (nll, fitted)
-    best = min(tried, key=lambda key: tried[key][0])
-    progress("memory on the tuning pieces: " + ", ".join(
-        f"order {o}{' transposed' if t else ''}: {v[0]:.3f}" for (o, t), v in tried.items()))
-    return tried[best][1], {f"order {o}{' transposed' if t else ''}": v[0] for (o, t), v in tried.items()}
+        fitted[label] = fit_mixing(settings, *memory_trace(settings, tune))
+        nll[label] = score_pieces(tune, [SessionMemory(fitted[label])]).metrics()["nll"]
+    best = min(nll, key=nll.get)
+    progress("memory on the tuning pieces: " + ", ".join(f"{label}: {value:.3f}" for label, value in nll.items()))
+    return fitted[best], nll, fitted
 
 
 # --- the report --------------------------------------------------------------------------------------------------
@@ -165,7 +165,7 @@ class Report:
 def evaluate(model: str | Path | None, data_dir: str | Path, split: str = "eval", baselines: bool = True,
              memory: bool = True, trainer_protocol: bool = True, max_pieces: int | None = None,
              progress: Callable[[str], None] = lambda message: None, train_config=None) -> dict:
-    """Everything `segue evaluate` prints, as a dict (see format_text / format_markdown). `train_config`: the
+    """Everything `segue evaluate` prints, as a dict (see format_markdown). `train_config`: the
     config's train section (`--config`/`--set`), for trainer_windows; None reads config.yaml."""
     from segue.dataset_reader import read_split
 
@@ -207,8 +207,9 @@ def evaluate(model: str | Path | None, data_dir: str | Path, split: str = "eval"
         from segue.memory import SessionMemory
 
         started = time.time()
-        fitted, tried = fit_memory(model_predictions(engine, tune_pieces, "past"), progress=progress)
-        report.settings["model_memory"] = {"chosen": fitted.to_json(), "tuning_nll": tried}
+        fitted, tried, candidates = fit_memory(model_predictions(engine, tune_pieces, "past"), progress=progress)
+        report.settings["model_memory"] = {"chosen": fitted.to_json(), "tuning_nll": tried,
+                                           "candidates": {label: c.to_json() for label, c in candidates.items()}}
         report.systems["model + memory"] = score_pieces(live, [SessionMemory(fitted)])
         report.systems["model + memory + note-off grammar"] = score_pieces(
             live, [SessionMemory(fitted), NoteOffGrammar()])

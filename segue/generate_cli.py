@@ -121,8 +121,8 @@ def _add_evaluate(subparsers) -> None:
                    help="also fit and score the count baselines (Kneser-Ney, + cache, + note-off grammar) with CIs")
     p.add_argument("--memory", action="store_true", help="also score the model with session memory (on vs off)")
     p.add_argument("--save-memory", action="store_true",
-                   help="with --memory: keep the fitted memory settings beside the model (MODEL.memory.json), "
-                        "where generate and serve find them")
+                   help="with --memory --continuations: keep the memory settings fitted for generation beside the "
+                        "model (MODEL.memory.json), where generate and serve can find them")
     p.add_argument("--json", action="store_true", help="print everything as one JSON object")
     p.add_argument("--markdown", type=Path, default=None, metavar="FILE",
                    help="also write the report as Markdown (the source of MODEL.md's evaluation section)")
@@ -150,25 +150,38 @@ def run_evaluate(args: argparse.Namespace) -> int:
     report = evaluate(args.model, args.data, split=args.split, baselines=args.baselines, memory=args.memory,
                       max_pieces=args.max_pieces, progress=progress, train_config=config_from_args(args).train)
     text = format_markdown(report)
+    memory = None
+    if args.continuations and "model_memory" in report["settings"]:
+        from segue.continuations import fit_memory_strength
+        from segue.memory import MemorySettings
+
+        candidates = {label: MemorySettings.from_json(saved)
+                      for label, saved in report["settings"]["model_memory"]["candidates"].items()}
+        memory, tried = fit_memory_strength(args.model, args.data, candidates, seconds=args.prime_seconds,
+                                            max_pieces=args.pieces, seed=args.seed)
+        report["settings"]["generation_memory"] = {"chosen": memory.to_json(), "distance": tried}
+        text += ("\n\nMemory for generation, chosen on continuations of the held-out train pieces (mean relative "
+                 "distance to their real continuations on motif shares, key r and polyphony): " +
+                 ", ".join(f"{name}: {value:.3f}" for name, value in tried.items()) +
+                 f"; chosen order {memory.order}{' transposed' if memory.transpose else ''}, strength "
+                 f"{memory.strength:g}.")
+    if args.continuations:
+        from segue.continuations import run_continuations
+
+        continued = run_continuations(args.model, args.data, seconds=args.prime_seconds, max_pieces=args.pieces,
+                                      seed=args.seed, png=args.png, memory=memory)
+        report["continuations"] = continued["summary"]
+        text += "\n\n**Continuations**\n\n" + continued["table"]
     if args.save_memory:
         from segue.engine import default_model_path
         from segue.memory import memory_settings_path
 
-        if "model_memory" not in report["settings"]:
-            raise SegueError("--save-memory needs --memory (the settings are fitted there)")
+        if memory is None:
+            raise SegueError("--save-memory needs --memory and --continuations (the generation strength is fitted "
+                             "on continuations)")
         path = memory_settings_path(args.model or default_model_path())
-        path.write_text(report["settings"]["model_memory"]["chosen"] + "\n")
+        path.write_text(memory.to_json() + "\n")
         progress(f"wrote {path}")
-    if args.continuations:
-        from segue.continuations import run_continuations
-        from segue.memory import MemorySettings
-
-        chosen = report["settings"].get("model_memory", {}).get("chosen")
-        continued = run_continuations(args.model, args.data, seconds=args.prime_seconds, max_pieces=args.pieces,
-                                      seed=args.seed, png=args.png,
-                                      memory=MemorySettings.from_json(chosen) if chosen else None)
-        report["continuations"] = continued["summary"]
-        text += "\n\n**Continuations**\n\n" + continued["table"]
     print(json.dumps(report) if args.json else text)
     if args.markdown:
         args.markdown.write_text(text + "\n")

@@ -38,6 +38,7 @@ COUNT_EDGES = (2, 4, 8)       # context seen 1, 2-3, 4-7, 8+ times: four confide
 CELLS_PER_ORDER = 2 * (len(COUNT_EDGES) + 1)   # x (always followed by the same event or not)
 ROLLBACK_EVENTS = 4096        # evictions remembered so that restore() can undo them (a daemon's lookahead is far less)
 EM_ITERATIONS = 60
+MAX_WEIGHT = 0.995            # the network always keeps a little: the memory alone would never play anything new
 POOL_STRENGTH = 20.0          # positions' worth of pull from a cell's weight towards its order's pooled weight
 
 _HASH_MULTIPLIER = 0x9E3779B97F4A7C15
@@ -54,6 +55,10 @@ class MemorySettings:
     capacity: int = DEFAULT_CAPACITY
     transpose: bool = False
     lambdas: list[float] = field(default_factory=list)   # empty: not fitted yet (then the memory never mixes)
+    # Generation multiplies every weight by this (capped at MAX_WEIGHT). 1 is the best predictor of what comes
+    # next; sampling from it rarely lands back on a remembered context, so answers reuse little of the player's
+    # material unless the memory is trusted more (continuations.fit_memory_strength; live, a CC can set it).
+    strength: float = 1.0
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -90,7 +95,8 @@ class SessionMemory:
         if self.settings.lambdas and len(self.settings.lambdas) != cells:
             raise SegueError(f"memory settings have {len(self.settings.lambdas)} mixing weights, order "
                              f"{self.settings.order} needs {cells}")
-        self.lambdas = np.asarray(self.settings.lambdas or np.zeros(cells), dtype=np.float64)
+        weights = np.asarray(self.settings.lambdas or np.zeros(cells), dtype=np.float64) * self.settings.strength
+        self.lambdas = np.minimum(weights, MAX_WEIGHT)
         self.reset()
 
     def reset(self) -> None:
@@ -262,7 +268,8 @@ def fit_mixing(settings: MemorySettings, base: np.ndarray, remembered: np.ndarra
         per_cell = np.bincount(cells, weights=posterior, minlength=cells_total)
         pooled = np.bincount(order_of[cells], weights=posterior, minlength=settings.order + 1) / np.maximum(order_counts, 1)
         weight = (per_cell + POOL_STRENGTH * pooled[order_of]) / (counts + POOL_STRENGTH)
-        weight = np.clip(weight, 0.0, 0.999)
+        weight = np.clip(weight, 0.0, MAX_WEIGHT)
     lambdas[:] = weight
     lambdas[counts + order_counts[order_of] == 0] = 0.0   # never seen in tuning: do not mix
-    return MemorySettings(settings.order, settings.capacity, settings.transpose, [float(x) for x in lambdas])
+    return MemorySettings(settings.order, settings.capacity, settings.transpose, [float(x) for x in lambdas],
+                          settings.strength)

@@ -119,5 +119,20 @@ def test_run_continuations_end_to_end(tmp_path, gru_model_path):
     assert "| measure | real | model | markov | model + memory |" in out["table"]
     assert out["summary"]["real"]["pieces"] == 1 and out["summary"]["model + memory"]["pieces"] == 1
     assert (tmp_path / "c.png").is_file()
-    with pytest.raises(SegueError, match="shorter --seconds"):
+    with pytest.raises(SegueError, match="shorter --prime-seconds"):
         run_continuations(gru_model_path, data, seconds=5.0)
+
+
+def test_memory_strength_for_generation_is_chosen_on_held_out_train_pieces(tmp_path, gru_model_path):
+    from segue.continuations import MEMORY_STRENGTHS, fit_memory_strength
+
+    # piece ids whose stable hash puts them in the tuning tenth
+    names = [f"t{i}" for i in range(200) if zlib.crc32(f"t{i}".encode()) % 10 == 0][:2]
+    pieces = [(name, "train", scale_piece(60, 8.0, chord_every=4)) for name in names]
+    pieces += [(f"fit{i}", "train", scale_piece(62, 8.0)) for i in range(3)] + [("e", "eval", scale_piece(64, 8.0))]
+    data = write_dataset(tmp_path / "data", pieces)
+    candidates = {"absolute": MemorySettings(order=3, lambdas=[0.2] * (4 * CELLS_PER_ORDER))}
+    chosen, distance = fit_memory_strength(gru_model_path, data, candidates, seconds=3.0, max_pieces=2)
+    assert len(distance) == len(MEMORY_STRENGTHS)
+    assert chosen.strength in MEMORY_STRENGTHS and chosen.order == 3
+    assert distance[f"absolute x{chosen.strength:g}"] == min(distance.values())

@@ -132,3 +132,12 @@ def test_settings_fitted_for_a_model_are_found_beside_it(tmp_path):
     settings = _trusting(order=3)
     (tmp_path / "mine.memory.json").write_text(settings.to_json())
     assert MemorySettings.for_model(model) == settings
+
+
+def test_strength_scales_the_fitted_weights_up_to_a_cap():
+    memory = SessionMemory(MemorySettings(order=2, lambdas=[0.3] * (3 * CELLS_PER_ORDER), strength=2.0))
+    assert memory.lambdas.max() == pytest.approx(0.6)
+    from segue.memory import MAX_WEIGHT
+
+    assert SessionMemory(MemorySettings(order=2, lambdas=[0.3] * (3 * CELLS_PER_ORDER), strength=10)).lambdas.max() \
+        == MAX_WEIGHT
