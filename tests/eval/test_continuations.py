@@ -1,5 +1,7 @@
 """The continuation test: cutting pieces, generating to a length, measuring real / model / Markov side by side."""
 
+import zlib
+
 import numpy as np
 import pytest
 from eval_helpers import scale_piece, write_dataset
