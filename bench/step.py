@@ -9,7 +9,7 @@ The floor of one step at batch 1 is max(FLOPs / matmul FLOP/s, weight bytes / co
 on one thread; a step reads every weight once, so on a memory-bound step the second term rules. Because the
 machine's L3 may hold the weights, the bench also prints a second floor: the measured time of one float32
 matrix-vector product over as many weights as the model has, repeated (so it gets the same cache reuse as steps).
-Generation speed = events/s of engine.step + Sampler.sample on one core, ÷ events/s of real music (the eval split
+Generation speed = events/s of engine.step + the sampling loop's draw (default grammar) on one core, ÷ events/s of real music (the eval split
 of --data; without --data only "seconds of its own music per second" is shown, which for an untrained model
 says little because its event mix is not music's).
 Goals (issue 4): ORT fp32 <= 1.5x the floor; ORT int8 below the fp32 floor; >= 100x real time on one core.
@@ -107,17 +107,20 @@ def bench_generation(path: Path, steps: int, controls: np.ndarray | None) -> tup
     """(events per second, seconds of music per second of compute) for sampling from the model."""
     from segue import codec
     from segue.engine import Engine
+    from segue.grammar import GrammarSettings, build_shapers
     from segue.sampling import Sampler
+    from segue.sampling_loop import SamplingLoop
 
     engine = Engine.load(path)
     if engine.conditioned:
         engine.set_controls(controls)
-    sampler = Sampler(temperature=1.0, seed=0)
+    loop = SamplingLoop(Sampler(temperature=1.0, seed=0), build_shapers(GrammarSettings()))
     logits = engine.step(codec.NO_EVENT)
     music_steps = 0
     start = time.perf_counter()
     for _ in range(steps):
-        event = sampler.sample(logits)
+        event = loop.next_event(logits)
+        loop.observe(event)
         music_steps += codec.shift_steps(event)
         logits = engine.step(event)
     elapsed = time.perf_counter() - start
