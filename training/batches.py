@@ -32,7 +32,7 @@ import numpy as np
 from segue import codec
 from segue.controls import CONTROL_DIM, compute_controls, past_controls
 from training.dataset import EventDataset, array_to_notes
-from training.rendering import RenderParams, is_performance, render
+from training.rendering import RenderParams, is_performance, render_events, rendition_rng
 
 IGNORE_LABEL = -100            # torch cross_entropy's default ignore_index: padding positions carry no loss
 DENSITY_CLASSES = 8            # controls[:, :8] is the note-density one-hot, controls[:, 8:20] the pitch histogram
@@ -89,10 +89,8 @@ class _PieceVariants:
             return self._plain[key]
         cached = self._rendered.get(piece)
         if cached is None or cached[0] != rendition:
-            rng = np.random.default_rng([self.seed, piece, rendition + 1])
-            rows = render(self.dataset.notes(piece), rng, self.render_params)
-            events = codec.encode_arrays(rows[:, 0].astype(np.int64), rows[:, 1].astype(np.int64), rows[:, 2],
-                                         rows[:, 3]).astype(np.int16)
+            _, events = render_events(self.dataset.notes(piece), rendition_rng(self.seed, piece, rendition),
+                                      self.render_params)
             cached = (rendition, self._with_controls(events))
             self._rendered[piece] = cached
         return cached[1]

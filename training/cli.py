@@ -1,4 +1,4 @@
-"""CLI verbs of the training area: `segue data build`, `segue train`, `segue plot`.
+"""CLI verbs of the training area: `segue data build`, `segue data render`, `segue train`, `segue plot`.
 
 Handlers import torch (and the heavy modules) inside the function, so `segue --help` stays fast.
 """
@@ -12,7 +12,7 @@ from segue.cli import add_config_args, config_from_args
 
 def add_parser(subparsers) -> None:
     data = subparsers.add_parser("data", help="build a training dataset from music files")
-    data_sub = data.add_subparsers(dest="data_command", metavar="{build}")
+    data_sub = data.add_subparsers(dest="data_command", metavar="{build,render}")
     data_sub.required = True
     build = data_sub.add_parser(
         "build", help="encode files/folders/globs and music21:<composer>|all into shards + index",
@@ -25,6 +25,17 @@ def add_parser(subparsers) -> None:
     build.add_argument("--compress", action="store_true", default=None, help="zlib-compress the shards")
     add_config_args(build)
     build.set_defaults(func=_data_build)
+    render = data_sub.add_parser(
+        "render", help="write a dataset folder with one split's score pieces played as a performance",
+        description="Render the score pieces of one split (real performances are copied) into a new dataset "
+                    "folder that `segue evaluate --data` reads; prints the event-type shares plain vs rendered. "
+                    "The rendering rules and their sizes: data.render in config.yaml.")
+    render.add_argument("data", help="dataset folder from `segue data build`")
+    render.add_argument("-o", "--out", required=True, help="dataset folder to write")
+    render.add_argument("--seed", type=int, default=0, help="rendition seed (train.seed gives the trainer's own)")
+    render.add_argument("--split", default="eval", choices=("eval", "train"), help="split to render (default eval)")
+    add_config_args(render)
+    render.set_defaults(func=_data_render)
 
     train = subparsers.add_parser(
         "train", help="train a model (progress, eval, curves, best.pt / last.pt)",
@@ -58,6 +69,18 @@ def _data_build(args) -> int:
     import json
     skipped = json.loads((Path(args.out) / "index.json").read_text())["skipped"]
     print(format_summary(summary, skipped, Path(args.out)))
+    return 0
+
+
+def _data_render(args) -> int:
+    from training.render_dataset import format_shares, render_split
+    from training.rendering import RenderParams
+
+    params = RenderParams.from_config(config_from_args(args).data.render)
+    result = render_split(args.data, args.out, args.seed, params, args.split)
+    print(f"{args.out}: {result['pieces']} {args.split} pieces, {result['pieces_rendered']} rendered "
+          f"(seed {args.seed}), the rest copied as recorded")
+    print(format_shares(result))
     return 0
 
 

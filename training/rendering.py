@@ -47,6 +47,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from segue import codec
 from segue.errors import SegueError
 from segue.midi_io import NoteArrays
 
@@ -395,6 +396,19 @@ def apply_pedal(part: NoteArrays, pedal_times, pedal_values, last_time: float) -
     final_end = np.where(ended_by_strike, restrike, end)
     keep = ~(ended_by_strike & (restrike == start))
     return NoteArrays(pitch[keep], part.velocity[keep], start[keep], final_end[keep])
+
+
+def rendition_rng(seed: int, piece: int, rendition: int) -> np.random.Generator:
+    """The random stream of one rendition of piece `piece` (its index in the dataset): epochs count from 0, the
+    fixed eval rendition is -1. Training batches and `segue data render` share it, so they render alike."""
+    return np.random.default_rng([int(seed), int(piece), int(rendition) + 1])
+
+
+def render_events(notes: np.ndarray, rng: np.random.Generator, p: RenderParams) -> tuple[np.ndarray, np.ndarray]:
+    """(rendered note rows, their events as int16), encoded by the codec."""
+    rows = render(notes, rng, p)
+    events = codec.encode_arrays(rows[:, 0].astype(np.int64), rows[:, 1].astype(np.int64), rows[:, 2], rows[:, 3])
+    return rows, events.astype(np.int16)
 
 
 def render(notes: np.ndarray, rng: np.random.Generator, p: RenderParams) -> np.ndarray:
