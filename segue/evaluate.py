@@ -28,7 +28,8 @@ import numpy as np
 
 from segue.engine import Engine
 from segue.errors import SegueError
-from segue.scoring import (EVENT_TYPES, NoteOffGrammar, Scores, gap_with_ci, log_softmax, repeat_positions,
+from segue.grammar import NoteOffMask
+from segue.scoring import (EVENT_TYPES, Scores, gap_with_ci, log_softmax, repeat_positions,
                            score_pieces)
 
 TUNING_SHARE = 10              # one train piece in 10 (by a stable hash of its id) is held out for tuning
@@ -185,7 +186,7 @@ def evaluate(model: str | Path | None, data_dir: str | Path, split: str = "eval"
     live = model_predictions(engine, pieces, "past")
     report.systems["model"] = score_pieces(live)
     report.notes["model"] = "the network, live protocol (past-only controls, whole pieces)"
-    report.systems["model + note-off grammar"] = score_pieces(live, [NoteOffGrammar()])
+    report.systems["model + note-off grammar"] = score_pieces(live, [NoteOffMask()])
     report.notes["model + note-off grammar"] = "a NOTE_OFF only for a sounding pitch"
     progress(f"model, live protocol: {report.systems['model'].metrics()['nll']:.4f} ({time.time() - started:.0f} s)")
     if engine.conditioned:
@@ -212,7 +213,7 @@ def evaluate(model: str | Path | None, data_dir: str | Path, split: str = "eval"
                                            "candidates": {label: c.to_json() for label, c in candidates.items()}}
         report.systems["model + memory"] = score_pieces(live, [SessionMemory(fitted)])
         report.systems["model + memory + note-off grammar"] = score_pieces(
-            live, [SessionMemory(fitted), NoteOffGrammar()])
+            live, [SessionMemory(fitted), NoteOffMask()])
         report.notes["model + memory"] = (f"mixed with SessionMemory (order {fitted.order}"
                                           f"{', transposition-invariant' if fitted.transpose else ''}, over the piece "
                                           "so far: all of its events)")
@@ -236,7 +237,7 @@ def evaluate(model: str | Path | None, data_dir: str | Path, split: str = "eval"
         report.systems[f"{name} + cache"] = score_pieces(static, [SessionMemory(cache)])
         report.notes[f"{name} + cache"] = "mixed with a within-piece cache (SessionMemory, own fitted weights)"
         report.systems[f"{name} + cache + note-off grammar"] = score_pieces(
-            static, [SessionMemory(cache), NoteOffGrammar()])
+            static, [SessionMemory(cache), NoteOffMask()])
         report.notes[f"{name} + cache + note-off grammar"] = "the strongest count model"
         progress(f"baselines: {time.time() - started:.0f} s")
         strongest = f"{name} + cache + note-off grammar"

@@ -7,7 +7,7 @@ log-probability of the label and whether the label was the most likely event, pe
 came from. Breakdowns (per event type, repeat vs not) and bootstrap confidence intervals over pieces are then
 computed from those arrays, so two systems scored on the same positions are compared position for position.
 
-Shapers (session memory, the note-off grammar) follow the protocol of the one sampling loop: `reset()` at a
+Shapers (session memory, segue.grammar's note-off mask) follow the protocol of the one sampling loop: `reset()` at a
 piece start, `observe(event)` for every event entering the context, `shape(probs)` turning a normalised [388]
 distribution (temperature 1) into another normalised one. Scoring with shapers steps through each piece, so
 what is scored is exactly what the sampling loop would sample from.
@@ -145,7 +145,7 @@ def score_piece(probs: np.ndarray, events: np.ndarray, shapers: Sequence[Shaper]
     log_prob = np.empty(len(labels))
     hit = np.empty(len(labels), bool)
     for t, label in enumerate(labels):
-        p = probs[t]
+        p = probs[t].copy()   # shapers may work in place; the predictions are shared by several systems
         for shaper in shapers:
             shaper.observe(int(events[t]))
         for shaper in shapers:
@@ -158,32 +158,6 @@ def score_piece(probs: np.ndarray, events: np.ndarray, shapers: Sequence[Shaper]
 def score_pieces(predictions: Iterable[tuple[np.ndarray, np.ndarray]], shapers: Sequence[Shaper] = ()) -> Scores:
     """Score (probs, events) pairs, one per piece, numbered in order."""
     return Scores.join([score_piece(probs, events, shapers, k) for k, (probs, events) in enumerate(predictions)])
-
-
-class NoteOffGrammar:
-    """Shaper: a NOTE_OFF only for a pitch that is sounding.
-
-    Sounding is counted per pitch: the codec encodes two voices on one pitch (unison in a chorale) as two NOTE_ONs
-    and two NOTE_OFFs, so each NOTE_ON adds one and each NOTE_OFF removes one. The decoder hears the second
-    NOTE_ON as a restart and ignores the surplus NOTE_OFF; both are in the data, so the grammar must allow them."""
-
-    def __init__(self) -> None:
-        self.sounding = np.zeros(128, dtype=np.int64)
-
-    def reset(self) -> None:
-        self.sounding[:] = 0
-
-    def observe(self, event: int) -> None:
-        if event < codec.NOTE_OFF_OFFSET:
-            self.sounding[event] += 1
-        elif event < codec.TIME_SHIFT_OFFSET and self.sounding[event - codec.NOTE_OFF_OFFSET]:
-            self.sounding[event - codec.NOTE_OFF_OFFSET] -= 1
-
-    def shape(self, probs: np.ndarray) -> np.ndarray:
-        out = probs.copy()
-        out[codec.NOTE_OFF_OFFSET:codec.TIME_SHIFT_OFFSET][self.sounding == 0] = 0.0
-        total = out.sum()
-        return out / total if total > 0 else probs
 
 
 def repeat_positions(events: np.ndarray, length: int) -> np.ndarray:
