@@ -312,7 +312,7 @@ MEMORY_STRENGTHS = (1.0, 2.0, 3.0, 5.0)
 CLOSENESS_MEASURES = ("motif_intervals", "motif_ioi", "key_corr", "polyphony")
 
 
-def fit_memory_strength(model_path: str | Path | None, data_dir: str | Path, candidates: dict[str, "object"],
+def fit_memory_strength(model_path: str | Path | None, train_data: str | Path, candidates: dict[str, "object"],
                         seconds: float = 10.0, max_pieces: int = 40, seed: int = 0,
                         progress: Callable[[str], None] | None = None):
     """The memory (among `candidates`, label -> MemorySettings fitted for scoring) and strength whose continuations
@@ -325,7 +325,7 @@ def fit_memory_strength(model_path: str | Path | None, data_dir: str | Path, can
     from segue.evaluate import tuning_split
     from segue.memory import SessionMemory
 
-    _, tune = tuning_split(read_split(data_dir, "train"))
+    _, tune = tuning_split(read_split(train_data, "train"))
     passages = passages_of([(f"tuning piece {i}", events) for i, events in enumerate(tune)], seconds, max_pieces)
     source = ModelSource(model_path)
     options, generators = {}, {}
@@ -348,19 +348,21 @@ def run_continuations(model_path: str | Path | None, data_dir: str | Path, secon
                       max_pieces: int = 40, max_order: int = 5, escape: str = "C",
                       transpose: Sequence[int] = ALL_KEYS, temperature: float = 1.0,
                       top_p: float = 1.0, seed: int = 0, png: str | Path | None = "continuations.png",
-                      progress: Callable[[str], None] | None = None, memory=None) -> dict:
+                      progress: Callable[[str], None] | None = None, memory=None,
+                      train_data: str | Path | None = None) -> dict:
     """The whole test on a dataset built by `segue data build`: returns {"summary", "table", "pieces", "png"}.
 
     model_path None uses segue's shipped model; the Markov baseline (order max_order, PPM-`escape`) is trained on
     the dataset's train split transposed into every key, as in --baselines (order 5 was its best NLL on the Bach
     chorales). Both sample with the same settings and seed. Given `memory` (segue.memory.MemorySettings, fitted as
     `segue evaluate --memory` fits them), a "model + memory" system samples through the model mixed with a
-    SessionMemory that has heard the primer. png None skips the plot."""
+    SessionMemory that has heard the primer. The Markov model trains on the train split of `train_data` (default:
+    `data_dir`). png None skips the plot."""
     from segue.baselines import augment_transpositions
     from segue.dataset_reader import read_split
 
     passages = passages_of(read_split(data_dir, "eval"), seconds, max_pieces)
-    train = [events for _, events in read_split(data_dir, "train")]
+    train = [events for _, events in read_split(train_data or data_dir, "train")]
     markov = MarkovModel(max_order, escape).fit(
         augment_transpositions(train, transpose))
     generators = {

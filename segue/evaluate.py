@@ -165,9 +165,11 @@ class Report:
 
 def evaluate(model: str | Path | None, data_dir: str | Path, split: str = "eval", baselines: bool = True,
              memory: bool = True, trainer_protocol: bool = True, max_pieces: int | None = None,
-             progress: Callable[[str], None] = lambda message: None, train_config=None) -> dict:
+             progress: Callable[[str], None] = lambda message: None, train_config=None,
+             train_data: str | Path | None = None) -> dict:
     """Everything `segue evaluate` prints, as a dict (see format_markdown). `train_config`: the
-    config's train section (`--config`/`--set`), for trainer_windows; None reads config.yaml."""
+    config's train section (`--config`/`--set`), for trainer_windows; None reads config.yaml. `train_data`: the
+    dataset whose train split trains the baselines and tunes the memory (default: `data_dir`)."""
     from segue.dataset_reader import read_split
 
     if split == "train" and (baselines or memory):
@@ -178,6 +180,7 @@ def evaluate(model: str | Path | None, data_dir: str | Path, split: str = "eval"
     if not pieces:
         raise SegueError(f"nothing to score: every {split} piece in {data_dir} is shorter than 2 events")
     report = Report(str(engine.path), str(data_dir), split, len(pieces))
+    report.settings["train_data"] = str(train_data or data_dir)
     repeats = [repeat_positions(events, REPEAT_LENGTH)[1:] for events in pieces]
     report.repeat = np.concatenate(repeats)
     report.settings["repeat_length"] = REPEAT_LENGTH
@@ -200,7 +203,13 @@ def evaluate(model: str | Path | None, data_dir: str | Path, split: str = "eval"
 
     need_train = baselines or memory
     if need_train:
-        train = scorable(read_split(data_dir, "train"))
+        from segue.dataset_reader import load_index
+
+        source = Path(train_data or data_dir)
+        if not any(p["split"] == "train" for p in load_index(source)["pieces"]):
+            raise SegueError(f"{source} has no train split (a rendered eval copy?): the baselines and the memory "
+                             "are fitted on train pieces; pass --train-data DATASET")
+        train = scorable(read_split(source, "train"))
         fit_pieces, tune_pieces = tuning_split(train)
         report.settings["tuning_pieces"] = len(tune_pieces)
         report.settings["tuning_events"] = int(sum(len(e) for e in tune_pieces))
@@ -347,8 +356,9 @@ def format_markdown(r: dict) -> str:
                 lines.append(f"| {g['label']} | {g['gap']:+.4f} | [{g['low']:+.4f}, {g['high']:+.4f}] |")
     s = r["settings"]
     if "tuning_pieces" in s:
-        lines += ["", f"Fitted on {s['tuning_pieces']} held-out train pieces ({s['tuning_events']:,} events; one in "
-                      f"{TUNING_SHARE} by piece id, never the scored split):"]
+        lines += ["", f"Trained on the train split of `{s['train_data']}`; fitted on {s['tuning_pieces']} held-out "
+                      f"train pieces ({s['tuning_events']:,} events; one in {TUNING_SHARE} by piece id, never the "
+                      "scored split):"]
         if "kn" in s:
             kn = s["kn"]
             lines.append(f"- KN order {kn['order']} (tuning NLL by order: " + ", ".join(

@@ -116,6 +116,9 @@ def _add_evaluate(subparsers) -> None:
     p.add_argument("--model", type=Path, default=None, help="ONNX model (default: the shipped model)")
     p.add_argument("--data", type=Path, required=True, help="dataset folder")
     p.add_argument("--split", default="eval", choices=["eval", "train"], help="which split to score")
+    p.add_argument("--train-data", type=Path, default=None,
+                   help="dataset whose train split trains the baselines and tunes the memory (default: --data; "
+                        "a rendered eval copy from `segue data render` has none)")
     p.add_argument("--max-pieces", type=int, default=None, help="score only the first N pieces (quick look)")
     p.add_argument("--baselines", action="store_true",
                    help="also fit and score the count baselines (Kneser-Ney, + cache, + note-off grammar) with CIs")
@@ -148,7 +151,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
         print(message, file=sys.stderr, flush=True)
 
     report = evaluate(args.model, args.data, split=args.split, baselines=args.baselines, memory=args.memory,
-                      max_pieces=args.max_pieces, progress=progress, train_config=config_from_args(args).train)
+                      max_pieces=args.max_pieces, progress=progress, train_config=config_from_args(args).train,
+                      train_data=args.train_data)
     text = format_markdown(report)
     memory = None
     if args.continuations and "model_memory" in report["settings"]:
@@ -157,8 +161,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
         candidates = {label: MemorySettings.from_json(saved)
                       for label, saved in report["settings"]["model_memory"]["candidates"].items()}
-        memory, tried = fit_memory_strength(args.model, args.data, candidates, seconds=args.prime_seconds,
-                                            max_pieces=args.pieces, seed=args.seed)
+        memory, tried = fit_memory_strength(args.model, args.train_data or args.data, candidates,
+                                            seconds=args.prime_seconds, max_pieces=args.pieces, seed=args.seed)
         report["settings"]["generation_memory"] = {"chosen": memory.to_json(), "distance": tried}
         text += ("\n\nMemory for generation, chosen on continuations of the held-out train pieces (mean relative "
                  "distance to their real continuations on motif shares, key r and polyphony): " +
@@ -169,7 +173,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         from segue.continuations import run_continuations
 
         continued = run_continuations(args.model, args.data, seconds=args.prime_seconds, max_pieces=args.pieces,
-                                      seed=args.seed, png=args.png, memory=memory)
+                                      seed=args.seed, png=args.png, memory=memory, train_data=args.train_data)
         report["continuations"] = continued["summary"]
         text += "\n\n**Continuations**\n\n" + continued["table"]
     if args.save_memory:

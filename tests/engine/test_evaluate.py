@@ -125,3 +125,13 @@ def test_fitting_on_the_scored_split_is_refused_and_a_missing_dataset_is_a_clear
         evaluate(gru_path, dataset, split="train", baselines=True)
     with pytest.raises(SegueError, match="no index.json"):
         evaluate(gru_path, tmp_path)
+
+
+def test_a_dataset_without_train_pieces_takes_them_from_another(tmp_path, gru_path):
+    pieces = [(f"train{k}", "train", scale_piece(60 + k % 5, 10.0, step=0.2)) for k in range(30)]
+    train = write_dataset(tmp_path / "train", pieces)
+    scored = write_dataset(tmp_path / "rendered", [("e", "eval", scale_piece(62, 10.0, step=0.2))])
+    with pytest.raises(SegueError, match="--train-data"):
+        evaluate(gru_path, scored, baselines=False, memory=True)
+    report = evaluate(gru_path, scored, baselines=False, memory=True, train_data=train)
+    assert report["settings"]["train_data"] == str(train) and "model + memory" in report["rows"]
