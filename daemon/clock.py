@@ -1,6 +1,7 @@
 """MIDI clock in: 24 pulses per quarter note; tempo from recent pulse intervals; start / stop / continue.
 
 Lets answers start on the next beat and last a number of bars when a sequencer or drum machine sends clock.
+STOP also ends an answer that is playing (the session's job); CONTINUE resumes counting where STOP left it.
 """
 from __future__ import annotations
 
@@ -56,9 +57,10 @@ class MidiClock:
         beat = self.beat_seconds(now)
         return None if beat is None else 60.0 / beat
 
-    def next_beat(self, t: float) -> float:
-        """The first beat at or after t (t itself when there is no clock)."""
-        beat = self.beat_seconds(t)
+    def next_beat(self, t: float, now: float) -> float:
+        """The first beat at or after t (t itself when there is no clock). Whether the clock is live is judged at
+        `now`: t may lie ahead (a prepared answer's deadline), beats are extrapolated to it."""
+        beat = self.beat_seconds(now)
         if beat is None or self.beat_time is None:
             return t
         beats_ahead = max(0.0, (t - self.beat_time) / beat)

@@ -8,7 +8,12 @@ always look ports up by name, never by position.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
+import glob
+import logging
 import os
+import socket
 import sys
 import threading
 import time
@@ -32,6 +37,9 @@ POLL_EAGER_S, POLL_IDLE_S = 0.001, 0.02
 EAGER_S = 2.0                    # stay eager this long after the last message
 INPUT_QUEUE = 8192               # messages the backend holds for the input thread: 4 s of a 2,000 msg/s flood
 ACTIVE_SENSING = 0xFE            # a keep-alive some keyboards send 3 times a second: never the model's business
+
+
+log = logging.getLogger("segue.daemon")
 
 
 def compiled_backends() -> list[str]:
@@ -60,7 +68,38 @@ def resolve_backend(name: str) -> str:
     return name
 
 
+# libjack and libasound print their complaints (no server, no sequencer, a lost server) straight to stderr; segue
+# routes them to its log (shown with -v) and says what matters in its own words. The callbacks must stay alive.
+_JACK_MESSAGE = ctypes.CFUNCTYPE(None, ctypes.c_char_p)
+_ALSA_MESSAGE = ctypes.CFUNCTYPE(None, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p)
+_library_hooks: list = []
+
+
+def _route_library_messages() -> None:
+    if _library_hooks:
+        return
+    on_jack = _JACK_MESSAGE(lambda text: log.debug("libjack: %s", (text or b"").decode(errors="replace")))
+    on_alsa = _ALSA_MESSAGE(lambda file, line, function, err, fmt: log.debug(
+        "alsa-lib: %s (%s)", (fmt or b"").decode(errors="replace"), (function or b"").decode(errors="replace")))
+    _library_hooks.extend([on_jack, on_alsa])
+    # python-rtmidi's wheel carries its own libjack; a build from source links the system one
+    wheel_libs = glob.glob(os.path.join(os.path.dirname(os.path.dirname(rtmidi.__file__)), "python_rtmidi.*",
+                                        "libjack*.so*"))
+    for path in wheel_libs or [ctypes.util.find_library("jack")]:
+        try:
+            jack = ctypes.CDLL(path)
+            jack.jack_set_error_function(on_jack)
+            jack.jack_set_info_function(on_jack)
+        except (OSError, TypeError, AttributeError):
+            pass                         # no libjack here: nothing of it can print either
+    try:
+        ctypes.CDLL(ctypes.util.find_library("asound") or "libasound.so.2").snd_lib_error_set_handler(on_alsa)
+    except (OSError, TypeError, AttributeError):
+        pass
+
+
 def _client(kind: str, backend: str, client_name: str):
+    _route_library_messages()
     if backend == "jack":
         os.environ.setdefault("JACK_NO_START_SERVER", "1")   # never let libjack spawn a server behind our back
     try:
@@ -128,11 +167,17 @@ def find_port(names: list[str], wanted: str, kind: str) -> int:
 
 
 class Output:
-    """One output port. Sends from several threads (scheduler, thru, panic) go through one lock."""
+    """One output port. Sends from several threads (scheduler, thru, panic) go through one lock.
+
+    With `connect_to` the port follows a named destination like Input follows its source: `check()` reconnects
+    when a synth that restarted is back."""
 
     def __init__(self, backend: str, client_name: str, port_name: str, connect_to: str | None = None):
         self._rt = _client("output", backend, client_name)
         self._lock = threading.Lock()
+        self._port_name = port_name
+        self.connect_to = connect_to
+        self.connected = connect_to is not None
         if connect_to is None:
             _open_virtual(self._rt, backend, port_name)
             # JACK gives each python-rtmidi port its own client, so the second one is renamed (segue-01:out)
@@ -146,6 +191,23 @@ class Output:
     def send(self, data) -> None:
         with self._lock:
             self._rt.send_message(data)
+
+    def check(self) -> str | None:
+        """Reconnect a followed destination that vanished and is back. Returns a log line when something changed."""
+        if self.connect_to is None:
+            return None
+        names = list(self._rt.get_ports())
+        present = self.name in names
+        if self.connected and not present:
+            self.connected = False
+            return f"output {self.name!r} disappeared; segue plays on and reconnects when it is back"
+        if not self.connected and present:
+            with self._lock:
+                self._rt.close_port()
+                self._rt.open_port(names.index(self.name), self._port_name)
+            self.connected = True
+            return f"output {self.name!r} is back; reconnected"
+        return None
 
     def close(self) -> None:
         with self._lock:
@@ -246,6 +308,27 @@ class ArrivalClock:
         self._since_first = 0.0 if self._since_first is None else self._since_first + delta
         self._offset = min(self._offset, polled_at - self._since_first)
         return self._since_first + self._offset
+
+
+class JackServerWatch:
+    """Whether the JACK server segue joined is still there. python-rtmidi does not say (its ports go on looking
+    alive), so ask the server's socket, which jackd2 keeps in /dev/shm: connecting and hanging up costs it nothing."""
+
+    def __init__(self) -> None:
+        self.name = os.environ.get("JACK_DEFAULT_SERVER") or "default"
+        self.path = f"/dev/shm/jack_{self.name}_{os.getuid()}_0"
+        self.checkable = os.path.exists(self.path)     # another JACK (jack1, other tmpdir): not checked
+
+    def alive(self) -> bool:
+        if not self.checkable:
+            return True
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            probe.settimeout(0.5)
+            try:
+                probe.connect(self.path)
+            except OSError:
+                return False
+        return True
 
 
 def _open_virtual(rt, backend: str, port_name: str) -> None:

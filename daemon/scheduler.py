@@ -40,6 +40,7 @@ class Scheduler:
         self.realtime_priority = realtime_priority
         self.realtime = False
         self.on_sent = on_sent              # callback(Sent) run on the scheduler thread, must be quick
+        self.on_released = None             # callback(data, at) for releases sent outside the schedule (cancel, panic)
         self.tracker = NoteTracker()
         self.echo = echo or EchoFilter()
         self.send_errors: collections.deque[float] = collections.deque(maxlen=100_000)   # at - due, seconds
@@ -144,6 +145,8 @@ class Scheduler:
             now = time.perf_counter()
             self.tracker.sent(data, now)
             self.echo.sent(data, now)
+            if self.on_released is not None:
+                self.on_released(data, now)
 
     def _run(self) -> None:
         self.realtime = become_realtime(self.realtime_priority)

@@ -98,8 +98,7 @@ def _serve(cfg, *, learn: bool, stats: bool, verbose: bool, turn_log: str | None
         port_in.sink = session.on_midi        # from here on a player's note-on reaches the scheduler at once
         # thru: the player hears their own notes through segue, so every one must pass at once
         port_in.busy = (lambda: True) if cfg.thru else (lambda: session.turn is not None)
-        if port_in.connect_to is not None:
-            session.input_watch = port_in.check
+        session.port_watch = _port_watch(port_in, output, backend)
         session.start()                      # its threads inherit the blocked signals
         _install_handlers(session)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
@@ -123,6 +122,22 @@ def _serve(cfg, *, learn: bool, stats: bool, verbose: bool, turn_log: str | None
         if log_file is not None:
             log_file.close()
     return 0
+
+
+def _port_watch(port_in, output, backend: str):
+    """Called about once a second by the session: follow the named ports; a lost JACK server ends segue with one
+    line (its ports are dead and python-rtmidi cannot join a new server)."""
+    from daemon.ports import JackServerWatch
+
+    server = JackServerWatch() if backend == "jack" else None
+
+    def check() -> str | None:
+        if server is not None and not server.alive():
+            raise SegueError(f"the JACK server {server.name!r} went away; segue stopped. Start JACK again, then "
+                             "segue serve")
+        return "; ".join(line for line in (port_in.check(), output.check()) if line) or None
+
+    return check
 
 
 def _realtime_line(asked: int, granted: int, realtime: bool) -> str:

@@ -29,7 +29,7 @@ from daemon.timeline import PlayerClock
 
 log = logging.getLogger("segue.daemon")
 
-NOTE_OFF, NOTE_ON, CONTROL = 0x80, 0x90, 0xB0
+NOTE_OFF, NOTE_ON, CONTROL, SYSEX, CLOCK_STOP = 0x80, 0x90, 0xB0, 0xF0, 0xFC
 DRUM_CHANNEL = 9             # MIDI channel 10: drums are not part of the model's world (the codec drops them)
 SETTLE_S = 0.03              # wait this long after the last release before preparing: the encoder's last step is final
 FLUSH_S = 0.01               # while the player is active, let the encoder finalize steps every 10 ms
@@ -82,6 +82,7 @@ class Session:
                                    realtime_priority=cfg.realtime_priority)
         self.scheduler.echo.window_s = cfg.echo_window_ms / 1000.0
         self.scheduler.yield_to_player = self.policy.mode != "continuous"
+        self.scheduler.on_released = self._on_released
         settings = GeneratorSettings(lookahead_s=cfg.lookahead_ms / 1000.0, lead_in_ms=cfg.lead_in_ms,
                                      note_cap_s=cfg.note_cap_seconds, channel=self.channel)
         self.generator = Generator(engine, self.sampler, self.scheduler, self.origin, settings, self._from_generator)
@@ -98,7 +99,8 @@ class Session:
         self.turns = 0
         self.notes_sent = 0
         self.loop_warned = False
-        self.input_watch = None                 # callable returning a log line or None (port reconnects)
+        self.sysex_warned = False
+        self.port_watch = None                 # callable returning a log line or None (port reconnects); may raise SegueError
         self.next_watch = 0.0
 
     # --- the outside ----------------------------------------------------------------------------------------------
@@ -170,7 +172,11 @@ class Session:
             return
         status = data[0]
         if status >= 0xF0:                             # system messages: only the clock matters to us
+            if status == SYSEX and any(byte >= 0x80 for byte in data[1:-1]):
+                self._warn_swallowed_once(data)
             self.clock.handle(status, stamp)
+            if status == CLOCK_STOP and self.turn is not None:
+                self._end_turn(stamp, "MIDI stop", silence=True)    # the band stopped: so does segue
             return
         if self.cfg.ignore_echo and not self._releases_players_key(data) and self.scheduler.echo.is_echo(data, stamp):
             self._warn_loop_once()
@@ -196,6 +202,15 @@ class Session:
                 self._encoded(self.encoder.note_off(stamp, data[1]))
                 self.policy.note_off(stamp, data[1])
         # aftertouch, pitch bend, program change: recorded / passed thru, not part of the model's vocabulary
+
+    def _warn_swallowed_once(self, data) -> None:
+        """A sysex holding status bytes is a sysex that was never finished (F0 without F7): the MIDI backend
+        (python-rtmidi's RtMidi) took everything after it as part of it until some message ended in F7."""
+        if not self.sysex_warned:
+            self.sysex_warned = True
+            log.warning("an unfinished sysex (%s ...) from the input swallowed %d bytes of messages until a later "
+                        "F7 ended it; those notes were lost. A device or script sends sysex without its closing F7.",
+                        " ".join(f"{b:02X}" for b in data[:3]), len(data))
 
     def _warn_loop_once(self) -> None:
         delay = None if self.loop_warned else self.scheduler.echo.loop_delay()
@@ -316,23 +331,26 @@ class Session:
         self.last_flush = now
 
     def _open_turn(self, trigger: float, deadline: float | None) -> None:
-        start = self.clock.next_beat(trigger) if self.cfg.start_on_beat else trigger
+        now = time.perf_counter()
+        start = self.clock.next_beat(trigger, now) if self.cfg.start_on_beat else trigger
         answer = self.next_answer
         self.next_answer += 1
         self.turn = Turn(answer, start, deadline=deadline, started=deadline is None)
         log.debug("answer %d opened, starts at %+.4f%s", answer, start - self.origin,
                   " (prepared for the silence deadline)" if deadline is not None else "")
         self.generator.send("controls", self._controls())
-        self.generator.send("answer", answer, start, self._end_step(start), time.perf_counter())
+        self.generator.send("answer", answer, start, self._end_step(start, now), now)
         if self.turn.started:
             self._turn_started()
 
-    def _end_step(self, start: float) -> int | None:
+    def _end_step(self, start: float, now: float) -> int | None:
+        """Where the answer starting at `start` ends; the clock's tempo is read as it is `now` (start may be up to
+        a beat, or a whole silence, ahead)."""
         if self.policy.mode == "continuous":
             return None
         seconds = self.cfg.max_response_seconds
         if not self.cfg.until_barge_in:
-            beat = self.clock.beat_seconds(start) if self.cfg.response_bars > 0 else None
+            beat = self.clock.beat_seconds(now) if self.cfg.response_bars > 0 else None
             length = (self.cfg.response_bars * self.cfg.beats_per_bar * beat if beat is not None
                       else self.response_seconds)
             seconds = min(seconds, length)
@@ -381,9 +399,9 @@ class Session:
             self._release_all(now, f"no input for {self.cfg.stale_key_seconds:g} s (a note-off lost on the way?)")
         if turn is not None and turn.started and self.policy.mode == "continuous":
             self._end_continuous(now, turn)
-        if self.input_watch is not None and now >= self.next_watch:
+        if self.port_watch is not None and now >= self.next_watch:
             self.next_watch = now + 1.0
-            line = self.input_watch()
+            line = self.port_watch()
             if line:
                 log.warning(line)
 
@@ -414,7 +432,7 @@ class Session:
             wake.append(prepare if self.turn is None and prepare > now else deadline + DEADLINE_LAG_S)
         if self.turn is not None and self.turn.end_due is not None:
             wake.append(max(self.turn.end_due + 0.002, now + 0.001))
-        if self.input_watch is not None:
+        if self.port_watch is not None:
             wake.append(self.next_watch)
         if self._stale_at() is not None:
             wake.append(self._stale_at())
@@ -459,6 +477,11 @@ class Session:
                       (sent.at - item.due) * 1000)
         if self.recorder is not None:
             self.recorder.segue(item.data, sent.at)
+
+    def _on_released(self, data, at: float) -> None:
+        """Releases at barge-in, panic and shutdown go into the take too: no recorded note is left hanging."""
+        if self.recorder is not None:
+            self.recorder.segue(data, at)
 
     def _send_state(self, answering: bool) -> None:
         if self.cfg.state_cc >= 0:

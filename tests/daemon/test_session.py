@@ -216,7 +216,9 @@ def test_answer_length_in_bars_follows_the_midi_clock():
         for i in range(48):                                      # 120 bpm clock: a pulse every 1/48 s
             r.session.on_midi([0xF8], t0 + i / 48)
         assert wait_for(lambda: r.session.clock.bpm(t0 + 47 / 48) is not None)
-        assert abs(r.session._end_step(t0 + 1.0) - r.session.generator.step_at(t0 + 1.0) - 200) <= 1   # 4 beats = 2 s
+        now = t0 + 47 / 48
+        for start in (now + 0.4, now + 1.5):                     # the next beat, or a deadline a long silence ahead
+            assert abs(r.session._end_step(start, now) - r.session.generator.step_at(start) - 200) <= 1   # 4 beats
     finally:
         r.close()
 
@@ -271,6 +273,41 @@ def test_continuous_mode_answers_are_capped_by_max_response_seconds():
         r.play(0x80, 40, 0)
         assert wait_for(lambda: r.out.note_ons(), timeout=3)
         assert wait_for(lambda: r.session.turn is None, timeout=3)
+        assert sounding(r.out.messages()) == set()
+    finally:
+        r.close()
+
+
+def test_a_recorded_answer_cut_short_by_the_player_ends_its_notes_in_the_file(tmp_path):
+    from daemon.recorder import Recorder
+
+    r = Running(response_seconds=5.0)
+    r.session.recorder = Recorder(tmp_path, r.session.origin)
+    try:
+        r.phrase()
+        assert wait_for(lambda: len(r.out.note_ons()) >= 2, timeout=3)
+        r.play(0x90, 48, 100)                                    # barge-in: segue's sounding notes are released
+        assert wait_for(lambda: r.session.turn is None)
+        r.play(0x80, 48, 0)
+    finally:
+        r.close()                                                # shutdown releases go in too
+    segue_track = mido.MidiFile(r.session.recorder.path).tracks[1]
+    on = set()
+    for m in segue_track:
+        if m.type == "note_on" and m.velocity > 0:
+            on.add(m.note)
+        elif m.type in ("note_off", "note_on"):
+            on.discard(m.note)
+    assert on == set()
+
+
+def test_midi_stop_ends_the_answer_that_is_playing():
+    r = Running(response_seconds=5.0)
+    try:
+        r.phrase()
+        assert wait_for(lambda: r.out.note_ons(), timeout=3)
+        r.play(0xFC)
+        assert wait_for(lambda: r.session.turn is None)
         assert sounding(r.out.messages()) == set()
     finally:
         r.close()
