@@ -217,8 +217,10 @@ def evaluate(model: str | Path | None, data_dir: str | Path, split: str = "eval"
         from segue.memory import SessionMemory
 
         started = time.time()
-        fitted, tried, candidates = fit_memory(model_predictions(engine, tune_pieces, "past"), progress=progress)
+        tune_live = model_predictions(engine, tune_pieces, "past")
+        fitted, tried, candidates = fit_memory(tune_live, progress=progress)
         report.settings["model_memory"] = {"chosen": fitted.to_json(), "tuning_nll": tried,
+                                           "model_tuning_nll": score_pieces(tune_live).metrics()["nll"],
                                            "candidates": {label: c.to_json() for label, c in candidates.items()}}
         report.systems["model + memory"] = score_pieces(live, [SessionMemory(fitted)])
         report.systems["model + memory + note-off grammar"] = score_pieces(
@@ -372,8 +374,9 @@ def format_markdown(r: dict) -> str:
                 lines.append(f"- {label}: " + ", ".join(f"{k}: {v:.3f}" for k, v in s[key]["tuning_nll"].items())
                              + f"; chosen {_memory_summary(s[key]['chosen'])}")
         if "model_memory" in s:
-            lines.append("- the network was trained on these train pieces, so on them it is more confident than on "
-                         "unseen music and the fitted memory weights lean towards the network (conservative)")
+            lines.append(f"- the network was trained on these train pieces (it scores "
+                         f"{s['model_memory']['model_tuning_nll']:.3f} on them alone): where it is more confident "
+                         "on them than on unseen music, the fitted memory weights lean towards the network")
     return "\n".join(lines)
 
 
