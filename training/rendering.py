@@ -413,9 +413,14 @@ def render_events(notes: np.ndarray, rng: np.random.Generator, p: RenderParams) 
 
 def render(notes: np.ndarray, rng: np.random.Generator, p: RenderParams) -> np.ndarray:
     """One random performance of a score: [N, 4] rows (pitch, velocity, start s, end s), pedal applied."""
+    return perform(notes, rng, p)[0]
+
+
+def perform(notes: np.ndarray, rng: np.random.Generator, p: RenderParams):
+    """render(), also returning the CC64 changes it applied: (rows, pedal times, pedal values)."""
     notes = np.asarray(notes, dtype=np.float64)
     if len(notes) < 2:
-        return notes.copy()
+        return notes.copy(), np.zeros(0), np.zeros(0, dtype=np.int64)
     structure = infer_structure(notes)
     durations = beat_durations(structure, float(notes[:, 3].max()), rng, p)
     group = onset_groups(notes[:, 2])
@@ -430,4 +435,5 @@ def render(notes: np.ndarray, rng: np.random.Generator, p: RenderParams) -> np.n
         notes, structure, lambda t: time_map(t, structure.beat, durations) + shift, rng, p)
     if len(pedal_times):
         part = apply_pedal(part, pedal_times, pedal_values, float(max(ends.max(), pedal_times.max())))
-    return np.stack([part.pitch, part.velocity, part.start, part.end], axis=1).astype(np.float64)
+    rows = np.stack([part.pitch, part.velocity, part.start, part.end], axis=1).astype(np.float64)
+    return rows, pedal_times, pedal_values
