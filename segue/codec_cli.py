@@ -74,7 +74,7 @@ def run_decode(args: argparse.Namespace) -> int:
 
 def run_info(args: argparse.Namespace) -> int:
     from segue.errors import SegueError
-    from segue.midi_io import iter_music_files, read_notes
+    from segue.midi_io import is_session_file, iter_music_files, read_notes
 
     limits = config_from_args(args).data
     paths = list(iter_music_files(args.file))
@@ -86,13 +86,13 @@ def run_info(args: argparse.Namespace) -> int:
             print(f"segue: skipped {e}", file=sys.stderr)
             skipped += 1
             continue
-        print(describe(str(path), notes))
+        print(describe(str(path), notes, session=is_session_file(path)))
     if skipped and len(paths) > 1:
         print(f"segue: skipped {skipped} of {len(paths)} files (reasons above)", file=sys.stderr)
     return 2 if skipped == len(paths) else 0
 
 
-def describe(path: str, notes) -> str:
+def describe(path: str, notes, session: bool = False) -> str:
     import numpy as np
 
     from segue.codec import encode_notes
@@ -101,10 +101,12 @@ def describe(path: str, notes) -> str:
 
     events = encode_notes(notes)
     duration = max((n.end for n in notes), default=0.0)
-    lines = [f"{path}",
-             f"  notes      {len(notes)}",
-             f"  duration   {duration:.2f} s",
-             f"  events     {len(events)}  ({len(events) / duration if duration else 0:.1f} events/s)"]
+    lines = [f"{path}"]
+    if session:
+        lines.append("  session    recorded by `segue serve --record`: its player track (segue's answers are left out)")
+    lines += [f"  notes      {len(notes)}",
+              f"  duration   {duration:.2f} s",
+              f"  events     {len(events)}  ({len(events) / duration if duration else 0:.1f} events/s)"]
     if notes:
         onsets_per_second = len(notes) / duration if duration else 0.0
         controls = compute_controls(events) if len(events) else np.zeros((1, CONTROL_DIM))

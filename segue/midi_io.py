@@ -5,6 +5,9 @@ output on real files: pretty_midi's note pairing and instrument grouping, its tr
 arithmetic, then note-seq's sustain rule per instrument, drums dropped, all instruments merged. MusicXML, .mxl,
 kern and ABC go through music21 (the `train` extra), rendered to MIDI bytes and read by the same path.
 Every reader takes the per-file limits of config.yaml's `data` section (segue.file_limits); None = the defaults.
+
+A session file of `segue serve --record` (tracks "player" and "segue", daemon/recorder.py) is read as its player
+track only: what the pianist played is music to learn from and to continue, segue's own answers are not.
 """
 from __future__ import annotations
 
@@ -28,6 +31,9 @@ SCORE_SUFFIXES = {".mxl", ".musicxml", ".xml", ".krn", ".abc"}
 MUSIC_SUFFIXES = MIDI_SUFFIXES | SCORE_SUFFIXES
 DRUM_CHANNEL = 9                # MIDI channel 10, General MIDI percussion
 DEFAULT_TEMPO = 500_000         # microseconds per quarter (120 bpm) until track 0 says otherwise
+# The track names of a `segue serve --record` session file, in the order daemon/recorder.py writes them.
+PLAYER_TRACK, SEGUE_TRACK = "player", "segue"
+SESSION_TRACKS = (PLAYER_TRACK, SEGUE_TRACK)
 
 
 # --- public entry points --------------------------------------------------------------------------------------------
@@ -87,6 +93,8 @@ def midi_bytes_to_arrays(data: bytes, name: str = "<bytes>", limits: DataConfig 
         raise over_limit(name, f"more than {limits.max_notes:,} notes", "max_notes", limits.max_notes) from None
     if any(track.last_tick < 0 for track in midi.tracks):
         raise SegueError(f"{name}: a track holds no messages at all (corrupt MIDI file)")
+    if is_session(midi):
+        midi.tracks = [track for track in midi.tracks if track.name == PLAYER_TRACK]
     max_tick = max((track.last_tick for track in midi.tracks), default=0) + 1
     if max_tick > smf.MAX_TICK:
         raise SegueError(f"{name}: last tick {max_tick} is absurdly large, the file is probably corrupt")
@@ -130,6 +138,64 @@ def iter_music_files(sources: Iterable[str | Path]) -> Iterator[Path]:
             if not matches:
                 raise SegueError(f"{source}: no such file, folder or glob match")
             yield from (p for p in matches if p.is_file() and p.suffix.lower() in MUSIC_SUFFIXES)
+
+
+# --- session files of `segue serve --record` ------------------------------------------------------------------------
+
+def is_session(midi: smf.MidiFile) -> bool:
+    return tuple(track.name for track in midi.tracks) == SESSION_TRACKS
+
+
+def is_session_file(path: str | Path) -> bool:
+    """Whether `path` is a `segue serve --record` session, from its track names alone (no message is parsed, the
+    track bodies are skipped): cheap enough to ask of every MIDI file of a large folder."""
+    try:
+        with open(path, "rb") as handle:
+            return tuple(_leading_track_names(handle, len(SESSION_TRACKS) + 1)) == SESSION_TRACKS
+    except OSError:
+        return False
+
+
+_NAME_SCAN_BYTES = 256      # a track's name comes first in any file a sequencer (or the recorder) writes
+
+
+def _leading_track_names(handle, max_tracks: int) -> list[str]:
+    """The name of each of the first `max_tracks` tracks ("" for none), read from the metas that open the track."""
+    head = handle.read(14)
+    if len(head) < 14 or head[:4] != b"MThd":
+        return []
+    handle.seek(8 + int.from_bytes(head[4:8], "big"))
+    names = []
+    while len(names) < max_tracks:
+        chunk = handle.read(8)
+        if len(chunk) < 8:
+            break
+        size, body = int.from_bytes(chunk[4:8], "big"), handle.tell()
+        if chunk[:4] == b"MTrk":
+            names.append(_opening_name(handle.read(min(size, _NAME_SCAN_BYTES))))
+        handle.seek(body + size)
+    return names
+
+
+def _opening_name(data: bytes) -> str:
+    """The track-name meta among the meta events at the start of a track's bytes, else ""."""
+    pos = 0
+    while pos < len(data):
+        while pos < len(data) and data[pos] & 0x80:     # the delta time (a variable-length quantity)
+            pos += 1
+        pos += 1
+        if pos + 2 > len(data) or data[pos] != 0xFF:
+            return ""                                   # a channel message: the opening metas are over
+        meta_type, pos, length = data[pos + 1], pos + 2, 0
+        while pos < len(data):
+            length = (length << 7) | (data[pos] & 0x7F)
+            pos += 1
+            if not data[pos - 1] & 0x80:
+                break
+        if meta_type == 0x03:
+            return data[pos:pos + length].decode("latin-1")
+        pos += length
+    return ""
 
 
 # --- time: pretty_midi's tick -> seconds, bit for bit ---------------------------------------------------------------

@@ -101,7 +101,7 @@ def build_dataset(sources: list[str], out: str | Path, eval_fraction: float = 0.
         # Shards are written (and old ones deleted) inside `out`: never do that in a folder holding other things.
         raise SegueError(f"data build: {out} exists and is not a segue dataset folder; choose a new -o folder")
     started = time.monotonic()
-    files, rejected = resolve_sources(sources)
+    files, rejected = resolve_sources(sources, eval_fraction)
     if not files:
         raise SegueError(f"data build: no music files found in {' '.join(sources)}")
     cache = out / "cache"

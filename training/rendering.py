@@ -103,7 +103,7 @@ class RenderParams:
         return params
 
 
-PERFORMANCE_SOURCES = ("maestro:", "asap:")   # piece-id prefixes of recorded performances (training/sources.py)
+PERFORMANCE_SOURCES = ("maestro:", "asap:", "session:")   # piece-id prefixes of recorded performances (sources.py)
 SCORE_MAX_VELOCITIES = 20                     # music21's dynamics marks give a score up to ~14; a pianist uses dozens
 
 

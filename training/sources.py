@@ -5,7 +5,10 @@ Sources: files, folders (recursive) and globs of MIDI / MusicXML / kern / abc; `
     MAESTRO   maestro-v*.csv       -> the csv's own train / validation / test split (validation+test -> eval)
     ASAP      metadata.csv with a `folder` column -> one piece per folder, all performances on one side
     POP909    NNN/NNN.mid folders  -> the main MIDI of each song (the versions/ alternatives are left out)
-Anything else is split 90:10 by a stable hash of the piece id, so a rebuild or another machine gives the same split.
+Session files of `segue serve --record` (recognised by their track names, wherever they are: a folder of
+segue-*.mid, a glob, one file) are performances with piece ids `session:<file name>`; see _split_sessions for their
+split. Anything else is split 90:10 by a stable hash of the piece id, so a rebuild or another machine gives the same
+split.
 """
 
 from __future__ import annotations
@@ -13,10 +16,13 @@ from __future__ import annotations
 import csv
 import glob
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from segue.errors import SegueError
+from segue.midi_io import MIDI_SUFFIXES, is_session_file
+
+SESSION_PREFIX = "session:"    # piece ids of recorded sessions; training/rendering.py knows them as performances
 
 # Suffixes we try to read. segue.midi_io.MUSIC_SUFFIXES is the authority once present; this is the same set.
 DEFAULT_SUFFIXES = {".mid", ".midi", ".smf", ".kar", ".mxl", ".musicxml", ".xml", ".krn", ".abc"}
@@ -50,8 +56,13 @@ def split_for(piece_id: str, eval_fraction: float) -> str:
     return "eval" if int.from_bytes(digest[:8], "big") / 2 ** 64 < eval_fraction else "train"
 
 
-def resolve_sources(sources: list[str]) -> tuple[list[SourceFile], list[Rejected]]:
+def resolve_sources(sources: list[str], eval_fraction: float = 0.1) -> tuple[list[SourceFile], list[Rejected]]:
     """All files named by `sources` (deduplicated, sorted within each source) and the files passed over."""
+    files, rejected = _resolve(sources)
+    return _split_sessions(files, eval_fraction), rejected
+
+
+def _resolve(sources: list[str]) -> tuple[list[SourceFile], list[Rejected]]:
     files: list[SourceFile] = []
     rejected: list[Rejected] = []
     for source in sources:
@@ -64,14 +75,14 @@ def resolve_sources(sources: list[str]) -> tuple[list[SourceFile], list[Rejected
             files.extend(found)
             rejected.extend(skipped)
         elif path.is_file():
-            files.append(SourceFile(str(path.resolve()), _stem_id(path), source, None))
+            files.append(_plain_file(path, source))
         else:
             matches = sorted(glob.glob(str(path), recursive=True))
             if not matches:
                 raise SegueError(f"data source '{source}': no such file, folder or glob match")
             for match in matches:
-                sub_files, sub_rejected = resolve_sources([match]) if Path(match).is_dir() else (
-                    [SourceFile(str(Path(match).resolve()), _stem_id(Path(match)), source, None)], [])
+                sub_files, sub_rejected = _resolve([match]) if Path(match).is_dir() else (
+                    [_plain_file(Path(match), source)], [])
                 files.extend(sub_files)
                 rejected.extend(sub_rejected)
     seen, unique = set(), []
@@ -80,6 +91,27 @@ def resolve_sources(sources: list[str]) -> tuple[list[SourceFile], list[Rejected
             seen.add(item.path)
             unique.append(item)
     return unique, rejected
+
+
+def _plain_file(path: Path, source: str) -> SourceFile:
+    """A file no dataset layout claims: its own piece, split by hash; or, for a session file, a performance."""
+    if path.suffix.lower() in MIDI_SUFFIXES and is_session_file(path):
+        return SourceFile(str(path.resolve()), f"{SESSION_PREFIX}{path.stem}", source, None)
+    return SourceFile(str(path.resolve()), _stem_id(path), source, None)
+
+
+def _split_sessions(files: list[SourceFile], eval_fraction: float) -> list[SourceFile]:
+    """Sessions get a split of their own: the latest round(n * eval_fraction) of n >= 2 sessions, at least one, are
+    eval, the rest train (a single session trains). A player brings a handful of sessions; a hash split of so few
+    would most often leave eval empty, and the latest sessions are the fairest test of how the model does on how
+    they play now. The recorder names files by their start time, so the latest sort last."""
+    sessions = sorted((i for i, item in enumerate(files) if item.piece_id.startswith(SESSION_PREFIX)),
+                      key=lambda i: Path(files[i].path).name)
+    held_out = max(1, round(len(sessions) * eval_fraction)) if len(sessions) >= 2 else 0
+    split = list(files)
+    for rank, i in enumerate(sessions):
+        split[i] = replace(files[i], split="eval" if rank >= len(sessions) - held_out else "train")
+    return split
 
 
 def _stem_id(path: Path) -> str:
@@ -126,7 +158,7 @@ def _folder_files(folder: Path, source: str) -> tuple[list[SourceFile], list[Rej
         if any(part.startswith(".") for part in path.relative_to(folder).parts):
             continue  # hidden files and folders (.DS_Store, .git) are not data
         if path.suffix.lower() in suffixes:
-            found.append(SourceFile(str(path.resolve()), _stem_id(path), source, None))
+            found.append(_plain_file(path, source))
         else:
             rejected.append(Rejected(str(path), f"not a music file (suffix '{path.suffix}')"))
     return found, rejected
