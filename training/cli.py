@@ -44,7 +44,9 @@ def add_parser(subparsers) -> None:
     train.add_argument("--data", help="dataset folder from `segue data build`")
     train.add_argument("--out", help="run folder for checkpoints, metrics.csv and plots")
     train.add_argument("--resume", metavar="RUN", help="continue the run in folder RUN where it stopped")
-    train.add_argument("--init-from", metavar="CKPT", help="start from these weights (fine-tuning)")
+    train.add_argument("--init-from", metavar="CKPT",
+                       help="start from these weights (fine-tuning): a checkpoint, a run folder, or 'default' "
+                            "(the shipped model)")
     train.add_argument("--device", default="auto", help="auto | cpu | cuda | mps (default: auto)")
     train.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
     add_config_args(train)
@@ -85,9 +87,14 @@ def _data_render(args) -> int:
 
 
 def _train(args) -> int:
+    from training.init_from import init_checkpoint
     from training.trainer import run_from_args
 
-    return run_from_args(args)
+    if args.resume:                        # a resumed run continues from its own last.pt
+        return run_from_args(args)
+    with init_checkpoint(args.init_from) as path:   # `default`: the shipped model's checkpoint
+        args.init_from = path
+        return run_from_args(args)
 
 
 def _plot(args) -> int:
