@@ -23,8 +23,19 @@ from segue.engine import (CONTROLS_INPUT, EVENTS_INPUT, FORMAT_VERSION, LOGITS_O
 CONTROL_LAYOUT = {
     "note_density": {"offset": 0, "size": 8, "bin_edges": [1, 2, 4, 8, 16, 32, 64], "window_seconds": 3},
     "pitch_class_histogram": {"offset": 8, "size": 12, "window_seconds": 5},
-    "alignment": "input at t = controls at t+1 ++ event t",
 }
+# What the trainer fed with input t (data.controls); checkpoints from before that key were trained on "future".
+CONTROL_ALIGNMENT = {
+    "past": "input at t = controls a ControlFollower reports after events 0..t ++ event t (what the daemon has)",
+    "future": "input at t = forward-looking controls at t+1 ++ event t (Magenta's)",
+    "mix": "trained on both: past-follower controls and forward-looking controls at t+1, per window",
+}
+
+
+def control_layout(ckpt: dict) -> dict:
+    data = ((ckpt.get("train_state") or {}).get("config") or {}).get("data") or {}
+    mode = data.get("controls", "future")
+    return {**CONTROL_LAYOUT, "trained_with": mode, "alignment": CONTROL_ALIGNMENT.get(mode, mode)}
 
 
 def file_sha256(path: str | Path) -> str:
@@ -65,7 +76,7 @@ def build_meta(model: torch.nn.Module, specs: list[StateSpec], ckpt: dict | None
         "model_kind": model.kind,
         "conditioned": conditioned,
         "control_dim": int(model.control_dim),
-        "control_layout": CONTROL_LAYOUT if conditioned else None,
+        "control_layout": control_layout(ckpt) if conditioned else None,
         "codec": codec_meta(),
         "inputs": [EVENTS_INPUT] + ([CONTROLS_INPUT] if conditioned else []) + [state_input_name(s.name) for s in specs],
         "outputs": [LOGITS_OUTPUT] + [state_output_name(s.name) for s in specs],

@@ -60,3 +60,23 @@ def test_refused_pickles_give_a_whole_sentence_and_no_torch_warning(tmp_path, wr
     message = str(error.value)
     assert "weights-only loading refuses" in message and "argumen)" not in message and "\x1b" not in message
     assert [w for w in caught if issubclass(w.category, UserWarning)] == []
+
+
+def test_compact_copy_keeps_weights_and_what_the_model_is_but_not_the_optimizer(tmp_path):
+    from training.checkpoint import compact_checkpoint, load_checkpoint
+
+    cfg = {"kind": "performance_rnn", "hidden_size": 16, "num_layers": 1, "dropout": 0.0, "conditioned": True}
+    model = build_model(cfg)
+    optimizer = torch.optim.AdamW(model.parameters())
+    model(torch.zeros(1, 3, dtype=torch.long), torch.zeros(1, 3, 20))[0].sum().backward()
+    optimizer.step()
+    state = {"step": 7, "optimizer": optimizer.state_dict(), "config": {"data": {"controls": "past"}}}
+    full = save_checkpoint(make_checkpoint(model, cfg, state, {"loss": 1.5}), tmp_path / "best.pt")
+    small = compact_checkpoint(full, tmp_path / "small.pt")
+    assert small.stat().st_size < full.stat().st_size
+    ckpt = load_checkpoint(small)
+    assert "optimizer" not in ckpt["train_state"] and ckpt["train_state"]["step"] == 7
+    assert ckpt["train_state"]["config"]["data"]["controls"] == "past" and ckpt["eval"]["loss"] == 1.5
+    again, _ = load_model_from_checkpoint(small)
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(again.state_dict()[name], tensor)
