@@ -225,6 +225,7 @@ def evaluate(model: str | Path | None, data_dir: str | Path, split: str = "eval"
         report.systems["model + memory"] = score_pieces(live, [SessionMemory(fitted)])
         report.systems["model + memory + note-off grammar"] = score_pieces(
             live, [SessionMemory(fitted), NoteOffMask()])
+        report.notes["model + memory + note-off grammar"] = "both shapers, as the sampling loop applies them"
         report.notes["model + memory"] = (f"mixed with SessionMemory (order {fitted.order}"
                                           f"{', transposition-invariant' if fitted.transpose else ''}, over the piece "
                                           "so far: all of its events)")
