@@ -72,9 +72,10 @@ def add_parser(subparsers) -> None:
 
 
 def ports_command(args) -> int:
-    from daemon.ports import compiled_backends, describe_ports, resolve_backend
+    from daemon.ports import compiled_backends, describe_ports, quiet_backend_libraries, resolve_backend
     from segue.errors import SegueError
 
+    quiet_backend_libraries()            # a backend with no server says so in one line below, not in ten
     backends = [resolve_backend(args.backend)] if args.backend else compiled_backends()
     for backend in backends:
         try:
@@ -85,9 +86,10 @@ def ports_command(args) -> int:
 
 
 def panic_command(args) -> int:
-    from daemon.ports import Output, list_ports, resolve_backend
+    from daemon.ports import Output, list_ports, quiet_backend_libraries, resolve_backend
     from daemon.safety import all_channels_off
 
+    quiet_backend_libraries()
     backend = resolve_backend(args.backend)
     targets = [args.output] if args.output else list_ports(backend)[1]
     for target in targets:

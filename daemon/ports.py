@@ -11,7 +11,6 @@ import contextlib
 import ctypes
 import ctypes.util
 import glob
-import logging
 import os
 import socket
 import sys
@@ -37,9 +36,6 @@ POLL_EAGER_S, POLL_IDLE_S = 0.001, 0.02
 EAGER_S = 2.0                    # stay eager this long after the last message
 INPUT_QUEUE = 8192               # messages the backend holds for the input thread: 4 s of a 2,000 msg/s flood
 ACTIVE_SENSING = 0xFE            # a keep-alive some keyboards send 3 times a second: never the model's business
-
-
-log = logging.getLogger("segue.daemon")
 
 
 def compiled_backends() -> list[str]:
@@ -68,38 +64,29 @@ def resolve_backend(name: str) -> str:
     return name
 
 
-# libjack and libasound print their complaints (no server, no sequencer, a lost server) straight to stderr; segue
-# routes them to its log (shown with -v) and says what matters in its own words. The callbacks must stay alive.
-_JACK_MESSAGE = ctypes.CFUNCTYPE(None, ctypes.c_char_p)
-_ALSA_MESSAGE = ctypes.CFUNCTYPE(None, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p)
-_library_hooks: list = []
-
-
-def _route_library_messages() -> None:
-    if _library_hooks:
-        return
-    on_jack = _JACK_MESSAGE(lambda text: log.debug("libjack: %s", (text or b"").decode(errors="replace")))
-    on_alsa = _ALSA_MESSAGE(lambda file, line, function, err, fmt: log.debug(
-        "alsa-lib: %s (%s)", (fmt or b"").decode(errors="replace"), (function or b"").decode(errors="replace")))
-    _library_hooks.extend([on_jack, on_alsa])
+def quiet_backend_libraries() -> None:
+    """Stop libjack and alsa-lib printing straight to stderr (no server, no sequencer, a lost server: segue says
+    what matters in its own words; -v leaves them on). Their message hooks may be called on JACK's realtime
+    thread, where Python must never run (it would wait for the GIL), so the hook is a C function that ignores
+    its argument: libc's strlen."""
+    libc = ctypes.CDLL(None)
     # python-rtmidi's wheel carries its own libjack; a build from source links the system one
     wheel_libs = glob.glob(os.path.join(os.path.dirname(os.path.dirname(rtmidi.__file__)), "python_rtmidi.*",
                                         "libjack*.so*"))
     for path in wheel_libs or [ctypes.util.find_library("jack")]:
         try:
             jack = ctypes.CDLL(path)
-            jack.jack_set_error_function(on_jack)
-            jack.jack_set_info_function(on_jack)
+            jack.jack_set_error_function(libc.strlen)
+            jack.jack_set_info_function(libc.strlen)
         except (OSError, TypeError, AttributeError):
             pass                         # no libjack here: nothing of it can print either
     try:
-        ctypes.CDLL(ctypes.util.find_library("asound") or "libasound.so.2").snd_lib_error_set_handler(on_alsa)
+        ctypes.CDLL(ctypes.util.find_library("asound") or "libasound.so.2").snd_lib_error_set_handler(libc.strlen)
     except (OSError, TypeError, AttributeError):
         pass
 
 
 def _client(kind: str, backend: str, client_name: str):
-    _route_library_messages()
     if backend == "jack":
         os.environ.setdefault("JACK_NO_START_SERVER", "1")   # never let libjack spawn a server behind our back
     try:

@@ -13,7 +13,8 @@ import threading
 NOTE_OFF, NOTE_ON, CONTROL = 0x80, 0x90, 0xB0
 SUSTAIN_CC, ALL_SOUND_OFF_CC, ALL_NOTES_OFF_CC = 64, 120, 123
 MIDI_CHANNELS = 16
-DIRECT_S = 0.1                   # an equal message this soon after segue sent it is its echo (a loop, no delay)
+DIRECT_S = 0.03                  # an equal message this soon after segue sent it is its echo (a loop with no
+                                 #   delay of its own: JACK periods, a DAW's buffer); longer loops are learnt
 LOOP_EVIDENCE = 6                # arrivals at one delay that make a delayed loop certain
 LOOP_TOLERANCE_S = 0.02          # how far a delayed loop's echoes may stray from its delay (JACK periods, a DAW)
 
@@ -57,8 +58,8 @@ class EchoFilter:
     """Recognises segue's own output routed back to its input (a synth's or DAW's MIDI thru), by content and timing.
 
     An input message equal to one segue sent is its echo when it comes within DIRECT_S (a loop with no delay), or
-    when it comes after the loop's own delay: once LOOP_EVIDENCE equal-content arrivals agree on one delay (within
-    LOOP_TOLERANCE_S) up to `window_s` after the send, that is a loop, and every later arrival at that delay is an
+    when it comes after the loop's own delay: once LOOP_EVIDENCE note-ons equal to ones segue sent agree on one
+    delay (within LOOP_TOLERANCE_S) up to `window_s` after the send, that is a loop, and every later arrival at that delay is an
     echo. A player who repeats one of segue's notes does so at no steady delay, so is not taken for one. Each sent
     message excuses one arrival, the oldest first (a loop keeps order)."""
 
@@ -82,9 +83,12 @@ class EchoFilter:
         with self._lock:
             while self._recent and t - self._recent[0][0] > self.window_s:
                 self._recent.popleft()
-            first = next((i for i, (_, sent) in enumerate(self._recent) if sent == key), None)
-            if first is not None and self._recent[first][0] < t - DIRECT_S:
-                self._delays.append(t - self._recent[first][0])    # evidence for (or against) a delayed loop
+            if key[0] & 0xF0 == NOTE_ON and len(key) == 3 and key[2] > 0:
+                # Evidence for (or against) a delayed loop comes from note-ons (pitch and velocity make them
+                # distinctive; releases and controllers repeat): the delay since the latest equal one sent.
+                latest = max((at for at, sent in self._recent if sent == key and at < t - DIRECT_S), default=None)
+                if latest is not None:
+                    self._delays.append(t - latest)
             found = self._find(key, t)
             if found is None:
                 return False

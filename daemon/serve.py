@@ -65,12 +65,14 @@ def _serve(cfg, *, learn: bool, stats: bool, verbose: bool, turn_log: str | None
     from segue.engine import Engine
     from segue.streaming import StreamingEncoder
 
-    from daemon.ports import Input, Output, resolve_backend
+    from daemon.ports import Input, Output, quiet_backend_libraries, resolve_backend
     from daemon.recorder import Recorder
     from daemon.session import Session
 
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="segue: %(message)s",
                         stream=sys.stderr)
+    if not verbose:
+        quiet_backend_libraries()
     engine = Engine.load(cfg.model or None)
     follower, pinned = controls_setup(cfg, engine)
     backend = resolve_backend(cfg.backend)

@@ -362,6 +362,9 @@ class Session:
 
     def _end_turn(self, now: float, why: str, silence: bool) -> None:
         turn = self.turn
+        if not turn.started and turn.first_note_at is not None:
+            turn.started = True                 # its first note went out at the deadline, before the loop marked it
+            self._turn_started()
         self.turn = None
         log.debug("answer %d ends at %+.4f: %s", turn.answer, now - self.origin, why)
         if why != "length":                     # cut short: drop what is unsent, roll the model back to what sounded

@@ -304,7 +304,9 @@ while time.perf_counter() - start < seconds:
     time.sleep(max(0.0, start + sent / rate - time.perf_counter()))
 for pitch in held:
     out.send_message([0x80, pitch, 0])
+    sent += 1
 out.send_message([0xB0, 64, 0])
+sent += 1
 time.sleep(0.2)
 print(sent, flush=True)
 """
@@ -312,7 +314,8 @@ print(sent, flush=True)
 
 def flood(jack: JackServer, destination: str, rate: float = 2000.0, seconds: float = 10.0,
           client: str = "flood") -> int:
-    """Play `rate` messages per second into `destination` from a separate process; returns how many were sent.
+    """Play `rate` messages per second into `destination` from a separate process; returns how many were sent
+    (with the releases at the end).
 
     A separate process: python-rtmidi runs JACK input callbacks under the GIL inside JACK's process cycle, so a
     client that both floods and listens in one interpreter stalls its own graph."""
@@ -351,7 +354,10 @@ class MidiDump:
         self.out_path = workdir / f"{client}-{uuid.uuid4().hex[:6]}.txt"
         self.err_path = self.out_path.with_suffix(".err")
         self._out, self._err = open(self.out_path, "w"), open(self.err_path, "w")
-        self.proc = subprocess.Popen(["jack_midi_dump", client], env=jack.env, stdout=self._out, stderr=self._err)
+        # Realtime where allowed, so its printing thread keeps up with its 127-message ring on a loaded machine.
+        chrt = ["chrt", "-f", "1"] if shutil.which("chrt") and os.geteuid() == 0 else []
+        self.proc = subprocess.Popen([*chrt, "jack_midi_dump", client], env=jack.env, stdout=self._out,
+                                     stderr=self._err)
         jack.wait_port(re.escape(self.port))
 
     def messages(self) -> list[list[int]]:
@@ -401,6 +407,68 @@ def sounding_after(messages) -> set[int]:
         elif kind == 0xB0 and m[1] in (120, 123):
             on = {(ch, pitch) for ch, pitch in on if ch != channel}
     return {pitch for _, pitch in on}
+
+
+RELAY_SCRIPT = r"""
+import sys, threading, time, rtmidi
+delay, client = float(sys.argv[1]), sys.argv[2]
+out = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name=client + "-out")
+out.open_virtual_port("out")
+pending, cond = [], threading.Condition()
+def on_message(event, data=None):
+    with cond:
+        pending.append((time.perf_counter() + delay, event[0]))
+        cond.notify()
+def relay():
+    while True:
+        with cond:
+            while not pending:
+                cond.wait()
+            due, message = pending[0]
+        wait = due - time.perf_counter()
+        if wait > 0:
+            time.sleep(wait)
+            continue
+        with cond:
+            pending.pop(0)
+        out.send_message(message)
+threading.Thread(target=relay, daemon=True).start()
+rt = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name=client + "-in")
+rt.ignore_types(sysex=False, timing=False, active_sense=False)
+rt.open_virtual_port("in")
+rt.set_callback(on_message)
+print("ready", flush=True)
+sys.stdin.readline()
+"""
+
+
+class Relay:
+    """A synth's or DAW's MIDI thru in its own process: what comes in at `<client>-in:in` goes out of
+    `<client>-out:out` `delay` seconds later."""
+
+    def __init__(self, jack: JackServer, delay: float, client: str = "relay"):
+        self.inlet, self.outlet = f"{client}-in:in", f"{client}-out:out"
+        for attempt in range(SETUP_ATTEMPTS):
+            self.proc = subprocess.Popen([sys.executable, "-c", RELAY_SCRIPT, str(delay), client], env=jack.env,
+                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                         text=True)
+            if self.proc.stdout.readline().strip() == "ready":
+                return
+            self.proc.kill()
+            error = self.proc.stderr.read()[-400:]
+            self.proc.wait(5)
+            time.sleep(1.0)
+        raise RuntimeError(f"relay {client} did not start: {error}")
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.write("quit\n")
+                self.proc.stdin.flush()
+                self.proc.wait(5)
+            except (subprocess.TimeoutExpired, BrokenPipeError):
+                self.proc.kill()
+                self.proc.wait(5)
 
 
 def answer_after(listener: Listener, t: float, timeout: float = 10.0) -> float:

@@ -1,0 +1,177 @@
+"""What a stage does to segue, over a real JACK server with independent clients on the other side (issue 13).
+
+Barge-ins at every moment of an answer, lost note-offs, an unfinished sysex, a feedback loop through a delaying
+relay, a synth that restarts, a JACK server that goes away, SIGKILL, and 10,000 messages counted by jack_midi_dump.
+"""
+from __future__ import annotations
+
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.daemon.jack_harness import (PERIOD_S, REPO, Daemon, JackServer, Listener, MidiDump, Player, Relay,
+                                       answer_after, flood, sounding_after, wait_until)
+
+# Notes segue had already sent when it heard the player arrive up to this much later: two JACK periods (its input
+# and its output) plus a loaded machine's scheduling. A note heard later than this inside the phrase is a stray.
+IN_FLIGHT_S = 2 * PERIOD_S + 0.03
+
+
+def test_no_segue_note_sounds_inside_the_players_phrase_whenever_the_player_barges_in(rig):
+    daemon, listener, player = rig("--silence-ms", "150", "--length", "1.0", verbose=False)
+    rng = random.Random(1)
+    starts = []
+    for i in range(30):
+        released = player.phrase((60 + i % 7, 64), hold=0.03, gap=0.005)
+        if i % 3 == 0:
+            time.sleep(0.15 + rng.uniform(-0.004, 0.004))      # right at the silence deadline: the prepared answer
+        else:
+            answer_after(listener, released)
+            time.sleep(rng.uniform(0.0, 0.3))                  # anywhere in the answer
+        starts.append(time.perf_counter())
+    released = player.phrase((50,))
+    answer_after(listener, released)
+    assert wait_until(lambda: daemon.turns() and daemon.turns()[-1]["trigger"] > released, 10)   # logged at its end
+    assert sounding_after(listener.since()) == set()
+    triggers = [turn["trigger"] for turn in daemon.turns()]
+    strays = []
+    for start in starts:
+        nxt = min((t for t in triggers if t > start), default=float("inf"))
+        strays += [t - start for t, _ in listener.note_ons(start + IN_FLIGHT_S) if t < nxt]
+    assert strays == [], f"segue notes inside the player's phrase, seconds after it began: {strays}"
+
+
+def test_a_lost_note_off_no_longer_blocks_the_turn(rig):
+    daemon, listener, player = rig("--silence-ms", "150", "--length", "0.5", "--set", "daemon.stale_key_seconds=1")
+    player.send(0x90, 50, 90)                                  # its note-off is lost on the way
+    answer_after(listener, player.phrase())
+    assert "presumed released: no input for 1 s" in daemon.output()
+
+
+def test_the_players_all_notes_off_releases_stuck_keys_at_once(rig):
+    daemon, listener, player = rig("--silence-ms", "150", "--length", "0.5")
+    player.send(0x90, 50, 90)
+    released = player.phrase()
+    time.sleep(0.5)
+    assert listener.note_ons(released) == []                   # a key is down: segue waits
+    cleared = player.send(0xB0, 123, 0)
+    answer_after(listener, cleared)
+
+
+def test_an_unfinished_sysex_is_reported_and_the_input_works_after_the_next_f7(rig):
+    daemon, listener, player = rig("--silence-ms", "150", "--length", "0.5")
+    player.send(0xF0, 0x01, 0x02)                              # no F7
+    player.phrase()
+    player.send(0xF0, 0x7E, 0x7F, 0x06, 0x01, 0xF7)            # any later message ending in F7
+    time.sleep(0.3)
+    answer_after(listener, player.phrase())
+    assert wait_until(lambda: "unfinished sysex (F0 01 02" in daemon.output(), 5), daemon.output()[-2000:]
+
+
+@pytest.mark.parametrize("delay", [0.15, 1.0])
+def test_a_feedback_loop_through_a_delaying_relay_does_not_run_away(rig, jack, delay):
+    daemon, listener, player = rig("--silence-ms", "150", "--length", "1.5", verbose=False)
+    relay = Relay(jack, delay, client=f"relay{int(delay * 1000)}")
+    try:
+        jack.connect(daemon.out_port, relay.inlet)
+        jack.connect(relay.outlet, daemon.in_port)
+        answer_after(listener, player.phrase())
+        # The first echoes may cut an answer or two short; then segue knows the loop, says so, and stops feeding it.
+        assert wait_until(lambda: "come back into its input" in daemon.output(), 20), daemon.output()[-2000:]
+        time.sleep(1.5 + delay + 1.0)                          # the answer playing then ends; its echoes are ignored
+        settled = len(daemon.turns())
+        time.sleep(4)
+        assert len(daemon.turns()) == settled <= 5, [t["ended_by"] for t in daemon.turns()]
+    finally:
+        relay.close()
+
+
+def test_a_synth_on_out_that_restarts_is_played_to_again(jack, model, tmp_path):
+    synth = Listener("synth")
+    daemon = Daemon(jack, model, tmp_path, "--silence-ms", "150", "--length", "0.5", "--out", "synth:in",
+                    client="follower")
+    player = None
+    try:
+        player = Player("follower-player")
+        jack.connect("follower-player:out", daemon.in_port)
+        answer_after(synth, player.phrase())
+        synth.close()
+        assert wait_until(lambda: "disappeared" in daemon.output(), 5), daemon.output()
+        synth = Listener("synth")
+        assert wait_until(lambda: "is back; reconnected" in daemon.output(), 5), daemon.output()
+        answer_after(synth, player.phrase())
+    finally:
+        if player is not None:
+            player.close()
+        daemon.stop()
+        synth.close()
+
+
+def test_a_jack_server_that_goes_away_ends_segue_with_one_line(model, tmp_path):
+    server = JackServer()
+    try:
+        daemon = Daemon(server, model, tmp_path, client="orphan")
+        server.stop()
+        assert daemon.proc.wait(15) == 2, daemon.output()
+        assert "the JACK server" in daemon.output() and "went away" in daemon.output()
+        assert "Traceback" not in daemon.output()
+    finally:
+        server.stop()
+
+
+def test_sigkill_mid_answer_then_restart_leaves_nothing_sounding(jack, model, tmp_path):
+    synth = Listener("victim-synth")
+    player = Player("victim-player")
+    args = ("--silence-ms", "150", "--length", "10", "--out", "victim-synth:in")
+    daemon = Daemon(jack, model, tmp_path, *args, client="victim")
+    try:
+        jack.connect("victim-player:out", daemon.in_port)
+        released = player.phrase()
+        assert wait_until(lambda: len(synth.note_ons(released)) >= 2, 10), daemon.output()
+        daemon.signal(signal.SIGKILL)
+        killed = time.perf_counter()                            # notes may be left hanging: nothing released them
+        daemon.stop()
+        daemon = Daemon(jack, model, tmp_path, *args, client="victim")
+        channels = lambda: {m[0] & 0x0F for _, m in synth.since(killed) if m[0] & 0xF0 == 0xB0 and m[1] == 123}  # noqa: E731
+        assert wait_until(lambda: channels() == set(range(16)), 10), synth.since(killed)
+        assert sounding_after(synth.since()) == set()
+    finally:
+        daemon.stop()
+        player.close()
+        synth.close()
+
+
+def test_segue_panic_silences_all_16_channels_of_a_destination(jack, tmp_path):
+    dump = MidiDump(jack, tmp_path, "panicked")
+    try:
+        done = subprocess.run([sys.executable, "-m", "daemon", "panic", "--backend", "jack", "--out", dump.port],
+                              cwd=REPO, env=jack.env, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert wait_until(lambda: len(dump.messages()) >= 48, 5), dump.messages()
+        got = {tuple(m) for m in dump.messages()}
+        assert all((0xB0 | ch, cc, 0) in got for ch in range(16) for cc in (64, 120, 123))
+        assert "panic sent to panicked:input" in done.stdout
+    finally:
+        dump.close()
+
+
+def test_ten_thousand_messages_through_segue_all_reach_jack_midi_dump(rig, jack, tmp_path):
+    # Every message the flood plays goes through segue (thru) to jack_midi_dump. The echo guard is off: a flood
+    # repeats identical messages within the guard's first window, and what is counted here is transport.
+    daemon, listener, player = rig("--thru", "--silence-ms", "60000", "--set", "daemon.ignore_echo=false",
+                                   verbose=False)
+    dump = MidiDump(jack, tmp_path, "counter")
+    try:
+        jack.connect(daemon.out_port, dump.port)
+        time.sleep(0.3)
+        sent = flood(jack, daemon.in_port, rate=2000, seconds=5)
+        assert sent >= 10_000
+        heard = lambda: [m for m in dump.messages() if m[0] < 0xF0]     # noqa: E731 (the thru'd channel messages)
+        wait_until(lambda: len(heard()) >= sent, 5)
+        assert (len(heard()), dump.overflows()) == (sent, 0), f"{sent - len(heard())} of {sent} lost"
+    finally:
+        dump.close()
