@@ -301,6 +301,9 @@ def format_summary(summary: dict, skipped: list[dict], out: Path, max_listed: in
              f"{summary['files_skipped']} skipped; {summary['events']:,} events, {summary['hours']} h",
              f"  split: " + ", ".join(f"{k} {summary['split_pieces'][k]} pieces / {summary['split_events'][k]:,} events"
                                       for k in sorted(summary["split_pieces"]))]
+    if not summary["split_pieces"].get("eval"):
+        lines.append("  no eval pieces, and `segue train` needs some: record another session (of two or more, the "
+                     "latest are held out), add music, or raise data.eval_fraction")
     if skipped:
         lines.append("  skipped: " + ", ".join(f"{k} x{v}" for k, v in summary["skip_reasons"].items()))
         for entry in skipped[:max_listed]:

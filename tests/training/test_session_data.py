@@ -101,3 +101,14 @@ def test_init_from_default_recovers_the_weights_from_the_shipped_graph_when_no_c
         for name, tensor in original.items():
             torch.testing.assert_close(model.state_dict()[name], tensor, atol=1e-6, rtol=0)
     assert not (tmp_path / "default.pt").exists()
+
+
+def test_a_build_without_eval_pieces_says_what_to_do(tmp_path):
+    from training.dataset import format_summary
+
+    sessions(tmp_path / "takes", 1)
+    summary = build_dataset([str(tmp_path / "takes")], tmp_path / "data", workers=1, progress=False)
+    assert "record another session" in format_summary(summary, [], tmp_path / "data")
+    sessions(tmp_path / "takes", 2)
+    summary = build_dataset([str(tmp_path / "takes")], tmp_path / "data", workers=1, progress=False)
+    assert "no eval pieces" not in format_summary(summary, [], tmp_path / "data")
