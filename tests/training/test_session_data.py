@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -80,27 +81,53 @@ def test_init_from_default_without_checkpoint_or_graph_names_the_files(tmp_path,
     assert "\n" not in message
 
 
-def test_init_from_default_recovers_the_weights_from_the_shipped_graph_when_no_checkpoint_is_there(
-        tmp_path, monkeypatch):
-    import torch
-
+@pytest.fixture
+def shipped(tmp_path, monkeypatch):
+    """A tiny model exported as the shipped graph (and its checkpoint, not shipped yet), init_from pointed at them."""
     from export.pipeline import export_model
-    from training.checkpoint import load_model_from_checkpoint, make_checkpoint
+    from training.checkpoint import make_checkpoint
     from training.models import build_model
     from training_fixtures import TINY_MODEL
 
-    shipped = build_model(TINY_MODEL)
+    model = build_model(TINY_MODEL)
+    ckpt = make_checkpoint(model, TINY_MODEL)
     graph = tmp_path / "default.onnx"
-    export_model(shipped, graph, ckpt=make_checkpoint(shipped, TINY_MODEL), parity_steps=20)
-    original = shipped.state_dict()
+    export_model(model, graph, ckpt=ckpt, parity_steps=20)
     monkeypatch.setattr(init_from, "default_checkpoint_path", lambda: tmp_path / "default.pt")
     monkeypatch.setattr(init_from, "default_model_path", lambda: graph)
+    return model, ckpt, tmp_path / "default.pt"
+
+
+def test_init_from_default_recovers_the_weights_from_the_shipped_graph_when_no_checkpoint_is_there(shipped):
+    import torch
+
+    from training.checkpoint import load_model_from_checkpoint
+
+    model, _, checkpoint = shipped
     with init_from.init_checkpoint("default") as path:
-        model, ckpt = load_model_from_checkpoint(path)
-        assert ckpt["model_config"]["hidden_size"] == TINY_MODEL["hidden_size"]
-        for name, tensor in original.items():
-            torch.testing.assert_close(model.state_dict()[name], tensor, atol=1e-6, rtol=0)
-    assert not (tmp_path / "default.pt").exists()
+        recovered, ckpt = load_model_from_checkpoint(path)
+        assert ckpt["model_config"]["hidden_size"] == model.hidden_size
+        for name, tensor in model.state_dict().items():
+            torch.testing.assert_close(recovered.state_dict()[name], tensor, atol=1e-6, rtol=0)
+    assert not checkpoint.exists() and not Path(path).exists()
+
+
+def test_a_shipped_checkpoint_that_is_not_the_graphs_source_is_used_with_a_warning(shipped, capsys):
+    import torch
+
+    from training.checkpoint import save_checkpoint
+
+    model, ckpt, checkpoint = shipped
+    save_checkpoint(ckpt, checkpoint)
+    with init_from.init_checkpoint("default") as path:
+        assert path == str(checkpoint)
+    assert "warning" not in capsys.readouterr().err
+    with torch.no_grad():
+        model.head.bias += 1.0                          # a retrained checkpoint beside the old graph
+    save_checkpoint({**ckpt, "model": model.state_dict()}, checkpoint)
+    with init_from.init_checkpoint("default") as path:
+        assert path == str(checkpoint)
+    assert f"warning: {checkpoint} is not the checkpoint" in capsys.readouterr().err
 
 
 def test_a_build_without_eval_pieces_says_what_to_do(tmp_path):
