@@ -34,7 +34,7 @@ from segue.scoring import (EVENT_TYPES, Scores, gap_with_ci, log_softmax, repeat
 
 TUNING_SHARE = 10              # one train piece in 10 (by a stable hash of its id) is held out for tuning
 KN_MAX_ORDER = 10              # orders 1..10 are tried on the tuning pieces
-KN_DISCOUNT_SCALES = (0.8, 0.9, 1.0, 1.1, 1.2)   # then these multiples of the estimated discounts, at that order
+KN_DISCOUNT_SCALES = (0.8, 0.9, 1.0, 1.1, 1.25, 1.5)   # then these multiples of the estimated discounts, at that order
 REPEAT_LENGTH = 16             # a verbatim repeat: >= 16 events (about 4-5 notes with their timing) seen earlier
 MEMORY_CANDIDATES = ((12, False), (12, True))   # (order, transposition-invariant) tried on the tuning pieces
 
