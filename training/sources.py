@@ -20,21 +20,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from segue.errors import SegueError
-from segue.midi_io import MIDI_SUFFIXES, is_session_file
+from segue.midi_io import MIDI_SUFFIXES, MUSIC_SUFFIXES, is_session_file
 
 SESSION_PREFIX = "session:"    # piece ids of recorded sessions; training/rendering.py knows them as performances
-
-# Suffixes we try to read. segue.midi_io.MUSIC_SUFFIXES is the authority once present; this is the same set.
-DEFAULT_SUFFIXES = {".mid", ".midi", ".smf", ".kar", ".mxl", ".musicxml", ".xml", ".krn", ".abc"}
-
-
-def music_suffixes() -> set[str]:
-    try:
-        from segue.midi_io import MUSIC_SUFFIXES
-        return {s.lower() for s in MUSIC_SUFFIXES}
-    except ImportError:
-        return DEFAULT_SUFFIXES
-
 
 @dataclass(frozen=True)
 class SourceFile:
@@ -130,10 +118,9 @@ def _music21_files(source: str) -> list[SourceFile]:
             raise SegueError(f"data source '{source}': music21 has no composer '{name}' "
                              "(try music21:bach, music21:beethoven, music21:palestrina or music21:all)")
     core = _music21_root()
-    suffixes = music_suffixes()
     out = []
     # The corpus also holds analyses (.rntxt) and metadata; only the scores are music.
-    for p in sorted(Path(p) for p in paths if Path(p).suffix.lower() in suffixes):
+    for p in sorted(Path(p) for p in paths if Path(p).suffix.lower() in MUSIC_SUFFIXES):
         rel = p.relative_to(core) if core and p.is_relative_to(core) else p
         out.append(SourceFile(str(p), f"music21:{rel.with_suffix('')}", source, None))
     return out
@@ -152,12 +139,11 @@ def _folder_files(folder: Path, source: str) -> tuple[list[SourceFile], list[Rej
         return _asap_files(folder, source), []
     if _looks_like_pop909(folder):
         return _pop909_files(folder, source), []
-    suffixes = music_suffixes()
     found, rejected = [], []
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         if any(part.startswith(".") for part in path.relative_to(folder).parts):
             continue  # hidden files and folders (.DS_Store, .git) are not data
-        if path.suffix.lower() in suffixes:
+        if path.suffix.lower() in MUSIC_SUFFIXES:
             found.append(_plain_file(path, source))
         else:
             rejected.append(Rejected(str(path), f"not a music file (suffix '{path.suffix}')"))
