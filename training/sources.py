@@ -24,6 +24,7 @@ from segue.midi_io import MIDI_SUFFIXES, MUSIC_SUFFIXES, is_session_file
 
 SESSION_PREFIX = "session:"    # piece ids of recorded sessions; training/rendering.py knows them as performances
 
+
 @dataclass(frozen=True)
 class SourceFile:
     path: str             # absolute path of the file to read
