@@ -97,13 +97,15 @@ def describe(path: str, notes, session: bool = False) -> str:
 
     from segue.codec import encode_notes
     from segue.controls import CONTROL_DIM, NUM_DENSITY_CLASSES, compute_controls
+    from segue.midi_io import SESSION_MAX_SILENCE_S
     from segue.musical_metrics import estimate_key, key_name
 
     events = encode_notes(notes)
     duration = max((n.end for n in notes), default=0.0)
     lines = [f"{path}"]
     if session:
-        lines.append("  session    recorded by `segue serve --record`: its player track (segue's answers are left out)")
+        lines.append("  session    recorded by `segue serve --record`: its player track (segue's answers are left out), "
+                     f"silences cut to {SESSION_MAX_SILENCE_S:g} s")
     lines += [f"  notes      {len(notes)}",
               f"  duration   {duration:.2f} s",
               f"  events     {len(events)}  ({len(events) / duration if duration else 0:.1f} events/s)"]

@@ -7,7 +7,8 @@ kern and ABC go through music21 (the `train` extra), rendered to MIDI bytes and 
 Every reader takes the per-file limits of config.yaml's `data` section (segue.file_limits); None = the defaults.
 
 A session file of `segue serve --record` (tracks "player" and "segue", daemon/recorder.py) is read as its player
-track only: what the pianist played is music to learn from and to continue, segue's own answers are not.
+track only: what the pianist played is music to learn from and to continue, segue's own answers are not. Its
+silences are cut to SESSION_MAX_SILENCE_S: where segue answered, the player's track is silent for the whole turn.
 """
 from __future__ import annotations
 
@@ -34,6 +35,9 @@ DEFAULT_TEMPO = 500_000         # microseconds per quarter (120 bpm) until track
 # The track names of a `segue serve --record` session file, in the order daemon/recorder.py writes them.
 PLAYER_TRACK, SEGUE_TRACK = "player", "segue"
 SESSION_TRACKS = (PLAYER_TRACK, SEGUE_TRACK)
+# A rest inside a phrase seldom lasts longer. A session's longer silences are segue's turns (8 s by default) and the
+# wait before the first note: left in, they would teach a model to fall silent for seconds after every phrase.
+SESSION_MAX_SILENCE_S = 2.0
 
 
 # --- public entry points --------------------------------------------------------------------------------------------
@@ -93,7 +97,8 @@ def midi_bytes_to_arrays(data: bytes, name: str = "<bytes>", limits: DataConfig 
         raise over_limit(name, f"more than {limits.max_notes:,} notes", "max_notes", limits.max_notes) from None
     if any(track.last_tick < 0 for track in midi.tracks):
         raise SegueError(f"{name}: a track holds no messages at all (corrupt MIDI file)")
-    if is_session(midi):
+    session = is_session(midi)
+    if session:
         midi.tracks = [track for track in midi.tracks if track.name == PLAYER_TRACK]
     max_tick = max((track.last_tick for track in midi.tracks), default=0) + 1
     if max_tick > smf.MAX_TICK:
@@ -102,7 +107,8 @@ def midi_bytes_to_arrays(data: bytes, name: str = "<bytes>", limits: DataConfig 
     seconds = float(tempo.seconds([max_tick - 1])[0])
     if seconds > limits.max_seconds:
         raise over_limit(name, f"{seconds:,.0f} s long", "max_seconds", limits.max_seconds)
-    return _apply_sustain(_group_instruments(midi), tempo)
+    notes = _apply_sustain(_group_instruments(midi), tempo)
+    return shorten_silences(notes, SESSION_MAX_SILENCE_S) if session else notes
 
 
 def write_midi(notes: Iterable[Note], path: str | Path, program: int = 0, channel: int = 0) -> None:
@@ -154,6 +160,20 @@ def is_session_file(path: str | Path) -> bool:
             return tuple(_leading_track_names(handle, len(SESSION_TRACKS) + 1)) == SESSION_TRACKS
     except OSError:
         return False
+
+
+def shorten_silences(notes: NoteArrays, longest: float) -> NoteArrays:
+    """Every stretch with no note sounding (the pedal already applied), the one before the first note too, cut to
+    `longest` seconds by moving everything after it earlier. The notes keep their order and their lengths."""
+    if not len(notes.start):
+        return notes
+    order = np.argsort(notes.start, kind="stable")
+    starts, ends = notes.start[order], notes.end[order]
+    sounding_until = np.concatenate([[0.0], np.maximum.accumulate(ends)[:-1]])   # before each start, in order
+    cut = np.cumsum(np.maximum(starts - sounding_until - longest, 0.0))
+    shift = np.empty_like(cut)
+    shift[order] = cut
+    return NoteArrays(notes.pitch, notes.velocity, notes.start - shift, notes.end - shift)
 
 
 _NAME_SCAN_BYTES = 256      # a track's name comes first in any file a sequencer (or the recorder) writes

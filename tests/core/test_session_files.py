@@ -41,6 +41,21 @@ def test_the_players_pedal_still_sustains_in_a_session(tmp_path):
     assert len(notes) == 1 and abs(notes[0].end - 1.2) < 0.002
 
 
+def test_silences_in_a_session_are_cut_to_two_seconds_the_one_before_the_first_note_too(tmp_path):
+    # the player starts 5 s in, holds the pedal over a rest, then waits 10 s while segue answers
+    recorder = Recorder(tmp_path, origin=0.0)
+    for kind, data, t in [("player", [0x90, 60, 80], 5.0), ("player", [0xB0, 64, 127], 5.1),
+                          ("player", [0x80, 60, 0], 5.5), ("player", [0xB0, 64, 0], 8.0),
+                          ("segue", [0x90, 72, 80], 8.5), ("segue", [0x80, 72, 0], 16.0),
+                          ("player", [0x90, 62, 70], 18.0), ("player", [0x80, 62, 0], 18.5),
+                          ("player", [0x90, 64, 70], 19.0), ("player", [0x80, 64, 0], 19.5)]:
+        getattr(recorder, kind)(data, t)
+    notes = read_notes(recorder.flush())
+    starts = [round(n.start, 3) for n in notes]
+    ends = [round(n.end, 3) for n in notes]
+    assert starts == [2.0, 7.0, 8.0] and ends == [5.0, 7.5, 8.5]    # pedalled to 5 s, the 10 s wait cut to 2 s
+
+
 def test_other_multi_track_files_are_not_sessions_and_keep_every_track(tmp_path):
     named = lambda name, events: [(0, mido.MetaMessage("track_name", name=name))] + events  # noqa: E731
     two = write(tmp_path / "two.mid", named("player", note(0, 96, 60)), named("piano", note(0, 96, 64)))
@@ -59,4 +74,5 @@ def test_segue_info_says_a_session_is_one_and_counts_the_players_notes(tmp_path,
     assert main(["info", str(path), plain]) == 0
     session_lines, plain_lines = capsys.readouterr().out.split(plain)
     assert "recorded by `segue serve --record`" in session_lines and "notes      1\n" in session_lines
+    assert "duration   0.90 s" in session_lines        # the player's note ends at 0.9 s, segue's answer at 3 s
     assert "session" not in plain_lines
