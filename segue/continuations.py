@@ -349,14 +349,15 @@ def run_continuations(model_path: str | Path | None, data_dir: str | Path, secon
                       transpose: Sequence[int] = ALL_KEYS, temperature: float = 1.0,
                       top_p: float = 1.0, seed: int = 0, png: str | Path | None = "continuations.png",
                       progress: Callable[[str], None] | None = None, memory=None,
-                      train_data: str | Path | None = None) -> dict:
+                      train_data: str | Path | None = None, grammar=None) -> dict:
     """The whole test on a dataset built by `segue data build`: returns {"summary", "table", "pieces", "png"}.
 
     model_path None uses segue's shipped model; the Markov baseline (order max_order, PPM-`escape`) is trained on
     the dataset's train split transposed into every key, as in --baselines (order 5 was its best NLL on the Bach
     chorales). Both sample with the same settings and seed. Given `memory` (segue.memory.MemorySettings, fitted as
     `segue evaluate --memory` fits them), a "model + memory" system samples through the model mixed with a
-    SessionMemory that has heard the primer. The Markov model trains on the train split of `train_data` (default:
+    SessionMemory that has heard the primer. Given `grammar` (segue.grammar.GrammarSettings, config.yaml `sampling:`),
+    a "model + grammar" system samples through the decoding grammar. The Markov model trains on the train split of `train_data` (default:
     `data_dir`). png None skips the plot."""
     from segue.baselines import augment_transpositions
     from segue.dataset_reader import read_split
@@ -369,6 +370,9 @@ def run_continuations(model_path: str | Path | None, data_dir: str | Path, secon
         "model": _sampling_generator(ModelSource(model_path), temperature, top_p, seed, seconds),
         "markov": _sampling_generator(MarkovSource(markov), temperature, top_p, seed, seconds),
     }
+    if grammar is not None:
+        generators["model + grammar"] = _sampling_generator(ModelSource(model_path), temperature, top_p, seed,
+                                                            seconds, grammar)
     if memory is not None:
         from segue.memory import SessionMemory
 

@@ -173,7 +173,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
         from segue.continuations import run_continuations
 
         continued = run_continuations(args.model, args.data, seconds=args.prime_seconds, max_pieces=args.pieces,
-                                      seed=args.seed, png=args.png, memory=memory, train_data=args.train_data)
+                                      seed=args.seed, png=args.png, memory=memory, train_data=args.train_data,
+                                      grammar=config_from_args(args).sampling)
         report["continuations"] = continued["summary"]
         text += "\n\n**Continuations**\n\n" + continued["table"]
     if args.save_memory:
