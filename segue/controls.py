@@ -12,7 +12,7 @@ import re
 
 import numpy as np
 
-from segue.codec import (NOTE_OFF_OFFSET, STEPS_PER_SECOND, TIME_SHIFT_OFFSET, VELOCITY_OFFSET)
+from segue.codec import (NOTE_OFF_OFFSET, STEPS_PER_SECOND, TIME_SHIFT_OFFSET, VELOCITY_OFFSET, EventCursor)
 from segue.errors import SegueError
 
 DENSITY_WINDOW_SECONDS = 3.0
@@ -175,22 +175,26 @@ class ControlFollower:
     """Backward-looking controls for the live daemon: density of the last 3 s, pitch classes of the last 5 s."""
 
     def __init__(self) -> None:
-        self.step = 0
+        self.cursor = EventCursor()                       # the step reached and the notes sounding
         self.onsets: list[int] = []                       # steps of recent note-ons
-        self.sounding: dict[int, int] = {}                # pitch -> step it started sounding
         self.spans: list[tuple[int, int, int]] = []       # (pitch class, start step, end step) of ended notes
 
+    @property
+    def step(self) -> int:
+        return self.cursor.step
+
     def push(self, event: int) -> None:
+        # A re-strike ends the sounding note and starts another at once: the pitch class sounds as long as if the
+        # first start were kept (as past_controls counts it).
         event = int(event)
+        step = self.cursor.step
+        ended = self.cursor.push(event)
         if event < NOTE_OFF_OFFSET:
-            self.onsets.append(self.step)
-            self.sounding.setdefault(event, self.step)
-        elif event < TIME_SHIFT_OFFSET:
-            start = self.sounding.pop(event - NOTE_OFF_OFFSET, None)
-            if start is not None:
-                self.spans.append(((event - NOTE_OFF_OFFSET) % 12, start, self.step))
-        elif event < VELOCITY_OFFSET:
-            self.step += event - TIME_SHIFT_OFFSET + 1
+            self.onsets.append(step)
+        if ended is not None:
+            pitch, start, _ = ended
+            self.spans.append((pitch % 12, start, step))
+        if self.cursor.step != step:
             self._forget()
 
     def _forget(self) -> None:
@@ -207,7 +211,7 @@ class ControlFollower:
     def histogram(self) -> np.ndarray:
         window_start = self.step - _HISTOGRAM_WINDOW_STEPS
         weights = np.full(PITCH_CLASSES, HISTOGRAM_PRIOR)
-        spans = self.spans + [(p % 12, s, self.step) for p, s in self.sounding.items()]
+        spans = self.spans + [(p % 12, s, self.step) for p, (s, _) in self.cursor.sounding.items()]
         for pitch_class, start, end in spans:
             seconds = (end - max(start, window_start)) / STEPS_PER_SECOND
             if seconds > 0:
