@@ -6,22 +6,23 @@
   PinnedKey        a soft scale mask on NOTE_ONs for a pinned key ("D minor")
 
 Each takes a normalised temperature-1 [388] distribution and returns one (written in place: the loop owns the
-array, and this runs once per generated event in the daemon); each keeps the share of its event
-kind where it only re-weights within the kind (dynamics, key), so a shaper never changes how busy the music is.
+array, and this runs once per generated event in the daemon). The dynamics and key shapers only re-weight within
+their event kind, keeping its share, so they never change how busy the music is.
 `build_shapers(GrammarSettings)` gives the list generate, continuations and the daemon use.
 
-Measured (2026-12, shipped model, 40 eval passages of data/default x 3 seeds, 10 s primer, temperature 1, no cap;
-`python3 /work/shared/grammar_measure.py [--rendered]`), none -> defaults, [real continuation]:
-  scores:               notes > 5 s 5.9% -> 0.0% [0.2%], > 2 s 10.1% -> 2.6% [0.4%], polyphony 6.14 -> 3.91 [3.78],
-                        key r 0.587 -> 0.728 [0.747]
-  rendered performances: > 5 s 9.9% -> 0.0% [0.15%], > 2 s 17.3% -> 6.8% [0.8%], polyphony 7.26 -> 4.58 [4.18],
-                        key r 0.489 -> 0.633 [0.713], answers more than 15 velocity units off the primer's median
-                        in 41% -> 20% of passages
-  pinned key 3 semitones off the primer's, strength 0 / 0.9 / 1: out-of-scale notes 11.8% / 1.3% / 0%.
-Each alone: the note-off mask halves long notes and brings polyphony to the real music's; no-restrike adds key fit;
-the hazard ends > 5 s notes and also lifts key fit; dynamics halves the far-off answers. Scoring the eval split
-(live protocol) with the note-off mask: 1.5495 -> 1.4914 nats/event; no-restrike and the hazard rule out events
-real music has (unisons of merged parts, notes held past the cap), so they are for generation only.
+Measured (2026-12, shipped model, 40 eval passages of data/default, 10 s primer, temperature 1, no cap).
+`segue evaluate --data data/default --continuations`, model -> model + grammar [real continuation]:
+  key r 0.648 -> 0.718 [0.763], polyphony 6.04 -> 3.96 [3.84], notes >= 2 s 12.2% -> 3.3% [1.4%],
+  >= 5 s 3.8% -> 0.0% [0.1%]; the cost: IOI overlap with the real continuation 0.712 -> 0.667.
+The same passages played as performances first (training.rendering), 3 seeds: > 5 s 9.9% -> 0.0% [0.15%],
+> 2 s 17.3% -> 6.8% [0.8%], polyphony 7.26 -> 4.58 [4.18], key r 0.49 -> 0.63 [0.71], answers more than 15
+velocity units from the primer's median 41% -> 20% of passages. A pinned key 3 semitones off the primer's, at
+strength 0 / 0.9 / 1: 11.8% / 1.3% / 0% out-of-scale notes.
+Shaper by shaper (same test): the note-off mask halves long notes and brings polyphony to the real music's;
+no-restrike adds key fit; the hazard ends > 5 s notes and also lifts key fit (a linear ramp beat a quadratic one);
+dynamics halves the far-off answers. Scoring the eval split (live protocol) with the note-off mask: 1.5495 ->
+1.4914 nats/event; no-restrike and the hazard rule out events real music has (unisons of merged parts, notes held
+past the cap), so they are for generation only.
 """
 from __future__ import annotations
 
