@@ -17,6 +17,7 @@ from pathlib import Path
 import mido
 import pytest
 
+from segue.engine import default_model_path
 from tests.daemon.jack_harness import JackServer, MidiDump, Player, wait_until
 
 SEGUE = [sys.executable, "-m", "segue"]          # the `segue` console script
@@ -93,6 +94,13 @@ def record_session(jack: JackServer, cwd: Path, n: int, sessions: Path) -> None:
         assert serve.stop() == 0, serve.log_path.read_text()
 
 
+def model_config(graph: Path) -> dict:
+    import onnxruntime as ort
+
+    meta = ort.InferenceSession(str(graph), providers=["CPUExecutionProvider"]).get_modelmeta()
+    return json.loads(meta.custom_metadata_map["segue.meta"])["model_config"]
+
+
 def note_ons(path: Path, track: str) -> int:
     midi = mido.MidiFile(path)
     named = next(t for t in midi.tracks if t.name == track)
@@ -136,6 +144,8 @@ def test_record_two_sessions_build_fine_tune_export_and_serve_the_result(jack, t
 
     exported = segue("export", "run/best.pt", "-o", "mine.onnx", "--set", "export.parity_steps=50", cwd=tmp_path)
     assert "parity" in exported and (tmp_path / "mine.onnx").is_file(), exported
+    # the shipped model's shape, not config.yaml's model section: the weights started from the shipped model
+    assert model_config(tmp_path / "mine.onnx") == model_config(default_model_path())
 
     serve = Serve(jack, tmp_path, "mine", "--model", "mine.onnx")
     player, dump = None, None
