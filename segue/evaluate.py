@@ -349,7 +349,9 @@ def format_markdown(r: dict) -> str:
     if r["repeat_share"] is not None:
         lines += ["", f"**Repeats**: {100 * r['repeat_share']:.1f}% of the scored positions lie inside a verbatim "
                       f"repeat (a run of >= {r['settings']['repeat_length']} events that occurred earlier in the "
-                      "same piece).", "", "| system | repeat positions | other positions |", "|---|---|---|"]
+                      "same piece)."]
+    if r["repeat_share"]:
+        lines += ["", "| system | repeat positions | other positions |", "|---|---|---|"]
         for name, row in r["rows"].items():
             if row.get("repeat_nll") is not None:
                 lines.append(f"| {name} | {row['repeat_nll']:.3f} | {row['other_nll']:.3f} |")

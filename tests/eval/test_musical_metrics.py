@@ -146,3 +146,10 @@ def test_the_skyline_takes_the_top_of_each_chord():
     notes = [Note(48, 80, 0.0, 1.0), Note(64, 80, 0.0, 1.0), Note(67, 80, 0.004, 1.0), Note(50, 80, 1.0, 2.0)]
     onsets, top = mm.skyline(notes)
     assert list(onsets) == [0.0, 1.0] and list(top) == [67, 50]
+
+
+def test_a_played_chord_spread_over_tens_of_milliseconds_is_one_onset_but_a_fast_run_is_not():
+    spread = [Note(60, 80, 0.0, 1.0), Note(64, 80, 0.015, 1.0), Note(67, 80, 0.03, 1.0)]
+    assert len(mm.onset_times(spread)) == 1
+    run = [Note(60 + i, 80, 0.06 * i, 0.06 * i + 0.05) for i in range(4)]   # 32nds at 125 bpm
+    assert len(mm.onset_times(run)) == 4
