@@ -20,7 +20,7 @@ from segue.engine import Engine
 from segue.errors import SegueError
 from segue.grammar import GrammarSettings, build_shapers
 from segue.sampling import Sampler
-from segue.sampling_loop import Length, SamplingLoop  # noqa: F401  (Length: callers' length rule)
+from segue.sampling_loop import Length, SamplingLoop
 
 # Without a primer or a pinned density, generate at a moderate piano density (notes per second; bin 8-16).
 DEFAULT_DENSITY = 10.0
