@@ -15,7 +15,7 @@ A shaper is any object with
 and, optionally, snapshot() -> object / restore(object) for cheap rollback (beam search, the daemon's barge-in);
 without them the loop deep-copies the shaper. Shapers run in list order: put those that mix in other
 distributions (a session memory) before the masks, so a ruled-out event stays ruled out.
-Scoring uses the same shapers through `shaped_event_probabilities`.
+Scoring uses the same shapers through `segue.scoring.score_piece`.
 """
 from __future__ import annotations
 
@@ -165,28 +165,3 @@ class SamplingLoop:
                 shaper.restore(state)
             else:
                 self.shapers[i] = copy.deepcopy(state)
-
-
-def shaped_event_probabilities(logits: np.ndarray, events: Sequence[int], shapers: Sequence[Shaper],
-                               context: Iterable[int] = ()) -> np.ndarray:
-    """Probability of each actual next event under the shaped temperature-1 distribution: the loop's view of a
-    sequence, for scoring (NLL with and without a shaper).
-
-    logits[t] are the model's scores for events[t] (for a Markov model, log-probabilities will do); `context` is
-    what the model heard before events[0]. The shapers are reset, then observe the context and each event after
-    it is scored. -log of the result is the per-event NLL."""
-    for shaper in shapers:
-        shaper.reset()
-    for event in context:
-        for shaper in shapers:
-            shaper.observe(int(event))
-    out = np.empty(len(events), dtype=np.float64)
-    for t, event in enumerate(events):
-        probs = softmax(logits[t])
-        for shaper in shapers:
-            probs = shaper.shape(probs)
-        event = int(event)
-        out[t] = probs[event]
-        for shaper in shapers:
-            shaper.observe(event)
-    return out

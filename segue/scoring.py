@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Iterable, Protocol, Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 
 from segue import codec
 from segue.errors import SegueError
+from segue.sampling_loop import Shaper
 
 BOOTSTRAP_RESAMPLES = 2000       # resamples of the pieces for a 95% interval: enough for stable 2.5/97.5 percentiles
 BOOTSTRAP_SEED = 0               # fixed, so the printed intervals are reproducible
@@ -31,12 +32,6 @@ MIN_LOG_PROB = -30.0
 
 EVENT_TYPES = ("note-on", "note-off", "time-shift", "velocity")
 _TYPE_EDGES = np.array([codec.NOTE_OFF_OFFSET, codec.TIME_SHIFT_OFFSET, codec.VELOCITY_OFFSET])
-
-
-class Shaper(Protocol):
-    def reset(self) -> None: ...
-    def observe(self, event: int) -> None: ...
-    def shape(self, probs: np.ndarray) -> np.ndarray: ...
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:

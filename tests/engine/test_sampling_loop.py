@@ -4,7 +4,8 @@ import numpy as np
 from segue import codec
 from segue.grammar import NoteOffMask
 from segue.sampling import Sampler, softmax
-from segue.sampling_loop import MAX_EVENTS_PER_STEP, Length, SamplingLoop, shaped_event_probabilities
+from segue.sampling_loop import MAX_EVENTS_PER_STEP, Length, SamplingLoop
+from segue.scoring import MIN_LOG_PROB, score_piece
 
 
 def peaked(*events, others=-20.0):
@@ -61,12 +62,11 @@ def test_restore_brings_back_the_grammar_state_of_the_snapshot():
 
 def test_scoring_sees_the_shaped_distribution_and_equals_softmax_without_shapers():
     rng = np.random.default_rng(1)
-    events = [codec.note_on(60), codec.time_shift(20), codec.note_off(61), codec.note_off(60)]
-    logits = rng.normal(size=(len(events), codec.NUM_CLASSES))
-    plain = shaped_event_probabilities(logits, events, [])
-    np.testing.assert_allclose(plain, [softmax(row)[e] for row, e in zip(logits, events)])
-    masked = shaped_event_probabilities(logits, events, [NoteOffMask()])
-    assert masked[2] == 0                                     # 61 is not sounding
-    assert masked[0] > plain[0] and masked[3] > plain[3]      # the silent pitches' mass went elsewhere
-    with_context = shaped_event_probabilities(logits[2:], events[2:], [NoteOffMask()], context=events[:2])
-    np.testing.assert_allclose(with_context, masked[2:])
+    # events[0] is context; probs[t] is the distribution of events[t + 1]
+    events = np.array([codec.note_on(60), codec.time_shift(20), codec.note_off(61), codec.note_off(60)])
+    probs = np.stack([softmax(row) for row in rng.normal(size=(len(events) - 1, codec.NUM_CLASSES))])
+    plain = np.exp(score_piece(probs, events).log_prob)
+    np.testing.assert_allclose(plain, probs[np.arange(3), events[1:]])
+    masked = score_piece(probs, events, [NoteOffMask()])
+    assert masked.log_prob[1] == MIN_LOG_PROB                              # 61 is not sounding
+    assert masked.log_prob[0] > np.log(plain[0]) and masked.log_prob[2] > np.log(plain[2])  # its mass went elsewhere
