@@ -171,8 +171,9 @@ def main(argv=None) -> int:
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     model, model_name = pick_model(args.model, workdir)
-    jack = JackServer(rate=args.rate, period=args.period, realtime=False if args.no_realtime else None,
-                      priority=args.jack_priority)
+    # its own server name, apart from the tests' pool: a test run elsewhere on the machine never shares it
+    jack = JackServer(name="segue-bench", rate=args.rate, period=args.period,
+                      realtime=False if args.no_realtime else None, priority=args.jack_priority)
     os.environ.update(JACK_DEFAULT_SERVER=jack.name, JACK_NO_START_SERVER="1")
     period_s = args.period / args.rate
     # The daemon stamps input at JACK's process cycle, so a trigger (last release + silence) sits at a fixed phase

@@ -297,6 +297,10 @@ class ArrivalClock:
         return self._since_first + self._offset
 
 
+class JackServerLost(SegueError):
+    """The JACK server segue joined went away."""
+
+
 class JackServerWatch:
     """Whether the JACK server segue joined is still there. python-rtmidi does not say (its ports go on looking
     alive), so ask the server's socket, which jackd2 keeps in /dev/shm: connecting and hanging up costs it nothing."""

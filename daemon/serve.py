@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import queue
 import signal
 import sys
@@ -112,7 +113,14 @@ def _serve(cfg, *, learn: bool, stats: bool, verbose: bool, turn_log: str | None
             log.debug("scheduler thread: %s", _realtime_line(asked, cfg.realtime_priority, session.scheduler.realtime))
         if recorder is not None:
             log.info("recording to %s", recorder.path)
-        session.run()
+        try:
+            session.run()
+        except JackServerLost as lost:
+            # Nothing can sound without the server, and closing JACK clients whose server died can wait forever
+            # in libjack (its process thread never wakes again): keep the take, say it in one line, leave now.
+            session.flush_record()
+            print(f"segue: {lost}", file=sys.stderr, flush=True)
+            os._exit(2)
     finally:
         port_in.close()                      # no more input callbacks from the backend's thread from here on
         if session is not None:
@@ -129,14 +137,14 @@ def _serve(cfg, *, learn: bool, stats: bool, verbose: bool, turn_log: str | None
 def _port_watch(port_in, output, backend: str):
     """Called about once a second by the session: follow the named ports; a lost JACK server ends segue with one
     line (its ports are dead and python-rtmidi cannot join a new server)."""
-    from daemon.ports import JackServerWatch
+    from daemon.ports import JackServerLost, JackServerWatch
 
     server = JackServerWatch() if backend == "jack" else None
 
     def check() -> str | None:
         if server is not None and not server.alive():
-            raise SegueError(f"the JACK server {server.name!r} went away; segue stopped. Start JACK again, then "
-                             "segue serve")
+            raise JackServerLost(f"the JACK server {server.name!r} went away; segue stopped. Start JACK again, then "
+                                 "segue serve")
         return "; ".join(line for line in (port_in.check(), output.check()) if line) or None
 
     return check

@@ -139,7 +139,7 @@ class Session:
         self.scheduler.panic()
         self.scheduler.stop()
         self._send_state(False)
-        self._flush_record()
+        self.flush_record()
 
     def run(self) -> None:
         """The input loop; returns after request_stop() or a failure in another thread (re-raised here)."""
@@ -376,7 +376,7 @@ class Session:
         turn.ended_by, turn.ended_at = why, now
         self._send_state(False)
         self._log_turn(turn)
-        self._flush_record()
+        self.flush_record()
 
     def _prepare_at(self, deadline: float) -> float:
         return deadline - self.policy.silence_s + min(SETTLE_S, self.policy.silence_s)
@@ -490,7 +490,7 @@ class Session:
         if self.cfg.state_cc >= 0:
             self.scheduler.send_now([CONTROL | self.channel, self.cfg.state_cc, 127 if answering else 0], track=False)
 
-    def _flush_record(self) -> None:
+    def flush_record(self) -> None:
         if self.recorder is not None:
             self.recorder.flush()
 
