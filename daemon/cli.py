@@ -41,6 +41,9 @@ def add_parser(subparsers) -> None:
     serve.add_argument("--lookahead-ms", type=float, help="how far ahead the generator samples")
     serve.add_argument("--key", help='pin the key instead of following the player, e.g. "D minor"')
     serve.add_argument("--density", type=float, help="pin the note density (notes per second)")
+    serve.add_argument("--memory", choices=["off", "player", "session"],
+                       help="session memory: answers reuse what you played (player, the default), what both of you "
+                            "played (session), or not (off)")
     serve.add_argument("--temperature", type=float)
     serve.add_argument("--top-k", type=int)
     serve.add_argument("--top-p", type=float)
@@ -107,8 +110,8 @@ def panic_command(args) -> int:
 
 CLI_TO_CONFIG = ("model", "backend", "input", "output", "client_name", "in_channel", "out_channel", "thru", "mode",
                  "silence_ms", "takeover_cc", "response_seconds", "response_bars", "until_barge_in", "start_on_beat",
-                 "lead_in_ms", "lookahead_ms", "key", "density", "temperature", "top_k", "top_p", "min_p", "seed",
-                 "record")
+                 "lead_in_ms", "lookahead_ms", "key", "density", "memory", "temperature", "top_k", "top_p", "min_p",
+                 "seed", "record")
 
 
 def serve_command(args) -> int:
@@ -117,7 +120,8 @@ def serve_command(args) -> int:
     from daemon.serve import serve
     from segue.config import load_config
 
-    cfg = load_config(args.config, args.set).daemon
+    config = load_config(args.config, args.set)
     given = {name: getattr(args, name) for name in CLI_TO_CONFIG if getattr(args, name) is not None}
-    cfg = dataclasses.replace(cfg, **given)
-    return serve(cfg, learn=args.learn, stats=args.stats, verbose=args.verbose, turn_log=args.turn_log)
+    cfg = dataclasses.replace(config.daemon, **given)
+    return serve(cfg, grammar=config.sampling, learn=args.learn, stats=args.stats, verbose=args.verbose,
+                 turn_log=args.turn_log)

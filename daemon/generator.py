@@ -18,6 +18,7 @@ import numpy as np
 
 from segue import codec
 from segue.grammar import GrammarSettings, build_shapers
+from segue.memory import MemorySettings, SessionMemory
 from segue.sampling_loop import SamplingLoop
 from daemon.scheduler import Scheduled
 from daemon.timeline import Context, PlayerEvent
@@ -57,10 +58,11 @@ class Record:
 class GeneratorSettings:
     lookahead_s: float = 0.2
     lead_in_ms: float = 0.0          # longest silence allowed before the answer's first note
-    note_cap_s: float = 5.0          # longest segue note (the release hazard's cap)
     channel: int = 0                 # output channel, 0-based
-    grammar: GrammarSettings = dataclasses.field(default_factory=GrammarSettings)   # note_cap_s replaces its cap
+    grammar: GrammarSettings = dataclasses.field(default_factory=GrammarSettings)   # config.yaml sampling:
     key: str = ""                    # a pinned key the grammar holds ("D minor"); "" = none
+    memory: MemorySettings | None = None   # the session memory's fitted settings; None = no memory
+    memory_learns: str = "player"    # "player": it stores the player's events only; "session": segue's too
 
 
 class Generator:
@@ -79,8 +81,11 @@ class Generator:
         self.base_index = -1                 # records index the base stands for (-1: before the answer)
         self.error: BaseException | None = None
         self.epoch = 0                       # the scheduler's epoch of the last cancel heard (see Scheduler.cancel)
-        grammar = dataclasses.replace(settings.grammar, note_cap_seconds=settings.note_cap_s)    # one note cap
-        self.loop = SamplingLoop(sampler, build_shapers(grammar, settings.key or None))
+        # The memory mixes in its distribution before the grammar's masks, so what the grammar rules out stays out.
+        self.memory = SessionMemory(settings.memory) if settings.memory is not None else None
+        memory = [self.memory] if self.memory is not None else []
+        self.loop = SamplingLoop(sampler, memory + build_shapers(settings.grammar, settings.key or None))
+        self._learning(settings.memory_learns == "session")
         self._thread = threading.Thread(target=self._run, name="segue-generator", daemon=True)
 
     # --- the session's side -------------------------------------------------------------------------------------
@@ -143,6 +148,12 @@ class Generator:
             self._rollback(*command[1:])
         elif kind == "controls":
             self._set_controls(command[1])
+        elif kind == "forget":                # a panic: the session memory starts afresh (the model's state stays)
+            if self.memory is not None:
+                self.memory.reset()
+        elif kind == "memory_strength":       # a factor of the fitted strength (the CC knob: 0 off .. 2 double)
+            if self.memory is not None:
+                self.memory.set_strength(self.memory.settings.strength * command[1])
         elif kind == "call":                  # run a function on this thread (tests, live sampler changes)
             command[1]()
 
@@ -157,7 +168,9 @@ class Generator:
 
     def _feed_player(self, items: list[PlayerEvent], controls) -> None:
         self._set_controls(controls)
+        self._learning(True)
         self._feed(self.context.player_events(items))
+        self._learning(self.settings.memory_learns == "session")
         if self.answer is not None and not self.answer.finished:
             # Playing along (the session rolled the answer back to what sounded first): the player's notes are
             # now part of what sounded, so later rollbacks must not undo them.
@@ -166,6 +179,11 @@ class Generator:
             # Time passed while the player's notes travelled here; segue goes on from now, not from the past
             # (its next notes would otherwise all be late).
             self._feed(self.context.advance_to(self.step_at(time.perf_counter() + CATCH_UP_S)))
+
+    def _learning(self, on: bool) -> None:
+        """Whether the memory stores what is fed next as material (it always hears it as context)."""
+        if self.memory is not None:
+            self.memory.learning = on
 
     def _record(self) -> Record:
         return Record(self.engine.snapshot(), self.logits, self.context.step, self.context.velocity_bin,

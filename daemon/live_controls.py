@@ -1,4 +1,4 @@
-"""Live controls: the CC map (knobs -> temperature, top-p, length, density, mode, panic) and --learn.
+"""Live controls: the CC map (knobs -> temperature, top-p, length, density, mode, memory, panic) and --learn.
 
 A CC value 0..127 is mapped onto each control's useful range; the mapping is linear and documented in
 config.yaml so a musician knows where the middle of the knob is.
@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from daemon.policy import MODES
 
-CONTROL_NAMES = ("temperature", "top_p", "response_seconds", "density", "mode", "panic")
+CONTROL_NAMES = ("temperature", "top_p", "response_seconds", "density", "mode", "memory", "panic")
 DENSITY_CLASSES = 8      # the model's note-density one-hot has 8 classes (segue.controls)
 
 
@@ -33,6 +33,8 @@ def cc_value(name: str, value: int) -> object:
         return min(DENSITY_CLASSES - 1, value * DENSITY_CLASSES // 128)   # density class 0..7
     if name == "mode":
         return MODES[min(len(MODES) - 1, value * len(MODES) // 128)]
+    if name == "memory":
+        return round(2.0 * x, 3)                  # session memory: 0 (off) .. 2x the fitted strength; 1 at the middle
     if name == "panic":
         return value >= 64
     raise KeyError(name)

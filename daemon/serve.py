@@ -22,6 +22,7 @@ from daemon.realtime import scheduler_priority
 
 log = logging.getLogger("segue.daemon")
 STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+MEMORY_MODES = ("off", "player", "session")
 
 
 def check_config(cfg) -> None:
@@ -30,7 +31,22 @@ def check_config(cfg) -> None:
     check_ranges(cfg, "daemon")
     if cfg.mode not in MODES:
         raise SegueError(f"daemon.mode {cfg.mode!r} is not a mode: use one of {', '.join(MODES)}")
+    if cfg.memory not in MEMORY_MODES:
+        raise SegueError(f"daemon.memory {cfg.memory!r}: use one of {', '.join(MEMORY_MODES)}")
     CCMap(cfg.cc_map)
+
+
+def memory_setup(cfg, engine):
+    """The session memory's settings for this model (NAME.memory.json beside it), or None when it is off."""
+    from segue.memory import MemorySettings, memory_settings_path
+
+    if cfg.memory == "off":
+        return None
+    settings = MemorySettings.for_model(engine.path)
+    if settings is None:
+        log.info("session memory off: %s has no fitted memory settings (%s; `segue evaluate --model MODEL --data "
+                 "DATA --memory --save-memory` writes them)", engine.path.name, memory_settings_path(engine.path).name)
+    return settings
 
 
 def controls_setup(cfg, engine):
@@ -50,19 +66,21 @@ def controls_setup(cfg, engine):
     return ControlFollower(), pinned
 
 
-def serve(cfg, *, learn: bool = False, stats: bool = False, verbose: bool = False, turn_log: str | None = None) -> int:
+def serve(cfg, *, grammar=None, learn: bool = False, stats: bool = False, verbose: bool = False,
+          turn_log: str | None = None) -> int:
+    """`cfg` is config.yaml's daemon section, `grammar` its sampling section (None: the defaults)."""
     check_config(cfg)
     # SIGINT/SIGTERM must reach the main thread, which sleeps on the input queue: a signal delivered to one of the
     # many C threads (JACK, ONNX Runtime) would not wake it. Threads inherit the mask, so block the signals while
     # everything starts and unblock them in the main thread only.
     signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     try:
-        return _serve(cfg, learn=learn, stats=stats, verbose=verbose, turn_log=turn_log)
+        return _serve(cfg, grammar=grammar, learn=learn, stats=stats, verbose=verbose, turn_log=turn_log)
     finally:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
 
 
-def _serve(cfg, *, learn: bool, stats: bool, verbose: bool, turn_log: str | None) -> int:
+def _serve(cfg, *, grammar, learn: bool, stats: bool, verbose: bool, turn_log: str | None) -> int:
     from segue.engine import Engine
     from segue.streaming import StreamingEncoder
 
@@ -93,8 +111,9 @@ def _serve(cfg, *, learn: bool, stats: bool, verbose: bool, turn_log: str | None
         cfg = dataclasses.replace(cfg, realtime_priority=scheduler_priority(asked, backend))
         log_file = open(turn_log, "a") if turn_log else None
         recorder = None
+        memory = memory_setup(cfg, engine)   # after the ports: a missing MIDI system is the first thing said
         session = Session(cfg, engine, output, make_encoder=StreamingEncoder, follower=follower, pinned=pinned,
-                          turn_log=log_file, verbose=verbose, inbox=inbox)
+                          turn_log=log_file, verbose=verbose, inbox=inbox, grammar=grammar, memory=memory)
         if cfg.record:
             recorder = Recorder(cfg.record, session.origin)
             session.recorder = recorder

@@ -57,7 +57,8 @@ class Turn:
 
 class Session:
     def __init__(self, cfg, engine, output, *, make_encoder, follower=None, pinned=None, recorder=None,
-                 sampler=None, turn_log=None, verbose=False, inbox: queue.SimpleQueue | None = None):
+                 sampler=None, turn_log=None, verbose=False, inbox: queue.SimpleQueue | None = None,
+                 grammar=None, memory=None):
         from segue.sampling import Sampler
 
         self.cfg = cfg
@@ -83,8 +84,12 @@ class Session:
         self.scheduler.echo.window_s = cfg.echo_window_ms / 1000.0
         self.scheduler.yield_to_player = self.policy.mode != "continuous"
         self.scheduler.on_released = self._on_released
+        # grammar: config.yaml sampling: (None = its defaults); memory: the model's fitted MemorySettings or None
         settings = GeneratorSettings(lookahead_s=cfg.lookahead_ms / 1000.0, lead_in_ms=cfg.lead_in_ms,
-                                     note_cap_s=cfg.note_cap_seconds, channel=self.channel)
+                                     channel=self.channel, key=cfg.key, memory=memory,
+                                     memory_learns="session" if cfg.memory == "session" else "player")
+        if grammar is not None:
+            settings.grammar = grammar
         self.generator = Generator(engine, self.sampler, self.scheduler, self.origin, settings, self._from_generator)
         self.response_seconds = cfg.response_seconds
         self.turn: Turn | None = None
@@ -284,6 +289,8 @@ class Session:
                 self._end_turn(stamp, "mode change", silence=True)
             self.policy = _carry_policy(self.policy, str(change.value))
             self.scheduler.yield_to_player = self.policy.mode != "continuous"
+        elif change.name == "memory":
+            self.generator.send("memory_strength", float(change.value))
         elif change.name == "panic":
             self._panic(stamp)
 
@@ -291,6 +298,7 @@ class Session:
         if self.turn is not None:
             self._end_turn(stamp, "panic", silence=True)
         self.scheduler.panic()
+        self.generator.send("forget")           # a panic is a fresh start: the session memory too
 
     def _encoded(self, events) -> None:
         if not events:

@@ -133,6 +133,7 @@ class DaemonConfig:
     seed: int | None = None
     key: str = ""
     density: float = -1.0
+    memory: str = "player"
     # turn-taking
     mode: str = "call-response"
     silence_ms: float = 400.0
@@ -148,7 +149,6 @@ class DaemonConfig:
     lookahead_ms: float = 200.0
     spin_ms: float = 1.0
     realtime_priority: int = 60
-    note_cap_seconds: float = 5.0
     stale_key_seconds: float = 10.0
     # live controls
     cc_map: dict[str, int] = field(default_factory=dict)
@@ -283,7 +283,6 @@ RANGES: dict[str, Range] = {
     "daemon.lookahead_ms": _POSITIVE,
     "daemon.spin_ms": _NON_NEGATIVE,
     "daemon.realtime_priority": Range(0, 99),
-    "daemon.note_cap_seconds": _POSITIVE,
     "daemon.stale_key_seconds": _POSITIVE,
     "daemon.cc_map.*": _CC_OR_OFF,
     "daemon.state_cc": _CC_OR_OFF,

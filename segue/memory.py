@@ -95,9 +95,17 @@ class SessionMemory:
         if self.settings.lambdas and len(self.settings.lambdas) != cells:
             raise SegueError(f"memory settings have {len(self.settings.lambdas)} mixing weights, order "
                              f"{self.settings.order} needs {cells}")
-        weights = np.asarray(self.settings.lambdas or np.zeros(cells), dtype=np.float64) * self.settings.strength
-        self.lambdas = np.minimum(weights, MAX_WEIGHT)
+        self.fitted = np.asarray(self.settings.lambdas or np.zeros(cells), dtype=np.float64)
+        self.set_strength(self.settings.strength)
+        # False: events still form the context the memory matches against, but are not stored as material. The
+        # daemon's player-only memory learns the player's phrases, not segue's answers to them (which would
+        # otherwise come back as "the player's motif" and make segue quote itself).
+        self.learning = True
         self.reset()
+
+    def set_strength(self, strength: float) -> None:
+        """Scale the fitted mixing weights (0 = the memory is silent; live: a CC through daemon.cc_map.memory)."""
+        self.lambdas = np.minimum(self.fitted * max(strength, 0.0), MAX_WEIGHT)
 
     def reset(self) -> None:
         """Forget the session (a new piece, a new session, a panic)."""
@@ -114,7 +122,7 @@ class SessionMemory:
     # --- the shaper protocol ---------------------------------------------------------------------------------
     def observe(self, event: int) -> None:
         event = int(event)
-        if self.query:
+        if self.query and self.learning:
             self._store(self.query, self._relative(event, self.query_reference))
         self.history.append(event)
         if event < codec.NOTE_OFF_OFFSET:

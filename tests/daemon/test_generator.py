@@ -2,6 +2,8 @@
 import time
 
 from segue import codec
+from segue.grammar import GrammarSettings
+from segue.memory import _RELATIVE_BASE, MemorySettings
 from segue.sampling import Sampler
 
 from daemon.generator import Generator, GeneratorSettings
@@ -92,7 +94,8 @@ def test_answer_of_fixed_length_releases_its_notes_and_reports_done():
 
 def test_notes_longer_than_the_cap_are_released():
     engine = ScriptedEngine(hold_steps=100)                      # the script holds notes 1 s
-    out, sched, gen, _ = make(engine, lookahead_s=0.1, note_cap_s=0.2)
+    out, sched, gen, _ = make(engine, lookahead_s=0.1,
+                              grammar=GrammarSettings(release_start_seconds=0.1, note_cap_seconds=0.2))
     try:
         start = time.perf_counter()
         gen.send("answer", 1, start, None, time.perf_counter())
@@ -112,5 +115,45 @@ def test_player_events_are_heard_between_answers_with_wall_clock_shifts():
         assert wait_for(lambda: len(engine.heard) >= 6)
         assert engine.heard == (codec.time_shift(100), codec.time_shift(20), codec.velocity_event(20),
                                 codec.note_on(50), codec.time_shift(30), codec.note_off(50))
+    finally:
+        stop(sched, gen)
+
+
+def _phrase(start_step: int) -> list[PlayerEvent]:
+    return [PlayerEvent(start_step, codec.note_on(60), 20), PlayerEvent(start_step + 20, codec.note_off(60)),
+            PlayerEvent(start_step + 20, codec.note_on(64), 20), PlayerEvent(start_step + 40, codec.note_off(64))]
+
+
+def _stored_events(memory) -> set[int]:
+    """The events the memory holds as material (absolute pitches: stored codes are offset by 2 * _RELATIVE_BASE)."""
+    return {code - 2 * _RELATIVE_BASE for _, _, code in memory.stored}
+
+
+def test_player_only_memory_stores_the_players_notes_but_not_segues_answer():
+    memory = MemorySettings(order=4, lambdas=[0.1] * (5 * 8))
+    out, sched, gen, _ = make(ScriptedEngine(), lookahead_s=0.1, memory=memory, memory_learns="player")
+    try:
+        gen.send("player", _phrase(10), None)
+        assert wait_for(lambda: codec.note_on(64) in _stored_events(gen.memory))
+        gen.send("answer", 1, time.perf_counter(), None, time.perf_counter())
+        assert wait_for(lambda: len(out.note_ons()) >= 3)
+        answered = {codec.note_on(d[1]) for d in out.messages() if d[0] == 0x90}
+        assert answered - {codec.note_on(60), codec.note_on(64)}, "the script plays other pitches than the phrase"
+        assert not (answered - {codec.note_on(60), codec.note_on(64)}) & _stored_events(gen.memory)
+    finally:
+        stop(sched, gen)
+
+
+def test_session_memory_stores_segues_answer_too_and_a_panic_forgets_it():
+    memory = MemorySettings(order=4, lambdas=[0.1] * (5 * 8))
+    out, sched, gen, notes = make(ScriptedEngine(), lookahead_s=0.1, memory=memory, memory_learns="session")
+    try:
+        start = time.perf_counter()
+        gen.send("answer", 1, start, gen.step_at(start) + 40, start)             # a 0.4 s answer
+        assert wait_for(lambda: any(kind == "answer_done" for kind, _ in notes))
+        answered = {codec.note_on(d[1]) for d in out.messages() if d[0] == 0x90}
+        assert wait_for(lambda: answered & _stored_events(gen.memory))
+        gen.send("forget")
+        assert wait_for(lambda: not gen.memory.stored)
     finally:
         stop(sched, gen)
