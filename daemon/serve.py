@@ -84,7 +84,7 @@ def _serve(cfg, *, grammar, learn: bool, stats: bool, verbose: bool, turn_log: s
     from segue.engine import Engine
     from segue.streaming import StreamingEncoder
 
-    from daemon.ports import Input, Output, quiet_backend_libraries, resolve_backend
+    from daemon.ports import Input, JackServerLost, Output, quiet_backend_libraries, resolve_backend
     from daemon.recorder import Recorder
     from daemon.session import Session
 
