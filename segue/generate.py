@@ -1,10 +1,10 @@
 """Offline generation: prime the engine with a phrase (or nothing), sample a continuation, write MIDI + piano roll.
 
-Controls (conditioned models only). The model input at t is controls[t+1] ++ event t, so
-  - over the primer, the controls are those the primer itself has (compute_controls), shifted by one;
-  - from the last primer event on, the controls are held: by default what a live ControlFollower hears at the end
-    of the primer (the daemon does the same), with `key` replacing the pitch-class histogram by the key's scale
-    and `density` replacing the note-density one-hot.
+Controls (conditioned models only), as the daemon has them (the live protocol the model is trained and scored on):
+  - over the primer, input t carries what a ControlFollower knows after primer event t (past_controls), with a
+    pinned `key` / `density` replacing their parts, as the daemon pins them over the player's events too;
+  - from the last primer event on, the controls are held: what the follower hears at the end of the primer, with
+    `key` replacing the pitch-class histogram by the key's scale and `density` replacing the note-density one-hot.
 Without a primer the model starts from one NO_EVENT (a second of silence), which is not written out.
 """
 
@@ -41,21 +41,31 @@ def held_controls(primer: np.ndarray, key: str | None = None, density: float | N
         held = np.zeros(controls.CONTROL_DIM, dtype=np.float32)
         held[DENSITY_SLICE] = controls.density_one_hot(DEFAULT_DENSITY)
         held[HISTOGRAM_SLICE] = 1.0 / 12  # no primer, no key: every pitch class alike
+    return _pin(held, key, density)
+
+
+def _pin(rows: np.ndarray, key: str | None, density: float | None) -> np.ndarray:
+    """Replace the density and/or pitch-class parts of control rows ([20] or [T, 20]) by pinned values."""
+    from segue import controls
+
     if density is not None:
         if density < 0:
             raise SegueError(f"--density must be >= 0 notes per second, got {density}")
-        held[DENSITY_SLICE] = controls.density_one_hot(density)
+        rows[..., DENSITY_SLICE] = controls.density_one_hot(density)
     if key is not None:
-        held[HISTOGRAM_SLICE] = controls.key_histogram(key)
-    return held
+        rows[..., HISTOGRAM_SLICE] = controls.key_histogram(key)
+    return rows
 
 
-def primer_controls(primer: np.ndarray, held: np.ndarray) -> np.ndarray:
-    """Input controls for each primer event: the primer's own controls at t+1, and the held ones for the last."""
-    from segue.controls import compute_controls
+def primer_controls(primer: np.ndarray, held: np.ndarray, key: str | None = None,
+                    density: float | None = None) -> np.ndarray:
+    """Input controls for each primer event: what the follower knows after it (pinned parts replaced), and the
+    held ones for the last."""
+    from segue.controls import past_controls
 
-    own = np.asarray(compute_controls(primer), dtype=np.float32)
-    return np.concatenate([own[1:], held[None]]).astype(np.float32)
+    rows = _pin(np.array(past_controls(primer), dtype=np.float32), key, density)
+    rows[-1] = held
+    return rows
 
 
 def prime(engine: Engine, primer: np.ndarray, key: str | None = None, density: float | None = None) -> np.ndarray:
@@ -67,7 +77,7 @@ def prime(engine: Engine, primer: np.ndarray, key: str | None = None, density: f
     engine.set_controls(held)
     if not len(primer):
         return engine.feed([codec.NO_EVENT], held[None])
-    return engine.feed(primer, primer_controls(primer, held))
+    return engine.feed(primer, primer_controls(primer, held, key, density))
 
 
 def load_primer(path: Path | None, limits=None) -> np.ndarray:

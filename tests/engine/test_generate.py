@@ -54,14 +54,16 @@ def test_length_needs_exactly_one_of_seconds_or_steps():
         gen.Length(steps=0)
 
 
-def test_primer_controls_are_the_primers_own_then_the_held_ones():
-    from segue.controls import compute_controls
+def test_primer_controls_are_what_the_daemon_knows_after_each_event_then_the_held_ones():
+    from segue import controls
 
     primer = np.array(codec.encode_notes(PHRASE), dtype=np.int64)
+    inputs = gen.primer_controls(primer, gen.held_controls(primer))
+    np.testing.assert_allclose(inputs, controls.past_controls(primer))   # the live protocol: the past only
     held = gen.held_controls(primer, key="D minor", density=3.0)
-    inputs = gen.primer_controls(primer, held)
-    np.testing.assert_allclose(inputs[:-1], np.asarray(compute_controls(primer))[1:])
-    np.testing.assert_array_equal(inputs[-1], held)
+    pinned = gen.primer_controls(primer, held, key="D minor", density=3.0)
+    np.testing.assert_allclose(pinned[:, 8:], np.broadcast_to(controls.key_histogram("D minor"), (len(primer), 12)))
+    np.testing.assert_array_equal(pinned[-1], held)
 
 
 def test_key_and_density_replace_their_parts_of_the_controls():
