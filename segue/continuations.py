@@ -75,7 +75,8 @@ def split_piece(name: str, events: np.ndarray, seconds: float) -> Passage | None
 # ---- next-event sources ----------------------------------------------------------------------------------------
 class ModelSource:
     """Next-event logits from an ONNX model, primed exactly as `segue generate` primes it (segue.generate.prime:
-    a conditioned model gets the primer's own controls, then holds what a ControlFollower heard at its end)."""
+    a conditioned model gets the past-only controls a ControlFollower knows after each primer event, then holds what
+    it heard at the end)."""
 
     def __init__(self, model_path: str | Path | None):
         from segue.engine import Engine
