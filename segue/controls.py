@@ -41,15 +41,20 @@ def density_one_hot(density: float) -> np.ndarray:
     return out
 
 
-def compute_controls(events) -> np.ndarray:
-    """Control vectors at every event position, [T, 20] float32, as note-seq's extract() for both signals."""
+def _prepare(events):
+    """(events as int64, zeroed [T, 20] output, is-time-shift mask, steps each event moves time)."""
     events = np.asarray(events, dtype=np.int64)
-    n = len(events)
-    out = np.zeros((n, CONTROL_DIM), dtype=np.float32)
-    if n == 0:
-        return out
     is_shift = (events >= TIME_SHIFT_OFFSET) & (events < VELOCITY_OFFSET)
     shift = np.where(is_shift, events - TIME_SHIFT_OFFSET + 1, 0)
+    return events, np.zeros((len(events), CONTROL_DIM), dtype=np.float32), is_shift, shift
+
+
+def compute_controls(events) -> np.ndarray:
+    """Control vectors at every event position, [T, 20] float32, as note-seq's extract() for both signals."""
+    events, out, is_shift, shift = _prepare(events)
+    n = len(events)
+    if n == 0:
+        return out
     cum_shift = np.concatenate([[0], np.cumsum(shift)])           # steps before position j
     cum_on = np.concatenate([[0], np.cumsum(events < NOTE_OFF_OFFSET)])
 
@@ -123,13 +128,10 @@ def past_controls(events) -> np.ndarray:
     sounded in the last 5 s (a pitch sounds from its first note-on to the next note-off, as the follower tracks it),
     0.01 prior, normalised. Rows agree with the follower to float32 rounding (the sums run in another order).
     """
-    events = np.asarray(events, dtype=np.int64)
+    events, out, is_shift, shift = _prepare(events)
     n = len(events)
-    out = np.zeros((n, CONTROL_DIM), dtype=np.float32)
     if n == 0:
         return out
-    is_shift = (events >= TIME_SHIFT_OFFSET) & (events < VELOCITY_OFFSET)
-    shift = np.where(is_shift, events - TIME_SHIFT_OFFSET + 1, 0)
     step_before = np.concatenate([[0], np.cumsum(shift)])        # step_before[j]: clock when event j arrives
     now = step_before[1:]                                         # clock after pushing events[0..t]
 
