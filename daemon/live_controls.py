@@ -8,10 +8,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from segue.controls import NUM_DENSITY_CLASSES as DENSITY_CLASSES
+
 from daemon.policy import MODES
 
 CONTROL_NAMES = ("temperature", "top_p", "response_seconds", "density", "mode", "memory", "panic")
-DENSITY_CLASSES = 8      # the model's note-density one-hot has 8 classes (segue.controls)
 
 
 @dataclass(frozen=True)

@@ -96,8 +96,3 @@ class TurnPolicy:
         """The answer ran its length: listen again. In takeover mode the pedal must come up and go down again;
         continuous mode restarts with the player's next note."""
         self.answering = False
-
-    def set_mode(self, mode: str) -> None:
-        if mode not in MODES:
-            raise ValueError(f"unknown mode {mode!r}")
-        self.mode = mode

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from segue import codec
+from segue.controls import DENSITY_SLICE, HISTOGRAM_SLICE
 from daemon.clock import MidiClock
 from daemon.generator import Answer, Generator, GeneratorSettings
 from daemon.live_controls import DENSITY_CLASSES, CCMap, Change
@@ -314,9 +315,9 @@ class Session:
         current = (np.asarray(self.follower.current(), dtype=np.float32).copy() if self.follower is not None
                    else np.zeros(self.engine.control_dim, dtype=np.float32))
         if "density" in self.pinned:
-            current[:8] = self.pinned["density"]
+            current[DENSITY_SLICE] = self.pinned["density"]
         if "key" in self.pinned:
-            current[8:20] = self.pinned["key"]
+            current[HISTOGRAM_SLICE] = self.pinned["key"]
         return current
 
     # --- turns ------------------------------------------------------------------------------------------------------

@@ -22,6 +22,9 @@ HISTOGRAM_PRIOR = 0.01            # added to every class so an empty window is u
 NUM_DENSITY_CLASSES = len(DENSITY_BIN_EDGES) + 1
 PITCH_CLASSES = 12
 CONTROL_DIM = NUM_DENSITY_CLASSES + PITCH_CLASSES               # 20
+# The layout of a control vector, the one place it is spelled: density one-hot first, then the histogram.
+DENSITY_SLICE = slice(0, NUM_DENSITY_CLASSES)
+HISTOGRAM_SLICE = slice(NUM_DENSITY_CLASSES, CONTROL_DIM)
 
 _DENSITY_WINDOW_STEPS = int(round(DENSITY_WINDOW_SECONDS * STEPS_PER_SECOND))
 _HISTOGRAM_WINDOW_STEPS = int(round(HISTOGRAM_WINDOW_SECONDS * STEPS_PER_SECOND))

@@ -20,12 +20,11 @@ from segue.engine import Engine
 from segue.errors import SegueError
 from segue.grammar import GrammarSettings, build_shapers
 from segue.sampling import Sampler
+from segue.controls import DENSITY_SLICE, HISTOGRAM_SLICE
 from segue.sampling_loop import Length, SamplingLoop
 
 # Without a primer or a pinned density, generate at a moderate piano density (notes per second; bin 8-16).
 DEFAULT_DENSITY = 10.0
-DENSITY_SLICE = slice(0, 8)
-HISTOGRAM_SLICE = slice(8, 20)
 
 
 def held_controls(primer: np.ndarray, key: str | None = None, density: float | None = None) -> np.ndarray:

@@ -30,12 +30,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from segue import codec
-from segue.controls import CONTROL_DIM, compute_controls, past_controls
+from segue.controls import (CONTROL_DIM, DENSITY_SLICE, HISTOGRAM_SLICE, NUM_DENSITY_CLASSES, compute_controls,
+                            past_controls)
 from training.dataset import EventDataset, array_to_notes
 from training.rendering import RenderParams, is_performance, render_events, rendition_rng
 
 IGNORE_LABEL = -100            # torch cross_entropy's default ignore_index: padding positions carry no loss
-DENSITY_CLASSES = 8            # controls[:, :8] is the note-density one-hot, controls[:, 8:20] the pitch histogram
 CONTROL_MODES = ("past", "future", "mix")
 EVAL_RENDITION = -1            # the one fixed rendition of each eval piece (train epochs count from 0)
 
@@ -57,8 +57,8 @@ def input_controls(events: np.ndarray, mode: str) -> np.ndarray:
 
 def _compact(controls: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     # The density one-hot as its index (1 byte instead of 32) + the 12-value histogram.
-    return (controls[:, :DENSITY_CLASSES].argmax(axis=1).astype(np.uint8),
-            np.ascontiguousarray(controls[:, DENSITY_CLASSES:], dtype=np.float32))
+    return (controls[:, DENSITY_SLICE].argmax(axis=1).astype(np.uint8),
+            np.ascontiguousarray(controls[:, HISTOGRAM_SLICE], dtype=np.float32))
 
 
 class _PieceVariants:
@@ -100,7 +100,7 @@ class _PieceVariants:
 
 
 def _controls_from_parts(density: np.ndarray, histogram: np.ndarray, shift: int) -> np.ndarray:
-    one_hot = np.eye(DENSITY_CLASSES, dtype=np.float32)[density]
+    one_hot = np.eye(NUM_DENSITY_CLASSES, dtype=np.float32)[density]
     # Transposing by k moves pitch class c to (c + k) mod 12: rolling the histogram is the exact recomputation.
     return np.concatenate([one_hot, np.roll(histogram, shift, axis=-1)], axis=-1)
 
