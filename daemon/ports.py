@@ -153,6 +153,26 @@ def find_port(names: list[str], wanted: str, kind: str) -> int:
                      + ", ".join(repr(names[i]) for i in hits) + "; give more of the name")
 
 
+def follow_port(port, kind: str, while_gone: str, reopen_lock=contextlib.nullcontext()) -> str | None:
+    """Follow a port opened by name (`port.connect_to`): note when it vanishes, reopen it when it is back.
+    Returns a log line when something changed. `reopen_lock` is held only while the port is reopened (an output's
+    send lock: listing ports takes milliseconds, and a send must not wait on that)."""
+    if port.connect_to is None:
+        return None
+    names = list(port._rt.get_ports())
+    present = port.name in names
+    if port.connected and not present:
+        port.connected = False
+        return f"{kind} {port.name!r} disappeared; {while_gone}"
+    if not port.connected and present:
+        with reopen_lock:
+            port._rt.close_port()
+            port._rt.open_port(names.index(port.name), port._port_name)
+        port.connected = True
+        return f"{kind} {port.name!r} is back; reconnected"
+    return None
+
+
 class Output:
     """One output port. Sends from several threads (scheduler, thru, panic) go through one lock.
 
@@ -181,20 +201,7 @@ class Output:
 
     def check(self) -> str | None:
         """Reconnect a followed destination that vanished and is back. Returns a log line when something changed."""
-        if self.connect_to is None:
-            return None
-        names = list(self._rt.get_ports())
-        present = self.name in names
-        if self.connected and not present:
-            self.connected = False
-            return f"output {self.name!r} disappeared; segue plays on and reconnects when it is back"
-        if not self.connected and present:
-            with self._lock:
-                self._rt.close_port()
-                self._rt.open_port(names.index(self.name), self._port_name)
-            self.connected = True
-            return f"output {self.name!r} is back; reconnected"
-        return None
+        return follow_port(self, "output", "segue plays on and reconnects when it is back", self._lock)
 
     def close(self) -> None:
         with self._lock:
@@ -259,19 +266,7 @@ class Input:
 
     def check(self) -> str | None:
         """Reconnect a followed source port if it vanished and is back. Returns a log line when something changed."""
-        if self.connect_to is None:
-            return None
-        names = list(self._rt.get_ports())
-        present = self.name in names
-        if self.connected and not present:
-            self.connected = False
-            return f"input {self.name!r} disappeared; waiting for it to come back"
-        if not self.connected and present:
-            self._rt.close_port()
-            self._rt.open_port(names.index(self.name), self._port_name)
-            self.connected = True
-            return f"input {self.name!r} is back; reconnected"
-        return None
+        return follow_port(self, "input", "waiting for it to come back")
 
     def close(self) -> None:
         self._closing = True
