@@ -133,7 +133,7 @@ class DaemonConfig:
     seed: int | None = None
     key: str = ""
     density: float = -1.0
-    memory: str = "player"
+    memory: str = "off"
     # turn-taking
     mode: str = "call-response"
     silence_ms: float = 400.0

@@ -122,6 +122,17 @@ class JackServer:
         self._log.close()            # the log stays in the temp dir: it is the first thing to read after a failure
 
 
+def interrupt_then_kill(proc: subprocess.Popen, grace: float) -> None:
+    """Ctrl-C (how a user ends segue or a JACK tool), then SIGKILL if it has not ended within `grace` seconds."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
 def make_tiny_model(path: Path) -> Path:
     """A small random Performance RNN exported to ONNX by export/ (torch is only needed here, not in the daemon)."""
     code = (
@@ -166,13 +177,7 @@ class Daemon:
         return self.proc.wait(15)
 
     def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        interrupt_then_kill(self.proc, 15)
         self.log.close()
         return self.proc.returncode
 
@@ -383,13 +388,7 @@ class MidiDump:
         return self.err_path.read_text(errors="replace").count("ringbuffer was full")
 
     def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        interrupt_then_kill(self.proc, 5)
         self._out.close()
         self._err.close()
 

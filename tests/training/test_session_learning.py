@@ -8,7 +8,6 @@ client. Sizes are tiny (a few steps of windows of 16 events): this proves the pa
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 import time
@@ -18,7 +17,7 @@ import mido
 import pytest
 
 from segue.engine import default_model_path
-from tests.daemon.jack_harness import JackServer, MidiDump, Player, wait_until
+from tests.daemon.jack_harness import JackServer, MidiDump, Player, interrupt_then_kill, wait_until
 
 SEGUE = [sys.executable, "-m", "segue"]          # the `segue` console script
 STEP_TIMEOUT_S = 180                             # a hung command fails the test instead of hanging the suite
@@ -50,13 +49,7 @@ class Serve:
             raise AssertionError(f"segue serve did not open its ports:\n{self.log_path.read_text()}") from None
 
     def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)           # Ctrl-C: how a player ends a session
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        interrupt_then_kill(self.proc, 30)                 # Ctrl-C: how a player ends a session
         self.log.close()
         return self.proc.returncode
 
