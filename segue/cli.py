@@ -19,7 +19,7 @@ VERB_MODULES = (
     "training.cli",           # data, train, plot
     "export.cli",             # export
     "segue.generate_cli",     # generate, evaluate
-    "daemon.cli",             # serve, ports
+    "daemon.cli",             # serve, ports, panic
 )
 
 
