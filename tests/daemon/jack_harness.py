@@ -133,6 +133,18 @@ def interrupt_then_kill(proc: subprocess.Popen, grace: float) -> None:
             proc.wait(5)
 
 
+def quit_then_kill(proc: subprocess.Popen) -> None:
+    """Ask one of the harness's helper scripts to quit (a line on its stdin), then SIGKILL if it does not."""
+    if proc.poll() is None:
+        try:
+            proc.stdin.write("quit\n")
+            proc.stdin.flush()
+            proc.wait(5)
+        except (subprocess.TimeoutExpired, BrokenPipeError):
+            proc.kill()
+            proc.wait(5)
+
+
 def make_tiny_model(path: Path) -> Path:
     """A small random Performance RNN exported to ONNX by export/ (torch is only needed here, not in the daemon)."""
     code = (
@@ -241,14 +253,7 @@ class Listener:
         return [(s, m) for s, m in self.since(t) if m[0] & 0xF0 == 0x90 and m[2] > 0]
 
     def close(self):
-        if self.proc.poll() is None:
-            try:
-                self.proc.stdin.write("quit\n")
-                self.proc.stdin.flush()
-                self.proc.wait(5)
-            except (subprocess.TimeoutExpired, BrokenPipeError):
-                self.proc.kill()
-                self.proc.wait(5)
+        quit_then_kill(self.proc)
         self._reader.join(2)
 
 
@@ -460,14 +465,7 @@ class Relay:
         raise RuntimeError(f"relay {client} did not start: {error}")
 
     def close(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                self.proc.stdin.write("quit\n")
-                self.proc.stdin.flush()
-                self.proc.wait(5)
-            except (subprocess.TimeoutExpired, BrokenPipeError):
-                self.proc.kill()
-                self.proc.wait(5)
+        quit_then_kill(self.proc)
 
 
 def answer_after(listener: Listener, t: float, timeout: float = 10.0) -> float:
