@@ -58,8 +58,8 @@ def main() -> int:
     import symusic
     from miditok import MIDILike, TokenizerConfig
 
-    from segue.codec import encode_notes
-    from segue.midi_io import encode_file, read_notes
+    from segue.codec.codec import encode_notes
+    from segue.codec.midi_io import encode_file, read_notes
 
     files = corpus_midi(args.pieces)
     print(f"{len(files)} music21 corpus pieces as MIDI ({sum(f.stat().st_size for f in files) / 1e6:.1f} MB)")

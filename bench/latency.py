@@ -55,7 +55,7 @@ def cpu_seconds(pid: int) -> float:
 def pick_model(arg: str | None, workdir: Path) -> tuple[Path, str]:
     if arg:
         return Path(arg), arg
-    from segue.engine import default_model_path
+    from segue.inference.engine import default_model_path
 
     shipped = default_model_path()
     if shipped.is_file():

@@ -26,9 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 def record_logits(draws: int) -> tuple[list[np.ndarray], list[int], list[float]]:
     """Logits and events of the shipped model sampling on its own, and the time of each ONNX step."""
-    from segue import codec
-    from segue.engine import Engine
-    from segue.sampling import Sampler
+    from segue.codec import codec
+    from segue.inference.engine import Engine
+    from segue.inference.sampling import Sampler
 
     engine = Engine.load(None)
     engine.set_controls(np.full(engine.control_dim, 1.0 / engine.control_dim, dtype=np.float32))
@@ -56,9 +56,10 @@ def time_draws(logits: list[np.ndarray], events: list[int], make_loop) -> list[f
 
 
 def main(argv=None) -> int:
-    from segue.grammar import GrammarSettings, build_shapers
-    from segue.sampling import Sampler
-    from segue.sampling_loop import SamplingLoop
+    from segue.config import GrammarSettings
+    from segue.inference.grammar import build_shapers
+    from segue.inference.sampling import Sampler
+    from segue.inference.sampling_loop import SamplingLoop
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--draws", type=int, default=3000)

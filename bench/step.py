@@ -88,7 +88,7 @@ def percentiles(samples: list[float]) -> tuple[float, float]:
 
 
 def bench_engine(path: Path, steps: int, controls: np.ndarray | None) -> list[float]:
-    from segue.engine import Engine
+    from segue.inference.engine import Engine
 
     engine = Engine.load(path)
     if engine.conditioned:
@@ -105,11 +105,12 @@ def bench_engine(path: Path, steps: int, controls: np.ndarray | None) -> list[fl
 
 def bench_generation(path: Path, steps: int, controls: np.ndarray | None) -> tuple[float, float]:
     """(events per second, seconds of music per second of compute) for sampling from the model."""
-    from segue import codec
-    from segue.engine import Engine
-    from segue.grammar import GrammarSettings, build_shapers
-    from segue.sampling import Sampler
-    from segue.sampling_loop import SamplingLoop
+    from segue.codec import codec
+    from segue.inference.engine import Engine
+    from segue.config import GrammarSettings
+    from segue.inference.grammar import build_shapers
+    from segue.inference.sampling import Sampler
+    from segue.inference.sampling_loop import SamplingLoop
 
     engine = Engine.load(path)
     if engine.conditioned:
@@ -147,8 +148,8 @@ def real_music_rate(data_dir: Path | None) -> float | None:
     """Events per second of real music in the eval split (events ÷ seconds of TIME_SHIFT)."""
     if data_dir is None:
         return None
-    from segue import codec
-    from segue.dataset_reader import read_split
+    from segue.codec import codec
+    from segue.codec.dataset_reader import read_split
 
     events = np.concatenate([e for _, e in read_split(data_dir, "eval")])
     seconds = sum(codec.shift_steps(int(e)) for e in events) / codec.STEPS_PER_SECOND
@@ -157,7 +158,7 @@ def real_music_rate(data_dir: Path | None) -> float | None:
 
 # --- one column of the table ----------------------------------------------------------------------------------------
 def measure(name: str, fp32: Path, int8: Path | None, torch_model, args, machine: dict, real_rate) -> dict:
-    from segue.engine import Engine
+    from segue.inference.engine import Engine
 
     conditioned = Engine.load(fp32).conditioned
     controls = np.r_[np.eye(8)[3], np.full(12, 1 / 12)].astype(np.float32) if conditioned else None
@@ -189,7 +190,7 @@ def source_model(onnx_path: Path, checkpoint: Path | None, model):
     """`model` (loaded from --checkpoint) when that checkpoint is the one `onnx_path` was exported from, else None.
     The metadata names its source by run folder and sha256, never by a path on the machine that exported it."""
     from export.metadata import file_sha256
-    from segue.engine import Engine
+    from segue.inference.engine import Engine
 
     if checkpoint is None:
         return None

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from segue.codec import NUM_CLASSES  # noqa: E402
+from segue.codec.codec import NUM_CLASSES  # noqa: E402
 from training.losses import total_loss  # noqa: E402
 from training.models import build_model, count_parameters  # noqa: E402
 

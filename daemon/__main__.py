@@ -2,7 +2,7 @@
 import sys
 
 from daemon.cli import add_parser
-from segue.cli import main_for
+from segue.cli.main import main_for
 
 if __name__ == "__main__":
     sys.exit(main_for(add_parser, "python -m daemon"))

@@ -16,10 +16,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from segue import codec
-from segue.grammar import GrammarSettings, build_shapers
-from segue.memory import MemorySettings, SessionMemory
-from segue.sampling_loop import SamplingLoop
+from segue.codec import codec
+from segue.config import GrammarSettings
+from segue.inference.grammar import build_shapers
+from segue.inference.memory import MemorySettings, SessionMemory
+from segue.inference.sampling_loop import SamplingLoop
 from daemon.scheduler import Scheduled
 from daemon.timeline import Context, PlayerEvent
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from segue.controls import NUM_DENSITY_CLASSES as DENSITY_CLASSES
+from segue.codec.controls import NUM_DENSITY_CLASSES as DENSITY_CLASSES
 
 from daemon.policy import MODES
 

@@ -38,7 +38,7 @@ def check_config(cfg) -> None:
 
 def memory_setup(cfg, engine):
     """The session memory's settings for this model (NAME.memory.json beside it), or None when it is off."""
-    from segue.memory import MemorySettings, memory_settings_path
+    from segue.inference.memory import MemorySettings, memory_settings_path
 
     if cfg.memory == "off":
         return None
@@ -53,7 +53,7 @@ def controls_setup(cfg, engine):
     """The live control follower and any pinned parts (key, density) the user asked for."""
     if not engine.conditioned:
         return None, {}
-    from segue.controls import ControlFollower, density_one_hot, key_histogram
+    from segue.codec.controls import ControlFollower, density_one_hot, key_histogram
 
     pinned = {}
     if cfg.key:
@@ -81,8 +81,8 @@ def serve(cfg, *, grammar=None, learn: bool = False, stats: bool = False, verbos
 
 
 def _serve(cfg, *, grammar, learn: bool, stats: bool, verbose: bool, turn_log: str | None) -> int:
-    from segue.engine import Engine
-    from segue.streaming import StreamingEncoder
+    from segue.inference.engine import Engine
+    from segue.codec.streaming import StreamingEncoder
 
     from daemon.ports import Input, JackServerLost, Output, quiet_backend_libraries, resolve_backend
     from daemon.recorder import Recorder

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from segue import codec
-from segue.controls import DENSITY_SLICE, HISTOGRAM_SLICE
+from segue.codec import codec
+from segue.codec.controls import DENSITY_SLICE, HISTOGRAM_SLICE
 from daemon.clock import MidiClock
 from daemon.generator import Answer, Generator, GeneratorSettings
 from daemon.live_controls import DENSITY_CLASSES, CCMap, Change
@@ -60,7 +60,7 @@ class Session:
     def __init__(self, cfg, engine, output, *, make_encoder, follower=None, pinned=None, recorder=None,
                  sampler=None, turn_log=None, verbose=False, inbox: queue.SimpleQueue | None = None,
                  grammar=None, memory=None):
-        from segue.sampling import Sampler
+        from segue.inference.sampling import Sampler
 
         self.cfg = cfg
         self.engine = engine

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from segue import codec
+from segue.codec import codec
 
 
 def shifts_for(gap: int) -> list[int]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from segue.cli import add_config_args, config_from_args
+from segue.cli.main import add_config_args, config_from_args
 
 
 def add_parser(subparsers) -> None:
@@ -33,7 +33,7 @@ def run_export(args: argparse.Namespace) -> int:
     model, ckpt = load_model_from_checkpoint(args.checkpoint)
     held_out = None
     if args.data is not None:
-        from segue.evaluate import held_out_events
+        from segue.evaluation.evaluate import held_out_events
         held_out = held_out_events(args.data, cfg.parity_steps)
     result = export_model(model, args.output, ckpt=ckpt, checkpoint_path=_checkpoint_file(args.checkpoint),
                           int8=args.int8, opset=cfg.opset, parity_steps=cfg.parity_steps, held_out=held_out,

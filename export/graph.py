@@ -17,8 +17,8 @@ import onnx
 import torch
 from torch import nn
 
-from segue import codec
-from segue.engine import CONTROLS_INPUT, EVENTS_INPUT, LOGITS_OUTPUT, state_input_name, state_output_name
+from segue.codec import codec
+from segue.inference.engine import CONTROLS_INPUT, EVENTS_INPUT, LOGITS_OUTPUT, state_input_name, state_output_name
 
 OPSET = 17  # the lowest opset the issue allows; LSTM/GRU export is stable there
 # Batch >= 2 and time >= 2 in the example so no dimension can be specialised to 1 in the trace.

@@ -1,6 +1,6 @@
 """The metadata embedded in every exported model: all the engine needs to run it and check it fits.
 
-Stored with onnx.helper.set_model_props as two string properties (segue.engine.META_FORMAT and META_BODY, the
+Stored with onnx.helper.set_model_props as two string properties (segue.inference.engine.META_FORMAT and META_BODY, the
 latter JSON). Properties survive onnxruntime's quantize_dynamic, so the int8 model carries the same metadata.
 """
 
@@ -15,9 +15,9 @@ import onnx
 import torch
 
 from export.graph import OPSET, StateSpec
-from segue import codec
-from segue.engine import (CONTROLS_INPUT, EVENTS_INPUT, FORMAT_VERSION, LOGITS_OUTPUT, META_BODY, META_FORMAT,
-                          state_input_name, state_output_name)
+from segue.codec import codec
+from segue.inference.engine import (CONTROLS_INPUT, EVENTS_INPUT, FORMAT_VERSION, LOGITS_OUTPUT, META_BODY, META_FORMAT,
+                                    state_input_name, state_output_name)
 
 # How the 20 control values are laid out (Magenta's multiconditioned_performance_with_dynamics).
 CONTROL_LAYOUT = {

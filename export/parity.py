@@ -1,6 +1,6 @@
 """Torch vs ONNX Runtime on the same events: streamed one event at a time, and one call with T = N.
 
-Both sides run the same path users run: the torch model with its state tuple, and segue.engine.Engine on the
+Both sides run the same path users run: the torch model with its state tuple, and segue.inference.engine.Engine on the
 written file (so the check covers the engine's state handling too). The events are either held-out music or,
 without data, a stream the torch model samples from itself, which keeps the inputs in-distribution.
 """
@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from segue import codec
-from segue.engine import Engine
+from segue.codec import codec
+from segue.inference.engine import Engine
 
 TOLERANCE = 1e-4
 
@@ -84,7 +84,7 @@ def music_controls(events: np.ndarray, control_dim: int) -> np.ndarray | None:
     """The controls real music gives its events, aligned as model inputs (input t carries controls of t+1)."""
     if control_dim == 0:
         return None
-    from segue.controls import compute_controls
+    from segue.codec.controls import compute_controls
 
     controls = np.asarray(compute_controls(events), dtype=np.float32)
     return np.concatenate([controls[1:], controls[-1:]]).astype(np.float32)

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from segue.engine import Engine
+from segue.inference.engine import Engine
 
 
 # Top-1 agreement is judged only where fp32 is confident: where its best class has less than this probability the

@@ -20,7 +20,6 @@ from typing import Any
 import yaml
 
 from segue.errors import SegueError
-from segue.grammar import GrammarSettings
 
 # Shipped as package data (`segue config` prints it); in a checkout segue/config.yaml links to the top-level file,
 # so there is one file to edit. Should it be missing, the dataclass defaults below are the same values.
@@ -42,7 +41,7 @@ class DataConfig:
     rendered_share: float = 0.75    # share of score windows played as a random performance rendering (0 = off)
     performance_weight: float = 1.0  # real performances drawn this many times as often as their length says
     render: dict[str, float] = field(default_factory=dict)   # rendering rule sizes (training/rendering.py)
-    # Per-file limits, checked before the expensive work (segue/file_limits.py); every reader of music files obeys them.
+    # Per-file limits, checked before the expensive work (segue/codec/file_limits.py); every reader of music files obeys them.
     max_file_bytes: int = 32_000_000
     max_uncompressed_bytes: int = 64_000_000
     max_notes: int = 300_000
@@ -158,12 +157,32 @@ class DaemonConfig:
 
 
 @dataclass
+class GrammarSettings:
+    """config.yaml `sampling:`: the decoding grammar's shapers that segue/inference/grammar.py build_shapers turns on
+    (also set by flags of `segue generate`)."""
+    note_off_mask: bool = True
+    no_restrike: bool = True
+    release_start_seconds: float = 1.0    # the release hazard starts at this note age; negative = no hazard
+    note_cap_seconds: float = 4.0         # ... and forces the release here
+    follow_dynamics: bool = True
+    dynamics_spread: float = 6.0          # MIDI velocity units around the recent level
+    key_strength: float = 0.9             # of a pinned key's scale mask (the key itself: --key, daemon.key)
+
+    def __post_init__(self):
+        if not 0 <= self.key_strength <= 1:
+            raise SegueError(f"key strength must be in 0..1, got {self.key_strength}")
+        if self.note_cap_seconds <= 0 or self.dynamics_spread <= 0:
+            raise SegueError(f"the note cap ({self.note_cap_seconds} s) and the dynamics spread "
+                             f"({self.dynamics_spread}) must be > 0")
+
+
+@dataclass
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
-    sampling: GrammarSettings = field(default_factory=GrammarSettings)    # the decoding grammar (segue/grammar.py)
+    sampling: GrammarSettings = field(default_factory=GrammarSettings)    # the decoding grammar
     daemon: DaemonConfig = field(default_factory=DaemonConfig)
 
     def to_dict(self) -> dict:

@@ -16,7 +16,7 @@ numpy's Generator seeded with [seed, step, r], and a rendition from [seed, piece
 without saving any loader state, and lets DDP rank k take rows k*B..(k+1)*B-1 of the same global batch.
 
 Controls (`data.controls`): input t goes with the controls of
-  - past:   what segue.controls.ControlFollower reports after events[0..t] (all the daemon can know live);
+  - past:   what segue.codec.controls.ControlFollower reports after events[0..t] (all the daemon can know live);
   - future: Magenta's forward-looking controls at t+1 (note-seq's training data);
   - mix:    either, chosen per window.
 Eval windows always use past controls: the live protocol. Controls are computed on the whole (stretched or
@@ -29,9 +29,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from segue import codec
-from segue.controls import (CONTROL_DIM, DENSITY_SLICE, HISTOGRAM_SLICE, NUM_DENSITY_CLASSES, compute_controls,
-                            past_controls)
+from segue.codec import codec
+from segue.codec.controls import (CONTROL_DIM, DENSITY_SLICE, HISTOGRAM_SLICE, NUM_DENSITY_CLASSES, compute_controls,
+                                  past_controls)
 from training.dataset import EventDataset, array_to_notes
 from training.rendering import RenderParams, is_performance, render_events, rendition_rng
 

@@ -23,8 +23,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from segue import codec
-from segue.controls import CONTROL_DIM
+from segue.codec import codec
+from segue.codec.controls import CONTROL_DIM
 from segue.errors import SegueError
 from training.models import build_model, model_config_dict
 

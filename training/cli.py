@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 
-from segue.cli import add_config_args, config_from_args
+from segue.cli.main import add_config_args, config_from_args
 
 
 def add_parser(subparsers) -> None:
@@ -107,7 +107,7 @@ def _plot(args) -> int:
 
 def main(argv=None) -> int:
     """Standalone entry (`python -m training ...`, e.g. under torchrun) with the same verbs as `segue`."""
-    from segue.cli import main_for
+    from segue.cli.main import main_for
 
     return main_for(add_parser, "segue", argv)
 

@@ -27,9 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
-from segue import codec
+from segue.codec import codec
 from segue.config import DataConfig
-from segue.dataset_reader import DATASET_FORMAT, load_index, read_array
+from segue.codec.dataset_reader import DATASET_FORMAT, load_index, read_array
 from segue.errors import SegueError
 from training import encode_pool
 from training.sources import Rejected, SourceFile, resolve_sources, split_for
@@ -57,7 +57,7 @@ def array_to_notes(rows: np.ndarray, stretch: float = 1.0) -> list:
 
 def _encode_file(path: str, limits: DataConfig) -> tuple[str, np.ndarray | None, np.ndarray | None, str | None]:
     """(path, notes [N,4], events, None) or (path, None, None, reason)."""
-    from segue.midi_io import read_notes
+    from segue.codec.midi_io import read_notes
 
     try:
         notes = read_notes(path, limits)

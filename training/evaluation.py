@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from segue.scoring import Scores
+from segue.evaluation.scoring import Scores
 from training.batches import IGNORE_LABEL, Batch
 
 
@@ -23,7 +23,7 @@ def to_tensors(batch: Batch, device) -> tuple[torch.Tensor, torch.Tensor, torch.
 
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, batches: list[Batch], device) -> dict:
-    """The trainer's names for segue.scoring's figures (the one scorer `segue evaluate` and the baselines use)."""
+    """The trainer's names for segue.evaluation.scoring's figures (the one scorer `segue evaluate` and the baselines use)."""
     was_training = model.training
     model.eval()
     parts = []

@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
-from segue.engine import default_model_path
+from segue.inference.engine import default_model_path
 from segue.errors import SegueError
 
 DEFAULT = "default"

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from segue import codec
+from segue.codec import codec
 
 IGNORE_LABEL = -100
 

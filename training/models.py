@@ -7,7 +7,7 @@ Both share one interface, which export/ (ONNX) and the engine rely on:
     model.control_dim                         # 20 when conditioned on density + pitch-class histogram, else 0
     logits, state = model(events, controls, state)
         events   LongTensor [B, T]            # event indices 0..387
-        controls FloatTensor [B, T, C] | None # controls at t+1 for input event t (see segue/controls.py)
+        controls FloatTensor [B, T, C] | None # controls at t+1 for input event t (see segue/codec/controls.py)
         state    tuple of tensors | None      # None = zeros
         logits   [B, T, 388] for the event at t+1
     model.initial_state(B), model.state_names(), model.state_shapes(B)
@@ -26,8 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from segue.codec import NUM_CLASSES
-from segue.controls import CONTROL_DIM
+from segue.codec.codec import NUM_CLASSES
+from segue.codec.controls import CONTROL_DIM
 from segue.errors import SegueError
 
 MODEL_KINDS = ("performance_rnn", "gru_attention")

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from segue import codec
-from segue.dataset_reader import DATASET_FORMAT
+from segue.codec import codec
+from segue.codec.dataset_reader import DATASET_FORMAT
 from segue.errors import SegueError
 from training.batches import EVAL_RENDITION
 from training.dataset import (DATASET_VERSION, EventDataset, _Encoded, _summary, _write_shards, codec_params)

@@ -36,7 +36,7 @@ Facts the rules rely on (values as published; the parameter defaults sit inside 
   prints both next to the rendered share).
 
 The pedal is applied to note ends exactly as the codec applies CC64 when reading MIDI (note-seq's rule,
-segue.midi_io._replay_pedal; apply_pedal here is its vectorised twin), so a rendered piece is encoded like a
+segue.codec.midi_io._replay_pedal; apply_pedal here is its vectorised twin), so a rendered piece is encoded like a
 pedalled recording.
 """
 
@@ -47,9 +47,9 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from segue import codec
+from segue.codec import codec
 from segue.errors import SegueError
-from segue.midi_io import NoteArrays
+from segue.codec.midi_io import NoteArrays
 
 GRID_DECIMALS = 3                 # score onsets are exact multiples of a tatum; round to 1 ms to group them
 BEAT_RANGE_SECONDS = (0.25, 1.3)  # a beat is a tactus: 46..240 bpm
@@ -358,7 +358,7 @@ def pedal_changes(notes: np.ndarray, structure: Structure, score_to_performed, r
 
 
 def apply_pedal(part: NoteArrays, pedal_times, pedal_values, last_time: float) -> NoteArrays:
-    """The codec's sustain rule (segue.midi_io._replay_pedal, note-seq's), vectorised: same notes, same ends.
+    """The codec's sustain rule (segue.codec.midi_io._replay_pedal, note-seq's), vectorised: same notes, same ends.
 
     A note released while the pedal is down rings until the next pedal-up (or `last_time`); a key struck again
     while the pedal is down ends every earlier note of that pitch still sounding (dropping one that would last

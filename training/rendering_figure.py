@@ -18,7 +18,7 @@ from training.rendering import RenderParams, infer_structure, perform
 
 
 def _read(source: str) -> np.ndarray:
-    from segue.midi_io import read_notes
+    from segue.codec.midi_io import read_notes
 
     if source.startswith("music21:"):
         import music21

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from segue.errors import SegueError
-from segue.midi_io import MIDI_SUFFIXES, MUSIC_SUFFIXES, is_session_file
+from segue.codec.midi_io import MIDI_SUFFIXES, MUSIC_SUFFIXES, is_session_file
 
 SESSION_PREFIX = "session:"    # piece ids of recorded sessions; training/rendering.py knows them as performances
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from segue.cli import build_parser
-from segue.codec import Note
+from segue.cli.main import build_parser
+from segue.codec.codec import Note
 from segue.config import DEFAULT_CONFIG_PATH, load_config
-from segue.midi_io import write_midi
+from segue.codec.midi_io import write_midi
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -5,7 +5,7 @@ At 120 bpm and 480 ticks per beat, 96 ticks = 0.1 s = 10 steps.
 """
 import pytest
 
-from segue.midi_io import encode_file
+from segue.codec.midi_io import encode_file
 from tests.core.midi_builder import note, pedal, tempo, write
 
 ON = lambda p: p                       # noqa: E731
@@ -136,6 +136,6 @@ def test_empty_midi_file_encodes_to_no_events(tmp_path):
 
 @pytest.mark.parametrize("velocity,expected_bin", [(1, 1), (4, 1), (5, 2), (100, 25), (124, 31), (125, 32), (127, 32)])
 def test_velocity_bins(velocity, expected_bin):
-    from segue.codec import bin_to_velocity, velocity_to_bin
+    from segue.codec.codec import bin_to_velocity, velocity_to_bin
     assert velocity_to_bin(velocity) == expected_bin
     assert velocity_to_bin(bin_to_velocity(expected_bin)) == expected_bin

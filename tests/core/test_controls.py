@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from segue.controls import (CONTROL_DIM, ControlFollower, compute_controls, density_class, key_histogram)
+from segue.codec.controls import (CONTROL_DIM, ControlFollower, compute_controls, density_class, key_histogram)
 from segue.errors import SegueError
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from segue.config import DataConfig
 from segue.errors import SegueError
-from segue.midi_io import read_notes
+from segue.codec.midi_io import read_notes
 from tests.core.midi_builder import note, write
 
 

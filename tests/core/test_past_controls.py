@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from segue import codec
-from segue.controls import CONTROL_DIM, ControlFollower, past_controls
+from segue.codec import codec
+from segue.codec.controls import CONTROL_DIM, ControlFollower, past_controls
 
 
 def _follower_rows(events) -> np.ndarray:
@@ -50,7 +50,7 @@ def test_encoded_notes_with_pedal_like_overlaps_match_the_follower():
 
 def test_a_real_score_matches_the_follower():
     music21 = pytest.importorskip("music21")
-    from segue.midi_io import read_notes
+    from segue.codec.midi_io import read_notes
 
     path = music21.corpus.getWork("bach/bwv66.6")
     _assert_same_as_follower(codec.encode_notes(read_notes(str(path))))

@@ -7,9 +7,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from segue.codec import Note, decode_events, encode_notes
+from segue.codec.codec import Note, decode_events, encode_notes
 from segue.errors import SegueError
-from segue.midi_io import encode_file, iter_music_files, read_notes, write_midi
+from segue.codec.midi_io import encode_file, iter_music_files, read_notes, write_midi
 
 
 @st.composite

@@ -4,8 +4,8 @@ from __future__ import annotations
 import mido
 
 from daemon.recorder import Recorder
-from segue.cli import main
-from segue.midi_io import is_session_file, read_notes
+from segue.cli.main import main
+from segue.codec.midi_io import is_session_file, read_notes
 from tests.core.midi_builder import note, pedal, write
 
 

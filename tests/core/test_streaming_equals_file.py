@@ -3,8 +3,8 @@ import mido
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from segue.midi_io import encode_file
-from segue.streaming import StreamingEncoder
+from segue.codec.midi_io import encode_file
+from segue.codec.streaming import StreamingEncoder
 
 TPQ = 500                      # at 120 bpm a tick is exactly 1 ms
 SECONDS_PER_TICK = 60.0 / (120.0 * TPQ)      # the reader's own arithmetic, so both sides see identical floats

@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 
-from segue import codec
+from segue.codec import codec
 
 
 class FakeOutput:
@@ -96,7 +96,7 @@ class ScriptedEngine:
 
 
 class SimpleEncoder:
-    """Stands in for segue.streaming.StreamingEncoder: emits each note at once, shifts by quantized time, no pedal."""
+    """Stands in for segue.codec.streaming.StreamingEncoder: emits each note at once, shifts by quantized time, no pedal."""
 
     def __init__(self, origin: float):
         self.origin = origin

@@ -1,10 +1,10 @@
 """The generator with a scripted engine: immediate entry, lookahead, rollback to what sounded, note cap."""
 import time
 
-from segue import codec
-from segue.grammar import GrammarSettings
-from segue.memory import _RELATIVE_BASE, MemorySettings
-from segue.sampling import Sampler
+from segue.codec import codec
+from segue.config import GrammarSettings
+from segue.inference.memory import _RELATIVE_BASE, MemorySettings
+from segue.inference.sampling import Sampler
 
 from daemon.generator import Generator, GeneratorSettings
 from daemon.scheduler import Scheduler

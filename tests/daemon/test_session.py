@@ -5,7 +5,7 @@ import time
 
 import mido
 
-from segue import codec
+from segue.codec import codec
 from segue.config import DaemonConfig
 
 from daemon.session import Session

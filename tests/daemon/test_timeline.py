@@ -1,5 +1,5 @@
 """The merged model context: time shifts always sum to wall-clock steps, whoever played."""
-from segue import codec
+from segue.codec import codec
 
 from daemon.timeline import Context, PlayerClock, PlayerEvent, shifts_for
 

@@ -1,11 +1,11 @@
 import numpy as np
 
-from segue import codec
-from segue.beam import beam_search
-from segue.engine import Engine
-from segue.generate import Length
-from segue.sampling import Sampler
-from segue.sampling_loop import SamplingLoop
+from segue.codec import codec
+from segue.inference.beam import beam_search
+from segue.inference.engine import Engine
+from segue.inference.generate import Length
+from segue.inference.sampling import Sampler
+from segue.inference.sampling_loop import SamplingLoop
 
 
 def _log_likelihood(engine, events, temperature=1.0):

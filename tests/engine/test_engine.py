@@ -4,8 +4,8 @@ import numpy as np
 import onnx
 import pytest
 
-from segue import engine as engine_module
-from segue.engine import Engine, session_options
+from segue.inference import engine as engine_module
+from segue.inference.engine import Engine, session_options
 from segue.errors import SegueError
 
 CONTROLS = np.r_[np.eye(8)[3], np.full(12, 1 / 12)].astype(np.float32)

@@ -9,14 +9,14 @@ import pytest
 import torch
 
 from export.pipeline import export_model
-from segue.codec import Note
-from segue.controls import ControlFollower
-from segue.dataset_reader import read_split
-from segue.engine import Engine
+from segue.codec.codec import Note
+from segue.codec.controls import ControlFollower
+from segue.codec.dataset_reader import read_split
+from segue.inference.engine import Engine
 from segue.errors import SegueError
-from segue.evaluate import evaluate, format_markdown, model_predictions, trainer_windows
-from segue.midi_io import write_midi
-from segue.scoring import score_pieces
+from segue.evaluation.evaluate import evaluate, format_markdown, model_predictions, trainer_windows
+from segue.codec.midi_io import write_midi
+from segue.evaluation.scoring import score_pieces
 from tests.eval.eval_helpers import scale_piece, write_dataset
 from training.batches import eval_batches
 from training.dataset import EventDataset, build_dataset

@@ -6,8 +6,8 @@ import sys
 import numpy as np
 
 from segue.config import TrainConfig
-from segue.engine import Engine
-from segue.evaluate import trainer_windows
+from segue.inference.engine import Engine
+from segue.evaluation.evaluate import trainer_windows
 
 
 def test_trainer_windows_use_the_given_train_config(gru_path):

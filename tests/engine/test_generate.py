@@ -3,12 +3,14 @@ import argparse
 import numpy as np
 import pytest
 
-from segue import codec, generate as gen
-from segue.codec import Note
-from segue.engine import Engine
+from segue.codec import codec
+from segue.inference import generate as gen
+from segue.codec.codec import Note
+from segue.inference.engine import Engine
 from segue.errors import SegueError
-from segue.generate_cli import add_parser
-from segue.midi_io import read_notes, write_midi
+from segue.cli.generate_cli import add_parser
+from segue.cli.generate_output import find_synth
+from segue.codec.midi_io import read_notes, write_midi
 
 PHRASE = [Note(60 + 2 * (i % 5), 70 + i, 0.25 * i, 0.25 * i + 0.3) for i in range(16)]
 
@@ -55,7 +57,7 @@ def test_length_needs_exactly_one_of_seconds_or_steps():
 
 
 def test_primer_controls_are_what_the_daemon_knows_after_each_event_then_the_held_ones():
-    from segue import controls
+    from segue.codec import controls
 
     primer = np.array(codec.encode_notes(PHRASE), dtype=np.int64)
     inputs = gen.primer_controls(primer, gen.held_controls(primer))
@@ -67,7 +69,7 @@ def test_primer_controls_are_what_the_daemon_knows_after_each_event_then_the_hel
 
 
 def test_key_and_density_replace_their_parts_of_the_controls():
-    from segue import controls
+    from segue.codec import controls
 
     primer = np.array(codec.encode_notes(PHRASE), dtype=np.int64)
     follower = controls.ControlFollower()
@@ -118,7 +120,7 @@ def test_cli_grammar_flags_reach_the_loop_and_bad_ones_are_refused(gru_path, pri
 def test_piano_roll_shows_primer_and_continuation_in_two_colours(tmp_path):
     import matplotlib.image
 
-    from segue.pianoroll import CONTINUATION_COLOUR, PRIMER_COLOUR, draw_piano_roll
+    from segue.evaluation.pianoroll import CONTINUATION_COLOUR, PRIMER_COLOUR, draw_piano_roll
 
     later = [Note(n.pitch + 5, 127, n.start + 4.0, n.end + 4.0) for n in PHRASE]
     path = draw_piano_roll(PHRASE, later, tmp_path / "roll.png", boundary=4.0)
@@ -151,7 +153,7 @@ def test_empty_primer_file_is_refused(tmp_path, gru_path):
 
 def _synth_or_none():
     try:
-        return gen.find_synth()
+        return find_synth()
     except SegueError:
         return None
 

@@ -2,12 +2,13 @@
 import numpy as np
 import pytest
 
-from segue import codec, generate as gen
-from segue.engine import Engine
-from segue.grammar import (FollowDynamics, GrammarSettings, NoteOffMask, PinnedKey, ReleaseHazard,
-                           build_shapers)
-from segue.sampling import Sampler, softmax
-from segue.sampling_loop import Length, SamplingLoop
+from segue.codec import codec
+from segue.inference import generate as gen
+from segue.inference.engine import Engine
+from segue.config import GrammarSettings
+from segue.inference.grammar import FollowDynamics, NoteOffMask, PinnedKey, ReleaseHazard, build_shapers
+from segue.inference.sampling import Sampler, softmax
+from segue.inference.sampling_loop import Length, SamplingLoop
 
 UNIFORM = np.full(codec.NUM_CLASSES, 1.0 / codec.NUM_CLASSES)
 

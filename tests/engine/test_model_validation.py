@@ -9,8 +9,8 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from segue import engine as engine_module
-from segue.engine import Engine
+from segue.inference import engine as engine_module
+from segue.inference.engine import Engine
 from segue.errors import SegueError
 
 

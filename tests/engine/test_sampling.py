@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from segue.errors import SegueError
-from segue.sampling import Sampler
+from segue.inference.sampling import Sampler
 
 LOGITS = np.log(np.array([0.5, 0.3, 0.15, 0.05]))
 

@@ -1,11 +1,11 @@
 """The one sampling loop: runaway guard, time limit, rollback, and scoring through the same shapers."""
 import numpy as np
 
-from segue import codec
-from segue.grammar import NoteOffMask
-from segue.sampling import Sampler, softmax
-from segue.sampling_loop import MAX_EVENTS_PER_STEP, Length, SamplingLoop
-from segue.scoring import MIN_LOG_PROB, score_piece
+from segue.codec import codec
+from segue.inference.grammar import NoteOffMask
+from segue.inference.sampling import Sampler, softmax
+from segue.inference.sampling_loop import MAX_EVENTS_PER_STEP, Length, SamplingLoop
+from segue.evaluation.scoring import MIN_LOG_PROB, score_piece
 
 
 def peaked(*events, others=-20.0):

@@ -3,7 +3,7 @@ import json
 
 import numpy as np
 
-from segue.codec import NUM_CLASSES, Note, encode_notes
+from segue.codec.codec import NUM_CLASSES, Note, encode_notes
 
 
 def write_dataset(folder, pieces):

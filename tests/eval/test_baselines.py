@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from segue.baselines import MarkovModel, UnigramModel, augment_transpositions, truncated
-from segue.codec import NUM_CLASSES
+from segue.evaluation.baselines import MarkovModel, UnigramModel, augment_transpositions, truncated
+from segue.codec.codec import NUM_CLASSES
 from segue.errors import SegueError
-from segue.scoring import score_pieces
+from segue.evaluation.scoring import score_pieces
 
 
 def _score(model, pieces):
@@ -91,7 +91,7 @@ def test_kneser_ney_matches_the_formula_by_hand():
 def test_kneser_ney_discounts_follow_the_counts_of_counts():
     counts = np.array([1] * 40 + [2] * 20 + [3] * 10 + [4] * 5)
     joint = np.repeat(np.arange(len(counts), dtype=np.uint64), counts)
-    from segue.baselines import _OrderTable
+    from segue.evaluation.baselines import _OrderTable
 
     d = _OrderTable.from_joint(joint).discounts(continuation=False)
     y = 40 / (40 + 2 * 20)

@@ -6,15 +6,15 @@ import numpy as np
 import pytest
 from eval_helpers import scale_piece, write_dataset
 
-from segue import codec
-from segue.baselines import MarkovModel
-from segue.continuations import (
+from segue.codec import codec
+from segue.evaluation.baselines import MarkovModel
+from segue.evaluation.continuations import (
     COLUMNS, MarkovSource, ModelSource, continue_primer, evaluate_passages, format_table, generated_window, plot_summary,
     measure_continuation, run_continuations, split_piece, summarise,
 )
 from segue.errors import SegueError
-from segue.memory import CELLS_PER_ORDER, MemorySettings
-from segue.sampling import Sampler
+from segue.inference.memory import CELLS_PER_ORDER, MemorySettings
+from segue.inference.sampling import Sampler
 
 
 def test_split_piece_cuts_at_k_seconds_and_windows_the_real_continuation():
@@ -126,7 +126,7 @@ def test_run_continuations_end_to_end(tmp_path, gru_model_path):
 
 
 def test_memory_strength_for_generation_is_chosen_on_held_out_train_pieces(tmp_path, gru_model_path):
-    from segue.continuations import MEMORY_STRENGTHS, fit_memory_strength
+    from segue.evaluation.continuations import MEMORY_STRENGTHS, fit_memory_strength
 
     # piece ids whose stable hash puts them in the tuning tenth
     names = [f"t{i}" for i in range(200) if zlib.crc32(f"t{i}".encode()) % 10 == 0][:2]

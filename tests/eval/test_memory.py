@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from segue import codec
-from segue.memory import (CELLS_PER_ORDER, MemorySettings, SessionMemory, fit_mixing, memory_trace)
-from segue.scoring import score_pieces
+from segue.codec import codec
+from segue.inference.memory import (CELLS_PER_ORDER, MemorySettings, SessionMemory, fit_mixing, memory_trace)
+from segue.evaluation.scoring import score_pieces
 
 UNIFORM = np.full(codec.NUM_CLASSES, 1.0 / codec.NUM_CLASSES)
 
@@ -137,7 +137,7 @@ def test_settings_fitted_for_a_model_are_found_beside_it(tmp_path):
 def test_strength_scales_the_fitted_weights_up_to_a_cap():
     memory = SessionMemory(MemorySettings(order=2, lambdas=[0.3] * (3 * CELLS_PER_ORDER), strength=2.0))
     assert memory.lambdas.max() == pytest.approx(0.6)
-    from segue.memory import MAX_WEIGHT
+    from segue.inference.memory import MAX_WEIGHT
 
     assert SessionMemory(MemorySettings(order=2, lambdas=[0.3] * (3 * CELLS_PER_ORDER), strength=10)).lambdas.max() \
         == MAX_WEIGHT

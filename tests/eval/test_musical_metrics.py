@@ -4,9 +4,9 @@ import math
 import numpy as np
 import pytest
 
-from segue import musical_metrics as mm
-from segue.codec import Note
-from segue.musical_metrics import (
+from segue.evaluation import musical_metrics as mm
+from segue.codec.codec import Note
+from segue.evaluation.musical_metrics import (
     estimate_key, ioi_histogram, key_consistency, key_correlations, key_name, note_density, overlap_area,
     pitch_class_histogram, polyphony, set_overlap_area,
 )

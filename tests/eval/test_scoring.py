@@ -4,9 +4,9 @@ import math
 import numpy as np
 import pytest
 
-from segue import codec
-from segue.scoring import (MIN_LOG_PROB, Scores, gap_with_ci, repeat_positions, score_piece,
-                           score_pieces)
+from segue.codec import codec
+from segue.evaluation.scoring import (MIN_LOG_PROB, Scores, gap_with_ci, repeat_positions, score_piece,
+                                      score_pieces)
 
 
 def _uniform(events):
@@ -69,7 +69,7 @@ def test_gap_ci_excludes_zero_only_when_one_system_is_better_on_most_pieces():
 
 
 class _InPlace:
-    """A shaper that zeroes the label's class in place, as segue.grammar's shapers may."""
+    """A shaper that zeroes the label's class in place, as segue.inference.grammar's shapers may."""
 
     def reset(self):
         pass

@@ -4,7 +4,7 @@ import pytest
 
 from export.cli import add_parser
 from export.metadata import file_sha256
-from segue.engine import Engine
+from segue.inference.engine import Engine
 from segue.errors import SegueError
 from training.checkpoint import make_checkpoint, save_checkpoint
 

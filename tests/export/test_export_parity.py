@@ -7,7 +7,7 @@ import torch
 
 from export import graph, metadata, parity
 from export.pipeline import export_model
-from segue.engine import Engine
+from segue.inference.engine import Engine
 
 
 @pytest.mark.parametrize("name", ["performance_rnn", "gru_attention", "gru_attention_conditioned"])
@@ -79,8 +79,8 @@ def test_export_refuses_a_non_onnx_output_name(tmp_path, make_model):
 
 
 def test_held_out_music_is_checked_with_its_own_controls(tmp_path, make_model):
-    from segue import codec
-    from segue.codec import Note
+    from segue.codec import codec
+    from segue.codec.codec import Note
 
     notes = [Note(60 + (i * 7) % 24, 40 + i % 80, 0.2 * i, 0.2 * i + 0.5) for i in range(150)]
     music = np.asarray(codec.encode_notes(notes), dtype=np.int64)

@@ -12,7 +12,7 @@ import pytest
 
 from export import metadata, parity
 from export.pipeline import export_model, int8_path_for
-from segue.engine import Engine
+from segue.inference.engine import Engine
 from segue.errors import SegueError
 
 

@@ -37,7 +37,7 @@ def test_exported_metadata_holds_no_absolute_path(tmp_path, make_model, small_mo
 
 
 def test_the_shipped_model_holds_no_absolute_path():
-    from segue.engine import default_model_path
+    from segue.inference.engine import default_model_path
 
     meta = metadata.read(onnx.load(str(default_model_path())))
     assert [s for s in all_strings(meta) if s.startswith("/")] == []

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from segue import codec
-from segue.controls import compute_controls, past_controls
+from segue.codec import codec
+from segue.codec.controls import compute_controls, past_controls
 from training.batches import IGNORE_LABEL, TrainBatches, eval_batches, transpose_window
 from training.rendering import RenderParams
 from training.dataset import EventDataset, array_to_notes

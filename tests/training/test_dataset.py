@@ -4,9 +4,9 @@ import os
 import numpy as np
 import pytest
 
-from segue import codec
+from segue.codec import codec
 from segue.errors import SegueError
-from segue.midi_io import encode_file
+from segue.codec.midi_io import encode_file
 from training.dataset import EventDataset, array_to_notes, build_dataset
 from training.sources import split_for
 

@@ -7,9 +7,9 @@ import sys
 import time
 from pathlib import Path
 
-from segue.codec import Note
+from segue.codec.codec import Note
 from segue.config import DataConfig
-from segue.midi_io import write_midi
+from segue.codec.midi_io import write_midi
 from tests.core.test_file_limits import many_notes_midi, zip_bomb
 from training import encode_pool
 from training.dataset import build_dataset

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from segue import codec
+from segue.codec import codec
 from training.losses import (harmony_loss, l1_penalty, rhythm_loss, sounding_pitches, total_loss)
 from training.models import build_model
 

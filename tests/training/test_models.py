@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from segue.codec import NUM_CLASSES
+from segue.codec.codec import NUM_CLASSES
 from segue.errors import SegueError
 from training.models import build_model
 

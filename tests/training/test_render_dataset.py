@@ -1,7 +1,7 @@
 """`segue data render`: a dataset folder of one rendered split that the torch-free reader and evaluate can use."""
 import numpy as np
 
-from segue.dataset_reader import read_split
+from segue.codec.dataset_reader import read_split
 from training.batches import EVAL_RENDITION, _PieceVariants
 from training.cli import main as cli_main
 from training.dataset import EventDataset

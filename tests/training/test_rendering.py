@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from segue import codec
-from segue.midi_io import NoteArrays, _replay_pedal
+from segue.codec import codec
+from segue.codec.midi_io import NoteArrays, _replay_pedal
 from training import rendering
 from training.rendering import RenderParams, apply_pedal, infer_structure, is_performance, render
 
@@ -254,7 +254,7 @@ def _shares(rows):
 
 def test_a_rendered_chorale_has_the_event_mix_of_recorded_piano():
     music21 = pytest.importorskip("music21")
-    from segue.midi_io import read_notes
+    from segue.codec.midi_io import read_notes
     from training.dataset import notes_to_array
 
     notes = notes_to_array(read_notes(str(music21.corpus.getWork("bach/bwv66.6"))))

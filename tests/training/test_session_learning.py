@@ -16,7 +16,7 @@ from pathlib import Path
 import mido
 import pytest
 
-from segue.engine import default_model_path
+from segue.inference.engine import default_model_path
 from tests.daemon.jack_harness import JackServer, MidiDump, Player, interrupt_then_kill, wait_until
 
 SEGUE = [sys.executable, "-m", "segue"]          # the `segue` console script

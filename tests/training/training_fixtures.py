@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from segue.codec import Note
-from segue.midi_io import write_midi
+from segue.codec.codec import Note
+from segue.codec.midi_io import write_midi
 
 TINY_MODEL = dict(kind="performance_rnn", hidden_size=16, num_layers=1, dropout=0.0, conditioned=True)
 

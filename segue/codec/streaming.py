@@ -1,7 +1,7 @@
 """The live front end of the codec: timestamped MIDI messages in, performance events out, as they become final.
 
-It applies the same rules as the whole-file reader (segue.midi_io) — pretty_midi's note pairing, note-seq's sustain
-pedal (segue.sustain), 10 ms quantization and the (step, note number, is_end) order — so a performance played live
+It applies the same rules as the whole-file reader (segue.codec.midi_io) — pretty_midi's note pairing, note-seq's sustain
+pedal (segue.codec.sustain), 10 ms quantization and the (step, note number, is_end) order — so a performance played live
 yields exactly the events its MIDI file would. A property test holds the two equal.
 
 Events at a 10 ms step are final once time has moved past that step, because every later message quantizes to the
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from segue.codec import MAX_SHIFT_STEPS, EventCursor, quantize
-from segue.sustain import PedalNote, SustainPedal
+from segue.codec.codec import MAX_SHIFT_STEPS, EventCursor, quantize
+from segue.codec.sustain import PedalNote, SustainPedal
 
 
 @dataclass(slots=True)

@@ -1,4 +1,4 @@
-"""The decoding grammar: shapers (segue.sampling_loop's protocol) that keep sampled events musically well formed.
+"""The decoding grammar: shapers (segue.inference.sampling_loop's protocol) that keep sampled events musically well formed.
 
   NoteOffMask      a NOTE_OFF only for a sounding pitch (optionally no NOTE_ON for one already sounding)
   ReleaseHazard    old notes become ever likelier to be released; none outlives the note cap unless the pedal holds it
@@ -27,11 +27,11 @@ past the cap), so they are for generation only.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
 
 import numpy as np
 
-from segue import codec
+from segue.codec import codec
+from segue.config import GrammarSettings
 from segue.errors import SegueError
 
 _ONS = slice(codec.NOTE_ON_OFFSET, codec.NOTE_OFF_OFFSET)
@@ -209,7 +209,7 @@ class PinnedKey:
     going to the scale's pitches: the key holds however far the model's own conditioning drifts."""
 
     def __init__(self, key: str, strength: float = 0.9):
-        from segue.controls import key_histogram
+        from segue.codec.controls import key_histogram
 
         if not 0 <= strength <= 1:
             raise SegueError(f"key strength must be in 0..1, got {strength}")
@@ -224,25 +224,6 @@ class PinnedKey:
 
     def shape(self, probs: np.ndarray) -> np.ndarray:
         return _reweight(probs, _ONS, self.weights)
-
-
-@dataclass
-class GrammarSettings:
-    """What build_shapers turns on: config.yaml `sampling:` (the section is this class), flags of `segue generate`."""
-    note_off_mask: bool = True
-    no_restrike: bool = True
-    release_start_seconds: float = 1.0    # the release hazard starts at this note age; negative = no hazard
-    note_cap_seconds: float = 4.0         # ... and forces the release here
-    follow_dynamics: bool = True
-    dynamics_spread: float = 6.0          # MIDI velocity units around the recent level
-    key_strength: float = 0.9             # of a pinned key's scale mask (the key itself: --key, daemon.key)
-
-    def __post_init__(self):
-        if not 0 <= self.key_strength <= 1:
-            raise SegueError(f"key strength must be in 0..1, got {self.key_strength}")
-        if self.note_cap_seconds <= 0 or self.dynamics_spread <= 0:
-            raise SegueError(f"the note cap ({self.note_cap_seconds} s) and the dynamics spread "
-                             f"({self.dynamics_spread}) must be > 0")
 
 
 def build_shapers(settings: GrammarSettings, key: str | None = None) -> list:

@@ -1,26 +1,37 @@
 """`segue <verb>`: one argparse parser; each verb is defined in the room it belongs to.
 
+The rooms register their verbs as entry points of the group "segue.verbs" (pyproject.toml): the value is a module
+with add_parser(subparsers). So the core never imports an upper room (training/, export/, daemon/ import segue, never
+the other way round), a room that is not installed simply has no verbs, and adding a verb touches only its own room
+and pyproject.toml. Entry points are read from the installed metadata: after changing them, run `pip install -e .`.
+
 Verb modules only build parsers at import time; their handlers import the heavy things (torch, music21, onnx,
 onnxruntime) when they run, so `segue --help` and `segue encode --help` answer at once.
 """
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
+from importlib.metadata import entry_points
 
 from segue import __version__
 from segue.errors import SegueError
 
-# Modules that provide add_parser(subparsers), in the order their verbs are listed in --help.
-VERB_MODULES = (
-    "segue.codec_cli",        # encode, decode, info
-    "segue.config_cli",       # config
-    "training.cli",           # data, train, plot
-    "export.cli",             # export
-    "segue.generate_cli",     # generate, evaluate
-    "daemon.cli",             # serve, ports, panic
-)
+VERB_GROUP = "segue.verbs"
+
+
+def verb_modules() -> list:
+    """The modules registered under VERB_GROUP, ordered by their names ("10-codec", ...: --help keeps that order)."""
+    modules = []
+    for entry in sorted(entry_points(group=VERB_GROUP), key=lambda entry: entry.name):
+        try:
+            modules.append(entry.load())
+        except ModuleNotFoundError as e:       # that room is not installed: no verbs from it; a missing dependency
+            if not e.name or not entry.value.startswith(e.name):   # inside an installed room is a bug, and raises
+                raise
+    if not modules:
+        raise SegueError(f"no verbs are registered (entry point group {VERB_GROUP!r}); install segue: pip install -e .")
+    return modules
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,8 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Real-time MIDI continuation: play a phrase, pause, and segue answers in your key and feel.")
     parser.add_argument("--version", action="version", version=f"segue {__version__}")
     subparsers = parser.add_subparsers(dest="verb", metavar="<verb>")
-    for name in VERB_MODULES:
-        importlib.import_module(name).add_parser(subparsers)
+    for module in verb_modules():
+        module.add_parser(subparsers)
     return parser
 
 

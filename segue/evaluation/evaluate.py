@@ -1,7 +1,7 @@
 """`segue evaluate`: how well the model, the count baselines and session memory predict a dataset's eval split.
 
 The headline is the **live protocol**: each eval piece streamed through the model from its start (whole-piece
-context, no windows, from a zero state), with the controls the daemon can know, `segue.controls.past_controls`
+context, no windows, from a zero state), with the controls the daemon can know, `segue.codec.controls.past_controls`
 (row t = what its ControlFollower reports once events[0..t] were played). Every system scores the same positions:
 every event of every piece but its first (the network has no start token to predict it from). NLL in nats/event.
 
@@ -9,12 +9,12 @@ Secondary rows, labelled as such: the same with Magenta's *forward-looking* cont
 3-5 s, which the daemon never has: they flatter), and the trainer's own eval protocol (windows of `seq_len`
 events from a zero state) so a checkpoint's eval loss can be reproduced from its ONNX file.
 
-Baselines (`--baselines`): interpolated modified Kneser-Ney (segue.baselines) trained on the train split in all
-12 keys; + a within-piece cache (segue.memory.SessionMemory over the piece so far, the same object that serves
+Baselines (`--baselines`): interpolated modified Kneser-Ney (segue.evaluation.baselines) trained on the train split in all
+12 keys; + a within-piece cache (segue.inference.memory.SessionMemory over the piece so far, the same object that serves
 as the network's session memory); + the note-off grammar. Session memory (`--memory`): the model mixed with
 SessionMemory. Every setting these need (KN order, memory order and transposition, mixing weights) is fitted on
 held-out *train* pieces (a stable tenth of the train split, by piece id), never on the scored split. Gaps come
-with a 95% bootstrap interval over pieces (segue.scoring.gap_with_ci).
+with a 95% bootstrap interval over pieces (segue.evaluation.scoring.gap_with_ci).
 """
 from __future__ import annotations
 
@@ -26,11 +26,11 @@ from typing import Callable
 
 import numpy as np
 
-from segue.engine import Engine
+from segue.inference.engine import Engine
 from segue.errors import SegueError
-from segue.grammar import NoteOffMask
-from segue.scoring import (EVENT_TYPES, Scores, gap_with_ci, log_softmax, repeat_positions,
-                           score_pieces)
+from segue.inference.grammar import NoteOffMask
+from segue.evaluation.scoring import (EVENT_TYPES, Scores, gap_with_ci, log_softmax, repeat_positions,
+                                      score_pieces)
 
 TUNING_SHARE = 10              # one train piece in 10 (by a stable hash of its id) is held out for tuning
 KN_MAX_ORDER = 10              # orders 1..10 are tried on the tuning pieces
@@ -58,7 +58,7 @@ def tuning_split(train: list[tuple[str, np.ndarray]]) -> tuple[list[np.ndarray],
 
 def model_predictions(engine: Engine, pieces: list[np.ndarray], controls: str = "past") -> Predictions:
     """The network over each whole piece from a zero state; controls "past" (live) or "forward" (Magenta's)."""
-    from segue.controls import compute_controls, past_controls
+    from segue.codec.controls import compute_controls, past_controls
 
     out = []
     for events in pieces:
@@ -83,7 +83,7 @@ def fit_kn(fit_pieces: list[np.ndarray], tune_pieces: list[np.ndarray], all_trai
            progress: Callable[[str], None]):
     """(KN model, its settings, its cache's settings): the order that predicts the tuning pieces best and a cache
     fitted on them, both with a KN that never saw them; then KN refitted on the whole train split (12 keys)."""
-    from segue.baselines import ALL_KEYS, MarkovModel, augment_transpositions, truncated
+    from segue.evaluation.baselines import ALL_KEYS, MarkovModel, augment_transpositions, truncated
 
     started = time.time()
     tuned = MarkovModel(KN_MAX_ORDER, "KN").fit(augment_transpositions(fit_pieces, ALL_KEYS))
@@ -113,7 +113,7 @@ def fit_kn(fit_pieces: list[np.ndarray], tune_pieces: list[np.ndarray], all_trai
 def fit_memory(tune: Predictions, candidates=MEMORY_CANDIDATES, progress: Callable[[str], None] = print):
     """Each candidate memory (order, transposition) with its mixing table fitted on the tuning pieces, and the one
     that predicts them best: (best settings, {label: tuning NLL}, {label: settings})."""
-    from segue.memory import MemorySettings, SessionMemory, fit_mixing, memory_trace
+    from segue.inference.memory import MemorySettings, SessionMemory, fit_mixing, memory_trace
 
     nll, fitted = {}, {}
     for order, transpose in candidates:
@@ -170,7 +170,7 @@ def evaluate(model: str | Path | None, data_dir: str | Path, split: str = "eval"
     """Everything `segue evaluate` prints, as a dict (see format_markdown). `train_config`: the
     config's train section (`--config`/`--set`), for trainer_windows; None reads config.yaml. `train_data`: the
     dataset whose train split trains the baselines and tunes the memory (default: `data_dir`)."""
-    from segue.dataset_reader import read_split
+    from segue.codec.dataset_reader import read_split
 
     if split == "train" and (baselines or memory):
         raise SegueError("baselines and memory are fitted on held-out train pieces: score the eval split with them")
@@ -203,7 +203,7 @@ def evaluate(model: str | Path | None, data_dir: str | Path, split: str = "eval"
 
     need_train = baselines or memory
     if need_train:
-        from segue.dataset_reader import load_index
+        from segue.codec.dataset_reader import load_index
 
         source = Path(train_data or data_dir)
         if not any(p["split"] == "train" for p in load_index(source)["pieces"]):
@@ -214,7 +214,7 @@ def evaluate(model: str | Path | None, data_dir: str | Path, split: str = "eval"
         report.settings["tuning_pieces"] = len(tune_pieces)
         report.settings["tuning_events"] = int(sum(len(e) for e in tune_pieces))
     if memory:
-        from segue.memory import SessionMemory
+        from segue.inference.memory import SessionMemory
 
         started = time.time()
         tune_live = model_predictions(engine, tune_pieces, "past")
@@ -232,8 +232,8 @@ def evaluate(model: str | Path | None, data_dir: str | Path, split: str = "eval"
         progress(f"model + memory: {report.systems['model + memory'].metrics()['nll']:.4f} "
                  f"({time.time() - started:.0f} s)")
     if baselines:
-        from segue.baselines import truncated
-        from segue.memory import MemorySettings, SessionMemory
+        from segue.evaluation.baselines import truncated
+        from segue.inference.memory import MemorySettings, SessionMemory
 
         started = time.time()
         kn, report.settings["kn"], report.settings["kn_cache"] = fit_kn(
@@ -267,7 +267,7 @@ def trainer_windows(engine: Engine, pieces: list[np.ndarray], train=None) -> dic
     """The trainer's eval (training/batches.py eval_batches): windows of seq_len events with stride seq_len from
     each piece's start, each from a zero state, past-only controls, at most max_windows spread evenly. The settings
     are the checkpoint's (stored in the model), else config.yaml's train.eval_seq_len / eval_max_windows."""
-    from segue.controls import past_controls
+    from segue.codec.controls import past_controls
 
     stored = engine.meta.get("eval_protocol") or {}
     if not stored:
@@ -299,7 +299,7 @@ def trainer_windows(engine: Engine, pieces: list[np.ndarray], train=None) -> dic
 
 def held_out_events(data_dir: str | Path, count: int) -> np.ndarray:
     """The first `count` events of the eval split (pieces joined), for export's parity and int8 checks."""
-    from segue.dataset_reader import read_split
+    from segue.codec.dataset_reader import read_split
 
     joined = np.concatenate([events for _, events in read_split(data_dir, "eval")])
     return joined[:count].astype(np.int64)
@@ -384,7 +384,7 @@ def format_markdown(r: dict) -> str:
 
 
 def _memory_summary(settings_json: str) -> str:
-    from segue.memory import CELLS_PER_ORDER, MemorySettings
+    from segue.inference.memory import CELLS_PER_ORDER, MemorySettings
 
     s = MemorySettings.from_json(settings_json)
     table = np.asarray(s.lambdas).reshape(s.order + 1, CELLS_PER_ORDER)

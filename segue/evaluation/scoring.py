@@ -7,7 +7,7 @@ log-probability of the label and whether the label was the most likely event, pe
 came from. Breakdowns (per event type, repeat vs not) and bootstrap confidence intervals over pieces are then
 computed from those arrays, so two systems scored on the same positions are compared position for position.
 
-Shapers (session memory, segue.grammar's note-off mask) follow the protocol of the one sampling loop: `reset()` at a
+Shapers (session memory, segue.inference.grammar's note-off mask) follow the protocol of the one sampling loop: `reset()` at a
 piece start, `observe(event)` for every event entering the context, `shape(probs)` turning a normalised [388]
 distribution (temperature 1) into another normalised one. Scoring with shapers steps through each piece, so
 what is scored is exactly what the sampling loop would sample from.
@@ -20,9 +20,9 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from segue import codec
+from segue.codec import codec
 from segue.errors import SegueError
-from segue.sampling_loop import Shaper
+from segue.inference.sampling_loop import Shaper
 
 BOOTSTRAP_RESAMPLES = 2000       # resamples of the pieces for a 95% interval: enough for stable 2.5/97.5 percentiles
 BOOTSTRAP_SEED = 0               # fixed, so the printed intervals are reproducible

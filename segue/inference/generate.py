@@ -1,4 +1,6 @@
-"""Offline generation: prime the engine with a phrase (or nothing), sample a continuation, write MIDI + piano roll.
+"""Offline generation: prime the engine with a phrase (or nothing) and sample a continuation.
+
+What `segue generate` writes of it (MIDI, piano roll, WAV) is segue/cli/generate_output.py.
 
 Controls (conditioned models only), as the daemon has them (the live protocol the model is trained and scored on):
   - over the primer, input t carries what a ControlFollower knows after primer event t (past_controls), with a
@@ -15,13 +17,14 @@ from pathlib import Path
 
 import numpy as np
 
-from segue import codec
-from segue.engine import Engine
+from segue.codec import codec
+from segue.inference.engine import Engine
 from segue.errors import SegueError
-from segue.grammar import GrammarSettings, build_shapers
-from segue.sampling import Sampler
-from segue.controls import DENSITY_SLICE, HISTOGRAM_SLICE
-from segue.sampling_loop import Length, SamplingLoop
+from segue.config import GrammarSettings
+from segue.inference.grammar import build_shapers
+from segue.inference.sampling import Sampler
+from segue.codec.controls import DENSITY_SLICE, HISTOGRAM_SLICE
+from segue.inference.sampling_loop import Length, SamplingLoop
 
 # Without a primer or a pinned density, generate at a moderate piano density (notes per second; bin 8-16).
 DEFAULT_DENSITY = 10.0
@@ -29,7 +32,7 @@ DEFAULT_DENSITY = 10.0
 
 def held_controls(primer: np.ndarray, key: str | None = None, density: float | None = None) -> np.ndarray:
     """The control vector generation runs under: follower-derived from the primer, then pinned parts replaced."""
-    from segue import controls
+    from segue.codec import controls
 
     if len(primer):
         follower = controls.ControlFollower()
@@ -45,7 +48,7 @@ def held_controls(primer: np.ndarray, key: str | None = None, density: float | N
 
 def _pin(rows: np.ndarray, key: str | None, density: float | None) -> np.ndarray:
     """Replace the density and/or pitch-class parts of control rows ([20] or [T, 20]) by pinned values."""
-    from segue import controls
+    from segue.codec import controls
 
     if density is not None:
         if density < 0:
@@ -60,7 +63,7 @@ def primer_controls(primer: np.ndarray, held: np.ndarray, key: str | None = None
                     density: float | None = None) -> np.ndarray:
     """Input controls for each primer event: what the follower knows after it (pinned parts replaced), and the
     held ones for the last."""
-    from segue.controls import past_controls
+    from segue.codec.controls import past_controls
 
     rows = _pin(np.array(past_controls(primer), dtype=np.float32), key, density)
     rows[-1] = held
@@ -83,7 +86,7 @@ def load_primer(path: Path | None, limits=None) -> np.ndarray:
     """The primer's events (none for None); `limits` are config.yaml's per-file data limits (None = defaults)."""
     if path is None:
         return np.zeros(0, dtype=np.int64)
-    from segue.midi_io import encode_file
+    from segue.codec.midi_io import encode_file
 
     events = np.asarray(encode_file(path, limits), dtype=np.int64)
     if not len(events):
@@ -124,72 +127,10 @@ def generate(engine: Engine, primer: np.ndarray, length: Length, sampler_setting
     loop = SamplingLoop(Sampler(seed=seed, **sampler_settings), build_shapers(grammar, key) if grammar else ())
     loop.start(primer if len(primer) else [codec.NO_EVENT])     # what prime() fed the model
     if beam and (beam.get("beam_size", 1) > 1 or beam.get("branch_factor", 1) > 1):
-        from segue.beam import beam_search
+        from segue.inference.beam import beam_search
 
         return beam_search(engine, loop, logits, length, **beam)
     return loop.run(engine.step, logits, length)
 
 
 # --- writing the results -------------------------------------------------------------------------------------------
-SOUNDFONT_PLACES = (
-    "/usr/share/sounds/sf2/FluidR3_GM.sf2",         # Debian/Ubuntu fluid-soundfont-gm
-    "/usr/share/sounds/sf2/default-GM.sf2",          # Debian's alternatives link to whichever GM font is installed
-    "/usr/share/sounds/sf2/TimGM6mb.sf2",            # Debian/Ubuntu timgm6mb-soundfont (6 MB)
-    "/usr/share/soundfonts/FluidR3_GM.sf2",         # Fedora / Arch
-    "/usr/share/soundfonts/default.sf2",
-    "/opt/homebrew/share/soundfonts/default.sf2",   # macOS Homebrew
-    "/usr/local/share/soundfonts/default.sf2",
-)
-HOW_TO_GET_AUDIO = ("install fluidsynth and a General MIDI soundfont (Debian/Ubuntu: `sudo apt install fluidsynth "
-                    "fluid-soundfont-gm`; macOS: `brew install fluid-synth` plus any GM .sf2 passed as --soundfont)")
-
-
-def find_synth(soundfont: Path | None = None) -> tuple[str, Path]:
-    """(fluidsynth executable, soundfont) or a SegueError saying how to get them; checked before generating."""
-    import os
-    import shutil
-
-    binary = shutil.which("fluidsynth")
-    if binary is None:
-        raise SegueError(f"--wav needs fluidsynth, which is not on PATH: {HOW_TO_GET_AUDIO}")
-    if soundfont is not None:
-        if not Path(soundfont).is_file():
-            raise SegueError(f"soundfont {soundfont} does not exist; {HOW_TO_GET_AUDIO}")
-        return binary, Path(soundfont)
-    candidates = [os.environ.get("SEGUE_SOUNDFONT", "")] + list(SOUNDFONT_PLACES)
-    for place in candidates:
-        if place and Path(place).is_file():
-            return binary, Path(place)
-    raise SegueError(f"--wav found fluidsynth but no General MIDI soundfont: {HOW_TO_GET_AUDIO}")
-
-
-def render_wav(midi_path: Path, wav_path: Path, synth: tuple[str, Path], sample_rate: int = 44100) -> Path:
-    import subprocess
-
-    binary, soundfont = synth
-    done = subprocess.run([binary, "-ni", "-q", "-F", str(wav_path), "-r", str(sample_rate), str(soundfont),
-                           str(midi_path)], capture_output=True, text=True)
-    if done.returncode != 0 or not wav_path.is_file():
-        reason = (done.stderr or done.stdout).strip().splitlines()
-        raise SegueError(f"fluidsynth could not render {midi_path}: {reason[-1] if reason else done.returncode}")
-    return wav_path
-
-
-def write_result(result: Generated, out_dir: Path, png: bool = True, synth: tuple[str, Path] | None = None) -> list[Path]:
-    """out/NAME.mid (primer + continuation), NAME.png (piano roll) and NAME.wav when asked."""
-    from segue.midi_io import write_midi
-    from segue.pianoroll import draw_piano_roll
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    primer_notes, continuation_notes = result.notes()
-    midi = out_dir / f"{result.name}.mid"
-    write_midi(primer_notes + continuation_notes, midi)
-    written = [midi]
-    if png:
-        title = (f"{result.name}: primer {result.primer_seconds:.1f} s, continuation "
-                 f"{result.continuation_seconds:.1f} s ({len(result.continuation)} events), seed {result.seed}")
-        written.append(draw_piano_roll(primer_notes, continuation_notes, out_dir / f"{result.name}.png", title,
-                                       boundary=result.primer_seconds if len(result.primer) else None))
-    if synth is not None:
-        written.append(render_wav(midi, out_dir / f"{result.name}.wav", synth))
-    return written

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from segue.codec import Note
+from segue.codec.codec import Note
 
 PRIMER_COLOUR = "#1f77b4"        # blue: what the user gave
 CONTINUATION_COLOUR = "#ff7f0e"  # orange: what the model played

@@ -28,7 +28,7 @@ that — collisions are negligible at these sizes); each order is a sorted table
 counts, looked up with np.searchsorted. Training and distributions are vectorised numpy over the whole corpus.
 Measured on this project's 2-core machine: KN order 10 fitted on the default train split in 12 keys (9.0 M
 events) in about 90 s; dense [388] distributions for the 52 k eval events in a few seconds. Scoring itself is
-segue.scoring's (`piece_distributions` gives what it needs).
+segue.evaluation.scoring's (`piece_distributions` gives what it needs).
 """
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from segue.codec import NUM_CLASSES
+from segue.codec.codec import NUM_CLASSES
 from segue.errors import SegueError
 
 EVENT_BITS = 9  # 2**9 = 512 > 388, so an event fits in 9 bits of a context code
@@ -259,8 +259,8 @@ class MarkovModel:
     def sample(self, history: Sequence[int], steps: int, temperature: float = 1.0,
                seed: int | None = None) -> np.ndarray:
         """Continue `history` by `steps` events, drawn by the one sampling loop from the blended distribution."""
-        from segue.sampling import Sampler
-        from segue.sampling_loop import Length, SamplingLoop
+        from segue.inference.sampling import Sampler
+        from segue.inference.sampling_loop import Length, SamplingLoop
 
         context = [int(e) for e in history][-self.max_order:] if self.max_order else []
 
@@ -295,7 +295,7 @@ def truncated(model: MarkovModel, order: int) -> MarkovModel:
 
 def augment_transpositions(sequences: list[np.ndarray], semitones: Sequence[int]) -> list[np.ndarray]:
     """Each sequence transposed by each shift (0 = the original); shifts that leave 0..127 are skipped, as in training."""
-    from segue.codec import transpose_events
+    from segue.codec.codec import transpose_events
 
     out = []
     for events in sequences:

@@ -17,7 +17,7 @@ events are stored the oldest one's counts are removed as each new one arrives, s
 
 `transpose=True` makes the memory transposition-invariant: note-on/off pitches in a context and in the predicted
 event are taken relative to the last note-on before the predicted event, so a motif played again a third higher
-is recognised. It implements the shaper protocol of the one sampling loop and of segue.scoring
+is recognised. It implements the shaper protocol of the one sampling loop and of segue.evaluation.scoring
 (`reset`, `observe`, `shape`).
 """
 from __future__ import annotations
@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from segue import codec
+from segue.codec import codec
 from segue.errors import SegueError
 
 DEFAULT_ORDER = 12            # long enough to tell a repeated phrase from a common 3-note figure

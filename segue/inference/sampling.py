@@ -18,7 +18,7 @@ class Sampler:
     """Draws one class index per call. Filters apply in the order temperature -> top-k -> min-p -> top-p.
 
     temperature 0 means greedy (argmax); top_k 0, top_p 1 and min_p 0 switch their filter off.
-    The same seed and the same distributions give the same draws. The sampling loop (segue.sampling_loop) hands
+    The same seed and the same distributions give the same draws. The sampling loop (segue.inference.sampling_loop) hands
     it a distribution already shaped by the decoding grammar; `sample(logits)` is the plain path."""
 
     def __init__(self, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, min_p: float = 0.0,

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from segue import codec
-from segue.controls import CONTROL_DIM
+from segue.codec import codec
+from segue.codec.controls import CONTROL_DIM
 from segue.errors import SegueError
 
 # Bump when the graph's inputs/outputs or the metadata change in a way old engines cannot read.

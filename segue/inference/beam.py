@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from segue import codec
-from segue.engine import Engine
+from segue.codec import codec
+from segue.inference.engine import Engine
 from segue.errors import SegueError
-from segue.sampling_loop import SamplingLoop
+from segue.inference.sampling_loop import SamplingLoop
 
 
 @dataclass

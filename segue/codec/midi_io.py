@@ -4,7 +4,7 @@ MIDI is read the way Magenta's note-seq reads it (through pretty_midi), because 
 output on real files: pretty_midi's note pairing and instrument grouping, its track-0 tempo map and float time
 arithmetic, then note-seq's sustain rule per instrument, drums dropped, all instruments merged. MusicXML, .mxl,
 kern and ABC go through music21 (the `train` extra), rendered to MIDI bytes and read by the same path.
-Every reader takes the per-file limits of config.yaml's `data` section (segue.file_limits); None = the defaults.
+Every reader takes the per-file limits of config.yaml's `data` section (segue.codec.file_limits); None = the defaults.
 
 A session file of `segue serve --record` (tracks "player" and "segue", daemon/recorder.py) is read as its player
 track only: what the pianist played is music to learn from and to continue, segue's own answers are not. Its
@@ -20,12 +20,12 @@ from typing import Iterable, Iterator, NamedTuple
 
 import numpy as np
 
-from segue import smf
-from segue.codec import Note, encode_arrays
+from segue.codec import smf
+from segue.codec.codec import Note, encode_arrays
 from segue.config import DataConfig
 from segue.errors import SegueError
-from segue.file_limits import check_file_size, over_limit, read_mxl
-from segue.sustain import SUSTAIN_CONTROL, PedalNote, SustainPedal
+from segue.codec.file_limits import check_file_size, over_limit, read_mxl
+from segue.codec.sustain import SUSTAIN_CONTROL, PedalNote, SustainPedal
 
 MIDI_SUFFIXES = {".mid", ".midi", ".smf"}
 SCORE_SUFFIXES = {".mxl", ".musicxml", ".xml", ".krn", ".abc"}

@@ -12,7 +12,7 @@
 - Note density (note onsets per second over a window) and polyphony (mean number of sounding notes while any
   note sounds).
 
-Notes are segue.codec.Note (pitch, velocity, start, end in seconds).
+Notes are segue.codec.codec.Note (pitch, velocity, start, end in seconds).
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from typing import Sequence
 
 import numpy as np
 
-from segue.codec import Note
+from segue.codec.codec import Note
 
 # Krumhansl & Kessler (1982) probe-tone ratings, tonic first (C major / C minor).
 KRUMHANSL_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])

@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from segue.cli import add_config_args, config_from_args
+from segue.cli.main import add_config_args, config_from_args
 
 
 def add_parser(subparsers) -> None:
@@ -34,8 +34,8 @@ def add_parser(subparsers) -> None:
 
 
 def run_encode(args: argparse.Namespace) -> int:
-    from segue.codec import event_kind, shift_steps
-    from segue.midi_io import encode_file
+    from segue.codec.codec import event_kind, shift_steps
+    from segue.codec.midi_io import encode_file
 
     events = encode_file(args.file, config_from_args(args).data)
     if args.json:
@@ -51,9 +51,9 @@ def run_encode(args: argparse.Namespace) -> int:
 
 
 def run_decode(args: argparse.Namespace) -> int:
-    from segue.codec import NUM_CLASSES, decode_events
+    from segue.codec.codec import NUM_CLASSES, decode_events
     from segue.errors import SegueError
-    from segue.midi_io import write_midi
+    from segue.codec.midi_io import write_midi
 
     source = sys.stdin if args.events == "-" else None
     try:
@@ -74,7 +74,7 @@ def run_decode(args: argparse.Namespace) -> int:
 
 def run_info(args: argparse.Namespace) -> int:
     from segue.errors import SegueError
-    from segue.midi_io import is_session_file, iter_music_files, read_notes
+    from segue.codec.midi_io import is_session_file, iter_music_files, read_notes
 
     limits = config_from_args(args).data
     paths = list(iter_music_files(args.file))
@@ -95,10 +95,10 @@ def run_info(args: argparse.Namespace) -> int:
 def describe(path: str, notes, session: bool = False) -> str:
     import numpy as np
 
-    from segue.codec import encode_notes
-    from segue.controls import CONTROL_DIM, NUM_DENSITY_CLASSES, compute_controls
-    from segue.midi_io import SESSION_MAX_SILENCE_S
-    from segue.musical_metrics import estimate_key, key_name
+    from segue.codec.codec import encode_notes
+    from segue.codec.controls import CONTROL_DIM, NUM_DENSITY_CLASSES, compute_controls
+    from segue.codec.midi_io import SESSION_MAX_SILENCE_S
+    from segue.evaluation.musical_metrics import estimate_key, key_name
 
     events = encode_notes(notes)
     duration = max((n.end for n in notes), default=0.0)

@@ -12,7 +12,7 @@ import re
 
 import numpy as np
 
-from segue.codec import (NOTE_OFF_OFFSET, STEPS_PER_SECOND, TIME_SHIFT_OFFSET, VELOCITY_OFFSET, EventCursor)
+from segue.codec.codec import (NOTE_OFF_OFFSET, STEPS_PER_SECOND, TIME_SHIFT_OFFSET, VELOCITY_OFFSET, EventCursor)
 from segue.errors import SegueError
 
 DENSITY_WINDOW_SECONDS = 3.0

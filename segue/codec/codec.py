@@ -5,7 +5,7 @@ The vocabulary, in order (see ../shared/ARCHITECTURE.md, "The event codec"):
     NOTE_OFF pitch 0..127       -> 128..255
     TIME_SHIFT 1..100 steps     -> 256..355   (a step is 10 ms)
     VELOCITY bin 1..32          -> 356..387
-Notes handed to `encode_notes` are already sustain-resolved and drum-free (segue.midi_io and segue.streaming do that).
+Notes handed to `encode_notes` are already sustain-resolved and drum-free (segue.codec.midi_io and segue.codec.streaming do that).
 """
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 Offline generate, the continuation test, beam search, the Markov baseline and the live daemon all call
 `SamplingLoop.next_event`, so there is one runaway guard, one time limit and one place where the decoding grammar
-(segue.grammar) and the session memory plug in. One draw:
+(segue.inference.grammar) and the session memory plug in. One draw:
 
     logits -> softmax (temperature 1) -> each shaper in turn -> time limit and runaway guard
            -> the Sampler's temperature, top-k, min-p, top-p -> one event
@@ -15,7 +15,7 @@ A shaper is any object with
 and, optionally, snapshot() -> object / restore(object) for cheap rollback (beam search, the daemon's barge-in);
 without them the loop deep-copies the shaper. Shapers run in list order: put those that mix in other
 distributions (a session memory) before the masks, so a ruled-out event stays ruled out.
-Scoring uses the same shapers through `segue.scoring.score_piece`.
+Scoring uses the same shapers through `segue.evaluation.scoring.score_piece`.
 """
 from __future__ import annotations
 
@@ -25,9 +25,9 @@ from typing import Callable, Iterable, Protocol, Sequence
 
 import numpy as np
 
-from segue import codec
+from segue.codec import codec
 from segue.errors import SegueError
-from segue.sampling import Sampler, softmax
+from segue.inference.sampling import Sampler, softmax
 
 # More events than this at one instant is a model babbling (a 10-finger chord with velocities is ~30): from then
 # on only time may pass, or a sounding note end. This also bounds any generation: time moves at least every

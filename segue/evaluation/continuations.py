@@ -2,9 +2,9 @@
 
 Three continuations of every primer are compared, each against the primer and the real continuation:
   real    the piece's own next K seconds (the reference: what a composer did)
-  model   sampled from an ONNX model through segue.engine.Engine and segue.sampling.Sampler
-  markov  sampled from the variable-order Markov baseline (segue.baselines), with the same sampler settings
-The measures are those of segue.musical_metrics. A primer ends at the first event boundary at or after K seconds
+  model   sampled from an ONNX model through segue.inference.engine.Engine and segue.inference.sampling.Sampler
+  markov  sampled from the variable-order Markov baseline (segue.evaluation.baselines), with the same sampler settings
+The measures are those of segue.evaluation.musical_metrics. A primer ends at the first event boundary at or after K seconds
 (a TIME_SHIFT is never split, so a primer is never a non-canonical encoding); the continuation window is the K
 seconds after that boundary. Notes of the window are those that start in it, clipped at its end; the primer's notes
 are clipped at the boundary.
@@ -18,12 +18,13 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from segue import codec, musical_metrics as mm
-from segue.baselines import ALL_KEYS, MarkovModel
-from segue.codec import Note
+from segue.codec import codec
+from segue.evaluation import musical_metrics as mm
+from segue.evaluation.baselines import ALL_KEYS, MarkovModel
+from segue.codec.codec import Note
 from segue.errors import SegueError
-from segue.sampling import Sampler
-from segue.sampling_loop import Length, SamplingLoop
+from segue.inference.sampling import Sampler
+from segue.inference.sampling_loop import Length, SamplingLoop
 
 MIN_NOTES = 4  # a primer or real continuation with fewer notes has no key, no IOI histogram: skip the piece
 
@@ -74,17 +75,17 @@ def split_piece(name: str, events: np.ndarray, seconds: float) -> Passage | None
 
 # ---- next-event sources ----------------------------------------------------------------------------------------
 class ModelSource:
-    """Next-event logits from an ONNX model, primed exactly as `segue generate` primes it (segue.generate.prime:
+    """Next-event logits from an ONNX model, primed exactly as `segue generate` primes it (segue.inference.generate.prime:
     a conditioned model gets the past-only controls a ControlFollower knows after each primer event, then holds what
     it heard at the end)."""
 
     def __init__(self, model_path: str | Path | None):
-        from segue.engine import Engine
+        from segue.inference.engine import Engine
 
         self.engine = Engine.load(model_path)
 
     def prime(self, primer: np.ndarray) -> np.ndarray:
-        from segue.generate import prime
+        from segue.inference.generate import prime
 
         return prime(self.engine, primer)
 
@@ -112,7 +113,7 @@ class MarkovSource:
 
 def continue_primer(source, sampler: Sampler, primer: np.ndarray, seconds: float, shapers=()) -> np.ndarray:
     """Sample events after the primer until they span `seconds`, through the one sampling loop (with `shapers`,
-    e.g. segue.grammar.build_shapers, seeing the primer first)."""
+    e.g. segue.inference.grammar.build_shapers, seeing the primer first)."""
     logits = source.prime(primer)
     loop = SamplingLoop(sampler, shapers)
     loop.start(primer)
@@ -322,9 +323,9 @@ def fit_memory_strength(model_path: str | Path | None, train_data: str | Path, c
     Returns (settings with the chosen strength, {label x strength: distance})."""
     from dataclasses import replace
 
-    from segue.dataset_reader import read_split
-    from segue.evaluate import tuning_split
-    from segue.memory import SessionMemory
+    from segue.codec.dataset_reader import read_split
+    from segue.evaluation.evaluate import tuning_split
+    from segue.inference.memory import SessionMemory
 
     _, tune = tuning_split(read_split(train_data, "train"))
     passages = passages_of([(f"tuning piece {i}", events) for i, events in enumerate(tune)], seconds, max_pieces)
@@ -355,13 +356,13 @@ def run_continuations(model_path: str | Path | None, data_dir: str | Path, secon
 
     model_path None uses segue's shipped model; the Markov baseline (order max_order, PPM-`escape`) is trained on
     the dataset's train split transposed into every key, as in --baselines (order 5 was its best NLL on the Bach
-    chorales). Both sample with the same settings and seed. Given `memory` (segue.memory.MemorySettings, fitted as
+    chorales). Both sample with the same settings and seed. Given `memory` (segue.inference.memory.MemorySettings, fitted as
     `segue evaluate --memory` fits them), a "model + memory" system samples through the model mixed with a
-    SessionMemory that has heard the primer. Given `grammar` (segue.grammar.GrammarSettings, config.yaml `sampling:`),
+    SessionMemory that has heard the primer. Given `grammar` (segue.config.GrammarSettings, config.yaml `sampling:`),
     a "model + grammar" system samples through the decoding grammar. The Markov model trains on the train split of `train_data` (default:
     `data_dir`). png None skips the plot."""
-    from segue.baselines import augment_transpositions
-    from segue.dataset_reader import read_split
+    from segue.evaluation.baselines import augment_transpositions
+    from segue.codec.dataset_reader import read_split
 
     passages = passages_of(read_split(data_dir, "eval"), seconds, max_pieces)
     train = [events for _, events in read_split(train_data or data_dir, "train")]
@@ -375,7 +376,7 @@ def run_continuations(model_path: str | Path | None, data_dir: str | Path, secon
         generators["model + grammar"] = _sampling_generator(ModelSource(model_path), temperature, top_p, seed,
                                                             seconds, grammar)
     if memory is not None:
-        from segue.memory import SessionMemory
+        from segue.inference.memory import SessionMemory
 
         remembering, sampler = ModelSource(model_path), Sampler(temperature=temperature, top_p=top_p, seed=seed)
         generators["model + memory"] = lambda passage: continue_primer(
@@ -392,7 +393,7 @@ def run_continuations(model_path: str | Path | None, data_dir: str | Path, secon
 def _sampling_generator(source, temperature: float, top_p: float, seed: int, seconds: float, grammar=None):
     """A generator function with its own seeded sampler (same seed for every system: a like-for-like draw) and,
     given GrammarSettings, the decoding grammar's shapers."""
-    from segue.grammar import build_shapers
+    from segue.inference.grammar import build_shapers
 
     sampler = Sampler(temperature=temperature, top_p=top_p, seed=seed)
     return lambda passage: continue_primer(source, sampler, passage.primer_events, seconds,

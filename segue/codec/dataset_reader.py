@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from segue import codec
+from segue.codec import codec
 from segue.errors import SegueError
 
 DATASET_FORMAT = "segue-dataset"

@@ -1,0 +1,95 @@
+"""`segue evaluate`: how well a model (and the baselines, session memory) predict a dataset; torch-free."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from segue.cli.main import add_config_args, config_from_args
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "evaluate", help="how well the model (and baselines, session memory) predict a dataset, as a player hears it",
+        description="Score an ONNX model on a dataset folder (`segue data build`, or a rendered copy from `segue data "
+                    "render`) under the live protocol: whole pieces from their start, past-only controls. Also prints "
+                    "the forward-controls and trainer's-window figures for comparison. Settings of the baselines "
+                    "and the memory are fitted on held-out train pieces, never on the scored split.")
+    p.add_argument("--model", type=Path, default=None, help="ONNX model (default: the shipped model)")
+    p.add_argument("--data", type=Path, required=True, help="dataset folder")
+    p.add_argument("--split", default="eval", choices=["eval", "train"], help="which split to score")
+    p.add_argument("--train-data", type=Path, default=None,
+                   help="dataset whose train split trains the baselines and tunes the memory (default: --data; "
+                        "a rendered eval copy from `segue data render` has none)")
+    p.add_argument("--max-pieces", type=int, default=None, help="score only the first N pieces (quick look)")
+    p.add_argument("--baselines", action="store_true",
+                   help="also fit and score the count baselines (Kneser-Ney, + cache, + note-off grammar) with CIs")
+    p.add_argument("--memory", action="store_true", help="also score the model with session memory (on vs off)")
+    p.add_argument("--save-memory", action="store_true",
+                   help="with --memory --continuations: keep the memory settings fitted for generation beside the "
+                        "model (MODEL.memory.json), where generate and serve can find them")
+    p.add_argument("--json", action="store_true", help="print everything as one JSON object")
+    p.add_argument("--markdown", type=Path, default=None, metavar="FILE",
+                   help="also write the report as Markdown (the source of MODEL.md's evaluation section)")
+    p.add_argument("--continuations", action="store_true",
+                   help="also run the continuation test (model, model + memory with --memory, Markov vs real music)")
+    p.add_argument("--prime-seconds", type=float, default=10.0,
+                   help="continuation test: prime with this many seconds, generate as many")
+    p.add_argument("--pieces", type=int, default=40, help="continuation test: eval pieces to continue")
+    p.add_argument("--seed", type=int, default=0, help="continuation test: sampling seed")
+    p.add_argument("--png", default="continuations.png", help="continuation test: where to draw the comparison")
+    add_config_args(p)
+    p.set_defaults(func=run_evaluate)
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    import json
+    import sys
+
+    from segue.errors import SegueError
+    from segue.evaluation.evaluate import evaluate, format_markdown
+
+    def progress(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    report = evaluate(args.model, args.data, split=args.split, baselines=args.baselines, memory=args.memory,
+                      max_pieces=args.max_pieces, progress=progress, train_config=config_from_args(args).train,
+                      train_data=args.train_data)
+    text = format_markdown(report)
+    memory = None
+    if args.continuations and "model_memory" in report["settings"]:
+        from segue.evaluation.continuations import fit_memory_strength
+        from segue.inference.memory import MemorySettings
+
+        candidates = {label: MemorySettings.from_json(saved)
+                      for label, saved in report["settings"]["model_memory"]["candidates"].items()}
+        memory, tried = fit_memory_strength(args.model, args.train_data or args.data, candidates,
+                                            seconds=args.prime_seconds, max_pieces=args.pieces, seed=args.seed)
+        report["settings"]["generation_memory"] = {"chosen": memory.to_json(), "distance": tried}
+        text += ("\n\nMemory for generation, chosen on continuations of the held-out train pieces (mean relative "
+                 "distance to their real continuations on motif shares, key r and polyphony): " +
+                 ", ".join(f"{name}: {value:.3f}" for name, value in tried.items()) +
+                 f"; chosen order {memory.order}{' transposed' if memory.transpose else ''}, strength "
+                 f"{memory.strength:g}.")
+    if args.continuations:
+        from segue.evaluation.continuations import run_continuations
+
+        continued = run_continuations(args.model, args.data, seconds=args.prime_seconds, max_pieces=args.pieces,
+                                      seed=args.seed, png=args.png, memory=memory, train_data=args.train_data,
+                                      grammar=config_from_args(args).sampling)
+        report["continuations"] = continued["summary"]
+        text += "\n\n**Continuations**\n\n" + continued["table"]
+    if args.save_memory:
+        from segue.inference.engine import default_model_path
+        from segue.inference.memory import memory_settings_path
+
+        if memory is None:
+            raise SegueError("--save-memory needs --memory and --continuations (the generation strength is fitted "
+                             "on continuations)")
+        path = memory_settings_path(args.model or default_model_path())
+        path.write_text(memory.to_json() + "\n")
+        progress(f"wrote {path}")
+    print(json.dumps(report) if args.json else text)
+    if args.markdown:
+        args.markdown.write_text(text + "\n")
+    return 0
