@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import collections
 
+from segue.codec.midi import CLOCK, CONTINUE, START, STOP
+
 PULSES_PER_BEAT = 24
-CLOCK, START, CONTINUE, STOP = 0xF8, 0xFA, 0xFB, 0xFC
 # Pulse intervals averaged for the tempo: one beat's worth smooths the jitter of USB/JACK delivery without
 # lagging a tempo change by more than a beat.
 WINDOW = PULSES_PER_BEAT

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from segue.codec import codec
+from segue.codec.midi import NOTE_OFF, NOTE_ON, STATUS_KIND
 from segue.config import GrammarSettings
 from segue.inference.grammar import build_shapers
 from segue.inference.memory import MemorySettings, SessionMemory
@@ -24,7 +25,6 @@ from segue.inference.sampling_loop import SamplingLoop
 from daemon.scheduler import Scheduled
 from daemon.timeline import Context, PlayerEvent
 
-NOTE_ON, NOTE_OFF = 0x90, 0x80
 # After hearing the player mid-answer, the continuation starts this far ahead of the present (the answer's grid
 # and the session's may differ by half a step; this keeps the next note from being due in the past).
 CATCH_UP_S = 0.01
@@ -80,7 +80,6 @@ class Generator:
         self.records: list[Record] = []      # records[i] = state after the answer's event i
         self.base: Record | None = None      # state the answer started from / the last player checkpoint
         self.base_index = -1                 # records index the base stands for (-1: before the answer)
-        self.error: BaseException | None = None
         self.epoch = 0                       # the scheduler's epoch of the last cancel heard (see Scheduler.cancel)
         # The memory mixes in its distribution before the grammar's masks, so what the grammar rules out stays out.
         self.memory = SessionMemory(settings.memory) if settings.memory is not None else None
@@ -127,7 +126,6 @@ class Generator:
                     continue                 # drain every pending command before sampling more
                 self._generate_some()
         except BaseException as exc:          # noqa: BLE001 - the session silences everything and reports it
-            self.error = exc
             self.notify("error", exc)
 
     def _idle_timeout(self) -> float | None:
@@ -155,8 +153,6 @@ class Generator:
         elif kind == "memory_strength":       # a factor of the fitted strength (the CC knob: 0 off .. 2 double)
             if self.memory is not None:
                 self.memory.set_strength(self.memory.settings.strength * command[1])
-        elif kind == "call":                  # run a function on this thread (tests, live sampler changes)
-            command[1]()
 
     def _set_controls(self, controls) -> None:
         if controls is not None and self.engine.conditioned:
@@ -308,5 +304,5 @@ class Generator:
         index = len(self.records) - 1
         due = max(self._due(answer, self.context.step), answer.start)
         for data in messages:
-            self.scheduler.push(Scheduled(due, data, answer.id, index, first_note=first and data[0] & 0xF0 == NOTE_ON,
+            self.scheduler.push(Scheduled(due, data, answer.id, index, first_note=first and data[0] & STATUS_KIND == NOTE_ON,
                                           epoch=self.epoch, opened=answer.opened))

@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass
 
 from segue.codec.controls import NUM_DENSITY_CLASSES as DENSITY_CLASSES
+from segue.codec.midi import CONTROL_CHANGE, PEDAL_DOWN, STATUS_KIND
 
 from daemon.policy import MODES
 
@@ -37,7 +38,7 @@ def cc_value(name: str, value: int) -> object:
     if name == "memory":
         return round(2.0 * x, 3)                  # session memory: 0 (off) .. 2x the fitted strength; 1 at the middle
     if name == "panic":
-        return value >= 64
+        return value >= PEDAL_DOWN
     raise KeyError(name)
 
 
@@ -91,7 +92,7 @@ def learn(messages, names=CONTROL_NAMES, seconds_each: float = 10.0, say=print, 
             if item is None:
                 continue
             data, _ = item
-            if len(data) == 3 and data[0] & 0xF0 == 0xB0:
+            if len(data) == 3 and data[0] & STATUS_KIND == CONTROL_CHANGE:
                 cc = learner.feed(data[1], data[2])
                 if cc is not None and cc not in bindings.values() and cc not in taken:
                     bindings[name] = cc

@@ -1,8 +1,8 @@
 """Turn-taking: when segue starts answering and when it must yield. Pure logic on stamped player actions.
 
 The session feeds every player action with its arrival time and asks `deadline()` when it next needs a `tick`.
-Decisions come back as strings: "answer" (start now, at the given time), "barge_in" (player took the turn back),
-"stop" (takeover pedal released) or None.
+Decisions come back as strings: "answer" (start now, at the given time), "stop" (takeover pedal released) or
+None. A player note during an answer ends it (`answering` turns False); the session silences segue itself.
 
 - call-response: answer `silence_s` after the last release, once no key and no pedal is down, and only if the
   player played something since the last answer (segue never answers its own silence).
@@ -11,8 +11,9 @@ Decisions come back as strings: "answer" (start now, at the given time), "barge_
 """
 from __future__ import annotations
 
+from segue.codec.midi import PEDAL_DOWN, SUSTAIN_CC
+
 MODES = ("call-response", "takeover", "continuous")
-PEDAL_DOWN = 64   # MIDI convention for switch pedals: value >= 64 is "down"
 
 
 class TurnPolicy:
@@ -33,8 +34,8 @@ class TurnPolicy:
         self.played_since_answer = True
         self.last_release = None
         if self.answering and self.mode != "continuous":
-            self.answering = False
-            return "barge_in"
+            self.answering = False            # barge-in: the session ends the turn on any player note-on
+            return None
         if self.mode == "continuous" and not self.answering:
             self.answering = True
             return "answer"
@@ -47,7 +48,7 @@ class TurnPolicy:
 
     def control(self, t: float, cc: int, value: int) -> str | None:
         down = value >= PEDAL_DOWN
-        if cc == 64:
+        if cc == SUSTAIN_CC:
             self.sustain_down = down
             if down:
                 self.last_release = None

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import mido
 
+from segue.codec.midi import PLAYER_TRACK, SEGUE_TRACK, SYSEX
 from segue.errors import SegueError
 
 TICKS_PER_BEAT = 480
@@ -33,7 +34,7 @@ class Recorder:
         self._lock = threading.Lock()
 
     def player(self, data, t: float) -> None:
-        if data[0] < 0xF0:                   # channel messages only: clock and sysex do not belong in the take
+        if data[0] < SYSEX:                  # channel messages only: clock and sysex do not belong in the take
             self._player.append((t, tuple(data)))
 
     def segue(self, data, t: float) -> None:
@@ -42,7 +43,7 @@ class Recorder:
     def flush(self) -> Path:
         with self._lock:
             midi = mido.MidiFile(type=1, ticks_per_beat=TICKS_PER_BEAT)
-            for name, events in (("player", list(self._player)), ("segue", list(self._segue))):
+            for name, events in ((PLAYER_TRACK, list(self._player)), (SEGUE_TRACK, list(self._segue))):
                 midi.tracks.append(self._track(name, events))
             tmp = self.path.with_suffix(".mid.tmp")
             midi.save(tmp)
@@ -51,7 +52,7 @@ class Recorder:
 
     def _track(self, name: str, events) -> mido.MidiTrack:
         track = mido.MidiTrack([mido.MetaMessage("track_name", name=name, time=0)])
-        if name == "player":
+        if name == PLAYER_TRACK:
             track.append(mido.MetaMessage("set_tempo", tempo=TEMPO_US, time=0))
         last_tick = 0
         for t, data in sorted(events, key=lambda item: item[0]):

@@ -10,9 +10,9 @@ from __future__ import annotations
 import collections
 import threading
 
-NOTE_OFF, NOTE_ON, CONTROL = 0x80, 0x90, 0xB0
-SUSTAIN_CC, ALL_SOUND_OFF_CC, ALL_NOTES_OFF_CC = 64, 120, 123
-MIDI_CHANNELS = 16
+from segue.codec.midi import (ALL_NOTES_OFF_CC, ALL_SOUND_OFF_CC, CHANNEL_MASK, CHANNELS, CONTROL_CHANGE, NOTE_OFF,
+                              NOTE_ON, STATUS_KIND, SUSTAIN_CC)
+
 DIRECT_S = 0.03                  # an equal message this soon after segue sent it is its echo (a loop with no
                                  #   delay of its own: JACK periods, a DAW's buffer); longer loops are learnt
 LOOP_EVIDENCE = 6                # arrivals at one delay that make a delayed loop certain
@@ -23,7 +23,7 @@ def all_channels_off() -> list[list[int]]:
     """Sustain off, all sound off and all notes off on all 16 channels: what `segue serve` sends when it starts
     (a previous segue may have died with notes sounding) and `segue panic` sends on demand. 48 messages: well
     within what one JACK period carries and a receiver like jack_midi_dump buffers."""
-    return [[CONTROL | ch, cc, 0] for ch in range(MIDI_CHANNELS) for cc in (SUSTAIN_CC, ALL_SOUND_OFF_CC, ALL_NOTES_OFF_CC)]
+    return [[CONTROL_CHANGE | ch, cc, 0] for ch in range(CHANNELS) for cc in (SUSTAIN_CC, ALL_SOUND_OFF_CC, ALL_NOTES_OFF_CC)]
 
 
 class NoteTracker:
@@ -34,22 +34,22 @@ class NoteTracker:
         self.channels_used: set[int] = set()
 
     def sent(self, data, t: float) -> None:
-        status = data[0] & 0xF0
-        channel = data[0] & 0x0F
+        status = data[0] & STATUS_KIND
+        channel = data[0] & CHANNEL_MASK
         if status == NOTE_ON and data[2] > 0:
             self.sounding[(channel, data[1])] = t
             self.channels_used.add(channel)
         elif status == NOTE_OFF or (status == NOTE_ON and data[2] == 0):
             self.sounding.pop((channel, data[1]), None)
-        elif status == CONTROL:
+        elif status == CONTROL_CHANGE:
             self.channels_used.add(channel)
 
     def panic_messages(self) -> list[list[int]]:
         """Messages that leave nothing sounding; forgets the notes (the caller sends the messages)."""
         messages = [[NOTE_OFF | ch, pitch, 0] for ch, pitch in sorted(self.sounding)]
         for ch in sorted(self.channels_used | {ch for ch, _ in self.sounding}):
-            messages.append([CONTROL | ch, SUSTAIN_CC, 0])
-            messages.append([CONTROL | ch, ALL_NOTES_OFF_CC, 0])
+            messages.append([CONTROL_CHANGE | ch, SUSTAIN_CC, 0])
+            messages.append([CONTROL_CHANGE | ch, ALL_NOTES_OFF_CC, 0])
         self.sounding.clear()
         return messages
 
@@ -83,7 +83,7 @@ class EchoFilter:
         with self._lock:
             while self._recent and t - self._recent[0][0] > self.window_s:
                 self._recent.popleft()
-            if key[0] & 0xF0 == NOTE_ON and len(key) == 3 and key[2] > 0:
+            if key[0] & STATUS_KIND == NOTE_ON and len(key) == 3 and key[2] > 0:
                 # Evidence for (or against) a delayed loop comes from note-ons (pitch and velocity make them
                 # distinctive; releases and controllers repeat): the delay since the latest equal one sent.
                 latest = max((at for at, sent in self._recent if sent == key and at < t - DIRECT_S), default=None)

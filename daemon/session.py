@@ -21,6 +21,9 @@ import numpy as np
 
 from segue.codec import codec
 from segue.codec.controls import DENSITY_SLICE, HISTOGRAM_SLICE
+from segue.codec.midi import (ALL_NOTES_OFF_CC, ALL_SOUND_OFF_CC, CHANNEL_MASK, CHANNEL_PRESSURE, CONTROL_CHANGE,
+                              DRUM_CHANNEL, NOTE_OFF, NOTE_ON, PITCH_BEND, POLY_PRESSURE, STATUS_KIND, STOP,
+                              SUSTAIN_CC, SYSEX)
 from daemon.clock import MidiClock
 from daemon.generator import Answer, Generator, GeneratorSettings
 from daemon.live_controls import DENSITY_CLASSES, CCMap, Change
@@ -30,8 +33,6 @@ from daemon.timeline import PlayerClock
 
 log = logging.getLogger("segue.daemon")
 
-NOTE_OFF, NOTE_ON, CONTROL, SYSEX, CLOCK_STOP = 0x80, 0x90, 0xB0, 0xF0, 0xFC
-DRUM_CHANNEL = 9             # MIDI channel 10: drums are not part of the model's world (the codec drops them)
 SETTLE_S = 0.03              # wait this long after the last release before preparing: the encoder's last step is final
 FLUSH_S = 0.01               # while the player is active, let the encoder finalize steps every 10 ms
 ACTIVE_S = 2.0               # ... for this long after the last player message
@@ -39,7 +40,7 @@ IDLE_WAKE_S = 1.0            # the input loop's longest sleep
 DEADLINE_LAG_S = 0.003       # the loop marks a prepared turn as started this long after its first note went out
 CONTINUOUS_BATCH_S = 0.02    # continuous mode rolls back at most this often (player bursts are batched)
 PITCH_CLASSES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
-RESET_CCS = {120: "all sound off", 123: "all notes off"}   # from the player: nothing is held any more
+RESET_CCS = {ALL_SOUND_OFF_CC: "all sound off", ALL_NOTES_OFF_CC: "all notes off"}   # from the player: nothing is held
 
 
 @dataclass
@@ -119,9 +120,9 @@ class Session:
 
     def _player_note_on(self, data, stamp: float) -> bool:
         """A note-on the turn policy will take as the player's (not segue's echo, not drums, on a listened channel)."""
-        if len(data) != 3 or data[0] & 0xF0 != NOTE_ON or data[2] == 0:
+        if len(data) != 3 or data[0] & STATUS_KIND != NOTE_ON or data[2] == 0:
             return False
-        channel = data[0] & 0x0F
+        channel = data[0] & CHANNEL_MASK
         if channel == DRUM_CHANNEL or (self.cfg.in_channel and channel != self.cfg.in_channel - 1):
             return False
         return not (self.cfg.ignore_echo and self.scheduler.echo.matches(data, stamp))
@@ -177,28 +178,28 @@ class Session:
         if not data:
             return
         status = data[0]
-        if status >= 0xF0:                             # system messages: only the clock matters to us
+        if status >= SYSEX:                            # system messages: only the clock matters to us
             if status == SYSEX and any(byte >= 0x80 for byte in data[1:-1]):
                 self._warn_swallowed_once(data)
             self.clock.handle(status, stamp)
-            if status == CLOCK_STOP and self.turn is not None:
+            if status == STOP and self.turn is not None:
                 self._end_turn(stamp, "MIDI stop", silence=True)    # the band stopped: so does segue
             return
         if self.cfg.ignore_echo and not self._releases_players_key(data) and self.scheduler.echo.is_echo(data, stamp):
             self._warn_loop_once()
             return
-        channel = status & 0x0F
+        channel = status & CHANNEL_MASK
         if self.cfg.in_channel and channel != self.cfg.in_channel - 1:
             return
-        kind = status & 0xF0
-        if self.cfg.thru and kind in (NOTE_OFF, NOTE_ON, CONTROL, 0xE0, 0xA0, 0xD0):
+        kind = status & STATUS_KIND
+        if self.cfg.thru and kind in (NOTE_OFF, NOTE_ON, CONTROL_CHANGE, PITCH_BEND, POLY_PRESSURE, CHANNEL_PRESSURE):
             self.scheduler.send_now([kind | self.channel, *data[1:]], track=False)
         self.last_input = stamp
         if self.recorder is not None:
             self.recorder.player(data, stamp)
         if self.verbose:
             log.debug("in  %+.4f %s", stamp - self.origin, " ".join(f"{b:02X}" for b in data))
-        if kind == CONTROL and len(data) == 3:
+        if kind == CONTROL_CHANGE and len(data) == 3:
             self._control(stamp, data[1], data[2])
         elif kind in (NOTE_ON, NOTE_OFF) and len(data) == 3 and channel != DRUM_CHANNEL:
             self.last_player = stamp
@@ -229,7 +230,7 @@ class Session:
 
     def _releases_players_key(self, data) -> bool:
         """A note-off for a key the player is holding is the player's, even if segue just sent the same bytes."""
-        kind = data[0] & 0xF0
+        kind = data[0] & STATUS_KIND
         return (len(data) == 3 and (kind == NOTE_OFF or (kind == NOTE_ON and data[2] == 0))
                 and data[1] in self.policy.keys_down)
 
@@ -247,9 +248,9 @@ class Session:
         change = self.cc_map.change(cc, value)
         if change is not None:
             self._apply(change, stamp)
-            if cc not in (64, self.cfg.takeover_cc):
+            if cc not in (SUSTAIN_CC, self.cfg.takeover_cc):
                 return
-        if cc == 64:
+        if cc == SUSTAIN_CC:
             self.last_player = stamp
             self._encoded(self.encoder.sustain(stamp, value))
         if cc in RESET_CCS:
@@ -482,7 +483,7 @@ class Session:
                 turn.first_note_at = sent.at
             if self.turn_log is not None:
                 turn.sent.append((item.due, sent.at, item.data))
-        if item.data[0] & 0xF0 == NOTE_ON:
+        if item.data[0] & STATUS_KIND == NOTE_ON:
             self.notes_sent += 1
         if self.verbose:                               # after the send, so it costs the timing nothing
             log.debug("out %+.4f %s (%+.2f ms)", sent.at - self.origin, " ".join(f"{b:02X}" for b in item.data),
@@ -497,7 +498,7 @@ class Session:
 
     def _send_state(self, answering: bool) -> None:
         if self.cfg.state_cc >= 0:
-            self.scheduler.send_now([CONTROL | self.channel, self.cfg.state_cc, 127 if answering else 0], track=False)
+            self.scheduler.send_now([CONTROL_CHANGE | self.channel, self.cfg.state_cc, 127 if answering else 0], track=False)
 
     def flush_record(self) -> None:
         if self.recorder is not None:

@@ -35,9 +35,8 @@ Facts the rules rely on (values as published; the parameter defaults sit inside 
   29% TIME_SHIFTs; in the score data 2% and 15% (measured in this project; `python -m training.rendering DATA`
   prints both next to the rendered share).
 
-The pedal is applied to note ends exactly as the codec applies CC64 when reading MIDI (note-seq's rule,
-segue.codec.midi_io._replay_pedal; apply_pedal here is its vectorised twin), so a rendered piece is encoded like a
-pedalled recording.
+The pedal is applied to note ends by the codec's own rule (segue.codec.midi_io.replay_pedal, note-seq's, as when
+reading MIDI), so a rendered piece is encoded like a pedalled recording.
 """
 
 from __future__ import annotations
@@ -49,7 +48,7 @@ import numpy as np
 
 from segue.codec import codec
 from segue.errors import SegueError
-from segue.codec.midi_io import NoteArrays
+from segue.codec.midi_io import NoteArrays, replay_pedal
 
 GRID_DECIMALS = 3                 # score onsets are exact multiples of a tatum; round to 1 ms to group them
 BEAT_RANGE_SECONDS = (0.25, 1.3)  # a beat is a tactus: 46..240 bpm
@@ -357,47 +356,6 @@ def pedal_changes(notes: np.ndarray, structure: Structure, score_to_performed, r
     return cc_times[order], cc_values[order]
 
 
-def apply_pedal(part: NoteArrays, pedal_times, pedal_values, last_time: float) -> NoteArrays:
-    """The codec's sustain rule (segue.codec.midi_io._replay_pedal, note-seq's), vectorised: same notes, same ends.
-
-    A note released while the pedal is down rings until the next pedal-up (or `last_time`); a key struck again
-    while the pedal is down ends every earlier note of that pitch still sounding (dropping one that would last
-    zero time). tests/training/test_rendering.py checks it against _replay_pedal on random pedalling."""
-    pitch, start, release = part.pitch, np.asarray(part.start, float), np.asarray(part.end, float)
-    n = len(pitch)
-    t = np.asarray(pedal_times, dtype=np.float64)
-    down = np.asarray(pedal_values) >= 64
-    # note-seq's order at equal times: pedal-down before pedal-up (both before notes); otherwise as given.
-    order = np.lexsort((~down, t))
-    t, down = t[order], down[order]
-
-    def down_at(times):
-        """Pedal state once every pedal change at or before `times` has been applied."""
-        last = np.searchsorted(t, times, side="right")
-        return np.append(False, down)[last]                 # before any change the pedal is up
-
-    ups = np.append(t[~down], last_time)                  # no pedal-up left: the sequence's end closes it
-    next_up = np.minimum(np.searchsorted(ups[:-1], release, side="right"), len(ups) - 1)
-    sustained = down_at(release)
-    end = np.where(sustained, ups[next_up], release)
-    # A key struck again while the pedal is down ends every earlier sounding note of that pitch there.
-    by_pitch = np.lexsort((np.arange(n), start, pitch))      # processing order within each pitch
-    p, s = pitch[by_pitch], start[by_pitch]
-    strikes_under_pedal = down_at(s)
-    # For each note: the first later note of the same pitch struck under the pedal.
-    index = np.where(strikes_under_pedal, np.arange(n), n)
-    next_strike = np.minimum.accumulate(index[::-1])[::-1]   # first flagged position >= k
-    following = np.append(next_strike[1:], n)                # first flagged position > k
-    same = following < n
-    same[same] = p[following[same]] == p[same]
-    restrike = np.full(n, np.inf)
-    restrike[by_pitch[same]] = s[following[same]]
-    ended_by_strike = restrike <= end
-    final_end = np.where(ended_by_strike, restrike, end)
-    keep = ~(ended_by_strike & (restrike == start))
-    return NoteArrays(pitch[keep], part.velocity[keep], start[keep], final_end[keep])
-
-
 def rendition_rng(seed: int, piece: int, rendition: int) -> np.random.Generator:
     """The random stream of one rendition of piece `piece` (its index in the dataset): epochs count from 0, the
     fixed eval rendition is -1. Training batches and `segue data render` share it, so they render alike."""
@@ -434,6 +392,6 @@ def perform(notes: np.ndarray, rng: np.random.Generator, p: RenderParams):
     pedal_times, pedal_values = pedal_changes(
         notes, structure, lambda t: time_map(t, structure.beat, durations) + shift, rng, p)
     if len(pedal_times):
-        part = apply_pedal(part, pedal_times, pedal_values, float(max(ends.max(), pedal_times.max())))
+        part = replay_pedal(part, pedal_times, pedal_values, float(max(ends.max(), pedal_times.max())))
     rows = np.stack([part.pitch, part.velocity, part.start, part.end], axis=1).astype(np.float64)
     return rows, pedal_times, pedal_values

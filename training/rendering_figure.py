@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from segue.codec.midi import PEDAL_DOWN
 from training.dataset import notes_to_array
 from training.rendering import RenderParams, infer_structure, perform
 
@@ -45,7 +46,7 @@ def draw(notes: np.ndarray, seed: int, seconds: float, out: str | Path, title: s
                                        color=cm.viridis(norm(velocity)), linewidth=0))
         ax.set_title(label, fontsize=9, loc="left")
         if rows is rendered:
-            downs = pedal_times[pedal_values >= 64]
+            downs = pedal_times[pedal_values >= PEDAL_DOWN]
             for down in downs:
                 up = pedal_times[(pedal_times > down) & (pedal_values < 64)]
                 ax.axvspan(down, up[0] if len(up) else seconds, color="0.85", zorder=0, linewidth=0)

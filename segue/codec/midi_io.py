@@ -25,15 +25,14 @@ from segue.codec.codec import Note, encode_arrays
 from segue.config import DataConfig
 from segue.errors import SegueError
 from segue.codec.file_limits import check_file_size, over_limit, read_mxl
-from segue.codec.sustain import SUSTAIN_CONTROL, PedalNote, SustainPedal
+from segue.codec.midi import DRUM_CHANNEL, PEDAL_DOWN, PLAYER_TRACK, SEGUE_TRACK, SUSTAIN_CC
+from segue.codec.sustain import PedalNote, SustainPedal
 
 MIDI_SUFFIXES = {".mid", ".midi", ".smf"}
 SCORE_SUFFIXES = {".mxl", ".musicxml", ".xml", ".krn", ".abc"}
 MUSIC_SUFFIXES = MIDI_SUFFIXES | SCORE_SUFFIXES
-DRUM_CHANNEL = 9                # MIDI channel 10, General MIDI percussion
 DEFAULT_TEMPO = 500_000         # microseconds per quarter (120 bpm) until track 0 says otherwise
 # The track names of a `segue serve --record` session file, in the order daemon/recorder.py writes them.
-PLAYER_TRACK, SEGUE_TRACK = "player", "segue"
 SESSION_TRACKS = (PLAYER_TRACK, SEGUE_TRACK)
 # A rest inside a phrase seldom lasts longer. A session's longer silences are segue's turns (8 s by default) and the
 # wait before the first note: left in, they would teach a model to fall silent for seconds after every phrase.
@@ -322,7 +321,7 @@ def _apply_sustain(instruments: list[_Instrument], tempo: _TempoMap) -> NoteArra
     parts, pedalled = [], []
     last_time = 0.0
     for inst in instruments:
-        pedal = [(tick, value) for tick, control, value in inst.controls if control == SUSTAIN_CONTROL]
+        pedal = [(tick, value) for tick, control, value in inst.controls if control == SUSTAIN_CC]
         if pedal:
             last_time = max(last_time, float(tempo.seconds([tick for tick, _ in pedal]).max()))
         if inst.is_drum or not inst.notes:
@@ -335,17 +334,20 @@ def _apply_sustain(instruments: list[_Instrument], tempo: _TempoMap) -> NoteArra
         if pedal:
             pedalled.append((len(parts) - 1, tempo.seconds([tick for tick, _ in pedal]), [v for _, v in pedal]))
     for index, pedal_times, values in pedalled:
-        parts[index] = _replay_pedal(parts[index], pedal_times, values, last_time)
+        parts[index] = replay_pedal(parts[index], pedal_times, values, last_time)
     if not parts:
         return NoteArrays.empty()
     return NoteArrays(*(np.concatenate([getattr(p, f) for p in parts]) for f in NoteArrays._fields))
 
 
-def _replay_pedal(part: "NoteArrays", pedal_times, values, last_time: float) -> "NoteArrays":
+def replay_pedal(part: "NoteArrays", pedal_times, values, last_time: float) -> "NoteArrays":
+    """CC64 changes (times in seconds, values) applied to one instrument's notes in note-seq's order at equal times,
+    through the one SustainPedal rule; notes still sounding end at `last_time`. The file reader uses it, and so does
+    training/rendering.py for the pedal it adds to a rendered score."""
     notes = [PedalNote(int(p), int(v), float(s)) for p, v, s in zip(part.pitch, part.velocity, part.start)]
     events = [(note.start, _NOTE_START, note) for note in notes]
     events += [(float(end), _NOTE_END, note) for end, note in zip(part.end, notes)]
-    events += [(float(t), _PEDAL_DOWN if v >= 64 else _PEDAL_UP, v) for t, v in zip(pedal_times, values)]
+    events += [(float(t), _PEDAL_DOWN if v >= PEDAL_DOWN else _PEDAL_UP, v) for t, v in zip(pedal_times, values)]
     events.sort(key=lambda e: (e[0], e[1]))
     pedal = SustainPedal()
     for time, kind, payload in events:

@@ -94,15 +94,6 @@ class StreamingEncoder:
             events += self.writer.shift_to(self.writer.step + MAX_SHIFT_STEPS)
         return events
 
-    def sync(self, t: float, emit: bool = True) -> list[int]:
-        """Bring the encoder to step quantize(t): final events, then TIME_SHIFTs for the rest of the gap.
-
-        With emit=False the gap is only marked as accounted for — the daemon's own answer filled it."""
-        t = self._local(t)
-        events = self._flush(t)
-        shifts = self.writer.shift_to(max(quantize(t), self.writer.step))
-        return events + shifts if emit else events
-
     def finish(self, t: float | None = None) -> list[int]:
         """End of the performance: ring-on notes end at the last message time (note-seq), everything is emitted."""
         end = self.last_time if t is None else max(self.last_time, self._local(t))

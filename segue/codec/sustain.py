@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-SUSTAIN_THRESHOLD = 64      # CC64 values at or above this mean the pedal is down (MIDI convention, note-seq)
-SUSTAIN_CONTROL = 64
+from segue.codec.midi import PEDAL_DOWN
 
 
 @dataclass(slots=True, eq=False)
@@ -35,7 +34,7 @@ class SustainPedal:
         self.active: list[PedalNote] = []
 
     def pedal(self, time: float, value: int) -> list[PedalNote]:
-        if value >= SUSTAIN_THRESHOLD:
+        if value >= PEDAL_DOWN:
             self.down = True
             return []
         self.down = False

@@ -1,7 +1,8 @@
 """MIDI clock in: tempo from pulses, start/stop, next beat."""
 import pytest
 
-from daemon.clock import CLOCK, START, STOP, MidiClock
+from daemon.clock import MidiClock
+from segue.codec.midi import CLOCK, START, STOP
 
 
 def pulses(clock, t0, bpm, count):

@@ -3,9 +3,8 @@ import numpy as np
 import pytest
 
 from segue.codec import codec
-from segue.codec.midi_io import NoteArrays, _replay_pedal
 from training import rendering
-from training.rendering import RenderParams, apply_pedal, infer_structure, is_performance, render
+from training.rendering import RenderParams, infer_structure, is_performance, render
 
 BEAT = 0.5
 OFF = {f: 0.0 for f in RenderParams.__dataclass_fields__}    # every rule off; tests switch on the one they test
@@ -226,21 +225,6 @@ def test_pedal_changes_at_bar_lines_and_harmony_changes_and_sustains_released_no
 def test_no_pedal_when_the_probability_is_zero():
     notes, out = _rendered(only(pedal_probability=0.0))
     assert np.allclose(out[:, 3], notes[:, 3])
-
-
-def test_vectorised_pedal_equals_the_codecs_replay_on_random_pedalling():
-    for trial in range(400):
-        rng = np.random.default_rng(trial)
-        n = int(rng.integers(1, 30))
-        start = np.round(rng.uniform(0, 5, n), 1)                # coarse times: many exact ties
-        part = NoteArrays(rng.integers(60, 64, n), rng.integers(1, 127, n), start,
-                          start + np.round(rng.uniform(0, 1.5, n), 1))
-        m = int(rng.integers(0, 10))
-        times, values = np.round(rng.uniform(0, 6, m), 1), rng.choice([0, 127], m)
-        last = float(max(part.end.max(), times.max() if m else 0.0))
-        expected, got = _replay_pedal(part, times, values, last), apply_pedal(part, times, values, last)
-        for a, b in zip(expected, got):
-            np.testing.assert_array_equal(np.asarray(a), np.asarray(b), err_msg=f"trial {trial}")
 
 
 # --- the whole rendering ----------------------------------------------------------------------------------------------
