@@ -1,8 +1,10 @@
 """Small untrained models exported to ONNX for tests of the torch-free side (torch is used by tests only)."""
+import pytest
 
 
 def export_tiny_model(tmp_path_factory, name: str, cfg: dict, parity_steps: int = 20):
-    import torch
+    """The model exported to ONNX; without torch (it builds and exports them) the test asking for it skips."""
+    torch = pytest.importorskip("torch", reason="the tiny test models are built and exported with torch")
 
     from export.pipeline import export_model
     from training.models import build_model

@@ -6,7 +6,8 @@ import math
 
 import numpy as np
 import pytest
-import torch
+
+torch = pytest.importorskip("torch", reason="compares segue evaluate with the trainer's own eval (torch)")
 
 from export.pipeline import export_model
 from segue.codec.codec import Note
