@@ -84,7 +84,8 @@ def _serve(cfg, *, grammar, learn: bool, stats: bool, verbose: bool, turn_log: s
     from segue.inference.engine import Engine
     from segue.codec.streaming import StreamingEncoder
 
-    from daemon.ports import Input, JackServerLost, Output, quiet_backend_libraries, resolve_backend
+    from daemon.ports import (Input, JackServerLost, Output, quiet_backend_libraries, resolve_backend,
+                              wait_for_previous_instance)
     from daemon.recorder import Recorder
     from daemon.session import Session
 
@@ -98,6 +99,9 @@ def _serve(cfg, *, grammar, learn: bool, stats: bool, verbose: bool, turn_log: s
     # The scheduler's spin must get the GIL back quickly from the generator's Python code between model steps.
     sys.setswitchinterval(0.0005)
 
+    waited = wait_for_previous_instance(backend, cfg.client_name)
+    if waited:
+        log.info(waited)
     # The input opens first so that under JACK it gets the plain client name (segue:in, then segue-01:out).
     inbox: queue.SimpleQueue = queue.SimpleQueue()
     port_in = Input(backend, cfg.client_name, cfg.in_port_name, lambda data, stamp: inbox.put((stamp, data)),

@@ -57,9 +57,12 @@ class JackServer:
         self.name = name
         self.realtime = realtime
         self.env = {**os.environ, "JACK_DEFAULT_SERVER": name, "JACK_NO_START_SERVER": "1"}
-        # -t: a client stalled for more than this (ms) is zombified and never runs again; on a loaded 2-core box a
-        # client starting up (the daemon loading its model) can stall far beyond JACK's 500 ms default.
-        cmd = ["jackd", "-n", name, "-t", "10000"]
+        # -t: how long (ms) jackd2 waits for a cycle some client has not finished before it moves on. While it
+        # waits, no graph change happens, and a client that asks to join gives up after 5 s ("Driver is not
+        # running"). A client killed mid-cycle never finishes until the server has removed it, so the harness's
+        # former 10000 froze the server for tens of seconds after every SIGKILL or crash (measured: clients
+        # failing to join, whole test files stalled); jackd's default of 500 ms recovers within a blink.
+        cmd = ["jackd", "-n", name, "-t", "500"]
         if realtime:
             cmd += ["-R", *(["-P", str(self.priority)] if self.priority else [])]
         else:
@@ -195,12 +198,18 @@ class Daemon:
 
 
 LISTENER_SCRIPT = r"""
-import sys, time, rtmidi
-out, clock = sys.stdout, time.perf_counter
-def on_message(event, data=None):
-    stamp = clock()
-    out.write(f"{stamp!r} {' '.join(map(str, event[0]))}\n")
-    out.flush()
+import collections, sys, threading, time, rtmidi
+out, clock, heard = sys.stdout, time.perf_counter, collections.deque()
+def on_message(event, data=None):         # JACK's process thread: stamp and queue; a pipe write could block it
+    heard.append((clock(), event[0]))
+def write():
+    while True:
+        while heard:
+            stamp, message = heard.popleft()
+            out.write(f"{stamp!r} {' '.join(map(str, message))}\n")
+        out.flush()
+        time.sleep(0.002)
+threading.Thread(target=write, daemon=True).start()
 rt = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name=sys.argv[1])
 rt.ignore_types(sysex=False, timing=False, active_sense=False)
 rt.open_virtual_port("in")
@@ -208,6 +217,7 @@ rt.set_callback(on_message)
 print("ready", flush=True)
 sys.stdin.readline()                      # sleep (holding nothing) until told to quit
 rt.cancel_callback(); rt.close_port(); rt.delete()
+time.sleep(0.01)                          # the last stamps reach the pipe
 """
 
 

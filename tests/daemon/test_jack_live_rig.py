@@ -137,7 +137,7 @@ def test_sigkill_mid_answer_then_restart_leaves_nothing_sounding(jack, model, tm
         daemon.stop()
         daemon = Daemon(jack, model, tmp_path, *args, client="victim")
         channels = lambda: {m[0] & 0x0F for _, m in synth.since(killed) if m[0] & 0xF0 == 0xB0 and m[1] == 123}  # noqa: E731
-        assert wait_until(lambda: channels() == set(range(16)), 10), synth.since(killed)
+        assert wait_until(lambda: channels() == set(range(16)), 10), (synth.since(killed), daemon.output())
         assert sounding_after(synth.since()) == set()
     finally:
         daemon.stop()
