@@ -43,7 +43,7 @@ def add_parser(subparsers) -> None:
     serve.add_argument("--density", type=float, help="pin the note density (notes per second)")
     serve.add_argument("--memory", choices=["off", "player", "session"],
                        help="session memory: answers reuse what you played (player), what both of you played "
-                            "(session), or not (off, the default for now)")
+                            "(session), or not (off); default player")
     serve.add_argument("--temperature", type=float)
     serve.add_argument("--top-k", type=int)
     serve.add_argument("--top-p", type=float)

@@ -132,7 +132,7 @@ class DaemonConfig:
     seed: int | None = None
     key: str = ""
     density: float = -1.0
-    memory: str = "off"
+    memory: str = "player"
     # turn-taking
     mode: str = "call-response"
     silence_ms: float = 400.0
