@@ -5,7 +5,9 @@ pedal (segue.codec.sustain), 10 ms quantization and the (step, note number, is_e
 yields exactly the events its MIDI file would. A property test holds the two equal.
 
 Events at a 10 ms step are final once time has moved past that step, because every later message quantizes to the
-same or a later step. Long silences become TIME_SHIFT(100)s as soon as a full second has certainly passed.
+same or a later step. A note-off that closes nothing is no event for note-seq and finalizes nothing: finish() ends
+the notes the pedal still holds at the last event's time, which may lie in that note-off's step. Long silences become
+TIME_SHIFT(100)s as soon as a full second has certainly passed.
 """
 from __future__ import annotations
 
@@ -70,8 +72,11 @@ class StreamingEncoder:
             self.open[pitch] = struck_now
         elif struck_now:
             self._forget(struck_now)
-        if closing:
-            self.last_time = max(self.last_time, t)   # a note-off that closes nothing is no event for note-seq
+        if not closing:
+            # A note-off that closes nothing is no event for note-seq, so it cannot finalize a step: notes the pedal
+            # holds may still end at the last event's time (finish), which can lie in the step this one falls in.
+            return self._flush(self.last_time)
+        self.last_time = max(self.last_time, t)
         for note in closing:
             self._ended(self.pedal.note_off(t, note))
         return self._flush(t)
@@ -95,7 +100,7 @@ class StreamingEncoder:
         return events
 
     def finish(self, t: float | None = None) -> list[int]:
-        """End of the performance: ring-on notes end at the last message time (note-seq), everything is emitted."""
+        """End of the performance: ring-on notes end at the last event time (note-seq), everything is emitted."""
         end = self.last_time if t is None else max(self.last_time, self._local(t))
         self._ended(self.pedal.finish(end))
         rows, self.rows = sorted(self.rows, key=_Row.key), []
