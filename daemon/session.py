@@ -372,14 +372,19 @@ class Session:
 
     def _end_turn(self, now: float, why: str, silence: bool) -> None:
         turn = self.turn
-        if not turn.started and turn.first_note_at is not None:
-            turn.started = True                 # its first note went out at the deadline, before the loop marked it
-            self._turn_started()
         self.turn = None
         log.debug("answer %d ends at %+.4f: %s", turn.answer, now - self.origin, why)
+        last = -1
         if why != "length":                     # cut short: drop what is unsent, roll the model back to what sounded
             last = self.scheduler.cancel(turn.answer, silence=silence)
             self.generator.send("rollback", turn.answer, last, now, silence, self.scheduler.epoch)
+        if not turn.started and (turn.first_note_at is not None or last >= 0):
+            # Its first note went out at the deadline before this loop's tick marked it (the scheduler's cancel knows,
+            # even before _on_sent ran). The policy must hear that deadline pass too, or it answers the same silence
+            # again; if it no longer waits for it (the player's barge-in note), this changes nothing.
+            turn.started = True
+            self.policy.tick(turn.deadline)
+            self._turn_started()
         self.policy.answer_finished()
         if not turn.started:
             return                              # a prepared answer that never began: not a turn

@@ -36,7 +36,8 @@ def test_answer_starts_at_its_start_time_even_when_the_model_wants_to_wait():
         gen.send("answer", 1, start, None, time.perf_counter())
         assert wait_for(lambda: out.note_ons())
         first_at = next(at for at, d in out.sent if d[0] == 0x90)
-        assert start <= first_at < start + 0.03       # leading time shifts are masked: no waiting
+        # leading time shifts are masked: no waiting (the script's shift would wait 0.3 s; a loaded machine is late)
+        assert start <= first_at < start + 0.15
     finally:
         stop(sched, gen)
 
@@ -102,7 +103,7 @@ def test_notes_longer_than_the_cap_are_released():
         assert wait_for(lambda: len([d for d in out.messages() if d[0] == 0x80]) >= 1)
         on_at = next(at for at, d in out.sent if d[0] == 0x90)
         off_at = next(at for at, d in out.sent if d[0] == 0x80)
-        assert 0.15 < off_at - on_at < 0.4
+        assert 0.15 < off_at - on_at < 0.6              # capped at 0.2 s, not held the script's 1 s (slack for load)
     finally:
         stop(sched, gen)
 

@@ -11,6 +11,8 @@ from segue.config import DaemonConfig
 from daemon.session import Session
 from tests.daemon.fakes import FakeOutput, ScriptedEngine, SimpleEncoder, wait_for
 
+WAIT_S = 30.0          # waits that only pass or hang: generous, a loaded CI machine may stall threads for seconds
+
 
 class Running:
     def __init__(self, **cfg):
@@ -50,12 +52,24 @@ def sounding(messages):
     return on
 
 
+def count_ticks(session) -> list[float]:
+    """The times the session's loop ticks at from now on: a loop that ticked twice since t has handled what came before t
+    and then had its chance to act on it (say, to answer the same silence again)."""
+    ticks, tick = [], session._tick
+    session._tick = lambda now: (tick(now), ticks.append(now))
+    return ticks
+
+
+def ticked_twice_since(ticks, t) -> bool:
+    return sum(1 for at in ticks if at > t) >= 2
+
+
 def test_silence_after_a_phrase_brings_an_answer_that_starts_at_the_deadline():
     r = Running(response_seconds=0.3)
     try:
         r.phrase()
-        assert wait_for(lambda: r.out.note_ons(), timeout=3)
-        assert wait_for(lambda: r.session.turns == 1 and r.session.turn is None, timeout=3)
+        assert wait_for(lambda: r.out.note_ons(), timeout=WAIT_S)
+        assert wait_for(lambda: r.session.turns == 1 and r.session.turn is None, timeout=WAIT_S)
         assert sounding(r.out.messages()) == set()
         assert len(r.session.latencies) == 1 and 0 <= r.session.latencies[0] < 0.05
     finally:
@@ -66,7 +80,7 @@ def test_barge_in_silences_segue_and_the_model_forgets_what_never_sounded():
     r = Running(response_seconds=5.0)
     try:
         r.phrase()
-        assert wait_for(lambda: len(r.out.note_ons()) >= 2, timeout=3)
+        assert wait_for(lambda: len(r.out.note_ons()) >= 2, timeout=WAIT_S)
         r.play(0x90, 48, 100)                                    # the player takes the turn back
         assert wait_for(lambda: r.session.turn is None)
         count = len(r.out.note_ons())
@@ -82,14 +96,16 @@ def test_barge_in_silences_segue_and_the_model_forgets_what_never_sounded():
 
 
 def test_own_output_echoed_back_does_not_barge_in():
-    r = Running(response_seconds=1.0)
+    r = Running(response_seconds=30.0)                           # a loaded machine cannot end it by its length
+    ticks = count_ticks(r.session)
     try:
         r.phrase()
-        assert wait_for(lambda: r.out.note_ons(), timeout=3)
+        assert wait_for(lambda: r.out.note_ons(), timeout=WAIT_S)
         echoed = r.out.note_ons()[0]
         r.session.on_midi(list(echoed), time.perf_counter())
-        time.sleep(0.1)
-        assert r.session.turn is not None                        # still answering
+        heard = time.perf_counter()
+        assert wait_for(lambda: ticked_twice_since(ticks, heard), timeout=WAIT_S)   # the loop has handled it
+        assert r.session.turn is not None and r.session.next_answer == 2          # still answering, the same answer
     finally:
         r.close()
 
@@ -101,7 +117,7 @@ def test_sysex_clock_aftertouch_bend_and_program_change_do_not_break_it():
                      [0xE0, 0, 64], [0xC0, 5], [0xFC], [], [0xB0, 1, 10]):
             r.play(*data)
         r.phrase()
-        assert wait_for(lambda: r.session.turns == 1, timeout=3)
+        assert wait_for(lambda: r.session.turns == 1, timeout=WAIT_S)
     finally:
         r.close()
 
@@ -110,12 +126,12 @@ def test_continuous_mode_plays_along_and_hears_the_player():
     r = Running(mode="continuous")
     try:
         r.play(0x90, 40, 100)
-        assert wait_for(lambda: r.out.note_ons(), timeout=3)
+        assert wait_for(lambda: r.out.note_ons(), timeout=WAIT_S)
         time.sleep(0.05)
         r.play(0x80, 40, 0)
         r.play(0x90, 41, 100)
         n = len(r.out.note_ons())
-        assert wait_for(lambda: len(r.out.note_ons()) > n + 2, timeout=3)   # it keeps playing
+        assert wait_for(lambda: len(r.out.note_ons()) > n + 2, timeout=WAIT_S)   # it keeps playing
         assert codec.note_on(41) in r.engine.heard
     finally:
         r.close()
@@ -125,7 +141,7 @@ def test_panic_cc_silences_everything(tmp_path):
     r = Running(response_seconds=5.0, cc_map={"panic": 25})
     try:
         r.phrase()
-        assert wait_for(lambda: len(r.out.note_ons()) >= 1, timeout=3)
+        assert wait_for(lambda: len(r.out.note_ons()) >= 1, timeout=WAIT_S)
         r.play(0xB0, 25, 127)
         assert wait_for(lambda: r.session.turn is None)
         assert (0xB0, 123, 0) in r.out.messages()
@@ -141,7 +157,7 @@ def test_record_writes_player_and_segue_tracks_each_turn(tmp_path):
     r.session.recorder = Recorder(tmp_path, r.session.origin)
     try:
         r.phrase()
-        assert wait_for(lambda: r.session.turns == 1 and r.session.turn is None, timeout=3)
+        assert wait_for(lambda: r.session.turns == 1 and r.session.turn is None, timeout=WAIT_S)
         assert wait_for(r.session.recorder.path.exists)          # flushed at the end of the turn
         midi = mido.MidiFile(r.session.recorder.path)
         assert [len([m for m in t if m.type == "note_on"]) > 0 for t in midi.tracks] == [True, True]
@@ -153,7 +169,7 @@ def test_a_players_note_off_equal_to_segues_last_message_is_not_taken_for_an_ech
     r = Running(response_seconds=5.0)
     try:
         r.phrase()
-        assert wait_for(lambda: r.out.note_ons(), timeout=3)
+        assert wait_for(lambda: r.out.note_ons(), timeout=WAIT_S)
         pitch = r.out.note_ons()[0][1]
         r.play(0x90, pitch, 1)                    # the player strikes segue's pitch (barge-in) ...
         assert wait_for(lambda: (0x80, pitch, 0) in r.out.messages())   # ... segue releases it (0x80 pitch 0)
@@ -171,7 +187,7 @@ def test_takeover_pedal_hands_segue_the_turn_and_takes_it_back():
         time.sleep(0.3)
         assert r.out.note_ons() == []                            # silence alone does nothing in takeover mode
         r.play(0xB0, 67, 127)
-        assert wait_for(lambda: r.out.note_ons(), timeout=3)
+        assert wait_for(lambda: r.out.note_ons(), timeout=WAIT_S)
         r.play(0xB0, 67, 0)
         assert wait_for(lambda: r.session.turn is None)
         assert sounding(r.out.messages()) == set()
@@ -183,8 +199,8 @@ def test_state_cc_goes_out_when_answering_and_when_listening_again():
     r = Running(response_seconds=0.2, state_cc=20)
     try:
         r.phrase()
-        assert wait_for(lambda: (0xB0, 20, 127) in r.out.messages(), timeout=3)
-        assert wait_for(lambda: r.out.messages().count((0xB0, 20, 0)) >= 2, timeout=3)   # at start, after the turn
+        assert wait_for(lambda: (0xB0, 20, 127) in r.out.messages(), timeout=WAIT_S)
+        assert wait_for(lambda: r.out.messages().count((0xB0, 20, 0)) >= 2, timeout=WAIT_S)   # at start, after the turn
     finally:
         r.close()
 
@@ -228,7 +244,7 @@ def test_a_key_whose_note_off_was_lost_stops_blocking_the_answer_after_the_stale
     try:
         r.play(0x90, 50, 90)                                     # its note-off never arrives (an xrun ate it)
         r.phrase()
-        assert wait_for(lambda: r.session.turns == 1, timeout=3)
+        assert wait_for(lambda: r.session.turns == 1, timeout=WAIT_S)
         assert r.session.policy.keys_down == set()
         assert codec.note_off(50) in r.engine.heard              # the model hears it released too
     finally:
@@ -244,7 +260,7 @@ def test_the_players_all_notes_off_releases_keys_at_once():
             time.sleep(0.3)
             assert r.session.turns == 0                          # a key is down: no answer
             r.play(0xB0, cc, 0)
-            assert wait_for(lambda: r.session.turns == 1, timeout=3)
+            assert wait_for(lambda: r.session.turns == 1, timeout=WAIT_S)
         finally:
             r.close()
 
@@ -254,14 +270,14 @@ def test_continuous_mode_stops_the_answer_length_after_the_player_stops():
     try:
         r.play(0x90, 40, 100)
         r.play(0x80, 40, 0)
-        assert wait_for(lambda: r.out.note_ons(), timeout=3)
-        assert wait_for(lambda: r.session.turn is None, timeout=3)
+        assert wait_for(lambda: r.out.note_ons(), timeout=WAIT_S)
+        assert wait_for(lambda: r.session.turn is None, timeout=WAIT_S)
         assert sounding(r.out.messages()) == set()
         count = len(r.out.note_ons())
         time.sleep(0.3)
         assert len(r.out.note_ons()) == count
         r.play(0x90, 41, 100)                                    # the next note starts segue again
-        assert wait_for(lambda: len(r.out.note_ons()) > count, timeout=3)
+        assert wait_for(lambda: len(r.out.note_ons()) > count, timeout=WAIT_S)
     finally:
         r.close()
 
@@ -271,8 +287,8 @@ def test_continuous_mode_answers_are_capped_by_max_response_seconds():
     try:
         r.play(0x90, 40, 100)
         r.play(0x80, 40, 0)
-        assert wait_for(lambda: r.out.note_ons(), timeout=3)
-        assert wait_for(lambda: r.session.turn is None, timeout=3)
+        assert wait_for(lambda: r.out.note_ons(), timeout=WAIT_S)
+        assert wait_for(lambda: r.session.turn is None, timeout=WAIT_S)
         assert sounding(r.out.messages()) == set()
     finally:
         r.close()
@@ -285,7 +301,7 @@ def test_a_recorded_answer_cut_short_by_the_player_ends_its_notes_in_the_file(tm
     r.session.recorder = Recorder(tmp_path, r.session.origin)
     try:
         r.phrase()
-        assert wait_for(lambda: len(r.out.note_ons()) >= 2, timeout=3)
+        assert wait_for(lambda: len(r.out.note_ons()) >= 2, timeout=WAIT_S)
         r.play(0x90, 48, 100)                                    # barge-in: segue's sounding notes are released
         assert wait_for(lambda: r.session.turn is None)
         r.play(0x80, 48, 0)
@@ -303,11 +319,37 @@ def test_a_recorded_answer_cut_short_by_the_player_ends_its_notes_in_the_file(tm
 
 def test_midi_stop_ends_the_answer_that_is_playing():
     r = Running(response_seconds=5.0)
+    ticks = count_ticks(r.session)
     try:
         r.phrase()
-        assert wait_for(lambda: r.out.note_ons(), timeout=3)
+        assert wait_for(lambda: len(r.out.note_ons()) >= 2, timeout=WAIT_S)
         r.play(0xFC)
-        assert wait_for(lambda: r.session.turn is None)
+        stopped = time.perf_counter()
+        assert wait_for(lambda: ticked_twice_since(ticks, stopped), timeout=WAIT_S)
+        assert r.session.turn is None and r.session.turns == 1 and r.session.next_answer == 2   # and no new answer
+        assert sounding(r.out.messages()) == set()
+    finally:
+        r.close()
+
+
+def test_a_midi_stop_as_the_first_note_goes_out_does_not_bring_the_answer_again():
+    """The band stops just as segue's prepared answer sounds, before the loop has marked the turn begun: the turn
+    still counts as the answer to that silence (it used to be prepared and played again at once)."""
+    r = Running(response_seconds=5.0)
+    ticks = count_ticks(r.session)
+    send, stops = r.out.send, []
+
+    def send_then_stop(data):
+        send(data)
+        if data[0] & 0xF0 == 0x90 and data[2] > 0 and not stops:
+            stops.append(time.perf_counter())
+            r.play(0xFC)                        # from the scheduler thread, right after the first note-on
+
+    r.out.send = send_then_stop
+    try:
+        r.phrase()
+        assert wait_for(lambda: stops and ticked_twice_since(ticks, stops[0]), timeout=WAIT_S)
+        assert r.session.turn is None and r.session.turns == 1 and r.session.next_answer == 2
         assert sounding(r.out.messages()) == set()
     finally:
         r.close()
