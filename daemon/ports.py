@@ -147,14 +147,14 @@ def list_ports(backend: str) -> tuple[list[str], list[str]]:
 def wait_for_previous_instance(backend: str, client_name: str) -> str | None:
     """Under JACK, wait while ports of a client called `client_name` (a segue that was just killed or is still
     running) are there, so that ours get the same names and join a server that has finished removing the old one.
-    One listing client looks, joined once: every client that joins is work for the server it is waiting on.
-    Returns a log line when it waited."""
+    One listing client looks, joined once (a second client in this process could meet the race in
+    daemon/jack_semaphores.py): it sees the old segue's input port. Returns a log line when it waited."""
     if backend != "jack":
         return None
     ours = re.compile(rf"{re.escape(client_name)}(-\d+)?:")
-    lister_in, lister_out = _client("input", backend, "segue-list"), _client("output", backend, "segue-list")
+    lister = _client("output", backend, "segue-list")
     try:
-        taken = lambda: any(ours.match(name) for rt in (lister_in, lister_out) for name in rt.get_ports())  # noqa: E731
+        taken = lambda: any(ours.match(name) for name in lister.get_ports())  # noqa: E731
         if not taken():
             return None
         deadline = time.monotonic() + PREVIOUS_GONE_S
@@ -162,8 +162,7 @@ def wait_for_previous_instance(backend: str, client_name: str) -> str | None:
             time.sleep(0.25)
         still_there = taken()
     finally:
-        lister_in.delete()
-        lister_out.delete()
+        lister.delete()
     if still_there:
         return (f"JACK ports of another client called {client_name!r} are still there after {PREVIOUS_GONE_S:.0f} s;"
                 f" JACK will give segue's ports other names (use --client-name to choose one)")

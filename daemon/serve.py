@@ -12,6 +12,7 @@ import queue
 import signal
 import sys
 import threading
+import time
 
 from segue.config import check_ranges
 from segue.errors import SegueError
@@ -23,6 +24,8 @@ from daemon.realtime import scheduler_priority
 log = logging.getLogger("segue.daemon")
 STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 MEMORY_MODES = ("off", "player", "session")
+# Under JACK the ports are checked once for the libjack race in daemon/jack_semaphores.py, after a few periods.
+JACK_SETTLE_S, JACK_REOPEN_ATTEMPTS = 0.2, 3
 
 
 def check_config(cfg) -> None:
@@ -84,8 +87,7 @@ def _serve(cfg, *, grammar, learn: bool, stats: bool, verbose: bool, turn_log: s
     from segue.inference.engine import Engine
     from segue.codec.streaming import StreamingEncoder
 
-    from daemon.ports import (Input, JackServerLost, Output, quiet_backend_libraries, resolve_backend,
-                              wait_for_previous_instance)
+    from daemon.ports import JackServerLost, quiet_backend_libraries, resolve_backend, wait_for_previous_instance
     from daemon.recorder import Recorder
     from daemon.session import Session
 
@@ -102,15 +104,11 @@ def _serve(cfg, *, grammar, learn: bool, stats: bool, verbose: bool, turn_log: s
     waited = wait_for_previous_instance(backend, cfg.client_name)
     if waited:
         log.info(waited)
-    # The input opens first so that under JACK it gets the plain client name (segue:in, then segue-01:out).
     inbox: queue.SimpleQueue = queue.SimpleQueue()
-    port_in = Input(backend, cfg.client_name, cfg.in_port_name, lambda data, stamp: inbox.put((stamp, data)),
-                    connect_to=cfg.input or None)
-    output = None
+    port_in, output = _open_ports(cfg, backend, lambda data, stamp: inbox.put((stamp, data)))
     log_file = None
     session = None
     try:
-        output = Output(backend, cfg.client_name, cfg.out_port_name, connect_to=cfg.output or None)
         asked = cfg.realtime_priority
         cfg = dataclasses.replace(cfg, realtime_priority=scheduler_priority(asked, backend))
         log_file = open(turn_log, "a") if turn_log else None
@@ -155,6 +153,29 @@ def _serve(cfg, *, grammar, learn: bool, stats: bool, verbose: bool, turn_log: s
         if log_file is not None:
             log_file.close()
     return 0
+
+
+def _open_ports(cfg, backend: str, sink):
+    """The input, then the output (so that under JACK the input gets the plain client name: segue:in, then
+    segue-01:out). Under JACK, reopened while one of their threads waits on a departed client's semaphore."""
+    from daemon.jack_semaphores import departed_semaphore_waits
+    from daemon.ports import Input, Output
+
+    for attempt in range(JACK_REOPEN_ATTEMPTS):
+        port_in = Input(backend, cfg.client_name, cfg.in_port_name, sink, connect_to=cfg.input or None)
+        try:
+            output = Output(backend, cfg.client_name, cfg.out_port_name, connect_to=cfg.output or None)
+        except BaseException:
+            port_in.close()
+            raise
+        if backend != "jack":
+            return port_in, output
+        time.sleep(JACK_SETTLE_S)            # both process threads are asleep on their semaphores by now
+        if not departed_semaphore_waits() or attempt == JACK_REOPEN_ATTEMPTS - 1:
+            return port_in, output
+        log.info("JACK: a client that left as segue joined kept segue's port asleep (a libjack race); reopening")
+        output.close()
+        port_in.close()
 
 
 def _port_watch(port_in, output, backend: str):

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import rtmidi
 
+from daemon.jack_semaphores import departed_semaphore_waits
+
 REPO = Path(__file__).resolve().parents[2]
 RATE, PERIOD = 48000, 128
 POOL = 4                       # server names segue-test-0..3: at most this many test servers at once
@@ -171,6 +173,12 @@ class Daemon:
                "--client-name", client, "--turn-log", str(self.turn_log), "--stats", *args]
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(cmd, cwd=REPO, env=jack.env, stdout=self.log, stderr=subprocess.STDOUT)
+        # Look for its ports only once it says it is listening: each look is a jack_lsp, a client that joins and
+        # leaves, and libjack has a race there. A process with two clients (segue's in and out) that opens its
+        # second while a short-lived client's leaving is still being told to its first can wait on the leaver's
+        # semaphore for good (seen in /proc: segue-01's JACK thread asleep on a deleted jack_sem of jack_lsp),
+        # which freezes the whole graph.
+        wait_until(lambda: "listening on" in self.output() or self.proc.poll() is not None, 60, interval=0.1)
         try:
             self.in_port = jack.wait_port(rf"{client}(-\d+)?:in")
             self.out_port = jack.wait_port(rf"{client}(-\d+)?:out")
@@ -274,12 +282,18 @@ class Player:
         for attempt in range(SETUP_ATTEMPTS):     # a loaded server may refuse a new client now and then
             try:
                 self.rt = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name=client)
-                break
+                self.rt.open_virtual_port("out")
             except rtmidi.SystemError:
                 if attempt == SETUP_ATTEMPTS - 1:
                     raise
                 time.sleep(1.0)
-        self.rt.open_virtual_port("out")
+                continue
+            # the test process may hold other clients: the libjack race segue itself checks for at start
+            time.sleep(0.05)
+            if not departed_semaphore_waits() or attempt == SETUP_ATTEMPTS - 1:
+                break
+            self.rt.close_port()
+            self.rt.delete()
 
     def send(self, *data) -> float:
         self.rt.send_message(list(data))
