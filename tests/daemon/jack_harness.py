@@ -150,6 +150,21 @@ def quit_then_kill(proc: subprocess.Popen) -> None:
             proc.wait(5)
 
 
+def start_script(script: str, *args: str, env: dict | None = None, what: str) -> subprocess.Popen:
+    """One of the harness's helper scripts in its own process, retried while it does not say "ready" (a loaded
+    server may refuse a new client now and then)."""
+    for attempt in range(SETUP_ATTEMPTS):
+        proc = subprocess.Popen([sys.executable, "-c", script, *args], cwd=REPO, env=env, stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1)
+        if proc.stdout.readline().strip() == "ready":
+            return proc
+        proc.kill()
+        error = proc.stderr.read()[-400:]
+        proc.wait(5)
+        time.sleep(1.0)
+    raise RuntimeError(f"{what} did not start: {error}")
+
+
 def make_tiny_model(path: Path) -> Path:
     """A small random Performance RNN exported to ONNX by export/ (torch is only needed here, not in the daemon)."""
     code = (
@@ -183,8 +198,9 @@ class Daemon:
             self.in_port = jack.wait_port(rf"{client}(-\d+)?:in")
             self.out_port = jack.wait_port(rf"{client}(-\d+)?:out")
         except AssertionError:
+            said = self.output()
             self.stop()
-            raise AssertionError(f"segue serve did not open its ports:\n{self.output()}") from None
+            raise AssertionError(f"segue serve did not open its ports:\n{said}") from None
 
     def turns(self) -> list[dict]:
         if not self.turn_log.exists():
@@ -239,17 +255,7 @@ class Listener:
         self.client = client
         self.messages: list[tuple[float, list[int]]] = []
         self._lock = threading.Lock()
-        for attempt in range(SETUP_ATTEMPTS):     # a loaded server may refuse a new client now and then
-            self.proc = subprocess.Popen([sys.executable, "-c", LISTENER_SCRIPT, client], stdin=subprocess.PIPE,
-                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1)
-            if self.proc.stdout.readline().strip() == "ready":
-                break
-            self.proc.kill()
-            error = self.proc.stderr.read()[-400:]
-            self.proc.wait(5)
-            time.sleep(1.0)
-        else:
-            raise RuntimeError(f"listener {client} did not start: {error}")
+        self.proc = start_script(LISTENER_SCRIPT, client, what=f"listener {client}")
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
@@ -353,17 +359,7 @@ def flood(jack: JackServer, destination: str, rate: float = 2000.0, seconds: flo
 
     A separate process: python-rtmidi runs JACK input callbacks under the GIL inside JACK's process cycle, so a
     client that both floods and listens in one interpreter stalls its own graph."""
-    for attempt in range(SETUP_ATTEMPTS):     # a loaded server may refuse a new client now and then
-        proc = subprocess.Popen([sys.executable, "-c", FLOOD_SCRIPT, str(rate), str(seconds), client], env=jack.env,
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        if proc.stdout.readline().strip() == "ready":
-            break
-        proc.kill()
-        error = proc.stderr.read()[-400:]
-        proc.wait(5)
-        time.sleep(1.0)
-    else:
-        raise RuntimeError(f"flood client {client} did not start: {error}")
+    proc = start_script(FLOOD_SCRIPT, str(rate), str(seconds), client, env=jack.env, what=f"flood client {client}")
     try:
         jack.connect(f"{client}:out", destination)
         proc.stdin.write("go\n")
@@ -461,10 +457,16 @@ def relay():
             pending.pop(0)
         out.send_message(message)
 threading.Thread(target=relay, daemon=True).start()
-rt = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name=client + "-in")
-rt.ignore_types(sysex=False, timing=False, active_sense=False)
-rt.open_virtual_port("in")
-rt.set_callback(on_message)
+from daemon.jack_semaphores import departed_semaphore_waits
+for attempt in range(3):                  # two clients in one process: the libjack race segue checks for too
+    rt = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name=client + "-in")
+    rt.ignore_types(sysex=False, timing=False, active_sense=False)
+    rt.open_virtual_port("in")
+    rt.set_callback(on_message)
+    time.sleep(0.05)
+    if not departed_semaphore_waits():
+        break
+    rt.cancel_callback(); rt.close_port(); rt.delete()
 print("ready", flush=True)
 sys.stdin.readline()
 """
@@ -476,17 +478,7 @@ class Relay:
 
     def __init__(self, jack: JackServer, delay: float, client: str = "relay"):
         self.inlet, self.outlet = f"{client}-in:in", f"{client}-out:out"
-        for attempt in range(SETUP_ATTEMPTS):
-            self.proc = subprocess.Popen([sys.executable, "-c", RELAY_SCRIPT, str(delay), client], env=jack.env,
-                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                         text=True)
-            if self.proc.stdout.readline().strip() == "ready":
-                return
-            self.proc.kill()
-            error = self.proc.stderr.read()[-400:]
-            self.proc.wait(5)
-            time.sleep(1.0)
-        raise RuntimeError(f"relay {client} did not start: {error}")
+        self.proc = start_script(RELAY_SCRIPT, str(delay), client, env=jack.env, what=f"relay {client}")
 
     def close(self) -> None:
         quit_then_kill(self.proc)
