@@ -128,8 +128,8 @@ def _serve(cfg, *, grammar, learn: bool, stats: bool, verbose: bool, turn_log: s
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
         if learn:
             _learn(session, cfg)
-        log.info("listening on %s, playing to %s (%s); model %s; mode %s. Ctrl-C to stop.",
-                 port_in.name, output.name, backend, engine.path.name, cfg.mode)
+        log.info("listening on %s, playing to %s (%s); model %s; mode %s; session memory %s. Ctrl-C to stop.",
+                 port_in.name, output.name, backend, engine.path.name, cfg.mode, cfg.memory if memory else "off")
         if asked > 0:
             log.debug("scheduler thread: %s", _realtime_line(asked, cfg.realtime_priority, session.scheduler.realtime))
         if recorder is not None:
