@@ -23,7 +23,6 @@ from segue.inference.grammar import build_shapers
 from segue.inference.memory import MemorySettings, SessionMemory
 from segue.inference.sampling_loop import SamplingLoop
 from daemon.scheduler import Scheduled
-from daemon.timeline import Context, PlayerEvent
 
 # After hearing the player mid-answer, the continuation starts this far ahead of the present (the answer's grid
 # and the session's may differ by half a step; this keeps the next note from being due in the past).
@@ -46,11 +45,10 @@ class Answer:
 
 @dataclass(slots=True)
 class Record:
-    """The model and timeline as they were right after one event: a rollback point."""
+    """The model and its context as they were right after one event: a rollback point."""
     state: object
     logits: np.ndarray
-    step: int
-    velocity_bin: int
+    context: codec.EventCursor   # a copy: the context's step, velocity bin and notes at that point
     sounding: dict               # pitch -> start step, segue's notes on at that point
     loop: tuple                  # the sampling loop's snapshot (what the decoding grammar knows)
 
@@ -73,7 +71,10 @@ class Generator:
         self.settings = settings
         self.notify = notify                 # callback(kind, payload) to the session (runs on this thread)
         self.commands: queue.SimpleQueue = queue.SimpleQueue()
-        self.context = Context()
+        # The model's context, one clock for everything it hears: the player's notes (read from the streaming
+        # encoder) are written in at their steps, segue's own events are pushed as generated, so its time shifts
+        # always sum to the wall-clock steps since the session began, whoever played.
+        self.context = codec.EventCursor()
         self.sounding: dict[int, int] = {}
         self.logits: np.ndarray | None = None
         self.answer: Answer | None = None
@@ -163,10 +164,12 @@ class Generator:
             self.logits = self.engine.feed(events)
             self.loop.observe_all(events)
 
-    def _feed_player(self, items: list[PlayerEvent], controls) -> None:
+    def _feed_player(self, edges: list[codec.NoteEdge], controls) -> None:
+        """The player's notes go in at their steps (one stamped before the context's step, where segue's sounded
+        events got first, goes in at once), a VELOCITY event where the bin changed."""
         self._set_controls(controls)
         self._learning(True)
-        self._feed(self.context.player_events(items))
+        self._feed([event for edge in edges for event in self.context.write(*edge)])
         self._learning(self.settings.memory_learns == "session")
         if self.answer is not None and not self.answer.finished:
             # Playing along (the session rolled the answer back to what sounded first): the player's notes are
@@ -175,7 +178,7 @@ class Generator:
             self.base_index = len(self.records) - 1
             # Time passed while the player's notes travelled here; segue goes on from now, not from the past
             # (its next notes would otherwise all be late).
-            self._feed(self.context.advance_to(self.step_at(time.perf_counter() + CATCH_UP_S)))
+            self._feed(self.context.shift_to(self.step_at(time.perf_counter() + CATCH_UP_S)))
 
     def _learning(self, on: bool) -> None:
         """Whether the memory stores what is fed next as material (it always hears it as context)."""
@@ -183,13 +186,13 @@ class Generator:
             self.memory.learning = on
 
     def _record(self) -> Record:
-        return Record(self.engine.snapshot(), self.logits, self.context.step, self.context.velocity_bin,
-                      dict(self.sounding), self.loop.snapshot())
+        return Record(self.engine.snapshot(), self.logits, self.context.copy(), dict(self.sounding),
+                      self.loop.snapshot())
 
     def _restore(self, record: Record) -> None:
         self.engine.restore(record.state)
         self.logits = record.logits
-        self.context.step, self.context.velocity_bin = record.step, record.velocity_bin
+        self.context = record.context.copy()
         self.sounding = dict(record.sounding)
         self.loop.restore(record.loop)
 
@@ -204,7 +207,7 @@ class Generator:
 
     def _catch_up(self, answer: Answer) -> None:
         """The silence between the context and the answer's start is heard before the answer's first event."""
-        self._feed(self.context.advance_to(self.step_at(answer.start)))
+        self._feed(self.context.shift_to(self.step_at(answer.start)))
         if self.logits is None:
             # Nothing heard yet (takeover before any playing): Magenta's convention, start from its default event.
             self._feed([codec.NO_EVENT])
@@ -221,10 +224,10 @@ class Generator:
         self._restore(self.records[index] if index >= 0 else self.base)
         del self.records[index + 1:]
         if silenced:
-            released = [codec.note_off(p) for p in sorted(self.sounding)]
+            step = self.step_at(at)
+            released = [event for pitch in sorted(self.sounding) for event in self.context.write(step, True, pitch, 0)]
             self.sounding.clear()
-            if released:
-                self._feed(self.context.advance_to(self.step_at(at)) + released)
+            self._feed(released)
             answer.finished = True
             self.answer = None
             self.records = []
@@ -280,7 +283,7 @@ class Generator:
         """Feed one generated event to the model, keep the rollback point, schedule its MIDI message."""
         self.logits = self.engine.step(event)
         self.loop.observe(event)
-        self.context.observe(event)
+        self.context.push(event)
         kind = codec.event_kind(event)
         messages = []
         first = False
@@ -288,9 +291,7 @@ class Generator:
             pitch = event - codec.NOTE_ON_OFFSET
             if pitch in self.sounding:       # the decoder's rule: re-striking ends the sounding note
                 messages.append((NOTE_OFF | self.settings.channel, pitch, 0))
-            velocity_bin = self.context.velocity_bin
-            velocity = codec.bin_to_velocity(velocity_bin) if velocity_bin else codec.DEFAULT_VELOCITY
-            messages.append((NOTE_ON | self.settings.channel, pitch, velocity))
+            messages.append((NOTE_ON | self.settings.channel, pitch, self.context.velocity))
             self.sounding[pitch] = self.context.step
             first = not answer.started_notes
             answer.started_notes = True

@@ -29,7 +29,6 @@ from daemon.generator import Answer, Generator, GeneratorSettings
 from daemon.live_controls import DENSITY_CLASSES, CCMap, Change
 from daemon.policy import TurnPolicy
 from daemon.scheduler import Scheduler, Sent
-from daemon.timeline import PlayerClock
 
 log = logging.getLogger("segue.daemon")
 
@@ -72,7 +71,7 @@ class Session:
         self.encoder = make_encoder(self.origin)
         self.follower = follower
         self.pinned = pinned or {}              # {"density": [8], "key": [12]} vectors that replace following
-        self.player_clock = PlayerClock()
+        self.player = codec.EventCursor()      # reads the encoder's events: the player's notes at their steps
         self.policy = TurnPolicy(cfg.mode, cfg.silence_ms / 1000.0, cfg.takeover_cc)
         self.clock = MidiClock()
         self.cc_map = CCMap(cfg.cc_map)
@@ -308,7 +307,7 @@ class Session:
         if self.follower is not None:
             for event in events:
                 self.follower.push(int(event))
-        self.pending += self.player_clock.absolute(events)
+        self.pending += self.player.read(events)
 
     def _controls(self):
         if not self.engine.conditioned:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -211,9 +212,19 @@ def transpose_events(events: np.ndarray, semitones: int) -> np.ndarray | None:
     return out
 
 
+class NoteEdge(NamedTuple):
+    """One note start or end at an absolute step: what EventCursor.write turns into events and EventCursor.read
+    gives back (velocity is the note's for a start, 0 for an end)."""
+    step: int
+    is_end: bool
+    pitch: int
+    velocity: int
+
+
 class EventCursor:
-    """Where a walk over an event stream stands, in either direction: `push` reads events (decoding, following
-    what a model plays), `shift_to` and `write` produce them (the live encoder, the live context).
+    """Where a walk over an event stream stands, in either direction: `push` and `read` read events (decoding,
+    following what a model or the player plays), `shift_to` and `write` produce them (the live encoder, the live
+    context, which merges the player's notes read from the encoder with what the model itself generated).
 
     It keeps what decoding needs: the step reached, the current velocity bin (0 before any VELOCITY event, as
     the encoder's "current bin" starts) and the notes sounding, pitch -> (start step, velocity). Written events
@@ -259,6 +270,19 @@ class EventCursor:
             raise ValueError(f"event {event} is outside the {NUM_CLASSES}-class vocabulary")
         return None
 
+    def read(self, events) -> list[NoteEdge]:
+        """Consume events; return their note starts and ends at the steps they fall on, each start with the velocity
+        it sounds at: the edges that `write`, on another cursor, turns back into note events."""
+        edges = []
+        for event in events:
+            event = int(event)
+            if event < NOTE_OFF_OFFSET:
+                edges.append(NoteEdge(self.step, False, event, self.velocity))
+            elif event < TIME_SHIFT_OFFSET:
+                edges.append(NoteEdge(self.step, True, event - NOTE_OFF_OFFSET, 0))
+            self.push(event)
+        return edges
+
     def shift_to(self, step: int) -> list[int]:
         """TIME_SHIFTs that move the cursor to `step` (none if it is there or past it): full seconds, then the
         remainder. The one place time shifts are split, as encode_arrays splits them."""
@@ -273,7 +297,8 @@ class EventCursor:
 
     def write(self, step: int, is_end: bool, pitch: int, velocity: int) -> list[int]:
         """Events for one note start or end at `step` (rows given in encode_arrays' sorted order): the shifts
-        there, a VELOCITY event before a NOTE_ON whose bin differs from the current one, the note event."""
+        there, a VELOCITY event before a NOTE_ON whose bin differs from the current one, the note event. A step
+        the cursor has passed writes the note where the cursor stands: time never runs backwards."""
         events = self.shift_to(step)
         if not is_end and velocity_to_bin(velocity) != self.velocity_bin:
             events.append(velocity_event(velocity_to_bin(velocity)))

@@ -2,13 +2,13 @@
 import time
 
 from segue.codec import codec
+from segue.codec.codec import NoteEdge
 from segue.config import GrammarSettings
 from segue.inference.memory import _RELATIVE_BASE, MemorySettings
 from segue.inference.sampling import Sampler
 
 from daemon.generator import Generator, GeneratorSettings
 from daemon.scheduler import Scheduler
-from daemon.timeline import PlayerEvent
 from tests.daemon.fakes import FakeOutput, ScriptedEngine, wait_for
 
 
@@ -112,7 +112,7 @@ def test_player_events_are_heard_between_answers_with_wall_clock_shifts():
     engine = ScriptedEngine()
     out, sched, gen, _ = make(engine)
     try:
-        gen.send("player", [PlayerEvent(120, codec.note_on(50), 20), PlayerEvent(150, codec.note_off(50))], None)
+        gen.send("player", [NoteEdge(120, False, 50, codec.bin_to_velocity(20)), NoteEdge(150, True, 50, 0)], None)
         assert wait_for(lambda: len(engine.heard) >= 6)
         assert engine.heard == (codec.time_shift(100), codec.time_shift(20), codec.velocity_event(20),
                                 codec.note_on(50), codec.time_shift(30), codec.note_off(50))
@@ -120,9 +120,10 @@ def test_player_events_are_heard_between_answers_with_wall_clock_shifts():
         stop(sched, gen)
 
 
-def _phrase(start_step: int) -> list[PlayerEvent]:
-    return [PlayerEvent(start_step, codec.note_on(60), 20), PlayerEvent(start_step + 20, codec.note_off(60)),
-            PlayerEvent(start_step + 20, codec.note_on(64), 20), PlayerEvent(start_step + 40, codec.note_off(64))]
+def _phrase(start_step: int) -> list[NoteEdge]:
+    velocity = codec.bin_to_velocity(20)
+    return [NoteEdge(start_step, False, 60, velocity), NoteEdge(start_step + 20, True, 60, 0),
+            NoteEdge(start_step + 20, False, 64, velocity), NoteEdge(start_step + 40, True, 64, 0)]
 
 
 def _stored_events(memory) -> set[int]:
