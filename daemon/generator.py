@@ -43,6 +43,67 @@ class Answer:
     opened: float = 0.0           # when the session opened it (the scheduler silences it for a later player note)
 
 
+# --- what the session tells the generator (one queue, handled in order) ------------------------------------------
+@dataclass(frozen=True, slots=True)
+class PlayerNotes:
+    edges: list                   # the player's note edges (codec.NoteEdge) since the last ones
+    controls: object              # the control vector to hear them with (None: unconditioned model)
+
+
+@dataclass(frozen=True, slots=True)
+class OpenAnswer:
+    id: int
+    start: float                  # wall time its first note-on goes
+    end_step: int | None          # absolute step where it stops (None: until barge-in)
+    opened: float                 # when the session opened it
+
+
+@dataclass(frozen=True, slots=True)
+class Rollback:
+    answer_id: int
+    last_sent: int                # index of the answer's last event that sounded (-1: none)
+    at: float                     # when it was cut
+    silenced: bool                # its sounding notes were released (the model hears that too)
+    epoch: int                    # the scheduler's epoch after the cancel
+
+
+@dataclass(frozen=True, slots=True)
+class SetControls:
+    controls: object
+
+
+@dataclass(frozen=True, slots=True)
+class ForgetMemory:
+    """A panic: the session memory starts afresh (the model's state stays)."""
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryStrength:
+    factor: float                 # of the fitted strength (the CC knob: 0 off .. 2 double)
+
+
+@dataclass(frozen=True, slots=True)
+class Quit:
+    pass
+
+
+# --- what the generator tells the session (its notify callback, run on the generator's thread) --------------------
+@dataclass(frozen=True, slots=True)
+class AnswerOpened:
+    answer: Answer
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerDone:
+    answer: Answer
+    end_due: float                # when its last message is due
+
+
+@dataclass(frozen=True, slots=True)
+class GeneratorFailed:
+    error: BaseException
+
+
 @dataclass(slots=True)
 class Record:
     """The model and its context as they were right after one event: a rollback point."""
@@ -69,7 +130,7 @@ class Generator:
         self.engine, self.sampler, self.scheduler = engine, sampler, scheduler
         self.origin = origin                 # perf_counter time of step 0
         self.settings = settings
-        self.notify = notify                 # callback(kind, payload) to the session (runs on this thread)
+        self.notify = notify                 # callback(AnswerOpened | AnswerDone | GeneratorFailed), on this thread
         self.commands: queue.SimpleQueue = queue.SimpleQueue()
         # The model's context, one clock for everything it hears: the player's notes (read from the streaming
         # encoder) are written in at their steps, segue's own events are pushed as generated, so its time shifts
@@ -93,11 +154,11 @@ class Generator:
     def start(self) -> None:
         self._thread.start()
 
-    def send(self, *command) -> None:
+    def send(self, command) -> None:
         self.commands.put(command)
 
     def stop(self) -> None:
-        self.commands.put(("quit",))
+        self.commands.put(Quit())
         if self._thread.is_alive():
             self._thread.join(timeout=5)
 
@@ -121,13 +182,13 @@ class Generator:
                 except queue.Empty:
                     command = None
                 if command is not None:
-                    if command[0] == "quit":
+                    if isinstance(command, Quit):
                         return
                     self._handle(command)
                     continue                 # drain every pending command before sampling more
                 self._generate_some()
         except BaseException as exc:          # noqa: BLE001 - the session silences everything and reports it
-            self.notify("error", exc)
+            self.notify(GeneratorFailed(exc))
 
     def _idle_timeout(self) -> float | None:
         """None: nothing to do until a command; 0: work now; else seconds until the lookahead has room."""
@@ -139,21 +200,21 @@ class Generator:
         return 0 if ahead < 0 else min(ahead + 0.002, 0.05)
 
     def _handle(self, command) -> None:
-        kind = command[0]
-        if kind == "player":
-            self._feed_player(command[1], command[2])
-        elif kind == "answer":
-            self._begin(Answer(id=command[1], start=command[2], end_step=command[3], opened=command[4]))
-        elif kind == "rollback":
-            self._rollback(*command[1:])
-        elif kind == "controls":
-            self._set_controls(command[1])
-        elif kind == "forget":                # a panic: the session memory starts afresh (the model's state stays)
-            if self.memory is not None:
-                self.memory.reset()
-        elif kind == "memory_strength":       # a factor of the fitted strength (the CC knob: 0 off .. 2 double)
-            if self.memory is not None:
-                self.memory.set_strength(self.memory.settings.strength * command[1])
+        match command:
+            case PlayerNotes(edges, controls):
+                self._feed_player(edges, controls)
+            case OpenAnswer(answer_id, start, end_step, opened):
+                self._begin(Answer(id=answer_id, start=start, end_step=end_step, opened=opened))
+            case Rollback():
+                self._rollback(command)
+            case SetControls(controls):
+                self._set_controls(controls)
+            case ForgetMemory():
+                if self.memory is not None:
+                    self.memory.reset()
+            case MemoryStrength(factor):
+                if self.memory is not None:
+                    self.memory.set_strength(self.memory.settings.strength * factor)
 
     def _set_controls(self, controls) -> None:
         if controls is not None and self.engine.conditioned:
@@ -202,7 +263,7 @@ class Generator:
         self.records = []
         self.base = self._record()           # before the silence: a cancelled answer un-hears that silence too
         self.base_index = -1
-        self.notify("answer_open", answer)
+        self.notify(AnswerOpened(answer))
         self._catch_up(answer)
 
     def _catch_up(self, answer: Answer) -> None:
@@ -214,17 +275,17 @@ class Generator:
         if answer.start_step is None:
             answer.start_step = self.context.step
 
-    def _rollback(self, answer_id: int, last_sent: int, at: float, silenced: bool, epoch: int) -> None:
+    def _rollback(self, cut: Rollback) -> None:
         """Undo what was generated but never sounded; if segue's notes were cut, tell the model so."""
-        self.epoch = epoch                   # what is made from here on belongs after the cancel
+        self.epoch = cut.epoch               # what is made from here on belongs after the cancel
         answer = self.answer
-        if answer is None or answer.id != answer_id:
+        if answer is None or answer.id != cut.answer_id:
             return
-        index = max(last_sent, self.base_index)
+        index = max(cut.last_sent, self.base_index)
         self._restore(self.records[index] if index >= 0 else self.base)
         del self.records[index + 1:]
-        if silenced:
-            step = self.step_at(at)
+        if cut.silenced:
+            step = self.step_at(cut.at)
             released = [event for pitch in sorted(self.sounding) for event in self.context.write(step, True, pitch, 0)]
             self.sounding.clear()
             self._feed(released)
@@ -271,7 +332,7 @@ class Generator:
         for pitch in sorted(self.sounding):
             self._emit(answer, codec.note_off(pitch))
         answer.finished = True
-        self.notify("answer_done", (answer, self._due(answer, self.context.step)))
+        self.notify(AnswerDone(answer, self._due(answer, self.context.step)))
 
     def _due(self, answer: Answer, step: int) -> float:
         """Wall time of a step of the answer. The grid is anchored at the answer's start, not at the session's

@@ -1,4 +1,5 @@
-"""Live controls: the CC map (knobs -> temperature, top-p, length, density, mode, memory, panic) and --learn.
+"""Live controls: the CC map (knobs -> temperature, top-p, length, density, mode, memory, panic), what the knobs
+set, the control vector the model hears (followed from the player, parts pinned), and --learn.
 
 A CC value 0..127 is mapped onto each control's useful range; the mapping is linear and documented in
 config.yaml so a musician knows where the middle of the knob is.
@@ -8,6 +9,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+import numpy as np
+
+from segue.codec.controls import DENSITY_SLICE, HISTOGRAM_SLICE
 from segue.codec.controls import NUM_DENSITY_CLASSES as DENSITY_CLASSES
 from segue.codec.midi import CONTROL_CHANGE, PEDAL_DOWN, STATUS_KIND
 
@@ -59,6 +63,57 @@ class CCMap:
         if name == "panic" and not meaning:
             return None
         return Change(name, meaning)
+
+
+# Changes the session acts on itself (they reach the turn policy, the generator or the scheduler).
+SESSION_CONTROLS = ("mode", "memory", "panic")
+
+
+class LiveControls:
+    """What the knobs set, and the control vector the model hears: the follower's reading of the player with the
+    pinned parts (a --key, a --density or the density knob) in place of what it follows."""
+
+    def __init__(self, cc_map: CCMap, sampler, response_seconds: float, engine, follower=None, pinned=None):
+        self.cc_map, self.sampler, self.response_seconds = cc_map, sampler, response_seconds
+        self.engine, self.follower = engine, follower
+        self.pinned = pinned or {}              # {"density": [8], "key": [12]} vectors that replace following
+
+    def change(self, cc: int, value: int) -> Change | None:
+        return self.cc_map.change(cc, value)
+
+    def apply(self, change: Change) -> bool:
+        """Set what the change sets here; False for the changes the session acts on (SESSION_CONTROLS)."""
+        if change.name == "temperature":
+            self.sampler.temperature = float(change.value)
+        elif change.name == "top_p":
+            self.sampler.top_p = float(change.value)
+        elif change.name == "response_seconds":
+            self.response_seconds = float(change.value)
+        elif change.name == "density":
+            one_hot = np.zeros(DENSITY_CLASSES, dtype=np.float32)
+            one_hot[int(change.value)] = 1.0
+            self.pinned["density"] = one_hot
+        else:
+            return False
+        return True
+
+    def hear(self, events) -> None:
+        """The player's events as the encoder finalized them: the follower reads them."""
+        if self.follower is not None:
+            for event in events:
+                self.follower.push(int(event))
+
+    def vector(self):
+        """The control vector for the model now (None for an unconditioned model)."""
+        if not self.engine.conditioned:
+            return None
+        current = (np.asarray(self.follower.current(), dtype=np.float32).copy() if self.follower is not None
+                   else np.zeros(self.engine.control_dim, dtype=np.float32))
+        if "density" in self.pinned:
+            current[DENSITY_SLICE] = self.pinned["density"]
+        if "key" in self.pinned:
+            current[HISTOGRAM_SLICE] = self.pinned["key"]
+        return current
 
 
 class Learner:

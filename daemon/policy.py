@@ -93,6 +93,12 @@ class TurnPolicy:
             return "answer"
         return None
 
+    def switched(self, mode: str) -> "TurnPolicy":
+        """The policy of another mode (a mode switched by CC) that keeps what this one knows about keys and pedals."""
+        new = TurnPolicy(mode, self.silence_s, self.takeover_cc)
+        new.keys_down, new.sustain_down, new.takeover_down = set(self.keys_down), self.sustain_down, self.takeover_down
+        return new
+
     def answer_finished(self) -> None:
         """The answer ran its length: listen again. In takeover mode the pedal must come up and go down again;
         continuous mode restarts with the player's next note."""

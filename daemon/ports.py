@@ -22,6 +22,8 @@ import rtmidi
 
 from segue.errors import SegueError
 
+from daemon.port_base import BaseInput, BaseOutput
+
 BACKENDS = {
     "alsa": rtmidi.API_LINUX_ALSA,
     "jack": rtmidi.API_UNIX_JACK,
@@ -40,7 +42,6 @@ INPUT_QUEUE = 8192               # messages the backend holds for the input thre
 # up a moment after they are gone: a client joining inside that moment was left out of the server's cycle (jackd
 # 1.9.21, measured here: 1 restart in 3 within half a second heard nothing), so the new one waits for both.
 PREVIOUS_GONE_S, PREVIOUS_SETTLE_S = 10.0, 1.0
-ACTIVE_SENSING = 0xFE            # a keep-alive some keyboards send 3 times a second: never the model's business
 
 
 def compiled_backends() -> list[str]:
@@ -204,7 +205,7 @@ def follow_port(port, kind: str, while_gone: str, reopen_lock=contextlib.nullcon
     return None
 
 
-class Output:
+class Output(BaseOutput):
     """One output port. Sends from several threads (scheduler, thru, panic) go through one lock.
 
     With `connect_to` the port follows a named destination like Input follows its source: `check()` reconnects
@@ -226,7 +227,7 @@ class Output:
             self._rt.open_port(index, port_name)
             self.name = names[index]
 
-    def send(self, data) -> None:
+    def _send(self, data) -> None:
         with self._lock:
             self._rt.send_message(data)
 
@@ -234,7 +235,7 @@ class Output:
         """Reconnect a followed destination that vanished and is back. Returns a log line when something changed."""
         return follow_port(self, "output", "segue plays on and reconnects when it is back", self._lock)
 
-    def close(self) -> None:
+    def _close(self) -> None:
         with self._lock:
             # Backends like JACK deliver queued messages at their next cycle; closing at once would drop the
             # final note-offs and all-notes-off. A few cycles' grace is cheap at shutdown.
@@ -243,7 +244,7 @@ class Output:
             self._rt.delete()
 
 
-class Input:
+class Input(BaseInput):
     """One input port; `sink(data, stamp)` runs on segue's own input thread for every message, stamped at arrival
     (the sink may be replaced while running).
 
@@ -258,14 +259,14 @@ class Input:
     """
 
     def __init__(self, backend: str, client_name: str, port_name: str, sink, connect_to: str | None = None):
-        self._backend, self._port_name, self.sink = backend, port_name, sink
+        super().__init__(sink)
+        self._backend, self._port_name = backend, port_name
         self._rt = _client("input", backend, client_name)
         # Nothing filtered by the backend: a message it drops would take its time spacing with it. We drop here.
         self._rt.ignore_types(sysex=False, timing=False, active_sense=False)
         self._rt.set_error_callback(lambda *args: None)   # nothing may print from the backend's threads
         self.connect_to = connect_to
         self.connected = False
-        self.busy = lambda: False           # the session says when it must hear the player at once (answering)
         if connect_to is None:
             _open_virtual(self._rt, backend, port_name)
             self.name = f"{client_name}:{port_name}"
@@ -281,7 +282,7 @@ class Input:
         self._thread.start()
 
     def _poll(self) -> None:
-        get, now, sleep = self._rt.get_message, time.perf_counter, time.sleep
+        get, now, sleep, deliver = self._rt.get_message, time.perf_counter, time.sleep, self.deliver
         last_message = -1e9
         while not self._closing:
             got = get()
@@ -291,9 +292,7 @@ class Input:
                 continue
             data, delta = got
             last_message = now()
-            stamp = self._clock.stamp(delta, last_message)
-            if data and data[0] != ACTIVE_SENSING:
-                self.sink(data, stamp)
+            deliver(data, self._clock.stamp(delta, last_message))
 
     def check(self) -> str | None:
         """Reconnect a followed source port if it vanished and is back. Returns a log line when something changed."""

@@ -85,7 +85,6 @@ def serve(cfg, *, grammar=None, learn: bool = False, stats: bool = False, verbos
 
 def _serve(cfg, *, grammar, learn: bool, stats: bool, verbose: bool, turn_log: str | None) -> int:
     from segue.inference.engine import Engine
-    from segue.codec.streaming import StreamingEncoder
 
     from daemon.ports import JackServerLost, quiet_backend_libraries, resolve_backend, wait_for_previous_instance
     from daemon.recorder import Recorder
@@ -112,17 +111,13 @@ def _serve(cfg, *, grammar, learn: bool, stats: bool, verbose: bool, turn_log: s
         asked = cfg.realtime_priority
         cfg = dataclasses.replace(cfg, realtime_priority=scheduler_priority(asked, backend))
         log_file = open(turn_log, "a") if turn_log else None
-        recorder = None
         memory = memory_setup(cfg, engine)   # after the ports: a missing MIDI system is the first thing said
-        session = Session(cfg, engine, output, make_encoder=StreamingEncoder, follower=follower, pinned=pinned,
-                          turn_log=log_file, verbose=verbose, inbox=inbox, grammar=grammar, memory=memory)
-        if cfg.record:
-            recorder = Recorder(cfg.record, session.origin)
-            session.recorder = recorder
-        port_in.sink = session.on_midi        # from here on a player's note-on reaches the scheduler at once
-        # thru: the player hears their own notes through segue, so every one must pass at once
-        port_in.busy = (lambda: True) if cfg.thru else (lambda: session.turn is not None)
-        session.port_watch = _port_watch(port_in, output, backend)
+        origin = time.perf_counter()         # step 0 of the session and of the take
+        recorder = Recorder(cfg.record, origin) if cfg.record else None
+        # The session takes the input from here on (what came before waits in the inbox).
+        session = Session(cfg, engine, output, port_in, origin=origin, follower=follower, pinned=pinned,
+                          recorder=recorder, port_watch=_port_watch(port_in, output, backend), turn_log=log_file,
+                          verbose=verbose, inbox=inbox, grammar=grammar, memory=memory)
         session.start()                      # its threads inherit the blocked signals
         _install_handlers(session)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
@@ -147,7 +142,7 @@ def _serve(cfg, *, grammar, learn: bool, stats: bool, verbose: bool, turn_log: s
         if session is not None:
             session.close()
             if stats:
-                print(session.stats_text(), file=sys.stderr)
+                print(session.stats.text(session.scheduler.send_errors), file=sys.stderr)
         if output is not None:
             output.close()
         if log_file is not None:
@@ -221,19 +216,19 @@ def _install_handlers(session) -> None:
 
 
 def _learn(session, cfg) -> None:
-    import queue
+    from daemon.session import Stop
 
     def messages(timeout):
         try:
             stamp, data = session.queue.get(timeout=timeout)
         except queue.Empty:
             return None
-        if isinstance(data, str):
+        if isinstance(data, Stop):
             raise KeyboardInterrupt
         return data, stamp
 
     bindings = learn(messages, taken={64, cfg.takeover_cc})
-    session.cc_map = CCMap({**cfg.cc_map, **bindings})
+    session.controls.cc_map = CCMap({**cfg.cc_map, **bindings})
     if bindings:
         pairs = ", ".join(f"{name}: {cc}" for name, cc in bindings.items())
         print(f"learned; to keep these, put in config.yaml under daemon:\n  cc_map: {{{pairs}}}", file=sys.stderr)

@@ -10,25 +10,23 @@ sounded, the model rolls back). So the first note-on leaves at the deadline itse
 """
 from __future__ import annotations
 
-import json
 import logging
 import queue
-import statistics
 import time
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from segue.codec import codec
-from segue.codec.controls import DENSITY_SLICE, HISTOGRAM_SLICE
 from segue.codec.midi import (ALL_NOTES_OFF_CC, ALL_SOUND_OFF_CC, CHANNEL_MASK, CHANNEL_PRESSURE, CONTROL_CHANGE,
                               DRUM_CHANNEL, NOTE_OFF, NOTE_ON, PITCH_BEND, POLY_PRESSURE, STATUS_KIND, STOP,
                               SUSTAIN_CC, SYSEX)
 from daemon.clock import MidiClock
-from daemon.generator import Answer, Generator, GeneratorSettings
-from daemon.live_controls import DENSITY_CLASSES, CCMap, Change
+from segue.codec.streaming import StreamingEncoder
+from daemon.generator import (Answer, AnswerDone, AnswerOpened, ForgetMemory, Generator, GeneratorFailed,
+                              GeneratorSettings, MemoryStrength, OpenAnswer, PlayerNotes, Rollback, SetControls)
+from daemon.live_controls import CCMap, Change, LiveControls
 from daemon.policy import TurnPolicy
 from daemon.scheduler import Scheduler, Sent
+from daemon.turn_log import SessionStats
 
 log = logging.getLogger("segue.daemon")
 
@@ -42,44 +40,52 @@ PITCH_CLASSES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"
 RESET_CCS = {ALL_SOUND_OFF_CC: "all sound off", ALL_NOTES_OFF_CC: "all notes off"}   # from the player: nothing is held
 
 
+@dataclass(frozen=True, slots=True)
+class Stop:
+    """A stop word for the loop, from a signal handler or another thread."""
+    reason: str
+
+
 @dataclass
 class Turn:
-    answer: int
+    answer_id: int
     trigger: float                    # when the answer is due to start (silence deadline, pedal, note)
     deadline: float | None = None     # call-response: the policy deadline this turn was prepared for
     started: bool = False             # the trigger moment has passed (a prepared turn is not yet "on")
     first_note_at: float | None = None
     end_due: float | None = None      # the generator finished; the turn ends when this time has passed
-    answer_obj: Answer | None = None
+    answer: Answer | None = None       # the generator's account of it (events, notes), once it opened it
     ended_by: str = ""
     ended_at: float | None = None     # when the session ended it (a barge-in: the player's note-on stamp)
     sent: list = field(default_factory=list)    # (due, sent at, message) of each message, for --turn-log
 
 
 class Session:
-    def __init__(self, cfg, engine, output, *, make_encoder, follower=None, pinned=None, recorder=None,
-                 sampler=None, turn_log=None, verbose=False, inbox: queue.SimpleQueue | None = None,
-                 grammar=None, memory=None):
+    def __init__(self, cfg, engine, output, port_in=None, *, origin: float | None = None, follower=None, pinned=None,
+                 recorder=None, port_watch=None, sampler=None, turn_log=None, verbose=False,
+                 inbox: queue.SimpleQueue | None = None, grammar=None, memory=None):
+        """`port_in`: the input port, whose messages the session takes from here on (until then they may wait in
+        `inbox`); `origin`: perf_counter time of step 0 (the recorder's too); `port_watch`: called about once a
+        second, returns a log line or None (port reconnects), may raise SegueError."""
         from segue.inference.sampling import Sampler
 
         self.cfg = cfg
         self.engine = engine
         self.output = output
-        # (stamp, message) from the input port; (stamp, str) stop words; (stamp, tuple) generator news
+        # (stamp, message) from the input port; (stamp, Stop) stop words; (stamp, AnswerOpened ...) generator news
         self.queue: queue.SimpleQueue = inbox if inbox is not None else queue.SimpleQueue()
-        self.origin = time.perf_counter()
-        self.encoder = make_encoder(self.origin)
-        self.follower = follower
-        self.pinned = pinned or {}              # {"density": [8], "key": [12]} vectors that replace following
+        self.origin = time.perf_counter() if origin is None else origin
+        self.encoder = StreamingEncoder(self.origin)
         self.player = codec.EventCursor()      # reads the encoder's events: the player's notes at their steps
         self.policy = TurnPolicy(cfg.mode, cfg.silence_ms / 1000.0, cfg.takeover_cc)
         self.clock = MidiClock()
-        self.cc_map = CCMap(cfg.cc_map)
         self.recorder = recorder
-        self.turn_log = turn_log
+        self.port_watch = port_watch
         self.verbose = verbose
         self.channel = cfg.out_channel - 1
         self.sampler = sampler or Sampler(cfg.temperature, cfg.top_k, cfg.top_p, cfg.min_p, cfg.seed)
+        self.controls = LiveControls(CCMap(cfg.cc_map), self.sampler, cfg.response_seconds, engine, follower, pinned)
+        self.stats = SessionStats(turn_log, self.origin)
         self.scheduler = Scheduler(output, spin_s=cfg.spin_ms / 1000.0, on_sent=self._on_sent,
                                    realtime_priority=cfg.realtime_priority)
         self.scheduler.echo.window_s = cfg.echo_window_ms / 1000.0
@@ -92,22 +98,21 @@ class Session:
         if grammar is not None:
             settings.grammar = grammar
         self.generator = Generator(engine, self.sampler, self.scheduler, self.origin, settings, self._from_generator)
-        self.response_seconds = cfg.response_seconds
         self.turn: Turn | None = None
         self.next_answer = 1
-        self.pending: list = []                 # player events not yet handed to the generator
+        self.unheard: list[codec.NoteEdge] = []   # the player's notes not yet handed to the generator
         self.last_flush = 0.0
         self.last_player = -1e9                 # the player's last note or pedal message
         self.last_input = -1e9                  # the player's last message of any kind
         self.stopping = False
         self.failure: BaseException | None = None
-        self.latencies: list[float] = []
-        self.turns = 0
-        self.notes_sent = 0
         self.loop_warned = False
         self.sysex_warned = False
-        self.port_watch = None                 # callable returning a log line or None (port reconnects); may raise SegueError
         self.next_watch = 0.0
+        if port_in is not None:
+            port_in.sink = self.on_midi         # from here on a player's note-on reaches the scheduler at once
+            # thru: the player hears their own notes through segue, so every one must pass at once
+            port_in.busy = (lambda: True) if cfg.thru else (lambda: self.turn is not None)
 
     # --- the outside ----------------------------------------------------------------------------------------------
     def on_midi(self, data, stamp: float) -> None:
@@ -128,7 +133,7 @@ class Session:
 
     def request_stop(self, reason: str = "stop") -> None:
         """Safe from signal handlers and other threads: the loop wakes, silences everything and returns."""
-        self.queue.put((time.perf_counter(), reason))
+        self.queue.put((time.perf_counter(), Stop(reason)))
 
     def start(self) -> None:
         self.scheduler.release_all_channels()
@@ -168,11 +173,11 @@ class Session:
 
     # --- input ------------------------------------------------------------------------------------------------------
     def _handle(self, stamp: float, data) -> None:
-        if isinstance(data, str):                      # a control word from a signal handler or another thread
+        if isinstance(data, Stop):
             self.stopping = True
             return
-        if isinstance(data, tuple):                    # ("answer_done", ...) etc. from the generator
-            self._generator_event(*data)
+        if isinstance(data, (AnswerOpened, AnswerDone, GeneratorFailed)):
+            self._generator_news(data)
             return
         if not data:
             return
@@ -244,9 +249,11 @@ class Session:
             self._open_turn(stamp, deadline=None)
 
     def _control(self, stamp: float, cc: int, value: int) -> None:
-        change = self.cc_map.change(cc, value)
+        change = self.controls.change(cc, value)
         if change is not None:
-            self._apply(change, stamp)
+            log.info("control %s = %s", change.name, change.value)
+            if not self.controls.apply(change):
+                self._apply(change, stamp)
             if cc not in (SUSTAIN_CC, self.cfg.takeover_cc):
                 return
         if cc == SUSTAIN_CC:
@@ -274,24 +281,14 @@ class Session:
             log.info("%s presumed released: %s", held.strip(), why)
 
     def _apply(self, change: Change, stamp: float) -> None:
-        log.info("control %s = %s", change.name, change.value)
-        if change.name == "temperature":
-            self.sampler.temperature = float(change.value)
-        elif change.name == "top_p":
-            self.sampler.top_p = float(change.value)
-        elif change.name == "response_seconds":
-            self.response_seconds = float(change.value)
-        elif change.name == "density":
-            one_hot = np.zeros(DENSITY_CLASSES, dtype=np.float32)
-            one_hot[int(change.value)] = 1.0
-            self.pinned["density"] = one_hot
-        elif change.name == "mode":
+        """The controls that reach the turn policy, the generator or the scheduler (live_controls sets the rest)."""
+        if change.name == "mode":
             if self.turn is not None:
                 self._end_turn(stamp, "mode change", silence=True)
-            self.policy = _carry_policy(self.policy, str(change.value))
+            self.policy = self.policy.switched(str(change.value))
             self.scheduler.yield_to_player = self.policy.mode != "continuous"
         elif change.name == "memory":
-            self.generator.send("memory_strength", float(change.value))
+            self.generator.send(MemoryStrength(float(change.value)))
         elif change.name == "panic":
             self._panic(stamp)
 
@@ -299,33 +296,20 @@ class Session:
         if self.turn is not None:
             self._end_turn(stamp, "panic", silence=True)
         self.scheduler.panic()
-        self.generator.send("forget")           # a panic is a fresh start: the session memory too
+        self.generator.send(ForgetMemory())     # a panic is a fresh start: the session memory too
 
     def _encoded(self, events) -> None:
         if not events:
             return
-        if self.follower is not None:
-            for event in events:
-                self.follower.push(int(event))
-        self.pending += self.player.read(events)
-
-    def _controls(self):
-        if not self.engine.conditioned:
-            return None
-        current = (np.asarray(self.follower.current(), dtype=np.float32).copy() if self.follower is not None
-                   else np.zeros(self.engine.control_dim, dtype=np.float32))
-        if "density" in self.pinned:
-            current[DENSITY_SLICE] = self.pinned["density"]
-        if "key" in self.pinned:
-            current[HISTOGRAM_SLICE] = self.pinned["key"]
-        return current
+        self.controls.hear(events)
+        self.unheard += self.player.read(events)
 
     # --- turns ------------------------------------------------------------------------------------------------------
     def _flush_player(self, now: float, force: bool = False) -> None:
         """Hand the player's finished events to the generator (in continuous mode: roll back first)."""
         if now - self.last_player < ACTIVE_S or force:
             self._encoded(self.encoder.advance(now))
-        if not self.pending:
+        if not self.unheard:
             return
         turn = self.turn
         if turn is not None:
@@ -333,22 +317,22 @@ class Session:
             # what sounded, let the model hear the player, and go on from there without silencing anything.
             if not force and now - self.last_flush < CONTINUOUS_BATCH_S:
                 return
-            last = self.scheduler.cancel(turn.answer, silence=False)
-            self.generator.send("rollback", turn.answer, last, now, False, self.scheduler.epoch)
-        self.generator.send("player", self.pending, self._controls())
-        self.pending = []
+            last = self.scheduler.cancel(turn.answer_id, silence=False)
+            self.generator.send(Rollback(turn.answer_id, last, now, False, self.scheduler.epoch))
+        self.generator.send(PlayerNotes(self.unheard, self.controls.vector()))
+        self.unheard = []
         self.last_flush = now
 
     def _open_turn(self, trigger: float, deadline: float | None) -> None:
         now = time.perf_counter()
         start = self.clock.next_beat(trigger, now) if self.cfg.start_on_beat else trigger
-        answer = self.next_answer
+        answer_id = self.next_answer
         self.next_answer += 1
-        self.turn = Turn(answer, start, deadline=deadline, started=deadline is None)
-        log.debug("answer %d opened, starts at %+.4f%s", answer, start - self.origin,
+        self.turn = Turn(answer_id, start, deadline=deadline, started=deadline is None)
+        log.debug("answer %d opened, starts at %+.4f%s", answer_id, start - self.origin,
                   " (prepared for the silence deadline)" if deadline is not None else "")
-        self.generator.send("controls", self._controls())
-        self.generator.send("answer", answer, start, self._end_step(start, now), now)
+        self.generator.send(SetControls(self.controls.vector()))
+        self.generator.send(OpenAnswer(answer_id, start, self._end_step(start, now), now))
         if self.turn.started:
             self._turn_started()
 
@@ -361,22 +345,22 @@ class Session:
         if not self.cfg.until_barge_in:
             beat = self.clock.beat_seconds(now) if self.cfg.response_bars > 0 else None
             length = (self.cfg.response_bars * self.cfg.beats_per_bar * beat if beat is not None
-                      else self.response_seconds)
+                      else self.controls.response_seconds)
             seconds = min(seconds, length)
         return self.generator.step_at(start) + codec.quantize(seconds)
 
     def _turn_started(self) -> None:
-        self.turns += 1
+        self.stats.turns += 1
         self._send_state(True)
 
     def _end_turn(self, now: float, why: str, silence: bool) -> None:
         turn = self.turn
         self.turn = None
-        log.debug("answer %d ends at %+.4f: %s", turn.answer, now - self.origin, why)
+        log.debug("answer %d ends at %+.4f: %s", turn.answer_id, now - self.origin, why)
         last = -1
         if why != "length":                     # cut short: drop what is unsent, roll the model back to what sounded
-            last = self.scheduler.cancel(turn.answer, silence=silence)
-            self.generator.send("rollback", turn.answer, last, now, silence, self.scheduler.epoch)
+            last = self.scheduler.cancel(turn.answer_id, silence=silence)
+            self.generator.send(Rollback(turn.answer_id, last, now, silence, self.scheduler.epoch))
         if not turn.started and (turn.first_note_at is not None or last >= 0):
             # Its first note went out at the deadline before this loop's tick marked it (the scheduler's cancel knows,
             # even before _on_sent ran). The policy must hear that deadline pass too, or it answers the same silence
@@ -389,7 +373,7 @@ class Session:
             return                              # a prepared answer that never began: not a turn
         turn.ended_by, turn.ended_at = why, now
         self._send_state(False)
-        self._log_turn(turn)
+        self.stats.turn_ended(turn, self.policy.mode)
         self.flush_record()
 
     def _prepare_at(self, deadline: float) -> float:
@@ -410,7 +394,7 @@ class Session:
             turn.started = True
             self._turn_started()
         if turn is not None and turn.end_due is not None and now >= turn.end_due + 0.001:
-            if self.scheduler.pending(turn.answer) == 0:
+            if self.scheduler.pending(turn.answer_id) == 0:
                 self._end_turn(now, "length", silence=False)
         if self._stale_at() is not None and now >= self._stale_at():
             self._release_all(now, f"no input for {self.cfg.stale_key_seconds:g} s (a note-off lost on the way?)")
@@ -431,7 +415,7 @@ class Session:
     def _end_continuous(self, now: float, turn: Turn) -> None:
         """Continuous mode plays along while the player plays, then for the answer length after the player's last
         note; no answer lasts longer than max_response_seconds (the player's next note starts a new one)."""
-        if now - self.last_player >= self.response_seconds:
+        if now - self.last_player >= self.controls.response_seconds:
             self._end_turn(now, "player stopped", silence=True)
         elif now - turn.trigger >= self.cfg.max_response_seconds:
             self._end_turn(now, "max_response_seconds", silence=True)
@@ -454,41 +438,40 @@ class Session:
         if self._stale_at() is not None:
             wake.append(self._stale_at())
         if self.turn is not None and self.policy.mode == "continuous":
-            wake.append(min(self.last_player + self.response_seconds, self.turn.trigger + self.cfg.max_response_seconds))
+            wake.append(min(self.last_player + self.controls.response_seconds,
+                            self.turn.trigger + self.cfg.max_response_seconds))
         # Never sleep unbounded: a wake-up a second costs nothing and keeps the loop responsive to stop requests
         # even if a signal lands on another thread.
         wake.append(now + IDLE_WAKE_S)
         return max(0.0, min(wake) - now)
 
     # --- from the other threads ---------------------------------------------------------------------------------
-    def _from_generator(self, kind: str, payload) -> None:
-        self.queue.put((time.perf_counter(), (kind, payload)))
+    def _from_generator(self, news) -> None:
+        self.queue.put((time.perf_counter(), news))
 
-    def _generator_event(self, kind: str, payload) -> None:
-        if kind == "error":
-            self.failure = payload
-            self.stopping = True
-        elif kind == "answer_open":
-            if self.turn is not None and self.turn.answer == payload.id:
-                self.turn.answer_obj = payload
-        elif kind == "answer_done":
-            answer, end_due = payload
-            turn = self.turn
-            if turn is not None and turn.answer == answer.id:
-                turn.answer_obj = answer
+    def _generator_news(self, news) -> None:
+        turn = self.turn
+        match news:
+            case GeneratorFailed(error):
+                self.failure = error
+                self.stopping = True
+            case AnswerOpened(answer) if turn is not None and turn.answer_id == answer.id:
+                turn.answer = answer
+            case AnswerDone(answer, end_due) if turn is not None and turn.answer_id == answer.id:
+                turn.answer = answer
                 turn.end_due = end_due
 
     def _on_sent(self, sent: Sent) -> None:
         """Scheduler thread, after each send: keep it to a few assignments."""
         item = sent.item
         turn = self.turn
-        if turn is not None and turn.answer == item.answer:
+        if turn is not None and turn.answer_id == item.answer:
             if item.first_note and turn.first_note_at is None:
                 turn.first_note_at = sent.at
-            if self.turn_log is not None:
+            if self.stats.turn_log is not None:
                 turn.sent.append((item.due, sent.at, item.data))
         if item.data[0] & STATUS_KIND == NOTE_ON:
-            self.notes_sent += 1
+            self.stats.notes_sent += 1
         if self.verbose:                               # after the send, so it costs the timing nothing
             log.debug("out %+.4f %s (%+.2f ms)", sent.at - self.origin, " ".join(f"{b:02X}" for b in item.data),
                       (sent.at - item.due) * 1000)
@@ -508,49 +491,6 @@ class Session:
         if self.recorder is not None:
             self.recorder.flush()
 
-    # --- reporting ----------------------------------------------------------------------------------------------
-    def _log_turn(self, turn: Turn) -> None:
-        latency = None if turn.first_note_at is None else turn.first_note_at - turn.trigger
-        if latency is not None:
-            self.latencies.append(latency)
-        answer = turn.answer_obj
-        first = "no notes" if latency is None else f"first note +{latency * 1000:.2f} ms"
-        events = "" if answer is None else f", {answer.events} events, {answer.notes} notes generated"
-        log.info("turn %d (%s): trigger at %.3f s, %s%s, ended by %s", self.turns, self.policy.mode,
-                 turn.trigger - self.origin, first, events, turn.ended_by)
-        if self.turn_log is not None:
-            self.turn_log.write(json.dumps({"turn": self.turns, "answer": turn.answer, "trigger": turn.trigger,
-                                            "first_note_at": turn.first_note_at, "ended_by": turn.ended_by,
-                                            "ended_at": turn.ended_at,
-                                            "messages": [[due, at, list(data)] for due, at, data in turn.sent]})
-                                + "\n")
-            self.turn_log.flush()
-
-    def stats_text(self) -> str:
-        errors = sorted(self.scheduler.send_errors)
-        lines = [f"turns {self.turns}, notes sent {self.notes_sent}"]
-        if self.latencies:
-            ms = sorted(x * 1000 for x in self.latencies)
-            lines.append(f"trigger -> first note-on sent: p50 {_pct(ms, 50):.2f} ms, p99 {_pct(ms, 99):.2f} ms "
-                         f"({len(ms)} turns)")
-        if errors:
-            us = [x * 1e6 for x in errors]
-            lines.append(f"send timing error: p50 {_pct(us, 50):.0f} us, p99 {_pct(us, 99):.0f} us, "
-                         f"mean {statistics.fmean(us):.0f} us ({len(us)} messages)")
-        return "\n".join(lines)
-
 
 def _pitch_name(pitch: int) -> str:
     return f"{PITCH_CLASSES[pitch % 12]}{pitch // 12 - 1}"
-
-
-def _pct(sorted_values: list[float], q: float) -> float:
-    index = min(len(sorted_values) - 1, max(0, int(round(q / 100 * (len(sorted_values) - 1)))))
-    return sorted_values[index]
-
-
-def _carry_policy(old: TurnPolicy, mode: str) -> TurnPolicy:
-    """A mode switched by CC keeps what the policy knows about keys and pedals."""
-    new = TurnPolicy(mode, old.silence_s, old.takeover_cc)
-    new.keys_down, new.sustain_down, new.takeover_down = set(old.keys_down), old.sustain_down, old.takeover_down
-    return new

@@ -1,4 +1,5 @@
-"""Test doubles for the daemon's unit tests: an output port that records, a scripted engine, a simple encoder."""
+"""Test doubles for the daemon's unit tests: ports that subclass the real ports' base (so they inherit its checks), a
+scripted engine."""
 from __future__ import annotations
 
 import threading
@@ -8,8 +9,10 @@ import numpy as np
 
 from segue.codec import codec
 
+from daemon.port_base import BaseInput, BaseOutput
 
-class FakeOutput:
+
+class FakeOutput(BaseOutput):
     """Records (perf_counter, message) for every send."""
 
     def __init__(self):
@@ -17,7 +20,7 @@ class FakeOutput:
         self.lock = threading.Lock()
         self.name = "fake:out"
 
-    def send(self, data):
+    def _send(self, data):
         with self.lock:
             self.sent.append((time.perf_counter(), tuple(data)))
 
@@ -28,8 +31,18 @@ class FakeOutput:
     def note_ons(self):
         return [d for d in self.messages() if d[0] & 0xF0 == 0x90 and d[2] > 0]
 
-    def close(self):
-        pass
+
+class FakeInput(BaseInput):
+    """An input the test plays into: each message goes through the real ports' entrance (`deliver`), stamped now
+    unless the test gives the stamp."""
+
+    name = "fake:in"
+
+    def __init__(self, sink=lambda data, stamp: None):
+        super().__init__(sink)
+
+    def play(self, data, stamp: float | None = None):
+        self.deliver(list(data), time.perf_counter() if stamp is None else stamp)
 
 
 class ScriptedEngine:
@@ -93,46 +106,6 @@ class ScriptedEngine:
 
     def set_controls(self, controls):
         pass
-
-
-class SimpleEncoder:
-    """Stands in for segue.codec.streaming.StreamingEncoder: emits each note at once, shifts by quantized time, no pedal."""
-
-    def __init__(self, origin: float):
-        self.origin = origin
-        self.step = 0
-        self.velocity_bin = 0
-
-    def _at(self, t):
-        events = []
-        target = codec.quantize(t - self.origin)
-        gap = target - self.step
-        while gap > 0:
-            shift = min(gap, codec.MAX_SHIFT_STEPS)
-            events.append(codec.time_shift(shift))
-            gap -= shift
-        self.step = max(self.step, target)
-        return events
-
-    def note_on(self, t, pitch, velocity):
-        events = self._at(t)
-        b = codec.velocity_to_bin(velocity)
-        if b != self.velocity_bin:
-            events.append(codec.velocity_event(b))
-            self.velocity_bin = b
-        return events + [codec.note_on(pitch)]
-
-    def note_off(self, t, pitch):
-        return self._at(t) + [codec.note_off(pitch)]
-
-    def sustain(self, t, value):
-        return []
-
-    def advance(self, t):
-        return []
-
-    def finish(self, t):
-        return []
 
 
 def wait_for(predicate, timeout=5.0, interval=0.005):

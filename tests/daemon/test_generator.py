@@ -7,7 +7,8 @@ from segue.config import GrammarSettings
 from segue.inference.memory import _RELATIVE_BASE, MemorySettings
 from segue.inference.sampling import Sampler
 
-from daemon.generator import Generator, GeneratorSettings
+from daemon.generator import (AnswerDone, ForgetMemory, Generator, GeneratorSettings, OpenAnswer, PlayerNotes,
+                              Rollback)
 from daemon.scheduler import Scheduler
 from tests.daemon.fakes import FakeOutput, ScriptedEngine, wait_for
 
@@ -18,7 +19,7 @@ def make(engine=None, **settings):
     notes = []
     origin = time.perf_counter()
     gen = Generator(engine or ScriptedEngine(), Sampler(temperature=0), sched, origin,
-                    GeneratorSettings(**settings), lambda kind, payload: notes.append((kind, payload)))
+                    GeneratorSettings(**settings), notes.append)
     sched.start()
     gen.start()
     return out, sched, gen, notes
@@ -33,7 +34,7 @@ def test_answer_starts_at_its_start_time_even_when_the_model_wants_to_wait():
     out, sched, gen, _ = make(ScriptedEngine(shift_first=True), lookahead_s=0.1)
     try:
         start = time.perf_counter() + 0.05
-        gen.send("answer", 1, start, None, time.perf_counter())
+        gen.send(OpenAnswer(1, start, None, time.perf_counter()))
         assert wait_for(lambda: out.note_ons())
         first_at = next(at for at, d in out.sent if d[0] == 0x90)
         # leading time shifts are masked: no waiting (the script's shift would wait 0.3 s; a loaded machine is late)
@@ -46,10 +47,12 @@ def test_lookahead_is_bounded():
     out, sched, gen, _ = make(lookahead_s=0.1)
     try:
         start = time.perf_counter()
-        gen.send("answer", 1, start, None, time.perf_counter())
+        gen.send(OpenAnswer(1, start, None, time.perf_counter()))
+        assert wait_for(lambda: out.note_ons())       # it plays (a generator that makes nothing is never "ahead")
         time.sleep(0.05)
         ahead = gen.context.step / 100 + gen.origin - time.perf_counter()
-        assert ahead < 0.1 + 0.06                      # never more than lookahead (+ one scripted shift) ahead
+        assert 0.02 < ahead < 0.1 + 0.06               # it fills the lookahead, and never goes more than that
+                                                       # (+ one scripted shift) ahead
     finally:
         stop(sched, gen)
 
@@ -59,11 +62,11 @@ def test_rollback_restores_exactly_what_sounded_and_tells_the_model_notes_were_r
     out, sched, gen, _ = make(engine, lookahead_s=0.3)
     try:
         start = time.perf_counter()
-        gen.send("answer", 1, start, None, time.perf_counter())
+        gen.send(OpenAnswer(1, start, None, time.perf_counter()))
         assert wait_for(lambda: len(out.note_ons()) >= 2)
         cut = time.perf_counter()
         last = sched.cancel(1, silence=True)
-        gen.send("rollback", 1, last, cut, True, sched.epoch)
+        gen.send(Rollback(1, last, cut, True, sched.epoch))
         wait_for(lambda: gen.answer is None)
         sent = out.messages()
         heard = engine.heard
@@ -83,8 +86,8 @@ def test_answer_of_fixed_length_releases_its_notes_and_reports_done():
     out, sched, gen, notes = make(ScriptedEngine(hold_steps=50), lookahead_s=0.2)
     try:
         start = time.perf_counter()
-        gen.send("answer", 1, start, gen.step_at(start) + 30, time.perf_counter())      # 0.3 s answer, notes held 0.5 s
-        assert wait_for(lambda: any(kind == "answer_done" for kind, _ in notes))
+        gen.send(OpenAnswer(1, start, gen.step_at(start) + 30, time.perf_counter()))      # 0.3 s answer, notes held 0.5 s
+        assert wait_for(lambda: any(isinstance(note, AnswerDone) for note in notes))
         assert wait_for(lambda: sched.pending(1) == 0, timeout=2)
         ons = [d[1] for d in out.messages() if d[0] == 0x90]
         offs = [d[1] for d in out.messages() if d[0] == 0x80]
@@ -99,7 +102,7 @@ def test_notes_longer_than_the_cap_are_released():
                               grammar=GrammarSettings(release_start_seconds=0.1, note_cap_seconds=0.2))
     try:
         start = time.perf_counter()
-        gen.send("answer", 1, start, None, time.perf_counter())
+        gen.send(OpenAnswer(1, start, None, time.perf_counter()))
         assert wait_for(lambda: len([d for d in out.messages() if d[0] == 0x80]) >= 1)
         on_at = next(at for at, d in out.sent if d[0] == 0x90)
         off_at = next(at for at, d in out.sent if d[0] == 0x80)
@@ -112,7 +115,7 @@ def test_player_events_are_heard_between_answers_with_wall_clock_shifts():
     engine = ScriptedEngine()
     out, sched, gen, _ = make(engine)
     try:
-        gen.send("player", [NoteEdge(120, False, 50, codec.bin_to_velocity(20)), NoteEdge(150, True, 50, 0)], None)
+        gen.send(PlayerNotes([NoteEdge(120, False, 50, codec.bin_to_velocity(20)), NoteEdge(150, True, 50, 0)], None))
         assert wait_for(lambda: len(engine.heard) >= 6)
         assert engine.heard == (codec.time_shift(100), codec.time_shift(20), codec.velocity_event(20),
                                 codec.note_on(50), codec.time_shift(30), codec.note_off(50))
@@ -135,9 +138,9 @@ def test_player_only_memory_stores_the_players_notes_but_not_segues_answer():
     memory = MemorySettings(order=4, lambdas=[0.1] * (5 * 8))
     out, sched, gen, _ = make(ScriptedEngine(), lookahead_s=0.1, memory=memory, memory_learns="player")
     try:
-        gen.send("player", _phrase(10), None)
+        gen.send(PlayerNotes(_phrase(10), None))
         assert wait_for(lambda: codec.note_on(64) in _stored_events(gen.memory))
-        gen.send("answer", 1, time.perf_counter(), None, time.perf_counter())
+        gen.send(OpenAnswer(1, time.perf_counter(), None, time.perf_counter()))
         assert wait_for(lambda: len(out.note_ons()) >= 3)
         answered = {codec.note_on(d[1]) for d in out.messages() if d[0] == 0x90}
         assert answered - {codec.note_on(60), codec.note_on(64)}, "the script plays other pitches than the phrase"
@@ -151,11 +154,11 @@ def test_session_memory_stores_segues_answer_too_and_a_panic_forgets_it():
     out, sched, gen, notes = make(ScriptedEngine(), lookahead_s=0.1, memory=memory, memory_learns="session")
     try:
         start = time.perf_counter()
-        gen.send("answer", 1, start, gen.step_at(start) + 40, start)             # a 0.4 s answer
-        assert wait_for(lambda: any(kind == "answer_done" for kind, _ in notes))
+        gen.send(OpenAnswer(1, start, gen.step_at(start) + 40, start))             # a 0.4 s answer
+        assert wait_for(lambda: any(isinstance(note, AnswerDone) for note in notes))
         answered = {codec.note_on(d[1]) for d in out.messages() if d[0] == 0x90}
         assert wait_for(lambda: answered & _stored_events(gen.memory))
-        gen.send("forget")
+        gen.send(ForgetMemory())
         assert wait_for(lambda: not gen.memory.stored)
     finally:
         stop(sched, gen)

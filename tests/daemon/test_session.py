@@ -9,23 +9,31 @@ from segue.codec import codec
 from segue.config import DaemonConfig
 
 from daemon.session import Session
-from tests.daemon.fakes import FakeOutput, ScriptedEngine, SimpleEncoder, wait_for
+from tests.daemon.fakes import FakeInput, FakeOutput, ScriptedEngine, wait_for
 
 WAIT_S = 30.0          # waits that only pass or hang: generous, a loaded CI machine may stall threads for seconds
 
 
 class Running:
-    def __init__(self, **cfg):
+    """A session on fake ports, wired as `segue serve` wires it (the input's messages reach it through the port)."""
+
+    def __init__(self, recorder_dir=None, **cfg):
         self.cfg = dataclasses.replace(DaemonConfig(), **{"silence_ms": 100.0, "lookahead_ms": 100.0, **cfg})
         self.out = FakeOutput()
+        self.port_in = FakeInput()
         self.engine = ScriptedEngine()
-        self.session = Session(self.cfg, self.engine, self.out, make_encoder=SimpleEncoder)
+        origin = time.perf_counter()
+        recorder = None
+        if recorder_dir is not None:
+            from daemon.recorder import Recorder
+            recorder = Recorder(recorder_dir, origin)
+        self.session = Session(self.cfg, self.engine, self.out, self.port_in, origin=origin, recorder=recorder)
         self.session.start()
         self.thread = threading.Thread(target=self.session.run, daemon=True)
         self.thread.start()
 
-    def play(self, *data):
-        self.session.on_midi(list(data), time.perf_counter())
+    def play(self, *data, stamp=None):
+        self.port_in.play(data, stamp)
 
     def phrase(self, pitches=(60, 62, 64)):
         for p in pitches:
@@ -69,9 +77,9 @@ def test_silence_after_a_phrase_brings_an_answer_that_starts_at_the_deadline():
     try:
         r.phrase()
         assert wait_for(lambda: r.out.note_ons(), timeout=WAIT_S)
-        assert wait_for(lambda: r.session.turns == 1 and r.session.turn is None, timeout=WAIT_S)
+        assert wait_for(lambda: r.session.stats.turns == 1 and r.session.turn is None, timeout=WAIT_S)
         assert sounding(r.out.messages()) == set()
-        assert len(r.session.latencies) == 1 and 0 <= r.session.latencies[0] < 0.05
+        assert len(r.session.stats.latencies) == 1 and 0 <= r.session.stats.latencies[0] < 0.05
     finally:
         r.close()
 
@@ -102,7 +110,7 @@ def test_own_output_echoed_back_does_not_barge_in():
         r.phrase()
         assert wait_for(lambda: r.out.note_ons(), timeout=WAIT_S)
         echoed = r.out.note_ons()[0]
-        r.session.on_midi(list(echoed), time.perf_counter())
+        r.play(*echoed)
         heard = time.perf_counter()
         assert wait_for(lambda: ticked_twice_since(ticks, heard), timeout=WAIT_S)   # the loop has handled it
         assert r.session.turn is not None and r.session.next_answer == 2          # still answering, the same answer
@@ -117,7 +125,7 @@ def test_sysex_clock_aftertouch_bend_and_program_change_do_not_break_it():
                      [0xE0, 0, 64], [0xC0, 5], [0xFC], [], [0xB0, 1, 10]):
             r.play(*data)
         r.phrase()
-        assert wait_for(lambda: r.session.turns == 1, timeout=WAIT_S)
+        assert wait_for(lambda: r.session.stats.turns == 1, timeout=WAIT_S)
     finally:
         r.close()
 
@@ -151,13 +159,10 @@ def test_panic_cc_silences_everything(tmp_path):
 
 
 def test_record_writes_player_and_segue_tracks_each_turn(tmp_path):
-    from daemon.recorder import Recorder
-
-    r = Running(response_seconds=0.2)
-    r.session.recorder = Recorder(tmp_path, r.session.origin)
+    r = Running(tmp_path, response_seconds=0.2)
     try:
         r.phrase()
-        assert wait_for(lambda: r.session.turns == 1 and r.session.turn is None, timeout=WAIT_S)
+        assert wait_for(lambda: r.session.stats.turns == 1 and r.session.turn is None, timeout=WAIT_S)
         assert wait_for(r.session.recorder.path.exists)          # flushed at the end of the turn
         midi = mido.MidiFile(r.session.recorder.path)
         assert [len([m for m in t if m.type == "note_on"]) > 0 for t in midi.tracks] == [True, True]
@@ -230,7 +235,7 @@ def test_answer_length_in_bars_follows_the_midi_clock():
     try:
         t0 = time.perf_counter()
         for i in range(48):                                      # 120 bpm clock: a pulse every 1/48 s
-            r.session.on_midi([0xF8], t0 + i / 48)
+            r.play(0xF8, stamp=t0 + i / 48)
         assert wait_for(lambda: r.session.clock.bpm(t0 + 47 / 48) is not None)
         now = t0 + 47 / 48
         for start in (now + 0.4, now + 1.5):                     # the next beat, or a deadline a long silence ahead
@@ -244,7 +249,7 @@ def test_a_key_whose_note_off_was_lost_stops_blocking_the_answer_after_the_stale
     try:
         r.play(0x90, 50, 90)                                     # its note-off never arrives (an xrun ate it)
         r.phrase()
-        assert wait_for(lambda: r.session.turns == 1, timeout=WAIT_S)
+        assert wait_for(lambda: r.session.stats.turns == 1, timeout=WAIT_S)
         assert r.session.policy.keys_down == set()
         assert codec.note_off(50) in r.engine.heard              # the model hears it released too
     finally:
@@ -258,9 +263,9 @@ def test_the_players_all_notes_off_releases_keys_at_once():
             r.play(0x90, 50, 90)
             r.phrase()
             time.sleep(0.3)
-            assert r.session.turns == 0                          # a key is down: no answer
+            assert r.session.stats.turns == 0                          # a key is down: no answer
             r.play(0xB0, cc, 0)
-            assert wait_for(lambda: r.session.turns == 1, timeout=WAIT_S)
+            assert wait_for(lambda: r.session.stats.turns == 1, timeout=WAIT_S)
         finally:
             r.close()
 
@@ -295,10 +300,7 @@ def test_continuous_mode_answers_are_capped_by_max_response_seconds():
 
 
 def test_a_recorded_answer_cut_short_by_the_player_ends_its_notes_in_the_file(tmp_path):
-    from daemon.recorder import Recorder
-
-    r = Running(response_seconds=5.0)
-    r.session.recorder = Recorder(tmp_path, r.session.origin)
+    r = Running(tmp_path, response_seconds=5.0)
     try:
         r.phrase()
         assert wait_for(lambda: len(r.out.note_ons()) >= 2, timeout=WAIT_S)
@@ -326,7 +328,7 @@ def test_midi_stop_ends_the_answer_that_is_playing():
         r.play(0xFC)
         stopped = time.perf_counter()
         assert wait_for(lambda: ticked_twice_since(ticks, stopped), timeout=WAIT_S)
-        assert r.session.turn is None and r.session.turns == 1 and r.session.next_answer == 2   # and no new answer
+        assert r.session.turn is None and r.session.stats.turns == 1 and r.session.next_answer == 2   # and no new answer
         assert sounding(r.out.messages()) == set()
     finally:
         r.close()
@@ -337,7 +339,7 @@ def test_a_midi_stop_as_the_first_note_goes_out_does_not_bring_the_answer_again(
     still counts as the answer to that silence (it used to be prepared and played again at once)."""
     r = Running(response_seconds=5.0)
     ticks = count_ticks(r.session)
-    send, stops = r.out.send, []
+    send, stops = r.out._send, []
 
     def send_then_stop(data):
         send(data)
@@ -345,11 +347,11 @@ def test_a_midi_stop_as_the_first_note_goes_out_does_not_bring_the_answer_again(
             stops.append(time.perf_counter())
             r.play(0xFC)                        # from the scheduler thread, right after the first note-on
 
-    r.out.send = send_then_stop
+    r.out._send = send_then_stop
     try:
         r.phrase()
         assert wait_for(lambda: stops and ticked_twice_since(ticks, stops[0]), timeout=WAIT_S)
-        assert r.session.turn is None and r.session.turns == 1 and r.session.next_answer == 2
+        assert r.session.turn is None and r.session.stats.turns == 1 and r.session.next_answer == 2
         assert sounding(r.out.messages()) == set()
     finally:
         r.close()

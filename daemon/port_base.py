@@ -1,0 +1,44 @@
+"""What every MIDI port of the daemon does, the real ones (daemon/ports.py) and the tests' fakes alike.
+
+Template methods, as mido's ports: the base checks, then calls what the subclass provides (`_send`, `_close`), so a
+fake that subclasses the base inherits the real checks. An input hands each message to `deliver`, the one entrance
+the session hears the player through, in production and in the tests.
+"""
+from __future__ import annotations
+
+from segue.codec.midi import ACTIVE_SENSING      # a keyboard's keep-alive: never the model's business
+
+
+class BaseOutput:
+    name = ""
+    closed = False
+
+    def send(self, data) -> None:
+        if self.closed:
+            raise ValueError(f"send on the closed MIDI output {self.name!r}")
+        self._send(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._close()
+
+    def _send(self, data) -> None:
+        raise NotImplementedError
+
+    def _close(self) -> None:
+        pass
+
+
+class BaseInput:
+    """`sink(data, stamp)` gets every message worth hearing, stamped at arrival (the sink may be replaced while
+    running); `busy()` says when the session must hear the player at once (it replaces it)."""
+    name = ""
+
+    def __init__(self, sink) -> None:
+        self.sink = sink
+        self.busy = lambda: False
+
+    def deliver(self, data, stamp: float) -> None:
+        if data and data[0] != ACTIVE_SENSING:
+            self.sink(data, stamp)
