@@ -11,8 +11,10 @@ empties the table; with the reopen, 0 of those 40 starts froze the graph.
 """
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
+REOPEN_ATTEMPTS = 3
 FUTEX_SYSCALL = "202"            # x86-64 futex(2): the first field of /proc/<pid>/task/<tid>/syscall when blocked in it
 
 
@@ -41,3 +43,14 @@ def departed_semaphore_waits(proc: Path = Path("/proc/self")) -> int:
             address = int(fields[1], 16)
             stuck += any(low <= address < high for low, high in gone)
     return stuck
+
+
+def open_awake(open_clients, close_clients, settle_s: float, attempts: int = REOPEN_ATTEMPTS):
+    """`open_clients()`, then, once their process threads had `settle_s` to fall asleep on their semaphores, again
+    (after `close_clients(opened)`) while one sleeps on a departed client's; the last try is kept whatever it met."""
+    for attempt in range(attempts):
+        opened = open_clients()
+        time.sleep(settle_s)
+        if not departed_semaphore_waits() or attempt == attempts - 1:
+            return opened
+        close_clients(opened)

@@ -25,7 +25,7 @@ log = logging.getLogger("segue.daemon")
 STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 MEMORY_MODES = ("off", "player", "session")
 # Under JACK the ports are checked once for the libjack race in daemon/jack_semaphores.py, after a few periods.
-JACK_SETTLE_S, JACK_REOPEN_ATTEMPTS = 0.2, 3
+JACK_SETTLE_S = 0.2
 
 
 def check_config(cfg) -> None:
@@ -153,24 +153,25 @@ def _serve(cfg, *, grammar, learn: bool, stats: bool, verbose: bool, turn_log: s
 def _open_ports(cfg, backend: str, sink):
     """The input, then the output (so that under JACK the input gets the plain client name: segue:in, then
     segue-01:out). Under JACK, reopened while one of their threads waits on a departed client's semaphore."""
-    from daemon.jack_semaphores import departed_semaphore_waits
+    from daemon.jack_semaphores import open_awake
     from daemon.ports import Input, Output
 
-    for attempt in range(JACK_REOPEN_ATTEMPTS):
+    def open_both():
         port_in = Input(backend, cfg.client_name, cfg.in_port_name, sink, connect_to=cfg.input or None)
         try:
-            output = Output(backend, cfg.client_name, cfg.out_port_name, connect_to=cfg.output or None)
+            return port_in, Output(backend, cfg.client_name, cfg.out_port_name, connect_to=cfg.output or None)
         except BaseException:
             port_in.close()
             raise
-        if backend != "jack":
-            return port_in, output
-        time.sleep(JACK_SETTLE_S)            # both process threads are asleep on their semaphores by now
-        if not departed_semaphore_waits() or attempt == JACK_REOPEN_ATTEMPTS - 1:
-            return port_in, output
+
+    def close_both(ports):
         log.info("JACK: a client that left as segue joined kept segue's port asleep (a libjack race); reopening")
-        output.close()
-        port_in.close()
+        for port in reversed(ports):
+            port.close()
+
+    if backend != "jack":
+        return open_both()
+    return open_awake(open_both, close_both, JACK_SETTLE_S)
 
 
 def _port_watch(port_in, output, backend: str):

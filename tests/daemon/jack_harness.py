@@ -20,7 +20,7 @@ from pathlib import Path
 
 import rtmidi
 
-from daemon.jack_semaphores import departed_semaphore_waits
+from daemon.jack_semaphores import open_awake
 
 REPO = Path(__file__).resolve().parents[2]
 RATE, PERIOD = 48000, 128
@@ -285,21 +285,19 @@ class Player:
     """A JACK MIDI output the tests play from."""
 
     def __init__(self, client: str = "player"):
-        for attempt in range(SETUP_ATTEMPTS):     # a loaded server may refuse a new client now and then
-            try:
-                self.rt = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name=client)
-                self.rt.open_virtual_port("out")
-            except rtmidi.SystemError:
-                if attempt == SETUP_ATTEMPTS - 1:
-                    raise
-                time.sleep(1.0)
-                continue
-            # the test process may hold other clients: the libjack race segue itself checks for at start
-            time.sleep(0.05)
-            if not departed_semaphore_waits() or attempt == SETUP_ATTEMPTS - 1:
-                break
-            self.rt.close_port()
-            self.rt.delete()
+        def open_client():
+            for attempt in range(SETUP_ATTEMPTS):     # a loaded server may refuse a new client now and then
+                try:
+                    rt = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name=client)
+                    rt.open_virtual_port("out")
+                    return rt
+                except rtmidi.SystemError:
+                    if attempt == SETUP_ATTEMPTS - 1:
+                        raise
+                    time.sleep(1.0)
+
+        # the test process may hold other clients: the libjack race segue itself checks for at start
+        self.rt = open_awake(open_client, lambda rt: (rt.close_port(), rt.delete()), settle_s=0.05)
 
     def send(self, *data) -> float:
         self.rt.send_message(list(data))
@@ -457,16 +455,16 @@ def relay():
             pending.pop(0)
         out.send_message(message)
 threading.Thread(target=relay, daemon=True).start()
-from daemon.jack_semaphores import departed_semaphore_waits
-for attempt in range(3):                  # two clients in one process: the libjack race segue checks for too
+from daemon.jack_semaphores import open_awake
+def open_in():
     rt = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name=client + "-in")
     rt.ignore_types(sysex=False, timing=False, active_sense=False)
     rt.open_virtual_port("in")
     rt.set_callback(on_message)
-    time.sleep(0.05)
-    if not departed_semaphore_waits():
-        break
+    return rt
+def close_in(rt):
     rt.cancel_callback(); rt.close_port(); rt.delete()
+rt = open_awake(open_in, close_in, settle_s=0.05)   # two clients in one process: the race segue checks for too
 print("ready", flush=True)
 sys.stdin.readline()
 """

@@ -29,3 +29,21 @@ def test_threads_on_live_semaphores_or_other_futexes_are_not(tmp_path):
 
 def test_no_proc_says_nothing(tmp_path):
     assert departed_semaphore_waits(tmp_path / "absent") == 0
+
+
+def test_clients_that_met_the_race_are_reopened_and_the_last_try_is_kept(monkeypatch):
+    import daemon.jack_semaphores as js
+
+    stuck = iter([2, 1, 1])                                   # stuck after the 1st, 2nd and 3rd opening
+    monkeypatch.setattr(js, "departed_semaphore_waits", lambda: next(stuck))
+    opened, closed = [], []
+    got = js.open_awake(lambda: opened.append(len(opened)) or opened[-1], closed.append, settle_s=0)
+    assert (got, opened, closed) == (2, [0, 1, 2], [0, 1])
+
+
+def test_clients_clear_of_the_race_are_kept_at_once(monkeypatch):
+    import daemon.jack_semaphores as js
+
+    monkeypatch.setattr(js, "departed_semaphore_waits", lambda: 0)
+    closed = []
+    assert js.open_awake(lambda: "ports", closed.append, settle_s=0) == "ports" and closed == []
