@@ -31,8 +31,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.daemon.jack_harness import (Daemon, JackServer, Listener, MidiDump, Player, make_tiny_model,  # noqa: E402
-                                       wait_until)
+from tests.daemon.jack_harness import (Daemon, JackServer, Listener, MidiDump, Player, XrunWindow,  # noqa: E402
+                                       make_tiny_model, wait_until)
 
 SILENCE_MS = 100
 ANSWER_S = 0.4
@@ -62,32 +62,6 @@ def pick_model(arg: str | None, workdir: Path) -> tuple[Path, str]:
         return shipped, f"shipped default ({shipped.name})"
     path = make_tiny_model(workdir / "tiny.onnx")
     return path, "tiny random 2x64 LSTM (no shipped model yet)"
-
-
-class XrunWindow:
-    """Counts the xrun reports jackd logs between start() and stop(), and those naming one of segue's clients."""
-
-    def __init__(self, jack: JackServer):
-        self.jack = jack
-        self.reports = self.segue_reports = 0
-        self.seconds = 0.0
-
-    def _log(self) -> str:
-        return self.jack.log_path.read_text(errors="replace")
-
-    def start(self) -> "XrunWindow":
-        self._offset, self._t0 = len(self._log()), time.monotonic()
-        return self
-
-    def stop(self) -> "XrunWindow":
-        lines = [line for line in self._log()[self._offset:].splitlines() if "XRun" in line]
-        self.reports += len(lines)
-        self.segue_reports += sum(1 for line in lines if "client = segue" in line or "client segue" in line)
-        self.seconds += time.monotonic() - self._t0
-        return self
-
-    def per_minute(self) -> float:
-        return self.reports * 60 / max(self.seconds, 1e-9)
 
 
 def phrase(player: Player, i: int) -> tuple[float, float]:

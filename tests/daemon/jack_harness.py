@@ -127,6 +127,36 @@ class JackServer:
         self._log.close()            # the log stays in the temp dir: it is the first thing to read after a failure
 
 
+class XrunWindow:
+    """Counts the xrun reports jackd logs between start() and stop(), those naming one of segue's clients, and the
+    cycles the server gave up on ("Process error": the graph did not finish). MIDI events written in such a cycle
+    can be lost inside JACK itself, whatever its clients do, so a transport test tells these losses apart."""
+
+    def __init__(self, jack: JackServer):
+        self.jack = jack
+        self.reports = self.segue_reports = self.failed_cycles = 0
+        self.seconds = 0.0
+
+    def _log(self) -> str:
+        return self.jack.log_path.read_text(errors="replace")
+
+    def start(self) -> "XrunWindow":
+        self._offset, self._t0 = len(self._log()), time.monotonic()
+        return self
+
+    def stop(self) -> "XrunWindow":
+        lines = self._log()[self._offset:].splitlines()
+        xruns = [line for line in lines if "XRun" in line]
+        self.reports += len(xruns)
+        self.segue_reports += sum(1 for line in xruns if "client = segue" in line or "client segue" in line)
+        self.failed_cycles += sum(1 for line in lines if "Process error" in line)
+        self.seconds += time.monotonic() - self._t0
+        return self
+
+    def per_minute(self) -> float:
+        return self.reports * 60 / max(self.seconds, 1e-9)
+
+
 def interrupt_then_kill(proc: subprocess.Popen, grace: float) -> None:
     """Ctrl-C (how a user ends segue or a JACK tool), then SIGKILL if it has not ended within `grace` seconds."""
     if proc.poll() is None:
@@ -319,9 +349,10 @@ class Player:
             self.rt.delete()
 
 
+FLOOD_BURST = 10                 # messages the flood client sends back to back before it sleeps
 FLOOD_SCRIPT = r"""
 import random, sys, time, rtmidi
-rate, seconds, client = float(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
+rate, seconds, client, burst = float(sys.argv[1]), float(sys.argv[2]), sys.argv[3], int(sys.argv[4])
 out = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name=client)
 out.open_virtual_port("out")
 print("ready", flush=True)
@@ -329,7 +360,7 @@ sys.stdin.readline()                      # the test connects the port, then say
 rng, held, sent = random.Random(0), [], 0
 start = time.perf_counter()
 while time.perf_counter() - start < seconds:
-    for _ in range(10):                   # bursts of 10: notes on and off, sustain pedal and mod wheel
+    for _ in range(burst):                # bursts: notes on and off, sustain pedal and mod wheel
         if held and (len(held) > 6 or rng.random() < 0.5):
             out.send_message([0x80, held.pop(rng.randrange(len(held))), 0])
         elif rng.random() < 0.1:
@@ -357,7 +388,8 @@ def flood(jack: JackServer, destination: str, rate: float = 2000.0, seconds: flo
 
     A separate process: python-rtmidi runs JACK input callbacks under the GIL inside JACK's process cycle, so a
     client that both floods and listens in one interpreter stalls its own graph."""
-    proc = start_script(FLOOD_SCRIPT, str(rate), str(seconds), client, env=jack.env, what=f"flood client {client}")
+    proc = start_script(FLOOD_SCRIPT, str(rate), str(seconds), client, str(FLOOD_BURST), env=jack.env,
+                        what=f"flood client {client}")
     try:
         jack.connect(f"{client}:out", destination)
         proc.stdin.write("go\n")

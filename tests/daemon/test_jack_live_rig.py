@@ -13,8 +13,8 @@ import time
 
 import pytest
 
-from tests.daemon.jack_harness import (PERIOD_S, REPO, Daemon, JackServer, Listener, MidiDump, Player, Relay,
-                                       answer_after, flood, sounding_after, wait_until)
+from tests.daemon.jack_harness import (FLOOD_BURST, PERIOD_S, REPO, Daemon, JackServer, Listener, MidiDump,
+                                       Player, Relay, XrunWindow, answer_after, flood, sounding_after, wait_until)
 
 # Notes segue had already sent when it heard the player arrive up to this much later: two JACK periods (its input
 # and its output) plus a loaded machine's scheduling. A note heard later than this inside the phrase is a stray.
@@ -168,10 +168,18 @@ def test_ten_thousand_messages_through_segue_all_reach_jack_midi_dump(rig, jack,
     try:
         jack.connect(daemon.out_port, dump.port)
         time.sleep(0.3)
+        xruns = XrunWindow(jack).start()
         sent = flood(jack, daemon.in_port, rate=2000, seconds=5)
         assert sent >= 10_000
         heard = lambda: [m for m in dump.messages() if m[0] < 0xF0]     # noqa: E731 (the thru'd channel messages)
         wait_until(lambda: len(heard()) >= sent, 5)
-        assert (len(heard()), dump.overflows()) == (sent, 0), f"{sent - len(heard())} of {sent} lost"
+        xruns.stop()
+        lost = sent - len(heard())
+        # A cycle jackd gives up on ("Process error") can drop what was written in it on either hop (flood -> segue,
+        # segue -> dump): at most one burst of the flood per hop. Outside such cycles nothing may be lost.
+        allowed = 2 * FLOOD_BURST * xruns.failed_cycles
+        assert dump.overflows() == 0
+        assert 0 <= lost <= allowed, (f"{lost} of {sent} lost; jackd gave up on {xruns.failed_cycles} cycles "
+                                      f"(allowing {allowed}); its log: {jack.log_path}")
     finally:
         dump.close()
