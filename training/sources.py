@@ -104,7 +104,16 @@ def _split_sessions(files: list[SourceFile], eval_fraction: float) -> list[Sourc
 
 
 def _stem_id(path: Path) -> str:
-    return str(path.resolve().with_suffix(""))
+    """A piece id that does not depend on where things are installed, so the hash split is the same on every
+    machine: a file inside music21's corpus (e.g. a glob over one of its folders) gets the id the music21: source
+    gives it, a file under the working folder its path relative to it; only other files keep their absolute path."""
+    stem = path.resolve().with_suffix("")
+    core = _music21_root()
+    if core and stem.is_relative_to(core):
+        return f"music21:{stem.relative_to(core)}"
+    if stem.is_relative_to(Path.cwd()):
+        return str(stem.relative_to(Path.cwd()))
+    return str(stem)
 
 
 def _music21_files(source: str) -> list[SourceFile]:

@@ -2,6 +2,7 @@
 
 import csv
 import shutil
+from pathlib import Path
 
 from training.sources import resolve_sources
 
@@ -62,3 +63,15 @@ def test_globs_and_music21_sources(tmp_path):
     bach, _ = resolve_sources(["music21:bach"])
     assert len(bach) > 300 and all(f.piece_id.startswith("music21:bach/") for f in bach)
     assert not any(f.path.endswith(".rntxt") for f in bach)   # analyses are not music
+
+
+def test_a_file_inside_the_music21_corpus_has_the_same_piece_id_however_it_is_named(tmp_path):
+    # A glob over the corpus folder names files by absolute path, which differs between machines (venvs); the
+    # piece id, and so the hash split, must not.
+    from music21 import corpus
+    core = Path(corpus.__file__).resolve().parent
+    by_glob, _ = resolve_sources([str(core / "beethoven" / "opus18no1" / "*.mxl")])
+    by_name, _ = resolve_sources(["music21:beethoven"])
+    names = {f.path: f.piece_id for f in by_name}
+    assert by_glob and all(names[f.path] == f.piece_id for f in by_glob)
+    assert all(f.piece_id.startswith("music21:beethoven/opus18no1/") for f in by_glob)
