@@ -189,7 +189,7 @@ def follow_port(port, kind: str, while_gone: str, reopen_lock=contextlib.nullcon
     """Follow a port opened by name (`port.connect_to`): note when it vanishes, reopen it when it is back.
     Returns a log line when something changed. `reopen_lock` is held only while the port is reopened (an output's
     send lock: listing ports takes milliseconds, and a send must not wait on that)."""
-    if port.connect_to is None:
+    if port.connect_to is None or port.lost:
         return None
     names = list(port._rt.get_ports())
     present = port.name in names
@@ -209,39 +209,65 @@ class Output(BaseOutput):
     """One output port. Sends from several threads (scheduler, thru, panic) go through one lock.
 
     With `connect_to` the port follows a named destination like Input follows its source: `check()` reconnects
-    when a synth that restarted is back."""
+    when a synth that restarted is back. While `lost` (its JACK server went away) sends go nowhere: the backend
+    would queue them for a process cycle that never comes, and once its queue is full, spin in the send."""
 
     def __init__(self, backend: str, client_name: str, port_name: str, connect_to: str | None = None):
-        self._rt = _client("output", backend, client_name)
+        self._backend, self._client_name, self._port_name = backend, client_name, port_name
         self._lock = threading.Lock()
-        self._port_name = port_name
         self.connect_to = connect_to
         self.connected = connect_to is not None
-        if connect_to is None:
-            _open_virtual(self._rt, backend, port_name)
+        self.lost = True
+        self.join(must_find=True)
+
+    def join(self, must_find: bool = False) -> None:
+        """Open a new client of the backend and our port on it (at start, and when a JACK server is back)."""
+        rt = _client("output", self._backend, self._client_name)
+        if self.connect_to is None:
+            _open_virtual(rt, self._backend, self._port_name)
             # JACK gives each python-rtmidi port its own client, so the second one is renamed (segue-01:out)
-            self.name = f"{client_name}:{port_name}" + (f" (JACK may show it as {client_name}-01:{port_name})" if backend == "jack" else "")
+            self.name = f"{self._client_name}:{self._port_name}" + (
+                f" (JACK may show it as {self._client_name}-01:{self._port_name})" if self._backend == "jack" else "")
         else:
-            names = list(self._rt.get_ports())
-            index = find_port(names, connect_to, "output")
-            self._rt.open_port(index, port_name)
-            self.name = names[index]
+            names = list(rt.get_ports())
+            if must_find or self.name in names:
+                index = find_port(names, self.connect_to if must_find else self.name, "output")
+                rt.open_port(index, self._port_name)
+                self.name, self.connected = names[index], True
+            else:
+                self.connected = False       # follow_port opens it when the destination is there
+        with self._lock:
+            self._rt, self.lost = rt, False
+
+    def leave(self) -> None:
+        """Close the port and its client (the server is alive)."""
+        with self._lock:
+            self.lost = True
+            self._rt.close_port()
+            self._rt.delete()
+
+    def abandon(self) -> None:
+        """The server went away: never touch this client again (see _keep_forever)."""
+        with self._lock:
+            self.lost = True
+            _keep_forever(self._rt)
 
     def _send(self, data) -> None:
         with self._lock:
-            self._rt.send_message(data)
+            if not self.lost:
+                self._rt.send_message(data)
 
     def check(self) -> str | None:
         """Reconnect a followed destination that vanished and is back. Returns a log line when something changed."""
         return follow_port(self, "output", "segue plays on and reconnects when it is back", self._lock)
 
     def _close(self) -> None:
-        with self._lock:
-            # Backends like JACK deliver queued messages at their next cycle; closing at once would drop the
-            # final note-offs and all-notes-off. A few cycles' grace is cheap at shutdown.
-            time.sleep(CLOSE_GRACE_S)
-            self._rt.close_port()
-            self._rt.delete()
+        if self.lost:
+            return
+        # Backends like JACK deliver queued messages at their next cycle; closing at once would drop the
+        # final note-offs and all-notes-off. A few cycles' grace is cheap at shutdown.
+        time.sleep(CLOSE_GRACE_S)
+        self.leave()
 
 
 class Input(BaseInput):
@@ -260,32 +286,58 @@ class Input(BaseInput):
 
     def __init__(self, backend: str, client_name: str, port_name: str, sink, connect_to: str | None = None):
         super().__init__(sink)
-        self._backend, self._port_name = backend, port_name
-        self._rt = _client("input", backend, client_name)
-        # Nothing filtered by the backend: a message it drops would take its time spacing with it. We drop here.
-        self._rt.ignore_types(sysex=False, timing=False, active_sense=False)
-        self._rt.set_error_callback(lambda *args: None)   # nothing may print from the backend's threads
+        self._backend, self._client_name, self._port_name = backend, client_name, port_name
         self.connect_to = connect_to
         self.connected = False
-        if connect_to is None:
-            _open_virtual(self._rt, backend, port_name)
-            self.name = f"{client_name}:{port_name}"
-        else:
-            names = list(self._rt.get_ports())
-            index = find_port(names, connect_to, "input")
-            self.name = names[index]
-            self._rt.open_port(index, port_name)
-            self.connected = True
-        self._clock = ArrivalClock()
+        self.lost = True
+        self._rt_lock = threading.Lock()    # the input thread never reads a client that leave() is deleting
+        self.join(must_find=True)
         self._closing = False
         self._thread = threading.Thread(target=self._poll, name="segue-input", daemon=True)
         self._thread.start()
 
+    def join(self, must_find: bool = False) -> None:
+        """Open a new client of the backend and our port on it (at start, and when a JACK server is back)."""
+        rt = _client("input", self._backend, self._client_name)
+        # Nothing filtered by the backend: a message it drops would take its time spacing with it. We drop here.
+        rt.ignore_types(sysex=False, timing=False, active_sense=False)
+        rt.set_error_callback(lambda *args: None)   # nothing may print from the backend's threads
+        if self.connect_to is None:
+            _open_virtual(rt, self._backend, self._port_name)
+            self.name = f"{self._client_name}:{self._port_name}"
+        else:
+            names = list(rt.get_ports())
+            if must_find or self.name in names:
+                index = find_port(names, self.connect_to if must_find else self.name, "input")
+                rt.open_port(index, self._port_name)
+                self.name, self.connected = names[index], True
+            else:
+                self.connected = False       # follow_port opens it when the source is there
+        with self._rt_lock:
+            # a new client's first message comes with no spacing: the arrival clock starts again from it
+            self._rt, self._clock, self.lost = rt, ArrivalClock(), False
+
+    def leave(self) -> None:
+        """Close the port and its client (the server is alive)."""
+        with self._rt_lock:
+            self.lost = True
+            self._rt.close_port()
+            self._rt.delete()
+
+    def abandon(self) -> None:
+        """The server went away: never touch this client again (see _keep_forever)."""
+        with self._rt_lock:
+            self.lost = True
+            _keep_forever(self._rt)
+
     def _poll(self) -> None:
-        get, now, sleep, deliver = self._rt.get_message, time.perf_counter, time.sleep, self.deliver
+        now, sleep, deliver, lock = time.perf_counter, time.sleep, self.deliver, self._rt_lock
         last_message = -1e9
         while not self._closing:
-            got = get()
+            # self._rt each time: a rejoined server gives the port a new client. The queue read touches only
+            # python-rtmidi's memory, never libjack's, so reading an abandoned client once more is harmless.
+            with lock:
+                got = None if self.lost else self._rt.get_message()
             if got is None:
                 eager = now() - last_message < EAGER_S or self.busy()
                 sleep(POLL_EAGER_S if eager else POLL_IDLE_S)
@@ -301,8 +353,8 @@ class Input(BaseInput):
     def close(self) -> None:
         self._closing = True
         self._thread.join(timeout=1)
-        self._rt.close_port()
-        self._rt.delete()
+        if not self.lost:
+            self.leave()
 
 
 class ArrivalClock:
@@ -322,22 +374,35 @@ class ArrivalClock:
         return self._since_first + self._offset
 
 
-class JackServerLost(SegueError):
-    """The JACK server segue joined went away."""
+def _keep_forever(rt) -> None:
+    """Keep a client of a JACK server that went away alive for good. Closing it can wait forever in libjack (its
+    process thread never wakes again), and the next client this process opens makes libjack free the dead clients
+    itself ("Jack server was closed but clients are still allocated, cleanup..."), so afterwards python-rtmidi's
+    object points at freed memory: one reference that is never given back keeps its destructor from running
+    (at any time, interpreter exit included)."""
+    ctypes.pythonapi.Py_IncRef(ctypes.py_object(rt))
 
 
 class JackServerWatch:
-    """Whether the JACK server segue joined is still there. python-rtmidi does not say (its ports go on looking
-    alive), so ask the server's socket, which jackd2 keeps in /dev/shm: connecting and hanging up costs it nothing."""
+    """Whether the JACK server segue joined is still there, or was replaced. python-rtmidi does not say (its ports
+    go on looking alive), so look at the server's socket, which jackd2 keeps in /dev/shm: a new server makes a new
+    socket file (a new inode and change time, even when it restarted between two looks), and connecting to it and hanging up
+    tells a running server from a killed one's leftover file at no cost to the server."""
 
-    def __init__(self) -> None:
+    def __init__(self, path: str | None = None) -> None:
         self.name = os.environ.get("JACK_DEFAULT_SERVER") or "default"
-        self.path = f"/dev/shm/jack_{self.name}_{os.getuid()}_0"
-        self.checkable = os.path.exists(self.path)     # another JACK (jack1, other tmpdir): not checked
+        self.path = path or f"/dev/shm/jack_{self.name}_{os.getuid()}_0"
+        self.joined = self._identity()
+        self.checkable = self.joined is not None       # another JACK (jack1, other tmpdir): not checked
 
-    def alive(self) -> bool:
-        if not self.checkable:
-            return True
+    def _identity(self) -> tuple[int, int, int] | None:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        return st.st_dev, st.st_ino, st.st_ctime_ns     # a freed inode number can come back; its ctime cannot
+
+    def _answers(self) -> bool:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
             probe.settimeout(0.5)
             try:
@@ -345,6 +410,19 @@ class JackServerWatch:
             except OSError:
                 return False
         return True
+
+    def state(self) -> str:
+        """'joined' (the server segue's clients are on runs), 'gone' (no server), or 'new' (another server of
+        the same name runs: segue's clients died with the old one); after 'new', `rejoined()` once segue is on it."""
+        if not self.checkable:
+            return "joined"
+        identity = self._identity()
+        if identity is None or not self._answers():
+            return "gone"
+        return "joined" if identity == self.joined else "new"
+
+    def rejoined(self) -> None:
+        self.joined = self._identity()
 
 
 def _open_virtual(rt, backend: str, port_name: str) -> None:

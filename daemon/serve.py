@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import queue
 import signal
 import sys
@@ -86,7 +85,7 @@ def serve(cfg, *, grammar=None, learn: bool = False, stats: bool = False, verbos
 def _serve(cfg, *, grammar, learn: bool, stats: bool, verbose: bool, turn_log: str | None) -> int:
     from segue.inference.engine import Engine
 
-    from daemon.ports import JackServerLost, quiet_backend_libraries, resolve_backend, wait_for_previous_instance
+    from daemon.ports import quiet_backend_libraries, resolve_backend, wait_for_previous_instance
     from daemon.recorder import Recorder
     from daemon.session import Session
 
@@ -129,14 +128,7 @@ def _serve(cfg, *, grammar, learn: bool, stats: bool, verbose: bool, turn_log: s
             log.debug("scheduler thread: %s", _realtime_line(asked, cfg.realtime_priority, session.scheduler.realtime))
         if recorder is not None:
             log.info("recording to %s", recorder.path)
-        try:
-            session.run()
-        except JackServerLost as lost:
-            # Nothing can sound without the server, and closing JACK clients whose server died can wait forever
-            # in libjack (its process thread never wakes again): keep the take, say it in one line, leave now.
-            session.flush_record()
-            print(f"segue: {lost}", file=sys.stderr, flush=True)
-            os._exit(2)
+        session.run()
     finally:
         port_in.close()                      # no more input callbacks from the backend's thread from here on
         if session is not None:
@@ -175,19 +167,79 @@ def _open_ports(cfg, backend: str, sink):
 
 
 def _port_watch(port_in, output, backend: str):
-    """Called about once a second by the session: follow the named ports; a lost JACK server ends segue with one
-    line (its ports are dead and python-rtmidi cannot join a new server)."""
-    from daemon.ports import JackServerLost, JackServerWatch
+    """Called about once a second by the session: follow the named ports, and under JACK the server and the
+    libjack race. When the server goes away the ports are dead (python-rtmidi's clients never recover) and segue
+    waits; when a server of that name runs again segue joins it with new clients, under the same port names."""
+    from daemon import jack_semaphores
+    from daemon.ports import JackServerWatch
 
     server = JackServerWatch() if backend == "jack" else None
+    asleep_looks = 0
 
     def check() -> str | None:
-        if server is not None and not server.alive():
-            raise JackServerLost(f"the JACK server {server.name!r} went away; segue stopped. Start JACK again, then "
-                                 "segue serve")
+        nonlocal asleep_looks
+        if server is not None:
+            state = server.state()
+            if state != "joined" or port_in.lost:
+                return _follow_server(server, state, port_in, output)
+            # The race of daemon/jack_semaphores.py checked at start can meet segue mid-session too, if a port is
+            # ever reopened while clients come and go: a thread asleep on a departed client's semaphore never
+            # wakes (a thread merely passing through a futex call is not seen twice), and the graph stands still.
+            asleep_looks = asleep_looks + 1 if jack_semaphores.departed_semaphore_waits() else 0
+            if asleep_looks >= 2:
+                asleep_looks = 0
+                output.leave()
+                port_in.leave()
+                return ("JACK: a port of segue slept on a departed client's semaphore (a libjack race; the graph "
+                        "stood still); reopening both ports. " + (_follow_server(server, state, port_in, output) or ""))
         return "; ".join(line for line in (port_in.check(), output.check()) if line) or None
 
     return check
+
+
+def _follow_server(server, state: str, port_in, output) -> str | None:
+    """Abandon the ports of a server that went away; join the server that runs (again). Returns a log line."""
+    import rtmidi
+
+    lost_line = None
+    if state != "joined" and not port_in.lost:
+        for port in (port_in, output):
+            port.abandon()
+        lost_line = (f"the JACK server {server.name!r} went away; segue waits for it to come back (its ports are "
+                     f"gone meanwhile; Ctrl-C to stop)")
+    if state == "gone":
+        return lost_line
+    try:
+        _join_ports(port_in, output)
+    except (SegueError, rtmidi.RtMidiError) as exc:
+        log.debug("segue could not join the JACK server %r yet (%s); trying again", server.name, exc)
+        return lost_line                     # a server still starting up: the next look tries again
+    back = f"the JACK server {server.name!r} is back; segue rejoined it" if state == "new" else "reopened"
+    server.rejoined()
+    virtual = [port.name for port in (port_in, output) if port.connect_to is None]
+    again = f"; connect {' and '.join(virtual)} again (your patchbay may do it)" if virtual else ""
+    return "; ".join(filter(None, [lost_line, back + again, port_in.check(), output.check()]))
+
+
+def _join_ports(port_in, output) -> None:
+    """New clients for both ports on a server that came back, checked for the libjack race like at start."""
+    from daemon.jack_semaphores import open_awake
+
+    def join_both():
+        port_in.join()
+        try:
+            output.join()
+        except BaseException:
+            port_in.leave()
+            raise
+        return port_in, output
+
+    def leave_both(ports):
+        log.info("JACK: a client that left as segue joined kept segue's port asleep (a libjack race); reopening")
+        output.leave()
+        port_in.leave()
+
+    open_awake(join_both, leave_both, JACK_SETTLE_S)
 
 
 def _realtime_line(asked: int, granted: int, realtime: bool) -> str:

@@ -71,7 +71,8 @@ class JackServer:
             cmd += ["--no-realtime"]
         cmd += ["-d", "dummy", "-r", str(rate), "-p", str(period)]
         # jackd's messages go to a file: an unread pipe fills up and then blocks the server.
-        self.log_path = Path(tempfile.gettempdir()) / f"{name}-{os.getpid()}.log"
+        # unique per try: a try that meets a running server of this name must not truncate (or unlink) its log
+        self.log_path = Path(tempfile.gettempdir()) / f"{name}-{os.getpid()}-{uuid.uuid4().hex[:6]}.log"
         self._log = open(self.log_path, "w")
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=self.env)
         deadline = time.monotonic() + 10
@@ -281,11 +282,12 @@ class Listener:
     It lives in its own process: python-rtmidi runs the callback in JACK's process thread and needs the GIL
     there, and a busy test process holding the GIL would stall the whole JACK graph (xruns, lost messages)."""
 
-    def __init__(self, client: str = "listener"):
+    def __init__(self, client: str = "listener", jack: JackServer | None = None):
         self.client = client
         self.messages: list[tuple[float, list[int]]] = []
         self._lock = threading.Lock()
-        self.proc = start_script(LISTENER_SCRIPT, client, what=f"listener {client}")
+        # jack: a server other than the one this process's environment names
+        self.proc = start_script(LISTENER_SCRIPT, client, env=jack.env if jack else None, what=f"listener {client}")
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 

@@ -1,7 +1,9 @@
-"""The scheduler's realtime priority never goes above the JACK server's; input stamps rebuilt from spacings."""
+"""The scheduler's realtime priority never goes above the JACK server's; input stamps rebuilt from spacings; a lost
+JACK server told from a running and from a restarted one."""
+import socket
 from pathlib import Path
 
-from daemon.ports import ArrivalClock
+from daemon.ports import ArrivalClock, JackServerWatch
 from daemon.realtime import scheduler_priority
 
 
@@ -53,3 +55,31 @@ def test_arrival_stamps_never_run_backwards_or_into_the_future():
         stamp = clock.stamp(delta, polled)
         assert last <= stamp <= polled
         last = stamp
+
+
+def listening(path: Path) -> socket.socket:
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(path))
+    server.listen()
+    return server
+
+
+def test_the_server_watch_tells_a_running_a_gone_and_a_restarted_jack_server_apart(tmp_path):
+    path = tmp_path / "jack_default_0_0"
+    first = listening(path)
+    watch = JackServerWatch(str(path))
+    assert watch.state() == "joined"
+    first.close()                                      # killed: its socket file stays, nobody answers
+    assert path.exists() and watch.state() == "gone"
+    path.unlink()                                      # stopped: no file at all
+    assert watch.state() == "gone"
+    second = listening(path)                           # a new server of the same name: segue's clients are dead
+    assert watch.state() == "new"
+    watch.rejoined()
+    assert watch.state() == "joined"
+    second.close()
+
+
+def test_without_jackd2s_socket_the_server_is_not_watched(tmp_path):
+    watch = JackServerWatch(str(tmp_path / "absent"))
+    assert not watch.checkable and watch.state() == "joined"
