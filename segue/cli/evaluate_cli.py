@@ -21,6 +21,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("--train-data", type=Path, default=None,
                    help="dataset whose train split trains the baselines and tunes the memory (default: --data; "
                         "a rendered eval copy from `segue data render` has none)")
+    p.add_argument("--exclude", action="append", default=[], metavar="PIECE_ID",
+                   help="leave this piece of the scored split out of every figure (repeatable), e.g. one the model "
+                        "was trained on: music21:beethoven/opus18no1/movement3 was in the shipped model's train "
+                        "split before piece ids were made machine-independent")
     p.add_argument("--max-pieces", type=int, default=None, help="score only the first N pieces (quick look)")
     p.add_argument("--baselines", action="store_true",
                    help="also fit and score the count baselines (Kneser-Ney, + cache, + note-off grammar) with CIs")
@@ -54,7 +58,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     report = evaluate(args.model, args.data, split=args.split, baselines=args.baselines, memory=args.memory,
                       max_pieces=args.max_pieces, progress=progress, train_config=config_from_args(args).train,
-                      train_data=args.train_data)
+                      train_data=args.train_data, exclude=args.exclude)
     text = format_markdown(report)
     memory = None
     if args.continuations and "model_memory" in report["settings"]:
@@ -76,7 +80,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
         continued = run_continuations(args.model, args.data, seconds=args.prime_seconds, max_pieces=args.pieces,
                                       seed=args.seed, png=args.png, memory=memory, train_data=args.train_data,
-                                      grammar=config_from_args(args).sampling)
+                                      grammar=config_from_args(args).sampling, exclude=args.exclude,
+                                      progress=progress)
         report["continuations"] = continued["summary"]
         text += "\n\n**Continuations**\n\n" + continued["table"]
     if args.save_memory:

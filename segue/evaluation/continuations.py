@@ -351,7 +351,7 @@ def run_continuations(model_path: str | Path | None, data_dir: str | Path, secon
                       transpose: Sequence[int] = ALL_KEYS, temperature: float = 1.0,
                       top_p: float = 1.0, seed: int = 0, png: str | Path | None = "continuations.png",
                       progress: Callable[[str], None] | None = None, memory=None,
-                      train_data: str | Path | None = None, grammar=None) -> dict:
+                      train_data: str | Path | None = None, grammar=None, exclude=()) -> dict:
     """The whole test on a dataset built by `segue data build`: returns {"summary", "table", "pieces", "png"}.
 
     model_path None uses segue's shipped model; the Markov baseline (order max_order, PPM-`escape`) is trained on
@@ -360,11 +360,15 @@ def run_continuations(model_path: str | Path | None, data_dir: str | Path, secon
     `segue evaluate --memory` fits them), a "model + memory" system samples through the model mixed with a
     SessionMemory that has heard the primer. Given `grammar` (segue.config.GrammarSettings, config.yaml `sampling:`),
     a "model + grammar" system samples through the decoding grammar. The Markov model trains on the train split of `train_data` (default:
-    `data_dir`). png None skips the plot."""
+    `data_dir`). png None skips the plot. `exclude`: eval piece ids left out (segue.evaluation.evaluate.without_pieces)."""
     from segue.evaluation.baselines import augment_transpositions
     from segue.codec.dataset_reader import read_split
 
-    passages = passages_of(read_split(data_dir, "eval"), seconds, max_pieces)
+    from segue.evaluation.evaluate import without_pieces
+
+    eval_pieces = without_pieces(read_split(data_dir, "eval"), exclude, f"the eval split of {data_dir}",
+                                 progress or (lambda message: None))
+    passages = passages_of(eval_pieces, seconds, max_pieces)
     train = [events for _, events in read_split(train_data or data_dir, "train")]
     markov = MarkovModel(max_order, escape).fit(
         augment_transpositions(train, transpose))

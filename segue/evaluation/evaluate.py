@@ -46,6 +46,22 @@ def scorable(pieces: list[tuple[str, np.ndarray]]) -> list[tuple[str, np.ndarray
     return [(name, events) for name, events in pieces if len(events) >= 2]
 
 
+def without_pieces(pieces: list[tuple[str, np.ndarray]], exclude, where: str,
+                   progress: Callable[[str], None] = print) -> list[tuple[str, np.ndarray]]:
+    """`pieces` less those whose id is in `exclude` (`segue evaluate --exclude`: e.g. an eval piece the model was
+    trained on before the split moved), saying what was left out; an id that is not among them is an error, so a
+    typo cannot leave a contaminated figure standing."""
+    exclude = set(exclude or ())
+    missing = exclude - {name for name, _ in pieces}
+    if missing:
+        raise SegueError(f"--exclude: no piece {', '.join(sorted(missing))} in {where}")
+    kept = [(name, events) for name, events in pieces if name not in exclude]
+    for name, events in pieces:
+        if name in exclude:
+            progress(f"left out of {where}: {name} ({len(events):,} events)")
+    return kept
+
+
 def tuning_split(train: list[tuple[str, np.ndarray]]) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """(fit pieces, tuning pieces) of the train split: a stable tenth of the pieces, by id, for tuning."""
     tune = [zlib.crc32(name.encode()) % TUNING_SHARE == 0 for name, _ in train]
@@ -166,21 +182,24 @@ class Report:
 def evaluate(model: str | Path | None, data_dir: str | Path, split: str = "eval", baselines: bool = True,
              memory: bool = True, trainer_protocol: bool = True, max_pieces: int | None = None,
              progress: Callable[[str], None] = lambda message: None, train_config=None,
-             train_data: str | Path | None = None) -> dict:
+             train_data: str | Path | None = None, exclude=()) -> dict:
     """Everything `segue evaluate` prints, as a dict (see format_markdown). `train_config`: the
     config's train section (`--config`/`--set`), for trainer_windows; None reads config.yaml. `train_data`: the
-    dataset whose train split trains the baselines and tunes the memory (default: `data_dir`)."""
+    dataset whose train split trains the baselines and tunes the memory (default: `data_dir`). `exclude`: piece ids
+    of the scored split left out (see without_pieces)."""
     from segue.codec.dataset_reader import read_split
 
     if split == "train" and (baselines or memory):
         raise SegueError("baselines and memory are fitted on held-out train pieces: score the eval split with them")
     engine = Engine.load(model)
-    named = scorable(read_split(data_dir, split))[:max_pieces or None]
+    named = scorable(without_pieces(read_split(data_dir, split), exclude, f"the {split} split of {data_dir}",
+                                    progress))[:max_pieces or None]
     pieces = [events for _, events in named]
     if not pieces:
         raise SegueError(f"nothing to score: every {split} piece in {data_dir} is shorter than 2 events")
     report = Report(str(engine.path), str(data_dir), split, len(pieces))
     report.settings["train_data"] = str(train_data or data_dir)
+    report.settings["excluded_pieces"] = sorted(set(exclude or ()))
     repeats = [repeat_positions(events, REPEAT_LENGTH)[1:] for events in pieces]
     report.repeat = np.concatenate(repeats)
     report.settings["repeat_length"] = REPEAT_LENGTH
@@ -313,7 +332,9 @@ def _ci(gap: dict) -> str:
 def format_markdown(r: dict) -> str:
     """The report as Markdown tables (also readable as plain text): the source of MODEL.md's evaluation section."""
     lines = [f"`{r['model']}` on `{r['data']}`, {r['split']} split: {r['pieces']} pieces, {r['events']:,} scored "
-             "events (every event but each piece's first). NLL in nats/event; lower is better.", "",
+             "events (every event but each piece's first). NLL in nats/event; lower is better." +
+             (f" Left out (--exclude): {', '.join(r['settings']['excluded_pieces'])}."
+              if r["settings"].get("excluded_pieces") else ""), "",
              "**Live protocol** (whole pieces from their start, controls the daemon can know):", "",
              "| system | NLL/event | perplexity | accuracy | how |", "|---|---|---|---|---|"]
     for name, row in r["rows"].items():
