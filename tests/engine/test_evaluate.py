@@ -91,7 +91,9 @@ def test_the_live_protocol_is_what_the_daemon_computes(dataset, tmp_path):
     forward = score_pieces(model_predictions(engine, pieces, "forward")).metrics()
     assert live["events"] == count
     assert live["nll"] == pytest.approx(nats / count, abs=1e-4)
-    assert abs(forward["nll"] - live["nll"]) > 1e-3   # the controls matter, so the two protocols differ
+    # The controls matter, so the two protocols differ; how much depends on the random model (1.7e-4 seen in CI
+    # order), while ignoring the controls would give exactly 0.
+    assert abs(forward["nll"] - live["nll"]) > 1e-5
 
 
 def test_the_report_compares_every_system_on_the_same_positions(tmp_path, gru_path):
