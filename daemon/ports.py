@@ -205,7 +205,29 @@ def follow_port(port, kind: str, while_gone: str, reopen_lock=contextlib.nullcon
     return None
 
 
-class Output(BaseOutput):
+class _BackendClient:
+    """What Output and Input share about their backend client `_rt`, guarded by `_client_lock`: the two ways to let
+    it go when the JACK server is left or lost."""
+
+    _rt: object
+    _client_lock: threading.Lock
+    lost: bool
+
+    def leave(self) -> None:
+        """Close the port and its client (the server is alive)."""
+        with self._client_lock:
+            self.lost = True
+            self._rt.close_port()
+            self._rt.delete()
+
+    def abandon(self) -> None:
+        """The server went away: never touch this client again (see _keep_forever)."""
+        with self._client_lock:
+            self.lost = True
+            _keep_forever(self._rt)
+
+
+class Output(BaseOutput, _BackendClient):
     """One output port. Sends from several threads (scheduler, thru, panic) go through one lock.
 
     With `connect_to` the port follows a named destination like Input follows its source: `check()` reconnects
@@ -214,7 +236,7 @@ class Output(BaseOutput):
 
     def __init__(self, backend: str, client_name: str, port_name: str, connect_to: str | None = None):
         self._backend, self._client_name, self._port_name = backend, client_name, port_name
-        self._lock = threading.Lock()
+        self._client_lock = threading.Lock()
         self.connect_to = connect_to
         self.connected = connect_to is not None
         self.lost = True
@@ -236,30 +258,17 @@ class Output(BaseOutput):
                 self.name, self.connected = names[index], True
             else:
                 self.connected = False       # follow_port opens it when the destination is there
-        with self._lock:
+        with self._client_lock:
             self._rt, self.lost = rt, False
 
-    def leave(self) -> None:
-        """Close the port and its client (the server is alive)."""
-        with self._lock:
-            self.lost = True
-            self._rt.close_port()
-            self._rt.delete()
-
-    def abandon(self) -> None:
-        """The server went away: never touch this client again (see _keep_forever)."""
-        with self._lock:
-            self.lost = True
-            _keep_forever(self._rt)
-
     def _send(self, data) -> None:
-        with self._lock:
+        with self._client_lock:
             if not self.lost:
                 self._rt.send_message(data)
 
     def check(self) -> str | None:
         """Reconnect a followed destination that vanished and is back. Returns a log line when something changed."""
-        return follow_port(self, "output", "segue plays on and reconnects when it is back", self._lock)
+        return follow_port(self, "output", "segue plays on and reconnects when it is back", self._client_lock)
 
     def _close(self) -> None:
         if self.lost:
@@ -270,7 +279,7 @@ class Output(BaseOutput):
         self.leave()
 
 
-class Input(BaseInput):
+class Input(BaseInput, _BackendClient):
     """One input port; `sink(data, stamp)` runs on segue's own input thread for every message, stamped at arrival
     (the sink may be replaced while running).
 
@@ -290,7 +299,7 @@ class Input(BaseInput):
         self.connect_to = connect_to
         self.connected = False
         self.lost = True
-        self._rt_lock = threading.Lock()    # the input thread never reads a client that leave() is deleting
+        self._client_lock = threading.Lock()    # the input thread never reads a client that leave() is deleting
         self.join(must_find=True)
         self._closing = False
         self._thread = threading.Thread(target=self._poll, name="segue-input", daemon=True)
@@ -313,25 +322,12 @@ class Input(BaseInput):
                 self.name, self.connected = names[index], True
             else:
                 self.connected = False       # follow_port opens it when the source is there
-        with self._rt_lock:
+        with self._client_lock:
             # a new client's first message comes with no spacing: the arrival clock starts again from it
             self._rt, self._clock, self.lost = rt, ArrivalClock(), False
 
-    def leave(self) -> None:
-        """Close the port and its client (the server is alive)."""
-        with self._rt_lock:
-            self.lost = True
-            self._rt.close_port()
-            self._rt.delete()
-
-    def abandon(self) -> None:
-        """The server went away: never touch this client again (see _keep_forever)."""
-        with self._rt_lock:
-            self.lost = True
-            _keep_forever(self._rt)
-
     def _poll(self) -> None:
-        now, sleep, deliver, lock = time.perf_counter, time.sleep, self.deliver, self._rt_lock
+        now, sleep, deliver, lock = time.perf_counter, time.sleep, self.deliver, self._client_lock
         last_message = -1e9
         while not self._closing:
             # self._rt each time: a rejoined server gives the port a new client. The queue read touches only
