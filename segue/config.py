@@ -164,9 +164,12 @@ class GrammarSettings:
     no_restrike: bool = True
     release_start_seconds: float = 1.0    # the release hazard starts at this note age; negative = no hazard
     note_cap_seconds: float = 4.0         # ... and forces the release here
+    release_follow_quantile: float = 0.5  # ... or earlier: at this quantile of the recent note lengths; negative = fixed
     follow_dynamics: bool = True
     dynamics_spread: float = 6.0          # MIDI velocity units around the recent level
     key_strength: float = 0.9             # of a pinned key's scale mask (the key itself: --key, daemon.key)
+    follow_key_strength: float = 0.9      # unpinned: the same mask for the key of the recent notes; 0 = off
+    follow_key_notes: int = 128           # ... estimated over this many recent notes
 
     def __post_init__(self):
         if not 0 <= self.key_strength <= 1:
@@ -283,6 +286,9 @@ RANGES: dict[str, Range] = {
     "sampling.note_cap_seconds": Range(0, 60, low_open=True),
     "sampling.dynamics_spread": _POSITIVE,
     "sampling.key_strength": _FRACTION,
+    "sampling.release_follow_quantile": Range(None, 1),   # negative = the hazard's start and cap are fixed
+    "sampling.follow_key_strength": _FRACTION,
+    "sampling.follow_key_notes": _COUNT,
     "daemon.in_channel": Range(0, 16),
     "daemon.out_channel": Range(1, 16),
     "daemon.echo_window_ms": Range(0, 10_000),

@@ -110,10 +110,15 @@ class Generated:
         return sum(codec.shift_steps(int(e)) for e in self.continuation) / codec.STEPS_PER_SECOND
 
     def notes(self):
-        """Primer and continuation notes; every note capped at 5 s so nothing is left hanging."""
+        """Primer and continuation notes; every note capped at 5 s, and those still sounding when the continuation
+        ends closed there (as the encoder closes held notes at the last event), so nothing is left hanging."""
         everything = codec.decode_events(np.concatenate([self.primer, self.continuation]),
                                          max_note_seconds=codec.HANGING_NOTE_SECONDS)
         boundary = self.primer_seconds
+        end = boundary + self.continuation_seconds
+        tick = 1.0 / codec.STEPS_PER_SECOND
+        everything = [n if n.end <= end else codec.Note(n.pitch, n.velocity, n.start, max(end, n.start + tick))
+                      for n in everything]
         primer = [n for n in everything if n.start < boundary]
         return primer, [n for n in everything if n.start >= boundary]
 

@@ -6,7 +6,8 @@ from segue.codec import codec
 from segue.inference import generate as gen
 from segue.inference.engine import Engine
 from segue.config import GrammarSettings
-from segue.inference.grammar import FollowDynamics, NoteOffMask, PinnedKey, ReleaseHazard, build_shapers
+from segue.inference.grammar import (FollowDynamics, FollowKey, NoteOffMask, PinnedKey, ReleaseHazard,
+                                    build_shapers)
 from segue.inference.sampling import Sampler, softmax
 from segue.inference.sampling_loop import Length, SamplingLoop
 
@@ -75,6 +76,84 @@ def test_a_model_that_never_releases_still_has_no_note_past_the_cap():
     assert notes and max(n.end - n.start for n in notes) <= 2.0
 
 
+def test_release_hazard_takes_its_mass_from_every_event_but_the_releases():
+    hazard = fed(ReleaseHazard(start_s=1.0, cap_s=5.0), [codec.note_on(60)] + [codec.time_shift(100)] * 3)
+    shaped = hazard.shape(uniform())                                      # 3 s old: hazard (3 - 1) / (5 - 1) = 0.5
+    on, shift, velocity = codec.note_on(64), codec.time_shift(50), codec.velocity_event(8)
+    assert shaped[on] == pytest.approx(0.5 * UNIFORM[on])                 # onsets give way as much as time does
+    assert shaped[shift] == pytest.approx(0.5 * UNIFORM[shift])
+    assert shaped[velocity] == pytest.approx(0.5 * UNIFORM[velocity])
+    assert shaped[codec.note_off(61)] == pytest.approx(UNIFORM[codec.note_off(61)])
+    assert shaped.sum() == pytest.approx(1.0)
+
+
+def staccato(notes: int, steps: int) -> list[int]:
+    """`notes` notes of `steps` steps each, one after the other (C major scale pitches)."""
+    events = []
+    for i in range(notes):
+        pitch = 60 + [0, 2, 4, 5, 7, 9, 11][i % 7]
+        wait = [codec.time_shift(100)] * (steps // 100) + ([codec.time_shift(steps % 100)] if steps % 100 else [])
+        events += [codec.note_on(pitch), *wait, codec.note_off(pitch), *wait]
+    return events
+
+
+def test_release_hazard_follows_the_note_lengths_the_context_plays():
+    hazard = fed(ReleaseHazard(start_s=1.0, cap_s=4.0, follow=0.5), staccato(3, 30))
+    assert (hazard.start, hazard.cap) == (100, 400)                       # too few notes yet: the settings hold
+    fed(hazard, staccato(ReleaseHazard.FOLLOW_MIN_NOTES, 30))
+    assert (hazard.start, hazard.cap) == (30, 45)                         # median 0.3 s; cap 1.5 x the longest
+    fed(hazard, [codec.note_on(72), codec.time_shift(40)])
+    assert hazard.shape(uniform())[codec.note_off(72)] > 10 * UNIFORM[codec.note_off(72)]
+    assert hazard.shape(uniform())[codec.time_shift(6):codec.VELOCITY_OFFSET].sum() == 0    # ends at 0.45 s
+    hazard.observe(codec.time_shift(5))
+    assert hazard.shape(uniform())[codec.note_off(72)] == pytest.approx(1.0)
+    fixed = fed(ReleaseHazard(start_s=1.0, cap_s=4.0), staccato(20, 30))
+    assert (fixed.start, fixed.cap) == (100, 400)
+    legato = fed(ReleaseHazard(start_s=1.0, cap_s=4.0, follow=0.5), staccato(20, 300))
+    assert (legato.start, legato.cap) == (100, 400)                       # never later than the settings
+
+
+def test_release_hazard_rolls_back_its_note_lengths():
+    hazard = fed(ReleaseHazard(start_s=1.0, cap_s=4.0, follow=0.5), staccato(10, 30))
+    snap = hazard.snapshot()
+    fed(hazard, staccato(70, 80))
+    assert hazard.start == 80
+    hazard.restore(snap)
+    assert (hazard.start, hazard.cap) == (30, 45)
+    fed(hazard, staccato(1, 30))
+    assert hazard.ranked == sorted(hazard.lengths)
+
+
+def test_follow_key_masks_note_ons_outside_the_key_the_context_played():
+    follow = FollowKey(strength=0.75)
+    np.testing.assert_array_equal(fed(follow, staccato(FollowKey.MIN_NOTES - 1, 20)).shape(uniform()), UNIFORM)
+    fed(follow, staccato(13, 20))                                         # a C major scale, C weighted most
+    assert follow.key == 0                                                # C major
+    ons = follow.shape(uniform())[:128]
+    assert ons.sum() == pytest.approx(UNIFORM[:128].sum())                # how busy the music is stays the model's
+    assert ons[62] == pytest.approx(4 * ons[61])                          # D in, C# out
+    a_minor = FollowKey(strength=1.0)
+    fed(a_minor, [e for p in [57, 60, 64, 69, 57, 64, 60, 69, 68, 57, 71, 69] * 2
+                  for e in (codec.note_on(p), codec.time_shift(30), codec.note_off(p))])
+    assert a_minor.key == 12 + 9                                          # A minor, its leading tone G# allowed
+    assert set(np.flatnonzero(a_minor.shape(uniform())[:128]) % 12) == {9, 11, 0, 2, 4, 5, 7, 8}
+
+
+def test_follow_key_rolls_back_and_gives_way_to_a_pinned_key():
+    follow = fed(FollowKey(notes=16), staccato(10, 20))
+    snap = follow.snapshot()
+    fed(follow, [e for _ in range(16) for e in (codec.note_on(61), codec.time_shift(50), codec.note_off(61))])
+    assert follow.key != 0
+    follow.restore(snap)
+    assert follow.key == 0
+    np.testing.assert_allclose(follow.histogram, fed(FollowKey(notes=16), staccato(10, 20)).histogram)
+    kinds = [type(s) for s in build_shapers(GrammarSettings())]
+    assert FollowKey in kinds and PinnedKey not in kinds
+    kinds = [type(s) for s in build_shapers(GrammarSettings(), key="D minor")]
+    assert PinnedKey in kinds and FollowKey not in kinds
+    assert FollowKey not in [type(s) for s in build_shapers(GrammarSettings(follow_key_strength=0))]
+
+
 def test_follow_dynamics_pulls_velocities_toward_the_recent_level_keeping_their_mass():
     follow = fed(FollowDynamics(spread=8.0), [codec.velocity_event(10), codec.note_on(60), codec.note_on(62)])
     assert follow.level() == 10
@@ -105,3 +184,27 @@ def test_generate_with_the_grammar_releases_only_sounding_notes(gru_path):
         ended = cursor.push(int(event))
         assert ended is None or cursor.step - ended[1] <= 100
     assert all(cursor.step - start <= 100 for start, _ in cursor.sounding.values())
+
+
+@pytest.mark.parametrize("context", ["none", "staccato player", "held chord"])
+def test_the_whole_grammar_over_a_flat_model_answers_at_once_and_keeps_playing(context):
+    # The daemon's use: the player's phrase is context, the answer's first event may let no time pass (lead-in 0),
+    # and a near-flat model (the JACK tests' tiny random one) must still give notes through every default shaper.
+    events = {"none": [],
+              "staccato player": staccato(12, 8),
+              "held chord": [codec.velocity_event(30), *map(codec.note_on, (48, 52, 55)), codec.time_shift(100),
+                             *map(codec.note_off, (48, 52, 55)), codec.time_shift(15)]}[context]
+    rng = np.random.default_rng(0)
+    for seed in range(5):
+        loop = SamplingLoop(Sampler(seed=seed), build_shapers(GrammarSettings()))
+        loop.start(events)
+        begin, first_on, ons, played = loop.cursor.step, None, 0, []
+        while loop.cursor.step - begin < 10 * codec.STEPS_PER_SECOND and len(played) < 5000:
+            event = loop.next_event(rng.normal(0.0, 0.3, codec.NUM_CLASSES), max_shift=0 if first_on is None else None)
+            loop.observe(event)
+            played.append(event)
+            if event < codec.NOTE_OFF_OFFSET:
+                ons += 1
+                first_on = len(played) if first_on is None else first_on
+        assert first_on is not None and first_on <= 3          # a VELOCITY event may come first, no time may pass
+        assert ons >= 5                                         # a flat model plays ~18 in 10 s; a stall, 0
