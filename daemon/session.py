@@ -16,9 +16,9 @@ import time
 from dataclasses import dataclass, field
 
 from segue.codec import codec
-from segue.codec.midi import (ALL_NOTES_OFF_CC, ALL_SOUND_OFF_CC, CHANNEL_MASK, CHANNEL_PRESSURE, CONTROL_CHANGE,
-                              DRUM_CHANNEL, NOTE_OFF, NOTE_ON, PITCH_BEND, POLY_PRESSURE, STATUS_KIND, STOP,
-                              SUSTAIN_CC, SYSEX)
+from segue.codec.midi import (ALL_NOTES_OFF_CC, ALL_SOUND_OFF_CC, CHANNEL_PRESSURE, CONTROL_CHANGE, DRUM_CHANNEL,
+                              NOTE_OFF, NOTE_ON, PITCH_BEND, POLY_PRESSURE, STOP, SUSTAIN_CC, channel_of, hex_bytes,
+                              is_note_off, is_note_on, is_system, kind_of, pitch_name, unfinished_sysex)
 from daemon.clock import MidiClock
 from segue.codec.streaming import StreamingEncoder
 from daemon.generator import (Answer, AnswerDone, AnswerOpened, ForgetMemory, Generator, GeneratorFailed,
@@ -36,7 +36,6 @@ ACTIVE_S = 2.0               # ... for this long after the last player message
 IDLE_WAKE_S = 1.0            # the input loop's longest sleep
 DEADLINE_LAG_S = 0.003       # the loop marks a prepared turn as started this long after its first note went out
 CONTINUOUS_BATCH_S = 0.02    # continuous mode rolls back at most this often (player bursts are batched)
-PITCH_CLASSES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 RESET_CCS = {ALL_SOUND_OFF_CC: "all sound off", ALL_NOTES_OFF_CC: "all notes off"}   # from the player: nothing is held
 
 
@@ -124,9 +123,9 @@ class Session:
 
     def _player_note_on(self, data, stamp: float) -> bool:
         """A note-on the turn policy will take as the player's (not segue's echo, not drums, on a listened channel)."""
-        if len(data) != 3 or data[0] & STATUS_KIND != NOTE_ON or data[2] == 0:
+        if not is_note_on(data):
             return False
-        channel = data[0] & CHANNEL_MASK
+        channel = channel_of(data[0])
         if channel == DRUM_CHANNEL or (self.cfg.in_channel and channel != self.cfg.in_channel - 1):
             return False
         return not (self.cfg.ignore_echo and self.scheduler.echo.matches(data, stamp))
@@ -182,8 +181,8 @@ class Session:
         if not data:
             return
         status = data[0]
-        if status >= SYSEX:                            # system messages: only the clock matters to us
-            if status == SYSEX and any(byte >= 0x80 for byte in data[1:-1]):
+        if is_system(status):                          # system messages: only the clock matters to us
+            if unfinished_sysex(data):
                 self._warn_swallowed_once(data)
             self.clock.handle(status, stamp)
             if status == STOP and self.turn is not None:
@@ -192,36 +191,36 @@ class Session:
         if self.cfg.ignore_echo and not self._releases_players_key(data) and self.scheduler.echo.is_echo(data, stamp):
             self._warn_loop_once()
             return
-        channel = status & CHANNEL_MASK
+        channel = channel_of(status)
         if self.cfg.in_channel and channel != self.cfg.in_channel - 1:
             return
-        kind = status & STATUS_KIND
+        kind = kind_of(status)
         if self.cfg.thru and kind in (NOTE_OFF, NOTE_ON, CONTROL_CHANGE, PITCH_BEND, POLY_PRESSURE, CHANNEL_PRESSURE):
             self.scheduler.send_now([kind | self.channel, *data[1:]], track=False)
         self.last_input = stamp
         if self.recorder is not None:
             self.recorder.player(data, stamp)
         if self.verbose:
-            log.debug("in  %+.4f %s", stamp - self.origin, " ".join(f"{b:02X}" for b in data))
+            log.debug("in  %+.4f %s", stamp - self.origin, hex_bytes(data))
         if kind == CONTROL_CHANGE and len(data) == 3:
             self._control(stamp, data[1], data[2])
-        elif kind in (NOTE_ON, NOTE_OFF) and len(data) == 3 and channel != DRUM_CHANNEL:
+        elif channel == DRUM_CHANNEL:
+            pass                                       # drum notes: recorded, passed thru, never heard (as in files)
+        elif is_note_on(data):
             self.last_player = stamp
-            if kind == NOTE_ON and data[2] > 0:
-                self._note_on(stamp, data[1], data[2])
-            else:
-                self._encoded(self.encoder.note_off(stamp, data[1]))
-                self.policy.note_off(stamp, data[1])
+            self._note_on(stamp, data[1], data[2])
+        elif is_note_off(data):
+            self.last_player = stamp
+            self._encoded(self.encoder.note_off(stamp, data[1]))
+            self.policy.note_off(stamp, data[1])
         # aftertouch, pitch bend, program change: recorded / passed thru, not part of the model's vocabulary
 
     def _warn_swallowed_once(self, data) -> None:
-        """A sysex holding status bytes is a sysex that was never finished (F0 without F7): the MIDI backend
-        (python-rtmidi's RtMidi) took everything after it as part of it until some message ended in F7."""
         if not self.sysex_warned:
             self.sysex_warned = True
             log.warning("an unfinished sysex (%s ...) from the input swallowed %d bytes of messages until a later "
                         "F7 ended it; those notes were lost. A device or script sends sysex without its closing F7.",
-                        " ".join(f"{b:02X}" for b in data[:3]), len(data))
+                        hex_bytes(data[:3]), len(data))
 
     def _warn_loop_once(self) -> None:
         delay = None if self.loop_warned else self.scheduler.echo.loop_delay()
@@ -234,9 +233,7 @@ class Session:
 
     def _releases_players_key(self, data) -> bool:
         """A note-off for a key the player is holding is the player's, even if segue just sent the same bytes."""
-        kind = data[0] & STATUS_KIND
-        return (len(data) == 3 and (kind == NOTE_OFF or (kind == NOTE_ON and data[2] == 0))
-                and data[1] in self.policy.keys_down)
+        return is_note_off(data) and data[1] in self.policy.keys_down
 
     def _note_on(self, stamp: float, pitch: int, velocity: int) -> None:
         decision = self.policy.note_on(stamp, pitch)
@@ -277,7 +274,7 @@ class Session:
         if pedal:
             self._encoded(self.encoder.sustain(stamp, 0))
         if keys or pedal:
-            held = " ".join(map(_pitch_name, keys)) + (" and the sustain pedal" if pedal else "")
+            held = " ".join(map(pitch_name, keys)) + (" and the sustain pedal" if pedal else "")
             log.info("%s presumed released: %s", held.strip(), why)
 
     def _apply(self, change: Change, stamp: float) -> None:
@@ -470,10 +467,10 @@ class Session:
                 turn.first_note_at = sent.at
             if self.stats.turn_log is not None:
                 turn.sent.append((item.due, sent.at, item.data))
-        if item.data[0] & STATUS_KIND == NOTE_ON:
+        if kind_of(item.data[0]) == NOTE_ON:
             self.stats.notes_sent += 1
         if self.verbose:                               # after the send, so it costs the timing nothing
-            log.debug("out %+.4f %s (%+.2f ms)", sent.at - self.origin, " ".join(f"{b:02X}" for b in item.data),
+            log.debug("out %+.4f %s (%+.2f ms)", sent.at - self.origin, hex_bytes(item.data),
                       (sent.at - item.due) * 1000)
         if self.recorder is not None:
             self.recorder.segue(item.data, sent.at)
@@ -490,7 +487,3 @@ class Session:
     def flush_record(self) -> None:
         if self.recorder is not None:
             self.recorder.flush()
-
-
-def _pitch_name(pitch: int) -> str:
-    return f"{PITCH_CLASSES[pitch % 12]}{pitch // 12 - 1}"

@@ -1,7 +1,10 @@
-"""MIDI constants, in one place: status bytes, controller numbers, the switch-pedal threshold, session-file tracks.
+"""MIDI in one place: status bytes and how to read them, controller numbers, the switch-pedal threshold, pitch
+names, session-file tracks.
 
 Values are the MIDI 1.0 specification's; the sustain threshold is also note-seq's (the codec's reference).
 """
+
+STATUS_BIT = 0x80                  # a byte with this bit set is a status byte; data bytes are 0..127
 
 # Channel messages: the status byte's high nibble is the kind, its low nibble the channel (0..15).
 STATUS_KIND = 0xF0                 # status & STATUS_KIND: the kind of a channel message
@@ -16,7 +19,7 @@ PITCH_BEND = 0xE0
 CHANNELS = 16
 DRUM_CHANNEL = 9                   # MIDI channel 10 (General MIDI percussion): the codec drops its notes
 
-# System messages (status >= 0xF0).
+# System messages (status >= 0xF0): no channel.
 SYSEX, SYSEX_END = 0xF0, 0xF7
 CLOCK, START, CONTINUE, STOP = 0xF8, 0xFA, 0xFB, 0xFC
 ACTIVE_SENSING = 0xFE
@@ -27,5 +30,53 @@ ALL_SOUND_OFF_CC = 120
 ALL_NOTES_OFF_CC = 123
 PEDAL_DOWN = 64                    # switch pedals (sustain, a takeover pedal): a value >= 64 is "down"
 
+# Pitch names: MIDI 60 is middle C, C4 (scientific pitch notation); black keys spelled as in key names.
+PITCH_CLASS_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+
 # The tracks of a session file (`segue serve --record`): what the player played and what segue answered.
 PLAYER_TRACK, SEGUE_TRACK = "player", "segue"
+
+
+def kind_of(status: int) -> int:
+    """The kind of a channel message (NOTE_ON, CONTROL_CHANGE ...) from its status byte."""
+    return status & STATUS_KIND
+
+
+def channel_of(status: int) -> int:
+    """The channel (0..15) of a channel message from its status byte."""
+    return status & CHANNEL_MASK
+
+
+def is_system(status: int) -> bool:
+    """A system message (sysex, clock, transport ...): it belongs to no channel."""
+    return status >= SYSEX
+
+
+def is_note_on(data) -> bool:
+    """A message that starts a note: a three-byte NOTE_ON with a velocity above 0."""
+    return len(data) == 3 and data[0] & STATUS_KIND == NOTE_ON and data[2] > 0
+
+
+def is_note_off(data) -> bool:
+    """A message that ends a note: a three-byte NOTE_OFF, or a NOTE_ON with velocity 0 (which running-status
+    senders use, one status byte for a whole run of notes)."""
+    if len(data) != 3:
+        return False
+    kind = data[0] & STATUS_KIND
+    return kind == NOTE_OFF or (kind == NOTE_ON and data[2] == 0)
+
+
+def unfinished_sysex(data) -> bool:
+    """A sysex holding status bytes is one that was never finished (F0 without F7): the MIDI backend (python-rtmidi's
+    RtMidi) took everything after it as part of it until some message ended in F7."""
+    return len(data) > 0 and data[0] == SYSEX and any(byte >= STATUS_BIT for byte in data[1:-1])
+
+
+def pitch_name(pitch: int) -> str:
+    """60 -> "C4", 61 -> "C#4", 21 -> "A0"."""
+    return f"{PITCH_CLASS_NAMES[pitch % 12]}{pitch // 12 - 1}"
+
+
+def hex_bytes(data) -> str:
+    """A message as the MIDI monitors print it: "90 3C 64"."""
+    return " ".join(f"{byte:02X}" for byte in data)
