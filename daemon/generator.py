@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from segue.codec import codec
-from segue.codec.midi import NOTE_OFF, NOTE_ON, STATUS_KIND
+from segue.codec.midi import NOTE_OFF, NOTE_ON, kind_of
 from segue.config import GrammarSettings
 from segue.inference.grammar import build_shapers
 from segue.inference.memory import MemorySettings, SessionMemory
@@ -366,5 +366,5 @@ class Generator:
         index = len(self.records) - 1
         due = max(self._due(answer, self.context.step), answer.start)
         for data in messages:
-            self.scheduler.push(Scheduled(due, data, answer.id, index, first_note=first and data[0] & STATUS_KIND == NOTE_ON,
+            self.scheduler.push(Scheduled(due, data, answer.id, index, first_note=first and kind_of(data[0]) == NOTE_ON,
                                           epoch=self.epoch, opened=answer.opened))

@@ -13,7 +13,7 @@ import numpy as np
 
 from segue.codec.controls import DENSITY_SLICE, HISTOGRAM_SLICE
 from segue.codec.controls import NUM_DENSITY_CLASSES as DENSITY_CLASSES
-from segue.codec.midi import CONTROL_CHANGE, PEDAL_DOWN, STATUS_KIND
+from segue.codec.midi import CONTROL_CHANGE, PEDAL_DOWN, kind_of
 
 from daemon.policy import MODES
 
@@ -147,7 +147,7 @@ def learn(messages, names=CONTROL_NAMES, seconds_each: float = 10.0, say=print, 
             if item is None:
                 continue
             data, _ = item
-            if len(data) == 3 and data[0] & STATUS_KIND == CONTROL_CHANGE:
+            if len(data) == 3 and kind_of(data[0]) == CONTROL_CHANGE:
                 cc = learner.feed(data[1], data[2])
                 if cc is not None and cc not in bindings.values() and cc not in taken:
                     bindings[name] = cc

@@ -10,8 +10,8 @@ from __future__ import annotations
 import collections
 import threading
 
-from segue.codec.midi import (ALL_NOTES_OFF_CC, ALL_SOUND_OFF_CC, CHANNEL_MASK, CHANNELS, CONTROL_CHANGE, NOTE_OFF,
-                              NOTE_ON, STATUS_KIND, SUSTAIN_CC)
+from segue.codec.midi import (ALL_NOTES_OFF_CC, ALL_SOUND_OFF_CC, CHANNELS, CONTROL_CHANGE, NOTE_OFF, SUSTAIN_CC,
+                              channel_of, is_note_off, is_note_on, kind_of)
 
 DIRECT_S = 0.03                  # an equal message this soon after segue sent it is its echo (a loop with no
                                  #   delay of its own: JACK periods, a DAW's buffer); longer loops are learnt
@@ -34,14 +34,13 @@ class NoteTracker:
         self.channels_used: set[int] = set()
 
     def sent(self, data, t: float) -> None:
-        status = data[0] & STATUS_KIND
-        channel = data[0] & CHANNEL_MASK
-        if status == NOTE_ON and data[2] > 0:
+        channel = channel_of(data[0])
+        if is_note_on(data):
             self.sounding[(channel, data[1])] = t
             self.channels_used.add(channel)
-        elif status == NOTE_OFF or (status == NOTE_ON and data[2] == 0):
+        elif is_note_off(data):
             self.sounding.pop((channel, data[1]), None)
-        elif status == CONTROL_CHANGE:
+        elif kind_of(data[0]) == CONTROL_CHANGE:
             self.channels_used.add(channel)
 
     def panic_messages(self) -> list[list[int]]:
@@ -83,7 +82,7 @@ class EchoFilter:
         with self._lock:
             while self._recent and t - self._recent[0][0] > self.window_s:
                 self._recent.popleft()
-            if key[0] & STATUS_KIND == NOTE_ON and len(key) == 3 and key[2] > 0:
+            if is_note_on(key):
                 # Evidence for (or against) a delayed loop comes from note-ons (pitch and velocity make them
                 # distinctive; releases and controllers repeat): the delay since the latest equal one sent.
                 latest = max((at for at, sent in self._recent if sent == key and at < t - DIRECT_S), default=None)

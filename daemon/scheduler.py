@@ -11,6 +11,7 @@ import threading
 import time
 from dataclasses import dataclass
 
+from segue.codec.midi import channel_of
 from daemon.realtime import become_realtime
 from daemon.safety import EchoFilter, NoteTracker, all_channels_off
 
@@ -124,7 +125,7 @@ class Scheduler:
                 self._send_now([data])
             else:
                 self.output.send(data)
-                self.tracker.channels_used.add(data[0] & 0x0F)
+                self.tracker.channels_used.add(channel_of(data[0]))
                 self.echo.sent(data, time.perf_counter())   # thru looped back must not come round again
 
     def sounding(self) -> dict:

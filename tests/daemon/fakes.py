@@ -8,6 +8,7 @@ import time
 import numpy as np
 
 from segue.codec import codec
+from segue.codec.midi import is_note_on
 
 from daemon.port_base import BaseInput, BaseOutput
 
@@ -29,7 +30,7 @@ class FakeOutput(BaseOutput):
             return [data for _, data in self.sent]
 
     def note_ons(self):
-        return [d for d in self.messages() if d[0] & 0xF0 == 0x90 and d[2] > 0]
+        return [d for d in self.messages() if is_note_on(d)]
 
 
 class FakeInput(BaseInput):

@@ -6,6 +6,7 @@ import time
 import mido
 
 from segue.codec import codec
+from segue.codec.midi import ALL_NOTES_OFF_CC, CONTROL_CHANGE, is_note_off, is_note_on, kind_of
 from segue.config import DaemonConfig
 
 from daemon.session import Session
@@ -51,11 +52,11 @@ class Running:
 def sounding(messages):
     on = set()
     for d in messages:
-        if d[0] & 0xF0 == 0x90 and d[2] > 0:
+        if is_note_on(d):
             on.add(d[1])
-        elif d[0] & 0xF0 == 0x80 or (d[0] & 0xF0 == 0x90 and d[2] == 0):
+        elif is_note_off(d):
             on.discard(d[1])
-        elif d[0] & 0xF0 == 0xB0 and d[1] == 123:
+        elif kind_of(d[0]) == CONTROL_CHANGE and d[1] == ALL_NOTES_OFF_CC:
             on.clear()
     return on
 
