@@ -97,6 +97,7 @@ def describe(path: str, notes, session: bool = False) -> str:
 
     from segue.codec.codec import encode_notes
     from segue.codec.controls import CONTROL_DIM, NUM_DENSITY_CLASSES, compute_controls
+    from segue.codec.midi import PITCH_CLASS_NAMES
     from segue.codec.midi_io import SESSION_MAX_SILENCE_S
     from segue.evaluation.musical_metrics import estimate_key, key_name
 
@@ -113,10 +114,9 @@ def describe(path: str, notes, session: bool = False) -> str:
         onsets_per_second = len(notes) / duration if duration else 0.0
         controls = compute_controls(events) if len(events) else np.zeros((1, CONTROL_DIM))
         histogram = controls[:, NUM_DENSITY_CLASSES:].mean(axis=0)
-        names = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"]
         key, correlation = estimate_key(notes)
         lines += [f"  density    {onsets_per_second:.2f} notes/s",
-                  "  pitch classes " + " ".join(f"{n}:{h:.2f}" for n, h in zip(names, histogram)),
+                  "  pitch classes " + " ".join(f"{n}:{h:.2f}" for n, h in zip(PITCH_CLASS_NAMES, histogram)),
                   f"  key        {key_name(key) if key >= 0 else 'none'}"
                   + (f" (Krumhansl-Schmuckler r={correlation:.2f})" if key >= 0 else "")]
     return "\n".join(lines)

@@ -21,11 +21,11 @@ from typing import Sequence
 import numpy as np
 
 from segue.codec.codec import Note
+from segue.codec.midi import PITCH_CLASS_NAMES
 
 # Krumhansl & Kessler (1982) probe-tone ratings, tonic first (C major / C minor).
 KRUMHANSL_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
 KRUMHANSL_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
-PITCH_NAMES = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"]
 
 # Inter-onset intervals: bins are log-spaced from 10 ms to 4 s (a 32nd note at a fast tempo up to a long rest), the
 # last bin catching everything longer. Onsets closer than CHORD_TOLERANCE are one chord: pianists spread a chord over
@@ -67,7 +67,7 @@ def key_correlations(histogram: np.ndarray) -> np.ndarray:
 
 
 def key_name(key: int) -> str:
-    return f"{PITCH_NAMES[key % 12]} {'major' if key < 12 else 'minor'}"
+    return f"{PITCH_CLASS_NAMES[key % 12]} {'major' if key < 12 else 'minor'}"
 
 
 def estimate_key(notes: Sequence[Note]) -> tuple[int, float]:
