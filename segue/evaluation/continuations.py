@@ -359,7 +359,8 @@ def run_continuations(model_path: str | Path | None, data_dir: str | Path, secon
     chorales). Both sample with the same settings and seed. Given `memory` (segue.inference.memory.MemorySettings, fitted as
     `segue evaluate --memory` fits them), a "model + memory" system samples through the model mixed with a
     SessionMemory that has heard the primer. Given `grammar` (segue.config.GrammarSettings, config.yaml `sampling:`),
-    a "model + grammar" system samples through the decoding grammar. The Markov model trains on the train split of `train_data` (default:
+    a "model + grammar" system samples through the decoding grammar; given both, "model + grammar + memory" is what
+    the daemon plays. The Markov model trains on the train split of `train_data` (default:
     `data_dir`). png None skips the plot. `exclude`: eval piece ids left out (segue.evaluation.evaluate.without_pieces)."""
     from segue.evaluation.baselines import augment_transpositions
     from segue.codec.dataset_reader import read_split
@@ -385,6 +386,13 @@ def run_continuations(model_path: str | Path | None, data_dir: str | Path, secon
         remembering, sampler = ModelSource(model_path), Sampler(temperature=temperature, top_p=top_p, seed=seed)
         generators["model + memory"] = lambda passage: continue_primer(
             remembering, sampler, passage.primer_events, seconds, [SessionMemory(memory)])
+        if grammar is not None:
+            from segue.inference.grammar import build_shapers
+
+            # what segue serve plays: the memory mixes in first, then the grammar's masks (daemon/generator.py)
+            both, both_sampler = ModelSource(model_path), Sampler(temperature=temperature, top_p=top_p, seed=seed)
+            generators["model + grammar + memory"] = lambda passage: continue_primer(
+                both, both_sampler, passage.primer_events, seconds, [SessionMemory(memory), *build_shapers(grammar)])
     results = evaluate_passages(passages, generators, seconds, progress)
     summary = summarise(results, ["real", *generators])
     out = {"summary": summary, "table": format_table(summary, seconds), "pieces": results, "png": None}

@@ -7,6 +7,7 @@ import pytest
 from eval_helpers import scale_piece, write_dataset
 
 from segue.codec import codec
+from segue.config import GrammarSettings
 from segue.evaluation.baselines import MarkovModel
 from segue.evaluation.continuations import (
     COLUMNS, MarkovSource, ModelSource, continue_primer, evaluate_passages, format_table, generated_window, plot_summary,
@@ -117,9 +118,11 @@ def test_run_continuations_end_to_end(tmp_path, gru_model_path):
     pieces += [(f"e{t}", "eval", scale_piece(t, 8.0)) for t in (65, 67)]
     data = write_dataset(tmp_path / "data", pieces)
     memory = MemorySettings(order=4, lambdas=[0.5] * (5 * CELLS_PER_ORDER))
-    out = run_continuations(gru_model_path, data, seconds=3.0, max_pieces=1, png=tmp_path / "c.png", memory=memory)
-    assert "| measure | real | model | markov | model + memory |" in out["table"]
-    assert out["summary"]["real"]["pieces"] == 1 and out["summary"]["model + memory"]["pieces"] == 1
+    out = run_continuations(gru_model_path, data, seconds=3.0, max_pieces=1, png=tmp_path / "c.png", memory=memory,
+                            grammar=GrammarSettings())
+    systems = ["real", "model", "markov", "model + grammar", "model + memory", "model + grammar + memory"]
+    assert "| measure | " + " | ".join(systems) + " |" in out["table"]
+    assert all(out["summary"][system]["pieces"] == 1 for system in systems)
     assert (tmp_path / "c.png").is_file()
     with pytest.raises(SegueError, match="shorter --prime-seconds"):
         run_continuations(gru_model_path, data, seconds=5.0)
