@@ -21,8 +21,13 @@ DRUM_CHANNEL = 9                   # MIDI channel 10 (General MIDI percussion): 
 
 # System messages (status >= 0xF0): no channel.
 SYSEX, SYSEX_END = 0xF0, 0xF7
+MTC_QUARTER_FRAME, SONG_POSITION, SONG_SELECT, TUNE_REQUEST = 0xF1, 0xF2, 0xF3, 0xF6
 CLOCK, START, CONTINUE, STOP = 0xF8, 0xFA, 0xFB, 0xFC
 ACTIVE_SENSING = 0xFE
+
+# In a Standard MIDI File the status 0xFF (a live stream's System Reset) opens a meta event: type, length, payload.
+META = 0xFF
+META_TRACK_NAME, META_TEMPO = 0x03, 0x51
 
 # Controller numbers.
 SUSTAIN_CC = 64

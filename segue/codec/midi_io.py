@@ -25,7 +25,8 @@ from segue.codec.codec import Note, encode_arrays
 from segue.config import DataConfig
 from segue.errors import SegueError
 from segue.codec.file_limits import check_file_size, over_limit, read_mxl
-from segue.codec.midi import DRUM_CHANNEL, PEDAL_DOWN, PLAYER_TRACK, SEGUE_TRACK, SUSTAIN_CC
+from segue.codec.midi import (CHANNELS, CONTROL_CHANGE, DRUM_CHANNEL, NOTE_OFF, NOTE_ON, PEDAL_DOWN, PITCH_BEND,
+                              PLAYER_TRACK, PROGRAM_CHANGE, SEGUE_TRACK, SUSTAIN_CC)
 from segue.codec.sustain import PedalNote, SustainPedal
 
 MIDI_SUFFIXES = {".mid", ".midi", ".smf"}
@@ -280,13 +281,13 @@ def _group_instruments(midi: smf.MidiFile) -> list[_Instrument]:
 
     for track_index, track in enumerate(midi.tracks):
         open_notes: dict[tuple[int, int], list[tuple[int, int]]] = {}
-        programs = [0] * 16
+        programs = [0] * CHANNELS
         for tick, kind, channel, a, b in track.messages:
-            if kind == smf.PROGRAM:
+            if kind == PROGRAM_CHANGE:
                 programs[channel] = a
-            elif kind == smf.NOTE_ON and b > 0:
+            elif kind == NOTE_ON and b > 0:
                 open_notes.setdefault((channel, a), []).append((tick, b))
-            elif kind == smf.NOTE_OFF or kind == smf.NOTE_ON:
+            elif kind == NOTE_OFF or kind == NOTE_ON:
                 opened = open_notes.get((channel, a))
                 if opened is None:
                     continue                        # a note-off with nothing to close
@@ -298,9 +299,9 @@ def _group_instruments(midi: smf.MidiFile) -> list[_Instrument]:
                     open_notes[(channel, a)] = keeping
                 else:
                     del open_notes[(channel, a)]
-            elif kind == smf.CONTROL:
+            elif kind == CONTROL_CHANGE:
                 instrument(programs[channel], channel, track_index, False).controls.append((tick, a, b))
-            elif kind == smf.PITCH_BEND:
+            elif kind == PITCH_BEND:
                 instrument(programs[channel], channel, track_index, False)   # may create a straggler
     return list(by_key.values())
 

@@ -12,14 +12,27 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 
-# Raw message kinds kept per track. Everything else (aftertouch, sysex, other metas) is skipped. Pitch bends are
-# kept only because pretty_midi files them under an instrument, which changes how control changes are grouped.
-NOTE_ON, NOTE_OFF, CONTROL, PROGRAM, PITCH_BEND = 0, 1, 2, 3, 4
+from segue.codec.midi import (ACTIVE_SENSING, CHANNELS, CHANNEL_PRESSURE, CLOCK, CONTINUE, CONTROL_CHANGE, META,
+                              META_TEMPO, META_TRACK_NAME, MTC_QUARTER_FRAME, NOTE_OFF, NOTE_ON, PITCH_BEND,
+                              POLY_PRESSURE, PROGRAM_CHANGE, SONG_POSITION, SONG_SELECT, START, STATUS_BIT, STOP,
+                              SYSEX, SYSEX_END, TUNE_REQUEST)
 
-# Bytes that follow each channel-message status nibble (0x8n..0xEn), as in the MIDI spec.
-_DATA_LENGTH = {0x8: 2, 0x9: 2, 0xA: 2, 0xB: 2, 0xC: 1, 0xD: 1, 0xE: 2}
+# Channel-message kinds kept per track (a message's kind is its status byte's, midi.NOTE_ON ...). Everything else
+# (aftertouch, sysex, other metas) is skipped. Pitch bends are kept only because pretty_midi files them under an
+# instrument, which changes how control changes are grouped.
+_KEPT = frozenset((NOTE_ON, NOTE_OFF, CONTROL_CHANGE, PROGRAM_CHANGE, PITCH_BEND))
+
+# Data bytes that follow each channel-message status, as in the MIDI spec.
+_DATA_LENGTH = {NOTE_OFF: 2, NOTE_ON: 2, POLY_PRESSURE: 2, CONTROL_CHANGE: 2, PROGRAM_CHANGE: 1, CHANNEL_PRESSURE: 1,
+                PITCH_BEND: 2}
+# Every channel-message status byte -> (kind, channel, data bytes, kept), so the loop reads a status in one lookup.
+_CHANNEL_STATUS = {kind | channel: (kind, channel, length, kind in _KEPT)
+                   for kind, length in _DATA_LENGTH.items() for channel in range(CHANNELS)}
 # System common / realtime statuses mido accepts inside a track, with their data lengths.
-_SYSTEM_LENGTH = {0xF1: 1, 0xF2: 2, 0xF3: 1, 0xF6: 0, 0xF8: 0, 0xFA: 0, 0xFB: 0, 0xFC: 0, 0xFE: 0, 0xFF: 0}
+_SYSTEM_LENGTH = {MTC_QUARTER_FRAME: 1, SONG_POSITION: 2, SONG_SELECT: 1, TUNE_REQUEST: 0, CLOCK: 0, START: 0,
+                  CONTINUE: 0, STOP: 0, ACTIVE_SENSING: 0}
+# A variable-length quantity (delta times, meta and sysex lengths) carries 7 bits a byte; the top bit says more follow.
+_VLQ_MORE, _VLQ_BITS = 0x80, 0x7F
 # Files whose last tick exceeds this are refused as corrupt (pretty_midi's check, with the limit note-seq sets).
 MAX_TICK = 10**10
 
@@ -38,7 +51,7 @@ class TooManyNotes(ValueError):
 
 @dataclass
 class Track:
-    # Each message: (absolute tick, kind, channel, data1, data2).
+    # Each message: (absolute tick, kind, channel, data1, data2); kind is the status byte's (midi.NOTE_ON ...).
     messages: list[tuple[int, int, int, int, int]] = field(default_factory=list)
     name: str = ""
     last_tick: int = -1           # tick of the last message of any kind; -1 for a track with no messages
@@ -106,23 +119,23 @@ def _parse_track(data: bytes, start: int, size: int, tempos: list | None, notes_
             # Delta time (variable-length quantity).
             byte = data[pos]
             pos += 1
-            delta = byte & 0x7F
-            while byte & 0x80:
+            delta = byte & _VLQ_BITS
+            while byte & _VLQ_MORE:
                 byte = data[pos]
                 pos += 1
-                delta = (delta << 7) | (byte & 0x7F)
+                delta = (delta << 7) | (byte & _VLQ_BITS)
             tick += delta
             track.last_tick = tick
             status = data[pos]
             pos += 1
-            if status < 0x80:
+            if status < STATUS_BIT:
                 if last_status is None:
                     raise MidiFormatError("running status without a previous status byte")
                 pos -= 1                     # the byte we read is the first data byte
                 status = last_status
-            elif status != 0xFF:
+            elif status != META:
                 last_status = status         # meta events do not set running status (as mido)
-            if status == 0xFF:
+            if status == META:
                 meta_type = data[pos]
                 pos += 1
                 meta_length, pos = _read_vlq(data, pos)
@@ -130,42 +143,33 @@ def _parse_track(data: bytes, start: int, size: int, tempos: list | None, notes_
                 pos += meta_length
                 if len(payload) < meta_length:
                     raise IndexError
-                if meta_type == 0x51 and tempos is not None:
+                if meta_type == META_TEMPO and tempos is not None:
                     tempos.append((tick, (payload[0] << 16) | (payload[1] << 8) | payload[2]))
-                elif meta_type == 0x03:
+                elif meta_type == META_TRACK_NAME:
                     track.name = payload.decode("latin-1")
-            elif status in (0xF0, 0xF7):
+            elif status == SYSEX or status == SYSEX_END:
                 sysex_length, pos = _read_vlq(data, pos)
                 pos += sysex_length
-            elif status >= 0xF0:
+            elif status >= SYSEX:
                 if status not in _SYSTEM_LENGTH:
                     raise MidiFormatError(f"undefined status byte 0x{status:02x}")
                 pos += _SYSTEM_LENGTH[status]
             else:
-                kind_nibble = status >> 4
-                if _DATA_LENGTH[kind_nibble] == 2:
+                kind, channel, data_bytes, kept = _CHANNEL_STATUS[status]
+                if data_bytes == 2:
                     a, b = data[pos], data[pos + 1]
                     pos += 2
                 else:
                     a, b = data[pos], 0
                     pos += 1
-                if a > 127 or b > 127:
+                if a >= STATUS_BIT or b >= STATUS_BIT:
                     raise MidiFormatError("data byte out of range 0..127")
-                channel = status & 0x0F
-                if kind_nibble == 0x9:
-                    messages.append((tick, NOTE_ON, channel, a, b))
-                    if b:
+                if kept:
+                    messages.append((tick, kind, channel, a, b))
+                    if kind == NOTE_ON and b:
                         notes_left -= 1
                         if notes_left < 0:
                             return track, notes_left
-                elif kind_nibble == 0x8:
-                    messages.append((tick, NOTE_OFF, channel, a, b))
-                elif kind_nibble == 0xB:
-                    messages.append((tick, CONTROL, channel, a, b))
-                elif kind_nibble == 0xC:
-                    messages.append((tick, PROGRAM, channel, a, 0))
-                elif kind_nibble == 0xE:
-                    messages.append((tick, PITCH_BEND, channel, a, b))
             if pos > length:
                 raise IndexError
             if pos > end and pos - start != size:
@@ -181,6 +185,6 @@ def _read_vlq(data: bytes, pos: int) -> tuple[int, int]:
     while True:
         byte = data[pos]
         pos += 1
-        value = (value << 7) | (byte & 0x7F)
-        if byte < 0x80:
+        value = (value << 7) | (byte & _VLQ_BITS)
+        if not byte & _VLQ_MORE:
             return value, pos
