@@ -270,7 +270,9 @@ class Generator:
         """The silence between the context and the answer's start is heard before the answer's first event."""
         self._feed(self.context.shift_to(self.step_at(answer.start)))
         if self.logits is None:
-            # Nothing heard yet (takeover before any playing): Magenta's convention, start from its default event.
+            # Nothing came before the answer (it opens at step 0; any later start brought its shifts above) and the
+            # model needs an event to start from: Magenta's default, a second of silence. That second lies before
+            # step 0, as when generate primes a continuation without primer, so it is not in the context.
             self._feed([codec.NO_EVENT])
         if answer.start_step is None:
             answer.start_step = self.context.step

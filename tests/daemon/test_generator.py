@@ -1,6 +1,8 @@
 """The generator with a scripted engine: immediate entry, lookahead, rollback to what sounded, note cap."""
 import time
 
+import pytest
+
 from segue.codec import codec
 from segue.codec.codec import NoteEdge
 from segue.config import GrammarSettings
@@ -160,5 +162,37 @@ def test_session_memory_stores_segues_answer_too_and_a_panic_forgets_it():
         assert wait_for(lambda: answered & _stored_events(gen.memory))
         gen.send(ForgetMemory())
         assert wait_for(lambda: not gen.memory.stored)
+    finally:
+        stop(sched, gen)
+
+
+def _heard_steps(engine) -> int:
+    return sum(codec.shift_steps(e) for e in engine.heard if codec.event_kind(e) == "time_shift")
+
+
+@pytest.mark.parametrize("first, first_heard, default_event_steps", [
+    ("answer at step 0", codec.NO_EVENT, codec.MAX_SHIFT_STEPS),
+    ("answer after 0.3 s of silence", codec.time_shift(30), 0),
+    ("player", codec.time_shift(10), 0)])
+def test_the_model_hears_the_time_that_passed_and_a_default_event_only_when_an_answer_opens_at_step_0(
+        first, first_heard, default_event_steps):
+    """What the model heard = what sounded: its time shifts sum to the context's steps (the wall clock's since step
+    0), whoever came first. The one exception is an answer opening at step 0: nothing came before it, and the model
+    needs an event to start from. It gets Magenta's default event, a second of silence before the session, as
+    `segue generate` primes a continuation without primer; that second lies before step 0, so it is not part of
+    the session's timeline (the context)."""
+    engine = ScriptedEngine()
+    out, sched, gen, notes = make(engine, lookahead_s=0.1)
+    try:
+        if first == "player":
+            gen.send(PlayerNotes([NoteEdge(10, False, 50, 80), NoteEdge(20, True, 50, 0)], None))
+            start = gen.origin + 0.3
+        else:
+            start = gen.origin + (0 if first == "answer at step 0" else 0.3)
+        gen.send(OpenAnswer(1, start, gen.step_at(start) + 30, time.perf_counter()))
+        assert wait_for(lambda: any(isinstance(note, AnswerDone) for note in notes))
+        assert gen.context.step == gen.step_at(start) + 30           # the answer ran to its end step
+        assert engine.heard[0] == first_heard
+        assert _heard_steps(engine) == gen.context.step + default_event_steps
     finally:
         stop(sched, gen)
