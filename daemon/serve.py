@@ -145,7 +145,6 @@ def _serve(cfg, *, grammar, learn: bool, stats: bool, verbose: bool, turn_log: s
 def _open_ports(cfg, backend: str, sink):
     """The input, then the output (so that under JACK the input gets the plain client name: segue:in, then
     segue-01:out). Under JACK, reopened while one of their threads waits on a departed client's semaphore."""
-    from daemon.jack_semaphores import open_awake
     from daemon.ports import Input, Output
 
     def open_both():
@@ -157,13 +156,12 @@ def _open_ports(cfg, backend: str, sink):
             raise
 
     def close_both(ports):
-        log.info("JACK: a client that left as segue joined kept segue's port asleep (a libjack race); reopening")
         for port in reversed(ports):
             port.close()
 
     if backend != "jack":
         return open_both()
-    return open_awake(open_both, close_both, JACK_SETTLE_S)
+    return _both_awake(open_both, close_both)
 
 
 def _port_watch(port_in, output, backend: str):
@@ -223,7 +221,6 @@ def _follow_server(server, state: str, port_in, output) -> str | None:
 
 def _join_ports(port_in, output) -> None:
     """New clients for both ports on a server that came back, checked for the libjack race like at start."""
-    from daemon.jack_semaphores import open_awake
 
     def join_both():
         port_in.join()
@@ -235,11 +232,22 @@ def _join_ports(port_in, output) -> None:
         return port_in, output
 
     def leave_both(ports):
-        log.info("JACK: a client that left as segue joined kept segue's port asleep (a libjack race); reopening")
         output.leave()
         port_in.leave()
 
-    open_awake(join_both, leave_both, JACK_SETTLE_S)
+    _both_awake(join_both, leave_both)
+
+
+def _both_awake(open_both, undo_both):
+    """open_both() -> (input, output), done again (after undo_both) while a thread of theirs sleeps on a departed
+    client's semaphore (daemon/jack_semaphores.py): at start and when segue rejoins a server."""
+    from daemon.jack_semaphores import open_awake
+
+    def undo_logged(ports):
+        log.info("JACK: a client that left as segue joined kept segue's port asleep (a libjack race); reopening")
+        undo_both(ports)
+
+    return open_awake(open_both, undo_logged, JACK_SETTLE_S)
 
 
 def _realtime_line(asked: int, granted: int, realtime: bool) -> str:
