@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.daemon.jack_harness import Daemon, JackServer, Listener, Player, make_tiny_model
+from tests.daemon.jack_harness import Daemon, JackServer, Listener, Player, XrunWindow, make_tiny_model
 
 
 @pytest.fixture(scope="module")
@@ -35,10 +35,28 @@ def model(tmp_path_factory):
 _clients = iter(range(1000))
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A rig test that fails reports what its daemons said last and the cycles jackd gave up on meanwhile: MIDI in
+    those is lost inside JACK, and a lost note-off holds a key down until daemon.stale_key_seconds."""
+    report = (yield).get_result()
+    made, cycles = getattr(item, "segue_rig", (None, None))
+    if report.when != "call" or not report.failed or made is None:
+        return
+    for thing in made:
+        if isinstance(thing, Daemon):
+            tail = "\n".join(thing.output().splitlines()[-40:])
+            report.sections.append((f"daemon {thing.log_path}", tail))
+    cycles.stop()
+    report.sections.append(("jackd", f"{cycles.failed_cycles} cycles given up, {cycles.reports} xrun reports "
+                                     f"during the test ({cycles.jack.log_path})"))
+
+
 @pytest.fixture
-def rig(jack, model, tmp_path):
+def rig(jack, model, tmp_path, request):
     """A running daemon wired to a fresh player and listener; everything torn down afterwards."""
     made = []
+    request.node.segue_rig = (made, XrunWindow(jack).start())
 
     def start(*args, connect_player=True, client_prefix="segue", verbose=True):
         n = next(_clients)
