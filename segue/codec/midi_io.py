@@ -25,8 +25,8 @@ from segue.codec.codec import Note, encode_arrays
 from segue.config import DataConfig
 from segue.errors import SegueError
 from segue.codec.file_limits import check_file_size, over_limit, read_mxl
-from segue.codec.midi import (CHANNELS, CONTROL_CHANGE, DRUM_CHANNEL, NOTE_OFF, NOTE_ON, PEDAL_DOWN, PITCH_BEND,
-                              PLAYER_TRACK, PROGRAM_CHANGE, SEGUE_TRACK, SUSTAIN_CC)
+from segue.codec.midi import (CHANNELS, CONTROL_CHANGE, DRUM_CHANNEL, META, META_TRACK_NAME, NOTE_OFF, NOTE_ON,
+                              PEDAL_DOWN, PITCH_BEND, PLAYER_TRACK, PROGRAM_CHANGE, SEGUE_TRACK, SUSTAIN_CC)
 from segue.codec.sustain import PedalNote, SustainPedal
 
 MIDI_SUFFIXES = {".mid", ".midi", ".smf"}
@@ -204,7 +204,7 @@ def _opening_name(data: bytes) -> str:
         while pos < len(data) and data[pos] & 0x80:     # the delta time (a variable-length quantity)
             pos += 1
         pos += 1
-        if pos + 2 > len(data) or data[pos] != 0xFF:
+        if pos + 2 > len(data) or data[pos] != META:
             return ""                                   # a channel message: the opening metas are over
         meta_type, pos, length = data[pos + 1], pos + 2, 0
         while pos < len(data):
@@ -212,7 +212,7 @@ def _opening_name(data: bytes) -> str:
             pos += 1
             if not data[pos - 1] & 0x80:
                 break
-        if meta_type == 0x03:
+        if meta_type == META_TRACK_NAME:
             return data[pos:pos + length].decode("latin-1")
         pos += length
     return ""
