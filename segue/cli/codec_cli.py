@@ -96,7 +96,7 @@ def describe(path: str, notes, session: bool = False) -> str:
     import numpy as np
 
     from segue.codec.codec import encode_notes
-    from segue.codec.controls import CONTROL_DIM, NUM_DENSITY_CLASSES, compute_controls
+    from segue.codec.controls import CONTROL_DIM, HISTOGRAM_SLICE, compute_controls
     from segue.codec.midi import PITCH_CLASS_NAMES
     from segue.codec.midi_io import SESSION_MAX_SILENCE_S
     from segue.evaluation.musical_metrics import estimate_key, key_name
@@ -113,7 +113,7 @@ def describe(path: str, notes, session: bool = False) -> str:
     if notes:
         onsets_per_second = len(notes) / duration if duration else 0.0
         controls = compute_controls(events) if len(events) else np.zeros((1, CONTROL_DIM))
-        histogram = controls[:, NUM_DENSITY_CLASSES:].mean(axis=0)
+        histogram = controls[:, HISTOGRAM_SLICE].mean(axis=0)
         key, correlation = estimate_key(notes)
         lines += [f"  density    {onsets_per_second:.2f} notes/s",
                   "  pitch classes " + " ".join(f"{n}:{h:.2f}" for n, h in zip(PITCH_CLASS_NAMES, histogram)),

@@ -69,7 +69,7 @@ def compute_controls(events) -> np.ndarray:
     classes = np.searchsorted(np.array(DENSITY_BIN_EDGES), density, side="right")
     rows = np.zeros((len(fresh), CONTROL_DIM), dtype=np.float32)
     rows[np.arange(len(fresh)), classes] = 1.0
-    rows[:, NUM_DENSITY_CLASSES:] = histogram / histogram.sum(axis=1, keepdims=True)
+    rows[:, HISTOGRAM_SLICE] = histogram / histogram.sum(axis=1, keepdims=True)
     # Forward-fill each fresh row over the positions up to the next fresh one.
     owner = np.searchsorted(fresh, np.arange(n), side="right") - 1
     out[:] = rows[owner]
@@ -149,7 +149,7 @@ def past_controls(events) -> np.ndarray:
     sounded = _sounded_steps_per_class(events, step_before[:-1], int(now[-1]))   # [steps + 1, 12] cumulative
     window_start = np.maximum(now - _HISTOGRAM_WINDOW_STEPS, 0)
     weights = HISTOGRAM_PRIOR + (sounded[now] - sounded[window_start]) / STEPS_PER_SECOND
-    out[:, NUM_DENSITY_CLASSES:] = weights / weights.sum(axis=1, keepdims=True)
+    out[:, HISTOGRAM_SLICE] = weights / weights.sum(axis=1, keepdims=True)
     return out
 
 
