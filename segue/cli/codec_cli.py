@@ -34,7 +34,7 @@ def add_parser(subparsers) -> None:
 
 
 def run_encode(args: argparse.Namespace) -> int:
-    from segue.codec.codec import event_kind, shift_steps
+    from segue.codec.codec import NOTE_OFF_OFFSET, VELOCITY_OFFSET, event_kind, shift_steps
     from segue.codec.midi_io import encode_file
 
     events = encode_file(args.file, config_from_args(args).data)
@@ -44,8 +44,8 @@ def run_encode(args: argparse.Namespace) -> int:
         return 0
     for event in events.tolist():
         kind = event_kind(event)
-        value = {"note_on": event, "note_off": event - 128, "time_shift": shift_steps(event),
-                 "velocity": event - 355}[kind]
+        value = {"note_on": event, "note_off": event - NOTE_OFF_OFFSET, "time_shift": shift_steps(event),
+                 "velocity": event - VELOCITY_OFFSET + 1}[kind]      # a pitch, steps, a velocity bin 1..32
         print(f"{event:3d}  {kind:<10} {value}")
     return 0
 
