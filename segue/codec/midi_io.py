@@ -200,21 +200,18 @@ def _leading_track_names(handle, max_tracks: int) -> list[str]:
 def _opening_name(data: bytes) -> str:
     """The track-name meta among the meta events at the start of a track's bytes, else ""."""
     pos = 0
-    while pos < len(data):
-        while pos < len(data) and data[pos] & 0x80:     # the delta time (a variable-length quantity)
-            pos += 1
-        pos += 1
-        if pos + 2 > len(data) or data[pos] != META:
-            return ""                                   # a channel message: the opening metas are over
-        meta_type, pos, length = data[pos + 1], pos + 2, 0
+    try:
         while pos < len(data):
-            length = (length << 7) | (data[pos] & 0x7F)
-            pos += 1
-            if not data[pos - 1] & 0x80:
-                break
-        if meta_type == META_TRACK_NAME:
-            return data[pos:pos + length].decode("latin-1")
-        pos += length
+            _, pos = smf.read_vlq(data, pos)                # the delta time
+            if data[pos] != META:
+                return ""                                   # a channel message: the opening metas are over
+            meta_type = data[pos + 1]
+            length, pos = smf.read_vlq(data, pos + 2)
+            if meta_type == META_TRACK_NAME:
+                return data[pos:pos + length].decode("latin-1")
+            pos += length
+    except IndexError:                                      # the scanned bytes end inside a message
+        pass
     return ""
 
 

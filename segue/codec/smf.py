@@ -138,7 +138,7 @@ def _parse_track(data: bytes, start: int, size: int, tempos: list | None, notes_
             if status == META:
                 meta_type = data[pos]
                 pos += 1
-                meta_length, pos = _read_vlq(data, pos)
+                meta_length, pos = read_vlq(data, pos)
                 payload = data[pos:pos + meta_length]
                 pos += meta_length
                 if len(payload) < meta_length:
@@ -148,7 +148,7 @@ def _parse_track(data: bytes, start: int, size: int, tempos: list | None, notes_
                 elif meta_type == META_TRACK_NAME:
                     track.name = payload.decode("latin-1")
             elif status == SYSEX or status == SYSEX_END:
-                sysex_length, pos = _read_vlq(data, pos)
+                sysex_length, pos = read_vlq(data, pos)
                 pos += sysex_length
             elif status >= SYSEX:
                 if status not in _SYSTEM_LENGTH:
@@ -180,7 +180,8 @@ def _parse_track(data: bytes, start: int, size: int, tempos: list | None, notes_
     return track, notes_left
 
 
-def _read_vlq(data: bytes, pos: int) -> tuple[int, int]:
+def read_vlq(data: bytes, pos: int) -> tuple[int, int]:
+    """(value, position after it) of the variable-length quantity at `pos`; IndexError if the bytes end inside it."""
     value = 0
     while True:
         byte = data[pos]
