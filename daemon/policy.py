@@ -41,10 +41,9 @@ class TurnPolicy:
             return "answer"
         return None
 
-    def note_off(self, t: float, pitch: int) -> str | None:
+    def note_off(self, t: float, pitch: int) -> None:
         self.keys_down.discard(pitch)
         self._maybe_released(t)
-        return None
 
     def control(self, t: float, cc: int, value: int) -> str | None:
         down = value >= PEDAL_DOWN
