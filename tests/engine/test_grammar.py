@@ -92,7 +92,7 @@ def staccato(notes: int, steps: int) -> list[int]:
     events = []
     for i in range(notes):
         pitch = 60 + [0, 2, 4, 5, 7, 9, 11][i % 7]
-        wait = [codec.time_shift(100)] * (steps // 100) + ([codec.time_shift(steps % 100)] if steps % 100 else [])
+        wait = codec.EventCursor().shift_to(steps)                        # the codec's one split of a wait
         events += [codec.note_on(pitch), *wait, codec.note_off(pitch), *wait]
     return events
 
