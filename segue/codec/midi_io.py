@@ -3,7 +3,8 @@
 MIDI is read the way Magenta's note-seq reads it (through pretty_midi), because the codec contract is note-seq's
 output on real files: pretty_midi's note pairing and instrument grouping, its track-0 tempo map and float time
 arithmetic, then note-seq's sustain rule per instrument, drums dropped, all instruments merged. MusicXML, .mxl,
-kern and ABC go through music21 (the `train` extra), rendered to MIDI bytes and read by the same path.
+kern and ABC go through music21 (the `train` extra, segue/codec/scores.py), rendered to MIDI bytes and read by
+the same path.
 Every reader takes the per-file limits of config.yaml's `data` section (segue.codec.file_limits); None = the defaults.
 
 A session file of `segue serve --record` (tracks "player" and "segue", daemon/recorder.py) is read as its player
@@ -24,9 +25,10 @@ from segue.codec import smf
 from segue.codec.codec import Note, encode_arrays
 from segue.config import DataConfig
 from segue.errors import SegueError
-from segue.codec.file_limits import check_file_size, over_limit, read_mxl
+from segue.codec.file_limits import check_file_size, over_limit
 from segue.codec.midi import (CHANNELS, CONTROL_CHANGE, DRUM_CHANNEL, META, META_TRACK_NAME, NOTE_OFF, NOTE_ON,
                               PEDAL_DOWN, PITCH_BEND, PLAYER_TRACK, PROGRAM_CHANGE, SEGUE_TRACK, SUSTAIN_CC)
+from segue.codec.scores import score_to_midi_bytes
 from segue.codec.sustain import PedalNote, SustainPedal
 
 MIDI_SUFFIXES = {".mid", ".midi", ".smf"}
@@ -70,7 +72,7 @@ def read_note_arrays(path: str | Path, limits: DataConfig | None = None) -> Note
     check_file_size(path, limits)
     suffix = path.suffix.lower()
     if suffix in SCORE_SUFFIXES:
-        return midi_bytes_to_arrays(_score_to_midi_bytes(path, limits), str(path), limits)
+        return midi_bytes_to_arrays(score_to_midi_bytes(path, limits), str(path), limits)
     try:
         data = path.read_bytes()
     except OSError as e:
@@ -385,41 +387,3 @@ def _absolute_to_delta(track) -> None:
         tick = message.time
         message.time = tick - previous
         previous = tick
-
-
-# --- scores through music21 -----------------------------------------------------------------------------------------
-
-def _score_to_midi_bytes(path: Path, limits: DataConfig) -> bytes:
-    try:
-        import music21  # noqa: F401  (heavy; only scores need it)
-        from music21 import converter
-        from music21.midi import translate
-    except ImportError:
-        raise SegueError(f"{path}: reading scores needs music21; install it with: pip install 'segue[train]'") from None
-    compressed = path.suffix.lower() == ".mxl"
-    # An .mxl is unpacked here, under the limits: music21 would unpack a zip bomb whole before parsing a byte.
-    text = read_mxl(path, limits) if compressed else None
-    if not compressed and path.stat().st_size > limits.max_uncompressed_bytes:
-        raise over_limit(str(path), f"{path.stat().st_size:,} bytes", "max_uncompressed_bytes",
-                         limits.max_uncompressed_bytes)
-    try:
-        score = converter.parseData(text, format="musicxml") if compressed else converter.parse(str(path))
-        try:
-            midi_file = translate.streamToMidiFile(score)
-        except Exception as e:
-            if "repeat" not in str(e):
-                raise
-            # Badly formed repeat marks: play the score through once rather than lose it.
-            _strip_repeats(score)
-            midi_file = translate.streamToMidiFile(score)
-        return midi_file.writestr()
-    except Exception as e:  # music21 raises many unrelated types for malformed scores
-        reason = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
-        raise SegueError(f"{path}: cannot read score ({reason})") from None
-
-
-def _strip_repeats(score) -> None:
-    from music21 import bar, repeat
-
-    for mark in list(score.recurse().getElementsByClass((repeat.RepeatMark, bar.Repeat))):
-        mark.activeSite.remove(mark)
