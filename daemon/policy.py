@@ -11,13 +11,13 @@ None. A player note during an answer ends it (`answering` turns False); the sess
 """
 from __future__ import annotations
 
-from segue.codec.midi import PEDAL_DOWN, SUSTAIN_CC
+from segue.codec.midi import PEDAL_DOWN, SOFT_PEDAL_CC, SUSTAIN_CC
 
 MODES = ("call-response", "takeover", "continuous")
 
 
 class TurnPolicy:
-    def __init__(self, mode: str, silence_s: float, takeover_cc: int = 67):
+    def __init__(self, mode: str, silence_s: float, takeover_cc: int = SOFT_PEDAL_CC):
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}")
         self.mode, self.silence_s, self.takeover_cc = mode, silence_s, takeover_cc

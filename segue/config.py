@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from segue.codec.midi import SOFT_PEDAL_CC
 from segue.errors import SegueError
 
 # Shipped as package data (`segue config` prints it); in a checkout segue/config.yaml links to the top-level file,
@@ -136,7 +137,7 @@ class DaemonConfig:
     # turn-taking
     mode: str = "call-response"
     silence_ms: float = 400.0
-    takeover_cc: int = 67
+    takeover_cc: int = SOFT_PEDAL_CC
     response_seconds: float = 8.0
     response_bars: int = 0
     beats_per_bar: int = 4

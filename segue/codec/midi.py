@@ -31,6 +31,7 @@ META_TRACK_NAME, META_TEMPO = 0x03, 0x51
 
 # Controller numbers.
 SUSTAIN_CC = 64
+SOFT_PEDAL_CC = 67                 # the left pedal: takeover mode's default hand-over pedal
 ALL_SOUND_OFF_CC = 120
 ALL_NOTES_OFF_CC = 123
 PEDAL_DOWN = 64                    # switch pedals (sustain, a takeover pedal): a value >= 64 is "down"
