@@ -101,11 +101,6 @@ class Scores:
                        "nll": float(-self.log_prob[kinds == i].mean()) if (kinds == i).any() else float("nan")}
                 for i, name in enumerate(EVENT_TYPES)}
 
-    def piece_sums(self, pieces: int) -> tuple[np.ndarray, np.ndarray]:
-        """(nats, positions) per piece index 0..pieces-1."""
-        return (np.bincount(self.piece, weights=-self.log_prob, minlength=pieces),
-                np.bincount(self.piece, minlength=pieces).astype(np.float64))
-
 
 def gap_with_ci(better: Scores, worse: Scores, seed: int = BOOTSTRAP_SEED) -> dict:
     """NLL(worse) - NLL(better) in nats/event on the same positions, with a 95% bootstrap interval over pieces.
