@@ -126,15 +126,22 @@ def note_density(notes: Sequence[Note], seconds: float) -> float:
     return len(notes) / seconds if seconds > 0 else float("nan")
 
 
+def _sounding_sweep(notes: Sequence[Note]) -> tuple[np.ndarray, np.ndarray]:
+    """(times, sounding): every note start and end in time order, and how many notes sound just after each.
+
+    At equal times ends come before starts, so a note ending where another starts (a repeated note) is not two."""
+    times = np.array([n.start for n in notes] + [n.end for n in notes])
+    changes = np.array([1] * len(notes) + [-1] * len(notes))
+    order = np.lexsort((changes, times))
+    return times[order], np.cumsum(changes[order])
+
+
 def polyphony(notes: Sequence[Note]) -> float:
     """Time-weighted mean number of sounding notes over the time when at least one sounds (nan if none)."""
     if not notes:
         return float("nan")
-    times = np.array([n.start for n in notes] + [n.end for n in notes])
-    changes = np.array([1] * len(notes) + [-1] * len(notes))
-    order = np.lexsort((changes, times))  # at equal times, ends (-1) before starts: a repeated note is not two
-    times, changes = times[order], changes[order]
-    sounding = np.cumsum(changes)[:-1]
+    times, sounding = _sounding_sweep(notes)
+    sounding = sounding[:-1]  # the count over each interval between consecutive times
     durations = np.diff(times)
     busy = sounding > 0
     busy_time = durations[busy].sum()
@@ -176,10 +183,7 @@ def max_polyphony(notes: Sequence[Note]) -> float:
     """Most notes sounding at once (nan if none); a note ending where another starts is not counted twice."""
     if not notes:
         return float("nan")
-    times = np.array([n.start for n in notes] + [n.end for n in notes])
-    changes = np.array([1] * len(notes) + [-1] * len(notes))
-    order = np.lexsort((changes, times))
-    return float(np.cumsum(changes[order]).max())
+    return float(_sounding_sweep(notes)[1].max())
 
 
 # ---- note lengths, dynamics, register ----------------------------------------------------------------------------
