@@ -44,12 +44,20 @@ def density_one_hot(density: float) -> np.ndarray:
     return out
 
 
+def shift_steps_of(events) -> np.ndarray:
+    """The steps each event moves time, int64: a TIME_SHIFT its steps, any other event 0 (codec.shift_steps over an
+    array). The controls' windows, the continuation test's primer cut and the scorer's per-10-ms figure count time
+    with it."""
+    events = np.asarray(events, dtype=np.int64)
+    is_shift = (events >= TIME_SHIFT_OFFSET) & (events < VELOCITY_OFFSET)
+    return np.where(is_shift, events - TIME_SHIFT_OFFSET + 1, 0)
+
+
 def _prepare(events):
     """(events as int64, zeroed [T, 20] output, is-time-shift mask, steps each event moves time)."""
     events = np.asarray(events, dtype=np.int64)
-    is_shift = (events >= TIME_SHIFT_OFFSET) & (events < VELOCITY_OFFSET)
-    shift = np.where(is_shift, events - TIME_SHIFT_OFFSET + 1, 0)
-    return events, np.zeros((len(events), CONTROL_DIM), dtype=np.float32), is_shift, shift
+    shift = shift_steps_of(events)
+    return events, np.zeros((len(events), CONTROL_DIM), dtype=np.float32), shift > 0, shift  # a shift moves >= 1
 
 
 def compute_controls(events) -> np.ndarray:

@@ -22,6 +22,7 @@ from segue.codec import codec
 from segue.evaluation import musical_metrics as mm
 from segue.evaluation.baselines import ALL_KEYS, MarkovModel
 from segue.codec.codec import Note
+from segue.codec.controls import shift_steps_of
 from segue.errors import SegueError
 from segue.inference.sampling import Sampler
 from segue.inference.sampling_loop import Length, SamplingLoop
@@ -56,9 +57,7 @@ def _before(notes: Sequence[Note], boundary: float) -> list[Note]:
 def split_piece(name: str, events: np.ndarray, seconds: float) -> Passage | None:
     """Cut a piece into primer + real continuation; None if it is shorter than 2K or too sparse to measure."""
     events = np.asarray(events, dtype=np.int64)
-    shifts = np.where((events >= codec.TIME_SHIFT_OFFSET) & (events < codec.VELOCITY_OFFSET),
-                      events - codec.TIME_SHIFT_OFFSET + 1, 0)
-    time_after = np.cumsum(shifts)  # steps elapsed once event i has been consumed
+    time_after = np.cumsum(shift_steps_of(events))  # steps elapsed once event i has been consumed
     target = int(round(seconds * codec.STEPS_PER_SECOND))
     reached = np.flatnonzero(time_after >= target)
     if not len(reached) or time_after[-1] < time_after[reached[0]] + target:

@@ -21,6 +21,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from segue.codec import codec
+from segue.codec.controls import shift_steps_of
 from segue.errors import SegueError
 from segue.inference.sampling_loop import Shaper
 
@@ -89,7 +90,7 @@ class Scores:
             raise SegueError("nothing to score: every piece is shorter than 2 events")
         nats = -float(self.log_prob.sum())
         is_event = self.label != codec.NO_EVENT
-        steps = np.array([codec.shift_steps(int(e)) for e in range(codec.NUM_CLASSES)])[self.label].sum()
+        steps = shift_steps_of(self.label).sum()
         return {"events": count, "nll": nats / count, "perplexity": math.exp(min(nats / count, 50.0)),
                 "accuracy": float(self.hit.mean()),
                 "event_accuracy": float(self.hit[is_event].mean()) if is_event.any() else float("nan"),
