@@ -262,17 +262,32 @@ class MarkovModel:
         from segue.inference.sampling import Sampler
         from segue.inference.sampling_loop import Length, SamplingLoop
 
-        context = [int(e) for e in history][-self.max_order:] if self.max_order else []
-
-        def step(event: int) -> np.ndarray:
-            if self.max_order:
-                context.append(event)
-                del context[:-self.max_order]
-            return np.log(self.next_distribution(context))
-
+        source = MarkovSource(self)
+        logits = source.prime(history)
         loop = SamplingLoop(Sampler(temperature, seed=seed))
         loop.start(history)
-        return loop.run(step, np.log(self.next_distribution(context)), Length(steps=steps))
+        return loop.run(source.step, logits, Length(steps=steps))
+
+
+class MarkovSource:
+    """A MarkovModel as a next-event source for the sampling loop (`prime(primer)`, then `step(event)`, each giving
+    log-probabilities, so the same Sampler applies to it as to a network's logits). It keeps only the last
+    max_order events: the model reads no further back."""
+
+    def __init__(self, model: MarkovModel):
+        self.model = model
+        self.history: list[int] = []
+
+    def prime(self, primer: Sequence[int]) -> np.ndarray:
+        order = self.model.max_order
+        self.history = [int(e) for e in primer[-order:]] if order else []
+        return np.log(self.model.next_distribution(self.history))
+
+    def step(self, event: int) -> np.ndarray:
+        self.history.append(int(event))
+        if len(self.history) > self.model.max_order:
+            del self.history[0]
+        return np.log(self.model.next_distribution(self.history))
 
 
 class UnigramModel(MarkovModel):

@@ -20,7 +20,7 @@ import numpy as np
 
 from segue.codec import codec
 from segue.evaluation import musical_metrics as mm
-from segue.evaluation.baselines import ALL_KEYS, MarkovModel
+from segue.evaluation.baselines import ALL_KEYS, MarkovModel, MarkovSource
 from segue.codec.codec import Note
 from segue.codec.controls import shift_steps_of
 from segue.errors import SegueError
@@ -90,24 +90,6 @@ class ModelSource:
 
     def step(self, event: int) -> np.ndarray:
         return self.engine.step(event)
-
-
-class MarkovSource:
-    """Next-event log-probabilities from the Markov baseline (so the same Sampler applies to both)."""
-
-    def __init__(self, model: MarkovModel):
-        self.model = model
-        self.history: list[int] = []
-
-    def prime(self, primer: np.ndarray) -> np.ndarray:
-        self.history = [int(e) for e in primer[-self.model.max_order:]] if self.model.max_order else []
-        return np.log(self.model.next_distribution(self.history))
-
-    def step(self, event: int) -> np.ndarray:
-        self.history.append(int(event))
-        if len(self.history) > self.model.max_order:
-            del self.history[0]
-        return np.log(self.model.next_distribution(self.history))
 
 
 def continue_primer(source, sampler: Sampler, primer: np.ndarray, seconds: float, shapers=()) -> np.ndarray:

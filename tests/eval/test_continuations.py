@@ -8,9 +8,9 @@ from eval_helpers import scale_piece, write_dataset
 
 from segue.codec import codec
 from segue.config import GrammarSettings
-from segue.evaluation.baselines import MarkovModel
+from segue.evaluation.baselines import MarkovModel, MarkovSource
 from segue.evaluation.continuations import (
-    COLUMNS, MarkovSource, ModelSource, continue_primer, evaluate_passages, format_table, generated_window, plot_summary,
+    COLUMNS, ModelSource, continue_primer, evaluate_passages, format_table, generated_window, plot_summary,
     measure_continuation, run_continuations, split_piece, summarise,
 )
 from segue.errors import SegueError
