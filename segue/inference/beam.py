@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from segue.codec import codec
 from segue.inference.engine import Engine
 from segue.errors import SegueError
 from segue.inference.sampling_loop import SamplingLoop
@@ -54,14 +53,8 @@ def beam_search(engine: Engine, loop: SamplingLoop, logits: np.ndarray, length, 
 def _extend(engine: Engine, loop: SamplingLoop, beam: _Beam, length, steps: int) -> _Beam:
     engine.restore(beam.state)
     loop.restore(beam.loop_state)
-    events, log_likelihood, elapsed, logits = list(beam.events), beam.log_likelihood, beam.elapsed, beam.logits
-    for _ in range(steps):
-        event, probability = loop.choose(logits)
-        loop.observe(event)
+    drawn = loop.extend(engine.step, beam.logits, length, beam.events, beam.elapsed, at_most=steps)
+    log_likelihood = beam.log_likelihood
+    for probability in drawn.probabilities:
         log_likelihood += math.log(probability)
-        events.append(event)
-        elapsed += codec.shift_steps(event)
-        if length.done(len(events), elapsed):
-            break
-        logits = engine.step(event)
-    return _Beam(events, log_likelihood, elapsed, logits, engine.snapshot(), loop.snapshot())
+    return _Beam(drawn.events, log_likelihood, drawn.elapsed, drawn.logits, engine.snapshot(), loop.snapshot())

@@ -58,6 +58,16 @@ class Length:
         return elapsed_steps >= self.seconds * codec.STEPS_PER_SECOND
 
 
+@dataclass
+class Extension:
+    """What SamplingLoop.extend drew: all events (those it went on from first), the probability each new one was
+    drawn with, the steps all of them span, and the logits after the last event fed."""
+    events: list[int]
+    probabilities: list[float]
+    elapsed: int
+    logits: np.ndarray
+
+
 class Shaper(Protocol):
     def reset(self) -> None: ...
     def observe(self, event: int) -> None: ...
@@ -141,16 +151,26 @@ class SamplingLoop:
 
         The model has been primed and the loop `start`ed with the same context; `logits` follow it. The last event
         is observed but not fed, so the model's state ends where the caller can go on from it."""
-        out: list[int] = []
-        elapsed = 0
-        while True:
-            event = self.next_event(logits)
+        return np.array(self.extend(step, logits, length).events, dtype=np.int64)
+
+    def extend(self, step: Callable[[int], np.ndarray], logits: np.ndarray, length, events: Sequence[int] = (),
+               elapsed: int = 0, at_most: int | None = None) -> "Extension":
+        """run, going on from `events` already drawn (`elapsed` steps long; `length` counts them too), for at most
+        `at_most` new events: beam search grows each branch a few events at a time.
+
+        Once `length` is done the last event is observed but not fed (as in run); after `at_most` events it is
+        fed too, so the returned logits follow it and the next call carries on."""
+        out, probabilities = [int(e) for e in events], []
+        while at_most is None or len(probabilities) < at_most:
+            event, probability = self.choose(logits)
             self.observe(event)
             out.append(event)
+            probabilities.append(probability)
             elapsed += codec.shift_steps(event)
             if length.done(len(out), elapsed):
-                return np.array(out, dtype=np.int64)
+                break
             logits = step(event)
+        return Extension(out, probabilities, elapsed, logits)
 
     # --- rollback ---------------------------------------------------------------------------------------------------
     def snapshot(self) -> tuple:
