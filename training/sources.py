@@ -1,6 +1,7 @@
 """Turn `segue data build` source arguments into a list of files to encode, each with a piece id and a split.
 
-Sources: files, folders (recursive) and globs of MIDI / MusicXML / kern / abc; `music21:<composer>` and
+Sources: files, folders (recursive) and globs of MIDI / MusicXML / kern / abc, by the rule `segue info` follows too
+(segue.codec.midi_io.source_paths); `music21:<composer>` and
 `music21:all` (the public-domain corpus shipped with music21); dataset folders recognised by their files:
     MAESTRO   maestro-v*.csv       -> the csv's own train / validation / test split (validation+test -> eval)
     ASAP      metadata.csv with a `folder` column -> one piece per folder, all performances on one side
@@ -14,13 +15,12 @@ split.
 from __future__ import annotations
 
 import csv
-import glob
 import hashlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from segue.errors import SegueError
-from segue.codec.midi_io import MIDI_SUFFIXES, MUSIC_SUFFIXES, is_session_file
+from segue.codec.midi_io import FOLDER, MIDI_SUFFIXES, MUSIC, MUSIC_SUFFIXES, folder_paths, is_session_file, source_paths
 
 SESSION_PREFIX = "session:"    # piece ids of recorded sessions; training/rendering.py knows them as performances
 
@@ -58,28 +58,31 @@ def _resolve(sources: list[str]) -> tuple[list[SourceFile], list[Rejected]]:
         if source.startswith("music21:"):
             files.extend(_music21_files(source))
             continue
-        path = Path(source).expanduser()
-        if path.is_dir():
-            found, skipped = _folder_files(path, source)
-            files.extend(found)
-            rejected.extend(skipped)
-        elif path.is_file():
-            files.append(_plain_file(path, source))
-        else:
-            matches = sorted(glob.glob(str(path), recursive=True))
-            if not matches:
-                raise SegueError(f"data source '{source}': no such file, folder or glob match")
-            for match in matches:
-                sub_files, sub_rejected = _resolve([match]) if Path(match).is_dir() else (
-                    [_plain_file(Path(match), source)], [])
-                files.extend(sub_files)
-                rejected.extend(sub_rejected)
+        # midi_io's rule for files, folders and globs, the one `segue info` follows too
+        for named in source_paths(source):
+            if named.kind == FOLDER:
+                found, skipped = _folder_files(named.path, source)
+                files.extend(found)
+                rejected.extend(skipped)
+            elif named.kind == MUSIC:
+                files.append(_plain_file(named.path, source))
+            else:
+                rejected.append(_not_music(named.path))
+    return _first_of_each(files), _first_of_each(rejected)
+
+
+def _first_of_each(items: list) -> list:
+    """Each path once, where it was first named (a `**` glob names a folder and the files in it)."""
     seen, unique = set(), []
-    for item in files:
+    for item in items:
         if item.path not in seen:
             seen.add(item.path)
             unique.append(item)
-    return unique, rejected
+    return unique
+
+
+def _not_music(path: Path) -> Rejected:
+    return Rejected(str(path), f"not a music file (suffix '{path.suffix}')")
 
 
 def _plain_file(path: Path, source: str) -> SourceFile:
@@ -150,13 +153,11 @@ def _folder_files(folder: Path, source: str) -> tuple[list[SourceFile], list[Rej
     if _looks_like_pop909(folder):
         return _pop909_files(folder, source), []
     found, rejected = [], []
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        if any(part.startswith(".") for part in path.relative_to(folder).parts):
-            continue  # hidden files and folders (.DS_Store, .git) are not data
-        if path.suffix.lower() in MUSIC_SUFFIXES:
-            found.append(_plain_file(path, source))
+    for item in folder_paths(folder):
+        if item.kind == MUSIC:
+            found.append(_plain_file(item.path, source))
         else:
-            rejected.append(Rejected(str(path), f"not a music file (suffix '{path.suffix}')"))
+            rejected.append(_not_music(item.path))
     return found, rejected
 
 

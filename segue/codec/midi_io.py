@@ -131,21 +131,54 @@ def write_midi(notes: Iterable[Note], path: str | Path, program: int = 0, channe
         raise SegueError(f"{path}: cannot write ({e.strerror or e})") from None
 
 
+class SourcePath(NamedTuple):
+    """One path a source argument names, and what to do with it (source_paths)."""
+    path: Path
+    kind: str       # FOLDER: walk it (folder_paths); MUSIC: read it; OTHER: pass it over, it is no music file
+
+
+FOLDER, MUSIC, OTHER = "folder", "music", "other"
+
+
+def source_paths(source: str | Path) -> Iterator[SourcePath]:
+    """What one file / folder / glob argument names: the one rule of `segue info` and `segue data build`.
+
+    A file named as itself is music whatever its suffix (the reader tells a MIDI file by its header). Otherwise the
+    argument is a glob (`**` recursive) and its matches come sorted: a folder is walked as a named one would be, a
+    file is music only with a music suffix (a glob such as `scores/*` also catches a README). A glob that matches
+    nothing is an error: a typo should not build an empty dataset."""
+    path = Path(source).expanduser()
+    if path.is_dir():
+        yield SourcePath(path, FOLDER)
+    elif path.is_file():
+        yield SourcePath(path, MUSIC)
+    else:
+        matches = sorted(Path(p) for p in glob.glob(os.path.expanduser(str(source)), recursive=True))
+        if not matches:
+            raise SegueError(f"{source}: no such file, folder or glob match")
+        for match in matches:
+            kind = FOLDER if match.is_dir() else MUSIC if match.suffix.lower() in MUSIC_SUFFIXES else OTHER
+            yield SourcePath(match, kind)
+
+
+def folder_paths(folder: Path) -> Iterator[SourcePath]:
+    """Every file under `folder`, sorted, as MUSIC (by suffix) or OTHER. Hidden files and folders (.DS_Store, .git,
+    macOS's ._name.mid shadows) are not data and are left out."""
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        if not any(part.startswith(".") for part in path.relative_to(folder).parts):
+            yield SourcePath(path, MUSIC if path.suffix.lower() in MUSIC_SUFFIXES else OTHER)
+
+
 def iter_music_files(sources: Iterable[str | Path]) -> Iterator[Path]:
-    """Files, folders (recursively) and glob patterns -> music files, sorted within each source."""
+    """The music files that files, folders (recursively) and glob patterns name (source_paths), sorted within each
+    source, each once (a `**` glob names a folder and the files in it)."""
+    seen = set()
     for source in sources:
-        source = str(source)
-        path = Path(source).expanduser()
-        if path.is_dir():
-            found = (p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in MUSIC_SUFFIXES)
-            yield from sorted(found)
-        elif path.is_file():
-            yield path
-        else:
-            matches = sorted(Path(p) for p in glob.glob(os.path.expanduser(source), recursive=True))
-            if not matches:
-                raise SegueError(f"{source}: no such file, folder or glob match")
-            yield from (p for p in matches if p.is_file() and p.suffix.lower() in MUSIC_SUFFIXES)
+        for named in source_paths(source):
+            for item in folder_paths(named.path) if named.kind == FOLDER else [named]:
+                if item.kind == MUSIC and item.path.resolve() not in seen:
+                    seen.add(item.path.resolve())
+                    yield item.path
 
 
 # --- session files of `segue serve --record` ------------------------------------------------------------------------

@@ -109,3 +109,13 @@ def test_score_with_badly_formed_repeats_is_read_once_through(tmp_path):
     path = corpus.getWork("bach/bwv277.krn")          # music21 cannot expand its repeat marks
     notes = read_notes(path)
     assert len(notes) > 100
+
+
+def test_a_folder_a_glob_matches_is_walked_and_hidden_files_are_not_music(tmp_path):
+    for name in ("top.mid", "album/one.mid", "album/deep/two.midi", "album/.trash/old.mid", "album/._one.mid"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        write_midi([Note(60, 80, 0.0, 0.5)], tmp_path / name)
+    (tmp_path / "README.txt").write_text("not music")
+    assert [p.name for p in iter_music_files([tmp_path / "*"])] == ["two.midi", "one.mid", "top.mid"]
+    assert [p.name for p in iter_music_files([tmp_path])] == ["two.midi", "one.mid", "top.mid"]
+    assert [p.name for p in iter_music_files([tmp_path / "**"])] == ["two.midi", "one.mid", "top.mid"]  # each once

@@ -75,3 +75,23 @@ def test_a_file_inside_the_music21_corpus_has_the_same_piece_id_however_it_is_na
     names = {f.path: f.piece_id for f in by_name}
     assert by_glob and all(names[f.path] == f.piece_id for f in by_glob)
     assert all(f.piece_id.startswith("music21:beethoven/opus18no1/") for f in by_glob)
+
+
+def test_data_build_and_segue_info_name_the_same_files_for_files_folders_and_globs(tmp_path):
+    # One rule (segue.codec.midi_io.source_paths): a folder a glob matches is walked like a named folder, a glob's
+    # file matches must be music, hidden files are no data; only data build reports what it passed over.
+    from segue.codec.midi_io import iter_music_files
+
+    write_corpus(tmp_path / "set" / "a", pieces=2)
+    write_corpus(tmp_path / "set" / "b", pieces=1)
+    write_corpus(tmp_path / "set" / ".trash", pieces=1)
+    (tmp_path / "set" / "README.txt").write_text("not music")
+    for sources in ([str(tmp_path / "set")], [str(tmp_path / "set" / "*")], [str(tmp_path / "set" / "**")],
+                    [str(tmp_path / "set" / "a"), str(tmp_path / "set" / "a" / "piece00.mid")]):
+        files, rejected = resolve_sources(sources)
+        assert [f.path for f in files] == [str(p.resolve()) for p in iter_music_files(sources)]
+        assert not any("/.trash/" in f.path for f in files)
+        assert len({r.path for r in rejected}) == len(rejected)
+    files, rejected = resolve_sources([str(tmp_path / "set" / "*")])
+    assert len(files) == 3 and all(f.source == str(tmp_path / "set" / "*") for f in files)
+    assert [Path(r.path).name for r in rejected if r.path.endswith(".txt")] == ["README.txt"]
