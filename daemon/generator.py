@@ -154,6 +154,11 @@ class Generator:
     def start(self) -> None:
         self._thread.start()
 
+    @property
+    def thread_id(self) -> int:
+        """The generator thread's native id, once started (daemon/realtime.lift_threads)."""
+        return self._thread.native_id
+
     def send(self, command) -> None:
         self.commands.put(command)
 

@@ -326,6 +326,11 @@ class Input(BaseInput, _BackendClient):
             # a new client's first message comes with no spacing: the arrival clock starts again from it
             self._rt, self._clock, self.lost = rt, ArrivalClock(), False
 
+    @property
+    def thread_id(self) -> int:
+        """The native id of the thread that polls the backend (daemon/realtime.lift_threads)."""
+        return self._thread.native_id
+
     def _poll(self) -> None:
         now, sleep, deliver, lock = time.perf_counter, time.sleep, self.deliver, self._client_lock
         last_message = -1e9

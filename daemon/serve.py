@@ -18,7 +18,7 @@ from segue.errors import SegueError
 
 from daemon.live_controls import CCMap, learn
 from daemon.policy import MODES
-from daemon.realtime import scheduler_priority
+from daemon.realtime import lift_threads, scheduler_priority
 
 log = logging.getLogger("segue.daemon")
 STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
@@ -118,6 +118,9 @@ def _serve(cfg, *, grammar, learn: bool, stats: bool, verbose: bool, turn_log: s
                           recorder=recorder, port_watch=_port_watch(port_in, output, backend), turn_log=log_file,
                           verbose=verbose, inbox=inbox, grammar=grammar, memory=memory)
         session.start()                      # its threads inherit the blocked signals
+        # this thread runs the session loop (session.run below)
+        threads = lift_threads(cfg.realtime_priority, light=[threading.get_native_id(), port_in.thread_id],
+                               heavy=[session.generator.thread_id])
         _install_handlers(session)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
         if learn:
@@ -125,7 +128,8 @@ def _serve(cfg, *, grammar, learn: bool, stats: bool, verbose: bool, turn_log: s
         log.info("listening on %s, playing to %s (%s); model %s; mode %s; session memory %s. Ctrl-C to stop.",
                  port_in.name, output.name, backend, engine.path.name, cfg.mode, cfg.memory if memory else "off")
         if asked > 0:
-            log.debug("scheduler thread: %s", _realtime_line(asked, cfg.realtime_priority, session.scheduler.realtime))
+            log.debug("scheduler thread: %s; %s", _realtime_line(asked, cfg.realtime_priority,
+                                                                  session.scheduler.realtime), threads)
         if recorder is not None:
             log.info("recording to %s", recorder.path)
         session.run()

@@ -1,10 +1,14 @@
 """The scheduler's realtime priority never goes above the JACK server's; input stamps rebuilt from spacings; a lost
 JACK server told from a running and from a restarted one."""
+import os
 import socket
+import threading
 from pathlib import Path
 
+import pytest
+
 from daemon.ports import ArrivalClock, JackServerWatch
-from daemon.realtime import scheduler_priority
+from daemon.realtime import GENERATOR_NICE, lift_threads, scheduler_priority
 
 
 def fake_tasks(tmp_path: Path, threads: list[tuple[int, int]]) -> Path:
@@ -38,6 +42,32 @@ def test_one_below_fifo_1_is_no_realtime_at_all(tmp_path):
 def test_other_backends_and_off_are_left_alone(tmp_path):
     assert scheduler_priority(60, "alsa", fake_tasks(tmp_path, [(1, 5)]), settle_s=0) == 60
     assert scheduler_priority(0, "jack", tmp_path, settle_s=0) == 0
+
+
+def _scheduling(thread_id: int) -> tuple[int, int, int]:
+    """(policy, realtime priority, nice) of a thread of this process, from /proc (proc(5) fields 41, 40, 19)."""
+    fields = Path(f"/proc/self/task/{thread_id}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[38]), int(fields[37]), int(fields[16])
+
+
+def test_light_threads_go_realtime_one_below_the_scheduler_and_the_generator_gets_a_higher_weight():
+    if os.geteuid() != 0:
+        pytest.skip("changing thread priorities needs root or rtprio/nice limits")
+    done = threading.Event()
+    light, heavy, untouched = threads = [threading.Thread(target=done.wait) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    try:
+        assert lift_threads(0, light=[untouched.native_id], heavy=[untouched.native_id]).startswith("segue's other")
+        assert _scheduling(untouched.native_id) == (0, 0, 0)     # scheduler not realtime: nothing lifted
+        line = lift_threads(4, light=[light.native_id], heavy=[heavy.native_id])
+        assert line == f"1 of 1 light threads at FIFO 3, 1 of 1 generator threads at nice {GENERATOR_NICE}"
+        assert _scheduling(light.native_id)[:2] == (1, 3)        # SCHED_FIFO, below the scheduler's 4
+        assert _scheduling(heavy.native_id) == (0, 0, GENERATOR_NICE)   # an ordinary thread, never realtime
+    finally:
+        done.set()
+        for thread in threads:
+            thread.join()
 
 
 def test_arrival_stamps_keep_the_backends_spacing_and_take_the_tightest_poll_as_offset():
