@@ -110,7 +110,7 @@ class Record:
     state: object
     logits: np.ndarray
     context: codec.EventCursor   # a copy: the context's step, velocity bin and notes at that point
-    sounding: dict               # pitch -> start step, segue's notes on at that point
+    own: codec.EventCursor       # a copy: segue's own notes sounding at that point
     loop: tuple                  # the sampling loop's snapshot (what the decoding grammar knows)
 
 
@@ -136,7 +136,8 @@ class Generator:
         # encoder) are written in at their steps, segue's own events are pushed as generated, so its time shifts
         # always sum to the wall-clock steps since the session began, whoever played.
         self.context = codec.EventCursor()
-        self.sounding: dict[int, int] = {}
+        # segue's own notes only, by the codec's rules (a NOTE_ON of a sounding pitch ends it); its step is unused
+        self.own = codec.EventCursor()
         self.logits: np.ndarray | None = None
         self.answer: Answer | None = None
         self.records: list[Record] = []      # records[i] = state after the answer's event i
@@ -252,14 +253,14 @@ class Generator:
             self.memory.learning = on
 
     def _record(self) -> Record:
-        return Record(self.engine.snapshot(), self.logits, self.context.copy(), dict(self.sounding),
+        return Record(self.engine.snapshot(), self.logits, self.context.copy(), self.own.copy(),
                       self.loop.snapshot())
 
     def _restore(self, record: Record) -> None:
         self.engine.restore(record.state)
         self.logits = record.logits
         self.context = record.context.copy()
-        self.sounding = dict(record.sounding)
+        self.own = record.own.copy()
         self.loop.restore(record.loop)
 
     def _begin(self, answer: Answer) -> None:
@@ -293,8 +294,9 @@ class Generator:
         del self.records[index + 1:]
         if cut.silenced:
             step = self.step_at(cut.at)
-            released = [event for pitch in sorted(self.sounding) for event in self.context.write(step, True, pitch, 0)]
-            self.sounding.clear()
+            released = [event for pitch in sorted(self.own.sounding)
+                        for event in self.context.write(step, True, pitch, 0)]
+            self.own.sounding.clear()
             self._feed(released)
             answer.finished = True
             self.answer = None
@@ -336,7 +338,7 @@ class Generator:
 
     def _finish(self, answer: Answer) -> None:
         """End of the answer's length: release its notes (the model hears that too) and close it."""
-        for pitch in sorted(self.sounding):
+        for pitch in sorted(self.own.sounding):
             self._emit(answer, codec.note_off(pitch))
         answer.finished = True
         self.notify(AnswerDone(answer, self._due(answer, self.context.step)))
@@ -355,19 +357,15 @@ class Generator:
         kind = codec.event_kind(event)
         messages = []
         first = False
+        if kind in ("note_on", "note_off"):
+            ended = self.own.push(event)     # a note of segue's this event ends, by the decoder's rules
+            if ended is not None:
+                messages.append((NOTE_OFF | self.settings.channel, ended[0], 0))
         if kind == "note_on":
-            pitch = event - codec.NOTE_ON_OFFSET
-            if pitch in self.sounding:       # the decoder's rule: re-striking ends the sounding note
-                messages.append((NOTE_OFF | self.settings.channel, pitch, 0))
-            messages.append((NOTE_ON | self.settings.channel, pitch, self.context.velocity))
-            self.sounding[pitch] = self.context.step
+            messages.append((NOTE_ON | self.settings.channel, event - codec.NOTE_ON_OFFSET, self.context.velocity))
             first = not answer.started_notes
             answer.started_notes = True
             answer.notes += 1
-        elif kind == "note_off":
-            pitch = event - codec.NOTE_OFF_OFFSET
-            if self.sounding.pop(pitch, None) is not None:
-                messages.append((NOTE_OFF | self.settings.channel, pitch, 0))
         answer.events += 1
         self.records.append(self._record())
         index = len(self.records) - 1
