@@ -206,12 +206,27 @@ def follow_port(port, kind: str, while_gone: str, reopen_lock=contextlib.nullcon
 
 
 class _BackendClient:
-    """What Output and Input share about their backend client `_rt`, guarded by `_client_lock`: the two ways to let
-    it go when the JACK server is left or lost."""
+    """What Output and Input share about their backend client `_rt`, guarded by `_client_lock`: opening it on a
+    named port, and the two ways to let it go when the JACK server is left or lost."""
 
     _rt: object
     _client_lock: threading.Lock
+    _port_name: str
     lost: bool
+    name: str
+    connect_to: str | None
+    connected: bool
+
+    def _open_named(self, rt, kind: str, must_find: bool) -> None:
+        """Open our port on a named one: `connect_to` at start (it must be there), the port found then when a
+        server is rejoined. Not there yet: not connected, and follow_port opens it when it appears."""
+        names = list(rt.get_ports())
+        if must_find or self.name in names:
+            index = find_port(names, self.connect_to if must_find else self.name, kind)
+            rt.open_port(index, self._port_name)
+            self.name, self.connected = names[index], True
+        else:
+            self.connected = False
 
     def leave(self) -> None:
         """Close the port and its client (the server is alive)."""
@@ -251,13 +266,7 @@ class Output(BaseOutput, _BackendClient):
             self.name = f"{self._client_name}:{self._port_name}" + (
                 f" (JACK may show it as {self._client_name}-01:{self._port_name})" if self._backend == "jack" else "")
         else:
-            names = list(rt.get_ports())
-            if must_find or self.name in names:
-                index = find_port(names, self.connect_to if must_find else self.name, "output")
-                rt.open_port(index, self._port_name)
-                self.name, self.connected = names[index], True
-            else:
-                self.connected = False       # follow_port opens it when the destination is there
+            self._open_named(rt, "output", must_find)
         with self._client_lock:
             self._rt, self.lost = rt, False
 
@@ -315,13 +324,7 @@ class Input(BaseInput, _BackendClient):
             _open_virtual(rt, self._backend, self._port_name)
             self.name = f"{self._client_name}:{self._port_name}"
         else:
-            names = list(rt.get_ports())
-            if must_find or self.name in names:
-                index = find_port(names, self.connect_to if must_find else self.name, "input")
-                rt.open_port(index, self._port_name)
-                self.name, self.connected = names[index], True
-            else:
-                self.connected = False       # follow_port opens it when the source is there
+            self._open_named(rt, "input", must_find)
         with self._client_lock:
             # a new client's first message comes with no spacing: the arrival clock starts again from it
             self._rt, self._clock, self.lost = rt, ArrivalClock(), False
