@@ -35,13 +35,13 @@ class Sent:
 
 class Scheduler:
     def __init__(self, output, spin_s: float = 0.001, on_sent=None, echo: EchoFilter | None = None,
-                 realtime_priority: int = 0):
+                 realtime_priority: int = 0, on_released=None, yield_to_player: bool = True):
         self.output = output
         self.spin_s = spin_s
         self.realtime_priority = realtime_priority
         self.realtime = False
         self.on_sent = on_sent              # callback(Sent) run on the scheduler thread, must be quick
-        self.on_released = None             # callback(data, at) for releases sent outside the schedule (cancel, panic)
+        self.on_released = on_released      # callback(data, at) for releases sent outside the schedule (cancel, panic)
         self.tracker = NoteTracker()
         self.echo = echo or EchoFilter()
         self.send_errors: collections.deque[float] = collections.deque(maxlen=100_000)   # at - due, seconds
@@ -53,7 +53,7 @@ class Scheduler:
         self.epoch = 0
         # The input thread stamps each player note-on here before the session's loop sees it: an answer opened
         # before it must not sound another note, even if the loop is busy (a prepared answer due right now).
-        self.yield_to_player = True         # False in continuous mode: segue plays along
+        self.yield_to_player = yield_to_player   # False in continuous mode: segue plays along
         self._player_note_at = float("-inf")
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="segue-scheduler", daemon=True)

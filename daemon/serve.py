@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 
+from segue.codec.midi import SUSTAIN_CC
 from segue.config import check_ranges
 from segue.errors import SegueError
 
@@ -292,7 +293,7 @@ def _learn(session, cfg) -> None:
             raise KeyboardInterrupt
         return data, stamp
 
-    bindings = learn(messages, taken={64, cfg.takeover_cc})
+    bindings = learn(messages, taken={SUSTAIN_CC, cfg.takeover_cc})
     session.controls.cc_map = CCMap({**cfg.cc_map, **bindings})
     if bindings:
         pairs = ", ".join(f"{name}: {cc}" for name, cc in bindings.items())

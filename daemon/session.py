@@ -17,14 +17,16 @@ from dataclasses import dataclass, field
 
 from segue.codec import codec
 from segue.codec.midi import (ALL_NOTES_OFF_CC, ALL_SOUND_OFF_CC, CHANNEL_PRESSURE, CONTROL_CHANGE, DRUM_CHANNEL,
-                              NOTE_OFF, NOTE_ON, PITCH_BEND, POLY_PRESSURE, STOP, SUSTAIN_CC, channel_of, hex_bytes,
-                              is_note_off, is_note_on, is_system, kind_of, pitch_name, unfinished_sysex)
+                              NOTE_OFF, NOTE_ON, PITCH_BEND, POLY_PRESSURE, STOP, SUSTAIN_CC, SWITCH_OFF, SWITCH_ON,
+                              channel_of, hex_bytes, is_note_off, is_note_on, is_system, kind_of, pitch_name,
+                              unfinished_sysex)
 from daemon.clock import MidiClock
 from segue.codec.streaming import StreamingEncoder
 from daemon.generator import (Answer, AnswerDone, AnswerOpened, ForgetMemory, Generator, GeneratorFailed,
                               GeneratorSettings, MemoryStrength, OpenAnswer, PlayerNotes, Rollback, SetControls)
 from daemon.live_controls import CCMap, Change, LiveControls
 from daemon.policy import TurnPolicy
+from daemon.safety import EchoFilter
 from daemon.scheduler import Scheduler, Sent
 from daemon.turn_log import SessionStats
 
@@ -86,10 +88,9 @@ class Session:
         self.controls = LiveControls(CCMap(cfg.cc_map), self.sampler, cfg.response_seconds, engine, follower, pinned)
         self.stats = SessionStats(turn_log, self.origin)
         self.scheduler = Scheduler(output, spin_s=cfg.spin_ms / 1000.0, on_sent=self._on_sent,
-                                   realtime_priority=cfg.realtime_priority)
-        self.scheduler.echo.window_s = cfg.echo_window_ms / 1000.0
-        self.scheduler.yield_to_player = self.policy.mode != "continuous"
-        self.scheduler.on_released = self._on_released
+                                   echo=EchoFilter(cfg.echo_window_ms / 1000.0),
+                                   realtime_priority=cfg.realtime_priority, on_released=self._on_released,
+                                   yield_to_player=self.policy.mode != "continuous")
         # grammar: config.yaml sampling: (None = its defaults); memory: the model's fitted MemorySettings or None
         settings = GeneratorSettings(lookahead_s=cfg.lookahead_ms / 1000.0, lead_in_ms=cfg.lead_in_ms,
                                      channel=self.channel, key=cfg.key, memory=memory,
@@ -482,7 +483,7 @@ class Session:
 
     def _send_state(self, answering: bool) -> None:
         if self.cfg.state_cc >= 0:
-            self.scheduler.send_now([CONTROL_CHANGE | self.channel, self.cfg.state_cc, 127 if answering else 0], track=False)
+            self.scheduler.send_now([CONTROL_CHANGE | self.channel, self.cfg.state_cc, SWITCH_ON if answering else SWITCH_OFF], track=False)
 
     def flush_record(self) -> None:
         if self.recorder is not None:

@@ -35,6 +35,7 @@ SOFT_PEDAL_CC = 67                 # the left pedal: takeover mode's default han
 ALL_SOUND_OFF_CC = 120
 ALL_NOTES_OFF_CC = 123
 PEDAL_DOWN = 64                    # switch pedals (sustain, a takeover pedal): a value >= 64 is "down"
+SWITCH_ON, SWITCH_OFF = 127, 0       # what a switch controller sends (segue's state CC for its LEDs)
 
 # Pitch names: MIDI 60 is middle C, C4 (scientific pitch notation); black keys spelled as in key names.
 PITCH_CLASS_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
