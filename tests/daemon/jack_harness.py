@@ -451,6 +451,13 @@ class MidiDump:
         self._err.close()
 
 
+def left_sounding(listener: Listener, timeout: float = 5.0) -> set[int]:
+    """Pitches still sounding at the listener once the releases in flight have had `timeout` to arrive (JACK
+    delivers a message a period or more after it is sent, later on a loaded machine): set() when all ended."""
+    wait_until(lambda: sounding_after(listener.since()) == set(), timeout)
+    return sounding_after(listener.since())
+
+
 def sounding_after(messages) -> set[int]:
     """Pitches left sounding at the end of a message stream, as a synth hears it: CC123 (all notes off) and CC120
     (all sound off) release every note of their channel."""

@@ -10,7 +10,8 @@ import signal
 import statistics
 import time
 
-from tests.daemon.jack_harness import PERIOD_S, MidiDump, Player, answer_after, flood, sounding_after, wait_until
+from tests.daemon.jack_harness import (PERIOD_S, MidiDump, Player, answer_after, flood, left_sounding, sounding_after,
+                                       wait_until)
 
 
 def test_answer_arrives_and_its_first_note_comes_within_a_jack_period_of_the_trigger(rig):
@@ -24,7 +25,7 @@ def test_answer_arrives_and_its_first_note_comes_within_a_jack_period_of_the_tri
     print("trigger -> first note-on at the client (ms):", [round(x * 1000, 2) for x in latencies])
     assert all(x > 0 for x in latencies)
     assert statistics.median(latencies) <= PERIOD_S + 0.005
-    assert sounding_after(listener.since()) == set()     # each answer released its notes
+    assert left_sounding(listener) == set()         # each answer released its notes
 
 
 def test_barge_in_silences_segue_and_every_note_on_gets_its_note_off(rig):
@@ -36,7 +37,7 @@ def test_barge_in_silences_segue_and_every_note_on_gets_its_note_off(rig):
     player.send(0x80, 40, 0)
     late = [t for t, _ in listener.note_ons(barged + 0.02)]
     assert late == [], f"segue kept playing {len(late)} notes after the barge-in"
-    assert sounding_after(listener.since()) == set()
+    assert left_sounding(listener) == set()
     assert wait_until(lambda: daemon.turns() and daemon.turns()[-1]["ended_by"] == "barge-in", 5), \
         "\n".join(line for line in daemon.output().splitlines() if "segue: in " not in line and "segue: out" not in line)
 
@@ -59,7 +60,7 @@ def test_two_thousand_messages_a_second_for_ten_seconds_do_not_break_it(rig, jac
     assert daemon.proc.poll() is None, daemon.output()
     released = player.phrase()
     answer_after(listener, released)
-    assert wait_until(lambda: sounding_after(listener.since()) == set(), 5)
+    assert left_sounding(listener) == set()
 
 
 def test_sysex_clock_aftertouch_bend_and_program_change_do_not_break_it(rig):
@@ -127,7 +128,7 @@ def test_continuous_mode_plays_along_and_ctrl_c_leaves_nothing_sounding(rig):
     assert wait_until(lambda: len(listener.note_ons(start)) >= 2, 10), daemon.output()
     assert daemon.stop() == 0
     time.sleep(0.2)
-    assert sounding_after(listener.since()) == set()
+    assert left_sounding(listener) == set()
 
 
 def test_takeover_pedal_starts_segue_and_releasing_it_stops_segue(rig):
@@ -140,4 +141,4 @@ def test_takeover_pedal_starts_segue_and_releasing_it_stops_segue(rig):
     lifted = player.send(0xB0, 67, 0)
     time.sleep(0.4)
     assert [t for t, _ in listener.note_ons(lifted + 0.02)] == []
-    assert sounding_after(listener.since()) == set()
+    assert left_sounding(listener) == set()

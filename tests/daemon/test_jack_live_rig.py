@@ -14,7 +14,7 @@ import time
 import pytest
 
 from tests.daemon.jack_harness import (FLOOD_BURST, PERIOD_S, REPO, Daemon, JackServer, Listener, MidiDump,
-                                       Player, Relay, XrunWindow, answer_after, flood, sounding_after, wait_until)
+                                       Player, Relay, XrunWindow, answer_after, flood, left_sounding, wait_until)
 
 # Notes segue had already sent when it heard the player arrive up to this much later: two JACK periods (its input
 # and its output) plus a loaded machine's scheduling. A note heard later than this inside the phrase is a stray.
@@ -36,7 +36,7 @@ def test_no_segue_note_sounds_inside_the_players_phrase_whenever_the_player_barg
     released = player.phrase((50,))
     answer_after(listener, released)
     assert wait_until(lambda: daemon.turns() and daemon.turns()[-1]["trigger"] > released, 10)   # logged at its end
-    assert sounding_after(listener.since()) == set()
+    assert left_sounding(listener) == set()         # the turn is logged as its last note-offs go out
     triggers = [turn["trigger"] for turn in daemon.turns()]
     strays = []
     for start in starts:
@@ -138,7 +138,7 @@ def test_sigkill_mid_answer_then_restart_leaves_nothing_sounding(jack, model, tm
         daemon = Daemon(jack, model, tmp_path, *args, client="victim")
         channels = lambda: {m[0] & 0x0F for _, m in synth.since(killed) if m[0] & 0xF0 == 0xB0 and m[1] == 123}  # noqa: E731
         assert wait_until(lambda: channels() == set(range(16)), 10), (synth.since(killed), daemon.output())
-        assert sounding_after(synth.since()) == set()
+        assert left_sounding(synth) == set()
     finally:
         daemon.stop()
         player.close()
