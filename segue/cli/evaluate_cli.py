@@ -68,10 +68,11 @@ def run_evaluate(args: argparse.Namespace) -> int:
         candidates = {label: MemorySettings.from_json(saved)
                       for label, saved in report["settings"]["model_memory"]["candidates"].items()}
         memory, tried = fit_memory_strength(args.model, args.train_data or args.data, candidates,
-                                            seconds=args.prime_seconds, max_pieces=args.pieces, seed=args.seed)
+                                            seconds=args.prime_seconds, max_pieces=args.pieces, seed=args.seed,
+                                            grammar=config_from_args(args).sampling)
         report["settings"]["generation_memory"] = {"chosen": memory.to_json(), "distance": tried}
-        text += ("\n\nMemory for generation, chosen on continuations of the held-out train pieces (mean relative "
-                 "distance to their real continuations on motif shares, key r and polyphony): " +
+        text += ("\n\nMemory for generation, chosen on continuations of the held-out train pieces through the "
+                 "decoding grammar, as segue serve plays (mean relative distance to their real continuations on motif shares, key r and polyphony): " +
                  ", ".join(f"{name}: {value:.3f}" for name, value in tried.items()) +
                  f"; chosen order {memory.order}{' transposed' if memory.transpose else ''}, strength "
                  f"{memory.strength:g}.")

@@ -297,15 +297,17 @@ CLOSENESS_MEASURES = ("motif_intervals", "motif_ioi", "key_corr", "polyphony")
 
 def fit_memory_strength(model_path: str | Path | None, train_data: str | Path, candidates: dict[str, "object"],
                         seconds: float = 10.0, max_pieces: int = 40, seed: int = 0,
-                        progress: Callable[[str], None] | None = None):
+                        progress: Callable[[str], None] | None = None, grammar=None):
     """The memory (among `candidates`, label -> MemorySettings fitted for scoring) and strength whose continuations
-    of held-out *train* pieces come closest to their real continuations on CLOSENESS_MEASURES.
+    of held-out *train* pieces come closest to their real continuations on CLOSENESS_MEASURES. Given `grammar`
+    (GrammarSettings), the continuations go through it after the memory, as the daemon plays.
 
     Returns (settings with the chosen strength, {label x strength: distance})."""
     from dataclasses import replace
 
     from segue.codec.dataset_reader import read_split
     from segue.evaluation.evaluate import tuning_split
+    from segue.inference.grammar import build_shapers
     from segue.inference.memory import SessionMemory
 
     _, tune = tuning_split(read_split(train_data, "train"))
@@ -318,7 +320,8 @@ def fit_memory_strength(model_path: str | Path | None, train_data: str | Path, c
             options[name] = replace(settings, strength=strength)
             sampler = Sampler(seed=seed)
             generators[name] = (lambda s, sampler: lambda passage: continue_primer(
-                source, sampler, passage.primer_events, seconds, [SessionMemory(s)]))(options[name], sampler)
+                source, sampler, passage.primer_events, seconds,
+                [SessionMemory(s), *(build_shapers(grammar) if grammar else ())]))(options[name], sampler)
     summary = summarise(evaluate_passages(passages, generators, seconds, progress), ["real", *generators])
     real = summary["real"]
     distance = {name: float(np.nanmean([abs(summary[name][m] - real[m]) / max(abs(real[m]), 1e-6)
