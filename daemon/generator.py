@@ -144,10 +144,9 @@ class Generator:
         self.base: Record | None = None      # state the answer started from / the last player checkpoint
         self.base_index = -1                 # records index the base stands for (-1: before the answer)
         self.epoch = 0                       # the scheduler's epoch of the last cancel heard (see Scheduler.cancel)
-        # The memory mixes in its distribution before the grammar's masks, so what the grammar rules out stays out.
+        # The memory mixes in first, the grammar's preferences yield to it, its rules hold after all (build_shapers).
         self.memory = SessionMemory(settings.memory) if settings.memory is not None else None
-        memory = [self.memory] if self.memory is not None else []
-        self.loop = SamplingLoop(sampler, memory + build_shapers(settings.grammar, settings.key or None))
+        self.loop = SamplingLoop(sampler, build_shapers(settings.grammar, settings.key or None, self.memory))
         self._learning(settings.memory_learns == "session")
         self._thread = threading.Thread(target=self._run, name="segue-generator", daemon=True)
 

@@ -321,7 +321,8 @@ def fit_memory_strength(model_path: str | Path | None, train_data: str | Path, c
             sampler = Sampler(seed=seed)
             generators[name] = (lambda s, sampler: lambda passage: continue_primer(
                 source, sampler, passage.primer_events, seconds,
-                [SessionMemory(s), *(build_shapers(grammar) if grammar else ())]))(options[name], sampler)
+                build_shapers(grammar, memory=SessionMemory(s)) if grammar else [SessionMemory(s)]))(
+                    options[name], sampler)
     summary = summarise(evaluate_passages(passages, generators, seconds, progress), ["real", *generators])
     real = summary["real"]
     distance = {name: float(np.nanmean([abs(summary[name][m] - real[m]) / max(abs(real[m]), 1e-6)
@@ -373,10 +374,11 @@ def run_continuations(model_path: str | Path | None, data_dir: str | Path, secon
         if grammar is not None:
             from segue.inference.grammar import build_shapers
 
-            # what segue serve plays: the memory mixes in first, then the grammar's masks (daemon/generator.py)
+            # what segue serve plays (daemon/generator.py): the grammar's preferences yield to the memory
             both, both_sampler = ModelSource(model_path), Sampler(temperature=temperature, top_p=top_p, seed=seed)
             generators["model + grammar + memory"] = lambda passage: continue_primer(
-                both, both_sampler, passage.primer_events, seconds, [SessionMemory(memory), *build_shapers(grammar)])
+                both, both_sampler, passage.primer_events, seconds,
+                build_shapers(grammar, memory=SessionMemory(memory)))
     results = evaluate_passages(passages, generators, seconds, progress)
     summary = summarise(results, ["real", *generators])
     out = {"summary": summary, "table": format_table(summary, seconds), "pieces": results, "png": None}

@@ -118,6 +118,7 @@ class SessionMemory:
         self.serial = 0                        # positions stored so far
         self.query: tuple[int, ...] = ()       # context keys of the position about to be predicted
         self.query_reference = 0
+        self.weight = 0.0                      # the mixing weight of the last shape() (grammar.YieldToMemory)
 
     # --- the shaper protocol ---------------------------------------------------------------------------------
     def observe(self, event: int) -> None:
@@ -132,11 +133,12 @@ class SessionMemory:
 
     def shape(self, probs: np.ndarray) -> np.ndarray:
         prediction = self.predict()
+        self.weight = 0.0
         if prediction is None:
             return probs
         p_memory, confidence = prediction
-        weight = self.lambdas[confidence]
-        return probs if weight <= 0 else (1.0 - weight) * probs + weight * p_memory
+        self.weight = float(self.lambdas[confidence])
+        return probs if self.weight <= 0 else (1.0 - self.weight) * probs + self.weight * p_memory
 
     def snapshot(self):
         """Cheap: the context and a serial number; restore() undoes what was stored after it (rollback when the

@@ -7,7 +7,7 @@ from segue.inference import generate as gen
 from segue.inference.engine import Engine
 from segue.config import GrammarSettings
 from segue.inference.grammar import (FollowDynamics, FollowKey, NoteOffMask, PinnedKey, ReleaseHazard,
-                                    build_shapers)
+                                    YieldToMemory, build_shapers)
 from segue.inference.sampling import Sampler, softmax
 from segue.inference.sampling_loop import Length, SamplingLoop
 
@@ -74,6 +74,55 @@ def test_a_model_that_never_releases_still_has_no_note_past_the_cap():
     events = loop.run(lambda event: holds, strike, Length(seconds=6.0))
     notes = codec.decode_events(events)
     assert notes and max(n.end - n.start for n in notes) <= 2.0
+
+
+class ConfidentMemory:
+    """A session memory as the grammar sees it: already mixed in, with the weight it mixed at."""
+
+    def __init__(self, weight: float):
+        self.weight = weight
+
+    def reset(self) -> None:
+        pass
+
+    def observe(self, event: int) -> None:
+        pass
+
+    def shape(self, probs):
+        return probs
+
+    def snapshot(self):
+        return self.weight
+
+    def restore(self, state) -> None:
+        self.weight = state
+
+
+def test_the_grammars_preferences_yield_to_a_confident_memory_by_its_weight():
+    key_notes = [codec.note_on(p) for p in (60, 64, 67, 72)] * 3
+    context = [e for on in key_notes for e in (on, codec.time_shift(20), codec.note_off(on))]
+    plain = fed(FollowKey(0.9, 16), context).shape(uniform())
+    for weight, expected in ((0.0, plain), (1.0, UNIFORM), (0.25, 0.25 * UNIFORM + 0.75 * plain)):
+        yielding = fed(YieldToMemory(ConfidentMemory(weight), [FollowKey(0.9, 16)]), context)
+        assert np.allclose(yielding.shape(uniform()), expected)
+    snap = yielding.snapshot()
+    yielding.observe(codec.note_on(61))
+    yielding.restore(snap)
+    assert np.allclose(yielding.shape(uniform()), 0.25 * UNIFORM + 0.75 * plain)
+
+
+def test_with_the_memory_fully_confident_no_note_outlives_the_cap_and_no_silent_pitch_is_released():
+    shapers = build_shapers(GrammarSettings(note_cap_seconds=2.0), memory=ConfidentMemory(1.0))
+    assert isinstance(shapers[1], YieldToMemory)
+    holds = np.full(codec.NUM_CLASSES, -30.0)
+    holds[codec.time_shift(100)] = 0.0
+    holds[codec.note_off(61)] = 0.0                                          # a silent pitch's release, likely
+    strike = holds.copy()
+    strike[codec.note_on(60)] = 10.0
+    events = SamplingLoop(Sampler(seed=0), shapers).run(lambda event: holds, strike, Length(seconds=6.0))
+    notes = codec.decode_events(events)
+    assert notes and max(n.end - n.start for n in notes) <= 2.0
+    assert codec.note_off(61) not in events
 
 
 def test_release_hazard_takes_its_mass_from_every_event_but_the_releases():
