@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from daemon.safety import LOOP_EVIDENCE
 from tests.daemon.jack_harness import (FLOOD_BURST, PERIOD_S, REPO, Daemon, JackServer, Listener, MidiDump,
                                        Player, Relay, XrunWindow, answer_after, flood, left_sounding, wait_until)
 
@@ -85,7 +86,9 @@ def test_a_feedback_loop_through_a_delaying_relay_does_not_run_away(rig, jack, d
         time.sleep(1.5 + delay + 1.0)                          # the answer playing then ends; its echoes are ignored
         settled = len(daemon.turns())
         time.sleep(4)
-        assert len(daemon.turns()) == settled <= 5, [t["ended_by"] for t in daemon.turns()]
+        # Each answer an echo cuts short brings that echo as evidence, so the loop is known within LOOP_EVIDENCE
+        # cut answers (fewer when answers open with chords); then one answer plays out, and nothing follows.
+        assert len(daemon.turns()) == settled <= LOOP_EVIDENCE + 1, [t["ended_by"] for t in daemon.turns()]
     finally:
         relay.close()
 
