@@ -37,21 +37,23 @@ M21=$(python -c "import music21.corpus, os; print(os.path.dirname(music21.corpus
   "$M21/beethoven/opus18no1/*.mxl" "$M21/beethoven/opus59no1/*.mxl" "$M21/beethoven/opus133.mxl" \
   -o "$DATA" --workers 2
 
+# Both stages: past-only controls, 75% rendered windows, all 12 keys; one thread; a triangular2 cyclical rate with
+# half-cycles of 500 steps; evals of 128 windows of 256 events every 250 steps; a checkpoint every 3 minutes.
+BOTH_STAGES=(--set data.all_keys=true --set data.controls=past --set data.rendered_share=0.75
+  --set train.threads=1 --set train.schedule=cyclical --set train.clr_mode=triangular2 --set train.clr_step_size=500
+  --set train.eval_every=250 --set train.eval_seq_len=256 --set train.eval_max_windows=128
+  --set train.checkpoint_minutes=3 --set train.log_every=50)
+
 if [ "${STAGE:-1}" = 2 ]; then
   # From stage 1's best weights to runs/default-2. The shipped run started from them as committed:
   #   git show c1ef428:segue/models/default.pt > /tmp/stage1.pt; INIT=/tmp/stage1.pt STAGE=2 SKIP_BUILD=1 bash ...
   RUN2=${RUN2:-runs/default-2}
   INIT=${INIT:-$RUN/best.pt}
   mkdir -p "$RUN2"
-  nohup segue train --init-from "$INIT" --data "$DATA" --out "$RUN2" --no-progress \
-    --set data.all_keys=true --set data.controls=past --set data.rendered_share=0.75 \
-    --set train.seed=4321 --set train.threads=1 \
-    --set 'train.stages=[{seq_len: 256, batch_size: 16, max_steps: null}]' \
-    --set train.schedule=cyclical --set train.clr_mode=triangular2 \
-    --set train.lr=0.0004 --set train.min_lr=0.00005 --set train.clr_step_size=500 \
-    --set train.max_steps=8000 --set train.eval_every=250 --set train.eval_seq_len=256 \
-    --set train.eval_max_windows=128 --set train.patience=8 --set train.min_delta=0.001 \
-    --set train.checkpoint_minutes=3 --set train.log_every=50 \
+  nohup segue train --init-from "$INIT" --data "$DATA" --out "$RUN2" --no-progress "${BOTH_STAGES[@]}" \
+    --set train.seed=4321 --set 'train.stages=[{seq_len: 256, batch_size: 16, max_steps: null}]' \
+    --set train.lr=0.0004 --set train.min_lr=0.00005 --set train.max_steps=8000 \
+    --set train.patience=8 --set train.min_delta=0.001 \
     > "$RUN2/train.log" 2>&1 &
   echo "stage 2 in the background (pid $!): tail -f $RUN2/train.log; then python -m training.checkpoint" \
        "$RUN2/best.pt -o segue/models/default.pt && segue export segue/models/default.pt -o segue/models/default.onnx"
@@ -67,14 +69,10 @@ python -m training.from_onnx "$RUN/base.onnx" -o "$RUN/base.pt"
 # Stages 64 -> 128 -> 256 events; cyclical LR (triangular2, a lower peak than from scratch: the weights are
 # trained already) stepped per batch; early stopping on the mean eval loss of the plain and the rendered eval
 # split; transposition into all 12 keys (train split only); time stretch 0.95..1.05 for plain windows.
-nohup segue train --init-from "$RUN/base.pt" --data "$DATA" --out "$RUN" --no-progress \
-  --set data.all_keys=true --set data.controls=past --set data.rendered_share=0.75 \
-  --set train.seed=1234 --set train.threads=1 \
+nohup segue train --init-from "$RUN/base.pt" --data "$DATA" --out "$RUN" --no-progress "${BOTH_STAGES[@]}" \
+  --set train.seed=1234 \
   --set 'train.stages=[{seq_len: 64, batch_size: 32, max_steps: 500}, {seq_len: 128, batch_size: 32, max_steps: 1000}, {seq_len: 256, batch_size: 16, max_steps: null}]' \
-  --set train.schedule=cyclical --set train.clr_mode=triangular2 \
-  --set train.lr=0.001 --set train.min_lr=0.0001 --set train.clr_step_size=500 \
-  --set train.max_steps=20000 --set train.eval_every=250 --set train.eval_seq_len=256 \
-  --set train.eval_max_windows=128 --set train.patience=6 --set train.min_delta=0.002 \
-  --set train.checkpoint_minutes=3 --set train.log_every=50 \
+  --set train.lr=0.001 --set train.min_lr=0.0001 --set train.max_steps=20000 \
+  --set train.patience=6 --set train.min_delta=0.002 \
   > "$RUN/train.log" 2>&1 &
 echo "training in the background (pid $!): tail -f $RUN/train.log; best weights: $RUN/best.pt"
