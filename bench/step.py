@@ -152,7 +152,7 @@ def real_music_rate(data_dir: Path | None) -> float | None:
     from segue.codec.dataset_reader import read_split
 
     events = np.concatenate([e for _, e in read_split(data_dir, "eval")])
-    seconds = sum(codec.shift_steps(int(e)) for e in events) / codec.STEPS_PER_SECOND
+    seconds = int(codec.shift_steps_of(events).sum()) / codec.STEPS_PER_SECOND
     return len(events) / seconds
 
 

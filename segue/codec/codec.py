@@ -106,6 +106,15 @@ def shift_steps(event: int) -> int:
     return 0
 
 
+def shift_steps_of(events) -> np.ndarray:
+    """shift_steps over an array, int64: the steps each event moves time (0 for any event but a TIME_SHIFT). The
+    controls' windows, the continuation test's primer cut, the scorer's per-10-ms figure and generate's lengths
+    count time with it."""
+    events = np.asarray(events, dtype=np.int64)
+    is_shift = (events >= TIME_SHIFT_OFFSET) & (events < VELOCITY_OFFSET)
+    return np.where(is_shift, events - TIME_SHIFT_OFFSET + 1, 0)
+
+
 def quantize_array(seconds: np.ndarray) -> np.ndarray:
     """quantize() over an array: the same float operations, truncated the same way (times are never negative)."""
     return (np.asarray(seconds, dtype=np.float64) * STEPS_PER_SECOND + 0.5).astype(np.int64)

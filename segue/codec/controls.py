@@ -12,7 +12,7 @@ import re
 
 import numpy as np
 
-from segue.codec.codec import (NOTE_OFF_OFFSET, STEPS_PER_SECOND, TIME_SHIFT_OFFSET, VELOCITY_OFFSET, EventCursor)
+from segue.codec.codec import (NOTE_OFF_OFFSET, STEPS_PER_SECOND, TIME_SHIFT_OFFSET, EventCursor, shift_steps_of)
 from segue.errors import SegueError
 
 DENSITY_WINDOW_SECONDS = 3.0
@@ -42,15 +42,6 @@ def density_one_hot(density: float) -> np.ndarray:
     out = np.zeros(NUM_DENSITY_CLASSES, dtype=np.float32)
     out[density_class(density)] = 1.0
     return out
-
-
-def shift_steps_of(events) -> np.ndarray:
-    """The steps each event moves time, int64: a TIME_SHIFT its steps, any other event 0 (codec.shift_steps over an
-    array). The controls' windows, the continuation test's primer cut and the scorer's per-10-ms figure count time
-    with it."""
-    events = np.asarray(events, dtype=np.int64)
-    is_shift = (events >= TIME_SHIFT_OFFSET) & (events < VELOCITY_OFFSET)
-    return np.where(is_shift, events - TIME_SHIFT_OFFSET + 1, 0)
 
 
 def _prepare(events):

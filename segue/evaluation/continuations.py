@@ -22,7 +22,7 @@ from segue.codec import codec
 from segue.evaluation import musical_metrics as mm
 from segue.evaluation.baselines import ALL_KEYS, MarkovModel, MarkovSource
 from segue.codec.codec import Note
-from segue.codec.controls import shift_steps_of
+from segue.codec.codec import shift_steps_of
 from segue.errors import SegueError
 from segue.inference.sampling import Sampler
 from segue.inference.sampling_loop import Length, SamplingLoop

@@ -21,7 +21,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from segue.codec import codec
-from segue.codec.controls import shift_steps_of
+from segue.codec.codec import shift_steps_of
 from segue.errors import SegueError
 from segue.inference.sampling_loop import Shaper
 

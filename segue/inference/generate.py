@@ -103,11 +103,11 @@ class Generated:
 
     @property
     def primer_seconds(self) -> float:
-        return sum(codec.shift_steps(int(e)) for e in self.primer) / codec.STEPS_PER_SECOND
+        return int(codec.shift_steps_of(self.primer).sum()) / codec.STEPS_PER_SECOND
 
     @property
     def continuation_seconds(self) -> float:
-        return sum(codec.shift_steps(int(e)) for e in self.continuation) / codec.STEPS_PER_SECOND
+        return int(codec.shift_steps_of(self.continuation).sum()) / codec.STEPS_PER_SECOND
 
     def notes(self):
         """Primer and continuation notes; every note capped at 5 s, and those still sounding when the continuation

@@ -1,4 +1,6 @@
 """The incremental cursor the live daemon builds its context with: read what one stream holds, write it into another."""
+import numpy as np
+
 from segue.codec import codec
 from segue.codec.codec import EventCursor, NoteEdge
 
@@ -42,3 +44,9 @@ def test_a_late_player_note_goes_in_where_the_context_stands():
     context.push(codec.velocity_event(5))
     assert context.write(110, False, 60, codec.bin_to_velocity(5)) == [codec.note_on(60)]
     assert context.step == 120
+
+
+def test_shift_steps_of_an_array_is_shift_steps_of_each_event():
+    every_class = np.arange(codec.NUM_CLASSES)
+    assert codec.shift_steps_of(every_class).tolist() == [codec.shift_steps(int(e)) for e in every_class]
+    assert codec.shift_steps_of([]).tolist() == []
