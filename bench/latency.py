@@ -7,8 +7,9 @@ It starts a private `jackd -R -d dummy` (at jackd's own default priority unless 
 10, what a musician's `jackd -R` gets), plays short phrases from one JACK client, listens to segue's output with
 another (stamping arrivals with perf_counter, CLOCK_MONOTONIC: the clock the daemon stamps with) and counts it with
 `jack_midi_dump`, an independent C client. Every other phrase barges in on the answer. First the same phrases are
-played with no segue attached (player -> listener), so jackd's xruns can be compared with and without segue in one
-run. Per turn the daemon's --turn-log gives the trigger, the end and every message it sent. Printed:
+played with no segue attached, each followed by a stand-in answer of the same length from the player itself (to the
+same listener and jack_midi_dump, which have as much to do), so jackd's xruns can be compared with and without
+segue in one run. Per turn the daemon's --turn-log gives the trigger, the end and every message it sent. Printed:
 
 - xrun reports in jackd's log per minute, without and with segue attached (playing and idle)
 - trigger -> first note-on, as sent by the daemon and as heard by the client (goal: p99 <= period + 2 ms)
@@ -75,26 +76,42 @@ def phrase(player: Player, i: int) -> tuple[float, float]:
     return first, player.send(0x80, 67 + i % 5, 0)
 
 
+STAND_IN_NOTE_S = 0.08             # the baseline's stand-in answer: a note this often (segue's: ~10 messages a turn)
+
+
+def stand_in_answer(player: Player, seconds: float, i: int) -> None:
+    """What segue's answer puts through the graph, played by the player itself (baseline, no segue): notes at
+    STAND_IN_NOTE_S for `seconds`, to the same listener and jack_midi_dump, so both runs carry like traffic."""
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        player.send(0x90, 72 + i % 7, 70)
+        time.sleep(STAND_IN_NOTE_S / 2)
+        player.send(0x80, 72 + i % 7, 0)
+        time.sleep(STAND_IN_NOTE_S / 2)
+
+
 def play_turns(daemon: Daemon | None, listener: Listener, player: Player, turns: int, rng: random.Random,
                offset: int = 0):
     """Play `turns` phrases; odd ones barge in on the answer. Without a daemon (the baseline) the same phrases are
-    played at the same pace. Returns phrase starts, {turn number: last note-off}, phrases never answered."""
+    played at the same pace, each followed by a stand-in answer of the same length. Returns phrase starts,
+    {turn number: last note-off}, phrases never answered."""
     starts, released, unanswered = [], {}, 0
     for i in range(offset, offset + turns):
         before = len(daemon.turns()) if daemon else 0
         start, t = phrase(player, i)
         starts.append(start)
-        heard = wait_until(lambda: listener.note_ons(t), 3) if daemon else (time.sleep(0.1) or True)
+        if daemon is None:
+            time.sleep(SILENCE_MS / 1000)
+            stand_in_answer(player, rng.uniform(*BARGE_AFTER_S) if i % 2 == 1 else ANSWER_S, i)
+            continue
+        heard = wait_until(lambda: listener.note_ons(t), 3)
         unanswered += not heard
         if heard and i % 2 == 1:
             time.sleep(rng.uniform(*BARGE_AFTER_S))       # the next phrase cuts this answer short
             continue
-        if daemon:
-            # this phrase's answer has run its length (the log also holds the turn this phrase cut short)
-            if wait_until(lambda: any(turn["trigger"] > t for turn in daemon.turns()[before:]), ANSWER_S + 3):
-                released[daemon.turns()[-1]["turn"]] = t
-        else:
-            time.sleep(ANSWER_S)
+        # this phrase's answer has run its length (the log also holds the turn this phrase cut short)
+        if wait_until(lambda: any(turn["trigger"] > t for turn in daemon.turns()[before:]), ANSWER_S + 3):
+            released[daemon.turns()[-1]["turn"]] = t
     return starts, released, unanswered
 
 
@@ -162,8 +179,9 @@ def main(argv=None) -> int:
     listener, player = Listener("bench-listener"), Player("bench-player")
     dump = MidiDump(jack, workdir, "bench-dump")
     try:
-        # Without segue: the same player and listener, the same phrases, connected to each other.
+        # Without segue: the same player, listener and jack_midi_dump, the same phrases and stand-in answers.
         jack.connect("bench-player:out", "bench-listener:in")
+        jack.connect("bench-player:out", dump.port)
         time.sleep(0.5)
         without.start()
         play_turns(None, listener, player, args.baseline_turns, rng)
@@ -172,7 +190,9 @@ def main(argv=None) -> int:
         time.sleep(args.idle_seconds)
         idle_without.stop()
         jack.disconnect("bench-player:out", "bench-listener:in")
+        jack.disconnect("bench-player:out", dump.port)
         listener.clear()
+        baseline_dumped = len(dump.messages())         # the baseline's messages: not segue's to account for
         for block, silence in enumerate(silences):
             daemon = Daemon(jack, model, workdir, "--silence-ms", f"{silence:.3f}", "--length", str(ANSWER_S),
                             client=f"segue{block}")
@@ -206,7 +226,7 @@ def main(argv=None) -> int:
             turns += block_turns
             heard += listener.since()[start:]
         time.sleep(0.5)
-        dumped, dump_overflows = dump.messages(), dump.overflows()
+        dumped, dump_overflows = dump.messages()[baseline_dumped:], dump.overflows()
     finally:
         dump.close()
         listener.close()
