@@ -307,8 +307,6 @@ def fit_memory_strength(model_path: str | Path | None, train_data: str | Path, c
 
     from segue.codec.dataset_reader import read_split
     from segue.evaluation.evaluate import tuning_split
-    from segue.inference.grammar import build_shapers
-    from segue.inference.memory import SessionMemory
 
     _, tune = tuning_split(read_split(train_data, "train"))
     passages = passages_of([(f"tuning piece {i}", events) for i, events in enumerate(tune)], seconds, max_pieces)
@@ -318,11 +316,7 @@ def fit_memory_strength(model_path: str | Path | None, train_data: str | Path, c
         for strength in MEMORY_STRENGTHS:
             name = f"{label} x{strength:g}"
             options[name] = replace(settings, strength=strength)
-            sampler = Sampler(seed=seed)
-            generators[name] = (lambda s, sampler: lambda passage: continue_primer(
-                source, sampler, passage.primer_events, seconds,
-                build_shapers(grammar, memory=SessionMemory(s)) if grammar else [SessionMemory(s)]))(
-                    options[name], sampler)
+            generators[name] = _sampling_generator(source, 1.0, 1.0, seed, seconds, grammar, options[name])
     summary = summarise(evaluate_passages(passages, generators, seconds, progress), ["real", *generators])
     real = summary["real"]
     distance = {name: float(np.nanmean([abs(summary[name][m] - real[m]) / max(abs(real[m]), 1e-6)
@@ -366,19 +360,11 @@ def run_continuations(model_path: str | Path | None, data_dir: str | Path, secon
         generators["model + grammar"] = _sampling_generator(ModelSource(model_path), temperature, top_p, seed,
                                                             seconds, grammar)
     if memory is not None:
-        from segue.inference.memory import SessionMemory
-
-        remembering, sampler = ModelSource(model_path), Sampler(temperature=temperature, top_p=top_p, seed=seed)
-        generators["model + memory"] = lambda passage: continue_primer(
-            remembering, sampler, passage.primer_events, seconds, [SessionMemory(memory)])
-        if grammar is not None:
-            from segue.inference.grammar import build_shapers
-
-            # what segue serve plays (daemon/generator.py): the grammar's preferences yield to the memory
-            both, both_sampler = ModelSource(model_path), Sampler(temperature=temperature, top_p=top_p, seed=seed)
-            generators["model + grammar + memory"] = lambda passage: continue_primer(
-                both, both_sampler, passage.primer_events, seconds,
-                build_shapers(grammar, memory=SessionMemory(memory)))
+        generators["model + memory"] = _sampling_generator(ModelSource(model_path), temperature, top_p, seed,
+                                                           seconds, memory=memory)
+        if grammar is not None:            # what segue serve plays (daemon/generator.py)
+            generators["model + grammar + memory"] = _sampling_generator(ModelSource(model_path), temperature,
+                                                                         top_p, seed, seconds, grammar, memory)
     results = evaluate_passages(passages, generators, seconds, progress)
     summary = summarise(results, ["real", *generators])
     out = {"summary": summary, "table": format_table(summary, seconds), "pieces": results, "png": None}
@@ -388,11 +374,19 @@ def run_continuations(model_path: str | Path | None, data_dir: str | Path, secon
     return out
 
 
-def _sampling_generator(source, temperature: float, top_p: float, seed: int, seconds: float, grammar=None):
-    """A generator function with its own seeded sampler (same seed for every system: a like-for-like draw) and,
-    given GrammarSettings, the decoding grammar's shapers."""
+def _sampling_generator(source, temperature: float, top_p: float, seed: int, seconds: float, grammar=None,
+                        memory=None):
+    """A generator function with its own seeded sampler (same seed for every system: a like-for-like draw) and
+    fresh shapers for each passage: given GrammarSettings the decoding grammar's, given MemorySettings a
+    SessionMemory that hears the primer first; with both, the grammar yields to the memory, as in the daemon."""
     from segue.inference.grammar import build_shapers
+    from segue.inference.memory import SessionMemory
+
+    def shapers() -> list:
+        remembering = SessionMemory(memory) if memory is not None else None
+        if grammar is not None:
+            return build_shapers(grammar, memory=remembering)
+        return [remembering] if remembering is not None else []
 
     sampler = Sampler(temperature=temperature, top_p=top_p, seed=seed)
-    return lambda passage: continue_primer(source, sampler, passage.primer_events, seconds,
-                                           build_shapers(grammar) if grammar else ())
+    return lambda passage: continue_primer(source, sampler, passage.primer_events, seconds, shapers())
