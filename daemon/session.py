@@ -483,7 +483,8 @@ class Session:
 
     def _send_state(self, answering: bool) -> None:
         if self.cfg.state_cc >= 0:
-            self.scheduler.send_now([CONTROL_CHANGE | self.channel, self.cfg.state_cc, SWITCH_ON if answering else SWITCH_OFF], track=False)
+            self.scheduler.send_now([CONTROL_CHANGE | self.channel, self.cfg.state_cc,
+                                     SWITCH_ON if answering else SWITCH_OFF], track=False)
 
     def flush_record(self) -> None:
         if self.recorder is not None:

@@ -165,7 +165,7 @@ class GrammarSettings:
     no_restrike: bool = True
     release_start_seconds: float = 1.0    # the release hazard starts at this note age; negative = no hazard
     note_cap_seconds: float = 4.0         # ... and forces the release here
-    release_follow_quantile: float = 0.5  # ... or earlier: at this quantile of the recent note lengths; negative = fixed
+    release_follow_quantile: float = 0.5  # ... or earlier: this quantile of the recent note lengths; negative = fixed
     follow_dynamics: bool = True
     dynamics_spread: float = 6.0          # MIDI velocity units around the recent level
     key_strength: float = 0.9             # of a pinned key's scale mask (the key itself: --key, daemon.key)

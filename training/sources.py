@@ -20,7 +20,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from segue.errors import SegueError
-from segue.codec.midi_io import FOLDER, MIDI_SUFFIXES, MUSIC, MUSIC_SUFFIXES, folder_paths, is_session_file, source_paths
+from segue.codec.midi_io import (FOLDER, MIDI_SUFFIXES, MUSIC, MUSIC_SUFFIXES, folder_paths, is_session_file,
+                                 source_paths)
 
 SESSION_PREFIX = "session:"    # piece ids of recorded sessions; training/rendering.py knows them as performances
 

@@ -72,7 +72,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
                                             grammar=config_from_args(args).sampling)
         report["settings"]["generation_memory"] = {"chosen": memory.to_json(), "distance": tried}
         text += ("\n\nMemory for generation, chosen on continuations of the held-out train pieces through the "
-                 "decoding grammar, as segue serve plays (mean relative distance to their real continuations on motif shares, key r and polyphony): " +
+                 "decoding grammar, as segue serve plays (mean relative distance to their real continuations on "
+                 "motif shares, key r and polyphony): " +
                  ", ".join(f"{name}: {value:.3f}" for name, value in tried.items()) +
                  f"; chosen order {memory.order}{' transposed' if memory.transpose else ''}, strength "
                  f"{memory.strength:g}.")
