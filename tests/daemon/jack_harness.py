@@ -498,7 +498,6 @@ def relay():
         out.send_message(message)
 threading.Thread(target=relay, daemon=True).start()
 from daemon.jack_semaphores import open_awake
-from segue.config import DaemonConfig
 def open_in():
     rt = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name=client + "-in")
     rt.ignore_types(sysex=False, timing=False, active_sense=False)
