@@ -75,8 +75,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
                  "decoding grammar, as segue serve plays (mean relative distance to their real continuations on "
                  "motif shares, key r and polyphony): " +
                  ", ".join(f"{name}: {value:.3f}" for name, value in tried.items()) +
-                 f"; chosen order {memory.order}{' transposed' if memory.transpose else ''}, strength "
-                 f"{memory.strength:g}.")
+                 f"; chosen {memory.describe()}, strength {memory.strength:g}.")
     if args.continuations:
         from segue.evaluation.continuations import run_continuations
 

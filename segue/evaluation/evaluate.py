@@ -36,7 +36,8 @@ TUNING_SHARE = 10              # one train piece in 10 (by a stable hash of its 
 KN_MAX_ORDER = 10              # orders 1..10 are tried on the tuning pieces
 KN_DISCOUNT_SCALES = (0.8, 0.9, 1.0, 1.1, 1.25, 1.5)   # then these multiples of the estimated discounts, at that order
 REPEAT_LENGTH = 16             # a verbatim repeat: >= 16 events (about 4-5 notes with their timing) seen earlier
-MEMORY_CANDIDATES = ((12, False), (12, True))   # (order, transposition-invariant) tried on the tuning pieces
+# (order, transposition-invariant, coarse contexts) tried on the tuning pieces; exact contexts stay as a reference
+MEMORY_CANDIDATES = ((12, False, False), (12, False, True), (12, True, True))
 
 Predictions = list[tuple[np.ndarray, np.ndarray]]   # per piece: (probs [T-1, 388] of events[1:], events)
 
@@ -127,14 +128,14 @@ def fit_kn(fit_pieces: list[np.ndarray], tune_pieces: list[np.ndarray], all_trai
 
 
 def fit_memory(tune: Predictions, candidates=MEMORY_CANDIDATES, progress: Callable[[str], None] = print):
-    """Each candidate memory (order, transposition) with its mixing table fitted on the tuning pieces, and the one
-    that predicts them best: (best settings, {label: tuning NLL}, {label: settings})."""
+    """Each candidate memory (order, transposition, coarseness) with its mixing table fitted on the tuning pieces,
+    and the one that predicts them best: (best settings, {label: tuning NLL}, {label: settings})."""
     from segue.inference.memory import MemorySettings, SessionMemory, fit_mixing, memory_trace
 
     nll, fitted = {}, {}
-    for order, transpose in candidates:
-        label = f"order {order}{' transposed' if transpose else ''}"
-        settings = MemorySettings(order=order, transpose=transpose)
+    for order, transpose, coarse in candidates:
+        settings = MemorySettings(order=order, transpose=transpose, coarse=coarse)
+        label = settings.describe()
         fitted[label] = fit_mixing(settings, *memory_trace(settings, tune))
         nll[label] = score_pieces(tune, [SessionMemory(fitted[label])]).metrics()["nll"]
     best = min(nll, key=nll.get)
@@ -245,9 +246,8 @@ def evaluate(model: str | Path | None, data_dir: str | Path, split: str = "eval"
         report.systems["model + memory + note-off grammar"] = score_pieces(
             live, [SessionMemory(fitted), NoteOffMask()])
         report.notes["model + memory + note-off grammar"] = "both shapers, as the sampling loop applies them"
-        report.notes["model + memory"] = (f"mixed with SessionMemory (order {fitted.order}"
-                                          f"{', transposition-invariant' if fitted.transpose else ''}, over the piece "
-                                          "so far: all of its events)")
+        report.notes["model + memory"] = (f"mixed with SessionMemory ({fitted.describe()}, over the piece so far: "
+                                          "all of its events)")
         progress(f"model + memory: {report.systems['model + memory'].metrics()['nll']:.4f} "
                  f"({time.time() - started:.0f} s)")
     if baselines:
@@ -409,5 +409,5 @@ def _memory_summary(settings_json: str) -> str:
 
     s = MemorySettings.from_json(settings_json)
     table = np.asarray(s.lambdas).reshape(s.order + 1, CELLS_PER_ORDER)
-    return (f"order {s.order}{' transposition-invariant' if s.transpose else ''}, capacity {s.capacity}; mean mixing "
+    return (f"{s.describe()}, capacity {s.capacity}; mean mixing "
             "weight by longest matched order: " + " ".join(f"{k}:{table[k].mean():.2f}" for k in range(s.order + 1)))

@@ -17,12 +17,18 @@ events are stored the oldest one's counts are removed as each new one arrives, s
 
 `transpose=True` makes the memory transposition-invariant: note-on/off pitches in a context and in the predicted
 event are taken relative to the last note-on before the predicted event, so a motif played again a third higher
-is recognised. It implements the shaper protocol of the one sampling loop and of segue.evaluation.scoring
+is recognised. `coarse=True` makes it hear a phrase played again with other timing and dynamics: its contexts
+take time shifts and velocities in coarse classes, while what it predicts stays the exact event that followed.
+Measured on 20 held-out train pieces played as performances (data render), 10 s -> 10 s through the decoding
+grammar, the memory fitted on plain train pieces at strength x3: the answers reuse 0.134 of the primer's interval
+4-grams with coarse contexts, 0.030 with exact ones (the real continuations: 0.184). Exact contexts are broken by
+every velocity the grammar nudges towards the player's level and by every rubato-shifted time step. It implements the shaper protocol of the one sampling loop and of segue.evaluation.scoring
 (`reset`, `observe`, `shape`).
 """
 from __future__ import annotations
 
 import json
+from bisect import bisect_right
 from collections import deque
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -40,6 +46,14 @@ ROLLBACK_EVENTS = 4096        # evictions remembered so that restore() can undo 
 EM_ITERATIONS = 60
 MAX_WEIGHT = 0.995            # the network always keeps a little: the memory alone would never play anything new
 POOL_STRENGTH = 20.0          # positions' worth of pull from a cell's weight towards its order's pooled weight
+
+# The coarse contexts' classes. Time shifts in 10 ms steps, each class about twice the last: one chord's spread
+# (<= 20 ms), ornaments and fast runs, sixteenths, eighths, quarters, longer. Rubato moves a performed inter-onset
+# interval by tens of percent (Repp 1992), so a finer grid tells two renditions of one phrase apart. Velocity bins
+# (32, of 4 MIDI velocities each) in groups of 4: the dynamic level (p, mf, f ...), not its exact value.
+COARSE_SHIFT_EDGES = (3, 7, 16, 36, 81)
+COARSE_VELOCITY_BINS = 4
+_COARSE_BASE = 3000           # coarse context codes: above every stored code (relative ones end below 2 * 1000 + 388)
 
 _HASH_MULTIPLIER = 0x9E3779B97F4A7C15
 _HASH_MASK = (1 << 64) - 1
@@ -59,9 +73,15 @@ class MemorySettings:
     # next; sampling from it rarely lands back on a remembered context, so answers reuse little of the player's
     # material unless the memory is trusted more (continuations.fit_memory_strength; live, a CC can set it).
     strength: float = 1.0
+    coarse: bool = False      # contexts hear time shifts and velocities in classes (COARSE_SHIFT_EDGES, ...)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
+
+    def describe(self) -> str:
+        """"order 12, transposition-invariant, coarse": what the reports print."""
+        return ", ".join([f"order {self.order}", *(["transposition-invariant"] if self.transpose else []),
+                          *(["coarse"] if self.coarse else [])])
 
     @classmethod
     def from_json(cls, text: str) -> "MemorySettings":
@@ -189,9 +209,17 @@ class SessionMemory:
         keys = [0]
         code = 0
         for k, event in enumerate(reversed(self.history), start=1):
-            code = ((code ^ (self._relative(event, self.reference) + 1)) * _HASH_MULTIPLIER + k) & _HASH_MASK
+            code = ((code ^ (self._context_code(event) + 1)) * _HASH_MULTIPLIER + k) & _HASH_MASK
             keys.append(code)
         return tuple(keys)
+
+    def _context_code(self, event: int) -> int:
+        """What a context hears of an event: its stored code or, in coarse mode, a time shift's or velocity's class."""
+        if self.settings.coarse and event >= codec.TIME_SHIFT_OFFSET:
+            if event >= codec.VELOCITY_OFFSET:
+                return _COARSE_BASE + (event - codec.VELOCITY_OFFSET) // COARSE_VELOCITY_BINS
+            return _COARSE_BASE + 100 + bisect_right(COARSE_SHIFT_EDGES, codec.shift_steps(event))
+        return self._relative(event, self.reference)
 
     def _relative(self, event: int, reference: int) -> int:
         if not self.settings.transpose or event >= codec.TIME_SHIFT_OFFSET:
@@ -243,7 +271,7 @@ class SessionMemory:
 def memory_trace(settings: MemorySettings, pieces: list[tuple[np.ndarray, np.ndarray]]):
     """For every scored position of (probs, events) pieces: (p_base(label), p_memory(label), cell), cell -1 where
     the memory had nothing. probs[t] is the base predictor's distribution of events[t + 1]."""
-    memory = SessionMemory(MemorySettings(settings.order, settings.capacity, settings.transpose))
+    memory = SessionMemory(MemorySettings(settings.order, settings.capacity, settings.transpose, coarse=settings.coarse))
     base, remembered, cells = [], [], []
     for probs, events in pieces:
         memory.reset()
@@ -282,4 +310,4 @@ def fit_mixing(settings: MemorySettings, base: np.ndarray, remembered: np.ndarra
     lambdas[:] = weight
     lambdas[counts + order_counts[order_of] == 0] = 0.0   # never seen in tuning: do not mix
     return MemorySettings(settings.order, settings.capacity, settings.transpose, [float(x) for x in lambdas],
-                          settings.strength)
+                          settings.strength, settings.coarse)

@@ -17,9 +17,9 @@ def _phrase(tonic=60):
     return events
 
 
-def _trusting(order=6, transpose=False):
+def _trusting(order=6, transpose=False, coarse=False):
     cells = (order + 1) * CELLS_PER_ORDER
-    return MemorySettings(order=order, transpose=transpose, lambdas=[0.9] * cells)
+    return MemorySettings(order=order, transpose=transpose, lambdas=[0.9] * cells, coarse=coarse)
 
 
 def test_a_phrase_heard_before_is_predicted_from_its_start():
@@ -49,6 +49,35 @@ def test_the_transposition_invariant_memory_hears_a_motif_moved_up_a_third(trans
         memory.observe(event)
     p = memory.shape(UNIFORM)
     assert (p.argmax() == moved[5] and p[moved[5]] > 0.5) == recognised
+
+
+def _played(tonic, velocity_bin, steps):
+    """_phrase's four notes as a pianist plays them again: another dynamic level, other note lengths."""
+    events = [codec.velocity_event(velocity_bin)]
+    for interval, length in zip((0, 4, 7, 12), steps):
+        events += [codec.note_on(tonic + interval), codec.time_shift(length), codec.note_off(tonic + interval)]
+    return events
+
+
+@pytest.mark.parametrize("coarse, longest_match", [(True, 6), (False, 1)])
+def test_coarse_contexts_hear_a_phrase_played_again_with_other_timing_and_dynamics(coarse, longest_match):
+    memory = SessionMemory(_trusting(coarse=coarse))
+    first, again = _played(60, 20, (24, 27, 22, 30)), _played(60, 21, (21, 29, 25, 28))   # same classes, not steps
+    for event in first + [codec.time_shift(50)] + again[:7]:
+        memory.observe(event)
+    # coarse: the whole phrase so far (6 events, the order) matches; exact: only the last note-off does
+    assert memory.predict()[1] // CELLS_PER_ORDER == longest_match
+    p = memory.shape(UNIFORM)
+    assert p.argmax() == first[7]           # the exact event that followed the first time, not a class
+    assert (p[first[7]] > 0.8) == coarse
+
+
+def test_coarse_classes_keep_apart_what_a_player_hears_as_different():
+    memory = SessionMemory(_trusting(coarse=True))
+    chord_spread, quarter = memory._context_code(codec.time_shift(2)), memory._context_code(codec.time_shift(50))
+    soft, loud = memory._context_code(codec.velocity_event(6)), memory._context_code(codec.velocity_event(28))
+    assert len({chord_spread, quarter, soft, loud, memory._context_code(codec.note_on(60))}) == 5
+    assert memory._context_code(codec.time_shift(24)) == memory._context_code(codec.time_shift(30))
 
 
 def test_memory_is_bounded_over_two_hours_of_playing():
