@@ -42,7 +42,7 @@ reading MIDI), so a rendered piece is encoded like a pedalled recording.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
@@ -84,6 +84,18 @@ class RenderParams:
     pedal_probability: float = 0.75      # share of pieces rendered with the sustain pedal
     pedal_lift: float = 0.09             # seconds after a harmony change the pedal comes up (mean)
     pedal_catch: float = 0.15            # seconds later it goes down again (mean)
+    # Each rendition scales every size in STYLE_SIZES by its own factor 2 ** U(-x, x): one pianist plays with much
+    # more rubato, chord spread or dynamic range than another (Repp 1992 measured 28 pianists' Traeumerei timing
+    # profiles over a 2-3x range of depth), so a model trained on one style family does not meet a player
+    # outside it for the first time. 0: every rendition has the sizes above.
+    style_spread: float = 0.0
+
+    def varied(self, rng: np.random.Generator) -> "RenderParams":
+        """This rendition's performer: the sizes of STYLE_SIZES scaled by 2 ** U(-style_spread, style_spread)."""
+        if self.style_spread <= 0:
+            return self                    # no draw: the random stream (and every rendition) stays as without it
+        factors = 2.0 ** rng.uniform(-self.style_spread, self.style_spread, size=len(STYLE_SIZES))
+        return replace(self, **{name: getattr(self, name) * f for name, f in zip(STYLE_SIZES, factors)})
 
     @classmethod
     def from_config(cls, values: dict) -> "RenderParams":
@@ -101,6 +113,13 @@ class RenderParams:
             raise SegueError("config: data.render.pedal_probability <= 1, final_ritard < 1, tempo_spread < 1")
         return params
 
+
+# The sizes a performer's style scales (RenderParams.style_spread). Not the ranges whose bounds the config checks
+# (tempo spread, final ritard, dynamic level, pedal probability: they already vary per rendition) nor the staccato
+# share (a share of the written length, above 1 no longer staccato).
+STYLE_SIZES = ("phrase_rubato", "phrase_end_lengthening", "timing_jitter", "phrase_dynamics", "metrical_accent",
+               "melody_boost", "contour_crescendo", "chord_velocity_spread", "velocity_noise", "melody_lead",
+               "chord_spread", "legato_overlap", "pedal_lift", "pedal_catch")
 
 PERFORMANCE_SOURCES = ("maestro:", "asap:", "session:")   # piece-id prefixes of recorded performances (sources.py)
 SCORE_MAX_VELOCITIES = 20                     # music21's dynamics marks give a score up to ~14; a pianist uses dozens
@@ -379,6 +398,7 @@ def perform(notes: np.ndarray, rng: np.random.Generator, p: RenderParams):
     notes = np.asarray(notes, dtype=np.float64)
     if len(notes) < 2:
         return notes.copy(), np.zeros(0), np.zeros(0, dtype=np.int64)
+    p = p.varied(rng)
     structure = infer_structure(notes)
     durations = beat_durations(structure, float(notes[:, 3].max()), rng, p)
     group = onset_groups(notes[:, 2])

@@ -258,6 +258,22 @@ def test_same_seed_same_rendition_other_seed_another():
     assert np.all(a[:, 2] >= 0) and np.all(a[:, 3] > a[:, 2]) and a[:, 1].min() >= 1 and a[:, 1].max() <= 127
 
 
+def test_each_rendition_has_its_own_performer_style_within_the_spread():
+    wide = RenderParams(style_spread=1.0)
+    styles = [wide.varied(np.random.default_rng(seed)) for seed in range(40)]
+    rubato = np.array([style.phrase_rubato for style in styles]) / wide.phrase_rubato
+    assert 0.5 <= rubato.min() < 0.7 and 1.4 < rubato.max() <= 2.0       # 2 ** U(-1, 1)
+    assert len({style.chord_spread for style in styles}) == 40            # every size drawn per rendition
+    assert all(style.staccato == wide.staccato and style.pedal_probability == wide.pedal_probability
+               for style in styles)                                        # shares and checked ranges stay
+    notes = score()
+    # no spread: no draw, so every rendition stays what it was without the option
+    same = RenderParams(style_spread=0.0)
+    assert same.varied(np.random.default_rng(0)) is same
+    assert not np.array_equal(render(notes, np.random.default_rng(3), wide),
+                              render(notes, np.random.default_rng(3), RenderParams()))
+
+
 def test_recorded_performances_are_recognised():
     notes = score()
     assert not is_performance({"id": "music21:bach/bwv66.6"}, notes)
