@@ -2,8 +2,8 @@
 
 We talk to python-rtmidi directly (mido's rtmidi backend is a thin layer over the same calls): input arrives on a
 thread of ours with exact arrival stamps (see Input), and sends are one C call.
-Under JACK python-rtmidi opens one client per port, so segue shows up as e.g. `segue:in` and `segue-01:out`:
-always look ports up by name, never by position.
+Under JACK python-rtmidi opens one client per port, so segue shows up as e.g. `segue:in` and `segue-01:out` (and
+`segue-probe`, see PROBE): always look ports up by name, never by position.
 """
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ import time
 
 import rtmidi
 
+from segue.codec.midi import STATUS_BIT, SYSEX, SYSEX_END, split_swallowed
 from segue.errors import SegueError
 
 from daemon.port_base import BaseInput, BaseOutput
@@ -42,6 +43,21 @@ INPUT_QUEUE = 8192               # messages the backend holds for the input thre
 # up a moment after they are gone: a client joining inside that moment was left out of the server's cycle (jackd
 # 1.9.21, measured here: 1 restart in 3 within half a second heard nothing), so the new one waits for both.
 PREVIOUS_GONE_S, PREVIOUS_SETTLE_S = 10.0, 1.0
+# Under JACK, RtMidi's input takes every event after an unfinished sysex (F0 without F7) for part of it and delivers
+# nothing until some event ends in F7 (jackProcessIn's continueSysex flag, python-rtmidi 1.5.8). So a client of
+# segue's own, the probe, sends this tiny complete sysex to segue's input, which ends any unfinished one; the input
+# drops it and cuts the swallowed messages apart again (Probe). 0x7D: the manufacturer id for non-commercial use.
+PROBE = [SYSEX, 0x7D, 0x73, 0x67, SYSEX_END]
+# How often: well inside the silence before an answer (400 ms by default), so a phrase played into a deaf input is
+# heard before segue would answer. The probe costs its JACK client's process cycle whatever the period (measured
+# here: the same CPU at 0.05, 0.1 and 0.25 s).
+PROBE_PERIOD_S = 0.1
+# The longest the input stays deaf, and how late the notes played meanwhile arrive: a probe goes out at the first
+# poll once due (a JACK cycle more takes it to the input).
+DEAF_AT_MOST_S = PROBE_PERIOD_S + POLL_IDLE_S
+# One probe at a time: one lost in a cycle jackd gave up on is sent again after this. So a server that went away
+# unnoticed fills the probe's ring buffer (16 KiB, where a send would spin) only after an hour.
+PROBE_LOST_S = 2.0
 
 
 def compiled_backends() -> list[str]:
@@ -206,8 +222,8 @@ def follow_port(port, kind: str, while_gone: str, reopen_lock=contextlib.nullcon
 
 
 class _BackendClient:
-    """What Output and Input share about their backend client `_rt`, guarded by `_client_lock`: opening it on a
-    named port, and the two ways to let it go when the JACK server is left or lost."""
+    """What Output and Input share about their backend client `_rt` (and Input's probe), guarded by `_client_lock`:
+    opening it on a named port, and the two ways to let it go when the JACK server is left or lost."""
 
     _rt: object
     _client_lock: threading.Lock
@@ -228,18 +244,23 @@ class _BackendClient:
         else:
             self.connected = False
 
+    def _clients(self) -> list:
+        return [self._rt]
+
     def leave(self) -> None:
         """Close the port and its client (the server is alive)."""
         with self._client_lock:
             self.lost = True
-            self._rt.close_port()
-            self._rt.delete()
+            for rt in self._clients():
+                rt.close_port()
+                rt.delete()
 
     def abandon(self) -> None:
         """The server went away: never touch this client again (see _keep_forever)."""
         with self._client_lock:
             self.lost = True
-            _keep_forever(self._rt)
+            for rt in self._clients():
+                _keep_forever(rt)
 
 
 class Output(BaseOutput, _BackendClient):
@@ -300,6 +321,10 @@ class Input(BaseInput, _BackendClient):
 
     With `connect_to` the port follows a named source: `check()` (called about once a second) reconnects when the
     source disappears and comes back, as a keyboard that is unplugged and plugged in again does.
+
+    Under JACK a probe (see PROBE) keeps the input live after an unfinished sysex; it comes and goes with the input's
+    client. Other backends end an unfinished sysex at the next message themselves (RtMidi's ALSA code glues that
+    message onto it).
     """
 
     def __init__(self, backend: str, client_name: str, port_name: str, sink, connect_to: str | None = None):
@@ -309,6 +334,7 @@ class Input(BaseInput, _BackendClient):
         self.connected = False
         self.lost = True
         self._client_lock = threading.Lock()    # the input thread never reads a client that leave() is deleting
+        self._probe: Probe | None = None
         self.join(must_find=True)
         self._closing = False
         self._thread = threading.Thread(target=self._poll, name="segue-input", daemon=True)
@@ -316,18 +342,40 @@ class Input(BaseInput, _BackendClient):
 
     def join(self, must_find: bool = False) -> None:
         """Open a new client of the backend and our port on it (at start, and when a JACK server is back)."""
-        rt = _client("input", self._backend, self._client_name)
-        # Nothing filtered by the backend: a message it drops would take its time spacing with it. We drop here.
-        rt.ignore_types(sysex=False, timing=False, active_sense=False)
-        rt.set_error_callback(lambda *args: None)   # nothing may print from the backend's threads
-        if self.connect_to is None:
-            _open_virtual(rt, self._backend, self._port_name)
-            self.name = f"{self._client_name}:{self._port_name}"
-        else:
-            self._open_named(rt, "input", must_find)
+        probe_rt = rt = None
+        try:
+            if self._backend == "jack":
+                # The probe's client first: the port that appears when ours is made is ours (JACK renames a client
+                # whose name is taken, e.g. segue-01:in while another segue runs).
+                probe_rt = _client("output", self._backend, f"{self._client_name}-probe")
+                probe_rt.set_error_callback(lambda *args: None)
+                others = set(probe_rt.get_ports())
+            rt = _client("input", self._backend, self._client_name)
+            # Nothing filtered by the backend: a message it drops would take its time spacing with it. We drop here.
+            rt.ignore_types(sysex=False, timing=False, active_sense=False)
+            rt.set_error_callback(lambda *args: None)   # nothing may print from the backend's threads
+            if self.connect_to is None:
+                _open_virtual(rt, self._backend, self._port_name)
+                self.name = f"{self._client_name}:{self._port_name}"
+            else:
+                self._open_named(rt, "input", must_find)
+            probe = None
+            if probe_rt is not None:
+                probe = Probe(probe_rt)
+                if self.connected or self.connect_to is None:    # else check() links it once our port is opened
+                    new = [name for name in probe_rt.get_ports() if name not in others]
+                    probe.link(new[find_port(new, f":{self._port_name}", "input")])
+        except BaseException:
+            for client in (probe_rt, rt):
+                if client is not None:
+                    client.delete()
+            raise
         with self._client_lock:
             # a new client's first message comes with no spacing: the arrival clock starts again from it
-            self._rt, self._clock, self.lost = rt, ArrivalClock(), False
+            self._rt, self._probe, self._clock, self.lost = rt, probe, ArrivalClock(), False
+
+    def _clients(self) -> list:
+        return [self._rt] + ([self._probe.rt] if self._probe is not None else [])
 
     @property
     def thread_id(self) -> int:
@@ -341,24 +389,88 @@ class Input(BaseInput, _BackendClient):
             # self._rt each time: a rejoined server gives the port a new client. The queue read touches only
             # python-rtmidi's memory, never libjack's, so reading an abandoned client once more is harmless.
             with lock:
-                got = None if self.lost else self._rt.get_message()
+                got, probe = None, self._probe
+                if not self.lost:
+                    got = self._rt.get_message()
+                    if probe is not None:
+                        probe.send_if_due(now())
             if got is None:
                 eager = now() - last_message < EAGER_S or self.busy()
                 sleep(POLL_EAGER_S if eager else POLL_IDLE_S)
                 continue
             data, delta = got
-            last_message = now()
-            deliver(data, self._clock.stamp(delta, last_message))
+            polled = now()
+            messages, glued = ([data], False) if probe is None else probe.heard(data)
+            if glued:
+                # RtMidi gave the glued message the spacing of its last event only, so the clock starts again here,
+                # and what the sysex swallowed is stamped at this arrival: in order, late by up to DEAF_AT_MOST_S.
+                self._clock = ArrivalClock()
+            stamp = self._clock.stamp(delta, polled)
+            if messages:
+                last_message = polled           # not for a probe alone: it would keep the poll eager (idle CPU)
+            for message in messages:
+                deliver(message, stamp)
 
     def check(self) -> str | None:
         """Reconnect a followed source port if it vanished and is back. Returns a log line when something changed."""
-        return follow_port(self, "input", "waiting for it to come back")
+        line = follow_port(self, "input", "waiting for it to come back")
+        if line and self.connected and self._probe is not None:
+            # follow_port opened our port anew: a new port, without the probe's link. Its name: the one found by
+            # join(), or (a server rejoined while the source was away) the one a client gets whose name is free.
+            with self._client_lock:
+                self._probe.link(self._probe.destination or f"{self._client_name}:{self._port_name}")
+        return line
 
     def close(self) -> None:
         self._closing = True
         self._thread.join(timeout=1)
         if not self.lost:
             self.leave()
+
+
+class Probe:
+    """The probe's client (see PROBE), linked to segue's own input port, and what the input thread makes of the
+    messages it reads: `heard`."""
+
+    def __init__(self, rt):
+        self.rt = rt
+        self.destination: str | None = None
+        self._sent = self._due = 0.0
+
+    def link(self, destination: str) -> None:
+        """Open the probe's port on segue's input port `destination` (again, after that port was made anew)."""
+        self.destination = None              # unlinked, nothing is sent: a client without a port drains no sends
+        if self.rt.is_port_open():
+            self.rt.close_port()
+        names = list(self.rt.get_ports())
+        self.rt.open_port(find_port(names, destination, "input"), "probe")
+        self.destination = destination
+
+    def send_if_due(self, now: float) -> None:
+        if self.destination is not None and now >= self._due:
+            self.rt.send_message(PROBE)       # a ring-buffer write: JACK's process thread sends it, no Python there
+            self._sent, self._due = now, now + PROBE_LOST_S
+
+    def heard(self, data) -> tuple[list, bool]:
+        """(the messages to deliver of `data`, whether it was an unfinished sysex glued to what it swallowed)."""
+        if data == PROBE:
+            self._back()
+            return [], False
+        if not data or data[0] < STATUS_BIT:
+            # the rest of a sysex a probe cut short: a sender split a long sysex over several JACK events
+            return [], False
+        if data[0] != SYSEX:
+            return [data], False
+        messages = split_swallowed(data)
+        if len(messages) == 1:
+            return [data], False
+        if messages[-1] == PROBE:
+            messages.pop()
+            self._back()
+        return messages, True
+
+    def _back(self) -> None:
+        self._due = self._sent + PROBE_PERIOD_S
 
 
 class ArrivalClock:

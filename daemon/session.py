@@ -19,13 +19,14 @@ from segue.codec import codec
 from segue.codec.midi import (ALL_NOTES_OFF_CC, ALL_SOUND_OFF_CC, CHANNEL_PRESSURE, CONTROL_CHANGE, DRUM_CHANNEL,
                               NOTE_OFF, NOTE_ON, PITCH_BEND, POLY_PRESSURE, STOP, SUSTAIN_CC, SWITCH_OFF, SWITCH_ON,
                               channel_of, hex_bytes, is_note_off, is_note_on, is_system, kind_of, pitch_name,
-                              unfinished_sysex)
+                              split_swallowed, unfinished_sysex)
 from daemon.clock import MidiClock
 from segue.codec.streaming import StreamingEncoder
 from daemon.generator import (Answer, AnswerDone, AnswerOpened, ForgetMemory, Generator, GeneratorFailed,
                               GeneratorSettings, MemoryStrength, OpenAnswer, PlayerNotes, Rollback, SetControls)
 from daemon.live_controls import CCMap, Change, LiveControls
 from daemon.policy import TurnPolicy
+from daemon.ports import DEAF_AT_MOST_S
 from daemon.safety import EchoFilter
 from daemon.scheduler import Scheduler, Sent
 from daemon.turn_log import SessionStats
@@ -217,11 +218,20 @@ class Session:
         # aftertouch, pitch bend, program change: recorded / passed thru, not part of the model's vocabulary
 
     def _warn_swallowed_once(self, data) -> None:
-        if not self.sysex_warned:
-            self.sysex_warned = True
-            log.warning("an unfinished sysex (%s ...) from the input swallowed %d bytes of messages until a later "
-                        "F7 ended it; those notes were lost. A device or script sends sysex without its closing F7.",
+        """Under JACK the input cut an unfinished sysex off and delivered what it swallowed (daemon/ports.py PROBE):
+        `data` is its head. Other backends glue the next message onto it (then it is lost)."""
+        if self.sysex_warned:
+            return
+        self.sysex_warned = True
+        if len(split_swallowed(data)) > 1:
+            log.warning("an unfinished sysex (%s ...) from the input swallowed %d bytes of messages after it; those "
+                        "notes were lost. A device or script sends sysex without its closing F7.",
                         hex_bytes(data[:3]), len(data))
+        else:
+            log.warning("an unfinished sysex (%s ...) from the input: the MIDI backend took what followed it for "
+                        "part of it until segue ended it; the notes played meanwhile arrived up to %.0f ms late. A "
+                        "device or script sends sysex without its closing F7.", hex_bytes(data[:3]),
+                        DEAF_AT_MOST_S * 1000)
 
     def _warn_loop_once(self) -> None:
         delay = None if self.loop_warned else self.scheduler.echo.loop_delay()

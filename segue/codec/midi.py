@@ -74,9 +74,25 @@ def is_note_off(data) -> bool:
 
 
 def unfinished_sysex(data) -> bool:
-    """A sysex holding status bytes is one that was never finished (F0 without F7): the MIDI backend (python-rtmidi's
-    RtMidi) took everything after it as part of it until some message ended in F7."""
-    return len(data) > 0 and data[0] == SYSEX and any(byte >= STATUS_BIT for byte in data[1:-1])
+    """A sysex that was never finished (F0 without F7): it does not end in F7, or it holds status bytes, which the MIDI
+    backend (python-rtmidi's RtMidi) glued onto it: everything that came after it until some message ended in F7."""
+    return len(data) > 0 and data[0] == SYSEX and (data[-1] != SYSEX_END or any(b >= STATUS_BIT for b in data[1:-1]))
+
+
+def split_swallowed(data) -> list[list[int]]:
+    """The messages an unfinished sysex swallowed, cut apart, in order: its head (F0 and its data bytes), then each
+    message the backend glued onto it. RtMidi's JACK input glues whole JACK events, and JACK MIDI has no running
+    status, so each swallowed message starts at a status byte; an F7 belongs to the message it ends. Anything else
+    comes back whole."""
+    if not unfinished_sysex(data):
+        return [list(data)]
+    messages: list[list[int]] = []
+    for byte in data:
+        if not messages or (byte >= STATUS_BIT and byte != SYSEX_END):
+            messages.append([byte])
+        else:
+            messages[-1].append(byte)
+    return messages
 
 
 def pitch_name(pitch: int) -> str:

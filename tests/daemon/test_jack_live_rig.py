@@ -63,14 +63,19 @@ def test_the_players_all_notes_off_releases_stuck_keys_at_once(rig):
     answer_after(listener, cleared)
 
 
-def test_an_unfinished_sysex_is_reported_and_the_input_works_after_the_next_f7(rig):
+def test_an_unfinished_sysex_leaves_the_input_live_and_the_notes_played_after_it_are_recovered(rig):
     daemon, listener, player = rig("--silence-ms", "150", "--length", "0.5")
-    player.send(0xF0, 0x01, 0x02)                              # no F7
-    player.phrase()
-    player.send(0xF0, 0x7E, 0x7F, 0x06, 0x01, 0xF7)            # any later message ending in F7
-    time.sleep(0.3)
-    answer_after(listener, player.phrase())
-    assert wait_until(lambda: "unfinished sysex (F0 01 02" in daemon.output(), 5), daemon.output()[-2000:]
+    for pitch in (60, 62):
+        player.send(0xF0, 0x01, 0x02)                          # no F7, and the player never sends one later
+        player.send(0x90, pitch, 90)                           # inside the deafness (segue's probe ends it)
+        time.sleep(0.02)
+        released = player.send(0x80, pitch, 0)
+        # heard, note-off included (a lost one would hold the answer back for daemon.stale_key_seconds)
+        answer_after(listener, released, timeout=2)
+    heard = [line.split()[-3:] for line in daemon.output().splitlines() if " in  " in line]
+    assert heard == [["90", "3C", "5A"], ["80", "3C", "00"], ["90", "3E", "5A"], ["80", "3E", "00"]], heard
+    assert daemon.output().count("an unfinished sysex (F0 01 02 ...)") == 1, daemon.output()[-2000:]
+    assert "arrived up to 120 ms late" in daemon.output()
 
 
 @pytest.mark.parametrize("delay", [0.15, 1.0])
