@@ -139,16 +139,25 @@ class SessionMemory:
         self.query: tuple[int, ...] = ()       # context keys of the position about to be predicted
         self.query_reference = 0
         self.weight = 0.0                      # the mixing weight of the last shape() (grammar.YieldToMemory)
+        self.open = np.zeros(128, dtype=np.int64)   # pitch -> note-ons not yet released (as NoteOffMask counts)
+        # (silent release, the event the replay expects after it) when the last shape() replayed past one
+        self.skipped: tuple[int, int] | None = None
 
     # --- the shaper protocol ---------------------------------------------------------------------------------
     def observe(self, event: int) -> None:
         event = int(event)
         if self.query and self.learning:
             self._store(self.query, self._relative(event, self.query_reference))
+        if self.skipped is not None and event == self.skipped[1]:
+            self.history.append(self.skipped[0])   # the replay went on past it: so does the context it matches
+        self.skipped = None
         self.history.append(event)
         if event < codec.NOTE_OFF_OFFSET:
             self.reference = event
-        self.query = self._context_keys()
+            self.open[event] += 1
+        elif event < codec.TIME_SHIFT_OFFSET and self.open[event - codec.NOTE_OFF_OFFSET]:
+            self.open[event - codec.NOTE_OFF_OFFSET] -= 1
+        self.query = self._context_keys(self.history)
         self.query_reference = self.reference
 
     def shape(self, probs: np.ndarray) -> np.ndarray:
@@ -158,15 +167,41 @@ class SessionMemory:
             return probs
         p_memory, confidence = prediction
         self.weight = float(self.lambdas[confidence])
-        return probs if self.weight <= 0 else (1.0 - self.weight) * probs + self.weight * p_memory
+        if self.weight <= 0:
+            return probs
+        return (1.0 - self.weight) * probs + self.weight * self._past_silent_release(p_memory)
+
+    def _past_silent_release(self, p_memory: np.ndarray) -> np.ndarray:
+        """A replay that comes to the release of a note not sounding here (its note-on lay before the replay
+        began, or the grammar ended the note earlier) goes on past it, to what followed the release, instead of
+        stopping: the grammar's note-off mask would rule the release out and leave the step to the network, and
+        the replay would be lost. Measured on 40 held-out train pieces, 10 s -> 10 s through the grammar, the
+        memory (order 12, coarse) fitted on plain train pieces, x3: the answers' share of the primer's interval
+        4-grams 0.054 -> 0.155 on rendered primers (real: 0.224; key r 0.707 -> 0.736, real 0.760), 0.314 -> 0.410
+        on plain ones (real 0.319). It costs the scored NLL of those pieces 0.007 nats/event (1.2465 -> 1.2531).
+        Only a release the memory is sure of (half its mass or more) is replayed past; its context takes the
+        release only when the replay then goes on as it expected."""
+        top = int(p_memory.argmax())
+        if not (codec.NOTE_OFF_OFFSET <= top < codec.TIME_SHIFT_OFFSET and p_memory[top] >= 0.5
+                and not self.open[top - codec.NOTE_OFF_OFFSET]):
+            return p_memory
+        ahead = self._blend(self._context_keys([*self.history, top]))
+        if ahead is None:
+            return p_memory
+        self.skipped = top, int(ahead[0].argmax())
+        replayed = p_memory.copy()
+        replayed[top] = 0.0
+        return replayed + p_memory[top] * ahead[0]
 
     def snapshot(self):
         """Cheap: the context and a serial number; restore() undoes what was stored after it (rollback when the
         player barges in: the memory keeps what sounded, as the model does)."""
-        return self.serial, tuple(self.history), self.reference, self.query, self.query_reference
+        return (self.serial, tuple(self.history), self.reference, self.query, self.query_reference,
+                self.open.copy(), self.skipped)
 
     def restore(self, snap) -> None:
-        serial, history, self.reference, self.query, self.query_reference = snap
+        serial, history, self.reference, self.query, self.query_reference, open_notes, self.skipped = snap
+        self.open = open_notes.copy()
         self.history = deque(history, maxlen=self.settings.order)
         while self.stored and self.stored[-1][0] > serial:
             _, keys, event = self.stored.pop()
@@ -180,8 +215,11 @@ class SessionMemory:
     # --- the memory's own prediction -------------------------------------------------------------------------
     def predict(self) -> tuple[np.ndarray, int] | None:
         """(P_memory(next event) [388], confidence cell), or None before anything was stored."""
+        return self._blend(self.query)
+
+    def _blend(self, keys: tuple[int, ...]) -> tuple[np.ndarray, int] | None:
         seen = []
-        for key in self.query:   # a context seen before implies its shorter suffixes were seen too
+        for key in keys:   # a context seen before implies its shorter suffixes were seen too
             if key not in self.totals:
                 break
             seen.append(key)
@@ -203,12 +241,12 @@ class SessionMemory:
         return p / total, cell(len(seen) - 1, self.totals[top], len(self.successors[top]) == 1)
 
     # --- bookkeeping -----------------------------------------------------------------------------------------
-    def _context_keys(self) -> tuple[int, ...]:
-        """Keys of the contexts of length 0..order ending now (a context that reaches back past the session start
-        is not formed), each a 64-bit hash that also encodes its length."""
+    def _context_keys(self, history) -> tuple[int, ...]:
+        """Keys of the contexts of length 0..order ending with `history` (a context that reaches back past the
+        session start is not formed), each a 64-bit hash that also encodes its length."""
         keys = [0]
         code = 0
-        for k, event in enumerate(reversed(self.history), start=1):
+        for k, event in enumerate(list(reversed(history))[:self.settings.order], start=1):
             code = ((code ^ (self._context_code(event) + 1)) * _HASH_MULTIPLIER + k) & _HASH_MASK
             keys.append(code)
         return tuple(keys)
