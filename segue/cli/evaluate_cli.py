@@ -21,6 +21,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("--train-data", type=Path, default=None,
                    help="dataset whose train split trains the baselines and tunes the memory (default: --data; "
                         "a rendered eval copy from `segue data render` has none)")
+    p.add_argument("--generation-data", type=Path, nargs="+", default=None, metavar="DATASET",
+                   help="with --memory --continuations: datasets whose held-out train pieces choose the memory's "
+                        "generation strength, shared between them (default: the train data). segue serve hears "
+                        "both kinds of input: e.g. data/default data/default-rendered-train")
     p.add_argument("--exclude", action="append", default=[], metavar="PIECE_ID",
                    help="leave this piece of the scored split out of every figure (repeatable), e.g. one the model "
                         "was trained on: music21:beethoven/opus18no1/movement3 was in the shipped model's train "
@@ -67,7 +71,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
         candidates = {label: MemorySettings.from_json(saved)
                       for label, saved in report["settings"]["model_memory"]["candidates"].items()}
-        memory, tried = fit_memory_strength(args.model, args.train_data or args.data, candidates,
+        memory, tried = fit_memory_strength(args.model, args.generation_data or [args.train_data or args.data],
+                                            candidates,
                                             seconds=args.prime_seconds, max_pieces=args.pieces, seed=args.seed,
                                             grammar=config_from_args(args).sampling)
         report["settings"]["generation_memory"] = {"chosen": memory.to_json(), "distance": tried}

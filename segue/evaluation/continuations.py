@@ -295,12 +295,13 @@ MEMORY_STRENGTHS = (1.0, 2.0, 3.0, 5.0)
 CLOSENESS_MEASURES = ("motif_intervals", "motif_ioi", "key_corr", "polyphony")
 
 
-def fit_memory_strength(model_path: str | Path | None, train_data: str | Path, candidates: dict[str, "object"],
+def fit_memory_strength(model_path: str | Path | None, datasets: Sequence[str | Path], candidates: dict[str, "object"],
                         seconds: float = 10.0, max_pieces: int = 40, seed: int = 0,
                         progress: Callable[[str], None] | None = None, grammar=None):
     """The memory (among `candidates`, label -> MemorySettings fitted for scoring) and strength whose continuations
-    of held-out *train* pieces come closest to their real continuations on CLOSENESS_MEASURES. Given `grammar`
-    (GrammarSettings), the continuations go through it after the memory, as the daemon plays.
+    of held-out *train* pieces of `datasets` (max_pieces shared between them: plain and rendered, say) come
+    closest to their real continuations on CLOSENESS_MEASURES. Given `grammar` (GrammarSettings), the
+    continuations go through it after the memory, as the daemon plays.
 
     Returns (settings with the chosen strength, {label x strength: distance})."""
     from dataclasses import replace
@@ -308,8 +309,12 @@ def fit_memory_strength(model_path: str | Path | None, train_data: str | Path, c
     from segue.codec.dataset_reader import read_split
     from segue.evaluation.evaluate import tuning_split
 
-    _, tune = tuning_split(read_split(train_data, "train"))
-    passages = passages_of([(f"tuning piece {i}", events) for i, events in enumerate(tune)], seconds, max_pieces)
+    passages = []
+    for k, data in enumerate(datasets):
+        _, tune = tuning_split(read_split(data, "train"))
+        share = max_pieces // len(datasets) + (k < max_pieces % len(datasets))
+        passages += passages_of([(f"{data} tuning piece {i}", events) for i, events in enumerate(tune)], seconds,
+                                share)
     source = ModelSource(model_path)
     options, generators = {}, {}
     for label, settings in candidates.items():
