@@ -104,7 +104,12 @@ def _serve(cfg, *, grammar, learn: bool, stats: bool, verbose: bool, turn_log: s
     if waited:
         log.info(waited)
     inbox: queue.SimpleQueue = queue.SimpleQueue()
+    links = _connections(cfg, backend)
+    if links is not None:
+        links.before_ports()
     port_in, output = _open_ports(cfg, backend, lambda data, stamp: inbox.put((stamp, data)))
+    if links is not None:
+        links.ports_opened()
     log_file = None
     session = None
     try:
@@ -116,8 +121,8 @@ def _serve(cfg, *, grammar, learn: bool, stats: bool, verbose: bool, turn_log: s
         recorder = Recorder(cfg.record, origin) if cfg.record else None
         # The session takes the input from here on (what came before waits in the inbox).
         session = Session(cfg, engine, output, port_in, origin=origin, follower=follower, pinned=pinned,
-                          recorder=recorder, port_watch=_port_watch(port_in, output, backend), turn_log=log_file,
-                          verbose=verbose, inbox=inbox, grammar=grammar, memory=memory)
+                          recorder=recorder, port_watch=_port_watch(port_in, output, backend, links),
+                          turn_log=log_file, verbose=verbose, inbox=inbox, grammar=grammar, memory=memory)
         session.start()                      # its threads inherit the blocked signals
         # this thread runs the session loop (session.run below)
         threads = lift_threads(cfg.realtime_priority, light=[threading.get_native_id(), port_in.thread_id],
@@ -142,6 +147,8 @@ def _serve(cfg, *, grammar, learn: bool, stats: bool, verbose: bool, turn_log: s
                 print(session.stats.text(session.scheduler.send_errors), file=sys.stderr)
         if output is not None:
             output.close()
+        if links is not None and not port_in.lost:
+            links.close()
         if log_file is not None:
             log_file.close()
     return 0
@@ -169,10 +176,22 @@ def _open_ports(cfg, backend: str, sink):
     return _both_awake(open_both, close_both)
 
 
-def _port_watch(port_in, output, backend: str):
+def _connections(cfg, backend: str):
+    """Under JACK, what keeps the connections other programs make to segue's ports (None: not JACK, or no libjack
+    to ask: then those die with a server that goes away), on the server that runs now."""
+    from daemon.jack_connections import JackConnections
+
+    links = JackConnections.load(cfg.client_name, cfg.in_port_name, cfg.out_port_name) if backend == "jack" else None
+    if links is not None and not links.open():
+        log.debug("JACK: no client to read the connections of segue's ports with; they are not kept")
+    return links
+
+
+def _port_watch(port_in, output, backend: str, links=None):
     """Called about once a second by the session: follow the named ports, and under JACK the server and the
     libjack race. When the server goes away the ports are dead (python-rtmidi's clients never recover) and segue
-    waits; when a server of that name runs again segue joins it with new clients, under the same port names."""
+    waits; when a server of that name runs again segue joins it with new clients, under the same port names, and
+    `links` (None: not kept) makes again the connections other programs had made to them."""
     from daemon import jack_semaphores
     from daemon.ports import JackServerWatch
 
@@ -184,7 +203,7 @@ def _port_watch(port_in, output, backend: str):
         if server is not None:
             state = server.state()
             if state != "joined" or port_in.lost:
-                return _follow_server(server, state, port_in, output)
+                return _follow_server(server, state, port_in, output, links)
             # The race of daemon/jack_semaphores.py checked at start can meet segue mid-session too, if a port is
             # ever reopened while clients come and go: a thread asleep on a departed client's semaphore never
             # wakes (a thread merely passing through a futex call is not seen twice), and the graph stands still.
@@ -193,14 +212,20 @@ def _port_watch(port_in, output, backend: str):
                 asleep_looks = 0
                 output.leave()
                 port_in.leave()
+                if links is not None:
+                    links.ports_gone()
                 return ("JACK: a port of segue slept on a departed client's semaphore (a libjack race; the graph "
-                        "stood still); reopening both ports. " + (_follow_server(server, state, port_in, output) or ""))
-        return "; ".join(line for line in (port_in.check(), output.check()) if line) or None
+                        "stood still); reopening both ports. "
+                        + (_follow_server(server, state, port_in, output, links) or ""))
+        # ports followed by name are reconnected by the ports themselves (check() below)
+        followed = {port.name for port in (port_in, output) if port.connect_to is not None}
+        restored = links.look(followed) if links is not None else []
+        return "; ".join(line for line in (port_in.check(), output.check(), *restored) if line) or None
 
     return check
 
 
-def _follow_server(server, state: str, port_in, output) -> str | None:
+def _follow_server(server, state: str, port_in, output, links) -> str | None:
     """Abandon the ports of a server that went away; join the server that runs (again). Returns a log line."""
     import rtmidi
 
@@ -208,19 +233,32 @@ def _follow_server(server, state: str, port_in, output) -> str | None:
     if state != "joined" and not port_in.lost:
         for port in (port_in, output):
             port.abandon()
+        if links is not None:
+            links.abandon()                  # its client died with the server too (it may have restarted at once)
         lost_line = (f"the JACK server {server.name!r} went away; segue waits for it to come back (its ports are "
                      f"gone meanwhile; Ctrl-C to stop)")
     if state == "gone":
         return lost_line
+    if links is not None:
+        if not links.joined and not links.open():
+            log.debug("JACK: no client to read the connections of segue's ports with; they are not made again")
+        links.before_ports()                 # segue's ports are the ones that are new after the join
     try:
         _join_ports(port_in, output)
     except (SegueError, rtmidi.RtMidiError) as exc:
         log.debug("segue could not join the JACK server %r yet (%s); trying again", server.name, exc)
+        if links is not None:
+            # Abandoned, not closed: the server that took it may be gone by the next look, replaced by another one
+            # without a look in between that saw none. An idle client left on a live server costs nothing.
+            links.abandon()
         return lost_line                     # a server still starting up: the next look tries again
     back = f"the JACK server {server.name!r} is back; segue rejoined it" if state == "new" else "reopened"
     server.rejoined()
+    if links is not None:
+        links.ports_opened()
     virtual = [port.name for port in (port_in, output) if port.connect_to is None]
-    again = f"; connect {' and '.join(virtual)} again (your patchbay may do it)" if virtual else ""
+    kept = links is not None and links.joined
+    again = f"; connect {' and '.join(virtual)} again (your patchbay may do it)" if virtual and not kept else ""
     return "; ".join(filter(None, [lost_line, back + again, port_in.check(), output.check()]))
 
 
