@@ -20,9 +20,13 @@ event are taken relative to the last note-on before the predicted event, so a mo
 is recognised. `coarse=True` makes it hear a phrase played again with other timing and dynamics: its contexts
 take time shifts and velocities in coarse classes, while what it predicts stays the exact event that followed.
 Measured on 20 held-out train pieces played as performances (data render), 10 s -> 10 s through the decoding
-grammar, the memory fitted on plain train pieces at strength x3: the answers reuse 0.134 of the primer's interval
-4-grams with coarse contexts, 0.030 with exact ones (the real continuations: 0.184). Exact contexts are broken by
-every velocity the grammar nudges towards the player's level and by every rubato-shifted time step. It implements the shaper protocol of the one sampling loop and of segue.evaluation.scoring
+grammar, the memory fitted on plain train pieces at strength x3, before replays went on past silent releases
+(_past_silent_release): the answers reused 0.134 of the primer's interval 4-grams with coarse contexts, 0.030
+with exact ones (real: 0.184). With that rule, `segue evaluate --save-memory` chose exact contexts for generation
+(closer to the real continuations of plain and rendered held-out train pieces at x3: 0.038 against 0.097), while
+coarse ones predict better when scoring (segue/models/MODEL.md).
+
+It implements the shaper protocol of the one sampling loop and of segue.evaluation.scoring
 (`reset`, `observe`, `shape`).
 """
 from __future__ import annotations
@@ -309,7 +313,8 @@ class SessionMemory:
 def memory_trace(settings: MemorySettings, pieces: list[tuple[np.ndarray, np.ndarray]]):
     """For every scored position of (probs, events) pieces: (p_base(label), p_memory(label), cell), cell -1 where
     the memory had nothing. probs[t] is the base predictor's distribution of events[t + 1]."""
-    memory = SessionMemory(MemorySettings(settings.order, settings.capacity, settings.transpose, coarse=settings.coarse))
+    memory = SessionMemory(MemorySettings(settings.order, settings.capacity, settings.transpose,
+                                          coarse=settings.coarse))
     base, remembered, cells = [], [], []
     for probs, events in pieces:
         memory.reset()

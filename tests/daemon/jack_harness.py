@@ -182,6 +182,13 @@ def quit_then_kill(proc: subprocess.Popen) -> None:
             proc.wait(5)
 
 
+def looping_note(server: "JackServer", client: str) -> subprocess.Popen:
+    """An independent player: jack_midiseq plays C4 for 0.1 s every 2 s (at 48 kHz), and segue answers each
+    silence; its port is `client:...`."""
+    return subprocess.Popen(["jack_midiseq", client, "96000", "0", "60", "4800"], env=server.env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def start_script(script: str, *args: str, env: dict | None = None, what: str) -> subprocess.Popen:
     """One of the harness's helper scripts in its own process, retried while it does not say "ready" (a loaded
     server may refuse a new client now and then)."""

@@ -15,7 +15,8 @@ import pytest
 
 from daemon.safety import LOOP_EVIDENCE
 from tests.daemon.jack_harness import (FLOOD_BURST, PERIOD_S, REPO, Daemon, JackServer, Listener, MidiDump,
-                                       Player, Relay, XrunWindow, answer_after, flood, left_sounding, wait_until)
+                                       Player, Relay, XrunWindow, answer_after, flood, left_sounding, looping_note,
+                                       wait_until)
 
 # Notes segue had already sent when it heard the player arrive up to this much later: two JACK periods (its input
 # and its output) plus a loaded machine's scheduling. A note heard later than this inside the phrase is a stray.
@@ -198,11 +199,9 @@ def test_segue_rejoins_a_jack_server_that_restarts_and_answers_again(model, tmp_
     # process that opens a new one, and the test process holds clients of the module's server.
     server = JackServer()
     name = server.name
-    # an independent player: jack_midiseq plays C4 for 0.1 s every 2 s, and segue answers each silence
-    loop = ["jack_midiseq", "rejoin-seq", "96000", "0", "60", "4800"]
     seq = daemon = listener = None
     try:
-        seq = subprocess.Popen(loop, env=server.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        seq = looping_note(server, "rejoin-seq")
         seq_out = server.wait_port(r"rejoin-seq:.*")
         listener = Listener("rejoin-synth", jack=server)
         daemon = Daemon(server, model, tmp_path, "--silence-ms", "150", "--length", "0.5", "--in", seq_out,
@@ -215,7 +214,7 @@ def test_segue_rejoins_a_jack_server_that_restarts_and_answers_again(model, tmp_
         assert wait_until(lambda: "went away; segue waits" in daemon.output(), 5), daemon.output()
         assert daemon.proc.poll() is None
         server = JackServer(name=name)
-        seq = subprocess.Popen(loop, env=server.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        seq = looping_note(server, "rejoin-seq")
         listener = Listener("rejoin-synth", jack=server)
         assert wait_until(lambda: "is back; segue rejoined it" in daemon.output(), 10), daemon.output()
         assert set(server.ports()) >= {"rejoiner:in", "rejoiner-01:out"}, server.ports()

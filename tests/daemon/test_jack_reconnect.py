@@ -8,7 +8,7 @@ import time
 
 from daemon import jack_connections
 from daemon.jack_connections import EEXIST, JackConnections
-from tests.daemon.jack_harness import Daemon, JackServer, Listener, wait_until
+from tests.daemon.jack_harness import Daemon, JackServer, Listener, looping_note, wait_until
 
 
 class FakeJack:
@@ -94,11 +94,9 @@ def test_connections_made_by_others_to_segues_ports_are_made_again_after_a_serve
     # the clients of a dead server in every process that opens a new one.
     server = JackServer()
     name = server.name
-    # an independent player: jack_midiseq plays C4 for 0.1 s every 2 s, and segue answers each silence
-    loop = ["jack_midiseq", "keep-seq", "96000", "0", "60", "4800"]
     seq = daemon = listener = None
     try:
-        seq = subprocess.Popen(loop, env=server.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        seq = looping_note(server, "keep-seq")
         seq_out = server.wait_port(r"keep-seq:.*")
         listener = Listener("keep-synth", jack=server)
         daemon = Daemon(server, model, tmp_path, "--silence-ms", "150", "--length", "0.5", client="keeper")
@@ -116,7 +114,7 @@ def test_connections_made_by_others_to_segues_ports_are_made_again_after_a_serve
         assert wait_until(lambda: "is back; segue rejoined it" in daemon.output(), 10), daemon.output()
         assert "connect keeper" not in daemon.output()         # no need to tell the user to connect them again
         time.sleep(2.0)                                        # the other programs come back later than the server
-        seq = subprocess.Popen(loop, env=server.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        seq = looping_note(server, "keep-seq")
         listener = Listener("keep-synth", jack=server)
         restored = [f"restored the connection keep-synth:in <- {daemon.out_port}",
                     f"restored the connection {daemon.in_port} <- {seq_out}"]
