@@ -189,6 +189,18 @@ def looping_note(server: "JackServer", client: str) -> subprocess.Popen:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def restart_server(server: "JackServer", daemon: "Daemon", seq: subprocess.Popen,
+                   listener: "Listener") -> "JackServer":
+    """The other programs quit, the JACK server goes away (segue must say it waits) and one of its name starts
+    again, empty: returned."""
+    listener.close()
+    seq.kill()
+    seq.wait(5)
+    server.stop()
+    assert wait_until(lambda: "went away; segue waits" in daemon.output(), 5), daemon.output()
+    return JackServer(name=server.name)
+
+
 def start_script(script: str, *args: str, env: dict | None = None, what: str) -> subprocess.Popen:
     """One of the harness's helper scripts in its own process, retried while it does not say "ready" (a loaded
     server may refuse a new client now and then)."""

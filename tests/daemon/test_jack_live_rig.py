@@ -16,7 +16,7 @@ import pytest
 from daemon.safety import LOOP_EVIDENCE
 from tests.daemon.jack_harness import (FLOOD_BURST, PERIOD_S, REPO, Daemon, JackServer, Listener, MidiDump,
                                        Player, Relay, XrunWindow, answer_after, flood, left_sounding, looping_note,
-                                       wait_until)
+                                       restart_server, wait_until)
 
 # Notes segue had already sent when it heard the player arrive up to this much later: two JACK periods (its input
 # and its output) plus a loaded machine's scheduling. A note heard later than this inside the phrase is a stray.
@@ -198,7 +198,6 @@ def test_segue_rejoins_a_jack_server_that_restarts_and_answers_again(model, tmp_
     # Everything on this server lives in other processes: libjack frees the clients of a dead server in every
     # process that opens a new one, and the test process holds clients of the module's server.
     server = JackServer()
-    name = server.name
     seq = daemon = listener = None
     try:
         seq = looping_note(server, "rejoin-seq")
@@ -207,13 +206,8 @@ def test_segue_rejoins_a_jack_server_that_restarts_and_answers_again(model, tmp_
         daemon = Daemon(server, model, tmp_path, "--silence-ms", "150", "--length", "0.5", "--in", seq_out,
                         "--out", "rejoin-synth:in", client="rejoiner")
         assert wait_until(lambda: listener.note_ons(), 10), daemon.output()
-        listener.close()
-        seq.kill()
-        seq.wait(5)
-        server.stop()
-        assert wait_until(lambda: "went away; segue waits" in daemon.output(), 5), daemon.output()
+        server = restart_server(server, daemon, seq, listener)
         assert daemon.proc.poll() is None
-        server = JackServer(name=name)
         seq = looping_note(server, "rejoin-seq")
         listener = Listener("rejoin-synth", jack=server)
         assert wait_until(lambda: "is back; segue rejoined it" in daemon.output(), 10), daemon.output()

@@ -8,7 +8,7 @@ import time
 
 from daemon import jack_connections
 from daemon.jack_connections import EEXIST, JackConnections
-from tests.daemon.jack_harness import Daemon, JackServer, Listener, looping_note, wait_until
+from tests.daemon.jack_harness import Daemon, JackServer, Listener, looping_note, restart_server, wait_until
 
 
 class FakeJack:
@@ -93,7 +93,6 @@ def test_connections_made_by_others_to_segues_ports_are_made_again_after_a_serve
     # Everything on this server lives in other processes, like in test_jack_live_rig's rejoin test: libjack frees
     # the clients of a dead server in every process that opens a new one.
     server = JackServer()
-    name = server.name
     seq = daemon = listener = None
     try:
         seq = looping_note(server, "keep-seq")
@@ -105,12 +104,7 @@ def test_connections_made_by_others_to_segues_ports_are_made_again_after_a_serve
         server.connect(daemon.out_port, "keep-synth:in")
         assert wait_until(lambda: listener.note_ons(), 10), daemon.output()
         time.sleep(2.5)                                        # segue looks at its connections once a second
-        listener.close()
-        seq.kill()
-        seq.wait(5)
-        server.stop()
-        assert wait_until(lambda: "went away; segue waits" in daemon.output(), 5), daemon.output()
-        server = JackServer(name=name)
+        server = restart_server(server, daemon, seq, listener)
         assert wait_until(lambda: "is back; segue rejoined it" in daemon.output(), 10), daemon.output()
         assert "connect keeper" not in daemon.output()         # no need to tell the user to connect them again
         time.sleep(2.0)                                        # the other programs come back later than the server
