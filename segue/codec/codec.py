@@ -230,6 +230,33 @@ class NoteEdge(NamedTuple):
     velocity: int
 
 
+class OpenNotes:
+    """Note-ons not yet matched by a note-off, per pitch (`count`), and which pitches that leaves sounding, counted
+    as the encoder writes them: merged parts in unison give ON 60, ON 60, OFF 60, OFF 60, and the second OFF ends
+    a real note. (EventCursor follows decoding instead: there a NOTE_ON of a sounding pitch ends the note.)"""
+
+    __slots__ = ("count", "sounding")
+
+    def __init__(self) -> None:
+        self.count = np.zeros(NOTE_OFF_OFFSET - NOTE_ON_OFFSET, dtype=np.int64)   # one per MIDI pitch
+        self.sounding = np.zeros(NOTE_OFF_OFFSET - NOTE_ON_OFFSET, dtype=bool)
+
+    def observe(self, event: int) -> None:
+        if event < NOTE_OFF_OFFSET:
+            self.count[event] += 1
+            self.sounding[event] = True
+        elif event < TIME_SHIFT_OFFSET:
+            pitch = event - NOTE_OFF_OFFSET
+            if self.count[pitch]:
+                self.count[pitch] -= 1
+                self.sounding[pitch] = self.count[pitch] > 0
+
+    def copy(self) -> "OpenNotes":
+        other = OpenNotes()
+        other.count, other.sounding = self.count.copy(), self.sounding.copy()
+        return other
+
+
 class EventCursor:
     """Where a walk over an event stream stands, in either direction: `push` and `read` read events (decoding,
     following what a model or the player plays), `shift_to` and `write` produce them (the live encoder, the live

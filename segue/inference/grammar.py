@@ -76,31 +76,23 @@ class NoteOffMask:
     """A NOTE_OFF of a silent pitch decodes to nothing but still moves the model: rule it out. With
     `no_restrike`, a NOTE_ON of a sounding pitch (which ends it and strikes again) is ruled out too.
 
-    "Sounding" counts note-ons against note-offs, as the encoder writes them: merged parts in unison give
-    ON 60, ON 60, OFF 60, OFF 60, and the second OFF is real data, so it must stay possible when scoring."""
+    "Sounding" counts note-ons against note-offs (codec.OpenNotes): merged parts in unison give ON 60, ON 60,
+    OFF 60, OFF 60, and the second OFF is real data, so it must stay possible when scoring."""
 
     def __init__(self, no_restrike: bool = False):
         self.no_restrike = no_restrike
         self.reset()
 
     def reset(self) -> None:
-        self.open = np.zeros(128, dtype=np.int64)       # pitch -> note-ons not yet matched by a note-off
-        self.sounding = np.zeros(128, dtype=bool)
+        self.open = codec.OpenNotes()
 
     def observe(self, event: int) -> None:
-        if event < codec.NOTE_OFF_OFFSET:
-            self.open[event] += 1
-            self.sounding[event] = True
-        elif event < codec.TIME_SHIFT_OFFSET:
-            pitch = event - codec.NOTE_OFF_OFFSET
-            if self.open[pitch]:
-                self.open[pitch] -= 1
-                self.sounding[pitch] = self.open[pitch] > 0
+        self.open.observe(event)
 
     def shape(self, probs: np.ndarray) -> np.ndarray:
-        probs[_OFFS] *= self.sounding
+        probs[_OFFS] *= self.open.sounding
         if self.no_restrike:
-            probs[_ONS] *= ~self.sounding
+            probs[_ONS] *= ~self.open.sounding
         return _renormalised(probs)
 
     def snapshot(self):
@@ -108,7 +100,6 @@ class NoteOffMask:
 
     def restore(self, state) -> None:
         self.open = state.copy()
-        self.sounding = self.open > 0
 
 
 class ReleaseHazard:

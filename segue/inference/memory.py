@@ -34,6 +34,7 @@ from __future__ import annotations
 import json
 from bisect import bisect_right
 from collections import deque
+from itertools import islice
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -143,7 +144,7 @@ class SessionMemory:
         self.query: tuple[int, ...] = ()       # context keys of the position about to be predicted
         self.query_reference = 0
         self.weight = 0.0                      # the mixing weight of the last shape() (grammar.YieldToMemory)
-        self.open = np.zeros(128, dtype=np.int64)   # pitch -> note-ons not yet released (as NoteOffMask counts)
+        self.open = codec.OpenNotes()          # what is sounding, as the grammar's note-off mask counts it
         # (silent release, the event the replay expects after it) when the last shape() replayed past one
         self.skipped: tuple[int, int] | None = None
 
@@ -158,9 +159,7 @@ class SessionMemory:
         self.history.append(event)
         if event < codec.NOTE_OFF_OFFSET:
             self.reference = event
-            self.open[event] += 1
-        elif event < codec.TIME_SHIFT_OFFSET and self.open[event - codec.NOTE_OFF_OFFSET]:
-            self.open[event - codec.NOTE_OFF_OFFSET] -= 1
+        self.open.observe(event)
         self.query = self._context_keys(self.history)
         self.query_reference = self.reference
 
@@ -187,7 +186,7 @@ class SessionMemory:
         release only when the replay then goes on as it expected."""
         top = int(p_memory.argmax())
         if not (codec.NOTE_OFF_OFFSET <= top < codec.TIME_SHIFT_OFFSET and p_memory[top] >= 0.5
-                and not self.open[top - codec.NOTE_OFF_OFFSET]):
+                and not self.open.sounding[top - codec.NOTE_OFF_OFFSET]):
             return p_memory
         ahead = self._blend(self._context_keys([*self.history, top]))
         if ahead is None:
@@ -250,7 +249,7 @@ class SessionMemory:
         session start is not formed), each a 64-bit hash that also encodes its length."""
         keys = [0]
         code = 0
-        for k, event in enumerate(list(reversed(history))[:self.settings.order], start=1):
+        for k, event in enumerate(islice(reversed(history), self.settings.order), start=1):
             code = ((code ^ (self._context_code(event) + 1)) * _HASH_MULTIPLIER + k) & _HASH_MASK
             keys.append(code)
         return tuple(keys)
