@@ -70,6 +70,7 @@ def test_torchrun_command_trains_and_writes_checkpoints(data, tmp_path):
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
                            "-m", "training", "--data", str(data), "--out", str(out), "--no-progress", *sets],
                           capture_output=True, text=True, timeout=300, env=env)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    # the head of stderr holds what the failing rank printed before it died; the tail only torchrun's summary
+    assert proc.returncode == 0, proc.stderr[:4000] + "\n...\n" + proc.stderr[-1500:]
     assert "x2 processes" in proc.stdout
     assert (out / "best.pt").is_file() and (out / "last.pt").is_file()
