@@ -229,6 +229,16 @@ def make_tiny_model(path: Path) -> Path:
     return path
 
 
+def listening_ports(jack: JackServer, proc: subprocess.Popen, output, client: str) -> tuple[str, str]:
+    """segue serve's (input, output) port names, looked up once `output()` (what it printed) says it is listening.
+
+    Not before: at start segue may close its first clients and open new ones (the libjack race of
+    daemon/jack_semaphores.py), and a connection made to a port it is closing is lost. Each look is also a jack_lsp,
+    a client that joins and leaves, which is what that race feeds on."""
+    wait_until(lambda: "listening on" in output() or proc.poll() is not None, 60, interval=0.1)
+    return jack.wait_port(rf"{client}(-\d+)?:in"), jack.wait_port(rf"{client}(-\d+)?:out")
+
+
 class Daemon:
     """`python -m daemon serve --backend jack ...` with its ports found by name."""
 
@@ -239,15 +249,8 @@ class Daemon:
                "--client-name", client, "--turn-log", str(self.turn_log), "--stats", *args]
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(cmd, cwd=REPO, env=jack.env, stdout=self.log, stderr=subprocess.STDOUT)
-        # Look for its ports only once it says it is listening: each look is a jack_lsp, a client that joins and
-        # leaves, and libjack has a race there. A process with two clients (segue's in and out) that opens its
-        # second while a short-lived client's leaving is still being told to its first can wait on the leaver's
-        # semaphore for good (seen in /proc: segue-01's JACK thread asleep on a deleted jack_sem of jack_lsp),
-        # which freezes the whole graph.
-        wait_until(lambda: "listening on" in self.output() or self.proc.poll() is not None, 60, interval=0.1)
         try:
-            self.in_port = jack.wait_port(rf"{client}(-\d+)?:in")
-            self.out_port = jack.wait_port(rf"{client}(-\d+)?:out")
+            self.in_port, self.out_port = listening_ports(jack, self.proc, self.output, client)
         except AssertionError:
             said = self.output()
             self.stop()

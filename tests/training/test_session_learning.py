@@ -17,7 +17,7 @@ import mido
 import pytest
 
 from segue.inference.engine import default_model_path
-from tests.daemon.jack_harness import JackServer, MidiDump, Player, interrupt_then_kill, wait_until
+from tests.daemon.jack_harness import JackServer, MidiDump, Player, interrupt_then_kill, listening_ports, wait_until
 
 SEGUE = [sys.executable, "-m", "segue"]          # the `segue` console script
 STEP_TIMEOUT_S = 180                             # a hung command fails the test instead of hanging the suite
@@ -42,8 +42,7 @@ class Serve:
                                       "--silence-ms", "200", "--length", "1", *args],
                                      cwd=cwd, env=jack.env, stdout=self.log, stderr=subprocess.STDOUT)
         try:
-            self.in_port = jack.wait_port(rf"{client}(-\d+)?:in", timeout=60)
-            self.out_port = jack.wait_port(rf"{client}(-\d+)?:out", timeout=60)
+            self.in_port, self.out_port = listening_ports(jack, self.proc, self.log_path.read_text, client)
         except AssertionError:
             self.stop()
             raise AssertionError(f"segue serve did not open its ports:\n{self.log_path.read_text()}") from None
