@@ -322,14 +322,16 @@ class Input(BaseInput, _BackendClient):
     With `connect_to` the port follows a named source: `check()` (called about once a second) reconnects when the
     source disappears and comes back, as a keyboard that is unplugged and plugged in again does.
 
-    Under JACK a probe (see PROBE) keeps the input live after an unfinished sysex; it comes and goes with the input's
-    client. Other backends end an unfinished sysex at the next message themselves (RtMidi's ALSA code glues that
+    Under JACK a probe (see PROBE; `probe=False` leaves it out) keeps the input live after an unfinished sysex; it
+    comes and goes with the input's client. Other backends end an unfinished sysex at the next message themselves (RtMidi's ALSA code glues that
     message onto it).
     """
 
-    def __init__(self, backend: str, client_name: str, port_name: str, sink, connect_to: str | None = None):
+    def __init__(self, backend: str, client_name: str, port_name: str, sink, connect_to: str | None = None,
+                 probe: bool = True):
         super().__init__(sink)
         self._backend, self._client_name, self._port_name = backend, client_name, port_name
+        self._probing = probe and backend == "jack"
         self.connect_to = connect_to
         self.connected = False
         self.lost = True
@@ -344,7 +346,7 @@ class Input(BaseInput, _BackendClient):
         """Open a new client of the backend and our port on it (at start, and when a JACK server is back)."""
         probe_rt = rt = None
         try:
-            if self._backend == "jack":
+            if self._probing:
                 # The probe's client first: the port that appears when ours is made is ours (JACK renames a client
                 # whose name is taken, e.g. segue-01:in while another segue runs).
                 probe_rt = _client("output", self._backend, f"{self._client_name}-probe")

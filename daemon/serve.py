@@ -160,7 +160,8 @@ def _open_ports(cfg, backend: str, sink):
     from daemon.ports import Input, Output
 
     def open_both():
-        port_in = Input(backend, cfg.client_name, cfg.in_port_name, sink, connect_to=cfg.input or None)
+        port_in = Input(backend, cfg.client_name, cfg.in_port_name, sink, connect_to=cfg.input or None,
+                        probe=cfg.sysex_probe)
         try:
             return port_in, Output(backend, cfg.client_name, cfg.out_port_name, connect_to=cfg.output or None)
         except BaseException:

@@ -123,6 +123,7 @@ class DaemonConfig:
     out_channel: int = 1
     thru: bool = False
     ignore_echo: bool = True
+    sysex_probe: bool = True              # JACK: a client of segue's own ends an unfinished sysex (ports.PROBE)
     echo_window_ms: float = 1500.0
     # model and sampling
     model: str = ""
