@@ -6,12 +6,16 @@
 It starts a private `jackd -R -d dummy` (at jackd's own default priority unless --jack-priority: Debian's is FIFO
 10, what a musician's `jackd -R` gets), plays short phrases from one JACK client, listens to segue's output with
 another (stamping arrivals with perf_counter, CLOCK_MONOTONIC: the clock the daemon stamps with) and counts it with
-`jack_midi_dump`, an independent C client. Every other phrase barges in on the answer. First the same phrases are
-played with no segue attached, each followed by a stand-in answer of the same length from the player itself (to the
-same listener and jack_midi_dump, which have as much to do), so jackd's xruns can be compared with and without
-segue in one run. Per turn the daemon's --turn-log gives the trigger, the end and every message it sent. Printed:
+`jack_midi_dump`, an independent C client. Every other phrase barges in on the answer. The run is in blocks, each
+a pair side by side in time: the block's phrases with no segue attached, each followed by a stand-in answer of the
+same length from the player itself (to the same listener and jack_midi_dump, which have as much to do), then with
+a fresh segue; each half ends idle. So jackd's xruns are compared with and without segue under the same machine
+load, and the difference gets an interval over blocks (the load of a shared machine drifts: in one run that played
+the baseline first and segue after, the baseline's rate was 8.6 and 47.2 per minute in two quiet runs). Per turn
+the daemon's --turn-log gives the trigger, the end and every message it sent. Printed:
 
-- xrun reports in jackd's log per minute, without and with segue attached (playing and idle)
+- xrun reports in jackd's log per minute, without and with segue attached, per block (playing and idle), and the
+  mean difference with a 95% bootstrap interval over blocks (--no-probe: segue without its sysex probe's client)
 - trigger -> first note-on, as sent by the daemon and as heard by the client (goal: p99 <= period + 2 ms)
 - segue note-ons heard while the player plays: after a phrase's first note (plus two periods and 10 ms for what
   was already on its way) and before the next trigger (goal: 0)
@@ -115,6 +119,19 @@ def play_turns(daemon: Daemon | None, listener: Listener, player: Player, turns:
     return starts, released, unanswered
 
 
+def mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else float("nan")
+
+
+def paired_ci(differences: list[float], draws: int = 10000) -> tuple[float, float]:
+    """95% bootstrap interval of the mean of per-block differences (blocks resampled: each pair shares its time)."""
+    if len(differences) < 2:
+        return float("nan"), float("nan")
+    rng = random.Random(1)
+    means = sorted(mean(rng.choices(differences, k=len(differences))) for _ in range(draws))
+    return means[int(0.025 * draws)], means[int(0.975 * draws) - 1]
+
+
 def match_arrivals(turns: list[dict], heard: list[tuple[float, list[int]]]) -> list[tuple[float, float, float]]:
     """(intended, sent, arrived) per message: each logged message matched to the next equal arrival, in order."""
     matched, cursor = [], 0
@@ -150,9 +167,10 @@ def main(argv=None) -> int:
     parser.add_argument("--model", help="ONNX model (default: the shipped one, else a tiny random export)")
     parser.add_argument("--rate", type=int, default=48000)
     parser.add_argument("--period", type=int, default=128)
-    parser.add_argument("--idle-seconds", type=float, default=20.0)
-    parser.add_argument("--baseline-turns", type=int, default=30, help="phrases played with no segue attached")
+    parser.add_argument("--idle-seconds", type=float, default=10.0, help="idle time per block, with and without")
     parser.add_argument("--phases", type=int, default=4, help="silence values swept across one JACK period")
+    parser.add_argument("--rounds", type=int, default=2, help="sweeps of the phases: blocks = phases x rounds")
+    parser.add_argument("--no-probe", action="store_true", help="segue without its sysex probe's JACK client")
     parser.add_argument("--jack-priority", type=int, help="jackd -P (default: jackd's own, FIFO 10 on Debian)")
     parser.add_argument("--no-realtime", action="store_true",
                         help="run jackd without realtime threads (default: realtime, falling back if refused)")
@@ -170,63 +188,68 @@ def main(argv=None) -> int:
     # The daemon stamps input at JACK's process cycle, so a trigger (last release + silence) sits at a fixed phase
     # of the period for a given silence. Sweep the phase: each block of turns uses a silence a fraction of a
     # period longer, so the percentiles cover where in the cycle a trigger can fall.
-    silences = [SILENCE_MS + k * period_s * 1000 / args.phases for k in range(args.phases)]
-    per_block = -(-args.turns // args.phases)
+    silences = [SILENCE_MS + k * period_s * 1000 / args.phases for k in range(args.phases)] * args.rounds
+    per_block = -(-args.turns // len(silences))
     rng = random.Random(0)
-    turns, released, silences_used, heard, starts, idle_cpu, unanswered = [], [], [], [], [], 0.0, 0
-    without, with_segue = XrunWindow(jack), XrunWindow(jack)
-    idle_without, idle_with = XrunWindow(jack), XrunWindow(jack)
+    turns, released, silences_used, heard, starts, idle_cpu, unanswered = [], [], [], [], [], [], 0
+    # Per block: (playing without, playing with, idle without, idle with) xrun windows, side by side in time.
+    blocks = [[XrunWindow(jack) for _ in range(4)] for _ in silences]
+    with_segue = XrunWindow(jack)                      # all the playing with segue: which clients the reports name
     listener, player = Listener("bench-listener"), Player("bench-player")
     dump = MidiDump(jack, workdir, "bench-dump")
+    dumped = []                                        # what jack_midi_dump heard while segue played: its messages
+    daemon_args = ["--silence-ms", "", "--length", str(ANSWER_S)] + (["--set", "daemon.sysex_probe=false"]
+                                                                      if args.no_probe else [])
     try:
-        # Without segue: the same player, listener and jack_midi_dump, the same phrases and stand-in answers.
-        jack.connect("bench-player:out", "bench-listener:in")
-        jack.connect("bench-player:out", dump.port)
-        time.sleep(0.5)
-        without.start()
-        play_turns(None, listener, player, args.baseline_turns, rng)
-        without.stop()
-        idle_without.start()
-        time.sleep(args.idle_seconds)
-        idle_without.stop()
-        jack.disconnect("bench-player:out", "bench-listener:in")
-        jack.disconnect("bench-player:out", dump.port)
-        listener.clear()
-        baseline_dumped = len(dump.messages())         # the baseline's messages: not segue's to account for
         for block, silence in enumerate(silences):
-            daemon = Daemon(jack, model, workdir, "--silence-ms", f"{silence:.3f}", "--length", str(ANSWER_S),
-                            client=f"segue{block}")
+            without, with_block, idle_without, idle_with = blocks[block]
+            # Without segue: the same player, listener and jack_midi_dump, the same phrases and stand-in answers.
+            jack.connect("bench-player:out", "bench-listener:in")
+            jack.connect("bench-player:out", dump.port)
+            time.sleep(0.5)
+            without.start()
+            play_turns(None, listener, player, per_block, rng, offset=block * per_block)
+            without.stop()
+            idle_without.start()
+            time.sleep(args.idle_seconds)
+            idle_without.stop()
+            jack.disconnect("bench-player:out", "bench-listener:in")
+            jack.disconnect("bench-player:out", dump.port)
+            daemon_args[1] = f"{silence:.3f}"
+            daemon = Daemon(jack, model, workdir, *daemon_args, client=f"segue{block}")
             try:
                 jack.connect(daemon.out_port, "bench-listener:in")
                 jack.connect(daemon.out_port, dump.port)
                 jack.connect("bench-player:out", daemon.in_port)
                 time.sleep(0.5)
-                start = len(listener.since())
+                start, dump_start = len(listener.since()), len(dump.messages())
+                with_block.start()
                 with_segue.start()
                 block_starts, block_released, block_unanswered = play_turns(daemon, listener, player, per_block,
                                                                             rng, offset=block * per_block)
+                with_block.stop()
                 with_segue.stop()
                 starts += block_starts
                 unanswered += block_unanswered
                 time.sleep(ANSWER_S + 0.5)
-                if block == len(silences) - 1:
-                    # idle: nothing playing; what does the daemon cost just waiting for the player?
-                    time.sleep(1.0)
-                    idle_with.start()
-                    before, t0 = cpu_seconds(daemon.proc.pid), time.monotonic()
-                    time.sleep(args.idle_seconds)
-                    idle_cpu = (cpu_seconds(daemon.proc.pid) - before) / (time.monotonic() - t0)
-                    idle_with.stop()
+                # idle: nothing playing; what does the daemon cost just waiting for the player?
+                time.sleep(1.0)
+                idle_with.start()
+                before, t0 = cpu_seconds(daemon.proc.pid), time.monotonic()
+                time.sleep(args.idle_seconds)
+                idle_cpu.append((cpu_seconds(daemon.proc.pid) - before) / (time.monotonic() - t0))
+                idle_with.stop()
                 block_turns = daemon.turns()
             finally:
                 daemon.stop()
+            time.sleep(0.5)
+            dumped += dump.messages()[dump_start:]
             for turn in block_turns:
                 released.append(block_released.get(turn["turn"], None))
                 silences_used.append(silence)
             turns += block_turns
             heard += listener.since()[start:]
-        time.sleep(0.5)
-        dumped, dump_overflows = dump.messages()[baseline_dumped:], dump.overflows()
+        dump_overflows = dump.overflows()
     finally:
         dump.close()
         listener.close()
@@ -257,9 +280,16 @@ def main(argv=None) -> int:
     print(f"model: {model_name}; {len(turns)} turns, {barge_ins} ended by barge-in; silence {SILENCE_MS}-"
           f"{silences[-1]:.2f} ms in {args.phases} phases of the period; answers {ANSWER_S} s; "
           f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
-    print(f"xrun reports per minute in jackd's log: playing {without.per_minute():.1f} without segue, "
-          f"{with_segue.per_minute():.1f} with segue ({with_segue.segue_reports} of {with_segue.reports} name a "
-          f"segue client); idle {idle_without.per_minute():.1f} without, {idle_with.per_minute():.1f} with")
+    for label, playing in (("playing", True), ("idle", False)):
+        pairs = [(b[0 if playing else 2].per_minute(), b[1 if playing else 3].per_minute()) for b in blocks]
+        low, high = paired_ci([w - wo for wo, w in pairs])
+        print(f"xrun reports per minute in jackd's log, {label}, without / with segue, block by block: "
+              + ", ".join(f"{wo:.1f}/{w:.1f}" for wo, w in pairs))
+        print(f"    mean {mean([wo for wo, _ in pairs]):.1f} / {mean([w for _, w in pairs]):.1f}; with - without "
+              f"{mean([w - wo for wo, w in pairs]):+.1f} [{low:+.1f}, {high:+.1f}] (95% CI over {len(pairs)} blocks; "
+              f"goal: no more with segue)")
+    print(f"    {with_segue.segue_reports} of {with_segue.reports} reports while segue played name a segue client"
+          + (" (segue without its sysex probe)" if args.no_probe else ""))
     print(f"phrases without an answer heard at the client: {unanswered} of {len(starts)}")
     print(f"segue note-ons heard while the player plays (from a phrase's first note + {allowance * 1000:.1f} ms to "
           f"the next trigger): {stray} over {len(starts)} phrases ({goal(stray == 0)})")
@@ -278,8 +308,9 @@ def main(argv=None) -> int:
     if client_error:
         print(f"timing error at the client (arrival - intended), {len(client_error)} messages: "
               f"p50 {ms(client_error, 50):.2f} ms   p99 {ms(client_error, 99):.2f} ms   (JACK delivers at the next period)")
-    print(f"idle CPU: {idle_cpu * 100:.2f} % of one core over {args.idle_seconds:.0f} s "
-          f"(goal < 2 %: {goal(idle_cpu < 0.02)})")
+    idle = mean(idle_cpu)
+    print(f"idle CPU: {idle * 100:.2f} % of one core, {args.idle_seconds:.0f} s in each of {len(idle_cpu)} blocks "
+          f"(goal < 2 %: {goal(idle < 0.02)})")
     return 0
 
 
