@@ -10,7 +10,7 @@ from segue.codec import codec
 from segue.config import GrammarSettings
 from segue.evaluation.baselines import MarkovModel, MarkovSource
 from segue.evaluation.continuations import (
-    COLUMNS, ModelSource, continue_primer, evaluate_passages, format_table, generated_window, plot_summary,
+    COLUMNS, GAP_MEASURES, ModelSource, PieceMeasures, continue_primer, evaluate_passages, format_table, generated_window, plot_summary,
     measure_continuation, run_continuations, split_piece, summarise,
 )
 from segue.errors import SegueError
@@ -98,7 +98,9 @@ def test_markov_continuation_of_scales_is_measured_against_the_real_one(tmp_path
     assert 0.5 < gen["density_ratio"] < 2.0
     table = format_table(summary, 10.0).splitlines()
     assert table[2].startswith("| measure | real | markov |")
-    assert len(table) == 4 + len(COLUMNS)  # legend, blank, heading, rule, one row per measure
+    # legend, blank, heading, rule, one row per measure and one per gap to the real continuation
+    assert len(table) == 4 + len(COLUMNS) + len(GAP_MEASURES)
+    assert table[5].startswith("| key r - real | - | ")
     png = plot_summary(summary, tmp_path / "c.png")
     assert png.read_bytes()[:4] == b"\x89PNG"
 
@@ -111,6 +113,22 @@ def test_model_source_samples_a_continuation_from_onnx(model, request):
     again = continue_primer(source, Sampler(seed=3), primer, 1.0)
     assert np.array_equal(events, again)  # priming resets the state: same seed, same continuation
     assert len(events) >= 1 and events.max() < codec.NUM_CLASSES
+
+
+def test_key_r_gap_to_the_real_continuation_is_paired_by_piece_with_an_interval():
+    # Hard primers are hard for both: the system sits 0.05 below the real continuation on every piece, however far
+    # the pieces differ from one another, so the paired gap is -0.05 with a tight interval.
+    real = np.linspace(0.2, 0.9, 30)
+    other = {key: 0.0 for key, _, _ in COLUMNS}
+    silent = {"pc": np.zeros(12), "ioi": np.zeros(8)}
+    pieces = [PieceMeasures(f"p{i}", values={"real": {**other, "key_corr": r},
+                                             "model": {**other, "key_corr": r - 0.05 + 0.01 * (i % 3 - 1)}},
+                            features={"real": silent, "model": silent}) for i, r in enumerate(real)]
+    row = summarise(pieces, ["real", "model"])["model"]
+    assert row["key_corr_vs_real"] == pytest.approx(-0.05, abs=1e-9)
+    assert -0.06 < row["key_corr_vs_real_low"] < -0.05 < row["key_corr_vs_real_high"] < -0.04
+    assert row["key_corr_sem"] > 0.03           # the unpaired standard error would hide the gap
+    assert "key_corr_vs_real" not in summarise(pieces, ["real", "model"])["real"]
 
 
 def test_run_continuations_end_to_end(tmp_path, gru_model_path):
