@@ -53,6 +53,21 @@ BOTH_STAGES=(--set data.all_keys=true --set data.controls=past --set data.render
 # the stage-2 model scored 2.61 on the rendered eval split but 2.91 on the same split rendered with wider sizes.
 LATER=(--set 'train.stages=[{seq_len: 256, batch_size: 16, max_steps: null}]' --set train.lr=0.0003
   --set train.min_lr=0.00003 --set train.patience=12 --set train.min_delta=0.0005)
+# Stage 5 (session 7): the shipped stage-4 weights on windows of 512 events (batch 8: the same tokens per step),
+# evaluated on 512-event windows too. Why: the eval (and the daemon) run whole pieces, whose repeats lie further back
+# than 256 events; a network trained to carry its state only 256 events may not use them (on plain scores the count
+# model's within-piece cache still matches the network alone).
+if [ "${STAGE:-1}" = 5 ]; then
+  OUT=runs/default-5
+  mkdir -p "$OUT"
+  nohup segue train --init-from "${INIT:-default}" --data "$DATA" --out "$OUT" --no-progress "${BOTH_STAGES[@]}" \
+    "${LATER[@]}" --set 'train.stages=[{seq_len: 512, batch_size: 8, max_steps: null}]' --set train.eval_seq_len=512 \
+    --set train.eval_max_windows=64 --set train.seed=13579 --set train.max_steps=10000 \
+    --set data.render.style_spread=0.5 > "$OUT/train.log" 2>&1 &
+  echo "stage 5 in the background (pid $!): tail -f $OUT/train.log"
+  exit 0
+fi
+
 if [ "${STAGE:-1}" = 3 ] || [ "${STAGE:-1}" = 4 ]; then
   if [ "$STAGE" = 3 ]; then
     FROM=${INIT:-runs/default-2/best.pt}; OUT=runs/default-3; ONLY=(--set train.seed=98765 --set train.max_steps=4250)
