@@ -8,9 +8,9 @@
 #   tail -f runs/default/train.log                    # watch it;  segue plot runs/default  for curves
 #   segue train --resume runs/default                 # after an interruption: continues exactly
 #   STAGE=2 SKIP_BUILD=1 bash training/recipes/default_model.sh   # then: the second fine-tune
-#   STAGE=3 SKIP_BUILD=1 bash ...;  STAGE=4 SKIP_BUILD=1 bash ...   # then the third and the fourth (what ships now)
+#   STAGE=3 SKIP_BUILD=1 bash ...;  STAGE=4 ...;  STAGE=5 ...            # the third, fourth and fifth (what ships now)
 #
-# The shipped model is four stages of this. Stage 1 below (74 min, step 9,250: the default of commit c1ef428),
+# The shipped model is five stages of this. Stage 1 below (74 min, step 9,250: the default of commit c1ef428),
 # stage 2, its best weights fine-tuned again for 8,000 steps of 256 events at a lower cyclical rate (55 min on
 # one thread, a 2-core machine shared with other jobs; best at step 7,750). Live protocol, eval split without
 # music21:beethoven/opus18no1/movement3 (stage 1 trained on it): plain 1.4745 -> 1.4361, rendered 2.6875 -> 2.6055;
