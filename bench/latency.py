@@ -36,6 +36,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from segue.evaluation.scoring import mean_with_ci  # noqa: E402
 from tests.daemon.jack_harness import (Daemon, JackServer, Listener, MidiDump, Player, XrunWindow,  # noqa: E402
                                        make_tiny_model, wait_until)
 
@@ -123,15 +124,6 @@ def mean(values: list[float]) -> float:
     return sum(values) / len(values) if values else float("nan")
 
 
-def paired_ci(differences: list[float], draws: int = 10000) -> tuple[float, float]:
-    """95% bootstrap interval of the mean of per-block differences (blocks resampled: each pair shares its time)."""
-    if len(differences) < 2:
-        return float("nan"), float("nan")
-    rng = random.Random(1)
-    means = sorted(mean(rng.choices(differences, k=len(differences))) for _ in range(draws))
-    return means[int(0.025 * draws)], means[int(0.975 * draws) - 1]
-
-
 def match_arrivals(turns: list[dict], heard: list[tuple[float, list[int]]]) -> list[tuple[float, float, float]]:
     """(intended, sent, arrived) per message: each logged message matched to the next equal arrival, in order."""
     matched, cursor = [], 0
@@ -194,12 +186,10 @@ def main(argv=None) -> int:
     turns, released, silences_used, heard, starts, idle_cpu, unanswered = [], [], [], [], [], [], 0
     # Per block: (playing without, playing with, idle without, idle with) xrun windows, side by side in time.
     blocks = [[XrunWindow(jack) for _ in range(4)] for _ in silences]
-    with_segue = XrunWindow(jack)                      # all the playing with segue: which clients the reports name
     listener, player = Listener("bench-listener"), Player("bench-player")
     dump = MidiDump(jack, workdir, "bench-dump")
     dumped = []                                        # what jack_midi_dump heard while segue played: its messages
-    daemon_args = ["--silence-ms", "", "--length", str(ANSWER_S)] + (["--set", "daemon.sysex_probe=false"]
-                                                                      if args.no_probe else [])
+    without_probe = ["--set", "daemon.sysex_probe=false"] if args.no_probe else []
     try:
         for block, silence in enumerate(silences):
             without, with_block, idle_without, idle_with = blocks[block]
@@ -215,8 +205,8 @@ def main(argv=None) -> int:
             idle_without.stop()
             jack.disconnect("bench-player:out", "bench-listener:in")
             jack.disconnect("bench-player:out", dump.port)
-            daemon_args[1] = f"{silence:.3f}"
-            daemon = Daemon(jack, model, workdir, *daemon_args, client=f"segue{block}")
+            daemon = Daemon(jack, model, workdir, "--silence-ms", f"{silence:.3f}", "--length", str(ANSWER_S),
+                            *without_probe, client=f"segue{block}")
             try:
                 jack.connect(daemon.out_port, "bench-listener:in")
                 jack.connect(daemon.out_port, dump.port)
@@ -224,11 +214,9 @@ def main(argv=None) -> int:
                 time.sleep(0.5)
                 start, dump_start = len(listener.since()), len(dump.messages())
                 with_block.start()
-                with_segue.start()
                 block_starts, block_released, block_unanswered = play_turns(daemon, listener, player, per_block,
                                                                             rng, offset=block * per_block)
                 with_block.stop()
-                with_segue.stop()
                 starts += block_starts
                 unanswered += block_unanswered
                 time.sleep(ANSWER_S + 0.5)
@@ -282,13 +270,14 @@ def main(argv=None) -> int:
           f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     for label, playing in (("playing", True), ("idle", False)):
         pairs = [(b[0 if playing else 2].per_minute(), b[1 if playing else 3].per_minute()) for b in blocks]
-        low, high = paired_ci([w - wo for wo, w in pairs])
+        difference, low, high = mean_with_ci([w - wo for wo, w in pairs])     # blocks resampled
         print(f"xrun reports per minute in jackd's log, {label}, without / with segue, block by block: "
               + ", ".join(f"{wo:.1f}/{w:.1f}" for wo, w in pairs))
         print(f"    mean {mean([wo for wo, _ in pairs]):.1f} / {mean([w for _, w in pairs]):.1f}; with - without "
-              f"{mean([w - wo for wo, w in pairs]):+.1f} [{low:+.1f}, {high:+.1f}] (95% CI over {len(pairs)} blocks; "
+              f"{difference:+.1f} [{low:+.1f}, {high:+.1f}] (95% CI over {len(pairs)} blocks; "
               f"goal: no more with segue)")
-    print(f"    {with_segue.segue_reports} of {with_segue.reports} reports while segue played name a segue client"
+    named, reports = sum(b[1].segue_reports for b in blocks), sum(b[1].reports for b in blocks)
+    print(f"    {named} of {reports} reports while segue played name a segue client"
           + (" (segue without its sysex probe)" if args.no_probe else ""))
     print(f"phrases without an answer heard at the client: {unanswered} of {len(starts)}")
     print(f"segue note-ons heard while the player plays (from a phrase's first note + {allowance * 1000:.1f} ms to "

@@ -323,8 +323,8 @@ class Input(BaseInput, _BackendClient):
     source disappears and comes back, as a keyboard that is unplugged and plugged in again does.
 
     Under JACK a probe (see PROBE; `probe=False` leaves it out) keeps the input live after an unfinished sysex; it
-    comes and goes with the input's client. Other backends end an unfinished sysex at the next message themselves (RtMidi's ALSA code glues that
-    message onto it).
+    comes and goes with the input's client. Other backends end an unfinished sysex at the next message themselves
+    (RtMidi's ALSA code glues that message onto it).
     """
 
     def __init__(self, backend: str, client_name: str, port_name: str, sink, connect_to: str | None = None,

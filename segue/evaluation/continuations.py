@@ -207,17 +207,13 @@ GAP_MEASURES = ("key_corr",)
 def _gap_to_real(pieces: list[PieceMeasures], system: str, key: str) -> dict[str, float]:
     """{key_vs_real, key_vs_real_low, key_vs_real_high}: the mean over pieces of system minus real, with a 95%
     bootstrap interval over pieces (the pieces where both have a value)."""
-    from segue.evaluation.scoring import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED
+    from segue.evaluation.scoring import mean_with_ci
 
     diffs = np.array([p.values[system][key] - p.values["real"][key] for p in pieces if system in p.values],
                      dtype=np.float64)
-    diffs = diffs[~np.isnan(diffs)]
+    gap, low, high = mean_with_ci(diffs[~np.isnan(diffs)])
     name = f"{key}_vs_real"
-    if diffs.size < 2:
-        return {name: math.nan, name + "_low": math.nan, name + "_high": math.nan}
-    picks = np.random.default_rng(BOOTSTRAP_SEED).integers(0, diffs.size, size=(BOOTSTRAP_RESAMPLES, diffs.size))
-    low, high = np.percentile(diffs[picks].mean(axis=1), [2.5, 97.5])
-    return {name: float(diffs.mean()), name + "_low": float(low), name + "_high": float(high)}
+    return {name: gap, name + "_low": low, name + "_high": high}
 
 
 MEANINGS = {

@@ -121,6 +121,17 @@ def gap_with_ci(better: Scores, worse: Scores, seed: int = BOOTSTRAP_SEED) -> di
     return {"gap": float(diff.sum() / count.sum()), "low": float(low), "high": float(high), "pieces": len(ids)}
 
 
+def mean_with_ci(values, seed: int = BOOTSTRAP_SEED) -> tuple[float, float, float]:
+    """(mean, low, high): the mean of independent units (pieces, blocks of a benchmark) and its 95% bootstrap
+    interval, the units resampled; nan for fewer than two."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.size < 2:
+        return float("nan"), float("nan"), float("nan")
+    picks = np.random.default_rng(seed).integers(0, values.size, size=(BOOTSTRAP_RESAMPLES, values.size))
+    low, high = np.percentile(values[picks].mean(axis=1), [2.5, 97.5])
+    return float(values.mean()), float(low), float(high)
+
+
 def score_piece(probs: np.ndarray, events: np.ndarray, shapers: Sequence[Shaper] = (), piece: int = 0) -> Scores:
     """Score events[1:] of one piece, probs[t] being the predictor's distribution of events[t + 1].
 
