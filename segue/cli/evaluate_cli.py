@@ -45,6 +45,9 @@ def add_parser(subparsers) -> None:
                    help="continuation test: prime with this many seconds, generate as many")
     p.add_argument("--pieces", type=int, default=40, help="continuation test: eval pieces to continue")
     p.add_argument("--seed", type=int, default=0, help="continuation test: sampling seed")
+    p.add_argument("--fit-seeds", type=int, default=3, metavar="N",
+                   help="with --save-memory: continue each held-out train piece with N seeds (--seed, --seed + 1, "
+                        "...) when choosing the memory's generation strength")
     p.add_argument("--png", default="continuations.png", help="continuation test: where to draw the comparison")
     add_config_args(p)
     p.set_defaults(func=run_evaluate)
@@ -73,7 +76,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
                       for label, saved in report["settings"]["model_memory"]["candidates"].items()}
         memory, tried = fit_memory_strength(args.model, args.generation_data or [args.train_data or args.data],
                                             candidates,
-                                            seconds=args.prime_seconds, max_pieces=args.pieces, seed=args.seed,
+                                            seconds=args.prime_seconds, max_pieces=args.pieces,
+                                            seeds=range(args.seed, args.seed + max(args.fit_seeds, 1)),
                                             grammar=config_from_args(args).sampling)
         report["settings"]["generation_memory"] = {"chosen": memory.to_json(), "distance": tried}
         text += ("\n\nMemory for generation, chosen on continuations of the held-out train pieces through the "

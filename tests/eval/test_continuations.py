@@ -155,11 +155,16 @@ def test_memory_strength_for_generation_is_chosen_on_held_out_train_pieces(tmp_p
     pieces += [(f"fit{i}", "train", scale_piece(62, 8.0)) for i in range(3)] + [("e", "eval", scale_piece(64, 8.0))]
     data = write_dataset(tmp_path / "data", pieces)
     candidates = {"absolute": MemorySettings(order=3, lambdas=[0.2] * (4 * CELLS_PER_ORDER))}
-    chosen, distance = fit_memory_strength(gru_model_path, [data], candidates, seconds=3.0, max_pieces=2)
+    chosen, distance = fit_memory_strength(gru_model_path, [data], candidates, seconds=3.0, max_pieces=2,
+                                           seeds=(0, 1))
     assert len(distance) == len(MEMORY_STRENGTHS)
     assert chosen.strength in MEMORY_STRENGTHS and chosen.order == 3
     assert distance[f"absolute x{chosen.strength:g}"] == min(distance.values())
     # through the decoding grammar (what the daemon plays) the same draws come out otherwise
     _, through_grammar = fit_memory_strength(gru_model_path, [data], candidates, seconds=3.0, max_pieces=2,
-                                             grammar=GrammarSettings())
+                                             seeds=(0, 1), grammar=GrammarSettings())
     assert through_grammar.keys() == distance.keys() and through_grammar != distance
+    # the draws of both seeds are pooled: neither seed alone gives those distances
+    for seed in (0, 1):
+        _, one_draw = fit_memory_strength(gru_model_path, [data], candidates, seconds=3.0, max_pieces=2, seeds=(seed,))
+        assert one_draw != distance
