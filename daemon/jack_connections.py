@@ -195,5 +195,28 @@ class JackConnections:
         return lines
 
 
+class NotKept:
+    """What stands in for JackConnections where connections are not kept (not JACK, or no libjack to ask): those
+    die with a server that goes away. Every call does nothing."""
+
+    joined = False
+
+    def open(self) -> bool:
+        return False
+
+    def before_ports(self) -> None: ...
+
+    def ports_opened(self) -> None: ...
+
+    def ports_gone(self) -> None: ...
+
+    def abandon(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    def look(self, followed: set[str]) -> list[str]:
+        return []
+
+
 def _other_end(pair: tuple[str, str]) -> str:
     return pair[1] if pair[0] in ROLES else pair[0]

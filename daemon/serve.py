@@ -105,11 +105,9 @@ def _serve(cfg, *, grammar, learn: bool, stats: bool, verbose: bool, turn_log: s
         log.info(waited)
     inbox: queue.SimpleQueue = queue.SimpleQueue()
     links = _connections(cfg, backend)
-    if links is not None:
-        links.before_ports()
+    links.before_ports()
     port_in, output = _open_ports(cfg, backend, lambda data, stamp: inbox.put((stamp, data)))
-    if links is not None:
-        links.ports_opened()
+    links.ports_opened()
     log_file = None
     session = None
     try:
@@ -147,7 +145,7 @@ def _serve(cfg, *, grammar, learn: bool, stats: bool, verbose: bool, turn_log: s
                 print(session.stats.text(session.scheduler.send_errors), file=sys.stderr)
         if output is not None:
             output.close()
-        if links is not None and not port_in.lost:
+        if not port_in.lost:
             links.close()
         if log_file is not None:
             log_file.close()
@@ -178,21 +176,23 @@ def _open_ports(cfg, backend: str, sink):
 
 
 def _connections(cfg, backend: str):
-    """Under JACK, what keeps the connections other programs make to segue's ports (None: not JACK, or no libjack
-    to ask: then those die with a server that goes away), on the server that runs now."""
-    from daemon.jack_connections import JackConnections
+    """Under JACK, what keeps the connections other programs make to segue's ports, on the server that runs now
+    (NotKept: not JACK, or no libjack to ask)."""
+    from daemon.jack_connections import JackConnections, NotKept
 
     links = JackConnections.load(cfg.client_name, cfg.in_port_name, cfg.out_port_name) if backend == "jack" else None
-    if links is not None and not links.open():
+    if links is None:
+        return NotKept()
+    if not links.open():
         log.debug("JACK: no client to read the connections of segue's ports with; they are not kept")
     return links
 
 
-def _port_watch(port_in, output, backend: str, links=None):
+def _port_watch(port_in, output, backend: str, links):
     """Called about once a second by the session: follow the named ports, and under JACK the server and the
     libjack race. When the server goes away the ports are dead (python-rtmidi's clients never recover) and segue
     waits; when a server of that name runs again segue joins it with new clients, under the same port names, and
-    `links` (None: not kept) makes again the connections other programs had made to them."""
+    `links` makes again the connections other programs had made to them."""
     from daemon import jack_semaphores
     from daemon.ports import JackServerWatch
 
@@ -213,14 +213,13 @@ def _port_watch(port_in, output, backend: str, links=None):
                 asleep_looks = 0
                 output.leave()
                 port_in.leave()
-                if links is not None:
-                    links.ports_gone()
+                links.ports_gone()
                 return ("JACK: a port of segue slept on a departed client's semaphore (a libjack race; the graph "
                         "stood still); reopening both ports. "
                         + (_follow_server(server, state, port_in, output, links) or ""))
         # ports followed by name are reconnected by the ports themselves (check() below)
         followed = {port.name for port in (port_in, output) if port.connect_to is not None}
-        restored = links.look(followed) if links is not None else []
+        restored = links.look(followed)
         return "; ".join(line for line in (port_in.check(), output.check(), *restored) if line) or None
 
     return check
@@ -234,32 +233,27 @@ def _follow_server(server, state: str, port_in, output, links) -> str | None:
     if state != "joined" and not port_in.lost:
         for port in (port_in, output):
             port.abandon()
-        if links is not None:
-            links.abandon()                  # its client died with the server too (it may have restarted at once)
+        links.abandon()                      # its client died with the server too (it may have restarted at once)
         lost_line = (f"the JACK server {server.name!r} went away; segue waits for it to come back (its ports are "
                      f"gone meanwhile; Ctrl-C to stop)")
     if state == "gone":
         return lost_line
-    if links is not None:
-        if not links.joined and not links.open():
-            log.debug("JACK: no client to read the connections of segue's ports with; they are not made again")
-        links.before_ports()                 # segue's ports are the ones that are new after the join
+    if not links.joined and not links.open():
+        log.debug("JACK: no client to read the connections of segue's ports with; they are not made again")
+    links.before_ports()                     # segue's ports are the ones that are new after the join
     try:
         _join_ports(port_in, output)
     except (SegueError, rtmidi.RtMidiError) as exc:
         log.debug("segue could not join the JACK server %r yet (%s); trying again", server.name, exc)
-        if links is not None:
-            # Abandoned, not closed: the server that took it may be gone by the next look, replaced by another one
-            # without a look in between that saw none. An idle client left on a live server costs nothing.
-            links.abandon()
+        # Abandoned, not closed: the server that took it may be gone by the next look, replaced by another one
+        # without a look in between that saw none. An idle client left on a live server costs nothing.
+        links.abandon()
         return lost_line                     # a server still starting up: the next look tries again
     back = f"the JACK server {server.name!r} is back; segue rejoined it" if state == "new" else "reopened"
     server.rejoined()
-    if links is not None:
-        links.ports_opened()
+    links.ports_opened()
     virtual = [port.name for port in (port_in, output) if port.connect_to is None]
-    kept = links is not None and links.joined
-    again = f"; connect {' and '.join(virtual)} again (your patchbay may do it)" if virtual and not kept else ""
+    again = f"; connect {' and '.join(virtual)} again (your patchbay may do it)" if virtual and not links.joined else ""
     return "; ".join(filter(None, [lost_line, back + again, port_in.check(), output.check()]))
 
 

@@ -67,13 +67,14 @@ class FakeJackPort:
 
 def test_mid_session_a_port_asleep_on_a_departed_semaphore_at_two_looks_running_is_reopened(monkeypatch):
     import daemon.jack_semaphores as js
+    from daemon.jack_connections import NotKept
     from daemon.serve import _port_watch
 
     monkeypatch.setattr("daemon.serve.JACK_SETTLE_S", 0)
     asleep = iter([1, 0, 1, 1, 0])       # looks 1-4 of the watch, then the check after the reopen
     monkeypatch.setattr(js, "departed_semaphore_waits", lambda: next(asleep))
     port_in, output = FakeJackPort("s:in"), FakeJackPort("s-01:out")
-    watch = _port_watch(port_in, output, "jack")
+    watch = _port_watch(port_in, output, "jack", NotKept())
     assert [watch(), watch(), watch()] == [None, None, None]     # once asleep (a thread passing by), then twice
     line = watch()
     assert "departed client's semaphore" in line and "connect s:in and s-01:out again" in line
