@@ -150,12 +150,18 @@ def _quiet_stderr():
         os.close(saved)
 
 
+# A running segue's probe port (Input.join: client CLIENT-probe, renamed CLIENT-probe-01 by JACK if taken): a source
+# only segue's own input may hear, so no listing offers it to play into segue.
+PROBE_PORT = re.compile(r".+-probe(-\d+)?:probe$")
+
+
 def list_ports(backend: str) -> tuple[list[str], list[str]]:
     """(inputs, outputs) visible on a backend. Inputs are ports we can read from (sources)."""
     lister_in = _client("input", backend, "segue-list")
     lister_out = _client("output", backend, "segue-list")
     try:
-        return list(lister_in.get_ports()), list(lister_out.get_ports())
+        sources = [name for name in lister_in.get_ports() if not PROBE_PORT.match(name)]
+        return sources, list(lister_out.get_ports())
     finally:
         lister_in.delete()
         lister_out.delete()

@@ -119,6 +119,16 @@ def test_without_its_sysex_probe_segue_is_one_jack_client_less_and_still_answers
         listener.close()
 
 
+def test_segue_ports_offers_a_running_segues_ports_but_not_its_probe(rig, jack):
+    daemon, _, _ = rig()
+    listing = subprocess.run([sys.executable, "-m", "daemon", "ports", "--backend", "jack"], cwd=REPO, env=jack.env,
+                             capture_output=True, text=True, timeout=60)
+    assert listing.returncode == 0, listing.stderr
+    assert daemon.in_port in listing.stdout and daemon.out_port in listing.stdout, listing.stdout
+    assert any(port.endswith("-probe:probe") for port in jack.ports()), jack.ports()
+    assert "-probe:" not in listing.stdout, listing.stdout
+
+
 def test_a_synth_on_out_that_restarts_is_played_to_again(jack, model, tmp_path):
     synth = Listener("synth")
     daemon = Daemon(jack, model, tmp_path, "--silence-ms", "150", "--length", "0.5", "--out", "synth:in",
