@@ -129,6 +129,20 @@ def test_fine_tuning_starts_from_the_given_weights(data, tmp_path):
         torch.testing.assert_close(tuned["model"].state_dict()[name], tensor, atol=1e-6, rtol=0)
 
 
+def test_a_fine_tune_that_only_gets_worse_keeps_the_weights_it_started_from(data, tmp_path, capsys):
+    base = train(tiny_config(max_steps=40, schedule="constant", lr=0.01), data, tmp_path / "base", progress=False)
+    # lr so high every step makes the model worse: step 0, the given weights, must stay the best
+    cfg = tiny_config(max_steps=200, eval_every=2, patience=2, min_delta=0.0, schedule="constant", lr=0.5,
+                      grad_clip=0.0)
+    tuned = train(cfg, data, tmp_path / "ft", init_from=str(tmp_path / "base" / "last.pt"), progress=False)
+    assert tuned["best_step"] == 0 and tuned["end_reason"].startswith("no eval improvement")
+    assert tuned["best_eval_loss"] == pytest.approx(base["last_eval"]["loss"], rel=1e-5)
+    best, _ = load_model_from_checkpoint(tmp_path / "ft" / "best.pt")
+    for name, tensor in base["model"].state_dict().items():
+        torch.testing.assert_close(best.state_dict()[name], tensor, atol=0, rtol=0)
+    assert "no step beat the weights it started from" in capsys.readouterr().out
+
+
 def test_gru_attention_model_trains_and_reloads(data, tmp_path):
     cfg = tiny_config(max_steps=4)
     cfg.model.kind, cfg.model.conditioned, cfg.model.attention_window, cfg.model.embed_dim = "gru_attention", False, 8, 8
