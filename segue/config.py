@@ -170,7 +170,7 @@ class GrammarSettings:
     follow_dynamics: bool = True
     dynamics_spread: float = 6.0          # MIDI velocity units around the recent level
     key_strength: float = 0.9             # of a pinned key's scale mask (the key itself: --key, daemon.key)
-    follow_key_strength: float = 0.9      # unpinned: the same mask for the key of the recent notes; 0 = off
+    follow_key_strength: float = 0.97     # unpinned: the same mask for the key of the recent notes; 0 = off
     follow_key_notes: int = 128           # ... estimated over this many recent notes
 
     def __post_init__(self):
