@@ -15,6 +15,8 @@ import logging
 import re
 import time
 
+from daemon.ports import probe_port_pattern
+
 log = logging.getLogger("segue.daemon")
 
 JACK_NO_START_SERVER = 0x01      # jack_options_t: never let libjack spawn a server
@@ -82,7 +84,7 @@ class JackConnections:
         self._own_pattern = {"in": rf"^{re.escape(client_name)}(-[0-9]+)?:{re.escape(in_port_name)}$",
                              "out": rf"^{re.escape(client_name)}(-[0-9]+)?:{re.escape(out_port_name)}$"}
         # the probe's link to segue's input is segue's own (daemon/ports.py Probe), made again by the input itself
-        self._probe = re.compile(rf"{re.escape(client_name)}-probe(-[0-9]+)?:")
+        self._probe = probe_port_pattern(re.escape(client_name))
         self.own: dict[str, str] = {}
         self._before: dict[str, set[str]] = {}
         self.remembered: set[tuple[str, str]] = set()

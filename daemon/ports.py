@@ -151,9 +151,22 @@ def _quiet_stderr():
         os.close(saved)
 
 
-# A running segue's probe port (Input.join: client CLIENT-probe, renamed CLIENT-probe-01 by JACK if taken): a source
-# only segue's own input may hear, so no listing offers it to play into segue.
-PROBE_PORT = re.compile(r".+-probe(-\d+)?:probe$")
+PROBE_PORT_NAME = "probe"
+
+
+def probe_client(client_name: str) -> str:
+    """The JACK client name of segue's probe (see PROBE) beside its client `client_name`."""
+    return f"{client_name}-probe"
+
+
+def probe_port_pattern(client_name_pattern: str) -> re.Pattern:
+    """The probe's port of a segue whose client name matches `client_name_pattern` (a regex), also when JACK renamed
+    the probe's client because its name was taken (CLIENT-probe-01)."""
+    return re.compile(rf"{probe_client(client_name_pattern)}(-\d+)?:{PROBE_PORT_NAME}$")
+
+
+# Any running segue's probe port: a source only segue's own input may hear, so no listing offers it to play into segue.
+ANY_PROBE_PORT = probe_port_pattern(".+")
 
 
 def list_ports(backend: str) -> tuple[list[str], list[str]]:
@@ -161,7 +174,7 @@ def list_ports(backend: str) -> tuple[list[str], list[str]]:
     lister_in = _client("input", backend, "segue-list")
     lister_out = _client("output", backend, "segue-list")
     try:
-        sources = [name for name in lister_in.get_ports() if not PROBE_PORT.match(name)]
+        sources = [name for name in lister_in.get_ports() if not ANY_PROBE_PORT.match(name)]
         return sources, list(lister_out.get_ports())
     finally:
         lister_in.delete()
@@ -356,7 +369,7 @@ class Input(BaseInput, _BackendClient):
             if self._probing:
                 # The probe's client first: the port that appears when ours is made is ours (JACK renames a client
                 # whose name is taken, e.g. segue-01:in while another segue runs).
-                probe_rt = _client("output", self._backend, f"{self._client_name}-probe")
+                probe_rt = _client("output", self._backend, probe_client(self._client_name))
                 probe_rt.set_error_callback(lambda *args: None)
                 others = set(probe_rt.get_ports())
             rt = _client("input", self._backend, self._client_name)
@@ -452,7 +465,7 @@ class Probe:
         if self.rt.is_port_open():
             self.rt.close_port()
         names = list(self.rt.get_ports())
-        self.rt.open_port(find_port(names, destination, "input"), "probe")
+        self.rt.open_port(find_port(names, destination, "input"), PROBE_PORT_NAME)
         self.destination = destination
 
     def send_if_due(self, now: float) -> None:

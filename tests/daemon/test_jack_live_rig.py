@@ -99,24 +99,14 @@ def test_a_feedback_loop_through_a_delaying_relay_does_not_run_away(rig, jack, d
         relay.close()
 
 
-def test_without_its_sysex_probe_segue_is_one_jack_client_less_and_still_answers(jack, model, tmp_path):
+def test_without_its_sysex_probe_segue_is_one_jack_client_less_and_still_answers(rig, jack):
     # daemon.sysex_probe=false: for a rig that never sends sysex, the probe's client (a process thread in every
     # JACK cycle, ~0.7% of a core idle at 128 frames here) is left out.
-    listener = Listener("probeless-ears")
-    daemon = Daemon(jack, model, tmp_path, "--silence-ms", "150", "--length", "0.5",
-                    "--set", "daemon.sysex_probe=false", client="probeless")
-    player = None
-    try:
-        assert not [port for port in jack.ports() if port.startswith("probeless-probe:")], jack.ports()
-        player = Player("probeless-player")
-        jack.connect("probeless-player:out", daemon.in_port)
-        jack.connect(daemon.out_port, "probeless-ears:in")
-        answer_after(listener, player.phrase())
-    finally:
-        if player is not None:
-            player.close()
-        daemon.stop()
-        listener.close()
+    daemon, listener, player = rig("--silence-ms", "150", "--length", "0.5", "--set", "daemon.sysex_probe=false",
+                                   client_prefix="probeless")
+    client = daemon.in_port.split(":")[0]
+    assert not [port for port in jack.ports() if port.startswith(f"{client}-probe")], jack.ports()
+    answer_after(listener, player.phrase())
 
 
 def test_segue_ports_offers_a_running_segues_ports_but_not_its_probe(rig, jack):
