@@ -157,17 +157,23 @@ def train(cfg: Config, data: str | Path, out: str | Path, resume: bool = False, 
               f"train {len(batches.pieces)} pieces, eval {len(dataset.split_indices('eval'))} pieces "
               f"({sum(b.labels.size for b in eval_sets['plain']):,} eval positions"
               f"{', plain and rendered' if len(eval_sets) > 1 else ''}); unigram baseline {unigram:.4f}", flush=True)
+    def evaluate_now() -> tuple[dict, bool]:
+        """Rank 0: score the eval sets at this step, log them, and keep best.pt if they improved."""
+        scores = evaluate_sets(model, eval_sets, dev)
+        improved = early.update(scores["loss"], step)
+        if improved:
+            checkpoint(run / "best.pt", scores)
+        log.write("eval", step, stage=stage, seq_len=tc.eval_seq_len, **scores, unigram=unigram,
+                  elapsed_s=elapsed_now())
+        return scores, improved
+
     bar = _progress_bar(tc.max_steps, step, enabled=progress and dist.is_main)
     last_eval, last_save, end_reason = {}, time.monotonic(), None
     if init_from and not resume and dist.is_main:
         # A fine-tune is judged against where it started: the initial weights are eval step 0 and best.pt until a
         # step beats them, so early stopping never hands back a model worse on the eval split than the one it was
         # given (measured: two 35 s sessions, the shipped model, lr 3e-4: every eval after the start was worse).
-        last_eval = evaluate_sets(model, eval_sets, dev)
-        early.update(last_eval["loss"], step)
-        checkpoint(run / "best.pt", last_eval)
-        log.write("eval", step, stage=stage, seq_len=tc.eval_seq_len, **last_eval, unigram=unigram,
-                  elapsed_s=elapsed_now())
+        last_eval, _ = evaluate_now()
         bar.write(f"eval step 0 (the weights it starts from): loss {last_eval['loss']:.4f}")
     window_tokens, window_start = 0, time.monotonic()
     try:
@@ -210,12 +216,7 @@ def train(cfg: Config, data: str | Path, out: str | Path, resume: bool = False, 
             if step % tc.eval_every == 0 or stage_done_by_steps or step >= tc.max_steps:
                 decision = [0.0, float(stage), float(stage_start)]
                 if dist.is_main:
-                    last_eval = evaluate_sets(model, eval_sets, dev)
-                    improved = early.update(last_eval["loss"], step)
-                    if improved:
-                        checkpoint(run / "best.pt", last_eval)
-                    log.write("eval", step, stage=stage, seq_len=tc.eval_seq_len, **last_eval, unigram=unigram,
-                              elapsed_s=elapsed_now())
+                    last_eval, improved = evaluate_now()
                     reason = _stage_end_reason(current, last_eval["loss"], stage_done_by_steps, early)
                     parts_text = "".join(f" {name} {last_eval[name + '_loss']:.4f}" for name in eval_sets
                                          if len(eval_sets) > 1)

@@ -10,8 +10,8 @@ from segue.codec import codec
 from segue.config import GrammarSettings
 from segue.evaluation.baselines import MarkovModel, MarkovSource
 from segue.evaluation.continuations import (
-    COLUMNS, GAP_MEASURES, ModelSource, PieceMeasures, continue_primer, evaluate_passages, format_table, generated_window, plot_summary,
-    measure_continuation, run_continuations, split_piece, summarise,
+    COLUMNS, GAP_MEASURES, ModelSource, PieceMeasures, continue_primer, evaluate_passages, format_table,
+    generated_window, measure_continuation, plot_summary, run_continuations, split_piece, summarise,
 )
 from segue.errors import SegueError
 from segue.inference.memory import CELLS_PER_ORDER, MemorySettings
