@@ -2,8 +2,9 @@
 
 We talk to python-rtmidi directly (mido's rtmidi backend is a thin layer over the same calls): input arrives on a
 thread of ours with exact arrival stamps (see Input), and sends are one C call.
-Under JACK python-rtmidi opens one client per port, so segue shows up as e.g. `segue:in` and `segue-01:out` (and
-`segue-probe`, see PROBE): always look ports up by name, never by position.
+Under JACK both ports are on one client of segue's own (daemon/jack_client.py: `segue:in`, `segue:out`) where pip
+could build its cycle; else python-rtmidi opens one client per port, so segue shows up as `segue:in` and
+`segue-01:out` (and `segue-probe`, see PROBE). Always look ports up by name, never by position.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ import rtmidi
 from segue.codec.midi import STATUS_BIT, SYSEX, SYSEX_END, split_swallowed
 from segue.errors import SegueError
 
+from daemon import jack_client
 from daemon.port_base import BaseInput, BaseOutput
 
 BACKENDS = {
@@ -109,7 +111,17 @@ def quiet_backend_libraries() -> None:
         pass
 
 
-def _client(kind: str, backend: str, client_name: str):
+def own_jack_client(backend: str, wanted: bool) -> bool:
+    """Whether segue's ports go on its own JACK client (daemon/jack_client.py): JACK, asked for, and built here."""
+    return backend == "jack" and wanted and jack_client.available()
+
+
+def _client(kind: str, backend: str, client_name: str, own_jack: bool = False):
+    if own_jack:
+        try:
+            return (jack_client.JackMidiIn if kind == "input" else jack_client.JackMidiOut)(client_name)
+        except jack_client.NoJackServer as exc:
+            raise SegueError(_no_midi_system_line(backend, kind, exc)) from exc
     if backend == "jack":
         os.environ.setdefault("JACK_NO_START_SERVER", "1")   # never let libjack spawn a server behind our back
     try:
@@ -290,8 +302,10 @@ class Output(BaseOutput, _BackendClient):
     when a synth that restarted is back. While `lost` (its JACK server went away) sends go nowhere: the backend
     would queue them for a process cycle that never comes, and once its queue is full, spin in the send."""
 
-    def __init__(self, backend: str, client_name: str, port_name: str, connect_to: str | None = None):
+    def __init__(self, backend: str, client_name: str, port_name: str, connect_to: str | None = None,
+                 own_jack: bool = False):
         self._backend, self._client_name, self._port_name = backend, client_name, port_name
+        self._own_jack = own_jack
         self._client_lock = threading.Lock()
         self.connect_to = connect_to
         self.connected = connect_to is not None
@@ -300,12 +314,16 @@ class Output(BaseOutput, _BackendClient):
 
     def join(self, must_find: bool = False) -> None:
         """Open a new client of the backend and our port on it (at start, and when a JACK server is back)."""
-        rt = _client("output", self._backend, self._client_name)
+        rt = _client("output", self._backend, self._client_name, self._own_jack)
         if self.connect_to is None:
             _open_virtual(rt, self._backend, self._port_name)
-            # JACK gives each python-rtmidi port its own client, so the second one is renamed (segue-01:out)
-            self.name = f"{self._client_name}:{self._port_name}" + (
-                f" (JACK may show it as {self._client_name}-01:{self._port_name})" if self._backend == "jack" else "")
+            if self._own_jack:
+                self.name = rt.port_name
+            else:
+                # JACK gives each python-rtmidi port its own client, so the second one is renamed (segue-01:out)
+                self.name = f"{self._client_name}:{self._port_name}" + (
+                    f" (JACK may show it as {self._client_name}-01:{self._port_name})" if self._backend == "jack"
+                    else "")
         else:
             self._open_named(rt, "output", must_find)
         with self._client_lock:
@@ -342,16 +360,17 @@ class Input(BaseInput, _BackendClient):
     With `connect_to` the port follows a named source: `check()` (called about once a second) reconnects when the
     source disappears and comes back, as a keyboard that is unplugged and plugged in again does.
 
-    Under JACK a probe (see PROBE; `probe=False` leaves it out) keeps the input live after an unfinished sysex; it
-    comes and goes with the input's client. Other backends end an unfinished sysex at the next message themselves
-    (RtMidi's ALSA code glues that message onto it).
+    Under python-rtmidi's JACK clients a probe (see PROBE; `probe=False` leaves it out) keeps the input live after
+    an unfinished sysex; it comes and goes with the input's client. segue's own JACK client (`own_jack`) and other
+    backends end an unfinished sysex at the next message themselves (RtMidi's ALSA code glues that message onto it).
     """
 
     def __init__(self, backend: str, client_name: str, port_name: str, sink, connect_to: str | None = None,
-                 probe: bool = True):
+                 probe: bool = True, own_jack: bool = False):
         super().__init__(sink)
         self._backend, self._client_name, self._port_name = backend, client_name, port_name
-        self._probing = probe and backend == "jack"
+        self._own_jack = own_jack
+        self._probing = probe and backend == "jack" and not own_jack
         self.connect_to = connect_to
         self.connected = False
         self.lost = True
@@ -372,13 +391,13 @@ class Input(BaseInput, _BackendClient):
                 probe_rt = _client("output", self._backend, probe_client(self._client_name))
                 probe_rt.set_error_callback(lambda *args: None)
                 others = set(probe_rt.get_ports())
-            rt = _client("input", self._backend, self._client_name)
+            rt = _client("input", self._backend, self._client_name, self._own_jack)
             # Nothing filtered by the backend: a message it drops would take its time spacing with it. We drop here.
             rt.ignore_types(sysex=False, timing=False, active_sense=False)
             rt.set_error_callback(lambda *args: None)   # nothing may print from the backend's threads
             if self.connect_to is None:
                 _open_virtual(rt, self._backend, self._port_name)
-                self.name = f"{self._client_name}:{self._port_name}"
+                self.name = rt.port_name if self._own_jack else f"{self._client_name}:{self._port_name}"
             else:
                 self._open_named(rt, "input", must_find)
             probe = None

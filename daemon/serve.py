@@ -155,13 +155,19 @@ def _serve(cfg, *, grammar, learn: bool, stats: bool, verbose: bool, turn_log: s
 def _open_ports(cfg, backend: str, sink):
     """The input, then the output (so that under JACK the input gets the plain client name: segue:in, then
     segue-01:out). Under JACK, reopened while one of their threads waits on a departed client's semaphore."""
-    from daemon.ports import Input, Output
+    from daemon.ports import Input, Output, own_jack_client
+
+    own_jack = own_jack_client(backend, cfg.own_jack_client)
+    if backend == "jack":
+        log.debug("JACK: %s", "both ports on segue's own client" if own_jack else "python-rtmidi's clients, one per "
+                  "port" + (" (segue's own client was not built by pip here)" if cfg.own_jack_client else ""))
 
     def open_both():
         port_in = Input(backend, cfg.client_name, cfg.in_port_name, sink, connect_to=cfg.input or None,
-                        probe=cfg.sysex_probe)
+                        probe=cfg.sysex_probe, own_jack=own_jack)
         try:
-            return port_in, Output(backend, cfg.client_name, cfg.out_port_name, connect_to=cfg.output or None)
+            return port_in, Output(backend, cfg.client_name, cfg.out_port_name, connect_to=cfg.output or None,
+                                   own_jack=own_jack)
         except BaseException:
             port_in.close()
             raise

@@ -123,7 +123,8 @@ class DaemonConfig:
     out_channel: int = 1
     thru: bool = False
     ignore_echo: bool = True
-    sysex_probe: bool = True              # JACK: a client of segue's own ends an unfinished sysex (ports.PROBE)
+    own_jack_client: bool = True          # JACK: both ports on one client of segue's own (daemon/jack_client.py)
+    sysex_probe: bool = True              # python-rtmidi's JACK clients: a probe ends an unfinished sysex (ports.PROBE)
     echo_window_ms: float = 1500.0
     # model and sampling
     model: str = ""

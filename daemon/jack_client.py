@@ -1,0 +1,324 @@
+"""segue's own JACK client: both MIDI ports on one client, whose process cycle is C (daemon/jack_process.c).
+
+python-rtmidi opens one JACK client per port, and every client is a thread the server wakes and waits for in every
+cycle (measured idle here: 1.45% of a core for a bare python-rtmidi input, 0.60% for an output). One client of
+segue's own carries `in` and `out`: one wake per cycle for both. It also hears raw JACK events, so an unfinished
+sysex ends at the next event instead of swallowing everything after it (RtMidi's JACK input), and it places each
+message exactly one period after its send call instead of anywhere in the next period.
+
+The ports look like python-rtmidi's to daemon/ports.py (`JackMidiIn`, `JackMidiOut`: get_ports, open_port,
+open_virtual_port, close_port, delete, get_message, send_message), so one Input and one Output class serve every
+backend. An input and an output of the same client name share one client (`_shared`).
+
+Everything but the cycle goes through the system's libjack with ctypes; the cycle's compiled part is built by
+`pip install` (an optional extension: without a C compiler segue falls back to python-rtmidi's JACK clients).
+"""
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import functools
+import importlib.util
+import logging
+import threading
+import time
+
+log = logging.getLogger("segue.daemon")
+
+JACK_NO_START_SERVER = 0x01      # jack_options_t: never let libjack spawn a server
+JACK_PORT_IS_INPUT, JACK_PORT_IS_OUTPUT = 0x1, 0x2
+MIDI_TYPE = b"8 bit raw midi"
+FRAMES_WRAP = 1 << 32            # jack_nframes_t counts frames modulo this
+READ_BYTES = 1 << 16             # the longest event the input hands over (a longer sysex is dropped, said once)
+# A port leaves the cycle before it is unregistered: the C side stops touching it at the next cycle, so two cycles
+# later nothing can; a server that stopped cycling is given this long.
+UNREGISTER_WAIT_S = 0.5
+
+
+class _Calls(ctypes.Structure):
+    """jack_process.c's jack_calls: the libjack functions its cycle calls, in its order."""
+    _fields_ = [(name, ctypes.c_void_p) for name in (
+        "jack_port_get_buffer", "jack_midi_get_event_count", "jack_midi_event_get", "jack_midi_clear_buffer",
+        "jack_midi_event_reserve", "jack_last_frame_time", "jack_frame_time")]
+
+
+@functools.cache
+def libjack():
+    """The system's libjack with the calls segue makes typed, or None (no JACK here)."""
+    path = ctypes.util.find_library("jack")
+    if path is None:
+        return None
+    try:
+        lib = ctypes.CDLL(path)
+    except OSError:
+        return None
+    p, s, u32, i = ctypes.c_void_p, ctypes.c_char_p, ctypes.c_uint32, ctypes.c_int
+    for name, restype, argtypes in [
+        ("jack_client_open", p, [s, i, ctypes.POINTER(i)]),
+        ("jack_client_close", i, [p]),
+        ("jack_get_client_name", s, [p]),
+        ("jack_activate", i, [p]),
+        ("jack_set_process_callback", i, [p, p, p]),
+        ("jack_get_sample_rate", u32, [p]),
+        ("jack_port_register", p, [p, s, s, ctypes.c_ulong, ctypes.c_ulong]),
+        ("jack_port_unregister", i, [p, p]),
+        ("jack_port_name", s, [p]),
+        ("jack_get_ports", p, [p, s, s, ctypes.c_ulong]),
+        ("jack_port_by_name", p, [p, s]),
+        ("jack_port_get_all_connections", p, [p, p]),
+        ("jack_connect", i, [p, s, s]),
+        ("jack_free", None, [p]),
+    ]:
+        function = getattr(lib, name)
+        function.restype, function.argtypes = restype, argtypes
+    # Its messages (no server, a lost server, the cleanup of an abandoned client) are said in segue's own words. The
+    # hooks may be called on JACK's realtime thread, where Python must never run: a C function that ignores its
+    # argument (libc's strlen) stands in.
+    libc = ctypes.CDLL(None)
+    lib.jack_set_error_function(libc.strlen)
+    lib.jack_set_info_function(libc.strlen)
+    return lib
+
+
+@functools.cache
+def _process_library():
+    """jack_process.c as built by pip (daemon/_jack_process*.so), typed, or None (not built here)."""
+    spec = importlib.util.find_spec("daemon._jack_process")
+    if spec is None or not spec.origin:
+        return None
+    try:
+        lib = ctypes.CDLL(spec.origin)
+    except OSError:
+        return None
+    p, u32, u64 = ctypes.c_void_p, ctypes.c_uint32, ctypes.c_uint64
+    for name, restype, argtypes in [
+        ("sj_new", p, [ctypes.POINTER(_Calls), p]),
+        ("sj_free", None, [p]),
+        ("sj_set_ports", None, [p, p, p]),
+        ("sj_cycles", u64, [p]),
+        ("sj_in_dropped", u64, [p]),
+        ("sj_read", ctypes.c_int32, [p, ctypes.c_char_p, u32, ctypes.POINTER(u32), ctypes.POINTER(u32)]),
+        ("sj_write", ctypes.c_int, [p, ctypes.c_char_p, u32]),
+    ]:
+        function = getattr(lib, name)
+        function.restype, function.argtypes = restype, argtypes
+    return lib
+
+
+def available() -> bool:
+    """Whether segue's own JACK client can run here (libjack and the compiled cycle)."""
+    return libjack() is not None and _process_library() is not None
+
+
+def port_names(lib, array) -> list[str]:
+    """The NULL-terminated array of port names libjack returned, freed."""
+    if not array:
+        return []
+    names = []
+    strings = ctypes.cast(array, ctypes.POINTER(ctypes.c_char_p))
+    while strings[len(names)] is not None:
+        names.append(strings[len(names)].decode())
+    lib.jack_free(array)
+    return names
+
+
+class NoJackServer(Exception):
+    """The server refused a client (none runs): daemon/ports.py says what to do."""
+
+
+class JackClient:
+    """One JACK client and its cycle; ports are registered on it by the JackMidiIn/JackMidiOut that share it."""
+
+    def __init__(self, name: str):
+        self._lib, self._cycle_lib = libjack(), _process_library()
+        status = ctypes.c_int(0)
+        self._client = self._lib.jack_client_open(name.encode(), JACK_NO_START_SERVER, ctypes.byref(status))
+        if not self._client:
+            raise NoJackServer(f"jack_client_open status 0x{status.value:x}")
+        self.name = self._lib.jack_get_client_name(self._client).decode()
+        self.rate = self._lib.jack_get_sample_rate(self._client)
+        calls = _Calls(*(ctypes.cast(getattr(self._lib, field), ctypes.c_void_p) for field, _ in _Calls._fields_))
+        self.cycle = self._cycle_lib.sj_new(ctypes.byref(calls), self._client)
+        self._ports: dict[str, int | None] = {"input": None, "output": None}
+        self.users: set[str] = set()                     # "input", "output": the kinds of port handle on it
+        self._lock = threading.Lock()
+        self._lib.jack_set_process_callback(self._client, ctypes.cast(self._cycle_lib.sj_process, ctypes.c_void_p),
+                                            self.cycle)
+        if self._lib.jack_activate(self._client) != 0:
+            self._lib.jack_client_close(self._client)
+            raise NoJackServer("jack_activate failed")
+        self._asked = name
+
+    def ports(self, flags: int) -> list[str]:
+        return port_names(self._lib, self._lib.jack_get_ports(self._client, None, MIDI_TYPE, flags))
+
+    def register(self, kind: str, port_name: str) -> str:
+        """Our port of `kind` ('input' or 'output'), in the cycle from now on; returns its full name."""
+        flags = JACK_PORT_IS_INPUT if kind == "input" else JACK_PORT_IS_OUTPUT
+        port = self._lib.jack_port_register(self._client, port_name.encode(), MIDI_TYPE, flags, 0)
+        if not port:
+            raise NoJackServer(f"jack_port_register {port_name!r} failed")
+        with self._lock:
+            self._ports[kind] = port
+            self._cycle_lib.sj_set_ports(self.cycle, self._ports["input"], self._ports["output"])
+        return self._lib.jack_port_name(port).decode()
+
+    def unregister(self, kind: str) -> None:
+        with self._lock:
+            port, self._ports[kind] = self._ports[kind], None
+            self._cycle_lib.sj_set_ports(self.cycle, self._ports["input"], self._ports["output"])
+        if port is None:
+            return
+        cycles = self._cycle_lib.sj_cycles(self.cycle)
+        deadline = time.monotonic() + UNREGISTER_WAIT_S
+        while self._cycle_lib.sj_cycles(self.cycle) < cycles + 2 and time.monotonic() < deadline:
+            time.sleep(0.001)
+        self._lib.jack_port_unregister(self._client, port)
+
+    def connect(self, source: str, destination: str) -> None:
+        self._lib.jack_connect(self._client, source.encode(), destination.encode())
+
+    def release(self, kind: str) -> None:
+        """A handle of `kind` is done with the client: the last one closes it (the server is alive)."""
+        self.unregister(kind)
+        self.users.discard(kind)
+        if not self.users:
+            self._lib.jack_client_close(self._client)      # deactivates: the cycle never runs again
+            self._cycle_lib.sj_free(self.cycle)
+            if _shared.get(self._asked) is self:
+                _shared.pop(self._asked)
+
+
+# client name asked for -> the live client an input and an output of that name share
+_shared: dict[str, JackClient] = {}
+_shared_lock = threading.Lock()
+
+
+def _client_for(kind: str, client_name: str) -> JackClient:
+    """The client of that name that has no port handle of `kind` yet (an input joins the output's, or the other way
+    round), else a new one. A client abandoned with its server (daemon/ports.py _keep_forever) keeps its handles
+    for good, so the ports of a rejoin get a new client."""
+    with _shared_lock:
+        client = _shared.get(client_name)
+        if client is None or kind in client.users:
+            client = JackClient(client_name)
+            _shared[client_name] = client
+        client.users.add(kind)
+        return client
+
+
+class _JackMidiPort:
+    """What the input and the output handle share: a port of `kind` on a shared JackClient."""
+
+    kind = ""
+    others = 0                   # the flag of the ports it may connect to
+
+    def __init__(self, client_name: str):
+        self._client = _client_for(self.kind, client_name)
+        self.port_name: str | None = None               # our port's full name while it is open
+
+    def get_ports(self) -> list[str]:
+        return self._client.ports(self.others)
+
+    def open_virtual_port(self, port_name: str) -> None:
+        self.port_name = self._client.register(self.kind, port_name)
+
+    def open_port(self, index: int, port_name: str) -> None:
+        other = self.get_ports()[index]
+        self.open_virtual_port(port_name)
+        self._connect(other)
+
+    def _connect(self, other: str) -> None:
+        raise NotImplementedError
+
+    def is_port_open(self) -> bool:
+        return self.port_name is not None
+
+    def close_port(self) -> None:
+        if self.port_name is not None:
+            self._client.unregister(self.kind)          # its connections go with it
+            self.port_name = None
+
+    def delete(self) -> None:
+        self._client.release(self.kind)
+
+    # python-rtmidi's knobs that daemon/ports.py turns: nothing is filtered and nothing prints from the cycle here
+    def ignore_types(self, **kinds) -> None:
+        pass
+
+    def set_error_callback(self, callback) -> None:
+        pass
+
+
+class JackMidiIn(_JackMidiPort):
+    kind, others = "input", JACK_PORT_IS_OUTPUT
+
+    def __init__(self, client_name: str):
+        super().__init__(client_name)
+        self._buffer = ctypes.create_string_buffer(READ_BYTES)
+        self._frame, self._size = ctypes.c_uint32(0), ctypes.c_uint32(0)
+        self._previous: int | None = None
+        self._sysex = bytearray()                       # a sysex split over several JACK events, so far
+        self._said_unfinished = self._said_long = False
+
+    def _connect(self, source: str) -> None:
+        self._client.connect(source, self.port_name)
+
+    def get_message(self):
+        """(message bytes, seconds since the previous message), as python-rtmidi's, or None when nothing waits."""
+        cycle_lib, cycle = self._client._cycle_lib, self._client.cycle
+        while True:
+            got = cycle_lib.sj_read(cycle, self._buffer, READ_BYTES, ctypes.byref(self._frame), ctypes.byref(self._size))
+            if got == 0:
+                return None
+            if got < 0:
+                if not self._said_long:
+                    log.warning("input: dropped a %d-byte MIDI event (segue reads up to %d); said once",
+                                self._size.value, READ_BYTES)
+                    self._said_long = True
+                continue
+            message = self._message(self._buffer.raw[:got])
+            if message is not None:
+                return message, self._spacing(self._frame.value)
+
+    def _message(self, data: bytes) -> list[int] | None:
+        """A whole message, or None while a sysex is still coming (or an event was only a piece of one)."""
+        if data[0] < 0x80:                              # a piece of a sysex split over events
+            if not self._sysex:
+                return None
+            self._sysex += data
+        else:
+            if self._sysex:
+                self._sysex.clear()                     # a status byte ends an unfinished sysex: it is dropped
+                if not self._said_unfinished:
+                    log.warning("input: dropped a sysex that never ended (no F7 before the next message); "
+                                "said once")
+                    self._said_unfinished = True
+            if data[0] != 0xF0:
+                return list(data)
+            self._sysex += data
+        if self._sysex[-1] != 0xF7:
+            return None
+        message, self._sysex = list(self._sysex), bytearray()
+        return message
+
+    def _spacing(self, frame: int) -> float:
+        previous, self._previous = self._previous, frame
+        return 0.0 if previous is None else ((frame - previous) % FRAMES_WRAP) / self._client.rate
+
+
+class JackMidiOut(_JackMidiPort):
+    kind, others = "output", JACK_PORT_IS_INPUT
+
+    def __init__(self, client_name: str):
+        super().__init__(client_name)
+        self.lost_sends = 0
+
+    def _connect(self, destination: str) -> None:
+        self._client.connect(self.port_name, destination)
+
+    def send_message(self, data) -> None:
+        message = bytes(data)
+        if not self._client._cycle_lib.sj_write(self._client.cycle, message, len(message)):
+            # 64 KiB of messages the cycle has not taken: the server stopped cycling
+            self.lost_sends += 1

@@ -1,0 +1,177 @@
+/* segue's JACK process callback: the only code of segue that runs in JACK's realtime cycle.
+ *
+ * One JACK client carries both of segue's ports (daemon/jack_client.py opens it through libjack with ctypes and
+ * hands this callback the few libjack calls it needs, so no JACK header is needed to build it). Python never runs
+ * in the cycle: the cycle and segue's threads meet in two lock-free single-producer single-consumer rings.
+ *   - input: every event of the `in` port, with its absolute frame, for segue's input thread to read;
+ *   - output: every message segue sent, stamped with the frame at the send call; the cycle after places it at that
+ *     frame plus one period, so each message is late by exactly one period instead of "by up to a period" (JACK
+ *     places a message only inside the cycle that writes it). A message the port's buffer has no room for waits
+ *     for the next cycle instead of being dropped.
+ */
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef uint32_t frames_t;
+
+typedef struct {                  /* jack_midi_event_t */
+    frames_t time;
+    size_t size;
+    unsigned char *buffer;
+} midi_event;
+
+typedef struct {                  /* the libjack calls the cycle makes, filled in by Python */
+    void *(*port_get_buffer)(void *port, frames_t nframes);
+    uint32_t (*midi_get_event_count)(void *buffer);
+    int (*midi_event_get)(midi_event *event, void *buffer, uint32_t index);
+    void (*midi_clear_buffer)(void *buffer);
+    unsigned char *(*midi_event_reserve)(void *buffer, frames_t time, size_t size);
+    frames_t (*last_frame_time)(void *client);
+    frames_t (*frame_time)(void *client);
+} jack_calls;
+
+enum { IN_BYTES = 1 << 18, OUT_BYTES = 1 << 16, HEADER = 8 };   /* a record: frame, size (uint32 each), bytes */
+
+typedef struct {
+    unsigned char *bytes;
+    size_t capacity;              /* a power of two */
+    _Atomic size_t head, tail;    /* written by the producer, by the consumer; free-running */
+} ring;
+
+typedef struct {
+    jack_calls jack;
+    void *client;
+    _Atomic(void *) in_port, out_port;
+    ring in, out;
+    _Atomic uint64_t cycles, in_dropped, out_waited;
+    unsigned char in_bytes[IN_BYTES], out_bytes[OUT_BYTES];
+} segue_jack;
+
+static void ring_copy_in(ring *r, size_t at, const void *from, size_t n) {
+    size_t start = at & (r->capacity - 1), first = r->capacity - start < n ? r->capacity - start : n;
+    memcpy(r->bytes + start, from, first);
+    memcpy(r->bytes, (const unsigned char *)from + first, n - first);
+}
+
+static void ring_copy_out(const ring *r, size_t at, void *to, size_t n) {
+    size_t start = at & (r->capacity - 1), first = r->capacity - start < n ? r->capacity - start : n;
+    memcpy(to, r->bytes + start, first);
+    memcpy((unsigned char *)to + first, r->bytes, n - first);
+}
+
+/* Producer: one record, or 0 when there is no room (nothing written). */
+static int ring_put(ring *r, uint32_t frame, const unsigned char *data, uint32_t size) {
+    size_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
+    size_t tail = atomic_load_explicit(&r->tail, memory_order_acquire);
+    if (r->capacity - (head - tail) < HEADER + (size_t)size) return 0;
+    uint32_t header[2] = {frame, size};
+    ring_copy_in(r, head, header, HEADER);
+    ring_copy_in(r, head + HEADER, data, size);
+    atomic_store_explicit(&r->head, head + HEADER + size, memory_order_release);
+    return 1;
+}
+
+/* Consumer: the next record's frame and size, or 0 when the ring is empty. */
+static int ring_peek(ring *r, uint32_t *frame, uint32_t *size) {
+    size_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
+    size_t head = atomic_load_explicit(&r->head, memory_order_acquire);
+    if (head == tail) return 0;
+    uint32_t header[2];
+    ring_copy_out(r, tail, header, HEADER);
+    *frame = header[0];
+    *size = header[1];
+    return 1;
+}
+
+static void ring_take(ring *r, void *to, uint32_t size) {
+    size_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
+    if (to != NULL) ring_copy_out(r, tail + HEADER, to, size);
+    atomic_store_explicit(&r->tail, tail + HEADER + size, memory_order_release);
+}
+
+segue_jack *sj_new(const jack_calls *calls, void *client) {
+    segue_jack *s = calloc(1, sizeof *s);
+    if (s == NULL) return NULL;
+    s->jack = *calls;
+    s->client = client;
+    s->in.bytes = s->in_bytes;                              /* heads and tails start at 0 (calloc) */
+    s->in.capacity = IN_BYTES;
+    s->out.bytes = s->out_bytes;
+    s->out.capacity = OUT_BYTES;
+    return s;
+}
+
+void sj_free(segue_jack *s) { free(s); }
+
+/* NULL takes a port out of the cycle: Python unregisters it only after sj_cycles has moved on twice. */
+void sj_set_ports(segue_jack *s, void *in_port, void *out_port) {
+    atomic_store(&s->in_port, in_port);
+    atomic_store(&s->out_port, out_port);
+}
+
+uint64_t sj_cycles(segue_jack *s) { return atomic_load(&s->cycles); }
+uint64_t sj_in_dropped(segue_jack *s) { return atomic_load(&s->in_dropped); }
+uint64_t sj_out_waited(segue_jack *s) { return atomic_load(&s->out_waited); }
+
+static void read_input(segue_jack *s, void *port, frames_t nframes, frames_t start) {
+    void *buffer = s->jack.port_get_buffer(port, nframes);
+    uint32_t count = s->jack.midi_get_event_count(buffer);
+    for (uint32_t i = 0; i < count; i++) {
+        midi_event event;
+        if (s->jack.midi_event_get(&event, buffer, i) != 0) continue;
+        if (!ring_put(&s->in, start + event.time, event.buffer, (uint32_t)event.size))
+            atomic_fetch_add(&s->in_dropped, 1);
+    }
+}
+
+static void write_output(segue_jack *s, void *port, frames_t nframes, frames_t start) {
+    void *buffer = s->jack.port_get_buffer(port, nframes);
+    s->jack.midi_clear_buffer(buffer);
+    int64_t earliest = 0;                                   /* JACK wants a cycle's events in time order */
+    uint32_t frame, size;
+    while (ring_peek(&s->out, &frame, &size)) {
+        /* sent at `frame`: played one period later, i.e. at `frame + nframes` of this cycle's frames */
+        int64_t offset = (int32_t)(frame + nframes - start);
+        if (offset >= (int64_t)nframes) {
+            if (offset < 2 * (int64_t)nframes) break;      /* sent after this cycle began: the next one plays it */
+            offset = nframes - 1;                           /* a clock that jumped: play it now */
+        }
+        if (offset < earliest) offset = earliest;           /* late (a cycle skipped), or behind one placed before */
+        unsigned char *room = s->jack.midi_event_reserve(buffer, (frames_t)offset, size);
+        if (room == NULL) {                                 /* the port's buffer is full: the next cycle sends it */
+            atomic_fetch_add(&s->out_waited, 1);
+            break;
+        }
+        ring_take(&s->out, room, size);
+        earliest = offset;
+    }
+}
+
+int sj_process(frames_t nframes, void *arg) {
+    segue_jack *s = arg;
+    frames_t start = s->jack.last_frame_time(s->client);
+    void *in_port = atomic_load(&s->in_port), *out_port = atomic_load(&s->out_port);
+    if (in_port != NULL) read_input(s, in_port, nframes, start);
+    if (out_port != NULL) write_output(s, out_port, nframes, start);
+    atomic_fetch_add(&s->cycles, 1);
+    return 0;
+}
+
+/* segue's input thread: the next event's bytes into `to` (its size returned, its absolute frame in *frame);
+ * 0: none; -1: larger than `capacity` (it is skipped, *frame and the size in *size say what was lost). */
+int32_t sj_read(segue_jack *s, unsigned char *to, uint32_t capacity, uint32_t *frame, uint32_t *size) {
+    if (!ring_peek(&s->in, frame, size)) return 0;
+    if (*size > capacity) {
+        ring_take(&s->in, NULL, *size);
+        return -1;
+    }
+    ring_take(&s->in, to, *size);
+    return (int32_t)*size;
+}
+
+/* A send (one writer at a time: the output's lock): 1, or 0 when the ring is full (nothing queued). */
+int sj_write(segue_jack *s, const unsigned char *data, uint32_t size) {
+    return ring_put(&s->out, s->jack.frame_time(s->client), data, size);
+}
