@@ -15,7 +15,8 @@ the baseline first and segue after, the baseline's rate was 8.6 and 47.2 per min
 the daemon's --turn-log gives the trigger, the end and every message it sent. Printed:
 
 - xrun reports in jackd's log per minute, without and with segue attached, per block (playing and idle), and the
-  mean difference with a 95% bootstrap interval over blocks (--no-probe: segue without its sysex probe's client)
+  mean difference with a 95% bootstrap interval over blocks (--rtmidi: segue on python-rtmidi's JACK clients, one
+  per port and a sysex probe; --rtmidi --no-probe: without the probe)
 - trigger -> first note-on, as sent by the daemon and as heard by the client (goal: p99 <= period + 2 ms)
 - segue note-ons heard while the player plays: after a phrase's first note (plus two periods and 10 ms for what
   was already on its way) and before the next trigger (goal: 0)
@@ -162,7 +163,8 @@ def main(argv=None) -> int:
     parser.add_argument("--idle-seconds", type=float, default=10.0, help="idle time per block, with and without")
     parser.add_argument("--phases", type=int, default=4, help="silence values swept across one JACK period")
     parser.add_argument("--rounds", type=int, default=2, help="sweeps of the phases: blocks = phases x rounds")
-    parser.add_argument("--no-probe", action="store_true", help="segue without its sysex probe's JACK client")
+    parser.add_argument("--rtmidi", action="store_true", help="segue on python-rtmidi's JACK clients, one per port")
+    parser.add_argument("--no-probe", action="store_true", help="with --rtmidi: without the sysex probe's client")
     parser.add_argument("--jack-priority", type=int, help="jackd -P (default: jackd's own, FIFO 10 on Debian)")
     parser.add_argument("--no-realtime", action="store_true",
                         help="run jackd without realtime threads (default: realtime, falling back if refused)")
@@ -189,7 +191,8 @@ def main(argv=None) -> int:
     listener, player = Listener("bench-listener"), Player("bench-player")
     dump = MidiDump(jack, workdir, "bench-dump")
     dumped = []                                        # what jack_midi_dump heard while segue played: its messages
-    without_probe = ["--set", "daemon.sysex_probe=false"] if args.no_probe else []
+    clients = (["--set", "daemon.own_jack_client=false"] if args.rtmidi else []) + (
+        ["--set", "daemon.sysex_probe=false"] if args.no_probe else [])
     try:
         for block, silence in enumerate(silences):
             without, with_block, idle_without, idle_with = blocks[block]
@@ -206,7 +209,7 @@ def main(argv=None) -> int:
             jack.disconnect("bench-player:out", "bench-listener:in")
             jack.disconnect("bench-player:out", dump.port)
             daemon = Daemon(jack, model, workdir, "--silence-ms", f"{silence:.3f}", "--length", str(ANSWER_S),
-                            *without_probe, client=f"segue{block}")
+                            *clients, client=f"segue{block}")
             try:
                 jack.connect(daemon.out_port, "bench-listener:in")
                 jack.connect(daemon.out_port, dump.port)
@@ -278,7 +281,8 @@ def main(argv=None) -> int:
               f"goal: no more with segue)")
     named, reports = sum(b[1].segue_reports for b in blocks), sum(b[1].reports for b in blocks)
     print(f"    {named} of {reports} reports while segue played name a segue client"
-          + (" (segue without its sysex probe)" if args.no_probe else ""))
+          + (" (segue on python-rtmidi's clients" + (", without its sysex probe)" if args.no_probe else ")")
+             if args.rtmidi else " (segue's own client)"))
     print(f"phrases without an answer heard at the client: {unanswered} of {len(starts)}")
     print(f"segue note-ons heard while the player plays (from a phrase's first note + {allowance * 1000:.1f} ms to "
           f"the next trigger): {stray} over {len(starts)} phrases ({goal(stray == 0)})")

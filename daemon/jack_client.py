@@ -15,6 +15,7 @@ Everything but the cycle goes through the system's libjack with ctypes; the cycl
 """
 from __future__ import annotations
 
+import collections
 import ctypes
 import ctypes.util
 import functools
@@ -22,6 +23,8 @@ import importlib.util
 import logging
 import threading
 import time
+
+from segue.codec.midi import STATUS_BIT, SYSEX, SYSEX_END
 
 log = logging.getLogger("segue.daemon")
 
@@ -250,6 +253,33 @@ class _JackMidiPort:
         pass
 
 
+class EventJoiner:
+    """JACK MIDI events -> whole messages. Each event is a whole message, but a sender may split a long sysex over
+    several events (the pieces after the first start with a data byte). A status byte ends an unfinished sysex:
+    it comes out alone, just before the message that ended it (the session says so once), and costs no time."""
+
+    def __init__(self) -> None:
+        self._sysex = bytearray()
+
+    def messages(self, data: bytes) -> list[list[int]]:
+        out: list[list[int]] = []
+        if data[0] < STATUS_BIT:
+            if not self._sysex:
+                return out                              # a piece of a sysex whose head was lost
+            self._sysex += data
+        else:
+            if self._sysex:
+                out.append(list(self._sysex))
+                self._sysex.clear()
+            if data[0] != SYSEX:
+                return out + [list(data)]
+            self._sysex += data
+        if self._sysex[-1] == SYSEX_END:
+            out.append(list(self._sysex))
+            self._sysex.clear()
+        return out
+
+
 class JackMidiIn(_JackMidiPort):
     kind, others = "input", JACK_PORT_IS_OUTPUT
 
@@ -258,8 +288,9 @@ class JackMidiIn(_JackMidiPort):
         self._buffer = ctypes.create_string_buffer(READ_BYTES)
         self._frame, self._size = ctypes.c_uint32(0), ctypes.c_uint32(0)
         self._previous: int | None = None
-        self._sysex = bytearray()                       # a sysex split over several JACK events, so far
-        self._said_unfinished = self._said_long = False
+        self._joiner = EventJoiner()
+        self._ready: collections.deque[tuple[list[int], float]] = collections.deque()
+        self._said_long = False
 
     def _connect(self, source: str) -> None:
         self._client.connect(source, self.port_name)
@@ -267,7 +298,7 @@ class JackMidiIn(_JackMidiPort):
     def get_message(self):
         """(message bytes, seconds since the previous message), as python-rtmidi's, or None when nothing waits."""
         cycle_lib, cycle = self._client._cycle_lib, self._client.cycle
-        while True:
+        while not self._ready:
             got = cycle_lib.sj_read(cycle, self._buffer, READ_BYTES, ctypes.byref(self._frame), ctypes.byref(self._size))
             if got == 0:
                 return None
@@ -277,30 +308,11 @@ class JackMidiIn(_JackMidiPort):
                                 self._size.value, READ_BYTES)
                     self._said_long = True
                 continue
-            message = self._message(self._buffer.raw[:got])
-            if message is not None:
-                return message, self._spacing(self._frame.value)
-
-    def _message(self, data: bytes) -> list[int] | None:
-        """A whole message, or None while a sysex is still coming (or an event was only a piece of one)."""
-        if data[0] < 0x80:                              # a piece of a sysex split over events
-            if not self._sysex:
-                return None
-            self._sysex += data
-        else:
-            if self._sysex:
-                self._sysex.clear()                     # a status byte ends an unfinished sysex: it is dropped
-                if not self._said_unfinished:
-                    log.warning("input: dropped a sysex that never ended (no F7 before the next message); "
-                                "said once")
-                    self._said_unfinished = True
-            if data[0] != 0xF0:
-                return list(data)
-            self._sysex += data
-        if self._sysex[-1] != 0xF7:
-            return None
-        message, self._sysex = list(self._sysex), bytearray()
-        return message
+            messages = self._joiner.messages(self._buffer.raw[:got])
+            if messages:
+                spacing = self._spacing(self._frame.value)
+                self._ready.extend((message, spacing if i == 0 else 0.0) for i, message in enumerate(messages))
+        return self._ready.popleft()
 
     def _spacing(self, frame: int) -> float:
         previous, self._previous = self._previous, frame

@@ -2,73 +2,31 @@
 segue rejoined a server that restarted (python-rtmidi cannot list connections, so this talks to libjack itself).
 
 One client, opened with the system's libjack through ctypes and never activated: it has no process thread, so it
-costs the server no cycle and can never sleep on a semaphore (daemon/jack_semaphores.py). It is a libjack apart from
-python-rtmidi's own (the wheel carries one), so its notifications never touch the semaphore table of segue's ports.
+costs the server no cycle and can never sleep on a semaphore (daemon/jack_semaphores.py). Beside python-rtmidi's
+clients it is a libjack apart from theirs (the wheel carries one); beside segue's own client (daemon/jack_client.py)
+the two share the system's libjack, and the race of daemon/jack_semaphores.py is checked when segue's ports open.
 Like segue's ports it is never closed once its server went away (closing can wait forever in libjack, see
 daemon/ports.py _keep_forever): it is abandoned, and a new one is opened on the next server.
 """
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import logging
 import re
 import time
 
+from daemon.jack_client import (JACK_NO_START_SERVER, JACK_PORT_IS_INPUT, JACK_PORT_IS_OUTPUT, MIDI_TYPE, libjack,
+                                 port_names)
 from daemon.ports import probe_port_pattern
 
 log = logging.getLogger("segue.daemon")
 
-JACK_NO_START_SERVER = 0x01      # jack_options_t: never let libjack spawn a server
-JACK_PORT_IS_INPUT, JACK_PORT_IS_OUTPUT = 0x1, 0x2
-MIDI_TYPE = rb"8 bit raw midi"
 ROLES = ("in", "out")            # segue's own ports in a remembered connection (other ports' names have a colon)
 EEXIST = 17                      # jack_connect: the two ports are connected already
 # How long a remembered connection is tried again after a rejoin: a synth or a patchbay may come back much later than
 # the server (like an --out port followed by name, but not for ever: a port that comes back after this long is
 # somebody else's business).
 RESTORE_FOR_S = 600.0
-
-
-def _load():
-    """The system's libjack with the few calls used here typed, or None (no JACK here: the feature is off)."""
-    path = ctypes.util.find_library("jack")
-    if path is None:
-        return None
-    try:
-        lib = ctypes.CDLL(path)
-    except OSError:
-        return None
-    p, s = ctypes.c_void_p, ctypes.c_char_p
-    for name, restype, argtypes in [
-        ("jack_client_open", p, [s, ctypes.c_int, ctypes.POINTER(ctypes.c_int)]),
-        ("jack_client_close", ctypes.c_int, [p]),
-        ("jack_get_ports", p, [p, s, s, ctypes.c_ulong]),
-        ("jack_port_by_name", p, [p, s]),
-        ("jack_port_get_all_connections", p, [p, p]),
-        ("jack_connect", ctypes.c_int, [p, s, s]),
-        ("jack_free", None, [p]),
-    ]:
-        function = getattr(lib, name)
-        function.restype, function.argtypes = restype, argtypes
-    # Its messages (a lost server, the cleanup of an abandoned client) are about a client the user never sees:
-    # segue's own lines say what happened. A C function as the hook, as in daemon/ports.py quiet_backend_libraries.
-    libc = ctypes.CDLL(None)
-    lib.jack_set_error_function(libc.strlen)
-    lib.jack_set_info_function(libc.strlen)
-    return lib
-
-
-def _names(lib, array) -> list[str]:
-    """The NULL-terminated array of port names libjack returned, freed."""
-    if not array:
-        return []
-    names = []
-    strings = ctypes.cast(array, ctypes.POINTER(ctypes.c_char_p))
-    while strings[len(names)] is not None:
-        names.append(strings[len(names)].decode())
-    lib.jack_free(array)
-    return names
 
 
 class JackConnections:
@@ -92,7 +50,7 @@ class JackConnections:
 
     @classmethod
     def load(cls, client_name: str, in_port_name: str, out_port_name: str) -> JackConnections | None:
-        lib = _load()
+        lib = libjack()
         return None if lib is None else cls(lib, client_name, in_port_name, out_port_name)
 
     @property
@@ -131,7 +89,7 @@ class JackConnections:
 
     def _candidates(self) -> dict[str, set[str]]:
         flags = {"in": JACK_PORT_IS_INPUT, "out": JACK_PORT_IS_OUTPUT}
-        return {role: set(_names(self._lib, self._lib.jack_get_ports(self._client, pattern.encode(), MIDI_TYPE,
+        return {role: set(port_names(self._lib, self._lib.jack_get_ports(self._client, pattern.encode(), MIDI_TYPE,
                                                                      flags[role])))
                 for role, pattern in self._own_pattern.items()}
 
@@ -167,7 +125,7 @@ class JackConnections:
             port = self._port(own)
             if not port:
                 return []                    # a port of segue is being made anew: look again next time
-            for other in _names(self._lib, self._lib.jack_port_get_all_connections(self._client, port)):
+            for other in port_names(self._lib, self._lib.jack_port_get_all_connections(self._client, port)):
                 if other not in followed and not self._probe.match(other):
                     now.add((other, role) if role == "in" else (role, other))
         self._keep_trying(pair for pair in self.remembered - now if not self._port(_other_end(pair)))

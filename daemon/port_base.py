@@ -34,6 +34,8 @@ class BaseInput:
     """`sink(data, stamp)` gets every message worth hearing, stamped at arrival (the sink may be replaced while
     running); `busy()` says when the session must hear the player at once (it replaces it)."""
     name = ""
+    # How late the notes played after an unfinished sysex (F0 with no F7) may arrive: 0 where the next message ends it
+    deaf_after_unfinished_sysex_s = 0.0
 
     def __init__(self, sink) -> None:
         self.sink = sink

@@ -371,6 +371,8 @@ class Input(BaseInput, _BackendClient):
         self._backend, self._client_name, self._port_name = backend, client_name, port_name
         self._own_jack = own_jack
         self._probing = probe and backend == "jack" and not own_jack
+        if self._probing:
+            self.deaf_after_unfinished_sysex_s = DEAF_AT_MOST_S
         self.connect_to = connect_to
         self.connected = False
         self.lost = True

@@ -26,7 +26,6 @@ from daemon.generator import (Answer, AnswerDone, AnswerOpened, ForgetMemory, Ge
                               GeneratorSettings, MemoryStrength, OpenAnswer, PlayerNotes, Rollback, SetControls)
 from daemon.live_controls import CCMap, Change, LiveControls
 from daemon.policy import TurnPolicy
-from daemon.ports import DEAF_AT_MOST_S
 from daemon.safety import EchoFilter
 from daemon.scheduler import Scheduler, Sent
 from daemon.turn_log import SessionStats
@@ -109,6 +108,7 @@ class Session:
         self.failure: BaseException | None = None
         self.loop_warned = False
         self.sysex_warned = False
+        self.sysex_deafness_s = port_in.deaf_after_unfinished_sysex_s if port_in is not None else 0.0
         self.next_watch = 0.0
         if port_in is not None:
             port_in.sink = self.on_midi         # from here on a player's note-on reaches the scheduler at once
@@ -227,11 +227,14 @@ class Session:
             log.warning("an unfinished sysex (%s ...) from the input swallowed %d bytes of messages after it; those "
                         "notes were lost. A device or script sends sysex without its closing F7.",
                         hex_bytes(data[:3]), len(data))
-        else:
+        elif self.sysex_deafness_s:
             log.warning("an unfinished sysex (%s ...) from the input: the MIDI backend took what followed it for "
                         "part of it until segue ended it; the notes played meanwhile arrived up to %.0f ms late. A "
                         "device or script sends sysex without its closing F7.", hex_bytes(data[:3]),
-                        DEAF_AT_MOST_S * 1000)
+                        self.sysex_deafness_s * 1000)
+        else:
+            log.warning("an unfinished sysex (%s ...) from the input: segue dropped it at the next message. A device "
+                        "or script sends sysex without its closing F7.", hex_bytes(data[:3]))
 
     def _warn_loop_once(self) -> None:
         delay = None if self.loop_warned else self.scheduler.echo.loop_delay()

@@ -445,6 +445,11 @@ class MidiDump:
                                      stderr=self._err)
         jack.wait_port(re.escape(self.port))
 
+    def frames(self) -> list[int]:
+        """Where in its JACK cycle each message heard so far was (the frame offset jack_midi_dump prints first)."""
+        return [int(line.partition(":")[0]) for line in self.out_path.read_text(errors="replace").splitlines()
+                if line.partition(":")[1] and line.partition(":")[0].strip().isdigit()]
+
     def messages(self) -> list[list[int]]:
         """Every message heard so far (jack_midi_dump flushes after each batch it prints)."""
         found = []

@@ -43,7 +43,7 @@ class FakeJack:
 
 
 def test_a_vanished_end_is_connected_again_and_an_undone_connection_is_forgotten(monkeypatch):
-    monkeypatch.setattr(jack_connections, "_names", lambda lib, array: array or [])
+    monkeypatch.setattr(jack_connections, "port_names", lambda lib, array: array or [])
     jack = FakeJack()
     keeper = JackConnections(jack, "segue", "in", "out")
     keeper.open()
