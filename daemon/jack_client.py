@@ -4,7 +4,8 @@ python-rtmidi opens one JACK client per port, and every client is a thread the s
 cycle (measured idle here: 1.45% of a core for a bare python-rtmidi input, 0.60% for an output). One client of
 segue's own carries `in` and `out`: one wake per cycle for both. It also hears raw JACK events, so an unfinished
 sysex ends at the next event instead of swallowing everything after it (RtMidi's JACK input), and it places each
-message exactly one period after its send call instead of anywhere in the next period.
+message exactly one period after the moment it is meant for (its send call, or the due time the scheduler hands it
+over with a moment early) instead of anywhere in the cycle after its send.
 
 The ports look like python-rtmidi's to daemon/ports.py (`JackMidiIn`, `JackMidiOut`: get_ports, open_port,
 open_virtual_port, close_port, delete, get_message, send_message), so one Input and one Output class serve every
@@ -71,6 +72,8 @@ def libjack():
         ("jack_port_get_all_connections", p, [p, p]),
         ("jack_connect", i, [p, s, s]),
         ("jack_free", None, [p]),
+        ("jack_frames_to_time", ctypes.c_uint64, [p, u32]),
+        ("jack_get_time", ctypes.c_uint64, []),
     ]:
         function = getattr(lib, name)
         function.restype, function.argtypes = restype, argtypes
@@ -101,7 +104,7 @@ def _process_library():
         ("sj_cycles", u64, [p]),
         ("sj_in_dropped", u64, [p]),
         ("sj_read", ctypes.c_int32, [p, ctypes.c_char_p, u32, ctypes.POINTER(u32), ctypes.POINTER(u32)]),
-        ("sj_write", ctypes.c_int, [p, ctypes.c_char_p, u32]),
+        ("sj_write", ctypes.c_int, [p, ctypes.c_char_p, u32, ctypes.c_int32]),
     ]:
         function = getattr(lib, name)
         function.restype, function.argtypes = restype, argtypes
@@ -288,6 +291,7 @@ class JackMidiIn(_JackMidiPort):
         self._buffer = ctypes.create_string_buffer(READ_BYTES)
         self._frame, self._size = ctypes.c_uint32(0), ctypes.c_uint32(0)
         self._previous: int | None = None
+        self.frame = 0                                  # the absolute frame of the last message read
         self._joiner = EventJoiner()
         self._ready: collections.deque[tuple[list[int], float]] = collections.deque()
         self._said_long = False
@@ -312,7 +316,14 @@ class JackMidiIn(_JackMidiPort):
             if messages:
                 spacing = self._spacing(self._frame.value)
                 self._ready.extend((message, spacing if i == 0 else 0.0) for i, message in enumerate(messages))
+        self.frame = self._previous
         return self._ready.popleft()
+
+    def seconds_at(self, frame: int) -> float:
+        """The perf_counter time of an absolute frame (JACK's clock has another zero than perf_counter's)."""
+        lib, client = self._client._lib, self._client._client
+        zero = lib.jack_get_time() - time.perf_counter() * 1e6
+        return (lib.jack_frames_to_time(client, frame) - zero) / 1e6
 
     def _spacing(self, frame: int) -> float:
         previous, self._previous = self._previous, frame
@@ -329,8 +340,10 @@ class JackMidiOut(_JackMidiPort):
     def _connect(self, destination: str) -> None:
         self._client.connect(self.port_name, destination)
 
-    def send_message(self, data) -> None:
+    def send_message(self, data, ahead_s: float = 0.0) -> None:
+        """Send `data`, placed `ahead_s` seconds from now (0: now; either way, one period later at the other end)."""
         message = bytes(data)
-        if not self._client._cycle_lib.sj_write(self._client.cycle, message, len(message)):
+        ahead = max(0, round(ahead_s * self._client.rate))
+        if not self._client._cycle_lib.sj_write(self._client.cycle, message, len(message), ahead):
             # 64 KiB of messages the cycle has not taken: the server stopped cycling
             self.lost_sends += 1

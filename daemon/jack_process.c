@@ -4,8 +4,9 @@
  * hands this callback the few libjack calls it needs, so no JACK header is needed to build it). Python never runs
  * in the cycle: the cycle and segue's threads meet in two lock-free single-producer single-consumer rings.
  *   - input: every event of the `in` port, with its absolute frame, for segue's input thread to read;
- *   - output: every message segue sent, stamped with the frame at the send call; the cycle after places it at that
- *     frame plus one period, so each message is late by exactly one period instead of "by up to a period" (JACK
+ *   - output: every message segue sent, stamped with the frame it is meant for (the send call's, or a later one:
+ *     the scheduler hands a message over a moment before it is due); the cycle that covers that frame places it
+ *     there plus one period, so each message is late by exactly one period instead of "by up to a period" (JACK
  *     places a message only inside the cycle that writes it). A message the port's buffer has no room for waits
  *     for the next cycle instead of being dropped.
  */
@@ -33,6 +34,9 @@ typedef struct {                  /* the libjack calls the cycle makes, filled i
 } jack_calls;
 
 enum { IN_BYTES = 1 << 18, OUT_BYTES = 1 << 16, HEADER = 8 };   /* a record: frame, size (uint32 each), bytes */
+/* A message stamped further ahead than this is taken for a clock that jumped, and played at once (1.4 s at 48 kHz;
+ * the scheduler hands messages over about a millisecond ahead). */
+enum { AHEAD_AT_MOST = 1 << 16 };
 
 typedef struct {
     unsigned char *bytes;
@@ -132,10 +136,10 @@ static void write_output(segue_jack *s, void *port, frames_t nframes, frames_t s
     int64_t earliest = 0;                                   /* JACK wants a cycle's events in time order */
     uint32_t frame, size;
     while (ring_peek(&s->out, &frame, &size)) {
-        /* sent at `frame`: played one period later, i.e. at `frame + nframes` of this cycle's frames */
+        /* meant for `frame`: played one period later, i.e. at `frame + nframes` of this cycle's frames */
         int64_t offset = (int32_t)(frame + nframes - start);
         if (offset >= (int64_t)nframes) {
-            if (offset < 2 * (int64_t)nframes) break;      /* sent after this cycle began: the next one plays it */
+            if (offset < (int64_t)nframes + AHEAD_AT_MOST) break;   /* a later cycle's: it waits (and all after it) */
             offset = nframes - 1;                           /* a clock that jumped: play it now */
         }
         if (offset < earliest) offset = earliest;           /* late (a cycle skipped), or behind one placed before */
@@ -171,7 +175,8 @@ int32_t sj_read(segue_jack *s, unsigned char *to, uint32_t capacity, uint32_t *f
     return (int32_t)*size;
 }
 
-/* A send (one writer at a time: the output's lock): 1, or 0 when the ring is full (nothing queued). */
-int sj_write(segue_jack *s, const unsigned char *data, uint32_t size) {
-    return ring_put(&s->out, s->jack.frame_time(s->client), data, size);
+/* A send meant for `ahead` frames from now (one writer at a time: the output's lock): 1, or 0 when the ring is
+ * full (nothing queued). */
+int sj_write(segue_jack *s, const unsigned char *data, uint32_t size, int32_t ahead) {
+    return ring_put(&s->out, s->jack.frame_time(s->client) + (uint32_t)ahead, data, size);
 }

@@ -12,11 +12,17 @@ from segue.codec.midi import ACTIVE_SENSING      # a keyboard's keep-alive: neve
 class BaseOutput:
     name = ""
     closed = False
+    places_in_time = False      # True: send(data, due) places the message at `due` itself (the scheduler need not wait)
 
-    def send(self, data) -> None:
+    def send(self, data, due: float | None = None) -> None:
+        """Send `data`; `due` (perf_counter seconds) is when it is meant to sound: an output that places messages in
+        time holds it until then, the others send it now."""
         if self.closed:
             raise ValueError(f"send on the closed MIDI output {self.name!r}")
-        self._send(data)
+        if due is None or not self.places_in_time:
+            self._send(data)
+        else:
+            self._send_at(data, due)
 
     def close(self) -> None:
         if not self.closed:
@@ -24,6 +30,9 @@ class BaseOutput:
             self._close()
 
     def _send(self, data) -> None:
+        raise NotImplementedError
+
+    def _send_at(self, data, due: float) -> None:
         raise NotImplementedError
 
     def _close(self) -> None:

@@ -329,10 +329,19 @@ class Output(BaseOutput, _BackendClient):
         with self._client_lock:
             self._rt, self.lost = rt, False
 
+    @property
+    def places_in_time(self) -> bool:
+        return self._own_jack
+
     def _send(self, data) -> None:
         with self._client_lock:
             if not self.lost:
                 self._rt.send_message(data)
+
+    def _send_at(self, data, due: float) -> None:
+        with self._client_lock:
+            if not self.lost:
+                self._rt.send_message(data, due - time.perf_counter())
 
     def check(self) -> str | None:
         """Reconnect a followed destination that vanished and is back. Returns a log line when something changed."""

@@ -2,7 +2,9 @@
 
 Timing: wait on a condition until ~1 ms before the message is due (so new work or a cancel wakes us), then spin on
 `perf_counter` for the last stretch — on this machine plain sleeps were 288 us late at p99, sleep-then-spin 44 us.
-The generator asks `quiet_for()` before each model step and stays off the GIL while a send is imminent.
+An output that places messages in time itself (segue's own JACK client) gets the message then, with its due time,
+and no spin: it is exact to the frame whenever the hand-over is not late. The generator asks `quiet_for()` before
+each model step and stays off the GIL while a send is imminent.
 """
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ class Scheduled:
 @dataclass(slots=True)
 class Sent:
     item: Scheduled
-    at: float                  # perf_counter right after the send call returned
+    at: float                  # when it left: right after the send call, or its due time if handed over early
 
 
 class Scheduler:
@@ -44,7 +46,7 @@ class Scheduler:
         self.on_released = on_released      # callback(data, at) for releases sent outside the schedule (cancel, panic)
         self.tracker = NoteTracker()
         self.echo = echo or EchoFilter()
-        self.send_errors: collections.deque[float] = collections.deque(maxlen=100_000)   # at - due, seconds
+        self.send_errors: collections.deque[float] = collections.deque(maxlen=100_000)   # Sent.at - due, seconds
         self._queue: collections.deque[Scheduled] = collections.deque()
         self._cond = threading.Condition()
         self._last_sent: dict[int, int] = {}     # answer -> index of its last sent message
@@ -152,6 +154,7 @@ class Scheduler:
     def _run(self) -> None:
         self.realtime = become_realtime(self.realtime_priority)
         clock = time.perf_counter
+        timed = self.output.places_in_time
         while True:
             with self._cond:
                 while not self._stopping:
@@ -165,7 +168,7 @@ class Scheduler:
                 if self._stopping:
                     return
                 due = self._queue[0].due
-            while clock() < due:        # the last ~1 ms: spin, holding no lock
+            while not timed and clock() < due:        # the last ~1 ms: spin, holding no lock
                 pass
             with self._cond:
                 if not self._queue or self._queue[0].due != due:
@@ -173,8 +176,8 @@ class Scheduler:
                 item = self._queue.popleft()
                 if self.yield_to_player and item.opened < self._player_note_at:
                     continue           # the player came in; the session's cancel releases what sounds
-                self.output.send(item.data)
-                sent_at = clock()
+                self.output.send(item.data, item.due)
+                sent_at = max(clock(), item.due) if timed else clock()
                 self.tracker.sent(item.data, sent_at)
                 self.echo.sent(item.data, sent_at)
                 self._last_sent[item.answer] = item.index

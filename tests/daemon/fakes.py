@@ -33,6 +33,21 @@ class FakeOutput(BaseOutput):
         return [d for d in self.messages() if is_note_on(d)]
 
 
+class FakeTimedOutput(FakeOutput):
+    """An output that places messages in time itself (as segue's own JACK client): records (handed over, due,
+    message) for every send given a due time."""
+
+    places_in_time = True
+
+    def __init__(self):
+        super().__init__()
+        self.timed: list[tuple[float, float, tuple[int, ...]]] = []
+
+    def _send_at(self, data, due):
+        with self.lock:
+            self.timed.append((time.perf_counter(), due, tuple(data)))
+
+
 class FakeInput(BaseInput):
     """An input the test plays into: each message goes through the real ports' entrance (`deliver`), stamped now
     unless the test gives the stamp."""

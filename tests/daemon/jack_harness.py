@@ -299,18 +299,38 @@ time.sleep(0.01)                          # the last stamps reach the pipe
 """
 
 
+# The same on segue's own JACK client (daemon/jack_client.py), stamped with the frame each message sits at in its
+# cycle: where a sender placed it, to the frame, not when the listener's cycle ran.
+FRAME_LISTENER_SCRIPT = r"""
+import os, sys, threading, time
+from daemon.jack_client import JackMidiIn
+threading.Thread(target=lambda: (sys.stdin.readline(), os._exit(0)), daemon=True).start()   # told to quit
+port = JackMidiIn(sys.argv[1])
+port.open_virtual_port("in")
+print("ready", flush=True)
+while True:
+    got = port.get_message()
+    if got is None:
+        time.sleep(0.002)
+        continue
+    print(f"{port.seconds_at(port.frame)!r} {' '.join(map(str, got[0]))}", flush=True)
+"""
+
+
 class Listener:
     """A JACK MIDI input that stamps every arrival with perf_counter (the same clock as the daemon's).
 
     It lives in its own process: python-rtmidi runs the callback in JACK's process thread and needs the GIL
-    there, and a busy test process holding the GIL would stall the whole JACK graph (xruns, lost messages)."""
+    there, and a busy test process holding the GIL would stall the whole JACK graph (xruns, lost messages).
+    `to_the_frame`: on segue's own JACK client, stamped with where in its cycle each message sits (the bench)."""
 
-    def __init__(self, client: str = "listener", jack: JackServer | None = None):
+    def __init__(self, client: str = "listener", jack: JackServer | None = None, to_the_frame: bool = False):
         self.client = client
         self.messages: list[tuple[float, list[int]]] = []
         self._lock = threading.Lock()
         # jack: a server other than the one this process's environment names
-        self.proc = start_script(LISTENER_SCRIPT, client, env=jack.env if jack else None, what=f"listener {client}")
+        self.proc = start_script(FRAME_LISTENER_SCRIPT if to_the_frame else LISTENER_SCRIPT, client,
+                                 env=jack.env if jack else None, what=f"listener {client}")
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 

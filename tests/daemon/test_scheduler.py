@@ -2,7 +2,7 @@
 import time
 
 from daemon.scheduler import Scheduled, Scheduler
-from tests.daemon.fakes import FakeOutput, wait_for
+from tests.daemon.fakes import FakeOutput, FakeTimedOutput, wait_for
 
 
 def make():
@@ -24,6 +24,25 @@ def test_messages_go_out_in_order_near_their_due_time():
             assert at >= t0 + i * 0.01                # never early
             assert at - (t0 + i * 0.01) < 0.05        # loose: the machine is shared
         assert len(sched.send_errors) == 10
+    finally:
+        sched.stop()
+
+
+def test_an_output_that_places_messages_in_time_gets_them_early_with_their_due_time_and_no_spin():
+    out = FakeTimedOutput()
+    sched = Scheduler(out, spin_s=0.02)        # a long lead, so "early" is far from the machine's wake-up noise
+    sched.start()
+    try:
+        t0 = time.perf_counter() + 0.05
+        dues = [t0 + i * 0.05 for i in range(5)]
+        for i, due in enumerate(dues):
+            sched.push(Scheduled(due, (0x90, 60 + i, 100), answer=1, index=i))
+        assert wait_for(lambda: len(out.timed) == 5)
+        assert [due for _, due, _ in out.timed] == dues and out.sent == []
+        # handed over about spin_s ahead (a spinning scheduler would hand over at or after the due time)
+        assert sum(handed < due for handed, due, _ in out.timed) >= 4, out.timed
+        # what was handed over early leaves exactly on time
+        assert sorted(sched.send_errors)[:4] == [0.0] * 4
     finally:
         sched.stop()
 
