@@ -152,6 +152,7 @@ class JackClient:
                                             self.cycle)
         if self._lib.jack_activate(self._client) != 0:
             self._lib.jack_client_close(self._client)
+            self._cycle_lib.sj_free(self.cycle)
             raise NoJackServer("jack_activate failed")
         self._asked = name
 
@@ -335,7 +336,7 @@ class JackMidiOut(_JackMidiPort):
 
     def __init__(self, client_name: str):
         super().__init__(client_name)
-        self.lost_sends = 0
+        self._said_full = False
 
     def _connect(self, destination: str) -> None:
         self._client.connect(self.port_name, destination)
@@ -345,5 +346,9 @@ class JackMidiOut(_JackMidiPort):
         message = bytes(data)
         ahead = max(0, round(ahead_s * self._client.rate))
         if not self._client._cycle_lib.sj_write(self._client.cycle, message, len(message), ahead):
-            # 64 KiB of messages the cycle has not taken: the server stopped cycling
-            self.lost_sends += 1
+            # 64 KiB of messages the cycle has not taken: the server stopped cycling (a lost server is noticed and
+            # its ports abandoned within a second: see daemon/serve.py)
+            if not self._said_full:
+                log.warning("output: the JACK server took no messages from segue for a while; dropping what segue "
+                            "plays until it does (said once)")
+                self._said_full = True

@@ -153,8 +153,9 @@ def _serve(cfg, *, grammar, learn: bool, stats: bool, verbose: bool, turn_log: s
 
 
 def _open_ports(cfg, backend: str, sink):
-    """The input, then the output (so that under JACK the input gets the plain client name: segue:in, then
-    segue-01:out). Under JACK, reopened while one of their threads waits on a departed client's semaphore."""
+    """The input, then the output (so that on python-rtmidi's JACK clients the input gets the plain client name:
+    segue:in, then segue-01:out). Under JACK, reopened while one of their threads waits on a departed client's
+    semaphore."""
     from daemon.ports import Input, Output, own_jack_client
 
     own_jack = own_jack_client(backend, cfg.own_jack_client)

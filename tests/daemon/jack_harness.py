@@ -448,6 +448,25 @@ def flood(jack: JackServer, destination: str, rate: float = 2000.0, seconds: flo
             proc.wait(5)
 
 
+def flood_through(jack: JackServer, daemon: "Daemon", workdir: Path, rate: float = 2000.0, seconds: float = 5.0,
+                  client: str = "counter") -> tuple[int, int, int, int]:
+    """A flood played into a daemon that passes it thru, counted at jack_midi_dump: (sent, lost, cycles jackd gave up
+    on meanwhile, jack_midi_dump's own ring overflows). A cycle jackd gives up on ("Process error") can drop what
+    was written in it on either hop (flood -> segue, segue -> dump): at most one burst of the flood per hop."""
+    dump = MidiDump(jack, workdir, client)
+    try:
+        jack.connect(daemon.out_port, dump.port)
+        time.sleep(0.3)
+        xruns = XrunWindow(jack).start()
+        sent = flood(jack, daemon.in_port, rate=rate, seconds=seconds, client=f"{client}-flood")
+        heard = lambda: [m for m in dump.messages() if m[0] < 0xF0]     # noqa: E731 (the thru'd channel messages)
+        wait_until(lambda: len(heard()) >= sent, 5)
+        xruns.stop()
+        return sent, sent - len(heard()), xruns.failed_cycles, dump.overflows()
+    finally:
+        dump.close()
+
+
 class MidiDump:
     """`jack_midi_dump` (JACK's own monitor, an independent C client) writing to a file; what it heard, parsed.
 
