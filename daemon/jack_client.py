@@ -47,9 +47,9 @@ class _Calls(ctypes.Structure):
 
 
 @functools.cache
-def libjack():
-    """The system's libjack with the calls segue makes typed, or None (no JACK here)."""
-    path = ctypes.util.find_library("jack")
+def libjack(path: str | None = None):
+    """A libjack (by default the system's) with the calls segue makes typed, or None (no JACK here)."""
+    path = path or ctypes.util.find_library("jack")
     if path is None:
         return None
     try:

@@ -2,9 +2,10 @@
 segue rejoined a server that restarted (python-rtmidi cannot list connections, so this talks to libjack itself).
 
 One client, opened with the system's libjack through ctypes and never activated: it has no process thread, so it
-costs the server no cycle and can never sleep on a semaphore (daemon/jack_semaphores.py). Beside python-rtmidi's
-clients it is a libjack apart from theirs (the wheel carries one); beside segue's own client (daemon/jack_client.py)
-the two share the system's libjack, and the race of daemon/jack_semaphores.py is checked when segue's ports open.
+costs the server no cycle and can never sleep on a semaphore (daemon/jack_semaphores.py). It lives in a libjack apart
+from the one segue's ports use: the system's beside python-rtmidi's clients (the wheel carries its own), the wheel's
+beside segue's own client (daemon/jack_client.py), which so stays alone in its libjack, where the race cannot meet
+it (measured: see daemon/serve.py _connections).
 Like segue's ports it is never closed once its server went away (closing can wait forever in libjack, see
 daemon/ports.py _keep_forever): it is abandoned, and a new one is opened on the next server.
 """
@@ -49,8 +50,10 @@ class JackConnections:
         self._pending: dict[tuple[str, str], float] = {}     # to make again, until then (time.monotonic)
 
     @classmethod
-    def load(cls, client_name: str, in_port_name: str, out_port_name: str) -> JackConnections | None:
-        lib = libjack()
+    def load(cls, client_name: str, in_port_name: str, out_port_name: str,
+             library: str | None = None) -> JackConnections | None:
+        """On `library` (a libjack's path; the system's by default): one that segue's ports do not use."""
+        lib = libjack(library)
         return None if lib is None else cls(lib, client_name, in_port_name, out_port_name)
 
     @property

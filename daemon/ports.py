@@ -95,16 +95,12 @@ def quiet_backend_libraries() -> None:
     thread, where Python must never run (it would wait for the GIL), so the hook is a C function that ignores
     its argument: libc's strlen."""
     libc = ctypes.CDLL(None)
-    # python-rtmidi's wheel carries its own libjack; a build from source links the system one
-    wheel_libs = glob.glob(os.path.join(os.path.dirname(os.path.dirname(rtmidi.__file__)), "python_rtmidi.*",
-                                        "libjack*.so*"))
-    for path in wheel_libs or [ctypes.util.find_library("jack")]:
-        try:
-            jack = ctypes.CDLL(path)
-            jack.jack_set_error_function(libc.strlen)
-            jack.jack_set_info_function(libc.strlen)
-        except (OSError, TypeError, AttributeError):
-            pass                         # no libjack here: nothing of it can print either
+    try:
+        jack = ctypes.CDLL(rtmidi_libjack())
+        jack.jack_set_error_function(libc.strlen)
+        jack.jack_set_info_function(libc.strlen)
+    except (OSError, TypeError, AttributeError):
+        pass                             # no libjack here: nothing of it can print either
     try:
         ctypes.CDLL(ctypes.util.find_library("asound") or "libasound.so.2").snd_lib_error_set_handler(libc.strlen)
     except (OSError, TypeError, AttributeError):
@@ -114,6 +110,13 @@ def quiet_backend_libraries() -> None:
 def own_jack_client(backend: str, wanted: bool) -> bool:
     """Whether segue's ports go on its own JACK client (daemon/jack_client.py): JACK, asked for, and built here."""
     return backend == "jack" and wanted and jack_client.available()
+
+
+def rtmidi_libjack() -> str | None:
+    """The libjack python-rtmidi's clients use: its wheel carries one; a build from source links the system's."""
+    wheel_libs = glob.glob(os.path.join(os.path.dirname(os.path.dirname(rtmidi.__file__)), "python_rtmidi.*",
+                                        "libjack*.so*"))
+    return wheel_libs[0] if wheel_libs else ctypes.util.find_library("jack")
 
 
 def _client(kind: str, backend: str, client_name: str, own_jack: bool = False):

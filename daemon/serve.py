@@ -86,7 +86,7 @@ def serve(cfg, *, grammar=None, learn: bool = False, stats: bool = False, verbos
 def _serve(cfg, *, grammar, learn: bool, stats: bool, verbose: bool, turn_log: str | None) -> int:
     from segue.inference.engine import Engine
 
-    from daemon.ports import quiet_backend_libraries, resolve_backend, wait_for_previous_instance
+    from daemon.ports import own_jack_client, quiet_backend_libraries, resolve_backend, wait_for_previous_instance
     from daemon.recorder import Recorder
     from daemon.session import Session
 
@@ -104,9 +104,13 @@ def _serve(cfg, *, grammar, learn: bool, stats: bool, verbose: bool, turn_log: s
     if waited:
         log.info(waited)
     inbox: queue.SimpleQueue = queue.SimpleQueue()
-    links = _connections(cfg, backend)
+    own_jack = own_jack_client(backend, cfg.own_jack_client)
+    if backend == "jack":
+        log.debug("JACK: %s", "both ports on segue's own client" if own_jack else "python-rtmidi's clients, one per "
+                  "port" + (" (segue's own client was not built by pip here)" if cfg.own_jack_client else ""))
+    links = _connections(cfg, backend, own_jack)
     links.before_ports()
-    port_in, output = _open_ports(cfg, backend, lambda data, stamp: inbox.put((stamp, data)))
+    port_in, output = _open_ports(cfg, backend, own_jack, lambda data, stamp: inbox.put((stamp, data)))
     links.ports_opened()
     log_file = None
     session = None
@@ -152,16 +156,11 @@ def _serve(cfg, *, grammar, learn: bool, stats: bool, verbose: bool, turn_log: s
     return 0
 
 
-def _open_ports(cfg, backend: str, sink):
+def _open_ports(cfg, backend: str, own_jack: bool, sink):
     """The input, then the output (so that on python-rtmidi's JACK clients the input gets the plain client name:
     segue:in, then segue-01:out). Under JACK, reopened while one of their threads waits on a departed client's
     semaphore."""
-    from daemon.ports import Input, Output, own_jack_client
-
-    own_jack = own_jack_client(backend, cfg.own_jack_client)
-    if backend == "jack":
-        log.debug("JACK: %s", "both ports on segue's own client" if own_jack else "python-rtmidi's clients, one per "
-                  "port" + (" (segue's own client was not built by pip here)" if cfg.own_jack_client else ""))
+    from daemon.ports import Input, Output
 
     def open_both():
         port_in = Input(backend, cfg.client_name, cfg.in_port_name, sink, connect_to=cfg.input or None,
@@ -182,12 +181,17 @@ def _open_ports(cfg, backend: str, sink):
     return _both_awake(open_both, close_both)
 
 
-def _connections(cfg, backend: str):
+def _connections(cfg, backend: str, own_jack: bool):
     """Under JACK, what keeps the connections other programs make to segue's ports, on the server that runs now
-    (NotKept: not JACK, or no libjack to ask)."""
+    (NotKept: not JACK, or no libjack to ask). Its client is in a libjack segue's ports do not use: beside segue's own
+    client in python-rtmidi's, so that the own client is alone in the system's and the libjack race of
+    daemon/jack_semaphores.py cannot meet it (measured here with jack_lsp run 5 times a second: the two in one
+    libjack met it at 2 of 20 starts, apart at 0 of 80)."""
     from daemon.jack_connections import JackConnections, NotKept
+    from daemon.ports import rtmidi_libjack
 
-    links = JackConnections.load(cfg.client_name, cfg.in_port_name, cfg.out_port_name) if backend == "jack" else None
+    links = (JackConnections.load(cfg.client_name, cfg.in_port_name, cfg.out_port_name,
+                                  rtmidi_libjack() if own_jack else None) if backend == "jack" else None)
     if links is None:
         return NotKept()
     if not links.open():
