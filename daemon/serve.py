@@ -186,7 +186,7 @@ def _connections(cfg, backend: str, own_jack: bool):
     (NotKept: not JACK, or no libjack to ask). Its client is in a libjack segue's ports do not use: beside segue's own
     client in python-rtmidi's, so that the own client is alone in the system's and the libjack race of
     daemon/jack_semaphores.py cannot meet it (measured here with jack_lsp run 5 times a second: the two in one
-    libjack met it at 2 of 20 starts, apart at 0 of 80)."""
+    libjack met it at 2 of 20 starts, apart at 0 of 100; python bench/jack_race.py)."""
     from daemon.jack_connections import JackConnections, NotKept
     from daemon.ports import rtmidi_libjack
 
