@@ -102,7 +102,6 @@ def _process_library():
         ("sj_free", None, [p]),
         ("sj_set_ports", None, [p, p, p]),
         ("sj_cycles", u64, [p]),
-        ("sj_in_dropped", u64, [p]),
         ("sj_read", ctypes.c_int32, [p, ctypes.c_char_p, u32, ctypes.POINTER(u32), ctypes.POINTER(u32)]),
         ("sj_write", ctypes.c_int, [p, ctypes.c_char_p, u32, ctypes.c_int32]),
     ]:
@@ -184,6 +183,19 @@ class JackClient:
 
     def connect(self, source: str, destination: str) -> None:
         self._lib.jack_connect(self._client, source.encode(), destination.encode())
+
+    def read(self, buffer, frame: ctypes.c_uint32, size: ctypes.c_uint32) -> int:
+        """The next input event into `buffer` (see sj_read): its size, 0 for none, -1 for one too long."""
+        return self._cycle_lib.sj_read(self.cycle, buffer, len(buffer), ctypes.byref(frame), ctypes.byref(size))
+
+    def write(self, message: bytes, ahead: int) -> bool:
+        """Queue `message` for the frame `ahead` frames from now; False when the cycle has taken nothing for long."""
+        return bool(self._cycle_lib.sj_write(self.cycle, message, len(message), ahead))
+
+    def seconds_at(self, frame: int) -> float:
+        """The perf_counter time of an absolute frame (JACK's clock has another zero than perf_counter's)."""
+        zero = self._lib.jack_get_time() - time.perf_counter() * 1e6
+        return (self._lib.jack_frames_to_time(self._client, frame) - zero) / 1e6
 
     def release(self, kind: str) -> None:
         """A handle of `kind` is done with the client: the last one closes it (the server is alive)."""
@@ -291,8 +303,7 @@ class JackMidiIn(_JackMidiPort):
         super().__init__(client_name)
         self._buffer = ctypes.create_string_buffer(READ_BYTES)
         self._frame, self._size = ctypes.c_uint32(0), ctypes.c_uint32(0)
-        self._previous: int | None = None
-        self.frame = 0                                  # the absolute frame of the last message read
+        self.frame: int | None = None                   # the absolute frame of the last message read
         self._joiner = EventJoiner()
         self._ready: collections.deque[tuple[list[int], float]] = collections.deque()
         self._said_long = False
@@ -302,9 +313,8 @@ class JackMidiIn(_JackMidiPort):
 
     def get_message(self):
         """(message bytes, seconds since the previous message), as python-rtmidi's, or None when nothing waits."""
-        cycle_lib, cycle = self._client._cycle_lib, self._client.cycle
         while not self._ready:
-            got = cycle_lib.sj_read(cycle, self._buffer, READ_BYTES, ctypes.byref(self._frame), ctypes.byref(self._size))
+            got = self._client.read(self._buffer, self._frame, self._size)
             if got == 0:
                 return None
             if got < 0:
@@ -313,21 +323,17 @@ class JackMidiIn(_JackMidiPort):
                                 self._size.value, READ_BYTES)
                     self._said_long = True
                 continue
-            messages = self._joiner.messages(self._buffer.raw[:got])
+            messages = self._joiner.messages(ctypes.string_at(self._buffer, got))   # only the event's bytes
             if messages:
                 spacing = self._spacing(self._frame.value)
                 self._ready.extend((message, spacing if i == 0 else 0.0) for i, message in enumerate(messages))
-        self.frame = self._previous
         return self._ready.popleft()
 
     def seconds_at(self, frame: int) -> float:
-        """The perf_counter time of an absolute frame (JACK's clock has another zero than perf_counter's)."""
-        lib, client = self._client._lib, self._client._client
-        zero = lib.jack_get_time() - time.perf_counter() * 1e6
-        return (lib.jack_frames_to_time(client, frame) - zero) / 1e6
+        return self._client.seconds_at(frame)
 
     def _spacing(self, frame: int) -> float:
-        previous, self._previous = self._previous, frame
+        previous, self.frame = self.frame, frame
         return 0.0 if previous is None else ((frame - previous) % FRAMES_WRAP) / self._client.rate
 
 
@@ -343,9 +349,7 @@ class JackMidiOut(_JackMidiPort):
 
     def send_message(self, data, ahead_s: float = 0.0) -> None:
         """Send `data`, placed `ahead_s` seconds from now (0: now; either way, one period later at the other end)."""
-        message = bytes(data)
-        ahead = max(0, round(ahead_s * self._client.rate))
-        if not self._client._cycle_lib.sj_write(self._client.cycle, message, len(message), ahead):
+        if not self._client.write(bytes(data), max(0, round(ahead_s * self._client.rate))):
             # 64 KiB of messages the cycle has not taken: the server stopped cycling (a lost server is noticed and
             # its ports abandoned within a second: see daemon/serve.py)
             if not self._said_full:

@@ -50,7 +50,7 @@ typedef struct {
     void *client;
     _Atomic(void *) in_port, out_port;
     ring in, out;
-    _Atomic uint64_t cycles, in_dropped, out_waited;
+    _Atomic uint64_t cycles;
     unsigned char in_bytes[IN_BYTES], out_bytes[OUT_BYTES];
 } segue_jack;
 
@@ -117,8 +117,6 @@ void sj_set_ports(segue_jack *s, void *in_port, void *out_port) {
 }
 
 uint64_t sj_cycles(segue_jack *s) { return atomic_load(&s->cycles); }
-uint64_t sj_in_dropped(segue_jack *s) { return atomic_load(&s->in_dropped); }
-uint64_t sj_out_waited(segue_jack *s) { return atomic_load(&s->out_waited); }
 
 static void read_input(segue_jack *s, void *port, frames_t nframes, frames_t start) {
     void *buffer = s->jack.port_get_buffer(port, nframes);
@@ -126,8 +124,7 @@ static void read_input(segue_jack *s, void *port, frames_t nframes, frames_t sta
     for (uint32_t i = 0; i < count; i++) {
         midi_event event;
         if (s->jack.midi_event_get(&event, buffer, i) != 0) continue;
-        if (!ring_put(&s->in, start + event.time, event.buffer, (uint32_t)event.size))
-            atomic_fetch_add(&s->in_dropped, 1);
+        ring_put(&s->in, start + event.time, event.buffer, (uint32_t)event.size);   /* no room: dropped */
     }
 }
 
@@ -145,10 +142,7 @@ static void write_output(segue_jack *s, void *port, frames_t nframes, frames_t s
         }
         if (offset < earliest) offset = earliest;           /* late (a cycle skipped), or behind one placed before */
         unsigned char *room = s->jack.midi_event_reserve(buffer, (frames_t)offset, size);
-        if (room == NULL) {                                 /* the port's buffer is full: the next cycle sends it */
-            atomic_fetch_add(&s->out_waited, 1);
-            break;
-        }
+        if (room == NULL) break;                            /* the port's buffer is full: the next cycle sends it */
         ring_take(&s->out, room, size);
         earliest = offset;
     }
