@@ -28,7 +28,7 @@ sys.path.insert(0, str(REPO))
 
 from bench.latency import cpu_seconds  # noqa: E402
 from segue.evaluation.scoring import mean_with_ci  # noqa: E402
-from tests.daemon.jack_harness import JackServer, XrunWindow, listening_ports  # noqa: E402
+from tests.daemon.jack_harness import JACK_CLIENTS, JackServer, XrunWindow, listening_ports  # noqa: E402
 
 SETTLE_S = 3.0                   # after a setting's clients join, before counting
 BARE_CLIENTS = r"""
@@ -49,11 +49,10 @@ def start(setting: str, jack: JackServer, log: Path) -> subprocess.Popen | None:
         proc.stdout.readline()
         return proc
     if setting in ("rtmidi", "segue"):
-        own = "true" if setting == "segue" else "false"
         with open(log, "w") as out:
-            proc = subprocess.Popen([sys.executable, "-m", "daemon", "serve", "--backend", "jack", "--set",
-                                     f"daemon.own_jack_client={own}"], cwd=REPO, env=jack.env, stdout=out,
-                                    stderr=subprocess.STDOUT)
+            proc = subprocess.Popen([sys.executable, "-m", "daemon", "serve", "--backend", "jack",
+                                     *JACK_CLIENTS["own" if setting == "segue" else "rtmidi"]], cwd=REPO,
+                                    env=jack.env, stdout=out, stderr=subprocess.STDOUT)
         listening_ports(jack, proc, log.read_text, "segue")
         return proc
     return None

@@ -21,9 +21,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.latency import pick_model  # noqa: E402
-from tests.daemon.jack_harness import Daemon, JackServer  # noqa: E402
+from tests.daemon.jack_harness import JACK_CLIENTS, Daemon, JackServer  # noqa: E402
 
-SETTINGS = {"own": "true", "rtmidi": "false"}      # daemon.own_jack_client
 MET = "kept segue's port asleep"
 CHURN = "while true; do jack_lsp > /dev/null 2>&1; sleep 0.2; done"
 
@@ -38,14 +37,13 @@ def main(argv=None) -> int:
     model, _ = pick_model(args.model, workdir)
     jack = JackServer()
     churn = subprocess.Popen(["sh", "-c", CHURN], env=jack.env)
-    met = {setting: 0 for setting in SETTINGS}
-    listening = {setting: 0 for setting in SETTINGS}
+    met = {setting: 0 for setting in JACK_CLIENTS}
+    listening = {setting: 0 for setting in JACK_CLIENTS}
     try:
         for n in range(args.starts):
-            for setting, own in SETTINGS.items():
+            for setting, clients in JACK_CLIENTS.items():
                 try:
-                    daemon = Daemon(jack, model, workdir, "--set", f"daemon.own_jack_client={own}",
-                                    client=f"race{setting}{n}")
+                    daemon = Daemon(jack, model, workdir, *clients, client=f"race{setting}{n}")
                 except AssertionError as exc:                # its ports never appeared
                     print(f"{setting}: start {n} did not open its ports: {str(exc)[-300:]}", flush=True)
                     continue
@@ -57,7 +55,7 @@ def main(argv=None) -> int:
         churn.kill()
         jack.stop()
     print(f"{args.starts} starts of each, jack_lsp 5 times a second meanwhile")
-    for setting in SETTINGS:
+    for setting in JACK_CLIENTS:
         print(f"  {setting:6s} met the race at {met[setting]} starts (reopened); listening after {listening[setting]}")
     return 0
 

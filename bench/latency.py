@@ -41,7 +41,7 @@ sys.path.insert(0, str(REPO))
 
 from daemon import jack_client  # noqa: E402
 from segue.evaluation.scoring import mean_with_ci  # noqa: E402
-from tests.daemon.jack_harness import (Daemon, JackServer, Listener, MidiDump, Player, XrunWindow,  # noqa: E402
+from tests.daemon.jack_harness import (JACK_CLIENTS, Daemon, JackServer, Listener, MidiDump, Player, XrunWindow,  # noqa: E402
                                        make_tiny_model, wait_until)
 
 SILENCE_MS = 100
@@ -197,7 +197,7 @@ def main(argv=None) -> int:
     listener, player = Listener("bench-listener", to_the_frame=to_the_frame), Player("bench-player")
     dump = MidiDump(jack, workdir, "bench-dump")
     dumped = []                                        # what jack_midi_dump heard while segue played: its messages
-    clients = (["--set", "daemon.own_jack_client=false"] if args.rtmidi else []) + (
+    clients = list(JACK_CLIENTS["rtmidi" if args.rtmidi else "own"]) + (
         ["--set", "daemon.sysex_probe=false"] if args.no_probe else [])
     try:
         for block, silence in enumerate(silences):

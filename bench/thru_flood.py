@@ -20,9 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.latency import pick_model  # noqa: E402
-from tests.daemon.jack_harness import Daemon, JackServer, flood_through  # noqa: E402
-
-SETTINGS = {"own": "true", "rtmidi": "false"}      # daemon.own_jack_client
+from tests.daemon.jack_harness import JACK_CLIENTS, Daemon, JackServer, flood_through  # noqa: E402
 
 
 def one_run(jack: JackServer, model: Path, workdir: Path, setting: str, n: int, rate: float,
@@ -30,7 +28,7 @@ def one_run(jack: JackServer, model: Path, workdir: Path, setting: str, n: int, 
     """(sent, lost, cycles jackd gave up on, jack_midi_dump's own overflows) for one flood through segue."""
     # the echo guard is off: a flood repeats identical messages within its first window; this counts transport
     daemon = Daemon(jack, model, workdir, "--thru", "--silence-ms", "60000", "--set", "daemon.ignore_echo=false",
-                    "--set", f"daemon.own_jack_client={SETTINGS[setting]}", client=f"{setting}{n}")
+                    *JACK_CLIENTS[setting], client=f"{setting}{n}")
     try:
         return flood_through(jack, daemon, workdir, rate, seconds, client=f"counter{n}")
     finally:
@@ -50,11 +48,11 @@ def main(argv=None) -> int:
     model, _ = pick_model(args.model, workdir)
     jack = JackServer()
     hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.hogs)]
-    totals = {setting: [0, 0, 0] for setting in SETTINGS}
+    totals = {setting: [0, 0, 0] for setting in JACK_CLIENTS}
     try:
         n = 0
         for _ in range(args.rounds):
-            for setting in SETTINGS:
+            for setting in JACK_CLIENTS:
                 n += 1
                 sent, lost, failed, overflows = one_run(jack, model, workdir, setting, n, args.rate, args.seconds)
                 for i, value in enumerate((sent, lost, failed)):

@@ -394,6 +394,9 @@ class Player:
             self.rt.delete()
 
 
+# `segue serve` arguments for each JACK client segue can put its ports on: its own, or python-rtmidi's (the benches
+# take them in turn)
+JACK_CLIENTS = {"own": ("--set", "daemon.own_jack_client=true"), "rtmidi": ("--set", "daemon.own_jack_client=false")}
 FLOOD_BURST = 10                 # messages the flood client sends back to back before it sleeps
 FLOOD_SCRIPT = r"""
 import random, sys, time, rtmidi
