@@ -31,6 +31,7 @@ log = logging.getLogger("segue.daemon")
 
 JACK_NO_START_SERVER = 0x01      # jack_options_t: never let libjack spawn a server
 JACK_PORT_IS_INPUT, JACK_PORT_IS_OUTPUT = 0x1, 0x2
+JACK_PLAYBACK_LATENCY = 1        # jack_latency_callback_mode_t: from a port to where its signal leaves the graph
 MIDI_TYPE = b"8 bit raw midi"
 FRAMES_WRAP = 1 << 32            # jack_nframes_t counts frames modulo this
 READ_BYTES = 1 << 16             # the longest event the input hands over (a longer sysex is dropped, said once)
@@ -64,6 +65,8 @@ def libjack(path: str | None = None):
         ("jack_activate", i, [p]),
         ("jack_set_process_callback", i, [p, p, p]),
         ("jack_get_sample_rate", u32, [p]),
+        ("jack_get_buffer_size", u32, [p]),
+        ("jack_port_get_latency_range", None, [p, i, ctypes.POINTER(u32 * 2)]),
         ("jack_port_register", p, [p, s, s, ctypes.c_ulong, ctypes.c_ulong]),
         ("jack_port_unregister", i, [p, p]),
         ("jack_port_name", s, [p]),
@@ -196,6 +199,17 @@ class JackClient:
         """The perf_counter time of an absolute frame (JACK's clock has another zero than perf_counter's)."""
         zero = self._lib.jack_get_time() - time.perf_counter() * 1e6
         return (self._lib.jack_frames_to_time(self._client, frame) - zero) / 1e6
+
+    def delays_after_due_s(self) -> tuple[float, float]:
+        """When a message sent on our output is heard, after its due time: (one period, where the cycle places it
+        (jack_process.c): it reaches the ports connected to ours; plus the playback latency JACK reports for our
+        port, what the clients and the hardware downstream declare, e.g. a synth's audio buffers: it sounds)."""
+        latency = (ctypes.c_uint32 * 2)()                # jack_latency_range_t: min, max frames
+        with self._lock:
+            port = self._ports["output"]
+            if port is not None:
+                self._lib.jack_port_get_latency_range(port, JACK_PLAYBACK_LATENCY, latency)
+        return self._lib.jack_get_buffer_size(self._client) / self.rate, latency[1] / self.rate
 
     def release(self, kind: str) -> None:
         """A handle of `kind` is done with the client: the last one closes it (the server is alive)."""
@@ -346,6 +360,9 @@ class JackMidiOut(_JackMidiPort):
 
     def _connect(self, destination: str) -> None:
         self._client.connect(self.port_name, destination)
+
+    def delays_after_due_s(self) -> tuple[float, float]:
+        return self._client.delays_after_due_s()
 
     def send_message(self, data, ahead_s: float = 0.0) -> None:
         """Send `data`, placed `ahead_s` seconds from now (0: now; either way, one period later at the other end)."""

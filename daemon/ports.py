@@ -336,6 +336,12 @@ class Output(BaseOutput, _BackendClient):
     def places_in_time(self) -> bool:
         return self._own_jack
 
+    def delays_after_due(self) -> tuple[float, float] | None:
+        """(reaches the connected ports, then sounds) seconds after a message's due time, as JACK reports them for
+        segue's own client (daemon/jack_client.py); None where the backend does not say (python-rtmidi's ports)."""
+        with self._client_lock:
+            return self._rt.delays_after_due_s() if self._own_jack and not self.lost else None
+
     def _send(self, data) -> None:
         with self._client_lock:
             if not self.lost:

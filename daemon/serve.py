@@ -146,7 +146,7 @@ def _serve(cfg, *, grammar, learn: bool, stats: bool, verbose: bool, turn_log: s
         if session is not None:
             session.close()
             if stats:
-                print(session.stats.text(session.scheduler.send_errors), file=sys.stderr)
+                print(session.stats.text(session.scheduler.send_errors, output.delays_after_due()), file=sys.stderr)
         if output is not None:
             output.close()
         if not port_in.lost:
