@@ -162,6 +162,10 @@ class Generator:
     def send(self, command) -> None:
         self.commands.put(command)
 
+    def backlog(self) -> int:
+        """Commands sent and not yet taken (the session holds the player's notes back while it is behind)."""
+        return self.commands.qsize()
+
     def stop(self) -> None:
         self.commands.put(Quit())
         if self._thread.is_alive():

@@ -1,6 +1,7 @@
 """`segue serve`: check the config, load the model, open the ports, run the session, leave nothing sounding.
 
-Whatever ends the session — Ctrl-C, SIGTERM, the panic CC, an exception in any thread — goes through
+Whatever ends the session — Ctrl-C, SIGTERM, a closed terminal's SIGHUP and the other stop signals
+(daemon/stop_signals.py), the panic CC, an exception in any thread — goes through
 Session.close(): note-offs for every sounding note, sustain off and all-notes-off on every channel used.
 """
 from __future__ import annotations
@@ -20,9 +21,9 @@ from segue.errors import SegueError
 from daemon.live_controls import CCMap, learn
 from daemon.policy import MODES
 from daemon.realtime import lift_threads, scheduler_priority
+from daemon.stop_signals import STOP_SIGNALS
 
 log = logging.getLogger("segue.daemon")
-STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 MEMORY_MODES = ("off", "player", "session")
 # Under JACK the ports are checked once for the libjack race in daemon/jack_semaphores.py, after a few periods.
 JACK_SETTLE_S = 0.2
@@ -73,8 +74,8 @@ def serve(cfg, *, grammar=None, learn: bool = False, stats: bool = False, verbos
           turn_log: str | None = None) -> int:
     """`cfg` is config.yaml's daemon section, `grammar` its sampling section (None: the defaults)."""
     check_config(cfg)
-    # SIGINT/SIGTERM must reach the main thread, which sleeps on the input queue: a signal delivered to one of the
-    # many C threads (JACK, ONNX Runtime) would not wake it. Threads inherit the mask, so block the signals while
+    # The stop signals (SIGINT, SIGTERM, SIGHUP ...: daemon/stop_signals.py) must reach the main thread, which sleeps
+    # on the input queue: a signal delivered to one of the many C threads (JACK, ONNX Runtime) would not wake it. Threads inherit the mask, so block the signals while
     # everything starts and unblock them in the main thread only.
     signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     try:
@@ -86,6 +87,7 @@ def serve(cfg, *, grammar=None, learn: bool = False, stats: bool = False, verbos
 def _serve(cfg, *, grammar, learn: bool, stats: bool, verbose: bool, turn_log: str | None) -> int:
     from segue.inference.engine import Engine
 
+    from daemon.inbox import Inbox
     from daemon.ports import own_jack_client, quiet_backend_libraries, resolve_backend, wait_for_previous_instance
     from daemon.recorder import Recorder
     from daemon.session import Session
@@ -103,17 +105,18 @@ def _serve(cfg, *, grammar, learn: bool, stats: bool, verbose: bool, turn_log: s
     waited = wait_for_previous_instance(backend, cfg.client_name)
     if waited:
         log.info(waited)
-    inbox: queue.SimpleQueue = queue.SimpleQueue()
+    inbox = Inbox()
     own_jack = own_jack_client(backend, cfg.own_jack_client)
     if backend == "jack":
         log.debug("JACK: %s", "both ports on segue's own client" if own_jack else "python-rtmidi's clients, one per "
                   "port" + (" (segue's own client was not built by pip here)" if cfg.own_jack_client else ""))
     links = _connections(cfg, backend, own_jack)
     links.before_ports()
-    port_in, output = _open_ports(cfg, backend, own_jack, lambda data, stamp: inbox.put((stamp, data)))
+    port_in, output = _open_ports(cfg, backend, own_jack, lambda data, stamp: inbox.put_message(stamp, data))
     links.ports_opened()
     log_file = None
     session = None
+    stop_watch = None
     try:
         asked = cfg.realtime_priority
         cfg = dataclasses.replace(cfg, realtime_priority=scheduler_priority(asked, backend))
@@ -129,7 +132,7 @@ def _serve(cfg, *, grammar, learn: bool, stats: bool, verbose: bool, turn_log: s
         # this thread runs the session loop (session.run below)
         threads = lift_threads(cfg.realtime_priority, light=[threading.get_native_id(), port_in.thread_id],
                                heavy=[session.generator.thread_id])
-        _install_handlers(session)
+        stop_watch = _install_handlers(session)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
         if learn:
             _learn(session, cfg)
@@ -153,6 +156,8 @@ def _serve(cfg, *, grammar, learn: bool, stats: bool, verbose: bool, turn_log: s
             links.close()
         if log_file is not None:
             log_file.close()
+        if stop_watch is not None:
+            stop_watch.close()
     return 0
 
 
@@ -308,12 +313,11 @@ def _realtime_line(asked: int, granted: int, realtime: bool) -> str:
     return f"SCHED_FIFO {granted}{capped}"
 
 
-def _install_handlers(session) -> None:
-    def on_signal(signum, frame):
-        session.request_stop(signal.Signals(signum).name)
+def _install_handlers(session):
+    """Stop signals and exceptions in any thread end the session through Session.close(); returns the StopWatch."""
+    from daemon import stop_signals
 
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    watch = stop_signals.install(session.request_stop)
 
     previous = threading.excepthook
 
@@ -323,6 +327,7 @@ def _install_handlers(session) -> None:
         previous(args)
 
     threading.excepthook = on_thread_exception
+    return watch
 
 
 def _learn(session, cfg) -> None:

@@ -10,6 +10,7 @@ sounded, the model rolls back). So the first note-on leaves at the deadline itse
 """
 from __future__ import annotations
 
+import collections
 import logging
 import queue
 import time
@@ -22,6 +23,7 @@ from segue.codec.midi import (ALL_NOTES_OFF_CC, ALL_SOUND_OFF_CC, CHANNEL_PRESSU
                               split_swallowed, unfinished_sysex)
 from daemon.clock import MidiClock
 from segue.codec.streaming import StreamingEncoder
+from daemon.inbox import Inbox
 from daemon.generator import (Answer, AnswerDone, AnswerOpened, ForgetMemory, Generator, GeneratorFailed,
                               GeneratorSettings, MemoryStrength, OpenAnswer, PlayerNotes, Rollback, SetControls)
 from daemon.live_controls import CCMap, Change, LiveControls
@@ -39,6 +41,11 @@ IDLE_WAKE_S = 1.0            # the input loop's longest sleep
 DEADLINE_LAG_S = 0.003       # the loop marks a prepared turn as started this long after its first note went out
 CONTINUOUS_BATCH_S = 0.02    # continuous mode rolls back at most this often (player bursts are batched)
 RESET_CCS = {ALL_SOUND_OFF_CC: "all sound off", ALL_NOTES_OFF_CC: "all notes off"}   # from the player: nothing is held
+# A flood the model cannot keep up with: while the generator has this many of the player's batches still to hear, the
+# loop holds the next ones back, keeping at most UNHEARD_AT_MOST note edges (the oldest notes go first), so the model
+# hears the latest of it and is ready to answer as soon as the flood ends (instead of after minutes of backlog).
+GENERATOR_BEHIND = 2
+UNHEARD_AT_MOST = 512
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +71,7 @@ class Turn:
 class Session:
     def __init__(self, cfg, engine, output, port_in=None, *, origin: float | None = None, follower=None, pinned=None,
                  recorder=None, port_watch=None, sampler=None, turn_log=None, verbose=False,
-                 inbox: queue.SimpleQueue | None = None, grammar=None, memory=None):
+                 inbox: Inbox | None = None, grammar=None, memory=None):
         """`port_in`: the input port, whose messages the session takes from here on (until then they may wait in
         `inbox`); `origin`: perf_counter time of step 0 (the recorder's too); `port_watch`: called about once a
         second, returns a log line or None (port reconnects), may raise SegueError."""
@@ -74,7 +81,7 @@ class Session:
         self.engine = engine
         self.output = output
         # (stamp, message) from the input port; (stamp, Stop) stop words; (stamp, AnswerOpened ...) generator news
-        self.queue: queue.SimpleQueue = inbox if inbox is not None else queue.SimpleQueue()
+        self.queue = inbox if inbox is not None else Inbox()     # bounded for the player's messages (a flood)
         self.origin = time.perf_counter() if origin is None else origin
         self.encoder = StreamingEncoder(self.origin)
         self.player = codec.EventCursor()      # reads the encoder's events: the player's notes at their steps
@@ -101,6 +108,7 @@ class Session:
         self.turn: Turn | None = None
         self.next_answer = 1
         self.unheard: list[codec.NoteEdge] = []   # the player's notes not yet handed to the generator
+        self.notes_shed = 0                     # ... of them the generator never heard (a flood: see GENERATOR_BEHIND)
         self.last_flush = 0.0
         self.last_player = -1e9                 # the player's last note or pedal message
         self.last_input = -1e9                  # the player's last message of any kind
@@ -119,9 +127,8 @@ class Session:
     def on_midi(self, data, stamp: float) -> None:
         """The input sink (segue's input thread). A player's note-on silences unsent answer notes at once, before
         the loop (which may be busy) hears of it: a prepared answer due this instant must not sound in the phrase."""
-        if self._player_note_on(data, stamp):
+        if self.queue.put_message(stamp, data) and self._player_note_on(data, stamp):   # malformed: dropped
             self.scheduler.player_note(stamp)
-        self.queue.put((stamp, data))
 
     def _player_note_on(self, data, stamp: float) -> bool:
         """A note-on the turn policy will take as the player's (not segue's echo, not drums, on a listened channel)."""
@@ -133,7 +140,9 @@ class Session:
         return not (self.cfg.ignore_echo and self.scheduler.echo.matches(data, stamp))
 
     def request_stop(self, reason: str = "stop") -> None:
-        """Safe from signal handlers and other threads: the loop wakes, silences everything and returns."""
+        """Safe from signal handlers and other threads: the loop wakes, silences everything and returns (at once,
+        not after the messages queued before the stop word)."""
+        self.stopping = True
         self.queue.put((time.perf_counter(), Stop(reason)))
 
     def start(self) -> None:
@@ -152,6 +161,9 @@ class Session:
         self.scheduler.stop()
         self._send_state(False)
         self.flush_record()
+        shed = [f"input: {self.notes_shed} notes of a flood never reached the model"] if self.notes_shed else []
+        for line in self.queue.summaries() + shed:
+            log.warning(line)
 
     def run(self) -> None:
         """The input loop; returns after request_stop() or a failure in another thread (re-raised here)."""
@@ -320,7 +332,9 @@ class Session:
         """Hand the player's finished events to the generator (in continuous mode: roll back first)."""
         if now - self.last_player < ACTIVE_S or force:
             self._encoded(self.encoder.advance(now))
-        if not self.unheard:
+        if len(self.unheard) > UNHEARD_AT_MOST:
+            self._shed_unheard()
+        if not self.unheard or (not force and self.generator.backlog() >= GENERATOR_BEHIND):
             return
         turn = self.turn
         if turn is not None:
@@ -333,6 +347,13 @@ class Session:
         self.generator.send(PlayerNotes(self.unheard, self.controls.vector()))
         self.unheard = []
         self.last_flush = now
+
+    def _shed_unheard(self) -> None:
+        self.unheard, shed = shed_oldest_notes(self.unheard, UNHEARD_AT_MOST)
+        if shed and not self.notes_shed:
+            log.warning("input: the model cannot keep up with what comes in (a flood?); it hears only the latest "
+                        "notes. Said once; counted.")
+        self.notes_shed += shed
 
     def _open_turn(self, trigger: float, deadline: float | None) -> None:
         now = time.perf_counter()
@@ -502,3 +523,21 @@ class Session:
     def flush_record(self) -> None:
         if self.recorder is not None:
             self.recorder.flush()
+
+
+def shed_oldest_notes(edges: list, limit: int) -> tuple[list, int]:
+    """(`edges` cut to about `limit`, how many notes were shed): the oldest note starts go first, each with its end
+    when that is among the edges; an end whose start the model already heard stays (it must hear the note end)."""
+    excess = len(edges) - limit
+    kept, ends_to_shed, shed = [], collections.Counter(), 0
+    for edge in edges:
+        if edge.is_end and ends_to_shed[edge.pitch]:
+            ends_to_shed[edge.pitch] -= 1
+            excess -= 1
+        elif not edge.is_end and excess > 0:
+            ends_to_shed[edge.pitch] += 1
+            excess -= 1
+            shed += 1
+        else:
+            kept.append(edge)
+    return kept, shed
