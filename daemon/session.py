@@ -160,7 +160,7 @@ class Session:
         self.scheduler.panic()
         self.scheduler.stop()
         self._send_state(False)
-        self.flush_record()
+        self.flush_record(final=True)
         shed = [f"input: {self.notes_shed} notes of a flood never reached the model"] if self.notes_shed else []
         for line in self.queue.summaries() + shed:
             log.warning(line)
@@ -520,9 +520,9 @@ class Session:
             self.scheduler.send_now([CONTROL_CHANGE | self.channel, self.cfg.state_cc,
                                      SWITCH_ON if answering else SWITCH_OFF], track=False)
 
-    def flush_record(self) -> None:
+    def flush_record(self, final: bool = False) -> None:
         if self.recorder is not None:
-            self.recorder.flush()
+            self.recorder.flush(final)
 
 
 def shed_oldest_notes(edges: list, limit: int) -> tuple[list, int]:

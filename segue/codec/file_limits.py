@@ -7,6 +7,8 @@ Over a limit is one line naming the file, the limit and the config key that rais
 """
 from __future__ import annotations
 
+import os
+import stat
 import zipfile
 from pathlib import Path
 
@@ -24,15 +26,45 @@ def over_limit(name: str, found: str, key: str, limit: float) -> SegueError:
 
 
 def check_file_size(path: Path, limits: DataConfig) -> None:
-    """Refuse a file larger than data.max_file_bytes before reading a byte of it."""
+    """Refuse what is not a regular file, or one larger than data.max_file_bytes, before reading a byte of it."""
     try:
-        size = path.stat().st_size
+        _check_stat(path, os.stat(path), limits)
     except FileNotFoundError:
         raise SegueError(f"{path}: no such file") from None
     except OSError as e:
         raise SegueError(f"{path}: cannot read ({e.strerror or e})") from None
-    if size > limits.max_file_bytes:
-        raise over_limit(str(path), f"{size:,} bytes", "max_file_bytes", limits.max_file_bytes)
+
+
+def _check_stat(path: Path, st: os.stat_result, limits: DataConfig) -> None:
+    # A device (a link to /dev/urandom or /dev/zero), a FIFO or a socket never ends, and its size reads 0: the
+    # size limit could not stop it, and a FIFO would wait for a writer for ever.
+    if not stat.S_ISREG(st.st_mode):
+        kind = "folder" if stat.S_ISDIR(st.st_mode) else "device, FIFO or socket"
+        raise SegueError(f"{path}: not a regular file (a {kind}); segue reads MIDI and score files only")
+    if st.st_size > limits.max_file_bytes:
+        raise over_limit(str(path), f"{st.st_size:,} bytes", "max_file_bytes", limits.max_file_bytes)
+
+
+def read_file(path: Path, limits: DataConfig) -> bytes:
+    """A regular file's bytes, at most data.max_file_bytes of them, whatever the path names: it is opened without
+    waiting (a FIFO put in its place after a look would otherwise block), checked as opened, and read through a
+    bounded reader (a file that grows while read is refused too)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    except FileNotFoundError:
+        raise SegueError(f"{path}: no such file") from None
+    except OSError as e:
+        raise SegueError(f"{path}: cannot read ({e.strerror or e})") from None
+    with os.fdopen(fd, "rb") as handle:
+        _check_stat(path, os.fstat(fd), limits)
+        try:
+            data = handle.read(limits.max_file_bytes + 1)
+        except OSError as e:
+            raise SegueError(f"{path}: cannot read ({e.strerror or e})") from None
+    if len(data) > limits.max_file_bytes:
+        raise over_limit(str(path), f"more than {limits.max_file_bytes:,} bytes", "max_file_bytes",
+                         limits.max_file_bytes)
+    return data
 
 
 def read_mxl(path: Path, limits: DataConfig) -> str:

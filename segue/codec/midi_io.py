@@ -25,7 +25,7 @@ from segue.codec import smf
 from segue.codec.codec import Note, encode_arrays
 from segue.config import DataConfig
 from segue.errors import SegueError
-from segue.codec.file_limits import check_file_size, over_limit
+from segue.codec.file_limits import check_file_size, over_limit, read_file
 from segue.codec.midi import (CHANNELS, CONTROL_CHANGE, DRUM_CHANNEL, META, META_TRACK_NAME, NOTE_OFF, NOTE_ON,
                               PEDAL_DOWN, PITCH_BEND, PLAYER_TRACK, PROGRAM_CHANGE, SEGUE_TRACK, SUSTAIN_CC)
 from segue.codec.scores import score_to_midi_bytes
@@ -69,14 +69,11 @@ def read_note_arrays(path: str | Path, limits: DataConfig | None = None) -> Note
     limits = limits or DataConfig()
     if path.is_dir():
         raise SegueError(f"{path}: is a folder, expected a MIDI or score file")
-    check_file_size(path, limits)
     suffix = path.suffix.lower()
     if suffix in SCORE_SUFFIXES:
+        check_file_size(path, limits)
         return midi_bytes_to_arrays(score_to_midi_bytes(path, limits), str(path), limits)
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise SegueError(f"{path}: cannot read ({e.strerror or e})") from None
+    data = read_file(path, limits)
     if suffix not in MIDI_SUFFIXES and not data.startswith(b"MThd"):
         raise SegueError(f"{path}: not a MIDI or score file (known suffixes: {', '.join(sorted(MUSIC_SUFFIXES))})")
     return midi_bytes_to_arrays(data, str(path), limits)
@@ -191,6 +188,8 @@ def is_session_file(path: str | Path) -> bool:
     """Whether `path` is a `segue serve --record` session, from its track names alone (no message is parsed, the
     track bodies are skipped): cheap enough to ask of every MIDI file of a large folder."""
     try:
+        if not Path(path).is_file():
+            return False                     # a device or a FIFO never ends (or never opens): not a session
         with open(path, "rb") as handle:
             return tuple(_leading_track_names(handle, len(SESSION_TRACKS) + 1)) == SESSION_TRACKS
     except OSError:

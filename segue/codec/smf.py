@@ -144,7 +144,10 @@ def _parse_track(data: bytes, start: int, size: int, tempos: list | None, notes_
                 if len(payload) < meta_length:
                     raise IndexError
                 if meta_type == META_TEMPO and tempos is not None:
-                    tempos.append((tick, (payload[0] << 16) | (payload[1] << 8) | payload[2]))
+                    tempo = (payload[0] << 16) | (payload[1] << 8) | payload[2]
+                    if tempo == 0:           # no time per beat: every later tick would be at the same instant
+                        raise MidiFormatError(f"a tempo of 0 microseconds per beat at tick {tick} (corrupt MIDI file)")
+                    tempos.append((tick, tempo))
                 elif meta_type == META_TRACK_NAME:
                     track.name = payload.decode("latin-1")
             elif status == SYSEX or status == SYSEX_END:

@@ -19,15 +19,10 @@ events are stored the oldest one's counts are removed as each new one arrives, s
 event are taken relative to the last note-on before the predicted event, so a motif played again a third higher
 is recognised. `coarse=True` makes it hear a phrase played again with other timing and dynamics: its contexts
 take time shifts and velocities in coarse classes, while what it predicts stays the exact event that followed.
-Measured on 20 held-out train pieces played as performances (data render), 10 s -> 10 s through the decoding
-grammar, the memory fitted on plain train pieces at strength x3, before replays went on past silent releases
-(_past_silent_release): the answers reused 0.134 of the primer's interval 4-grams with coarse contexts, 0.030
-with exact ones (real: 0.184). With that rule, `segue evaluate --save-memory` chose exact contexts for generation
-(closer to the real continuations of plain and rendered held-out train pieces at x3: 0.038 against 0.097), while
-coarse ones predict better when scoring (segue/models/MODEL.md).
+Which of them generation and scoring use was measured (segue/models/MODEL.md, "Decoding experiments").
 
-It implements the shaper protocol of the one sampling loop and of segue.evaluation.scoring
-(`reset`, `observe`, `shape`).
+It is a shaper of the one sampling loop that learns (`reset`, `observe`, `shape(probs, ctx)`, `snapshot`,
+`restore`): the session's material is its own; what is sounding it reads from the loop's LiveContext.
 """
 from __future__ import annotations
 
@@ -89,15 +84,83 @@ class MemorySettings:
                           *(["coarse"] if self.coarse else [])])
 
     @classmethod
-    def from_json(cls, text: str) -> "MemorySettings":
-        return cls(**json.loads(text))
+    def from_json(cls, text: str, source: str = "memory settings") -> "MemorySettings":
+        """Settings from their JSON, checked as config.yaml is: a user mistake or a damaged file is one line naming
+        `source` and the key (SegueError), never a traceback or settings that silently mute every answer."""
+        try:
+            raw = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise SegueError(f"{source}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+        except RecursionError:
+            raise SegueError(f"{source}: not valid memory settings (nested too deeply)") from None
+        return cls(**_checked_settings(raw, source))
 
     @classmethod
     def for_model(cls, model_path: str | Path) -> "MemorySettings | None":
         """The settings fitted for a model (`segue evaluate --memory --save-memory`), kept beside it as
         NAME.memory.json; None if it has none (the mixing weights depend on how confident that network is)."""
+        from segue.codec.file_limits import read_file
+        from segue.config import DataConfig
+
         path = memory_settings_path(model_path)
-        return cls.from_json(path.read_text()) if path.is_file() else None
+        if not path.exists():
+            return None
+        data = read_file(path, DataConfig(max_file_bytes=SETTINGS_FILE_BYTES))
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise SegueError(f"{path}: not valid JSON (not UTF-8 text)") from None
+        return cls.from_json(text, str(path))
+
+
+# What a settings file may hold: each key's type and range (segue.config's Range, as config.yaml's keys). The order
+# is capped far above any fitted one (12 by default): its mixing table has (order + 1) * CELLS_PER_ORDER weights.
+SETTINGS_FILE_BYTES = 1 << 20
+MAX_ORDER = 64
+
+
+def _settings_ranges():
+    from segue.config import Range
+
+    return {"order": (int, Range(0, MAX_ORDER)), "capacity": (int, Range(1, 10_000_000)), "transpose": (bool, None),
+            "coarse": (bool, None), "strength": (float, Range(0, 1000)), "lambdas": (list, None)}
+
+
+def _checked_settings(raw, source: str) -> dict:
+    """`raw` (parsed JSON) as MemorySettings' keyword arguments, or a SegueError naming the first wrong key."""
+    if not isinstance(raw, dict):
+        raise SegueError(f"{source}: must be a JSON object of memory settings, got a {type(raw).__name__}")
+    allowed = _settings_ranges()
+    for key, value in raw.items():
+        if key not in allowed:
+            raise SegueError(f"{source}: unknown key {key!r} (known: {', '.join(allowed)})")
+        kind, bounds = allowed[key]
+        if not _is_kind(value, kind):
+            raise SegueError(f"{source}: '{key}' must be {_KIND_NAMES[kind]}, got {json.dumps(value)[:40]}")
+        if bounds is not None and not bounds.allows(value):
+            raise SegueError(f"{source}: '{key}' is {value!r}, allowed: {bounds}")
+    settings = {**asdict(MemorySettings()), **raw}
+    cells = (settings["order"] + 1) * CELLS_PER_ORDER
+    weights = settings["lambdas"]
+    if weights and len(weights) != cells:
+        raise SegueError(f"{source}: 'lambdas' holds {len(weights)} mixing weights, order {settings['order']} needs "
+                         f"{cells}")
+    for i, weight in enumerate(weights):
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 <= weight <= 1:
+            raise SegueError(f"{source}: 'lambdas[{i}]' is {json.dumps(weight)[:40]}, allowed: a number 0 <= x <= 1")
+    settings["lambdas"] = [float(weight) for weight in weights]
+    settings["strength"] = float(settings["strength"])
+    return settings
+
+
+def _is_kind(value, kind: type) -> bool:
+    """JSON's true/false are not numbers here (Python's bool is an int); a whole number is a number."""
+    if kind in (int, float) and isinstance(value, bool):
+        return False
+    return isinstance(value, (int, float) if kind is float else kind)
+
+
+_KIND_NAMES = {int: "a whole number", float: "a number", bool: "true or false", list: "a list of numbers"}
 
 
 def memory_settings_path(model_path: str | Path) -> Path:
@@ -144,7 +207,6 @@ class SessionMemory:
         self.query: tuple[int, ...] = ()       # context keys of the position about to be predicted
         self.query_reference = 0
         self.weight = 0.0                      # the mixing weight of the last shape() (grammar.YieldToMemory)
-        self.open = codec.OpenNotes()          # what is sounding, as the grammar's note-off mask counts it
         # (silent release, the event the replay expects after it) when the last shape() replayed past one
         self.skipped: tuple[int, int] | None = None
 
@@ -159,11 +221,10 @@ class SessionMemory:
         self.history.append(event)
         if event < codec.NOTE_OFF_OFFSET:
             self.reference = event
-        self.open.observe(event)
         self.query = self._context_keys(self.history)
         self.query_reference = self.reference
 
-    def shape(self, probs: np.ndarray) -> np.ndarray:
+    def shape(self, probs: np.ndarray, ctx) -> np.ndarray:
         prediction = self.predict()
         self.weight = 0.0
         if prediction is None:
@@ -172,21 +233,18 @@ class SessionMemory:
         self.weight = float(self.lambdas[confidence])
         if self.weight <= 0:
             return probs
-        return (1.0 - self.weight) * probs + self.weight * self._past_silent_release(p_memory)
+        return (1.0 - self.weight) * probs + self.weight * self._past_silent_release(p_memory, ctx.open.sounding)
 
-    def _past_silent_release(self, p_memory: np.ndarray) -> np.ndarray:
+    def _past_silent_release(self, p_memory: np.ndarray, sounding: np.ndarray) -> np.ndarray:
         """A replay that comes to the release of a note not sounding here (its note-on lay before the replay
         began, or the grammar ended the note earlier) goes on past it, to what followed the release, instead of
         stopping: the grammar's note-off mask would rule the release out and leave the step to the network, and
-        the replay would be lost. Measured on 40 held-out train pieces, 10 s -> 10 s through the grammar, the
-        memory (order 12, coarse) fitted on plain train pieces, x3: the answers' share of the primer's interval
-        4-grams 0.054 -> 0.155 on rendered primers (real: 0.224; key r 0.707 -> 0.736, real 0.760), 0.314 -> 0.410
-        on plain ones (real 0.319). It costs the scored NLL of those pieces 0.007 nats/event (1.2465 -> 1.2531).
-        Only a release the memory is sure of (half its mass or more) is replayed past; its context takes the
-        release only when the replay then goes on as it expected."""
+        the replay would be lost (measured: segue/models/MODEL.md, "Decoding experiments"). Only a release the
+        memory is sure of (half its mass or more) is replayed past; its context takes the release only when the
+        replay then goes on as it expected."""
         top = int(p_memory.argmax())
         if not (codec.NOTE_OFF_OFFSET <= top < codec.TIME_SHIFT_OFFSET and p_memory[top] >= 0.5
-                and not self.open.sounding[top - codec.NOTE_OFF_OFFSET]):
+                and not sounding[top - codec.NOTE_OFF_OFFSET]):
             return p_memory
         ahead = self._blend(self._context_keys([*self.history, top]))
         if ahead is None:
@@ -199,12 +257,10 @@ class SessionMemory:
     def snapshot(self):
         """Cheap: the context and a serial number; restore() undoes what was stored after it (rollback when the
         player barges in: the memory keeps what sounded, as the model does)."""
-        return (self.serial, tuple(self.history), self.reference, self.query, self.query_reference,
-                self.open.copy(), self.skipped)
+        return (self.serial, tuple(self.history), self.reference, self.query, self.query_reference, self.skipped)
 
     def restore(self, snap) -> None:
-        serial, history, self.reference, self.query, self.query_reference, open_notes, self.skipped = snap
-        self.open = open_notes.copy()
+        serial, history, self.reference, self.query, self.query_reference, self.skipped = snap
         self.history = deque(history, maxlen=self.settings.order)
         while self.stored and self.stored[-1][0] > serial:
             _, keys, event = self.stored.pop()
