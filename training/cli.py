@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import sys
 
-from segue.cli.main import add_config_args, config_from_args
+from segue.cli.main import TRAIN_MARK, add_config_args, config_from_args
 
 
 def add_parser(subparsers) -> None:
-    data = subparsers.add_parser("data", help="build a training dataset from music files")
+    data = subparsers.add_parser("data", help=f"build a training dataset from music files {TRAIN_MARK}")
     data_sub = data.add_subparsers(dest="data_command", metavar="{build,render}")
     data_sub.required = True
     build = data_sub.add_parser(
@@ -38,7 +38,7 @@ def add_parser(subparsers) -> None:
     render.set_defaults(func=_data_render)
 
     train = subparsers.add_parser(
-        "train", help="train a model (progress, eval, curves, best.pt / last.pt)",
+        "train", help=f"train a model (progress, eval, curves, best.pt / last.pt) {TRAIN_MARK}",
         description="Train a model on a built dataset. Every config key can be overridden with "
                     "--set section.key=value (e.g. --set train.lr=0.001 --set model.hidden_size=256).")
     train.add_argument("--data", help="dataset folder from `segue data build`")
@@ -52,7 +52,7 @@ def add_parser(subparsers) -> None:
     add_config_args(train)
     train.set_defaults(func=_train)
 
-    plot = subparsers.add_parser("plot", help="draw loss / accuracy / lr curves of a run as PNG")
+    plot = subparsers.add_parser("plot", help=f"draw loss / accuracy / lr curves of a run as PNG {TRAIN_MARK}")
     plot.add_argument("run", help="run folder (with metrics.csv)")
     plot.add_argument("-o", "--out", help="PNG path (default: RUN/curves.png)")
     plot.set_defaults(func=_plot)

@@ -32,7 +32,7 @@ from segue.config import DataConfig
 from segue.codec.dataset_reader import DATASET_FORMAT, load_index, read_array
 from segue.errors import SegueError
 from training import encode_pool
-from training.sources import Rejected, SourceFile, resolve_sources, split_for
+from training.sources import SESSION_PREFIX, Rejected, SourceFile, resolve_sources, split_for
 
 DATASET_VERSION = 1
 SHARD_EVENTS = 4_000_000       # events per shard: ~8 MB, small enough to rewrite, few enough files to list
@@ -283,6 +283,7 @@ def _summary(files, reencoded, ordered, pieces, skipped, seconds) -> dict:
         "hours": round(sum(p["seconds"] for p in pieces) / 3600, 3),
         "split_pieces": dict(split_pieces),
         "split_events": dict(split_events),
+        "sessions": sum(1 for piece in pieces if piece["id"].startswith(SESSION_PREFIX)),
         "build_seconds": round(seconds, 1),
     }
 
@@ -296,14 +297,21 @@ def _reason_class(reason: str) -> str:
 
 
 def format_summary(summary: dict, skipped: list[dict], out: Path, max_listed: int = 20) -> str:
-    lines = [f"dataset {out}: {summary['files_encoded']} files encoded "
-             f"({summary['files_reencoded']} read this time, the rest from cache), "
+    encoded, read = summary["files_encoded"], summary["files_reencoded"]
+    cache = ("all read this time" if read >= encoded else "all from cache" if read == 0
+             else f"{read} read this time, the rest from cache")
+    lines = [f"dataset {out}: {encoded} files encoded ({cache}), "
              f"{summary['files_skipped']} skipped; {summary['events']:,} events, {summary['hours']} h",
              f"  split: " + ", ".join(f"{k} {summary['split_pieces'][k]} pieces / {summary['split_events'][k]:,} events"
                                       for k in sorted(summary["split_pieces"]))]
     if not summary["split_pieces"].get("eval"):
-        lines.append("  no eval pieces, and `segue train` needs some: record another session (of two or more, the "
-                     "latest are held out), add music, or raise data.eval_fraction")
+        pieces = sum(summary["split_pieces"].values())
+        if summary.get("sessions") == pieces:     # sessions only: the latest are held out once there are two
+            advice = "record another session (of two or more, the latest are held out) or add music"
+        else:                                     # a split by piece hash put none of so few pieces in eval
+            advice = (f"the split by piece put none of these {pieces} pieces in eval; add music or raise "
+                      "data.eval_fraction")
+        lines.append(f"  no eval pieces, and `segue train` needs some: {advice}")
     if skipped:
         lines.append("  skipped: " + ", ".join(f"{k} x{v}" for k, v in summary["skip_reasons"].items()))
         for entry in skipped[:max_listed]:

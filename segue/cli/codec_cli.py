@@ -83,11 +83,13 @@ def run_info(args: argparse.Namespace) -> int:
         try:
             notes = read_notes(path, limits)
         except SegueError as e:
+            if len(paths) == 1:      # nothing else to go on to: the plain error, no "skipped"
+                raise
             print(f"segue: skipped {e}", file=sys.stderr)
             skipped += 1
             continue
         print(describe(str(path), notes, session=is_session_file(path)))
-    if skipped and len(paths) > 1:
+    if skipped:
         print(f"segue: skipped {skipped} of {len(paths)} files (reasons above)", file=sys.stderr)
     return 2 if skipped == len(paths) else 0
 

@@ -9,6 +9,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from segue.cli.main import add_force_arg, refuse_to_overwrite
+
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -16,6 +18,7 @@ def add_parser(subparsers) -> None:
         description="Print segue's default config.yaml (every key, documented), or write it to FILE. Edit the copy "
                     "and pass it to any verb with --config FILE; single keys can be changed with --set.")
     parser.add_argument("-o", "--output", type=Path, default=None, help="write to this file instead of printing")
+    add_force_arg(parser)
     parser.set_defaults(func=run_config)
 
 
@@ -27,8 +30,7 @@ def run_config(args: argparse.Namespace) -> int:
     if args.output is None:
         sys.stdout.write(text)
         return 0
-    if args.output.exists():
-        raise SegueError(f"{args.output} exists; pick another name or delete it first (segue never overwrites it)")
+    refuse_to_overwrite([args.output], args.force)
     try:
         args.output.write_text(text)
     except OSError as e:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from segue.cli.main import add_config_args, config_from_args
+from segue.cli.main import add_config_args, add_force_arg, config_from_args, refuse_to_overwrite
 
 
 def add_parser(subparsers) -> None:
@@ -34,6 +34,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--wav", action="store_true", help="also render audio with fluidsynth (needs a GM soundfont)")
     p.add_argument("--soundfont", type=Path, default=None, help="the .sf2 for --wav (default: a system GM soundfont)")
     p.add_argument("--no-png", action="store_true", help="skip the piano-roll images")
+    add_force_arg(p)
     grammar = p.add_argument_group("decoding grammar", "shapes each draw; defaults from config.yaml `sampling:`")
     grammar.add_argument("--no-grammar", action="store_true",
                          help="sample the model as it is: no note-off mask, release hazard or dynamics following")
@@ -51,7 +52,7 @@ def add_parser(subparsers) -> None:
 def run_generate(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from segue.cli.generate_output import find_synth, write_result
+    from segue.cli.generate_output import can_draw_piano_rolls, find_synth, planned_paths, write_result
     from segue.errors import SegueError
     from segue.inference import generate as gen
     from segue.inference.engine import Engine
@@ -66,6 +67,10 @@ def run_generate(args: argparse.Namespace) -> int:
     settings = dict(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, min_p=args.min_p)
     Sampler(**settings)  # reject bad settings before loading anything
     synth = find_synth(args.soundfont) if args.wav else None
+    png = not args.no_png and can_draw_piano_rolls()
+    stems = [primer.stem if primer is not None else "sample" for primer in args.primer]
+    refuse_to_overwrite([path for stem in stems for i in range(args.num_outputs)
+                         for path in planned_paths(args.output, f"{stem}-{i + 1}", png, args.wav)], args.force)
     engine = Engine.load(args.model)
     if (args.key or args.density is not None) and not engine.conditioned:
         raise SegueError(f"{engine.path} is not conditioned on controls, so --key/--density cannot steer it; "
@@ -82,7 +87,7 @@ def run_generate(args: argparse.Namespace) -> int:
             run_seed = seed + p_index * args.num_outputs + i
             events = gen.generate(engine, primer, length, settings, run_seed, args.key, args.density, beam, grammar)
             result = gen.Generated(f"{stem}-{i + 1}", primer, events, run_seed)
-            paths = write_result(result, args.output, png=not args.no_png, synth=synth)
+            paths = write_result(result, args.output, png=png, synth=synth)
             print(f"{', '.join(str(p) for p in paths)}: {len(events)} events, "
                   f"{result.continuation_seconds:.1f} s after a {result.primer_seconds:.1f} s primer")
     return 0

@@ -47,7 +47,55 @@ def render_wav(midi_path: Path, wav_path: Path, synth: tuple[str, Path], sample_
     if done.returncode != 0 or not wav_path.is_file():
         reason = (done.stderr or done.stdout).strip().splitlines()
         raise SegueError(f"fluidsynth could not render {midi_path}: {reason[-1] if reason else done.returncode}")
+    normalise_wav(wav_path)
     return wav_path
+
+
+PEAK_DBFS = -1.0     # fluidsynth's default gain (0.2) leaves a piano part near -28 dBFS: too quiet to judge by ear
+
+
+def normalise_wav(path: Path, peak_dbfs: float = PEAK_DBFS) -> None:
+    """Scale a 16-bit PCM WAV (what fluidsynth -F writes) so its loudest sample peaks at `peak_dbfs`."""
+    import wave
+
+    import numpy as np
+
+    with wave.open(str(path), "rb") as reader:
+        params = reader.getparams()
+        samples = np.frombuffer(reader.readframes(params.nframes), dtype="<i2").astype(np.float64)
+    if params.sampwidth != 2:
+        raise SegueError(f"{path}: expected 16-bit samples from fluidsynth, got {8 * params.sampwidth}-bit")
+    peak = float(np.abs(samples).max(initial=0.0))
+    if peak == 0.0:                   # silence stays silence
+        return
+    target = 32767 * 10 ** (peak_dbfs / 20)
+    scaled = np.clip(np.round(samples * (target / peak)), -32768, 32767).astype("<i2")
+    with wave.open(str(path), "wb") as writer:
+        writer.setparams(params)
+        writer.writeframes(scaled.tobytes())
+
+
+def can_draw_piano_rolls() -> bool:
+    """Whether matplotlib is there (the [train] extra). Without it generate says so in one line and writes the
+    MIDI (and the audio) all the same."""
+    import sys
+
+    from segue.cli.extras import install_line, missing_extra
+
+    try:
+        import matplotlib  # noqa: F401
+    except ModuleNotFoundError as e:
+        missing = missing_extra(e)
+        if missing is None:
+            raise
+        print(f"segue: {install_line('the piano-roll PNG', *missing)}; writing the MIDI without it", file=sys.stderr)
+        return False
+    return True
+
+
+def planned_paths(out_dir: Path, name: str, png: bool, wav: bool) -> list[Path]:
+    """The files write_result writes for `name`, to check before generating that none would be overwritten."""
+    return [out_dir / f"{name}.{suffix}" for suffix, wanted in (("mid", True), ("png", png), ("wav", wav)) if wanted]
 
 
 def write_result(result, out_dir: Path, png: bool = True, synth: tuple[str, Path] | None = None) -> list[Path]:
@@ -57,14 +105,14 @@ def write_result(result, out_dir: Path, png: bool = True, synth: tuple[str, Path
 
     out_dir.mkdir(parents=True, exist_ok=True)
     primer_notes, continuation_notes = result.notes()
-    midi = out_dir / f"{result.name}.mid"
+    midi, png_path, wav_path = planned_paths(out_dir, result.name, png=True, wav=True)
     write_midi(primer_notes + continuation_notes, midi)
     written = [midi]
     if png:
         title = (f"{result.name}: primer {result.primer_seconds:.1f} s, continuation "
                  f"{result.continuation_seconds:.1f} s ({len(result.continuation)} events), seed {result.seed}")
-        written.append(draw_piano_roll(primer_notes, continuation_notes, out_dir / f"{result.name}.png", title,
+        written.append(draw_piano_roll(primer_notes, continuation_notes, png_path, title,
                                        boundary=result.primer_seconds if len(result.primer) else None))
     if synth is not None:
-        written.append(render_wav(midi, out_dir / f"{result.name}.wav", synth))
+        written.append(render_wav(midi, wav_path, synth))
     return written

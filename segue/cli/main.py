@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from importlib.metadata import entry_points
 
 from segue import __version__
+from segue.cli.extras import install_line, missing_extra
 from segue.errors import SegueError
 
 VERB_GROUP = "segue.verbs"
+TRAIN_MARK = "[train]"           # ends the --help line of a verb that needs the training extra
 
 
 def verb_modules() -> list:
@@ -37,7 +40,9 @@ def verb_modules() -> list:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="segue",
-        description="Real-time MIDI continuation: play a phrase, pause, and segue answers in your key and feel.")
+        description="Real-time MIDI continuation: play a phrase, pause, and segue answers in your key and feel.",
+        epilog=f"{TRAIN_MARK}: the verb needs the training extra (torch, music21, matplotlib): "
+               "pip install 'segue[train]'")
     parser.add_argument("--version", action="version", version=f"segue {__version__}")
     subparsers = parser.add_subparsers(dest="verb", metavar="<verb>")
     for module in verb_modules():
@@ -68,6 +73,39 @@ def add_config_args(parser: argparse.ArgumentParser) -> None:
                         help="override one config key, e.g. --set data.max_notes=500000; repeatable")
 
 
+def add_force_arg(parser: argparse.ArgumentParser) -> None:
+    """`--force`: the one rule of every verb that writes files (generate, export, config -o): an existing file is
+    kept unless this is given."""
+    parser.add_argument("--force", action="store_true", help="overwrite files that exist (default: refuse)")
+
+
+def refuse_to_overwrite(paths, force: bool) -> None:
+    """Stop before any work when a file the verb would write exists and --force was not given."""
+    existing = [str(path) for path in paths if Path(path).exists()]
+    if existing and not force:
+        more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
+        raise SegueError(f"{existing[0]}{more} exists; pass --force to overwrite, or pick another name")
+
+
+def check_model_arg(model) -> None:
+    """`--model` (generate, evaluate, serve) takes an ONNX file: a folder or a training checkpoint is said for what
+    it is, with the command that makes the model, before the engine tries to read it as ONNX."""
+    import zipfile
+
+    if model is None:
+        return
+    path = Path(model)
+    export = f"export it first: segue export {{}} -o {path.with_suffix('.onnx') if path.is_file() else 'model.onnx'}"
+    if path.is_dir():
+        if (path / "best.pt").is_file() or (path / "last.pt").is_file():
+            raise SegueError(f"--model {path} is a training run's folder, not an ONNX model; {export.format(path)}")
+        models = sorted(path.glob("*.onnx"))
+        raise SegueError(f"--model {path} is a folder; name the ONNX model in it"
+                         + (f", e.g. --model {models[0]}" if models else " (it holds no .onnx file)"))
+    if path.is_file() and zipfile.is_zipfile(path):          # torch.save's archive: what `segue train` writes
+        raise SegueError(f"--model {path} is a training checkpoint, not an ONNX model; {export.format(path)}")
+
+
 def config_from_args(args: argparse.Namespace):
     """The Config named by a verb's --config/--set arguments."""
     from segue.config import load_config
@@ -78,6 +116,7 @@ def config_from_args(args: argparse.Namespace):
 def run_handler(args: argparse.Namespace) -> int:
     """Run a verb: a user mistake becomes one line and exit 2; a bug keeps its traceback."""
     try:
+        check_model_arg(getattr(args, "model", None))
         return int(args.func(args) or 0)
     except SegueError as e:
         print(f"segue: {e}", file=sys.stderr)
@@ -87,3 +126,15 @@ def run_handler(args: argparse.Namespace) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except ModuleNotFoundError as e:     # an extra the base install leaves out (torch, music21, matplotlib ...)
+        missing = missing_extra(e)
+        if missing is None:
+            raise
+        print(f"segue: {install_line(_command(args), *missing)}", file=sys.stderr)
+        return 2
+
+
+def _command(args: argparse.Namespace) -> str:
+    """`segue data build`, `segue train`: the command the user ran, for messages."""
+    words = [getattr(args, dest, None) for dest in ("verb", "data_command")]
+    return "`" + " ".join(["segue"] + [word for word in words if word]) + "`"
