@@ -121,7 +121,8 @@ STYLE_SIZES = ("phrase_rubato", "phrase_end_lengthening", "timing_jitter", "phra
                "melody_boost", "contour_crescendo", "chord_velocity_spread", "velocity_noise", "melody_lead",
                "chord_spread", "legato_overlap", "pedal_lift", "pedal_catch")
 
-PERFORMANCE_SOURCES = ("maestro:", "asap:", "session:")   # piece-id prefixes of recorded performances (sources.py)
+# piece-id prefixes of recorded performances (training/sources.py)
+PERFORMANCE_SOURCES = ("maestro:", "asap:", "hannds:", "session:")
 SCORE_MAX_VELOCITIES = 20                     # music21's dynamics marks give a score up to ~14; a pianist uses dozens
 
 
@@ -395,9 +396,21 @@ def render(notes: np.ndarray, rng: np.random.Generator, p: RenderParams) -> np.n
 
 def perform(notes: np.ndarray, rng: np.random.Generator, p: RenderParams):
     """render(), also returning the CC64 changes it applied: (rows, pedal times, pedal values)."""
+    return perform_with_beats(notes, rng, p)[:3]
+
+
+def score_beats(starts: np.ndarray, beat: float) -> np.ndarray:
+    """Score times of the beats: every `beat` seconds on the grid of the first onset (as infer_beat counts them)."""
+    first = float(np.min(starts)) % beat
+    return first + beat * np.arange(int((float(np.max(starts)) - first) / beat) + 1)
+
+
+def perform_with_beats(notes: np.ndarray, rng: np.random.Generator, p: RenderParams):
+    """perform(), also returning the performed times of the score's beats (score_beats of the tactus infer_beat
+    found): the ground truth a beat tracker is measured against."""
     notes = np.asarray(notes, dtype=np.float64)
     if len(notes) < 2:
-        return notes.copy(), np.zeros(0), np.zeros(0, dtype=np.int64)
+        return notes.copy(), np.zeros(0), np.zeros(0, dtype=np.int64), np.zeros(0)
     p = p.varied(rng)
     structure = infer_structure(notes)
     durations = beat_durations(structure, float(notes[:, 3].max()), rng, p)
@@ -414,4 +427,5 @@ def perform(notes: np.ndarray, rng: np.random.Generator, p: RenderParams):
     if len(pedal_times):
         part = replay_pedal(part, pedal_times, pedal_values, float(max(ends.max(), pedal_times.max())))
     rows = np.stack([part.pitch, part.velocity, part.start, part.end], axis=1).astype(np.float64)
-    return rows, pedal_times, pedal_values
+    beats = time_map(score_beats(notes[:, 2], structure.beat), structure.beat, durations) + shift
+    return rows, pedal_times, pedal_values, beats

