@@ -22,6 +22,7 @@ import time
 import rtmidi
 
 from segue.codec.midi import STATUS_BIT, SYSEX, SYSEX_END, split_swallowed
+from segue.config import DaemonConfig
 from segue.errors import SegueError
 
 from daemon import jack_client
@@ -140,6 +141,13 @@ def _client(kind: str, backend: str, client_name: str, own_jack: bool = False):
 
 def _no_midi_system_line(backend: str, kind: str, exc: Exception) -> str:
     start_jack = "start a JACK server (`jackd -d dummy -r 48000 -p 128 &`, or your usual one, e.g. from qjackctl)"
+    if backend == "jack":
+        others = [name for name in jack_servers_running() if name != jack_server_name()]
+        if others:          # a server runs under another name: libjack looks for JACK_DEFAULT_SERVER's only
+            running = f"{others[0]!r} is" if len(others) == 1 else f"{', '.join(map(repr, others))} are"
+            return (f"no JACK server named {jack_server_name()!r} is running, but {running}: segue joins the "
+                    f"server JACK_DEFAULT_SERVER names, 'default' when it is unset (export "
+                    f"JACK_DEFAULT_SERVER={others[0]})")
     load_alsa = "load ALSA's sequencer with `sudo modprobe snd-seq`"
     if sys.platform.startswith("linux") and not os.path.exists("/dev/snd/seq"):
         if backend == "jack":
@@ -150,6 +158,34 @@ def _no_midi_system_line(backend: str, kind: str, exc: Exception) -> str:
     if backend == "jack":
         return f"no JACK server is running: {start_jack}, or pick another backend (--backend alsa on Linux)"
     return f"cannot open the {backend} MIDI {kind} system ({exc})"
+
+
+def jack_server_name() -> str:
+    """The JACK server libjack joins: JACK_DEFAULT_SERVER's, else 'default'."""
+    return os.environ.get("JACK_DEFAULT_SERVER") or "default"
+
+
+def jack_server_socket(name: str) -> str:
+    """Where jackd2 keeps the socket of the server `name` started by this user."""
+    return f"/dev/shm/jack_{name}_{os.getuid()}_0"
+
+
+def jack_servers_running() -> list[str]:
+    """The names of this user's jackd2 servers that answer on their socket."""
+    found = (re.fullmatch(r"jack_(.+)_\d+_0", os.path.basename(path))
+             for path in glob.glob(jack_server_socket("*")))
+    return sorted(match.group(1) for match in found if match and socket_answers(jack_server_socket(match.group(1))))
+
+
+def socket_answers(path: str) -> bool:
+    """Connecting and hanging up tells a running server from a killed one's leftover socket file."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(0.5)
+        try:
+            probe.connect(path)
+        except OSError:
+            return False
+    return True
 
 
 @contextlib.contextmanager
@@ -184,13 +220,29 @@ def probe_port_pattern(client_name_pattern: str) -> re.Pattern:
 ANY_PROBE_PORT = probe_port_pattern(".+")
 
 
+def _segue_ports() -> re.Pattern:
+    """The ports of a segue serve under its default names (`segue:in`, `segue:out`; python-rtmidi's JACK output
+    `segue-01:out`; ALSA lists them with their numbers, `segue:out 128:1`). Listings leave them out: segue playing
+    into itself is never what a user means, and `segue panic` has nothing to silence there."""
+    defaults = DaemonConfig()
+    ports = "|".join(re.escape(name) for name in (defaults.in_port_name, defaults.out_port_name))
+    return re.compile(rf"{re.escape(defaults.client_name)}(-\d+)?:({ports})( \d+:\d+)?$")
+
+
+SEGUE_PORT = _segue_ports()
+
+
+def others(names: list[str]) -> list[str]:
+    """The port names that are neither segue's own (SEGUE_PORT) nor a segue's probe."""
+    return [name for name in names if not SEGUE_PORT.match(name) and not ANY_PROBE_PORT.match(name)]
+
+
 def list_ports(backend: str) -> tuple[list[str], list[str]]:
     """(inputs, outputs) visible on a backend. Inputs are ports we can read from (sources)."""
     lister_in = _client("input", backend, "segue-list")
     lister_out = _client("output", backend, "segue-list")
     try:
-        sources = [name for name in lister_in.get_ports() if not ANY_PROBE_PORT.match(name)]
-        return sources, list(lister_out.get_ports())
+        return others(lister_in.get_ports()), others(lister_out.get_ports())
     finally:
         lister_in.delete()
         lister_out.delete()
@@ -223,13 +275,15 @@ def wait_for_previous_instance(backend: str, client_name: str) -> str | None:
 
 
 def find_port(names: list[str], wanted: str, kind: str) -> int:
-    """Index of the port called `wanted`: an exact name wins, else a unique case-insensitive substring."""
+    """Index of the port called `wanted`: an exact name wins, else a unique case-insensitive substring among the
+    ports that are not segue's own."""
     if wanted in names:
         return names.index(wanted)
-    hits = [i for i, name in enumerate(names) if wanted.lower() in name.lower()]
+    candidates = others(names)
+    hits = [i for i, name in enumerate(names) if name in candidates and wanted.lower() in name.lower()]
     if len(hits) == 1:
         return hits[0]
-    listing = ", ".join(repr(n) for n in names) or "none"
+    listing = ", ".join(repr(n) for n in candidates) or "none"
     if not hits:
         raise SegueError(f"no MIDI {kind} port matches {wanted!r}; available {kind}s: {listing} (see `segue ports`)")
     raise SegueError(f"MIDI {kind} name {wanted!r} is ambiguous: it matches "
@@ -567,8 +621,8 @@ class JackServerWatch:
     tells a running server from a killed one's leftover file at no cost to the server."""
 
     def __init__(self, path: str | None = None) -> None:
-        self.name = os.environ.get("JACK_DEFAULT_SERVER") or "default"
-        self.path = path or f"/dev/shm/jack_{self.name}_{os.getuid()}_0"
+        self.name = jack_server_name()
+        self.path = path or jack_server_socket(self.name)
         self.joined = self._identity()
         self.checkable = self.joined is not None       # another JACK (jack1, other tmpdir): not checked
 
@@ -579,22 +633,13 @@ class JackServerWatch:
             return None
         return st.st_dev, st.st_ino, st.st_ctime_ns     # a freed inode number can come back; its ctime cannot
 
-    def _answers(self) -> bool:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
-            probe.settimeout(0.5)
-            try:
-                probe.connect(self.path)
-            except OSError:
-                return False
-        return True
-
     def state(self) -> str:
         """'joined' (the server segue's clients are on runs), 'gone' (no server), or 'new' (another server of
         the same name runs: segue's clients died with the old one); after 'new', `rejoined()` once segue is on it."""
         if not self.checkable:
             return "joined"
         identity = self._identity()
-        if identity is None or not self._answers():
+        if identity is None or not socket_answers(self.path):
             return "gone"
         return "joined" if identity == self.joined else "new"
 
