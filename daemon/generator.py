@@ -109,9 +109,7 @@ class Record:
     """The model and its context as they were right after one event: a rollback point."""
     state: object
     logits: np.ndarray
-    context: codec.EventCursor   # a copy: the context's step, velocity bin and notes at that point
-    own: codec.EventCursor       # a copy: segue's own notes sounding at that point
-    loop: tuple                  # the sampling loop's snapshot (what the decoding grammar knows)
+    loop: tuple                  # the sampling loop's snapshot: a copy of the LiveContext, the memory's serial
 
 
 @dataclass
@@ -132,12 +130,6 @@ class Generator:
         self.settings = settings
         self.notify = notify                 # callback(AnswerOpened | AnswerDone | GeneratorFailed), on this thread
         self.commands: queue.SimpleQueue = queue.SimpleQueue()
-        # The model's context, one clock for everything it hears: the player's notes (read from the streaming
-        # encoder) are written in at their steps, segue's own events are pushed as generated, so its time shifts
-        # always sum to the wall-clock steps since the session began, whoever played.
-        self.context = codec.EventCursor()
-        # segue's own notes only, by the codec's rules (a NOTE_ON of a sounding pitch ends it); its step is unused
-        self.own = codec.EventCursor()
         self.logits: np.ndarray | None = None
         self.answer: Answer | None = None
         self.records: list[Record] = []      # records[i] = state after the answer's event i
@@ -146,6 +138,9 @@ class Generator:
         self.epoch = 0                       # the scheduler's epoch of the last cancel heard (see Scheduler.cancel)
         # The memory mixes in first, the grammar's preferences yield to it, its rules hold after all (build_shapers).
         self.memory = SessionMemory(settings.memory) if settings.memory is not None else None
+        # The live timeline is the loop's context (self.ctx), written here only: the player's notes (the streaming
+        # encoder's note edges) go in at their steps, segue's own events as generated, so its time shifts always
+        # sum to the wall-clock steps since the session began, whoever played.
         self.loop = SamplingLoop(sampler, build_shapers(settings.grammar, settings.key or None, self.memory))
         self._learning(settings.memory_learns == "session")
         self._thread = threading.Thread(target=self._run, name="segue-generator", daemon=True)
@@ -205,7 +200,7 @@ class Generator:
         if answer is None or answer.finished:
             return None
         horizon = max(time.perf_counter(), answer.start) + self.settings.lookahead_s
-        ahead = self._due(answer, self.context.step) - horizon
+        ahead = self._due(answer, self.ctx.step) - horizon
         return 0 if ahead < 0 else min(ahead + 0.002, 0.05)
 
     def _handle(self, command) -> None:
@@ -229,17 +224,22 @@ class Generator:
         if controls is not None and self.engine.conditioned:
             self.engine.set_controls(controls)
 
+    @property
+    def ctx(self):
+        """The live timeline (segue.inference.live_context.LiveContext)."""
+        return self.loop.ctx
+
     def _feed(self, events: list[int]) -> None:
+        """Feed the model events the context has taken in already."""
         if events:
             self.logits = self.engine.feed(events)
-            self.loop.observe_all(events)
 
     def _feed_player(self, edges: list[codec.NoteEdge], controls) -> None:
         """The player's notes go in at their steps (one stamped before the context's step, where segue's sounded
         events got first, goes in at once), a VELOCITY event where the bin changed."""
         self._set_controls(controls)
         self._learning(True)
-        self._feed([event for edge in edges for event in self.context.write(*edge)])
+        self._feed(self.loop.hear(edges))
         self._learning(self.settings.memory_learns == "session")
         if self.answer is not None and not self.answer.finished:
             # Playing along (the session rolled the answer back to what sounded first): the player's notes are
@@ -248,7 +248,7 @@ class Generator:
             self.base_index = len(self.records) - 1
             # Time passed while the player's notes travelled here; segue goes on from now, not from the past
             # (its next notes would otherwise all be late).
-            self._feed(self.context.shift_to(self.step_at(time.perf_counter() + CATCH_UP_S)))
+            self._feed(self.loop.shift_to(self.step_at(time.perf_counter() + CATCH_UP_S)))
 
     def _learning(self, on: bool) -> None:
         """Whether the memory stores what is fed next as material (it always hears it as context)."""
@@ -256,14 +256,11 @@ class Generator:
             self.memory.learning = on
 
     def _record(self) -> Record:
-        return Record(self.engine.snapshot(), self.logits, self.context.copy(), self.own.copy(),
-                      self.loop.snapshot())
+        return Record(self.engine.snapshot(), self.logits, self.loop.snapshot())
 
     def _restore(self, record: Record) -> None:
         self.engine.restore(record.state)
         self.logits = record.logits
-        self.context = record.context.copy()
-        self.own = record.own.copy()
         self.loop.restore(record.loop)
 
     def _begin(self, answer: Answer) -> None:
@@ -277,14 +274,15 @@ class Generator:
 
     def _catch_up(self, answer: Answer) -> None:
         """The silence between the context and the answer's start is heard before the answer's first event."""
-        self._feed(self.context.shift_to(self.step_at(answer.start)))
+        self._feed(self.loop.shift_to(self.step_at(answer.start)))
         if self.logits is None:
             # Nothing came before the answer (it opens at step 0; any later start brought its shifts above) and the
             # model needs an event to start from: Magenta's default, a second of silence. That second lies before
-            # step 0, as when generate primes a continuation without primer, so it is not in the context.
+            # step 0, as when generate primes a continuation without primer, so it is not in the timeline.
+            self.loop.prelude(codec.NO_EVENT)
             self._feed([codec.NO_EVENT])
         if answer.start_step is None:
-            answer.start_step = self.context.step
+            answer.start_step = self.ctx.step
 
     def _rollback(self, cut: Rollback) -> None:
         """Undo what was generated but never sounded; if segue's notes were cut, tell the model so."""
@@ -296,11 +294,7 @@ class Generator:
         self._restore(self.records[index] if index >= 0 else self.base)
         del self.records[index + 1:]
         if cut.silenced:
-            step = self.step_at(cut.at)
-            released = [event for pitch in sorted(self.own.sounding)
-                        for event in self.context.write(step, True, pitch, 0)]
-            self.own.sounding.clear()
-            self._feed(released)
+            self._feed(self.loop.release_own(self.step_at(cut.at)))
             answer.finished = True
             self.answer = None
             self.records = []
@@ -314,13 +308,13 @@ class Generator:
         answer = self.answer
         while not answer.finished and self.commands.empty():
             now = time.perf_counter()
-            if self._due(answer, self.context.step) > max(now, answer.start) + self.settings.lookahead_s:
+            if self._due(answer, self.ctx.step) > max(now, answer.start) + self.settings.lookahead_s:
                 return
             quiet = self.scheduler.quiet_for(now)
             if quiet:                        # a send is imminent: keep off the GIL until it has gone
                 time.sleep(quiet)
                 continue
-            if answer.end_step is not None and self.context.step >= answer.end_step:
+            if answer.end_step is not None and self.ctx.step >= answer.end_step:
                 self._finish(answer)
                 return
             if not self.records or self.logits is None:
@@ -333,46 +327,43 @@ class Generator:
         lead_in = None if answer.started_notes else int(self.settings.lead_in_ms / 10) - answer.leading_steps
         event = self.loop.next_event(self.logits, max_shift=lead_in)
         if codec.event_kind(event) == "time_shift":
-            if answer.end_step is not None and self.context.step + codec.shift_steps(event) > answer.end_step:
-                event = codec.time_shift(answer.end_step - self.context.step)
+            if answer.end_step is not None and self.ctx.step + codec.shift_steps(event) > answer.end_step:
+                event = codec.time_shift(answer.end_step - self.ctx.step)
             if not answer.started_notes:
                 answer.leading_steps += codec.shift_steps(event)
         self._emit(answer, event)
 
     def _finish(self, answer: Answer) -> None:
         """End of the answer's length: release its notes (the model hears that too) and close it."""
-        for pitch in sorted(self.own.sounding):
+        for pitch in sorted(self.ctx.own.sounding):
             self._emit(answer, codec.note_off(pitch))
         answer.finished = True
-        self.notify(AnswerDone(answer, self._due(answer, self.context.step)))
+        self.notify(AnswerDone(answer, self._due(answer, self.ctx.step)))
 
     def _due(self, answer: Answer, step: int) -> float:
         """Wall time of a step of the answer. The grid is anchored at the answer's start, not at the session's
         step 0: rounding the start to a 10 ms step would otherwise delay the first note by up to 5 ms."""
-        anchor = self.context.step if answer.start_step is None else answer.start_step
+        anchor = self.ctx.step if answer.start_step is None else answer.start_step
         return answer.start + (step - anchor) / codec.STEPS_PER_SECOND
 
     def _emit(self, answer: Answer, event: int) -> None:
         """Feed one generated event to the model, keep the rollback point, schedule its MIDI message."""
         self.logits = self.engine.step(event)
-        self.loop.observe(event)
-        self.context.push(event)
+        ended = self.loop.play(event)        # a note of segue's this event ends, by the decoder's rules
         kind = codec.event_kind(event)
         messages = []
         first = False
-        if kind in ("note_on", "note_off"):
-            ended = self.own.push(event)     # a note of segue's this event ends, by the decoder's rules
-            if ended is not None:
-                messages.append((NOTE_OFF | self.settings.channel, ended[0], 0))
+        if ended is not None:
+            messages.append((NOTE_OFF | self.settings.channel, ended[0], 0))
         if kind == "note_on":
-            messages.append((NOTE_ON | self.settings.channel, event - codec.NOTE_ON_OFFSET, self.context.velocity))
+            messages.append((NOTE_ON | self.settings.channel, event - codec.NOTE_ON_OFFSET, self.ctx.velocity))
             first = not answer.started_notes
             answer.started_notes = True
             answer.notes += 1
         answer.events += 1
         self.records.append(self._record())
         index = len(self.records) - 1
-        due = max(self._due(answer, self.context.step), answer.start)
+        due = max(self._due(answer, self.ctx.step), answer.start)
         for data in messages:
             self.scheduler.push(Scheduled(due, data, answer.id, index, first_note=first and kind_of(data[0]) == NOTE_ON,
                                           epoch=self.epoch, opened=answer.opened))

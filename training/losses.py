@@ -20,10 +20,6 @@ IGNORE_LABEL = -100
 # rough, perfect fifths/fourths smooth, thirds and sixths in between.
 INTERVAL_DISSONANCE = torch.tensor([0.0, 1.0, 0.6, 0.25, 0.2, 0.1, 0.75, 0.05, 0.25, 0.2, 0.5, 0.9])
 
-_ON = slice(codec.NOTE_ON_OFFSET, codec.NOTE_ON_OFFSET + 128)
-_OFF = slice(codec.NOTE_OFF_OFFSET, codec.NOTE_OFF_OFFSET + 128)
-_SHIFT = slice(codec.TIME_SHIFT_OFFSET, codec.TIME_SHIFT_OFFSET + codec.MAX_SHIFT_STEPS)
-
 
 def cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=IGNORE_LABEL)
@@ -48,7 +44,7 @@ def rhythm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     Returns 0 (with gradient) when the batch has no shift labels.
     """
     is_shift = (labels >= codec.TIME_SHIFT_OFFSET) & (labels < codec.TIME_SHIFT_OFFSET + codec.MAX_SHIFT_STEPS)
-    shift_probs = torch.softmax(logits[..., _SHIFT], dim=-1)                     # renormalised over shifts
+    shift_probs = torch.softmax(logits[..., codec.TIME_SHIFTS], dim=-1)            # renormalised over shifts
     steps = torch.arange(1, codec.MAX_SHIFT_STEPS + 1, device=logits.device, dtype=logits.dtype)
     target_steps = (labels - codec.TIME_SHIFT_OFFSET + 1).clamp(min=1).to(logits.dtype)
     error = (shift_probs * (steps - target_steps[..., None]).abs()).sum(-1) / codec.STEPS_PER_SECOND
@@ -91,7 +87,7 @@ def harmony_loss(logits: torch.Tensor, labels: torch.Tensor, inputs: torch.Tenso
     sounding = sounding_pitches(inputs)                                           # [B, T, 128]
     count = sounding.sum(-1)
     tension = sounding @ _tension_matrix(logits.device, logits.dtype).T / count.clamp(min=1.0)[..., None]
-    pitch_probs = torch.softmax(logits[..., _ON], dim=-1)
+    pitch_probs = torch.softmax(logits[..., codec.NOTE_ONS], dim=-1)
     expected = (pitch_probs * tension).sum(-1)
     is_on = (labels >= codec.NOTE_ON_OFFSET) & (labels < codec.NOTE_ON_OFFSET + 128)
     target = tension.gather(-1, labels.clamp(0, 127)[..., None]).squeeze(-1)

@@ -26,6 +26,12 @@ NOTE_OFF_OFFSET = 128
 TIME_SHIFT_OFFSET = 256
 VELOCITY_OFFSET = TIME_SHIFT_OFFSET + MAX_SHIFT_STEPS        # 356
 NUM_CLASSES = VELOCITY_OFFSET + NUM_VELOCITY_BINS             # 388
+# The vocabulary's four parts as slices of a [388] distribution (the grammar, the sampling loop and the losses
+# index with these).
+NOTE_ONS = slice(NOTE_ON_OFFSET, NOTE_OFF_OFFSET)
+NOTE_OFFS = slice(NOTE_OFF_OFFSET, TIME_SHIFT_OFFSET)
+TIME_SHIFTS = slice(TIME_SHIFT_OFFSET, VELOCITY_OFFSET)
+VELOCITIES = slice(VELOCITY_OFFSET, NUM_CLASSES)
 NO_EVENT = TIME_SHIFT_OFFSET + MAX_SHIFT_STEPS - 1            # TIME_SHIFT(100) = 355, Magenta's default event
 
 # A note that never gets its note-off (a model that forgot to release it) is ended this long after its start,

@@ -8,12 +8,10 @@ The model input at position t is concat(controls[t+1], one_hot(event t)); its la
 """
 from __future__ import annotations
 
-import re
-
 import numpy as np
 
+from segue.codec import keys
 from segue.codec.codec import (NOTE_OFF_OFFSET, STEPS_PER_SECOND, TIME_SHIFT_OFFSET, EventCursor, shift_steps_of)
-from segue.errors import SegueError
 
 DENSITY_WINDOW_SECONDS = 3.0
 DENSITY_BIN_EDGES = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)     # notes per second; 8 classes
@@ -228,22 +226,10 @@ class ControlFollower:
 
 # --- pinned controls from words -----------------------------------------------------------------------------------
 
-_TONICS = {"c": 0, "d": 2, "e": 4, "f": 5, "g": 7, "a": 9, "b": 11}
-_MAJOR = (0, 2, 4, 5, 7, 9, 11)
-_MINOR = (0, 2, 3, 5, 7, 8, 10)           # natural minor
-_KEY_PATTERN = re.compile(r"^\s*([a-gA-G])\s*(#|b|sharp|flat)?\s*(major|minor|maj|min|m)?\s*$")
-
-
 def key_histogram(key: str) -> np.ndarray:
-    """"D minor" -> the key's scale as a pitch-class histogram (tonic weighted double), normalised to sum 1."""
-    match = _KEY_PATTERN.match(key.replace("-", " "))
-    if not match:
-        raise SegueError(f"key '{key}': expected a key like 'C major', 'D minor', 'F# minor' or 'Bb major'")
-    letter, accidental, mode = match.groups()
-    tonic = _TONICS[letter.lower()] + {"#": 1, "sharp": 1, "b": -1, "flat": -1}.get(accidental or "", 0)
-    scale = _MINOR if (mode or "major").lower() in ("minor", "min", "m") else _MAJOR
-    weights = np.zeros(PITCH_CLASSES, dtype=np.float32)
-    for degree in scale:
-        weights[(tonic + degree) % 12] = 1.0
-    weights[tonic % 12] = 2.0
+    """"D minor" -> the key's scale (segue.codec.keys) as a pitch-class histogram (tonic weighted double),
+    normalised to sum 1."""
+    index = keys.parse_key(key)
+    weights = keys.scale(index).astype(np.float32)
+    weights[keys.tonic(index)] = 2.0
     return weights / weights.sum()

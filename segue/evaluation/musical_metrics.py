@@ -21,11 +21,8 @@ from typing import Sequence
 import numpy as np
 
 from segue.codec.codec import Note
+from segue.codec.keys import key_profiles   # the Krumhansl-Kessler profiles, shared with the grammar's key
 from segue.codec.midi import PITCH_CLASS_NAMES
-
-# Krumhansl & Kessler (1982) probe-tone ratings, tonic first (C major / C minor).
-KRUMHANSL_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
-KRUMHANSL_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
 
 # Inter-onset intervals: bins are log-spaced from 10 ms to 4 s (a 32nd note at a fast tempo up to a long rest), the
 # last bin catching everything longer. Onsets closer than CHORD_TOLERANCE are one chord: pianists spread a chord over
@@ -47,11 +44,6 @@ def pitch_class_histogram(notes: Sequence[Note], weight: str = "count") -> np.nd
         hist[note.pitch % 12] += (note.end - note.start) if weight == "duration" else 1.0
     total = hist.sum()
     return hist / total if total > 0 else hist
-
-
-def key_profiles() -> np.ndarray:
-    """[24, 12] profiles: rows 0..11 major on C..B, rows 12..23 minor on C..B."""
-    return np.stack([np.roll(KRUMHANSL_MAJOR, t) for t in range(12)] + [np.roll(KRUMHANSL_MINOR, t) for t in range(12)])
 
 
 def key_correlations(histogram: np.ndarray) -> np.ndarray:

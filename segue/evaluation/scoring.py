@@ -7,10 +7,10 @@ log-probability of the label and whether the label was the most likely event, pe
 came from. Breakdowns (per event type, repeat vs not) and bootstrap confidence intervals over pieces are then
 computed from those arrays, so two systems scored on the same positions are compared position for position.
 
-Shapers (session memory, segue.inference.grammar's note-off mask) follow the protocol of the one sampling loop: `reset()` at a
-piece start, `observe(event)` for every event entering the context, `shape(probs)` turning a normalised [388]
-distribution (temperature 1) into another normalised one. Scoring with shapers steps through each piece, so
-what is scored is exactly what the sampling loop would sample from.
+Shapers (session memory, segue.inference.grammar's note-off mask) follow the protocol of the one sampling loop
+(segue.inference.sampling_loop), which scoring runs too: its context takes in every event, the shapers turn a
+normalised [388] distribution (temperature 1) into another normalised one. Scoring with shapers steps through each
+piece, so what is scored is exactly what the sampling loop would sample from.
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ import numpy as np
 from segue.codec import codec
 from segue.codec.codec import shift_steps_of
 from segue.errors import SegueError
-from segue.inference.sampling_loop import Shaper
+from segue.inference.sampling_loop import SamplingLoop, Shaper
 
 BOOTSTRAP_RESAMPLES = 2000       # resamples of the pieces for a 95% interval: enough for stable 2.5/97.5 percentiles
 BOOTSTRAP_SEED = 0               # fixed, so the printed intervals are reproducible
@@ -135,23 +135,20 @@ def mean_with_ci(values, seed: int = BOOTSTRAP_SEED) -> tuple[float, float, floa
 def score_piece(probs: np.ndarray, events: np.ndarray, shapers: Sequence[Shaper] = (), piece: int = 0) -> Scores:
     """Score events[1:] of one piece, probs[t] being the predictor's distribution of events[t + 1].
 
-    With shapers, each is reset, observes events[0..t] and shapes the distribution before events[t + 1] is scored
-    (in order: the first shaper's output is the second's input), exactly as the sampling loop would."""
+    With shapers, the one sampling loop's context (and its learners) take in events[0..t] and the shapers shape the
+    distribution before events[t + 1] is scored (in order: the first shaper's output is the second's input),
+    exactly as the sampling loop draws."""
     events = np.asarray(events, dtype=np.int64)
     labels = events[1:]
     if not shapers:
         with np.errstate(divide="ignore"):
             return Scores.from_log_probs(np.log(probs), labels, piece)
-    for shaper in shapers:
-        shaper.reset()
+    loop = SamplingLoop(None, shapers)
     log_prob = np.empty(len(labels))
     hit = np.empty(len(labels), bool)
     for t, label in enumerate(labels):
-        p = probs[t].copy()   # shapers may work in place; the predictions are shared by several systems
-        for shaper in shapers:
-            shaper.observe(int(events[t]))
-        for shaper in shapers:
-            p = shaper.shape(p)
+        loop.observe(int(events[t]))
+        p = loop.shape(probs[t].copy())   # shapers may work in place; the predictions are shared by several systems
         log_prob[t] = math.log(p[label]) if p[label] > 0 else MIN_LOG_PROB
         hit[t] = p.argmax() == label
     return Scores(np.full(len(labels), piece, np.int64), labels, log_prob, hit)

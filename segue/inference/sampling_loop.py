@@ -7,14 +7,18 @@ Offline generate, the continuation test, beam search, the Markov baseline and th
     logits -> softmax (temperature 1) -> each shaper in turn -> time limit and runaway guard
            -> the Sampler's temperature, top-k, min-p, top-p -> one event
 
-A shaper is any object with
-    reset()                      forget everything (a new piece, a new session)
-    observe(event: int)          one event entered the model's context: the player's, a primer's or the model's own
-    shape(probs) -> probs        a normalised [388] distribution at temperature 1 in, a normalised one out (it may
+Everything the shapers read about the past is the loop's LiveContext (`loop.ctx`, segue.inference.live_context),
+written only through the loop. A shaper is any object with
+    shape(probs, ctx) -> probs   a normalised [388] distribution at temperature 1 in, a normalised one out (it may
                                  write into `probs`: each caller hands over an array of its own)
-and, optionally, snapshot() -> object / restore(object) for cheap rollback (beam search, the daemon's barge-in);
-without them the loop deep-copies the shaper. Shapers run in list order: put those that mix in other
-distributions (a session memory) before the masks, so a ruled-out event stays ruled out.
+and optionally
+    attach(ctx)                  add the follower it reads (the key, the dynamic level, a pulse) to a new context
+    observe(event), reset(), snapshot() -> object, restore(object)
+                                 only for shapers that learn from the events (the session memory): the loop calls
+                                 observe after the context took the event in; without snapshot/restore it
+                                 deep-copies them for rollback.
+Shapers run in list order: put those that mix in other distributions (a session memory) before the masks, so a
+ruled-out event stays ruled out. A rollback point is the context's copy and the learners' snapshots.
 Scoring uses the same shapers through `segue.evaluation.scoring.score_piece`.
 """
 from __future__ import annotations
@@ -27,14 +31,13 @@ import numpy as np
 
 from segue.codec import codec
 from segue.errors import SegueError
+from segue.inference.live_context import PLAYER, SEGUE, LiveContext
 from segue.inference.sampling import Sampler, softmax
 
 # More events than this at one instant is a model babbling (a 10-finger chord with velocities is ~30): from then
 # on only time may pass, or a sounding note end. This also bounds any generation: time moves at least every
 # MAX_EVENTS_PER_STEP + 1 events.
 MAX_EVENTS_PER_STEP = 64
-
-_SHIFTS = slice(codec.TIME_SHIFT_OFFSET, codec.VELOCITY_OFFSET)
 
 
 @dataclass
@@ -69,43 +72,93 @@ class Extension:
 
 
 class Shaper(Protocol):
-    def reset(self) -> None: ...
-    def observe(self, event: int) -> None: ...
-    def shape(self, probs: np.ndarray) -> np.ndarray: ...
+    def shape(self, probs: np.ndarray, ctx: LiveContext) -> np.ndarray: ...
 
 
 class SamplingLoop:
-    """A Sampler plus the shapers, and the context they have observed (`cursor`: step, velocity bin, sounding)."""
+    """A Sampler plus the shapers, and the context they read (`ctx`: the live timeline, segue.inference.live_context).
 
-    def __init__(self, sampler: Sampler, shapers: Sequence[Shaper] = ()):
+    Every write to the context goes through here: `observe` (an event the model was fed: a primer's, a generated
+    one), `play` (one of segue's own, live), `hear` (the player's note edges), `shift_to` and `release_own`; each
+    passes the events on to the shapers that learn."""
+
+    def __init__(self, sampler: Sampler | None, shapers: Sequence[Shaper] = ()):
         self.sampler = sampler
         self.shapers = list(shapers)
-        self.cursor = codec.EventCursor()
-        self.events_this_step = 0
+        self.learners = [shaper for shaper in self.shapers if hasattr(shaper, "observe")]
+        self.reset()
 
     def reset(self) -> None:
+        """A new piece, a new session: a fresh context, the learners forget."""
+        for learner in self.learners:
+            learner.reset()
+        self.ctx = LiveContext()
         for shaper in self.shapers:
-            shaper.reset()
-        self.cursor = codec.EventCursor()
-        self.events_this_step = 0
+            if hasattr(shaper, "attach"):
+                shaper.attach(self.ctx)
 
-    def observe(self, event: int) -> None:
-        """One event entered the context (call it for every event the model is fed, whoever played it)."""
+    def observe(self, event: int, by: str = PLAYER):
+        """One event entered the model's context (call it for every event the model is fed, whoever played it).
+        Returns the note of segue's own it ended, if `by` is SEGUE (see `play`)."""
         event = int(event)
-        step = self.cursor.step
-        self.cursor.push(event)
-        self.events_this_step = 0 if self.cursor.step != step else self.events_this_step + 1
-        for shaper in self.shapers:
-            shaper.observe(event)
+        ended = self.ctx.observe(event, by)
+        for learner in self.learners:
+            learner.observe(event)
+        return ended
 
-    def observe_all(self, events: Iterable[int]) -> None:
+    def observe_all(self, events: Iterable[int], by: str = PLAYER) -> None:
         for event in events:
-            self.observe(event)
+            self.observe(event, by)
 
     def start(self, context: Iterable[int]) -> None:
         """Begin a new piece whose context so far is `context` (a primer; empty for none)."""
         self.reset()
         self.observe_all(context)
+
+    # --- the live timeline's writes ---------------------------------------------------------------------------------
+    def play(self, event: int) -> tuple[int, int, int] | None:
+        """One of segue's own events; returns the note of segue's own it ends (pitch, start step, velocity) by the
+        decoder's rules (a NOTE_ON of a pitch segue holds ends that note), else None."""
+        return self.observe(event, SEGUE)
+
+    def hear(self, edges: Iterable[codec.NoteEdge]) -> list[int]:
+        """The player's note edges (the streaming encoder's rows) written into the timeline at their steps (one
+        stamped before the context's step goes in where it stands); returns the events to feed the model."""
+        events: list[int] = []
+        for edge in edges:
+            self.ctx.note_player(edge)
+            written = self.ctx.encode(edge)
+            self.observe_all(written)
+            events += written
+        return events
+
+    def shift_to(self, step: int) -> list[int]:
+        """The silence up to `step`, taken in; returns its TIME_SHIFTs (none if the context is there already)."""
+        events = self.ctx.cursor.copy().shift_to(step)
+        self.observe_all(events, self.ctx.by)
+        return events
+
+    def release_own(self, step: int) -> list[int]:
+        """segue's sounding notes released at `step` (a barge-in silenced them), taken in; returns the events."""
+        events: list[int] = []
+        for pitch in sorted(self.ctx.own.sounding):
+            written = self.ctx.encode(codec.NoteEdge(step, True, pitch, 0))
+            for event in written:
+                self.observe(event, SEGUE)
+            events += written
+        return events
+
+    def prelude(self, event: int) -> None:
+        """An event the model hears before the timeline's step 0 (the daemon's first answer with nothing before
+        it: Magenta's default second of silence): the learners hear it, the timeline does not move."""
+        for learner in self.learners:
+            learner.observe(int(event))
+
+    def shape(self, probs: np.ndarray) -> np.ndarray:
+        """Every shaper in turn over a temperature-1 distribution (scoring applies them this way too)."""
+        for shaper in self.shapers:
+            probs = shaper.shape(probs, self.ctx)
+        return probs
 
     # --- drawing ----------------------------------------------------------------------------------------------------
     def distribution(self, logits: np.ndarray, max_shift: int | None = None) -> np.ndarray:
@@ -113,14 +166,12 @@ class SamplingLoop:
 
         `max_shift` limits how many steps the next event may move time (0: no time shift at all), e.g. the
         daemon's lead-in before an answer's first note."""
-        probs = softmax(logits)
-        for shaper in self.shapers:
-            probs = shaper.shape(probs)
+        probs = self.shape(softmax(logits))
         limited = probs
         if max_shift is not None:
             limited = probs.copy()
             limited[codec.TIME_SHIFT_OFFSET + max(max_shift, 0):codec.VELOCITY_OFFSET] = 0.0
-        if self.events_this_step >= MAX_EVENTS_PER_STEP:
+        if self.ctx.events_this_step >= MAX_EVENTS_PER_STEP:
             limited = self._only_time_or_release(limited)
         total = limited.sum()
         if total > 0:
@@ -131,8 +182,8 @@ class SamplingLoop:
 
     def _only_time_or_release(self, probs: np.ndarray) -> np.ndarray:
         kept = np.zeros_like(probs)
-        kept[_SHIFTS] = probs[_SHIFTS]
-        offs = [codec.note_off(pitch) for pitch in self.cursor.sounding]
+        kept[codec.TIME_SHIFTS] = probs[codec.TIME_SHIFTS]
+        offs = [codec.note_off(pitch) for pitch in self.ctx.sounding]
         kept[offs] = probs[offs]
         return kept
 
@@ -174,14 +225,16 @@ class SamplingLoop:
 
     # --- rollback ---------------------------------------------------------------------------------------------------
     def snapshot(self) -> tuple:
-        states = [s.snapshot() if hasattr(s, "snapshot") else copy.deepcopy(s) for s in self.shapers]
-        return self.cursor.copy(), self.events_this_step, states
+        """The context's copy and the learners' snapshots: with the engine's state, a rollback point."""
+        learned = [s.snapshot() if hasattr(s, "snapshot") else copy.deepcopy(s) for s in self.learners]
+        return self.ctx.copy(), learned
 
     def restore(self, snap: tuple) -> None:
-        cursor, self.events_this_step, states = snap
-        self.cursor = cursor.copy()
-        for i, (shaper, state) in enumerate(zip(self.shapers, states)):
-            if hasattr(shaper, "restore"):
-                shaper.restore(state)
+        ctx, learned = snap
+        self.ctx = ctx.copy()
+        for i, (learner, state) in enumerate(zip(self.learners, learned)):
+            if hasattr(learner, "restore"):
+                learner.restore(state)
             else:
-                self.shapers[i] = copy.deepcopy(state)
+                restored = copy.deepcopy(state)
+                self.shapers[self.shapers.index(learner)] = self.learners[i] = restored

@@ -52,7 +52,7 @@ def test_lookahead_is_bounded():
         gen.send(OpenAnswer(1, start, None, time.perf_counter()))
         assert wait_for(lambda: out.note_ons())       # it plays (a generator that makes nothing is never "ahead")
         time.sleep(0.05)
-        ahead = gen.context.step / 100 + gen.origin - time.perf_counter()
+        ahead = gen.ctx.step / 100 + gen.origin - time.perf_counter()
         assert 0.02 < ahead < 0.1 + 0.06               # it fills the lookahead, and never goes more than that
                                                        # (+ one scripted shift) ahead
     finally:
@@ -191,8 +191,8 @@ def test_the_model_hears_the_time_that_passed_and_a_default_event_only_when_an_a
             start = gen.origin + (0 if first == "answer at step 0" else 0.3)
         gen.send(OpenAnswer(1, start, gen.step_at(start) + 30, time.perf_counter()))
         assert wait_for(lambda: any(isinstance(note, AnswerDone) for note in notes))
-        assert gen.context.step == gen.step_at(start) + 30           # the answer ran to its end step
+        assert gen.ctx.step == gen.step_at(start) + 30           # the answer ran to its end step
         assert engine.heard[0] == first_heard
-        assert _heard_steps(engine) == gen.context.step + default_event_steps
+        assert _heard_steps(engine) == gen.ctx.step + default_event_steps
     finally:
         stop(sched, gen)

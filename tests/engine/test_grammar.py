@@ -3,11 +3,13 @@ import numpy as np
 import pytest
 
 from segue.codec import codec
+from segue.codec.midi import PITCH_CLASS_NAMES
 from segue.inference import generate as gen
 from segue.inference.engine import Engine
 from segue.config import GrammarSettings
 from segue.inference.grammar import (FollowDynamics, FollowKey, NoteOffMask, PinnedKey, ReleaseHazard,
                                     YieldToMemory, build_shapers)
+from segue.inference.live_context import KeyFollower
 from segue.inference.sampling import Sampler, softmax
 from segue.inference.sampling_loop import Length, SamplingLoop
 
@@ -18,10 +20,31 @@ def uniform():
     return UNIFORM.copy()      # shapers write into the array they are given
 
 
-def fed(shaper, events):
-    for event in events:
-        shaper.observe(event)
-    return shaper
+class Fed:
+    """A shaper beside the context of a sampling loop that has taken in some events (shapers keep no cursor)."""
+
+    def __init__(self, shaper):
+        self.shaper = shaper
+        self.loop = SamplingLoop(None, [shaper])
+
+    @property
+    def ctx(self):
+        return self.loop.ctx
+
+    def observe(self, event: int) -> None:
+        self.loop.observe(event)
+
+    def shape(self, probs):
+        return self.shaper.shape(probs, self.ctx)
+
+    def limits(self):
+        return self.shaper.limits(self.ctx)
+
+
+def fed(shaper, events) -> Fed:
+    fed_shaper = shaper if isinstance(shaper, Fed) else Fed(shaper)
+    fed_shaper.loop.observe_all(events)
+    return fed_shaper
 
 
 def test_note_off_mask_leaves_only_sounding_pitches_releasable():
@@ -49,7 +72,7 @@ def test_release_hazard_is_off_for_young_notes_and_under_the_pedal():
     shaped = hazard.shape(uniform())
     assert shaped[codec.note_off(60)] > 10 * UNIFORM[codec.note_off(60)]
     assert shaped.sum() == pytest.approx(1.0)
-    hazard.pedal_down = True
+    hazard.ctx.pedal_down = True
     np.testing.assert_array_equal(hazard.shape(uniform()), UNIFORM)
 
 
@@ -88,7 +111,7 @@ class ConfidentMemory:
     def observe(self, event: int) -> None:
         pass
 
-    def shape(self, probs):
+    def shape(self, probs, ctx):
         return probs
 
     def snapshot(self):
@@ -105,9 +128,9 @@ def test_the_grammars_preferences_yield_to_a_confident_memory_by_its_weight():
     for weight, expected in ((0.0, plain), (1.0, UNIFORM), (0.25, 0.25 * UNIFORM + 0.75 * plain)):
         yielding = fed(YieldToMemory(ConfidentMemory(weight), [FollowKey(0.9, 16)]), context)
         assert np.allclose(yielding.shape(uniform()), expected)
-    snap = yielding.snapshot()
+    snap = yielding.loop.snapshot()
     yielding.observe(codec.note_on(61))
-    yielding.restore(snap)
+    yielding.loop.restore(snap)
     assert np.allclose(yielding.shape(uniform()), 0.25 * UNIFORM + 0.75 * plain)
 
 
@@ -148,54 +171,53 @@ def staccato(notes: int, steps: int) -> list[int]:
 
 def test_release_hazard_follows_the_note_lengths_the_context_plays():
     hazard = fed(ReleaseHazard(start_s=1.0, cap_s=4.0, follow=0.5), staccato(3, 30))
-    assert (hazard.start, hazard.cap) == (100, 400)                       # too few notes yet: the settings hold
+    assert hazard.limits() == (100, 400)                                  # too few notes yet: the settings hold
     fed(hazard, staccato(ReleaseHazard.FOLLOW_MIN_NOTES, 30))
-    assert (hazard.start, hazard.cap) == (30, 45)                         # median 0.3 s; cap 1.5 x the longest
+    assert hazard.limits() == (30, 45)                                    # median 0.3 s; cap 1.5 x the longest
     fed(hazard, [codec.note_on(72), codec.time_shift(40)])
     assert hazard.shape(uniform())[codec.note_off(72)] > 10 * UNIFORM[codec.note_off(72)]
     assert hazard.shape(uniform())[codec.time_shift(6):codec.VELOCITY_OFFSET].sum() == 0    # ends at 0.45 s
     hazard.observe(codec.time_shift(5))
     assert hazard.shape(uniform())[codec.note_off(72)] == pytest.approx(1.0)
     fixed = fed(ReleaseHazard(start_s=1.0, cap_s=4.0), staccato(20, 30))
-    assert (fixed.start, fixed.cap) == (100, 400)
+    assert fixed.limits() == (100, 400)
     legato = fed(ReleaseHazard(start_s=1.0, cap_s=4.0, follow=0.5), staccato(20, 300))
-    assert (legato.start, legato.cap) == (100, 400)                       # never later than the settings
+    assert legato.limits() == (100, 400)                                  # never later than the settings
 
 
 def test_release_hazard_rolls_back_its_note_lengths():
     hazard = fed(ReleaseHazard(start_s=1.0, cap_s=4.0, follow=0.5), staccato(10, 30))
-    snap = hazard.snapshot()
+    snap = hazard.loop.snapshot()
     fed(hazard, staccato(70, 80))
-    assert hazard.start == 80
-    hazard.restore(snap)
-    assert (hazard.start, hazard.cap) == (30, 45)
+    assert hazard.limits()[0] == 80
+    hazard.loop.restore(snap)
+    assert hazard.limits() == (30, 45)
     fed(hazard, staccato(1, 30))
-    assert hazard.ranked == sorted(hazard.lengths)
+    assert hazard.ctx.lengths.ranked == sorted(hazard.ctx.lengths.lengths)
 
 
 def test_follow_key_masks_note_ons_outside_the_key_the_context_played():
-    follow = FollowKey(strength=0.75)
-    np.testing.assert_array_equal(fed(follow, staccato(FollowKey.MIN_NOTES - 1, 20)).shape(uniform()), UNIFORM)
+    follow = fed(FollowKey(strength=0.75), staccato(KeyFollower.MIN_NOTES - 1, 20))
+    np.testing.assert_array_equal(follow.shape(uniform()), UNIFORM)
     fed(follow, staccato(13, 20))                                         # a C major scale, C weighted most
-    assert follow.key == 0                                                # C major
+    assert follow.ctx.key.key == 0                                                # C major
     ons = follow.shape(uniform())[:128]
     assert ons.sum() == pytest.approx(UNIFORM[:128].sum())                # how busy the music is stays the model's
     assert ons[62] == pytest.approx(4 * ons[61])                          # D in, C# out
-    a_minor = FollowKey(strength=1.0)
-    fed(a_minor, [e for p in [57, 60, 64, 69, 57, 64, 60, 69, 68, 57, 71, 69] * 2
+    a_minor = fed(FollowKey(strength=1.0), [e for p in [57, 60, 64, 69, 57, 64, 60, 69, 68, 57, 71, 69] * 2
                   for e in (codec.note_on(p), codec.time_shift(30), codec.note_off(p))])
-    assert a_minor.key == 12 + 9                                          # A minor, its leading tone G# allowed
+    assert a_minor.ctx.key.key == 12 + 9                                          # A minor, its leading tone G# allowed
     assert set(np.flatnonzero(a_minor.shape(uniform())[:128]) % 12) == {9, 11, 0, 2, 4, 5, 7, 8}
 
 
 def test_follow_key_rolls_back_and_gives_way_to_a_pinned_key():
     follow = fed(FollowKey(notes=16), staccato(10, 20))
-    snap = follow.snapshot()
+    snap = follow.loop.snapshot()
     fed(follow, [e for _ in range(16) for e in (codec.note_on(61), codec.time_shift(50), codec.note_off(61))])
-    assert follow.key != 0
-    follow.restore(snap)
-    assert follow.key == 0
-    np.testing.assert_allclose(follow.histogram, fed(FollowKey(notes=16), staccato(10, 20)).histogram)
+    assert follow.ctx.key.key != 0
+    follow.loop.restore(snap)
+    assert follow.ctx.key.key == 0
+    np.testing.assert_allclose(follow.ctx.key.histogram, fed(FollowKey(notes=16), staccato(10, 20)).ctx.key.histogram)
     kinds = [type(s) for s in build_shapers(GrammarSettings())]
     assert FollowKey in kinds and PinnedKey not in kinds
     kinds = [type(s) for s in build_shapers(GrammarSettings(), key="D minor")]
@@ -205,7 +227,7 @@ def test_follow_key_rolls_back_and_gives_way_to_a_pinned_key():
 
 def test_follow_dynamics_pulls_velocities_toward_the_recent_level_keeping_their_mass():
     follow = fed(FollowDynamics(spread=8.0), [codec.velocity_event(10), codec.note_on(60), codec.note_on(62)])
-    assert follow.level() == 10
+    assert follow.ctx.dynamics.level() == 10
     loud = softmax(np.where(np.arange(codec.NUM_CLASSES) == codec.velocity_event(31), 5.0, 0.0))
     shaped = follow.shape(loud.copy())
     velocities = slice(codec.VELOCITY_OFFSET, codec.NUM_CLASSES)
@@ -214,12 +236,21 @@ def test_follow_dynamics_pulls_velocities_toward_the_recent_level_keeping_their_
 
 
 def test_pinned_key_scales_out_of_key_note_ons_by_one_minus_strength():
-    d_minor = [2, 4, 5, 7, 9, 10, 0]
-    shaped = PinnedKey("D minor", strength=0.75).shape(uniform())
+    d_minor = [2, 4, 5, 7, 9, 10, 0, 1]                                     # with the leading tone, C#
+    shaped = fed(PinnedKey("D minor", strength=0.75), []).shape(uniform())
     ons = shaped[:128]
     assert ons.sum() == pytest.approx(UNIFORM[:128].sum())
     assert ons[62] == pytest.approx(4 * ons[63])                           # D in, D# out
-    assert set(np.flatnonzero(PinnedKey("D minor", 1.0).shape(uniform())[:128]) % 12) == set(d_minor)
+    assert set(np.flatnonzero(fed(PinnedKey("D minor", 1.0), []).shape(uniform())[:128]) % 12) == set(d_minor)
+
+
+@pytest.mark.parametrize("mode", ["major", "minor"])
+def test_a_pinned_key_and_the_same_key_followed_mask_the_same_pitches(mode):
+    # One scale per key (segue.codec.keys): a pinned D minor once masked C# while a followed D minor allowed it.
+    followed = FollowKey(strength=0.8)
+    for tonic, name in enumerate(PITCH_CLASS_NAMES):
+        key = tonic + (12 if mode == "minor" else 0)
+        np.testing.assert_array_equal(PinnedKey(f"{name} {mode}", strength=0.8).weights, followed.weights[key])
 
 
 def test_generate_with_the_grammar_releases_only_sounding_notes(gru_path):
@@ -247,8 +278,8 @@ def test_the_whole_grammar_over_a_flat_model_answers_at_once_and_keeps_playing(c
     for seed in range(5):
         loop = SamplingLoop(Sampler(seed=seed), build_shapers(GrammarSettings()))
         loop.start(events)
-        begin, first_on, ons, played = loop.cursor.step, None, 0, []
-        while loop.cursor.step - begin < 10 * codec.STEPS_PER_SECOND and len(played) < 5000:
+        begin, first_on, ons, played = loop.ctx.step, None, 0, []
+        while loop.ctx.step - begin < 10 * codec.STEPS_PER_SECOND and len(played) < 5000:
             event = loop.next_event(rng.normal(0.0, 0.3, codec.NUM_CLASSES), max_shift=0 if first_on is None else None)
             loop.observe(event)
             played.append(event)

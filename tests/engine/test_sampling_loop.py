@@ -37,13 +37,7 @@ def test_time_limit_bans_longer_shifts_unless_nothing_else_is_left():
 
 
 class _OnlyShift50:
-    def reset(self):
-        pass
-
-    def observe(self, event):
-        pass
-
-    def shape(self, probs):
+    def shape(self, probs, ctx):
         out = np.zeros_like(probs)
         out[codec.time_shift(50)] = 1.0
         return out
@@ -57,7 +51,7 @@ def test_restore_brings_back_the_grammar_state_of_the_snapshot():
     assert loop.distribution(peaked(codec.note_off(60)))[codec.note_off(60)] == 0
     loop.restore(snap)
     assert loop.distribution(peaked(codec.note_off(60)))[codec.note_off(60)] > 0.9
-    assert loop.cursor.sounding == {60: (0, codec.DEFAULT_VELOCITY)}
+    assert loop.ctx.sounding == {60: (0, codec.DEFAULT_VELOCITY)}
 
 
 def test_scoring_sees_the_shaped_distribution_and_equals_softmax_without_shapers():

@@ -5,6 +5,7 @@ import pytest
 from segue.codec import codec
 from segue.inference.memory import (CELLS_PER_ORDER, MemorySettings, SessionMemory, fit_mixing, memory_trace)
 from segue.evaluation.scoring import score_pieces
+from segue.inference.sampling_loop import SamplingLoop
 
 UNIFORM = np.full(codec.NUM_CLASSES, 1.0 / codec.NUM_CLASSES)
 
@@ -24,30 +25,34 @@ def _trusting(order=6, transpose=False, coarse=False):
 
 def test_a_phrase_heard_before_is_predicted_from_its_start():
     memory = SessionMemory(_trusting())
+    memory_loop = SamplingLoop(None, [memory])   # its context takes in every event too
     phrase = _phrase()
     for event in phrase + [codec.time_shift(50)] + phrase[:4]:
-        memory.observe(event)
-    p = memory.shape(UNIFORM)
+        memory_loop.observe(event)
+    p = memory_loop.shape(UNIFORM.copy())
     assert p.sum() == pytest.approx(1.0)
     assert p.argmax() == phrase[4] and p[phrase[4]] > 0.8
 
 
 def test_nothing_is_mixed_in_before_the_memory_has_seen_anything_or_when_untrained():
     memory = SessionMemory(_trusting())
-    assert np.array_equal(memory.shape(UNIFORM), UNIFORM)
+    memory_loop = SamplingLoop(None, [memory])   # its context takes in every event too
+    assert np.array_equal(memory_loop.shape(UNIFORM.copy()), UNIFORM)
     untrained = SessionMemory(MemorySettings(order=6))
+    untrained_loop = SamplingLoop(None, [untrained])   # its context takes in every event too
     for event in _phrase() * 3:
-        untrained.observe(event)
-    assert np.array_equal(untrained.shape(UNIFORM), UNIFORM)
+        untrained_loop.observe(event)
+    assert np.array_equal(untrained_loop.shape(UNIFORM.copy()), UNIFORM)
 
 
 @pytest.mark.parametrize("transpose, recognised", [(True, True), (False, False)])
 def test_the_transposition_invariant_memory_hears_a_motif_moved_up_a_third(transpose, recognised):
     memory = SessionMemory(_trusting(transpose=transpose))
+    memory_loop = SamplingLoop(None, [memory])   # its context takes in every event too
     moved = _phrase(64)
     for event in _phrase(60) + [codec.time_shift(50)] + moved[:5]:
-        memory.observe(event)
-    p = memory.shape(UNIFORM)
+        memory_loop.observe(event)
+    p = memory_loop.shape(UNIFORM.copy())
     assert (p.argmax() == moved[5] and p[moved[5]] > 0.5) == recognised
 
 
@@ -62,12 +67,13 @@ def _played(tonic, velocity_bin, steps):
 @pytest.mark.parametrize("coarse, longest_match", [(True, 6), (False, 1)])
 def test_coarse_contexts_hear_a_phrase_played_again_with_other_timing_and_dynamics(coarse, longest_match):
     memory = SessionMemory(_trusting(coarse=coarse))
+    memory_loop = SamplingLoop(None, [memory])   # its context takes in every event too
     first, again = _played(60, 20, (24, 27, 22, 30)), _played(60, 21, (21, 29, 25, 28))   # same classes, not steps
     for event in first + [codec.time_shift(50)] + again[:7]:
-        memory.observe(event)
+        memory_loop.observe(event)
     # coarse: the whole phrase so far (6 events, the order) matches; exact: only the last note-off does
     assert memory.predict()[1] // CELLS_PER_ORDER == longest_match
-    p = memory.shape(UNIFORM)
+    p = memory_loop.shape(UNIFORM.copy())
     assert p.argmax() == first[7]           # the exact event that followed the first time, not a class
     assert (p[first[7]] > 0.8) == coarse
 
@@ -82,18 +88,19 @@ def test_coarse_classes_keep_apart_what_a_player_hears_as_different():
 
 def test_a_replay_goes_on_past_the_release_of_a_note_that_is_not_sounding():
     memory = SessionMemory(_trusting())
+    memory_loop = SamplingLoop(None, [memory])   # its context takes in every event too
     gap = codec.time_shift(25)
     for event in [codec.velocity_event(20), codec.note_on(60), gap, codec.note_on(64), gap, codec.note_off(60), gap,
                   codec.note_off(64), codec.time_shift(50)]:
-        memory.observe(event)
+        memory_loop.observe(event)
     # played again from another note: the replay's release of 60, struck before its context began, is silent here
     for event in [codec.note_on(62), gap, codec.note_on(64), gap]:
-        memory.observe(event)
+        memory_loop.observe(event)
     assert memory.predict()[0].argmax() == codec.note_off(60)
-    p = memory.shape(UNIFORM)
+    p = memory_loop.shape(UNIFORM.copy())
     assert p.argmax() == gap and p[gap] > 0.5                # it goes on with what followed that release
-    memory.observe(gap)                                       # and its context now holds the release it went past
-    assert memory.shape(UNIFORM).argmax() == codec.note_off(64)
+    memory_loop.observe(gap)                                       # and its context now holds the release it went past
+    assert memory_loop.shape(UNIFORM.copy()).argmax() == codec.note_off(64)
 
 
 def test_memory_is_bounded_over_two_hours_of_playing():

@@ -39,7 +39,7 @@ class _Echo:
     def observe(self, event):
         self.last = event
 
-    def shape(self, probs):
+    def shape(self, probs, ctx):
         out = np.zeros_like(probs)
         out[self.last] = 1.0
         return out
@@ -71,13 +71,7 @@ def test_gap_ci_excludes_zero_only_when_one_system_is_better_on_most_pieces():
 class _InPlace:
     """A shaper that zeroes the label's class in place, as segue.inference.grammar's shapers may."""
 
-    def reset(self):
-        pass
-
-    def observe(self, event):
-        pass
-
-    def shape(self, probs):
+    def shape(self, probs, ctx):
         probs[7] = 0.0
         return probs / probs.sum()
 
