@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from segue.cli.main import add_config_args, config_from_args
+
 SERVE_HELP = """\
 Listen on a MIDI port and answer: play a phrase, stop, and segue continues it; play again and it yields.
 Route your keyboard into segue's input port and segue's output port into a synth or a DAW track.
@@ -16,9 +18,7 @@ Examples:
 def add_parser(subparsers) -> None:
     serve = subparsers.add_parser("serve", help="answer a MIDI keyboard live", description=SERVE_HELP,
                                   formatter_class=argparse.RawDescriptionHelpFormatter)
-    serve.add_argument("--config", help="config file (default: config.yaml of this checkout)")
-    serve.add_argument("--set", action="append", default=[], metavar="daemon.KEY=VALUE",
-                       help="override a config key (repeatable), e.g. --set daemon.lookahead_ms=150")
+    add_config_args(serve)
     serve.add_argument("--model", help="ONNX model (default: the model shipped with segue)")
     serve.add_argument("--backend", choices=["auto", "alsa", "jack", "coremidi", "winmm"])
     serve.add_argument("--in", dest="input", metavar="NAME", help="read from this port (exact name or substring) "
@@ -118,9 +118,8 @@ def serve_command(args) -> int:
     import dataclasses
 
     from daemon.serve import serve
-    from segue.config import load_config
 
-    config = load_config(args.config, args.set)
+    config = config_from_args(args)
     given = {name: getattr(args, name) for name in CLI_TO_CONFIG if getattr(args, name) is not None}
     cfg = dataclasses.replace(config.daemon, **given)
     return serve(cfg, grammar=config.sampling, learn=args.learn, stats=args.stats, verbose=args.verbose,
