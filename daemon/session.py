@@ -84,7 +84,6 @@ class Session:
         self.queue = inbox if inbox is not None else Inbox()     # bounded for the player's messages (a flood)
         self.origin = time.perf_counter() if origin is None else origin
         self.encoder = StreamingEncoder(self.origin)
-        self.player = codec.EventCursor()      # reads the encoder's events: the player's notes at their steps
         self.policy = TurnPolicy(cfg.mode, cfg.silence_ms / 1000.0, cfg.takeover_cc)
         self.clock = MidiClock()
         self.recorder = recorder
@@ -325,7 +324,7 @@ class Session:
         if not events:
             return
         self.controls.hear(events)
-        self.unheard += self.player.read(events)
+        self.unheard += self.encoder.take_edges()   # the player's notes as the encoder wrote them
 
     # --- turns ------------------------------------------------------------------------------------------------------
     def _flush_player(self, now: float, force: bool = False) -> None:

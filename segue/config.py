@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from segue.codec.keys import check_strength
 from segue.codec.midi import SOFT_PEDAL_CC
 from segue.errors import SegueError
 
@@ -175,8 +176,8 @@ class GrammarSettings:
     follow_key_notes: int = 128           # ... estimated over this many recent notes
 
     def __post_init__(self):
-        if not 0 <= self.key_strength <= 1:
-            raise SegueError(f"key strength must be in 0..1, got {self.key_strength}")
+        check_strength(self.key_strength)
+        check_strength(self.follow_key_strength)
         if self.note_cap_seconds <= 0 or self.dynamics_spread <= 0:
             raise SegueError(f"the note cap ({self.note_cap_seconds} s) and the dynamics spread "
                              f"({self.dynamics_spread}) must be > 0")

@@ -8,12 +8,15 @@ Events at a 10 ms step are final once time has moved past that step, because eve
 same or a later step. A note-off that closes nothing is no event for note-seq and finalizes nothing: finish() ends
 the notes the pedal still holds at the last event's time, which may lie in that note-off's step. Long silences become
 TIME_SHIFT(100)s as soon as a full second has certainly passed.
+
+The same rows, as they are written, are also kept as note edges (`take_edges`): the daemon's generator writes the
+player's notes into its timeline from them (segue.inference.live_context) instead of reading the events back.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from segue.codec.codec import MAX_SHIFT_STEPS, EventCursor, quantize
+from segue.codec.codec import MAX_SHIFT_STEPS, EventCursor, NoteEdge, quantize
 from segue.codec.sustain import PedalNote, SustainPedal
 
 
@@ -44,6 +47,7 @@ class StreamingEncoder:
         self.orders: dict[int, tuple] = {}             # id(note) -> its note-number key
         self.arrivals = 0
         self.last_time = 0.0                           # time of the last note or pedal event (note-seq's end)
+        self.edges: list[NoteEdge] = []                # the rows written since the last take_edges()
 
     # --- messages -------------------------------------------------------------------------------------------------
 
@@ -106,6 +110,11 @@ class StreamingEncoder:
         rows, self.rows = sorted(self.rows, key=_Row.key), []
         return self._write(rows)
 
+    def take_edges(self) -> list[NoteEdge]:
+        """The note starts and ends written as events since the last call, at the steps they were written at."""
+        edges, self.edges = self.edges, []
+        return edges
+
     @property
     def step(self) -> int:
         """The step the emitted events have reached."""
@@ -143,5 +152,7 @@ class StreamingEncoder:
     def _write(self, rows: list[_Row]) -> list[int]:
         events: list[int] = []
         for row in rows:
-            events += self.writer.write(row.step, row.is_end, row.note.pitch, row.note.velocity)
+            velocity = 0 if row.is_end else row.note.velocity
+            events += self.writer.write(row.step, row.is_end, row.note.pitch, velocity)
+            self.edges.append(NoteEdge(self.writer.step, row.is_end, row.note.pitch, velocity))
         return events

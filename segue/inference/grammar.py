@@ -168,8 +168,9 @@ class FollowDynamics:
 
 
 def _key_weights(key: int, strength: float) -> np.ndarray:
-    """[128] NOTE_ON weights of a key mask: 1 in the key's scale (segue.codec.keys), 1 - strength outside it."""
-    return np.where(np.tile(keys.scale(key), 11)[:128], 1.0, 1.0 - keys.check_strength(strength))
+    """[128] NOTE_ON weights of a key mask: 1 in the key's scale (segue.codec.keys), 1 - strength outside it
+    (strength in 0..1: GrammarSettings checks it)."""
+    return np.where(np.tile(keys.scale(key), 11)[:128], 1.0, 1.0 - strength)
 
 
 class PinnedKey:
