@@ -1,0 +1,233 @@
+"""A causal beat tracker of the player's onsets: tempo, beat phase and a confidence, from the past only.
+
+One update per onset group (notes struck within CHORD_WINDOW_S of the group's first note count as one chord), in
+constant memory (a fixed bank of periods and one oscillator), so the daemon can run it per note and the decoding can
+snapshot it per event. Two parts, as in the literature it follows:
+
+- Tempo induction, a resonator bank (Dixon's tempo induction by inter-onset-interval clustering, made causal and
+  constant-memory in the manner of Scheirer's and Large's resonator banks): for every period P of a log-spaced bank,
+  a leaky phasor z_P = sum_i w_i exp(-2 pi i t_i / P) over the onsets, decaying over about `memory_beats` of its own
+  beats. |z_P|^2 counts every pair of onsets whose distance is a multiple of P (any two onsets, not only successive
+  ones: this is the IOI histogram of all pairs, which Dixon's induction clusters). Its bias-free share,
+  (|z|^2 - sum w^2) / ((sum w)^2 - sum w^2), is 0 in expectation for onsets without period P and 1 for onsets all
+  on P's grid; its angle is the grid's phase.
+- Beat tracking, an adaptive oscillator (Large & Kolen 1994, "Resonance and the perception of musical meter";
+  Toiviainen 1998 for the MIDI setting and the split of phase from period adaptation): the oscillator expects beats
+  at anchor + n * period; each onset pulls the anchor toward itself (phase correction) and the period by a smaller
+  amount (period correction), both weighted by an attentional focus exp(focus * (cos 2 pi phi - 1)) around the
+  expected beat (Large & Jones 1999's "attending energy"), so off-beat notes, ornaments and a free run of notes move
+  it little. Large & Kolen's oscillator keeps the phase error's sign: late onsets lengthen the period.
+  Dixon's BeatRoot keeps several such agents and lets the best survive; here the bank is the other agent: when its
+  best hypothesis beats the oscillator's by SWITCH_MARGIN on two successive onsets, the oscillator is re-seeded
+  there (a tempo change, or the first beat of a piece).
+
+Which period is "the beat" (tactus) is ambiguous between metrical levels: the bank scores a candidate P by the best
+evidence of its grid with 1-4 subdivisions (P, P/2, P/3, P/4 are all bank periods: a stream of even eighths is
+evidence for a quarter-note beat), times a log-Gaussian preference around 0.55 s (listeners' preferred tactus,
+100-120 bpm: Moelants 2002, Parncutt 1994; training/rendering.py's renditions use the same). Chords weigh more than
+single notes, loud notes more than soft ones (Dixon's salience uses chord size and velocity; duration, his third
+cue, is not known when a note starts). Somax2 (IRCAM) also biases its live generation to a tracked beat phase; its
+tracker's internals were not available to check, so nothing here relies on them.
+
+Confidence is the bank's bias-free grid evidence at the oscillator's period: near 0 for unpulsed playing (random
+onsets, huge rubato: no period holds over several beats), towards 1 for metrical playing. It falls to 0 once the
+player has been silent for STALE_BEATS beats (a new phrase may bring a new tempo).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+CHORD_WINDOW_S = 0.04        # onsets this close are one chord (pianists spread a chord's notes over ~10-40 ms)
+MIN_BEAT_S, MAX_BEAT_S = 0.25, 1.3   # the tactus range: 46..240 bpm
+PREFERRED_BEAT_S = 0.55      # Moelants 2002: the preferred tactus lies near 100-120 bpm
+PRIOR_OCTAVES = 1.0          # SD of the tactus preference, in octaves of the period
+SUBDIVISIONS = (1, 2, 3, 4)  # a beat's grid: the beat and its 2-, 3- and 4-part subdivisions
+SUBDIVISION_CREDIT = (1.0, 0.9, 0.8, 0.7)   # evidence for a beat from its subdivision's regularity counts less
+BINS_PER_OCTAVE = 24         # 2.9% apart: the oscillator tracks the tempo between bins
+MEMORY_BEATS = 6.0           # the bank and the fit forget over about a 4/4 bar and a half of each period ...
+MIN_MEMORY_S = 2.0           # ... the bank never faster than this (fast subdivision periods would hold few notes)
+PHASE_GAIN = 0.6             # share of an on-beat onset's timing error the anchor takes
+PERIOD_GAIN = 0.25           # share of it the period takes (Large & Kolen: period correction slower than phase)
+SHRINK_ONSETS = 2.0          # the fit counts for n / (n + this) after n (effective) onsets: two notes prove little
+FOCUS = 4.0                  # attentional focus: weight 0.5 at 0.1 beat off the beat, 0.02 at a quarter beat
+SWITCH_MARGIN = 1.3          # the bank's best hypothesis must beat the oscillator's by this much ...
+SWITCH_ONSETS = 2            # ... on this many successive onsets to re-seed it
+STALE_BEATS = 8.0            # silence this long (in beats) and the pulse is no longer trusted
+
+
+class BeatTracker:
+    """Feed `note_on(t, velocity)` in time order (seconds, any origin); ask `confidence(now)`, `period`,
+    `next_beat(t)`, `phase(t)`. Onsets are grouped into chords, so a group is taken in once it is complete: at the
+    next onset after the window, or by `flush(now)` once the window has passed (queries flush themselves)."""
+
+    def __init__(self):
+        low = MIN_BEAT_S / max(SUBDIVISIONS)
+        count = int(math.floor(BINS_PER_OCTAVE * math.log2(MAX_BEAT_S / low))) + 1
+        self.periods = low * 2.0 ** (np.arange(count) / BINS_PER_OCTAVE)
+        self.memory = np.maximum(MEMORY_BEATS * self.periods, MIN_MEMORY_S)
+        self.omega = -2j * np.pi / self.periods
+        # The tactus candidates and, per subdivision, the bank index of P / k for each of them.
+        self.tactus = np.flatnonzero(self.periods >= MIN_BEAT_S - 1e-12)
+        self.sub_index = np.stack([self.tactus - int(round(BINS_PER_OCTAVE * math.log2(k))) for k in SUBDIVISIONS])
+        self.prior = np.exp(-0.5 * (np.log2(self.periods[self.tactus] / PREFERRED_BEAT_S) / PRIOR_OCTAVES) ** 2)
+        self.credit = np.array(SUBDIVISION_CREDIT)[:, None]
+        self.harmonics = np.array(SUBDIVISIONS, dtype=np.float64)
+        self.reset()
+
+    def reset(self) -> None:
+        n = len(self.periods)
+        self.z = np.zeros(n, dtype=np.complex128)
+        self.mass = np.zeros(n)
+        self.square = np.zeros(n)
+        # The oscillator's fit: leaky sums of w * exp(2 pi i k phi) of each onset's phase error phi, per subdivision
+        # k, with the weights' sum and sum of squares (the same bias-free concentration as the bank's).
+        self.fit = np.zeros(len(SUBDIVISIONS), dtype=np.complex128)
+        self.fit_mass = 0.0
+        self.fit_square = 0.0
+        self.last_update: float | None = None   # the last group taken in
+        self.period: float | None = None        # the oscillator: beats at anchor + n * period
+        self.anchor = 0.0
+        self.streak = 0
+        self.group: tuple[float, float, int, float] | None = None   # (first onset, sum of onsets, notes, sum vel)
+
+    # --- input ----------------------------------------------------------------------------------------------------
+    def note_on(self, t: float, velocity: int = 64) -> None:
+        group = self.group
+        if group is not None and t - group[0] < CHORD_WINDOW_S:
+            self.group = (group[0], group[1] + t, group[2] + 1, group[3] + velocity)
+            return
+        if group is not None:
+            self._take(group)
+        self.group = (t, t, 1, float(velocity))
+
+    def flush(self, now: float) -> None:
+        """Take in the pending chord once its window has passed (nothing can join it any more)."""
+        if self.group is not None and now - self.group[0] >= CHORD_WINDOW_S:
+            self._take(self.group)
+            self.group = None
+
+    def _take(self, group: tuple[float, float, int, float]) -> None:
+        _, total, notes, velocities = group
+        t = total / notes                   # the chord's mean onset: a melody lead does not move the beat
+        weight = math.sqrt(notes) * (0.5 + velocities / notes / 127.0)
+        stale = self.period is not None and t - self.last_update > STALE_BEATS * self.period
+        self._resonate(t, weight)
+        if self.period is not None and not stale:
+            self._entrain(t, weight)
+        self._select(t, force=self.period is None or stale)
+        self.last_update = t
+
+    def _resonate(self, t: float, weight: float) -> None:
+        if self.last_update is not None:
+            decay = np.exp(-(t - self.last_update) / self.memory)
+            self.z *= decay
+            self.mass *= decay
+            self.square *= decay * decay
+        self.z += weight * np.exp(self.omega * t)
+        self.mass += weight
+        self.square += weight * weight
+
+    def _entrain(self, t: float, weight: float) -> None:
+        """Large & Kolen's phase and period correction toward an onset near an expected beat; the onset's phase
+        error (before the correction: a prediction) goes into the fit."""
+        beats = round((t - self.anchor) / self.period)
+        expected = self.anchor + beats * self.period
+        error = t - expected
+        decay = math.exp(-(t - self.last_update) / (MEMORY_BEATS * self.period))
+        self.fit = self.fit * decay + weight * np.exp(2j * np.pi * error / self.period * self.harmonics)
+        self.fit_mass = self.fit_mass * decay + weight
+        self.fit_square = self.fit_square * decay * decay + weight * weight
+        focus = math.exp(FOCUS * (math.cos(2 * math.pi * error / self.period) - 1.0))
+        gain = focus * min(weight, 2.0) / 2.0
+        self.anchor = expected + PHASE_GAIN * gain * error
+        self.period = float(np.clip(self.period + PERIOD_GAIN * gain * error, MIN_BEAT_S, MAX_BEAT_S))
+
+    # --- the bank -------------------------------------------------------------------------------------------------
+    def _coherence(self) -> np.ndarray:
+        """Bias-free squared phase concentration per bank period (0 expected without that period, 1 all on it)."""
+        pairs = self.mass * self.mass - self.square
+        return np.where(pairs > 1e-9, (np.abs(self.z) ** 2 - self.square) / np.maximum(pairs, 1e-9), 0.0)
+
+    def _evidence(self) -> tuple[np.ndarray, np.ndarray]:
+        """(per tactus candidate: its grid's best credited coherence, which subdivision gave it)."""
+        credited = self._coherence()[self.sub_index] * self.credit
+        best = np.argmax(credited, axis=0)
+        return credited[best, np.arange(len(self.tactus))], best
+
+    def _select(self, t: float, force: bool) -> None:
+        evidence, subdivision = self._evidence()
+        salience = np.maximum(evidence, 0.0) * self.prior
+        best = int(np.argmax(salience))
+        if salience[best] <= 0:
+            self.streak = 0
+            return
+        if not force:
+            current = self._bin(self.period)
+            if abs(best - current) <= 1 or salience[best] <= SWITCH_MARGIN * salience[current]:
+                self.streak = 0
+                return
+            self.streak += 1
+            if self.streak < SWITCH_ONSETS:
+                return
+        self.streak = 0
+        self.period = float(self.periods[self.tactus[best]])
+        self.fit[:] = 0.0                   # a new hypothesis: its fit starts afresh
+        self.fit_mass = self.fit_square = 0.0
+        # The phase: of the beat period itself if it holds, else of the subdivision that gave the evidence.
+        k = 0 if self._coherence()[self.tactus[best]] > 0.1 else int(subdivision[best])
+        index = self.sub_index[k, best]
+        grid = self.periods[index]
+        zero = -np.angle(self.z[index]) / (2 * np.pi) * grid      # a time on that grid
+        self.anchor = zero + round((t - zero) / grid) * grid
+
+    def _bin(self, period: float) -> int:
+        """The tactus candidate nearest a period."""
+        position = BINS_PER_OCTAVE * math.log2(period / self.periods[self.tactus[0]])
+        return int(min(max(round(position), 0), len(self.tactus) - 1))
+
+    # --- what it hears --------------------------------------------------------------------------------------------
+    def confidence(self, now: float | None = None) -> float:
+        """0..1: how well the oscillator predicted the recent onsets, on its beat or a 2-4 part subdivision of it
+        (the credited, bias-free concentration of their phase errors, shrunk for few onsets); 0 without a beat or
+        after STALE_BEATS beats of silence."""
+        if now is not None:
+            self.flush(now)
+        if self.period is None or self.last_update is None:
+            return 0.0
+        if now is not None and now - self.last_update > STALE_BEATS * self.period:
+            return 0.0
+        pairs = self.fit_mass * self.fit_mass - self.fit_square
+        if pairs <= 1e-9:
+            return 0.0
+        concentration = (np.abs(self.fit) ** 2 - self.fit_square) / pairs * self.credit[:, 0]
+        onsets = self.fit_mass * self.fit_mass / self.fit_square
+        return float(min(max(concentration.max(), 0.0), 1.0) * onsets / (onsets + SHRINK_ONSETS))
+
+    @property
+    def bpm(self) -> float | None:
+        return None if self.period is None else 60.0 / self.period
+
+    def next_beat(self, t: float) -> float | None:
+        """The first tracked beat at or after t (None: no beat yet)."""
+        if self.period is None:
+            return None
+        return self.anchor + math.ceil((t - self.anchor) / self.period - 1e-9) * self.period
+
+    def phase(self, t: float) -> float | None:
+        """Where t falls in the tracked beat: 0 on a beat, 0.5 half way to the next."""
+        if self.period is None:
+            return None
+        return ((t - self.anchor) / self.period) % 1.0
+
+    # --- rollback -------------------------------------------------------------------------------------------------
+    def snapshot(self) -> tuple:
+        return (self.z.copy(), self.mass.copy(), self.square.copy(), self.fit.copy(), self.fit_mass, self.fit_square,
+                self.last_update, self.period, self.anchor, self.streak, self.group)
+
+    def restore(self, state: tuple) -> None:
+        (z, mass, square, fit, self.fit_mass, self.fit_square, self.last_update, self.period, self.anchor,
+         self.streak, self.group) = state
+        self.z, self.mass, self.square, self.fit = z.copy(), mass.copy(), square.copy(), fit.copy()
