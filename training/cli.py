@@ -90,11 +90,33 @@ def _train(args) -> int:
     from training.init_from import init_checkpoint
     from training.trainer import run_from_args
 
+    warn_if_busy(config_from_args(args).train.threads)
     if args.resume:                        # a resumed run continues from its own last.pt
         return run_from_args(args)
     with init_checkpoint(args.init_from) as path:   # `default`: the shipped model's checkpoint
         args.init_from = path
         return run_from_args(args)
+
+
+# Load average per core from which a run is warned: on 2 cores a load of 1 is another job with a core to itself,
+# and a run beside one was 5x slower (issue 23; torch's threads and the job's contend).
+BUSY_LOAD_PER_CORE = 0.5
+
+
+def warn_if_busy(threads: int) -> None:
+    """Say so when other work loads the machine: training then shares the cores and runs slower."""
+    import os
+
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):         # Windows has no load average
+        return
+    cores = os.cpu_count() or 1
+    if load >= BUSY_LOAD_PER_CORE * cores:
+        using = "every core" if threads == 0 else f"{threads} thread{'s' * (threads > 1)}"
+        print(f"segue train: the machine is busy (load average {load:.1f} on {cores} cores): training shares the "
+              f"cores and runs slower. It uses {using} (train.threads); --set train.threads=1 leaves the others "
+              "room, or train when the machine is idle", file=sys.stderr)
 
 
 def _plot(args) -> int:

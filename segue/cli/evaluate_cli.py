@@ -48,9 +48,28 @@ def add_parser(subparsers) -> None:
     p.add_argument("--fit-seeds", type=int, default=3, metavar="N",
                    help="with --save-memory: continue each held-out train piece with N seeds (--seed, --seed + 1, "
                         "...) when choosing the memory's generation strength")
-    p.add_argument("--png", default="continuations.png", help="continuation test: where to draw the comparison")
+    p.add_argument("--png", type=Path, default=None, metavar="FILE",
+                   help="continuation test: also draw the comparison into FILE (needs matplotlib)")
+    p.add_argument("--detail", action="store_true",
+                   help="after the summary, print the full report: every protocol, gap, event type and table")
     add_config_args(p)
     p.set_defaults(func=run_evaluate)
+
+
+def summary(report: dict) -> str:
+    """The few lines a user reads first: each live system's NLL and the gaps with their intervals."""
+    lines = [f"{report['model']} on {report['data']}, {report['split']} split: {report['pieces']} pieces, "
+             f"{report['events']:,} events, as segue hears a player (past-only controls); lower NLL is better"]
+    width = max(len(name) for name in report["rows"])
+    lines += [f"  {name:<{width}}  {row['nll']:.3f} nats/event, accuracy {row['accuracy']:.1%}"
+              for name, row in report["rows"].items()]
+    lines += [f"  {gap['label']}: {gap['worse']} - {gap['better']} = {gap['gap']:+.3f} [{gap['low']:+.3f}, "
+              f"{gap['high']:+.3f}] nats/event (95% CI over {gap['pieces']} pieces)" for gap in report["gaps"]]
+    if "continuations" in report:
+        lines.append("  continuations: see the table with --detail")
+    lines.append("--detail prints the full report (other protocols, per event type, tables); --markdown FILE "
+                 "writes it")
+    return "\n".join(lines)
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
@@ -104,7 +123,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         path = memory_settings_path(args.model or default_model_path())
         path.write_text(memory.to_json() + "\n")
         progress(f"wrote {path}")
-    print(json.dumps(report) if args.json else text)
+    print(json.dumps(report) if args.json else summary(report) + ("\n\n" + text if args.detail else ""))
     if args.markdown:
         args.markdown.write_text(text + "\n")
     return 0
