@@ -105,10 +105,16 @@ def test_encode_json_prints_one_array(tmp_path):
 
 
 def test_score_with_badly_formed_repeats_is_read_once_through(tmp_path):
-    corpus = pytest.importorskip("music21.corpus")
-    path = corpus.getWork("bach/bwv277.krn")          # music21 cannot expand its repeat marks
+    music21 = pytest.importorskip("music21")
+    path = music21.corpus.getWork("bach/bwv277.krn")          # music21 cannot expand its repeat marks
     notes = read_notes(path)
-    assert len(notes) > 100
+    # Once through: every written note once (a tied note is one note), lasting as long as the score as written
+    # (no tempo mark: music21's 120 bpm, 0.5 s a quarter). Played twice, or cut at the repeat, neither holds.
+    score = music21.converter.parse(str(path))
+    heads = [(pitch.midi, note.tie) for note in score.recurse().notes for pitch in note.pitches]
+    once = sorted(midi for midi, tie in heads if tie is None or tie.type == "start")
+    assert sorted(n.pitch for n in notes) == once
+    assert max(n.end for n in notes) == pytest.approx(score.highestTime * 0.5)
 
 
 def test_a_folder_a_glob_matches_is_walked_and_hidden_files_are_not_music(tmp_path):

@@ -40,8 +40,10 @@ def test_reset_forgets_and_the_state_carries_between_calls(engine):
     np.testing.assert_allclose(engine.feed(EVENTS[:3]), first, atol=1e-5)
 
 
-def test_the_one_sampling_loop_draws_the_same_events_for_the_same_seed(engine):
-    def draw():
+def test_the_one_sampling_loop_draws_the_same_events_for_the_same_seed_and_others_for_another(engine):
+    def draw(seed):
         engine.reset()
-        return SamplingLoop(Sampler(temperature=1.0, seed=3)).run(engine.step, engine.feed(EVENTS), Length(steps=50))
-    assert list(draw()) == list(draw())
+        return list(SamplingLoop(Sampler(temperature=1.0, seed=seed)).run(engine.step, engine.feed(EVENTS),
+                                                                          Length(steps=50)))
+    assert draw(3) == draw(3)
+    assert draw(3) != draw(4)                      # the seed is what decides: a loop that ignored it would repeat
