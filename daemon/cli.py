@@ -35,8 +35,9 @@ def add_parser(subparsers) -> None:
     serve.add_argument("--bars", type=int, dest="response_bars", help="answer length in bars (needs MIDI clock)")
     serve.add_argument("--until-barge-in", action="store_true", default=None,
                        help="answer until the player plays again (capped by daemon.max_response_seconds)")
-    serve.add_argument("--on-beat", action="store_true", default=None, dest="start_on_beat",
-                       help="with MIDI clock: start answers on the next beat")
+    serve.add_argument("--on-beat", choices=["auto", "clock", "off"],
+                       help="where answers start: auto (default) on a MIDI clock's next beat, else on the player's "
+                            "next beat when segue hears a steady pulse; clock: only on a clock's beat; off: at once")
     serve.add_argument("--lead-in-ms", type=float, help="silence allowed before the first note (default 0)")
     serve.add_argument("--lookahead-ms", type=float, help="how far ahead the generator samples")
     serve.add_argument("--key", help='pin the key instead of following the player, e.g. "D minor"')
@@ -109,7 +110,7 @@ def panic_command(args) -> int:
 
 
 CLI_TO_CONFIG = ("model", "backend", "input", "output", "client_name", "in_channel", "out_channel", "thru", "mode",
-                 "silence_ms", "takeover_cc", "response_seconds", "response_bars", "until_barge_in", "start_on_beat",
+                 "silence_ms", "takeover_cc", "response_seconds", "response_bars", "until_barge_in", "on_beat",
                  "lead_in_ms", "lookahead_ms", "key", "density", "memory", "temperature", "top_k", "top_p", "min_p",
                  "seed", "record")
 

@@ -8,19 +8,31 @@ None. A player note during an answer ends it (`answering` turns False); the sess
   player played something since the last answer (segue never answers its own silence).
 - takeover: answer when the takeover pedal/CC goes down; yield when it comes up or the player plays.
 - continuous: start with the player's first note and keep playing along; player notes never stop segue.
+
+Where an answer starts (`answer_start`, ON_BEAT): "auto" on the next beat of a running MIDI clock, else on the
+player's next beat when the pulse tracker (segue.rhythm.beat_tracker, fed every player note-on here) is sure of
+one, else at once; "clock" only on a clock's beat; "off" at once, as segue always did before it tracked the pulse.
 """
 from __future__ import annotations
 
 from segue.codec.midi import PEDAL_DOWN, SOFT_PEDAL_CC, SUSTAIN_CC
+from segue.rhythm.beat_tracker import BeatTracker
 
 MODES = ("call-response", "takeover", "continuous")
+ON_BEAT = ("auto", "clock", "off")
+# The tracker's confidence from which an answer waits for the player's beat. Free playing stays near 0.05-0.1
+# (random onsets, huge rubato: bench/beat_tracker.py); a steady player passes 0.5 within two bars.
+PULSE_CONFIDENCE = 0.35
 
 
 class TurnPolicy:
-    def __init__(self, mode: str, silence_s: float, takeover_cc: int = SOFT_PEDAL_CC):
+    def __init__(self, mode: str, silence_s: float, takeover_cc: int = SOFT_PEDAL_CC, on_beat: str = "off"):
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}")
-        self.mode, self.silence_s, self.takeover_cc = mode, silence_s, takeover_cc
+        if on_beat not in ON_BEAT:
+            raise ValueError(f"unknown on-beat setting {on_beat!r}")
+        self.mode, self.silence_s, self.takeover_cc, self.on_beat = mode, silence_s, takeover_cc, on_beat
+        self.pulse = BeatTracker()           # the player's pulse, from their note-ons
         self.answering = False
         self.keys_down: set[int] = set()
         self.sustain_down = False
@@ -29,7 +41,8 @@ class TurnPolicy:
         self.last_release: float | None = None
 
     # --- player actions ---------------------------------------------------------------------------------------
-    def note_on(self, t: float, pitch: int) -> str | None:
+    def note_on(self, t: float, pitch: int, velocity: int = 64) -> str | None:
+        self.pulse.note_on(t, velocity)
         self.keys_down.add(pitch)
         self.played_since_answer = True
         self.last_release = None
@@ -93,10 +106,23 @@ class TurnPolicy:
         return None
 
     def switched(self, mode: str) -> "TurnPolicy":
-        """The policy of another mode (a mode switched by CC) that keeps what this one knows about keys and pedals."""
-        new = TurnPolicy(mode, self.silence_s, self.takeover_cc)
+        """The policy of another mode (a mode switched by CC) that keeps what this one knows about keys, pedals and
+        the player's pulse."""
+        new = TurnPolicy(mode, self.silence_s, self.takeover_cc, self.on_beat)
         new.keys_down, new.sustain_down, new.takeover_down = set(self.keys_down), self.sustain_down, self.takeover_down
+        new.pulse = self.pulse
         return new
+
+    def answer_start(self, trigger: float, now: float, clock) -> tuple[float, str]:
+        """(when an answer triggered at `trigger` starts, what it waits for: "clock", "pulse" or "now"). `now` judges
+        whether the clock runs and the pulse holds; `trigger` may lie ahead (a prepared answer's deadline)."""
+        if self.on_beat == "off":
+            return trigger, "now"
+        if clock.beat_seconds(now) is not None:
+            return clock.next_beat(trigger, now), "clock"
+        if self.on_beat == "auto" and self.pulse.confidence(now) >= PULSE_CONFIDENCE:
+            return self.pulse.next_beat(trigger), "pulse"
+        return trigger, "now"
 
     def answer_finished(self) -> None:
         """The answer ran its length: listen again. In takeover mode the pedal must come up and go down again;

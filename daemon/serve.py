@@ -19,7 +19,7 @@ from segue.config import check_ranges
 from segue.errors import SegueError
 
 from daemon.live_controls import CCMap, learn
-from daemon.policy import MODES
+from daemon.policy import MODES, ON_BEAT
 from daemon.realtime import lift_threads, scheduler_priority
 from daemon.stop_signals import STOP_SIGNALS
 
@@ -37,6 +37,8 @@ def check_config(cfg) -> None:
         raise SegueError(f"daemon.mode {cfg.mode!r} is not a mode: use one of {', '.join(MODES)}")
     if cfg.memory not in MEMORY_MODES:
         raise SegueError(f"daemon.memory {cfg.memory!r}: use one of {', '.join(MEMORY_MODES)}")
+    if cfg.on_beat not in ON_BEAT:
+        raise SegueError(f"daemon.on_beat {cfg.on_beat!r}: use one of {', '.join(ON_BEAT)}")
     CCMap(cfg.cc_map)
 
 

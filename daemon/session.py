@@ -84,7 +84,7 @@ class Session:
         self.queue = inbox if inbox is not None else Inbox()     # bounded for the player's messages (a flood)
         self.origin = time.perf_counter() if origin is None else origin
         self.encoder = StreamingEncoder(self.origin)
-        self.policy = TurnPolicy(cfg.mode, cfg.silence_ms / 1000.0, cfg.takeover_cc)
+        self.policy = TurnPolicy(cfg.mode, cfg.silence_ms / 1000.0, cfg.takeover_cc, cfg.on_beat)
         self.clock = MidiClock()
         self.recorder = recorder
         self.port_watch = port_watch
@@ -261,7 +261,7 @@ class Session:
         return is_note_off(data) and data[1] in self.policy.keys_down
 
     def _note_on(self, stamp: float, pitch: int, velocity: int) -> None:
-        decision = self.policy.note_on(stamp, pitch)
+        decision = self.policy.note_on(stamp, pitch, velocity)
         turn = self.turn
         if turn is not None and self.policy.mode != "continuous":
             self._end_turn(stamp, "barge-in", silence=True)
@@ -356,12 +356,13 @@ class Session:
 
     def _open_turn(self, trigger: float, deadline: float | None) -> None:
         now = time.perf_counter()
-        start = self.clock.next_beat(trigger, now) if self.cfg.start_on_beat else trigger
+        start, waits_for = self.policy.answer_start(trigger, now, self.clock)
         answer_id = self.next_answer
         self.next_answer += 1
         self.turn = Turn(answer_id, start, deadline=deadline, started=deadline is None)
-        log.debug("answer %d opened, starts at %+.4f%s", answer_id, start - self.origin,
-                  " (prepared for the silence deadline)" if deadline is not None else "")
+        log.debug("answer %d opened, starts at %+.4f%s%s", answer_id, start - self.origin,
+                  " (prepared for the silence deadline)" if deadline is not None else "",
+                  f" (on the {waits_for}'s beat)" if waits_for != "now" else "")
         self.generator.send(SetControls(self.controls.vector()))
         self.generator.send(OpenAnswer(answer_id, start, self._end_step(start, now), now))
         if self.turn.started:

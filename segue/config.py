@@ -146,7 +146,7 @@ class DaemonConfig:
     beats_per_bar: int = 4
     until_barge_in: bool = False
     max_response_seconds: float = 60.0
-    start_on_beat: bool = False
+    on_beat: str = "auto"
     lead_in_ms: float = 0.0
     # timing and safety
     lookahead_ms: float = 200.0
@@ -174,6 +174,7 @@ class GrammarSettings:
     key_strength: float = 0.9             # of a pinned key's scale mask (the key itself: --key, daemon.key)
     follow_key_strength: float = 0.97     # unpinned: the same mask for the key of the recent notes; 0 = off
     follow_key_notes: int = 128           # ... estimated over this many recent notes
+    pulse_strength: float = 0.9           # time shifts drawn toward the tracked pulse's grid when it is sure; 0 = off
 
     def __post_init__(self):
         check_strength(self.key_strength)
@@ -293,6 +294,7 @@ RANGES: dict[str, Range] = {
     "sampling.release_follow_quantile": Range(None, 1),   # negative = the hazard's start and cap are fixed
     "sampling.follow_key_strength": _FRACTION,
     "sampling.follow_key_notes": _COUNT,
+    "sampling.pulse_strength": _FRACTION,
     "daemon.in_channel": Range(0, 16),
     "daemon.out_channel": Range(1, 16),
     "daemon.echo_window_ms": Range(0, 10_000),

@@ -250,6 +250,9 @@ def build_shapers(settings: GrammarSettings, key: str | None = None, memory=None
         shapers.append(FollowKey(settings.follow_key_strength, settings.follow_key_notes))
     if settings.follow_dynamics:
         shapers.append(FollowDynamics(settings.dynamics_spread))
+    if settings.pulse_strength > 0:            # before the hazard: a shift it shortens to the note cap stays short
+        from segue.inference.pulse_preference import FollowPulse
+        shapers.append(FollowPulse(settings.pulse_strength))
     if settings.release_start_seconds >= 0:
         follow = settings.release_follow_quantile if settings.release_follow_quantile >= 0 else None
         shapers.append(ReleaseHazard(settings.release_start_seconds, settings.note_cap_seconds, follow))

@@ -231,3 +231,9 @@ class BeatTracker:
         (z, mass, square, fit, self.fit_mass, self.fit_square, self.last_update, self.period, self.anchor,
          self.streak, self.group) = state
         self.z, self.mass, self.square, self.fit = z.copy(), mass.copy(), square.copy(), fit.copy()
+
+    def copy(self) -> "BeatTracker":
+        other = self.__class__.__new__(self.__class__)
+        other.__dict__.update(self.__dict__)          # the bank's constants are shared, never written
+        other.restore(self.snapshot())
+        return other
