@@ -35,6 +35,7 @@ JACK_PLAYBACK_LATENCY = 1        # jack_latency_callback_mode_t: from a port to 
 MIDI_TYPE = b"8 bit raw midi"
 FRAMES_WRAP = 1 << 32            # jack_nframes_t counts frames modulo this
 READ_BYTES = 1 << 16             # the longest event the input hands over (a longer sysex is dropped, said once)
+GAP = -2                         # sj_read: the ring overflowed here
 # A port leaves the cycle before it is unregistered: the C side stops touching it at the next cycle, so two cycles
 # later nothing can; a server that stopped cycling is given this long.
 UNREGISTER_WAIT_S = 0.5
@@ -77,6 +78,7 @@ def libjack(path: str | None = None):
         ("jack_free", None, [p]),
         ("jack_frames_to_time", ctypes.c_uint64, [p, u32]),
         ("jack_get_time", ctypes.c_uint64, []),
+        ("jack_on_info_shutdown", None, [p, p, p]),
     ]:
         function = getattr(lib, name)
         function.restype, function.argtypes = restype, argtypes
@@ -107,6 +109,8 @@ def _process_library():
         ("sj_cycles", u64, [p]),
         ("sj_read", ctypes.c_int32, [p, ctypes.c_char_p, u32, ctypes.POINTER(u32), ctypes.POINTER(u32)]),
         ("sj_write", ctypes.c_int, [p, ctypes.c_char_p, u32, ctypes.c_int32]),
+        ("sj_in_dropped", u64, [p]),
+        ("sj_server_gone", ctypes.c_int, [p]),
     ]:
         function = getattr(lib, name)
         function.restype, function.argtypes = restype, argtypes
@@ -152,6 +156,9 @@ class JackClient:
         self._lock = threading.Lock()
         self._lib.jack_set_process_callback(self._client, ctypes.cast(self._cycle_lib.sj_process, ctypes.c_void_p),
                                             self.cycle)
+        # The server's own word that it left this client (stopped, killed, or dropped the client): a flag in C
+        self._lib.jack_on_info_shutdown(self._client, ctypes.cast(self._cycle_lib.sj_on_shutdown, ctypes.c_void_p),
+                                        self.cycle)
         if self._lib.jack_activate(self._client) != 0:
             self._lib.jack_client_close(self._client)
             self._cycle_lib.sj_free(self.cycle)
@@ -188,8 +195,17 @@ class JackClient:
         self._lib.jack_connect(self._client, source.encode(), destination.encode())
 
     def read(self, buffer, frame: ctypes.c_uint32, size: ctypes.c_uint32) -> int:
-        """The next input event into `buffer` (see sj_read): its size, 0 for none, -1 for one too long."""
+        """The next input event into `buffer` (see sj_read): its size, 0 for none, -1 for one too long, -2 for the
+        place where the ring overflowed (`frame` then holds how many events were dropped there)."""
         return self._cycle_lib.sj_read(self.cycle, buffer, len(buffer), ctypes.byref(frame), ctypes.byref(size))
+
+    def input_dropped(self) -> int:
+        """Input events the cycle's ring had no room for, since the client opened."""
+        return self._cycle_lib.sj_in_dropped(self.cycle)
+
+    def server_gone(self) -> bool:
+        """JACK said (its shutdown notification) that the server left this client."""
+        return bool(self._cycle_lib.sj_server_gone(self.cycle))
 
     def write(self, message: bytes, ahead: int) -> bool:
         """Queue `message` for the frame `ahead` frames from now; False when the cycle has taken nothing for long."""
@@ -286,10 +302,17 @@ class _JackMidiPort:
 class EventJoiner:
     """JACK MIDI events -> whole messages. Each event is a whole message, but a sender may split a long sysex over
     several events (the pieces after the first start with a data byte). A status byte ends an unfinished sysex:
-    it comes out alone, just before the message that ended it (the session says so once), and costs no time."""
+    it comes out alone, just before the message that ended it (the session says so once), and costs no time.
+    A sysex that segue's own ring cut short (`gap`) is dropped here: it is no sender's missing F7."""
 
     def __init__(self) -> None:
         self._sysex = bytearray()
+
+    def gap(self) -> int:
+        """Events were lost here; returns the length of the unfinished sysex they cut (dropped), or 0."""
+        cut = len(self._sysex)
+        self._sysex.clear()
+        return cut
 
     def messages(self, data: bytes) -> list[list[int]]:
         out: list[list[int]] = []
@@ -320,7 +343,7 @@ class JackMidiIn(_JackMidiPort):
         self.frame: int | None = None                   # the absolute frame of the last message read
         self._joiner = EventJoiner()
         self._ready: collections.deque[tuple[list[int], float]] = collections.deque()
-        self._said_long = False
+        self._said_long = self._said_overflow = self._said_cut_sysex = False
 
     def _connect(self, source: str) -> None:
         self._client.connect(source, self.port_name)
@@ -331,6 +354,9 @@ class JackMidiIn(_JackMidiPort):
             got = self._client.read(self._buffer, self._frame, self._size)
             if got == 0:
                 return None
+            if got == GAP:
+                self._overflowed(self._frame.value)
+                continue
             if got < 0:
                 if not self._said_long:
                     log.warning("input: dropped a %d-byte MIDI event (segue reads up to %d); said once",
@@ -342,6 +368,25 @@ class JackMidiIn(_JackMidiPort):
                 spacing = self._spacing(self._frame.value)
                 self._ready.extend((message, spacing if i == 0 else 0.0) for i, message in enumerate(messages))
         return self._ready.popleft()
+
+    def _overflowed(self, dropped: int) -> None:
+        """The cycle's ring was full: `dropped` events went here. Said once (the total: `dropped_summary`)."""
+        cut = self._joiner.gap()
+        if cut and not self._said_cut_sysex:
+            log.warning("input: a sysex was cut short after %d bytes by segue's own input buffer (a flood faster than "
+                        "segue reads), not by its sender; it was dropped (said once)", cut)
+            self._said_cut_sysex = True
+        if not self._said_overflow:
+            log.warning("input: segue's input buffer overflowed (a flood faster than segue reads): %d MIDI events "
+                        "dropped here; said once, counted", dropped)
+            self._said_overflow = True
+
+    def dropped_summary(self) -> str | None:
+        dropped = self._client.input_dropped()
+        return f"input: {dropped} MIDI events dropped in all by segue's full input buffer" if dropped else None
+
+    def server_gone(self) -> bool:
+        return self._client.server_gone()
 
     def seconds_at(self, frame: int) -> float:
         return self._client.seconds_at(frame)

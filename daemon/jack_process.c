@@ -9,6 +9,10 @@
  *     there plus one period, so each message is late by exactly one period instead of "by up to a period" (JACK
  *     places a message only inside the cycle that writes it). A message the port's buffer has no room for waits
  *     for the next cycle instead of being dropped.
+ * An input event the ring has no room for (a flood faster than segue reads) is dropped and counted; the next event
+ * that fits is preceded by a gap record saying how many went, so the input can tell a sysex cut short by segue's
+ * ring from one a sender never finished. JACK's shutdown notification sets a flag: the server left segue's client
+ * (it stopped, or dropped the client), whatever the files in /dev/shm say.
  */
 #include <Python.h>            /* only for the empty module at the end; first, as Python asks */
 #include <stdatomic.h>
@@ -51,6 +55,9 @@ typedef struct {
     _Atomic(void *) in_port, out_port;
     ring in, out;
     _Atomic uint64_t cycles;
+    _Atomic uint64_t in_dropped;      /* input events the ring had no room for, in all */
+    uint32_t gap;                     /* ... since the last gap record (the cycle's own: only it writes the ring) */
+    _Atomic int server_gone;          /* JACK's shutdown notification came */
     unsigned char in_bytes[IN_BYTES], out_bytes[OUT_BYTES];
 } segue_jack;
 
@@ -66,14 +73,18 @@ static void ring_copy_out(const ring *r, size_t at, void *to, size_t n) {
     memcpy((unsigned char *)to + first, r->bytes, n - first);
 }
 
+static size_t ring_room(ring *r) {
+    size_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
+    return r->capacity - (head - atomic_load_explicit(&r->tail, memory_order_acquire));
+}
+
 /* Producer: one record, or 0 when there is no room (nothing written). */
 static int ring_put(ring *r, uint32_t frame, const unsigned char *data, uint32_t size) {
     size_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
-    size_t tail = atomic_load_explicit(&r->tail, memory_order_acquire);
-    if (r->capacity - (head - tail) < HEADER + (size_t)size) return 0;
+    if (ring_room(r) < HEADER + (size_t)size) return 0;
     uint32_t header[2] = {frame, size};
     ring_copy_in(r, head, header, HEADER);
-    ring_copy_in(r, head + HEADER, data, size);
+    if (size != 0) ring_copy_in(r, head + HEADER, data, size);
     atomic_store_explicit(&r->head, head + HEADER + size, memory_order_release);
     return 1;
 }
@@ -123,8 +134,15 @@ static void read_input(segue_jack *s, void *port, frames_t nframes, frames_t sta
     uint32_t count = s->jack.midi_get_event_count(buffer);
     for (uint32_t i = 0; i < count; i++) {
         midi_event event;
-        if (s->jack.midi_event_get(&event, buffer, i) != 0) continue;
-        ring_put(&s->in, start + event.time, event.buffer, (uint32_t)event.size);   /* no room: dropped */
+        if (s->jack.midi_event_get(&event, buffer, i) != 0 || event.size == 0) continue;
+        /* After a drop, a gap record (no bytes, its frame field the count) goes first, when both fit. */
+        if (s->gap == 0 || ring_room(&s->in) >= 2 * HEADER + event.size) {
+            if (s->gap != 0) ring_put(&s->in, s->gap, NULL, 0);
+            s->gap = 0;
+            if (ring_put(&s->in, start + event.time, event.buffer, (uint32_t)event.size)) continue;
+        }
+        s->gap++;
+        atomic_fetch_add_explicit(&s->in_dropped, 1, memory_order_relaxed);
     }
 }
 
@@ -159,9 +177,14 @@ int sj_process(frames_t nframes, void *arg) {
 }
 
 /* segue's input thread: the next event's bytes into `to` (its size returned, its absolute frame in *frame);
- * 0: none; -1: larger than `capacity` (it is skipped, *frame and the size in *size say what was lost). */
+ * 0: none; -1: larger than `capacity` (it is skipped, *frame and the size in *size say what was lost);
+ * -2: the ring overflowed here, *frame events were dropped before the next one. */
 int32_t sj_read(segue_jack *s, unsigned char *to, uint32_t capacity, uint32_t *frame, uint32_t *size) {
     if (!ring_peek(&s->in, frame, size)) return 0;
+    if (*size == 0) {
+        ring_take(&s->in, NULL, 0);
+        return -2;
+    }
     if (*size > capacity) {
         ring_take(&s->in, NULL, *size);
         return -1;
@@ -169,6 +192,17 @@ int32_t sj_read(segue_jack *s, unsigned char *to, uint32_t capacity, uint32_t *f
     ring_take(&s->in, to, *size);
     return (int32_t)*size;
 }
+
+uint64_t sj_in_dropped(segue_jack *s) { return atomic_load(&s->in_dropped); }
+
+/* jack_on_info_shutdown's callback (JACK's thread, or the thread that noticed the server gone): a flag, nothing else. */
+void sj_on_shutdown(int code, const char *reason, void *arg) {
+    (void)code;
+    (void)reason;
+    atomic_store(&((segue_jack *)arg)->server_gone, 1);
+}
+
+int sj_server_gone(segue_jack *s) { return atomic_load(&s->server_gone); }
 
 /* A send meant for `ahead` frames from now (one writer at a time: the output's lock): 1, or 0 when the ring is
  * full (nothing queued). */

@@ -12,6 +12,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import glob
+import logging
 import os
 import re
 import socket
@@ -27,6 +28,8 @@ from segue.errors import SegueError
 
 from daemon import jack_client
 from daemon.port_base import BaseInput, BaseOutput
+
+log = logging.getLogger("segue.daemon")
 
 BACKENDS = {
     "alsa": rtmidi.API_LINUX_ALSA,
@@ -536,9 +539,17 @@ class Input(BaseInput, _BackendClient):
                 self._probe.link(self._probe.destination or f"{self._client_name}:{self._port_name}")
         return line
 
+    def server_gone(self) -> bool | None:
+        """On segue's own JACK client: whether JACK said the server left it (its shutdown notification); None on
+        python-rtmidi's clients, which do not say."""
+        return self._rt.server_gone() if self._own_jack else None
+
     def close(self) -> None:
         self._closing = True
         self._thread.join(timeout=1)
+        summary = self._rt.dropped_summary() if self._own_jack else None
+        if summary:
+            log.warning(summary)
         if not self.lost:
             self.leave()
 
@@ -615,14 +626,19 @@ def _keep_forever(rt) -> None:
 
 
 class JackServerWatch:
-    """Whether the JACK server segue joined is still there, or was replaced. python-rtmidi does not say (its ports
-    go on looking alive), so look at the server's socket, which jackd2 keeps in /dev/shm: a new server makes a new
-    socket file (a new inode and change time, even when it restarted between two looks), and connecting to it and hanging up
-    tells a running server from a killed one's leftover file at no cost to the server."""
+    """Whether the JACK server segue joined is still there, or was replaced.
 
-    def __init__(self, path: str | None = None) -> None:
+    segue's own JACK client hears it from JACK itself (`client_gone`: its shutdown notification, a flag set in the C
+    cycle module): while the server keeps that client it is there, whatever happens to files in /dev/shm (a client
+    named like the server deletes the server's socket file). python-rtmidi does not say (its ports go on looking
+    alive), so there, and to see a server come back, look at the server's socket, which jackd2 keeps in /dev/shm: a
+    new server makes a new socket file (a new inode and change time, even when it restarted between two looks), and
+    connecting to it and hanging up tells a running server from a killed one's leftover file at no cost to it."""
+
+    def __init__(self, path: str | None = None, client_gone=lambda: None) -> None:
         self.name = jack_server_name()
         self.path = path or jack_server_socket(self.name)
+        self.client_gone = client_gone                 # () -> True/False from JACK itself; None: it cannot say
         self.joined = self._identity()
         self.checkable = self.joined is not None       # another JACK (jack1, other tmpdir): not checked
 
@@ -636,11 +652,16 @@ class JackServerWatch:
     def state(self) -> str:
         """'joined' (the server segue's clients are on runs), 'gone' (no server), or 'new' (another server of
         the same name runs: segue's clients died with the old one); after 'new', `rejoined()` once segue is on it."""
+        gone = self.client_gone()
+        if gone is False:
+            return "joined"                            # JACK's own word, not a file's
         if not self.checkable:
-            return "joined"
+            return "joined" if gone is None else "new"
         identity = self._identity()
         if identity is None or not socket_answers(self.path):
             return "gone"
+        if gone:
+            return "new"                               # a server runs, but segue's client is not on it: join it
         return "joined" if identity == self.joined else "new"
 
     def rejoined(self) -> None:

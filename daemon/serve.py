@@ -214,7 +214,7 @@ def _port_watch(port_in, output, backend: str, links):
     from daemon import jack_semaphores
     from daemon.ports import JackServerWatch
 
-    server = JackServerWatch() if backend == "jack" else None
+    server = JackServerWatch(client_gone=port_in.server_gone) if backend == "jack" else None
     asleep_looks = 0
 
     def check() -> str | None:
