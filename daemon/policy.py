@@ -20,8 +20,8 @@ from segue.rhythm.beat_tracker import BeatTracker
 
 MODES = ("call-response", "takeover", "continuous")
 ON_BEAT = ("auto", "clock", "off")
-# The tracker's confidence from which an answer waits for the player's beat. Free playing stays near 0.05-0.1
-# (random onsets, huge rubato: bench/beat_tracker.py); a steady player passes 0.5 within two bars.
+# The tracker's confidence from which an answer waits for the player's beat. Free playing passes it at ~3% of its
+# notes (random onsets, huge rubato: bench/beat_tracker.py); a steady player passes it within two bars.
 PULSE_CONFIDENCE = 0.35
 
 

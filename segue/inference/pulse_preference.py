@@ -27,8 +27,8 @@ from segue.rhythm.beat_tracker import BeatTracker
 
 GRID_LEVELS = ((1, 1.0), (2, 0.8), (4, 0.55), (3, 0.45))   # (subdivision, weight): the metrical hierarchy
 GRID_WIDTH_S = 0.015           # SD of a grid point's bump: a pianist's onset jitter is ~10-20 ms (Repp 1995)
-CONFIDENCE_FLOOR = 0.25        # the tracker's confidence below which the pulse steers nothing (bench/beat_tracker.py:
-CONFIDENCE_FULL = 0.5          #   free playing stays near 0.05-0.1) ... and from which it steers at full strength
+CONFIDENCE_FLOOR = 0.3         # the tracker's confidence below which the pulse steers nothing (bench/beat_tracker.py:
+CONFIDENCE_FULL = 0.5          #   free playing passes 0.3 at ~5% of its notes) ... and from which it steers fully
 
 
 class PulseFollower(BeatTracker):

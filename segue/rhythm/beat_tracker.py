@@ -17,20 +17,25 @@ snapshot it per event. Two parts, as in the literature it follows:
   amount (period correction), both weighted by an attentional focus exp(focus * (cos 2 pi phi - 1)) around the
   expected beat (Large & Jones 1999's "attending energy"), so off-beat notes, ornaments and a free run of notes move
   it little. Large & Kolen's oscillator keeps the phase error's sign: late onsets lengthen the period.
+  Once two beats carry onsets, the correction is a least-squares line of onset time on beat number over the
+  recent on-beat onsets, forgetting over LINE_BEATS beats (recursive, constant memory): the steady-state form of
+  Cemgil, Kappen, Desain & Honing's (2000) Kalman tempo tracker, where phase and period are a state observed
+  through noisy onsets; it averages a player's jitter (10-20 ms SD) over several beats.
   Dixon's BeatRoot keeps several such agents and lets the best survive; here the bank is the other agent: when its
   best hypothesis beats the oscillator's by SWITCH_MARGIN on two successive onsets, the oscillator is re-seeded
   there (a tempo change, or the first beat of a piece).
 
 Which period is "the beat" (tactus) is ambiguous between metrical levels: the bank scores a candidate P by the best
-evidence of its grid with 1-4 subdivisions (P, P/2, P/3, P/4 are all bank periods: a stream of even eighths is
-evidence for a quarter-note beat), times a log-Gaussian preference around 0.55 s (listeners' preferred tactus,
+evidence of its grid with 2 or 4 subdivisions (P, P/2, P/4 are bank periods: a stream of even eighths is evidence
+for a quarter-note beat; thirds are left out, or a dotted beat would explain every run of eighths), times a log-Gaussian preference around 0.55 s (listeners' preferred tactus,
 100-120 bpm: Moelants 2002, Parncutt 1994; training/rendering.py's renditions use the same). Chords weigh more than
 single notes, loud notes more than soft ones (Dixon's salience uses chord size and velocity; duration, his third
 cue, is not known when a note starts). Somax2 (IRCAM) also biases its live generation to a tracked beat phase; its
 tracker's internals were not available to check, so nothing here relies on them.
 
-Confidence is the bank's bias-free grid evidence at the oscillator's period: near 0 for unpulsed playing (random
-onsets, huge rubato: no period holds over several beats), towards 1 for metrical playing. It falls to 0 once the
+Confidence is the bias-free concentration of the oscillator's prediction errors (on the beat or a 2-4 part
+subdivision, over FIT_MEMORY_BEATS), shrunk for few onsets: near 0 for unpulsed playing (random onsets, huge
+rubato: no grid predicts them), towards 1 for metrical playing; a new tempo starts from what the bank heard there. It falls to 0 once the
 player has been silent for STALE_BEATS beats (a new phrase may bring a new tempo).
 """
 from __future__ import annotations
@@ -45,16 +50,21 @@ MIN_BEAT_S, MAX_BEAT_S = 0.25, 1.3   # the tactus range: 46..240 bpm
 PREFERRED_BEAT_S = 0.55      # Moelants 2002: the preferred tactus lies near 100-120 bpm
 PRIOR_OCTAVES = 1.0          # SD of the tactus preference, in octaves of the period
 SUBDIVISIONS = (1, 2, 3, 4)  # a beat's grid: the beat and its 2-, 3- and 4-part subdivisions
-SUBDIVISION_CREDIT = (1.0, 0.9, 0.8, 0.7)   # evidence for a beat from its subdivision's regularity counts less
+SUBDIVISION_CREDIT = (1.0, 1.0, 0.0, 0.9)   # the beat from its halves as from itself; thirds: none (below)
 BINS_PER_OCTAVE = 24         # 2.9% apart: the oscillator tracks the tempo between bins
-MEMORY_BEATS = 6.0           # the bank and the fit forget over about a 4/4 bar and a half of each period ...
+MEMORY_BEATS = 6.0           # the bank forgets over about a 4/4 bar and a half of each period ...
 MIN_MEMORY_S = 2.0           # ... the bank never faster than this (fast subdivision periods would hold few notes)
-PHASE_GAIN = 0.6             # share of an on-beat onset's timing error the anchor takes
-PERIOD_GAIN = 0.25           # share of it the period takes (Large & Kolen: period correction slower than phase)
-SHRINK_ONSETS = 2.0          # the fit counts for n / (n + this) after n (effective) onsets: two notes prove little
-FOCUS = 4.0                  # attentional focus: weight 0.5 at 0.1 beat off the beat, 0.02 at a quarter beat
-SWITCH_MARGIN = 1.3          # the bank's best hypothesis must beat the oscillator's by this much ...
+PHASE_GAIN = 0.8             # share of an on-beat onset's timing error the anchor takes
+PERIOD_GAIN = 0.4            # share of it the period takes (Large & Kolen: period correction slower than phase)
+LINE_BEATS = 4.0             # the least-squares beat line forgets over this many beats
+FIT_MEMORY_BEATS = 6.0       # the fit (the confidence) forgets over this many beats
+SHRINK_ONSETS = 4.0          # the fit counts for n / (n + this) after n (effective) onsets: a few notes prove little
+FOCUS = 2.0                  # attentional focus: weight 0.68 at 0.1 beat off the beat, 0.14 at a quarter beat
+SWITCH_MARGIN = 1.05         # the bank's best hypothesis must beat the oscillator's by this much ...
 SWITCH_ONSETS = 2            # ... on this many successive onsets to re-seed it
+SWITCH_HEARD = 6.0           # ... and rest on this many (effective) onsets: a few notes do not overturn a tempo
+NEAR_BINS = 3                # a best hypothesis this near (9%) is the oscillator's own tempo, not a switch ...
+PHASE_CHECK = 0.3            # ... unless the bank hears that period this clearly, its beats half a beat off
 STALE_BEATS = 8.0            # silence this long (in beats) and the pulse is no longer trusted
 
 
@@ -84,6 +94,7 @@ class BeatTracker:
         self.square = np.zeros(n)
         # The oscillator's fit: leaky sums of w * exp(2 pi i k phi) of each onset's phase error phi, per subdivision
         # k, with the weights' sum and sum of squares (the same bias-free concentration as the bank's).
+        self.line = np.zeros(5)             # the least-squares line's sums (_regress)
         self.fit = np.zeros(len(SUBDIVISIONS), dtype=np.complex128)
         self.fit_mass = 0.0
         self.fit_square = 0.0
@@ -136,14 +147,43 @@ class BeatTracker:
         beats = round((t - self.anchor) / self.period)
         expected = self.anchor + beats * self.period
         error = t - expected
-        decay = math.exp(-(t - self.last_update) / (MEMORY_BEATS * self.period))
+        decay = math.exp(-(t - self.last_update) / (FIT_MEMORY_BEATS * self.period))
         self.fit = self.fit * decay + weight * np.exp(2j * np.pi * error / self.period * self.harmonics)
         self.fit_mass = self.fit_mass * decay + weight
         self.fit_square = self.fit_square * decay * decay + weight * weight
         focus = math.exp(FOCUS * (math.cos(2 * math.pi * error / self.period) - 1.0))
         gain = focus * min(weight, 2.0) / 2.0
+        if self._regress(beats, expected, error, gain):
+            return
         self.anchor = expected + PHASE_GAIN * gain * error
         self.period = float(np.clip(self.period + PERIOD_GAIN * gain * error, MIN_BEAT_S, MAX_BEAT_S))
+
+    def _regress(self, beats: int, expected: float, error: float, gain: float) -> bool:
+        """Weighted least squares of onset time on beat number over the recent on-beat onsets, forgetting over
+        LINE_BEATS beats (recursive, constant memory): the anchor and the period it gives average the player's
+        jitter over several beats, where Large & Kolen's corrections follow the last onset. False (nothing done)
+        until two different beats carry onsets. The sums hold (b, tau) relative to the current anchor beat and the
+        current line: b = beats from the anchor, tau = time minus anchor + b * period."""
+        s0, s1, s2, t0, t1 = self.line
+        d, shift = beats, beats * self.period            # the anchor moves to the expected beat
+        s0, s1, s2, t0, t1 = s0, s1 - d * s0, s2 - 2 * d * s1 + d * d * s0, t0, t1 - d * t0
+        # (tau does not move: the line through the old anchor passes the expected beat exactly)
+        forget = math.exp(-max(d, 0) / LINE_BEATS)
+        s0, s1, s2, t0, t1 = s0 * forget, s1 * forget, s2 * forget, t0 * forget, t1 * forget
+        s0, t0 = s0 + gain, t0 + gain * error           # this onset at b = 0, tau = its error
+        self.line = np.array([s0, s1, s2, t0, t1])
+        self.anchor = expected
+        det = s0 * s2 - s1 * s1
+        if det <= 1e-6 * max(s0 * s0, 1e-12):
+            return False
+        slope = (s0 * t1 - s1 * t0) / det                # seconds per beat the period is off
+        intercept = (t0 - slope * s1) / s0              # seconds the anchor is off
+        slope = float(np.clip(self.period + slope, MIN_BEAT_S, MAX_BEAT_S)) - self.period
+        self.anchor = expected + intercept
+        self.period += slope
+        # The sums now measure residuals from the corrected line.
+        self.line = np.array([s0, s1, s2, t0 - intercept * s0 - slope * s1, t1 - intercept * s1 - slope * s2])
+        return True
 
     # --- the bank -------------------------------------------------------------------------------------------------
     def _coherence(self) -> np.ndarray:
@@ -166,22 +206,44 @@ class BeatTracker:
             return
         if not force:
             current = self._bin(self.period)
-            if abs(best - current) <= 1 or salience[best] <= SWITCH_MARGIN * salience[current]:
+            near = abs(best - current) <= NEAR_BINS      # the same tempo: the oscillator follows it between bins
+            index = self.tactus[best]
+            heard = self.mass[index] ** 2 / max(self.square[index], 1e-12)     # effective onsets behind it
+            if (near and not self._off_phase(current)) or (not near and (
+                    heard < SWITCH_HEARD or salience[best] <= SWITCH_MARGIN * salience[current])):
                 self.streak = 0
                 return
             self.streak += 1
             if self.streak < SWITCH_ONSETS:
                 return
+            if near:
+                best = current
         self.streak = 0
+        if force or abs(best - self._bin(self.period)) > NEAR_BINS:
+            # A new tempo: its fit starts from what the bank heard at that period and its subdivisions (the same
+            # concentrations, at a fixed period); a new phase alone keeps |fit|, which does not depend on it.
+            beat, subs = self.tactus[best], self.sub_index[:, best]
+            self.fit = np.abs(self.z[subs]) * (self.mass[beat] / np.maximum(self.mass[subs], 1e-12)) + 0j
+            self.fit_mass, self.fit_square = float(self.mass[beat]), float(self.square[beat])
         self.period = float(self.periods[self.tactus[best]])
-        self.fit[:] = 0.0                   # a new hypothesis: its fit starts afresh
-        self.fit_mass = self.fit_square = 0.0
+        self.line = np.zeros(5)
         # The phase: of the beat period itself if it holds, else of the subdivision that gave the evidence.
         k = 0 if self._coherence()[self.tactus[best]] > 0.1 else int(subdivision[best])
         index = self.sub_index[k, best]
         grid = self.periods[index]
         zero = -np.angle(self.z[index]) / (2 * np.pi) * grid      # a time on that grid
         self.anchor = zero + round((t - zero) / grid) * grid
+
+    def _off_phase(self, current: int) -> bool:
+        """The bank hears the oscillator's own period clearly but with its beats half a beat or more away from the
+        oscillator's: the oscillator locked onto the off-beats (a first guess from a subdivision's phase)."""
+        index = self.tactus[current]
+        if self._coherence()[index] < PHASE_CHECK:
+            return False
+        grid = self.periods[index]
+        zero = -np.angle(self.z[index]) / (2 * np.pi) * grid
+        apart = ((self.anchor - zero) / grid) % 1.0
+        return 0.25 < apart < 0.75
 
     def _bin(self, period: float) -> int:
         """The tactus candidate nearest a period."""
@@ -225,12 +287,12 @@ class BeatTracker:
     # --- rollback -------------------------------------------------------------------------------------------------
     def snapshot(self) -> tuple:
         return (self.z.copy(), self.mass.copy(), self.square.copy(), self.fit.copy(), self.fit_mass, self.fit_square,
-                self.last_update, self.period, self.anchor, self.streak, self.group)
+                self.line.copy(), self.last_update, self.period, self.anchor, self.streak, self.group)
 
     def restore(self, state: tuple) -> None:
-        (z, mass, square, fit, self.fit_mass, self.fit_square, self.last_update, self.period, self.anchor,
+        (z, mass, square, fit, self.fit_mass, self.fit_square, line, self.last_update, self.period, self.anchor,
          self.streak, self.group) = state
-        self.z, self.mass, self.square, self.fit = z.copy(), mass.copy(), square.copy(), fit.copy()
+        self.z, self.mass, self.square, self.fit, self.line = z.copy(), mass.copy(), square.copy(), fit.copy(), line.copy()
 
     def copy(self) -> "BeatTracker":
         other = self.__class__.__new__(self.__class__)

@@ -1,0 +1,142 @@
+"""Answers on the player's beat, over a real JACK server: an independent player at a few tempi (2 bars of 4/4, onset
+jitter SD 15 ms, then silence), `segue serve` answering, a listener stamping what it plays.
+
+    python bench/pulse_live.py [--tempi 80 120 160] [--turns 10] [--model M] [--on-beat auto]
+
+The player's grid (its intended beats, before jitter) is the truth. Per tempo and turn: the answer's first note-on
+against the player's nearest beat (hit: within 30 ms of a beat), and the share of the answer's note-ons over its
+first 2 bars within 40 ms of the player's grid of beats and half beats (chance: 4 x 40 ms / beat). Also the
+answer's start at the listener against the due time segue logged (a JACK period is the floor). Each tempo gets a
+fresh daemon (a fresh pulse). `--on-beat off` shows the answers segue gave before it followed the beat.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from segue.evaluation.scoring import mean_with_ci  # noqa: E402
+from tests.daemon.jack_harness import (PERIOD_S, Daemon, JackServer, Listener, Player, make_tiny_model,  # noqa: E402
+                                       wait_until)
+
+BARS, BEATS_PER_BAR = 2, 4
+JITTER_S = 0.015
+START_HIT_S = 0.030
+GRID_HIT_S = 0.040
+EIGHTH_CHANCE = 0.3          # a beat the player splits into two eighths
+ARPEGGIO = (60, 64, 67, 72, 67, 64, 62, 65)
+
+
+def player_phrase(bpm: float, rng: random.Random) -> list[tuple[float, list[int]]]:
+    """(offset from the first beat, message) of 2 bars: a note or two eighths per beat, a bass note on each
+    downbeat, every onset jittered (SD JITTER_S), notes held 60% of their span; sorted by time."""
+    beat = 60.0 / bpm
+    events = []
+    for k in range(BARS * BEATS_PER_BAR):
+        split = k < BARS * BEATS_PER_BAR - 1 and rng.random() < EIGHTH_CHANCE
+        for part in ((0.0, 0.5) if split else (0.0,)):
+            onset = (k + part) * beat + rng.gauss(0.0, JITTER_S)
+            length = 0.6 * beat * (0.5 if split else 1.0)
+            pitch = ARPEGGIO[(2 * k + int(part * 2)) % len(ARPEGGIO)]
+            events += [(onset, [0x90, pitch, 80]), (onset + length, [0x80, pitch, 0])]
+            if part == 0.0 and k % BEATS_PER_BAR == 0:
+                events += [(onset + 0.005, [0x90, 48, 70]), (onset + beat * 0.9, [0x80, 48, 0])]
+    return sorted(events, key=lambda e: e[0])
+
+
+def play(player: Player, events, t0: float) -> float:
+    """Send each message at t0 + its offset (sleep, then a short spin); returns the last send time."""
+    last = t0
+    for offset, message in events:
+        due = t0 + offset
+        while (left := due - time.perf_counter()) > 0.002:
+            time.sleep(left - 0.0015)
+        while time.perf_counter() < due:
+            pass
+        last = player.send(*message)
+    return last
+
+
+def nearest(t: float, t0: float, step: float) -> float:
+    return t - (t0 + round((t - t0) / step) * step)
+
+
+def one_tempo(jack, model: Path, workdir: Path, bpm: float, turns: int, on_beat: str, rng: random.Random) -> dict:
+    beat = 60.0 / bpm
+    answer_s = BARS * BEATS_PER_BAR * beat + 0.5
+    daemon = Daemon(jack, model, workdir, "--length", f"{answer_s:.3f}", "--on-beat", on_beat, client=f"pulse{int(bpm)}")
+    listener, player = Listener(f"pulse-listener{int(bpm)}"), Player(f"pulse-player{int(bpm)}")
+    starts, shares, late = [], [], []
+    try:
+        jack.connect(daemon.out_port, f"pulse-listener{int(bpm)}:in")
+        jack.connect(f"pulse-player{int(bpm)}:out", daemon.in_port)
+        time.sleep(0.5)
+        for turn in range(turns):
+            t0 = time.perf_counter() + 0.3
+            released = play(player, player_phrase(bpm, rng), t0)
+            if not wait_until(lambda: listener.note_ons(released), 10):
+                starts.append(float("inf"))
+                continue
+            assert wait_until(lambda: len(daemon.turns()) == turn + 1, answer_s + 10), daemon.output()[-2000:]
+            ons = [t for t, _ in listener.note_ons(released)]
+            starts.append(nearest(ons[0], t0, beat))
+            window = [t for t in ons if t < ons[0] + BARS * BEATS_PER_BAR * beat]
+            shares.append(sum(abs(nearest(t, t0, beat / 2)) <= GRID_HIT_S for t in window) / len(window))
+            entry = daemon.turns()[-1]
+            late.append(ons[0] - entry["trigger"])
+            time.sleep(0.3)
+    finally:
+        daemon.stop()
+        listener.close()
+        player.close()
+    return {"starts": starts, "shares": shares, "late": late}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tempi", type=float, nargs="+", default=[80.0, 120.0, 160.0])
+    parser.add_argument("--turns", type=int, default=10)
+    parser.add_argument("--model", help="ONNX model (default: the shipped one)")
+    parser.add_argument("--on-beat", default="auto", choices=["auto", "clock", "off"])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workdir", default="/tmp/segue-pulse-live")
+    args = parser.parse_args(argv)
+
+    workdir = Path(args.workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    if args.model:
+        model = Path(args.model)
+    else:
+        from segue.inference.engine import default_model_path
+
+        model = default_model_path() if default_model_path().is_file() else make_tiny_model(workdir / "tiny.onnx")
+    jack = JackServer(name="segue-pulse-bench")
+    os.environ.update(JACK_DEFAULT_SERVER=jack.name, JACK_NO_START_SERVER="1")
+    rng = random.Random(args.seed)
+    print(f"model {model.name}, --on-beat {args.on_beat}, {args.turns} turns per tempo, player jitter SD "
+          f"{JITTER_S * 1000:.0f} ms, JACK period {PERIOD_S * 1000:.2f} ms")
+    try:
+        for bpm in args.tempi:
+            got = one_tempo(jack, model, workdir, bpm, args.turns, args.on_beat, rng)
+            hits = sum(abs(s) <= START_HIT_S for s in got["starts"])
+            share, low, high = mean_with_ci(got["shares"])
+            chance = min(1.0, 4 * GRID_HIT_S / (60.0 / bpm))
+            late = sorted(x * 1000 for x in got["late"])
+            print(f"{bpm:5.0f} bpm: first note within {START_HIT_S * 1000:.0f} ms of the player's beat in {hits} of "
+                  f"{len(got['starts'])} turns (errors ms: {', '.join(f'{s * 1000:+.0f}' for s in got['starts'])}); "
+                  f"answer onsets on the beat/half-beat grid (+-{GRID_HIT_S * 1000:.0f} ms) over 2 bars: "
+                  f"{share:.0%} [{low:.0%}, {high:.0%}] (chance {chance:.0%}); first note at the listener after its "
+                  f"due time: median {late[len(late) // 2]:.1f} ms" if late else "")
+    finally:
+        jack.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
