@@ -32,7 +32,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("--max-pieces", type=int, default=None, help="score only the first N pieces (quick look)")
     p.add_argument("--baselines", action="store_true",
                    help="also fit and score the count baselines (Kneser-Ney, + cache, + note-off grammar) with CIs")
-    p.add_argument("--memory", action="store_true", help="also score the model with session memory (on vs off)")
+    p.add_argument("--memory", action="store_true",
+                   help="also score the model with session memory (on vs off), and with --continuations fit the "
+                        "memory they play with (default: the one saved beside the model, as segue serve plays; "
+                        "--set daemon.memory=off plays without)")
     p.add_argument("--save-memory", action="store_true",
                    help="with --memory --continuations: keep the memory settings fitted for generation beside the "
                         "model (MODEL.memory.json), where generate and serve can find them")
@@ -40,7 +43,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--markdown", type=Path, default=None, metavar="FILE",
                    help="also write the report as Markdown (the source of MODEL.md's evaluation section)")
     p.add_argument("--continuations", action="store_true",
-                   help="also run the continuation test (model, model + memory with --memory, Markov vs real music)")
+                   help="also run the continuation test: what segue serve plays (grammar + session memory), the "
+                        "model alone, the grammar alone, the memory alone and the Markov baseline vs the real music")
     p.add_argument("--prime-seconds", type=float, default=10.0,
                    help="continuation test: prime with this many seconds, generate as many")
     p.add_argument("--pieces", type=int, default=40, help="continuation test: eval pieces to continue")
@@ -63,10 +67,19 @@ def summary(report: dict) -> str:
     width = max(len(name) for name in report["rows"])
     lines += [f"  {name:<{width}}  {row['nll']:.3f} nats/event, accuracy {row['accuracy']:.1%}"
               for name, row in report["rows"].items()]
+    lines.append(f"  {next(iter(report['rows']))} by event type: " + ", ".join(
+        f"{kind} {part['nll']:.3f} ({part['share']:.0%} of events)"
+        for kind, part in next(iter(report["rows"].values()))["by_type"].items()))
     lines += [f"  {gap['label']}: {gap['worse']} - {gap['better']} = {gap['gap']:+.3f} [{gap['low']:+.3f}, "
               f"{gap['high']:+.3f}] nats/event (95% CI over {gap['pieces']} pieces)" for gap in report["gaps"]]
     if "continuations" in report:
-        lines.append("  continuations: see the table with --detail")
+        from segue.evaluation.continuations import headline
+
+        system = report["settings"]["serve_system"]
+        pieces = int(report["continuations"][system]["pieces"])
+        lines.append(f"  continuations of {pieces} primers, as segue serve plays ({system}, session memory "
+                     f"{report['settings']['memory_mode']}; 95% CI over pieces):")
+        lines += [f"    {line}" for line in headline(report["continuations"], system)]
     lines.append("--detail prints the full report (other protocols, per event type, tables); --markdown FILE "
                  "writes it")
     return "\n".join(lines)
@@ -82,11 +95,13 @@ def run_evaluate(args: argparse.Namespace) -> int:
     def progress(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
+    cfg = config_from_args(args)
     report = evaluate(args.model, args.data, split=args.split, baselines=args.baselines, memory=args.memory,
-                      max_pieces=args.max_pieces, progress=progress, train_config=config_from_args(args).train,
+                      max_pieces=args.max_pieces, progress=progress, train_config=cfg.train,
                       train_data=args.train_data, exclude=args.exclude)
     text = format_markdown(report)
     memory = None
+    memory_mode = cfg.daemon.memory       # the continuations are played as segue serve plays
     if args.continuations and "model_memory" in report["settings"]:
         from segue.evaluation.continuations import fit_memory_strength
         from segue.inference.memory import MemorySettings
@@ -97,22 +112,31 @@ def run_evaluate(args: argparse.Namespace) -> int:
                                             candidates,
                                             seconds=args.prime_seconds, max_pieces=args.pieces,
                                             seeds=range(args.seed, args.seed + max(args.fit_seeds, 1)),
-                                            grammar=config_from_args(args).sampling)
+                                            grammar=cfg.sampling, memory_mode=memory_mode)
         report["settings"]["generation_memory"] = {"chosen": memory.to_json(), "distance": tried}
         text += ("\n\nMemory for generation, chosen on continuations of the held-out train pieces through the "
                  "decoding grammar, as segue serve plays (mean relative distance to their real continuations on "
                  "motif shares, key r and polyphony): " +
                  ", ".join(f"{name}: {value:.3f}" for name, value in tried.items()) +
                  f"; chosen {memory.describe()}, strength {memory.strength:g}.")
+    elif args.continuations:              # the memory segue serve would play this model with
+        from segue.inference.engine import default_model_path
+        from segue.inference.memory import player_memory
+
+        memory = player_memory(args.model or default_model_path(), memory_mode)
     if args.continuations:
-        from segue.evaluation.continuations import run_continuations
+        from segue.evaluation.continuations import run_continuations, serve_system
 
         continued = run_continuations(args.model, args.data, seconds=args.prime_seconds, max_pieces=args.pieces,
                                       seed=args.seed, png=args.png, memory=memory, train_data=args.train_data,
-                                      grammar=config_from_args(args).sampling, exclude=args.exclude,
-                                      progress=progress)
+                                      grammar=cfg.sampling, exclude=args.exclude, progress=progress,
+                                      memory_mode=memory_mode)
         report["continuations"] = continued["summary"]
-        text += "\n\n**Continuations**\n\n" + continued["table"]
+        report["settings"]["serve_system"] = serve_system(continued["summary"])
+        report["settings"]["memory_mode"] = memory_mode if memory is not None else "off"
+        text += ("\n\n**Continuations**\n\n" + continued["table"] +
+                 f"\n\nWhat segue serve plays: {report['settings']['serve_system']} (session memory "
+                 f"{report['settings']['memory_mode']}).")
     if args.save_memory:
         from segue.inference.engine import default_model_path
         from segue.inference.memory import memory_settings_path

@@ -35,6 +35,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("--soundfont", type=Path, default=None, help="the .sf2 for --wav (default: a system GM soundfont)")
     p.add_argument("--no-png", action="store_true", help="skip the piano-roll images")
     add_force_arg(p)
+    p.add_argument("--memory", choices=["off", "player", "session"], default=None,
+                   help="session memory, as segue serve plays: the answer reuses the primer's material (player) "
+                        "and its own too (session); default: config.yaml daemon.memory (player). Needs the memory "
+                        "settings fitted for the model (NAME.memory.json beside it)")
     grammar = p.add_argument_group("decoding grammar", "shapes each draw; defaults from config.yaml `sampling:`")
     grammar.add_argument("--no-grammar", action="store_true",
                          help="sample the model as it is: no note-off mask, release hazard or dynamics following")
@@ -56,6 +60,7 @@ def run_generate(args: argparse.Namespace) -> int:
     from segue.errors import SegueError
     from segue.inference import generate as gen
     from segue.inference.engine import Engine
+    from segue.inference.memory import player_memory
     from segue.inference.sampling import Sampler
 
     if args.num_outputs < 1:
@@ -72,6 +77,8 @@ def run_generate(args: argparse.Namespace) -> int:
     refuse_to_overwrite([path for stem in stems for i in range(args.num_outputs)
                          for path in planned_paths(args.output, f"{stem}-{i + 1}", png, args.wav)], args.force)
     engine = Engine.load(args.model)
+    memory_mode = args.memory or cfg.daemon.memory
+    memory = player_memory(engine.path, memory_mode)
     if (args.key or args.density is not None) and not engine.conditioned:
         raise SegueError(f"{engine.path} is not conditioned on controls, so --key/--density cannot steer it; "
                          "use a model trained with model.conditioned: true")
@@ -85,7 +92,8 @@ def run_generate(args: argparse.Namespace) -> int:
         stem = primer_path.stem if primer_path is not None else "sample"
         for i in range(args.num_outputs):
             run_seed = seed + p_index * args.num_outputs + i
-            events = gen.generate(engine, primer, length, settings, run_seed, args.key, args.density, beam, grammar)
+            events = gen.generate(engine, primer, length, settings, run_seed, args.key, args.density, beam, grammar,
+                                  memory, memory_mode)
             result = gen.Generated(f"{stem}-{i + 1}", primer, events, run_seed)
             paths = write_result(result, args.output, png=png, synth=synth)
             print(f"{', '.join(str(p) for p in paths)}: {len(events)} events, "

@@ -20,12 +20,13 @@ import numpy as np
 
 from segue.codec import codec
 from segue.evaluation import musical_metrics as mm
+from segue.evaluation import pulse_metrics
 from segue.evaluation.baselines import ALL_KEYS, MarkovModel, MarkovSource
 from segue.codec.codec import Note
 from segue.codec.codec import shift_steps_of
 from segue.errors import SegueError
 from segue.inference.sampling import Sampler
-from segue.inference.sampling_loop import Length, SamplingLoop
+from segue.inference.sampling_loop import Length
 
 MIN_NOTES = 4  # a primer or real continuation with fewer notes has no key, no IOI histogram: skip the piece
 
@@ -92,12 +93,14 @@ class ModelSource:
         return self.engine.step(event)
 
 
-def continue_primer(source, sampler: Sampler, primer: np.ndarray, seconds: float, shapers=()) -> np.ndarray:
-    """Sample events after the primer until they span `seconds`, through the one sampling loop (with `shapers`,
-    e.g. segue.inference.grammar.build_shapers, seeing the primer first)."""
+def continue_primer(source, sampler: Sampler, primer: np.ndarray, seconds: float, grammar=None, memory=None,
+                    memory_mode: str = "player") -> np.ndarray:
+    """Sample events after the primer until they span `seconds`, through the one sampling loop as segue serve
+    answers the primer (segue.inference.generate.answering_loop: the decoding `grammar`, the session `memory`)."""
+    from segue.inference.generate import answering_loop
+
     logits = source.prime(primer)
-    loop = SamplingLoop(sampler, shapers)
-    loop.start(primer)
+    loop = answering_loop(sampler, primer, grammar, memory=memory, memory_mode=memory_mode)
     return loop.run(source.step, logits, Length(seconds=seconds))
 
 
@@ -142,11 +145,17 @@ def measure_continuation(passage: Passage, notes: list[Note], seconds: float) ->
         "max_polyphony": mm.max_polyphony(clipped),
         "long_2s": mm.long_note_share(notes, seconds, 2.0),
         "long_5s": mm.long_note_share(notes, seconds, 5.0),
+        "velocity": mm.median_velocity(clipped),
         "velocity_shift": mm.median_velocity(clipped) - mm.median_velocity(passage.primer_notes),
+        "velocity_off_primer": abs(mm.median_velocity(clipped) - mm.median_velocity(passage.primer_notes)),
+        "velocity_sd": mm.velocity_spread(clipped),
+        "melody_lead": mm.melody_lead(clipped),
         "lowest_voice": mm.lowest_voice(clipped),
         "motif_intervals": motifs["interval"],
         "motif_ioi": motifs["ioi_ratio"],
         "notes": float(len(notes)),
+        **pulse_metrics.measures([n.start for n in passage.primer_notes], passage.primer_seconds,
+                                 [n.start for n in clipped], seconds),
     }
     return values, {"pc": pc, "ioi": ioi}
 
@@ -159,18 +168,24 @@ COLUMNS = [
     ("pc_oa_real", "PC OA/real", "mean"),
     ("ioi_oa_primer", "IOI OA/primer", "mean"),
     ("ioi_oa_real", "IOI OA/real", "mean"),
+    ("notes", "notes", "mean"),
     ("density_ratio", "density ratio", "median"),
     ("polyphony", "polyphony", "mean"),
     ("max_polyphony", "max poly", "mean"),
     ("long_2s", "notes>=2s", "mean"),
     ("long_5s", "notes>=5s", "mean"),
+    ("velocity", "velocity median", "mean"),
     ("velocity_shift", "vel - primer", "mean"),
+    ("velocity_off_primer", "|vel - primer|", "mean"),
+    ("velocity_sd", "velocity SD", "mean"),
+    ("melody_lead", "melody lead", "mean"),
     ("lowest_voice", "bass pitch", "mean"),
     ("motif_intervals", "motif int4", "mean"),
     ("motif_ioi", "motif IOI3", "mean"),
     ("pc_set_oa", "PC set OA", "set"),
     ("ioi_set_oa", "IOI set OA", "set"),
 ]
+COLUMNS += pulse_metrics.COLUMNS                     # the pulse (issue 26)
 
 
 def summarise(pieces: list[PieceMeasures], systems: Sequence[str]) -> dict[str, dict[str, float]]:
@@ -199,21 +214,37 @@ def summarise(pieces: list[PieceMeasures], systems: Sequence[str]) -> dict[str, 
 
 
 # Measures whose distance to the real continuation is judged (issue 12: key r no more than 0.05 below the real
-# continuation's), so each system's gap gets an interval: the standard errors of two means overstate it, as a hard
-# primer is hard for both.
-GAP_MEASURES = ("key_corr",)
+# continuation's; issue 24: velocity SD, notes per answer and polyphony within 20% of it, few notes >= 5 s, the
+# melody voiced as the pianist voiced it), so each system's gap gets an interval: the standard errors of two means
+# overstate it, as a hard primer is hard for both.
+GAP_MEASURES = ("key_corr", "notes", "polyphony", "velocity_sd", "melody_lead", "long_5s")
+GAP_MEASURES += pulse_metrics.GAP_MEASURES
 
 
 def _gap_to_real(pieces: list[PieceMeasures], system: str, key: str) -> dict[str, float]:
-    """{key_vs_real, key_vs_real_low, key_vs_real_high}: the mean over pieces of system minus real, with a 95%
-    bootstrap interval over pieces (the pieces where both have a value)."""
-    from segue.evaluation.scoring import mean_with_ci
+    """{key_vs_real, _low, _high}: the mean over pieces of system minus real, with a 95% bootstrap interval over
+    pieces (the pieces where both have a value); {key_vs_real_relative, _low, _high}: the system's mean over the
+    real continuation's, minus 1, on the same resamples of the pieces."""
+    from segue.evaluation.scoring import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED
 
-    diffs = np.array([p.values[system][key] - p.values["real"][key] for p in pieces if system in p.values],
-                     dtype=np.float64)
-    gap, low, high = mean_with_ci(diffs[~np.isnan(diffs)])
+    pairs = np.array([(p.values[system][key], p.values["real"][key]) for p in pieces if system in p.values],
+                     dtype=np.float64).reshape(-1, 2)
+    pairs = pairs[~np.isnan(pairs).any(axis=1)]
     name = f"{key}_vs_real"
-    return {name: gap, name + "_low": low, name + "_high": high}
+    out = dict.fromkeys([name + suffix for suffix in ("", "_low", "_high", "_relative", "_relative_low",
+                                                      "_relative_high")], math.nan)
+    if len(pairs) < 2:
+        return out
+    picks = np.random.default_rng(BOOTSTRAP_SEED).integers(0, len(pairs), size=(BOOTSTRAP_RESAMPLES, len(pairs)))
+    means = pairs[picks].mean(axis=1)                  # [resamples, (system, real)]
+    out[name] = float(pairs[:, 0].mean() - pairs[:, 1].mean())
+    out[name + "_low"], out[name + "_high"] = np.percentile(means[:, 0] - means[:, 1], [2.5, 97.5]).tolist()
+    real_mean = pairs[:, 1].mean()
+    if real_mean > 0 and (means[:, 1] > 0).all():
+        out[name + "_relative"] = float(pairs[:, 0].mean() / real_mean - 1)
+        out[name + "_relative_low"], out[name + "_relative_high"] = \
+            np.percentile(means[:, 0] / means[:, 1] - 1, [2.5, 97.5]).tolist()
+    return out
 
 
 MEANINGS = {
@@ -228,13 +259,19 @@ MEANINGS = {
     "max_polyphony": "most notes sounding at once",
     "long_2s": "share of notes lasting >= 2 s (no cap; censored at the window end)",
     "long_5s": "share of notes lasting >= 5 s (a note never released counts)",
+    "notes": "notes starting in the continuation window",
+    "velocity": "median velocity",
     "velocity_shift": "median velocity minus the primer's median velocity",
+    "velocity_off_primer": "... how far from it, either way",
+    "velocity_sd": "standard deviation of the velocities (how much the dynamics breathe)",
+    "melody_lead": "mean velocity of the skyline's notes minus the other notes' (the melody voiced above)",
     "lowest_voice": "median lowest sounding pitch at the onsets (MIDI number)",
     "motif_intervals": "share of the skyline's pitch-interval 4-grams that occur in the primer",
     "motif_ioi": "share of the skyline's IOI-ratio 3-grams (quarter-octave grid) that occur in the primer",
     "pc_set_oa": "Yang & Lerch set overlap of pitch-class histograms with the real set (real row: its ceiling)",
     "ioi_set_oa": "... of IOI histograms",
 }
+MEANINGS.update(pulse_metrics.MEANINGS)
 
 
 def format_table(summary: dict[str, dict[str, float]], seconds: float) -> str:
@@ -254,7 +291,7 @@ def format_table(summary: dict[str, dict[str, float]], seconds: float) -> str:
         if key in GAP_MEASURES:
             gaps = [_gap_cell(summary[system], key) for system in systems]
             lines.append(f"| {heading} - real | " + " | ".join(gaps) + " | the same minus the real continuation's, "
-                         "paired by piece (95% bootstrap CI over pieces) |")
+                         "paired by piece (95% bootstrap CI over pieces; in % of the real mean) |")
     return "\n".join(lines)
 
 
@@ -262,7 +299,39 @@ def _gap_cell(row: dict[str, float], key: str) -> str:
     gap = row.get(f"{key}_vs_real", math.nan)
     if math.isnan(gap):
         return "-"
-    return f"{gap:+.3f} [{row[f'{key}_vs_real_low']:+.3f}, {row[f'{key}_vs_real_high']:+.3f}]"
+    cell = f"{gap:+.3f} [{row[f'{key}_vs_real_low']:+.3f}, {row[f'{key}_vs_real_high']:+.3f}]"
+    relative = row[f"{key}_vs_real_relative"]
+    if not math.isnan(relative):
+        cell += (f" ({100 * relative:+.0f}% [{100 * row[f'{key}_vs_real_relative_low']:+.0f}, "
+                 f"{100 * row[f'{key}_vs_real_relative_high']:+.0f}])")
+    return cell
+
+
+def serve_system(summary: dict[str, dict[str, float]]) -> str | None:
+    """The system of a summary that plays as segue serve does: the grammar with the memory if there is one."""
+    return next((name for name in ("model + grammar + memory", "model + grammar") if name in summary), None)
+
+
+def headline(summary: dict[str, dict[str, float]], system: str) -> list[str]:
+    """Three lines on what `system` plays against the real continuation: dynamics, texture and key, each measure
+    with the real continuation's value and the paired difference's 95% interval over pieces (in % of the real
+    value where a ratio means something)."""
+    row, real = summary[system], summary["real"]
+
+    def versus(key: str, digits: int = 1, percent: bool = False, relative: bool = True) -> str:
+        scale, unit = (100, "%") if percent else (1, "")
+        name = f"{key}_vs_real" + ("_relative" if relative else "")
+        gap, low, high = (row.get(name + suffix, math.nan) for suffix in ("", "_low", "_high"))
+        gap = (f"{100 * gap:+.0f}% [{100 * low:+.0f}, {100 * high:+.0f}]" if relative else
+               f"{scale * gap:+.{digits}f}{unit} [{scale * low:+.{digits}f}, {scale * high:+.{digits}f}]")
+        return f"{scale * row[key]:.{digits}f}{unit} vs real {scale * real[key]:.{digits}f}{unit} ({gap})"
+
+    return [f"velocity: median {row['velocity_shift']:+.1f} from the primer's (either way {row['velocity_off_primer']:.1f}; "
+            f"real {real['velocity_shift']:+.1f}), SD {versus('velocity_sd')}, melody lead "
+            f"{row['melody_lead']:+.1f} vs real {real['melody_lead']:+.1f}",
+            f"notes per answer {versus('notes')}, polyphony {versus('polyphony', 2)}, notes >= 5 s "
+            f"{versus('long_5s', 1, percent=True, relative=False)}",
+            f"key r {versus('key_corr', 3, relative=False)}"]
 
 
 def plot_summary(summary: dict[str, dict[str, float]], path: str | Path) -> Path:
@@ -329,11 +398,11 @@ CLOSENESS_MEASURES = ("motif_intervals", "motif_ioi", "key_corr", "polyphony")
 
 def fit_memory_strength(model_path: str | Path | None, datasets: Sequence[str | Path], candidates: dict[str, "object"],
                         seconds: float = 10.0, max_pieces: int = 40, seeds: Sequence[int] = (0, 1, 2),
-                        progress: Callable[[str], None] | None = None, grammar=None):
+                        progress: Callable[[str], None] | None = None, grammar=None, memory_mode: str = "player"):
     """The memory (among `candidates`, label -> MemorySettings fitted for scoring) and strength whose continuations
     of held-out *train* pieces of `datasets` (max_pieces shared between them: plain and rendered, say) come
     closest to their real continuations on CLOSENESS_MEASURES. Given `grammar` (GrammarSettings), the
-    continuations go through it after the memory, as the daemon plays. Every passage is continued once per seed
+    continuations go through it after the memory, as the daemon plays (the memory in `memory_mode`). Every passage is continued once per seed
     in `seeds` and the measures pooled: with one seed the distances of neighbouring strengths were not even in
     order (stage 5, coarse x1/x2/x3/x5: 0.330/0.072/0.129/0.202), so one draw chose the setting.
 
@@ -354,7 +423,7 @@ def fit_memory_strength(model_path: str | Path | None, datasets: Sequence[str | 
                for label, settings in candidates.items() for strength in MEMORY_STRENGTHS}
     pieces = []
     for seed in seeds:
-        generators = {name: _sampling_generator(source, 1.0, 1.0, seed, seconds, grammar, settings)
+        generators = {name: _sampling_generator(source, 1.0, 1.0, seed, seconds, grammar, settings, memory_mode)
                       for name, settings in options.items()}
         pieces += evaluate_passages(passages, generators, seconds, progress)
     summary = summarise(pieces, ["real", *options])
@@ -370,16 +439,18 @@ def run_continuations(model_path: str | Path | None, data_dir: str | Path, secon
                       transpose: Sequence[int] = ALL_KEYS, temperature: float = 1.0,
                       top_p: float = 1.0, seed: int = 0, png: str | Path | None = "continuations.png",
                       progress: Callable[[str], None] | None = None, memory=None,
-                      train_data: str | Path | None = None, grammar=None, exclude=()) -> dict:
+                      train_data: str | Path | None = None, grammar=None, exclude=(),
+                      memory_mode: str = "player") -> dict:
     """The whole test on a dataset built by `segue data build`: returns {"summary", "table", "pieces", "png"}.
 
     model_path None uses segue's shipped model; the Markov baseline (order max_order, PPM-`escape`) is trained on
     the dataset's train split transposed into every key, as in --baselines (order 5 was its best NLL on the Bach
     chorales). Both sample with the same settings and seed. Given `memory` (segue.inference.memory.MemorySettings, fitted as
-    `segue evaluate --memory` fits them), a "model + memory" system samples through the model mixed with a
-    SessionMemory that has heard the primer. Given `grammar` (segue.config.GrammarSettings, config.yaml `sampling:`),
+    `segue evaluate --memory` fits them, or those saved beside the model), a "model + memory" system samples
+    through the model mixed with a SessionMemory that has learned the primer (in `memory_mode` "session" its own
+    answer too). Given `grammar` (segue.config.GrammarSettings, config.yaml `sampling:`),
     a "model + grammar" system samples through the decoding grammar; given both, "model + grammar + memory" is what
-    the daemon plays. The Markov model trains on the train split of `train_data` (default:
+    the daemon plays (serve_system names it). The Markov model trains on the train split of `train_data` (default:
     `data_dir`). png None skips the plot. `exclude`: eval piece ids left out (segue.evaluation.evaluate.without_pieces)."""
     from segue.evaluation.baselines import augment_transpositions
     from segue.codec.dataset_reader import read_split
@@ -401,10 +472,11 @@ def run_continuations(model_path: str | Path | None, data_dir: str | Path, secon
                                                             seconds, grammar)
     if memory is not None:
         generators["model + memory"] = _sampling_generator(ModelSource(model_path), temperature, top_p, seed,
-                                                           seconds, memory=memory)
+                                                           seconds, memory=memory, memory_mode=memory_mode)
         if grammar is not None:            # what segue serve plays (daemon/generator.py)
             generators["model + grammar + memory"] = _sampling_generator(ModelSource(model_path), temperature,
-                                                                         top_p, seed, seconds, grammar, memory)
+                                                                         top_p, seed, seconds, grammar, memory,
+                                                                         memory_mode)
     results = evaluate_passages(passages, generators, seconds, progress)
     summary = summarise(results, ["real", *generators])
     out = {"summary": summary, "table": format_table(summary, seconds), "pieces": results, "png": None}
@@ -415,18 +487,11 @@ def run_continuations(model_path: str | Path | None, data_dir: str | Path, secon
 
 
 def _sampling_generator(source, temperature: float, top_p: float, seed: int, seconds: float, grammar=None,
-                        memory=None):
+                        memory=None, memory_mode: str = "player"):
     """A generator function with its own seeded sampler (same seed for every system: a like-for-like draw) and
     fresh shapers for each passage: given GrammarSettings the decoding grammar's, given MemorySettings a
-    SessionMemory that hears the primer first; with both, the grammar yields to the memory, as in the daemon."""
-    from segue.inference.grammar import build_shapers
-    from segue.inference.memory import SessionMemory
-
-    def shapers() -> list:
-        remembering = SessionMemory(memory) if memory is not None else None
-        if grammar is not None:
-            return build_shapers(grammar, memory=remembering)
-        return [remembering] if remembering is not None else []
-
+    SessionMemory that learns the primer (and its own answer too in the "session" mode); with both, the grammar
+    yields to the memory, as in the daemon."""
     sampler = Sampler(temperature=temperature, top_p=top_p, seed=seed)
-    return lambda passage: continue_primer(source, sampler, passage.primer_events, seconds, shapers())
+    return lambda passage: continue_primer(source, sampler, passage.primer_events, seconds, grammar, memory,
+                                           memory_mode)

@@ -11,6 +11,7 @@
   the reference set as the reference set is to itself.
 - Note density (note onsets per second over a window) and polyphony (mean number of sounding notes while any
   note sounds).
+- Dynamics: the median and the spread (SD) of the velocities, and the melody's lead over the accompaniment.
 
 Notes are segue.codec.codec.Note (pitch, velocity, start, end in seconds).
 """
@@ -196,6 +197,26 @@ def long_note_share(notes: Sequence[Note], window_end: float, seconds: float) ->
 
 def median_velocity(notes: Sequence[Note]) -> float:
     return float(np.median([n.velocity for n in notes])) if notes else float("nan")
+
+
+def velocity_spread(notes: Sequence[Note]) -> float:
+    """Standard deviation of the notes' velocities: how much the playing breathes (nan for fewer than two)."""
+    return float(np.std([n.velocity for n in notes])) if len(notes) > 1 else float("nan")
+
+
+def melody_lead(notes: Sequence[Note]) -> float:
+    """Mean velocity of the skyline's notes (the highest at each onset) minus that of the others: a pianist voices
+    the melody above its accompaniment (Palmer; Goebl). nan when every note, or none, is on the skyline."""
+    onsets, top = skyline(notes)
+    if not onsets.size:
+        return float("nan")
+    starts = np.array([n.start for n in notes])
+    pitches = np.array([n.pitch for n in notes])
+    velocities = np.array([n.velocity for n in notes], dtype=np.float64)
+    on_top = pitches == top[np.searchsorted(onsets, starts + 1e-9, side="right") - 1]
+    if on_top.all() or not on_top.any():
+        return float("nan")
+    return float(velocities[on_top].mean() - velocities[~on_top].mean())
 
 
 def lowest_voice(notes: Sequence[Note]) -> float:

@@ -123,14 +123,36 @@ class Generated:
         return primer, [n for n in everything if n.start >= boundary]
 
 
+def answering_loop(sampler: Sampler, context: np.ndarray, grammar: GrammarSettings | None = None,
+                   key: str | None = None, memory=None, memory_mode: str = "player") -> SamplingLoop:
+    """The sampling loop that answers `context` (the player's primer) as segue serve answers: the decoding
+    `grammar`'s shapers (None: the model as it is), and with `memory` (MemorySettings) a SessionMemory first, the
+    grammar yielding to it (build_shapers). The memory learns the context as the player's material; what the loop
+    draws next it learns too only in the "session" mode, as the daemon does (daemon/generator.py)."""
+    from segue.inference.memory import SessionMemory
+
+    remembering = SessionMemory(memory) if memory is not None else None
+    if grammar is not None:
+        shapers = build_shapers(grammar, key, remembering)
+    else:
+        shapers = [remembering] if remembering is not None else []
+    loop = SamplingLoop(sampler, shapers)
+    loop.start(context)
+    if remembering is not None:
+        remembering.learning = memory_mode == "session"
+    return loop
+
+
 def generate(engine: Engine, primer: np.ndarray, length: Length, sampler_settings: dict, seed: int,
              key: str | None = None, density: float | None = None, beam: dict | None = None,
-             grammar: GrammarSettings | None = None) -> np.ndarray:
+             grammar: GrammarSettings | None = None, memory=None, memory_mode: str = "player") -> np.ndarray:
     """One continuation of `primer`; the same arguments give the same events. `key` pins the controls and, with a
-    `grammar`, the scale mask; `grammar` None samples the model as it is (no shapers)."""
+    `grammar`, the scale mask; `grammar` None samples the model as it is (no shapers); `memory` (MemorySettings,
+    segue.inference.memory.player_memory) mixes in the session memory as segue serve does (answering_loop)."""
     logits = prime(engine, primer, key, density)
-    loop = SamplingLoop(Sampler(seed=seed, **sampler_settings), build_shapers(grammar, key) if grammar else ())
-    loop.start(primer if len(primer) else [codec.NO_EVENT])     # what prime() fed the model
+    loop = answering_loop(Sampler(seed=seed, **sampler_settings),
+                          primer if len(primer) else np.array([codec.NO_EVENT]),    # what prime() fed the model
+                          grammar, key, memory, memory_mode)
     if beam and (beam.get("beam_size", 1) > 1 or beam.get("branch_factor", 1) > 1):
         from segue.inference.beam import beam_search
 

@@ -167,6 +167,19 @@ def memory_settings_path(model_path: str | Path) -> Path:
     return Path(model_path).with_suffix(".memory.json")
 
 
+# The memory's modes (config.yaml daemon.memory, `segue generate --memory`): off; the player's notes are its
+# material (segue's answers are heard as context only); or both the player's notes and segue's own.
+MEMORY_MODES = ("off", "player", "session")
+
+
+def player_memory(model_path: str | Path, mode: str) -> MemorySettings | None:
+    """The memory segue serve plays `model_path` with in `mode`: the settings fitted for that model
+    (MemorySettings.for_model), or None when the mode is off or the model has none."""
+    if mode not in MEMORY_MODES:
+        raise SegueError(f"memory mode {mode!r}: use one of {', '.join(MEMORY_MODES)}")
+    return MemorySettings.for_model(model_path) if mode != "off" else None
+
+
 def cell(order: int, count: int, deterministic: bool) -> int:
     """Index of a confidence cell: longest seen order, count bucket of that context, determinism."""
     bucket = int(np.searchsorted(COUNT_EDGES, count, side="right"))
