@@ -19,6 +19,7 @@ import math
 import signal
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -66,7 +67,283 @@ def train(cfg: Config, data: str | Path, out: str | Path, resume: bool = False, 
 
     on_step(step) -> bool is a hook for tests: returning True requests a stop, exactly as Ctrl-C does.
     """
-    tc = cfg.train
+    run = _Run(cfg, data, out, resume, init_from, device)
+    # Ctrl-C / SIGTERM: finish the current step, write last.pt, exit cleanly (a second Ctrl-C aborts at once).
+    stop_requested = {"flag": False}
+    previous_handlers = _install_stop_handlers(stop_requested)
+    run.announce()
+    run.bar = _progress_bar(run.tc.max_steps, run.step, enabled=progress and run.dist.is_main)
+    if run.fine_tune and run.dist.is_main:
+        # A fine-tune is judged against where it started: the initial weights are eval step 0 and best.pt until a
+        # step beats them, so early stopping never hands back a model worse on the eval split than the one it was
+        # given (measured: two 35 s sessions, the shipped model, lr 3e-4: every eval after the start was worse).
+        run.last_eval, _ = run.evaluate_now()
+        run.bar.write(f"eval step 0 (the weights it starts from): loss {run.last_eval['loss']:.4f}")
+    run.window_start = time.monotonic()
+    try:
+        while run.end_reason is None:
+            run.optimizer_step()
+            run.evaluate_or_save()
+            # A stop request is honoured only here, after this step's eval and decisions, so the resumed run
+            # never skips an eval (and the early-stopping or stage decision it would have made).
+            if on_step is not None and on_step(run.step):
+                stop_requested["flag"] = True
+            if distributed.any_rank(stop_requested["flag"], run.dist) and run.end_reason is None:
+                run.end_reason = "interrupted"
+    finally:
+        run.bar.close()
+        _restore_handlers(previous_handlers)
+        run.close()
+    return run.finish()
+
+
+@dataclass
+class _Decision:
+    """What rank 0 decides after an eval; every rank follows it (broadcast as floats)."""
+    end: bool
+    stage: int
+    stage_start: int
+
+    def broadcast(self, dist) -> "_Decision":
+        end, stage, stage_start = distributed.broadcast_values(
+            [float(self.end), float(self.stage), float(self.stage_start)], dist)
+        return _Decision(bool(end), int(stage), int(stage_start))
+
+
+class _Run:
+    """One training run: the model, its optimizer and schedule, the data, and where the loop stands (step, stage,
+    elapsed), which is what a checkpoint's train_state holds. train() drives it."""
+
+    def __init__(self, cfg: Config, data: str | Path, out: str | Path, resume: bool, init_from: str | None,
+                 device: str):
+        self.cfg, self.tc, self.run, self.data = cfg, cfg.train, Path(out), data
+        self.resume, self.fine_tune = resume, bool(init_from) and not resume
+        self.dev, self.dist = _process(self.tc, device)
+        self._model(init_from)
+        self._data()
+        self.log = MetricsLog(self.run, resume_step=self.step if resume else None) if self.dist.is_main else None
+        self.data_summary = {"folder": str(Path(data).resolve()), **self.dataset.summary()}
+        self.started = time.monotonic()
+        self.bar = None
+        self.last_eval, self.last_save, self.end_reason = {}, time.monotonic(), None
+        self.window_tokens, self.window_start = 0, time.monotonic()
+
+    # --- set-up ------------------------------------------------------------------------------------------------------
+    def _model(self, init_from: str | None) -> None:
+        """Model, optimizer, schedule and early stopping: fresh, from a base model (fine-tune), or resumed."""
+        cfg, tc = self.cfg, self.tc
+        ckpt = load_checkpoint(self.run / "last.pt") if self.resume else None
+        if self.fine_tune:
+            base = load_checkpoint(init_from)
+            cfg.model = type(cfg.model)(**base["model_config"])   # fine-tuning keeps the base model's shape
+        torch.manual_seed(tc.seed)
+        self.model = build_model(cfg.model).to(self.dev)
+        if self.fine_tune:
+            self.model.load_state_dict(base["model"])
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+        self.scheduler = make_scheduler(self.optimizer, tc)
+        self.early = EarlyStopping(tc.patience, tc.min_delta, tc.gl_alpha)
+        self.step, self.stage, self.stage_start, self.elapsed = 0, 0, 0, 0.0
+        if ckpt is not None:
+            self._resume_from(ckpt)
+        self.trained = torch.nn.parallel.DistributedDataParallel(self.model) if self.dist.enabled else self.model
+
+    def _resume_from(self, ckpt: dict) -> None:
+        self.model.load_state_dict(ckpt["model"])
+        state = ckpt["train_state"]
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.early.load_state_dict(state["early_stop"])
+        self.step, self.stage, self.stage_start, self.elapsed = (state["step"], state["stage"], state["stage_start"],
+                                                                 state["elapsed"])
+        torch.set_rng_state(state["torch_rng"])
+        if self.dev.type == "cuda" and state.get("cuda_rng"):
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        still_room = "max_steps" in (state.get("ended") or "") and self.step < self.tc.max_steps
+        if state.get("ended") and not still_room:
+            raise SegueError(f"{self.run}: this run already ended ({state['ended']}); "
+                             "raise train.max_steps with --set or start a new run with --init-from")
+
+    def _data(self) -> None:
+        """Train batches; on rank 0 the eval sets, the unigram baseline and the run folder's config."""
+        cfg, tc, data = self.cfg, self.tc, self.data
+        self.dataset = dataset = EventDataset(data)
+        shifts = ALL_KEYS if cfg.data.all_keys else cfg.data.transpositions
+        conditioned = self.model.control_dim > 0
+        if cfg.data.controls not in CONTROL_MODES:
+            raise SegueError(f"config: 'data.controls' is {cfg.data.controls!r}; use one of {', '.join(CONTROL_MODES)}")
+        render_params = RenderParams.from_config(cfg.data.render) if cfg.data.rendered_share > 0 else None
+        self.batches = TrainBatches(dataset, conditioned, shifts, cfg.data.time_stretches, tc.seed, cfg.data.controls,
+                                    render_params, cfg.data.rendered_share, cfg.data.performance_weight)
+        # Eval: the plain eval split, and (when training renders scores) the same pieces as one fixed rendition
+        # each. Early stopping watches their mean: the model must serve quantized input (a DAW) and a pianist alike.
+        self.eval_sets, self.unigram = {}, math.nan
+        if not self.dist.is_main:
+            return
+        if not dataset.split_indices("eval"):
+            raise SegueError(f"{data}: dataset has no eval pieces; rebuild with a larger data.eval_fraction")
+        self.eval_sets["plain"] = eval_batches(dataset, conditioned, tc.eval_seq_len, tc.eval_batch_size,
+                                               tc.eval_max_windows)
+        if render_params is not None:
+            self.eval_sets["rendered"] = eval_batches(dataset, conditioned, tc.eval_seq_len, tc.eval_batch_size,
+                                                      tc.eval_max_windows, render_params, seed=tc.seed)
+        self.unigram = unigram_loss(train_event_counts(dataset), self.eval_sets["plain"])
+        self.run.mkdir(parents=True, exist_ok=True)
+        (self.run / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
+        (self.run / "run.json").write_text(json.dumps({"data": str(Path(data).resolve()),
+                                                       "world_size": self.dist.world_size}))
+
+    def announce(self) -> None:
+        if not self.dist.is_main:
+            return
+        dist = self.dist
+        print(f"model {self.cfg.model.kind} {count_parameters(self.model):,} parameters on {self.dev}"
+              f"{f' x{dist.world_size} processes' if dist.enabled else ''}; "
+              f"train {len(self.batches.pieces)} pieces, eval {len(self.dataset.split_indices('eval'))} pieces "
+              f"({sum(b.labels.size for b in self.eval_sets['plain']):,} eval positions"
+              f"{', plain and rendered' if len(self.eval_sets) > 1 else ''}); unigram baseline {self.unigram:.4f}",
+              flush=True)
+
+    # --- the loop: one optimizer step -------------------------------------------------------------------------------
+    def optimizer_step(self) -> None:
+        """One step on this rank's rows of the global batch, then (every log_every steps) the train log line."""
+        tc, dist = self.tc, self.dist
+        current = tc.stages[self.stage]
+        local_batch = current.batch_size // dist.world_size
+        rows = range(dist.rank * local_batch, (dist.rank + 1) * local_batch)
+        batch = self.batches.batch(self.step, current.seq_len, rows, current.batch_size)
+        inputs, labels, controls = to_tensors(batch, self.dev)
+        self.trained.train()
+        logits, _ = self.trained(inputs, controls, None)
+        loss, parts = total_loss(logits, labels, inputs, self.model, tc.l1, tc.rhythm_weight, tc.harmony_weight)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), tc.grad_clip if tc.grad_clip > 0 else math.inf)
+        self.optimizer.step()
+        self.scheduler.step()          # per batch: CLR's step_size counts batches
+        self.step += 1
+        self.window_tokens += int((labels != -100).sum()) * dist.world_size
+        if self.step % tc.log_every == 0 or self.step == 1:
+            self._log_train(current, loss, parts, grad_norm)
+        self.bar.update()
+
+    def _log_train(self, current, loss, parts: dict, grad_norm) -> None:
+        loss_value = distributed.mean_over_ranks(loss, self.dist)   # the global batch's loss, on every rank
+        if not self.dist.is_main:
+            return
+        lr = self.optimizer.param_groups[0]["lr"]
+        rate = self.window_tokens / max(time.monotonic() - self.window_start, 1e-9)
+        self.log.write("train", self.step, stage=self.stage, seq_len=current.seq_len, lr=lr, loss=loss_value, **parts,
+                       grad_norm=float(grad_norm), tokens_per_s=rate, elapsed_s=self.elapsed_now())
+        self.window_tokens, self.window_start = 0, time.monotonic()
+        self.bar.set_postfix(loss=f"{loss_value:.3f}", lr=f"{lr:.2e}", stage=f"{self.stage + 1}/{len(self.tc.stages)}",
+                             refresh=False)
+        if self.bar.disable:
+            print(f"step {self.step} stage {self.stage + 1} loss {loss_value:.4f} lr {lr:.2e} {rate:,.0f} tok/s",
+                  flush=True)
+
+    # --- the loop: eval and decisions (rank 0 decides, everyone follows) --------------------------------------------
+    def evaluate_or_save(self) -> None:
+        """At an eval step: evaluate, decide (end, next stage, go on) and save last.pt; between them, save last.pt
+        every checkpoint_minutes."""
+        current = self.tc.stages[self.stage]
+        stage_done_by_steps = current.max_steps is not None and self.step - self.stage_start >= current.max_steps
+        if self.step % self.tc.eval_every == 0 or stage_done_by_steps or self.step >= self.tc.max_steps:
+            decision, reason = _Decision(False, self.stage, self.stage_start), None
+            if self.dist.is_main:
+                decision, reason = self._decide(current, stage_done_by_steps)
+            decision = decision.broadcast(self.dist)
+            self.stage, self.stage_start = decision.stage, decision.stage_start
+            if decision.end:
+                self.end_reason = reason if self.dist.is_main else "stopped by rank 0"
+            if self.dist.is_main:
+                self.checkpoint(self.run / "last.pt", ended=self.end_reason)
+                self.last_save = time.monotonic()
+        elif self.dist.is_main and time.monotonic() - self.last_save > self.tc.checkpoint_minutes * 60:
+            self.checkpoint(self.run / "last.pt")
+            self.last_save = time.monotonic()
+
+    def _decide(self, current, stage_done_by_steps: bool) -> tuple[_Decision, str | None]:
+        """Rank 0: score this step, then end the run, move on to the next stage, or go on; and why."""
+        self.last_eval, improved = self.evaluate_now()
+        reason = _stage_end_reason(current, self.last_eval["loss"], stage_done_by_steps, self.early)
+        parts_text = "".join(f" {name} {self.last_eval[name + '_loss']:.4f}" for name in self.eval_sets
+                             if len(self.eval_sets) > 1)
+        self.bar.write(f"eval step {self.step}: loss {self.last_eval['loss']:.4f}{parts_text} (unigram "
+                       f"{self.unigram:.4f}) acc {self.last_eval['accuracy']:.3f} event-acc "
+                       f"{self.last_eval['event_accuracy']:.3f}{' *best' if improved else ''}"
+                       f"{f' -> {reason}' if reason else ''}")
+        if self.step >= self.tc.max_steps:
+            return _Decision(True, self.stage, self.stage_start), reason or "train.max_steps reached"
+        if reason and self.stage + 1 < len(self.tc.stages):
+            self._next_stage(reason)
+            return _Decision(False, self.stage + 1, self.step), reason
+        return _Decision(bool(reason), self.stage, self.stage_start), reason
+
+    def _next_stage(self, reason: str) -> None:
+        following = self.tc.stages[self.stage + 1]
+        self.early.reset_patience()
+        self.log.write("stage", self.step, stage=self.stage + 1, seq_len=following.seq_len)
+        self.bar.write(f"stage {self.stage + 2}/{len(self.tc.stages)}: seq_len {following.seq_len}, "
+                       f"batch {following.batch_size} ({reason})")
+
+    def evaluate_now(self) -> tuple[dict, bool]:
+        """Rank 0: score the eval sets at this step, log them, and keep best.pt if they improved."""
+        scores = evaluate_sets(self.model, self.eval_sets, self.dev)
+        improved = self.early.update(scores["loss"], self.step)
+        if improved:
+            self.checkpoint(self.run / "best.pt", scores)
+        self.log.write("eval", self.step, stage=self.stage, seq_len=self.tc.eval_seq_len, **scores,
+                       unigram=self.unigram, elapsed_s=self.elapsed_now())
+        return scores, improved
+
+    # --- checkpoints and the end -------------------------------------------------------------------------------------
+    def elapsed_now(self) -> float:
+        return self.elapsed + time.monotonic() - self.started
+
+    def checkpoint(self, path: Path, eval_metrics: dict | None = None, ended: str | None = None) -> None:
+        train_state = {"step": self.step, "stage": self.stage, "stage_start": self.stage_start,
+                       "elapsed": self.elapsed_now(), "optimizer": self.optimizer.state_dict(),
+                       "scheduler": self.scheduler.state_dict(), "early_stop": self.early.state_dict(),
+                       "torch_rng": torch.get_rng_state(),
+                       "cuda_rng": torch.cuda.get_rng_state_all() if self.dev.type == "cuda" else [],
+                       "config": self.cfg.to_dict(), "ended": ended}
+        save_checkpoint(make_checkpoint(self.model, self.cfg.model, train_state, eval_metrics or self.last_eval,
+                                        self.data_summary), path)
+
+    def close(self) -> None:
+        if self.dist.is_main:
+            if self.end_reason == "interrupted":
+                self.checkpoint(self.run / "last.pt")
+            self.log.close()
+        distributed.cleanup(self.dist)
+
+    def finish(self) -> dict:
+        """The result, and on rank 0 the closing line and the curves."""
+        early, unigram = self.early, self.unigram
+        result = {"steps": self.step, "stage": self.stage, "end_reason": self.end_reason, "best_eval_loss": early.best,
+                  "best_step": early.best_step, "unigram_loss": unigram, "last_eval": self.last_eval,
+                  "run": str(self.run), "elapsed_s": self.elapsed_now(), "model": self.model}
+        if not self.dist.is_main:
+            return result
+        # The unigram is fitted and scored on the plain eval split, so the verdict compares the plain loss.
+        best_eval = load_checkpoint(self.run / "best.pt")["eval"] if (self.run / "best.pt").is_file() else {}
+        plain = best_eval.get("plain_loss", early.best)
+        sets = (f" = mean of plain {plain:.4f} and rendered {best_eval['rendered_loss']:.4f}"
+                if "rendered_loss" in best_eval else "")
+        verdict = "below" if plain < unigram else "NOT below"
+        kept = ("; no step beat the weights it started from, which best.pt holds"
+                if self.fine_tune and early.best_step == 0 else "")
+        print(f"run ended at step {self.step} ({self.end_reason}); best eval loss {early.best:.4f}{sets} at step "
+              f"{early.best_step} (plain {verdict} the unigram baseline {unigram:.4f}){kept}; best.pt and last.pt in "
+              f"{self.run}", flush=True)
+        if self.end_reason != "interrupted":
+            _plot_quietly(self.run)
+        return result
+
+
+def _process(tc, device: str):
+    """(device, distributed context) for this process, after the checks that need neither the model nor data."""
     if not tc.stages:
         raise SegueError("train.stages is empty; give at least one {seq_len, batch_size} stage")
     if tc.threads > 0:
@@ -74,211 +351,10 @@ def train(cfg: Config, data: str | Path, out: str | Path, resume: bool = False, 
     dev = distributed.pick_device(device)
     dist = distributed.setup(dev)
     dev = distributed.pick_device(device, dist)
-    run = Path(out)
     for stage in tc.stages:
         if stage.batch_size % dist.world_size:
             raise SegueError(f"train.stages batch_size {stage.batch_size} must divide by the {dist.world_size} processes")
-
-    # --- model, optimizer, schedule, state -------------------------------------------------------------------
-    ckpt = load_checkpoint(run / "last.pt") if resume else None
-    if init_from and not resume:
-        base = load_checkpoint(init_from)
-        cfg.model = type(cfg.model)(**base["model_config"])   # fine-tuning keeps the base model's shape
-    torch.manual_seed(tc.seed)
-    model = build_model(cfg.model).to(dev)
-    if init_from and not resume:
-        model.load_state_dict(base["model"])
-    optimizer = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
-    scheduler = make_scheduler(optimizer, tc)
-    early = EarlyStopping(tc.patience, tc.min_delta, tc.gl_alpha)
-    step, stage, stage_start, elapsed = 0, 0, 0, 0.0
-    if ckpt is not None:
-        model.load_state_dict(ckpt["model"])
-        state = ckpt["train_state"]
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        early.load_state_dict(state["early_stop"])
-        step, stage, stage_start, elapsed = state["step"], state["stage"], state["stage_start"], state["elapsed"]
-        torch.set_rng_state(state["torch_rng"])
-        if dev.type == "cuda" and state.get("cuda_rng"):
-            torch.cuda.set_rng_state_all(state["cuda_rng"])
-        still_room = "max_steps" in (state.get("ended") or "") and step < tc.max_steps
-        if state.get("ended") and not still_room:
-            raise SegueError(f"{run}: this run already ended ({state['ended']}); "
-                             "raise train.max_steps with --set or start a new run with --init-from")
-    trained = torch.nn.parallel.DistributedDataParallel(model) if dist.enabled else model
-
-    # --- data ------------------------------------------------------------------------------------------------
-    dataset = EventDataset(data)
-    shifts = ALL_KEYS if cfg.data.all_keys else cfg.data.transpositions
-    conditioned = model.control_dim > 0
-    if cfg.data.controls not in CONTROL_MODES:
-        raise SegueError(f"config: 'data.controls' is {cfg.data.controls!r}; use one of {', '.join(CONTROL_MODES)}")
-    render_params = RenderParams.from_config(cfg.data.render) if cfg.data.rendered_share > 0 else None
-    batches = TrainBatches(dataset, conditioned, shifts, cfg.data.time_stretches, tc.seed, cfg.data.controls,
-                           render_params, cfg.data.rendered_share, cfg.data.performance_weight)
-    # Eval: the plain eval split, and (when training renders scores) the same pieces as one fixed rendition each.
-    # Early stopping watches their mean: the model must serve quantized input (a DAW) and a pianist alike.
-    eval_sets, unigram = {}, math.nan
-    if dist.is_main:
-        if not dataset.split_indices("eval"):
-            raise SegueError(f"{data}: dataset has no eval pieces; rebuild with a larger data.eval_fraction")
-        eval_sets["plain"] = eval_batches(dataset, conditioned, tc.eval_seq_len, tc.eval_batch_size,
-                                          tc.eval_max_windows)
-        if render_params is not None:
-            eval_sets["rendered"] = eval_batches(dataset, conditioned, tc.eval_seq_len, tc.eval_batch_size,
-                                                 tc.eval_max_windows, render_params, seed=tc.seed)
-        unigram = unigram_loss(train_event_counts(dataset), eval_sets["plain"])
-        run.mkdir(parents=True, exist_ok=True)
-        (run / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
-        (run / "run.json").write_text(json.dumps({"data": str(Path(data).resolve()), "world_size": dist.world_size}))
-    log = MetricsLog(run, resume_step=step if resume else None) if dist.is_main else None
-    data_summary = {"folder": str(Path(data).resolve()), **dataset.summary()}
-
-    def checkpoint(path: Path, eval_metrics: dict | None = None, ended: str | None = None) -> None:
-        train_state = {"step": step, "stage": stage, "stage_start": stage_start, "elapsed": elapsed_now(),
-                       "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                       "early_stop": early.state_dict(), "torch_rng": torch.get_rng_state(),
-                       "cuda_rng": torch.cuda.get_rng_state_all() if dev.type == "cuda" else [],
-                       "config": cfg.to_dict(), "ended": ended}
-        save_checkpoint(make_checkpoint(model, cfg.model, train_state, eval_metrics or last_eval, data_summary), path)
-
-    started = time.monotonic()
-
-    def elapsed_now() -> float:
-        return elapsed + time.monotonic() - started
-
-    # Ctrl-C / SIGTERM: finish the current step, write last.pt, exit cleanly (a second Ctrl-C aborts at once).
-    stop_requested = {"flag": False}
-    previous_handlers = _install_stop_handlers(stop_requested)
-    if dist.is_main:
-        print(f"model {cfg.model.kind} {count_parameters(model):,} parameters on {dev}"
-              f"{f' x{dist.world_size} processes' if dist.enabled else ''}; "
-              f"train {len(batches.pieces)} pieces, eval {len(dataset.split_indices('eval'))} pieces "
-              f"({sum(b.labels.size for b in eval_sets['plain']):,} eval positions"
-              f"{', plain and rendered' if len(eval_sets) > 1 else ''}); unigram baseline {unigram:.4f}", flush=True)
-    def evaluate_now() -> tuple[dict, bool]:
-        """Rank 0: score the eval sets at this step, log them, and keep best.pt if they improved."""
-        scores = evaluate_sets(model, eval_sets, dev)
-        improved = early.update(scores["loss"], step)
-        if improved:
-            checkpoint(run / "best.pt", scores)
-        log.write("eval", step, stage=stage, seq_len=tc.eval_seq_len, **scores, unigram=unigram,
-                  elapsed_s=elapsed_now())
-        return scores, improved
-
-    bar = _progress_bar(tc.max_steps, step, enabled=progress and dist.is_main)
-    last_eval, last_save, end_reason = {}, time.monotonic(), None
-    if init_from and not resume and dist.is_main:
-        # A fine-tune is judged against where it started: the initial weights are eval step 0 and best.pt until a
-        # step beats them, so early stopping never hands back a model worse on the eval split than the one it was
-        # given (measured: two 35 s sessions, the shipped model, lr 3e-4: every eval after the start was worse).
-        last_eval, _ = evaluate_now()
-        bar.write(f"eval step 0 (the weights it starts from): loss {last_eval['loss']:.4f}")
-    window_tokens, window_start = 0, time.monotonic()
-    try:
-        while end_reason is None:
-            current = tc.stages[stage]
-            local_batch = current.batch_size // dist.world_size
-            rows = range(dist.rank * local_batch, (dist.rank + 1) * local_batch)
-
-            # --- one optimizer step -------------------------------------------------------------------------
-            inputs, labels, controls = to_tensors(batches.batch(step, current.seq_len, rows, current.batch_size), dev)
-            trained.train()
-            logits, _ = trained(inputs, controls, None)
-            loss, parts = total_loss(logits, labels, inputs, model, tc.l1, tc.rhythm_weight, tc.harmony_weight)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip if tc.grad_clip > 0 else math.inf)
-            optimizer.step()
-            scheduler.step()          # per batch: CLR's step_size counts batches
-            step += 1
-            window_tokens += int((labels != -100).sum()) * dist.world_size
-
-            if step % tc.log_every == 0 or step == 1:
-                loss_value = distributed.mean_over_ranks(loss, dist)   # the global batch's loss, on every rank
-            if dist.is_main and (step % tc.log_every == 0 or step == 1):
-                lr = optimizer.param_groups[0]["lr"]
-                rate = window_tokens / max(time.monotonic() - window_start, 1e-9)
-                log.write("train", step, stage=stage, seq_len=current.seq_len, lr=lr, loss=loss_value, **parts,
-                          grad_norm=float(grad_norm), tokens_per_s=rate, elapsed_s=elapsed_now())
-                window_tokens, window_start = 0, time.monotonic()
-                bar.set_postfix(loss=f"{loss_value:.3f}", lr=f"{lr:.2e}", stage=f"{stage + 1}/{len(tc.stages)}",
-                                refresh=False)
-                if bar.disable:
-                    print(f"step {step} stage {stage + 1} loss {loss_value:.4f} lr {lr:.2e} {rate:,.0f} tok/s",
-                          flush=True)
-            bar.update()
-
-
-            # --- eval and decisions (rank 0 decides, everyone follows) --------------------------------------
-            stage_done_by_steps = current.max_steps is not None and step - stage_start >= current.max_steps
-            if step % tc.eval_every == 0 or stage_done_by_steps or step >= tc.max_steps:
-                decision = [0.0, float(stage), float(stage_start)]
-                if dist.is_main:
-                    last_eval, improved = evaluate_now()
-                    reason = _stage_end_reason(current, last_eval["loss"], stage_done_by_steps, early)
-                    parts_text = "".join(f" {name} {last_eval[name + '_loss']:.4f}" for name in eval_sets
-                                         if len(eval_sets) > 1)
-                    bar.write(f"eval step {step}: loss {last_eval['loss']:.4f}{parts_text} (unigram {unigram:.4f}) "
-                              f"acc {last_eval['accuracy']:.3f} event-acc {last_eval['event_accuracy']:.3f}"
-                              f"{' *best' if improved else ''}{f' -> {reason}' if reason else ''}")
-                    if step >= tc.max_steps:
-                        decision[0] = 1.0
-                        reason = reason or "train.max_steps reached"
-                    elif reason and stage + 1 < len(tc.stages):
-                        decision[1:] = [stage + 1.0, float(step)]
-                        early.reset_patience()
-                        log.write("stage", step, stage=stage + 1, seq_len=tc.stages[stage + 1].seq_len)
-                        bar.write(f"stage {stage + 2}/{len(tc.stages)}: seq_len {tc.stages[stage + 1].seq_len}, "
-                                  f"batch {tc.stages[stage + 1].batch_size} ({reason})")
-                    elif reason:
-                        decision[0] = 1.0
-                    final_reason = reason
-                decision = distributed.broadcast_values(decision, dist)
-                stage, stage_start = int(decision[1]), int(decision[2])
-                if decision[0]:
-                    end_reason = final_reason if dist.is_main else "stopped by rank 0"
-                if dist.is_main:
-                    checkpoint(run / "last.pt", ended=end_reason)
-                    last_save = time.monotonic()
-            elif dist.is_main and time.monotonic() - last_save > tc.checkpoint_minutes * 60:
-                checkpoint(run / "last.pt")
-                last_save = time.monotonic()
-
-            # A stop request is honoured only here, after this step's eval and decisions, so the resumed run
-            # never skips an eval (and the early-stopping or stage decision it would have made).
-            if on_step is not None and on_step(step):
-                stop_requested["flag"] = True
-            if distributed.any_rank(stop_requested["flag"], dist) and end_reason is None:
-                end_reason = "interrupted"
-    finally:
-        bar.close()
-        _restore_handlers(previous_handlers)
-        if dist.is_main:
-            if end_reason == "interrupted":
-                checkpoint(run / "last.pt")
-            log.close()
-        distributed.cleanup(dist)
-
-    result = {"steps": step, "stage": stage, "end_reason": end_reason, "best_eval_loss": early.best,
-              "best_step": early.best_step, "unigram_loss": unigram, "last_eval": last_eval,
-              "run": str(run), "elapsed_s": elapsed_now(), "model": model}
-    if dist.is_main:
-        # The unigram is fitted and scored on the plain eval split, so the verdict compares the plain loss.
-        best_eval = load_checkpoint(run / "best.pt")["eval"] if (run / "best.pt").is_file() else {}
-        plain = best_eval.get("plain_loss", early.best)
-        sets = (f" = mean of plain {plain:.4f} and rendered {best_eval['rendered_loss']:.4f}"
-                if "rendered_loss" in best_eval else "")
-        verdict = "below" if plain < unigram else "NOT below"
-        kept = ("; no step beat the weights it started from, which best.pt holds"
-                if init_from and not resume and early.best_step == 0 else "")
-        print(f"run ended at step {step} ({end_reason}); best eval loss {early.best:.4f}{sets} at step "
-              f"{early.best_step} (plain {verdict} the unigram baseline {unigram:.4f}){kept}; best.pt and last.pt in "
-              f"{run}", flush=True)
-        if end_reason != "interrupted":
-            _plot_quietly(run)
-    return result
+    return dev, dist
 
 
 def evaluate_sets(model, eval_sets: dict, device) -> dict:
