@@ -1,0 +1,176 @@
+"""Any bytes at all into the input path (issue 22): the session survives, nothing malformed reaches the codec, thru or
+the take, and nothing segue played is left sounding. A property test over random byte streams (thousands of them),
+and the pieces it rests on: the message check, the bounded inbox, the flood shedding, the recorder."""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+
+import mido
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from daemon.inbox import Inbox
+from daemon.input_check import malformed
+from daemon.jack_client import EventJoiner
+from daemon.recorder import Recorder
+from daemon.session import Session, shed_oldest_notes
+from segue.codec import codec
+from segue.codec.codec import NoteEdge
+from segue.config import DaemonConfig
+from tests.daemon.fakes import FakeInput, FakeOutput, ScriptedEngine, wait_for
+from tests.daemon.test_session import sounding
+
+
+class VocabularyEngine(ScriptedEngine):
+    """The scripted engine, refusing events outside the vocabulary as the real engine does."""
+
+    def _check(self, events):
+        for event in events:
+            if not 0 <= int(event) < codec.NUM_CLASSES:
+                raise ValueError(f"event {event} is outside the {codec.NUM_CLASSES}-class vocabulary")
+
+    def step(self, event, controls=None):
+        self._check([event])
+        return super().step(event, controls)
+
+    def feed(self, events, controls=None):
+        self._check(events)
+        return super().feed(events, controls)
+
+
+def run_session(events: list[bytes], folder, own_jack_path: bool) -> tuple[list, Session, Recorder]:
+    cfg = dataclasses.replace(DaemonConfig(), silence_ms=20.0, lookahead_ms=50.0, thru=True, response_seconds=0.2)
+    out, port_in, origin = FakeOutput(), FakeInput(), time.perf_counter()
+    recorder = Recorder(folder, origin)
+    session = Session(cfg, VocabularyEngine(), out, port_in, origin=origin, recorder=recorder)
+    session.start()
+    loop = threading.Thread(target=session.run, daemon=True)
+    loop.start()
+    joiner = EventJoiner()
+    for event in events:
+        # segue's own JACK client joins events into messages; python-rtmidi hands each event over as it is
+        for message in (joiner.messages(event) if own_jack_path else [list(event)]):
+            port_in.play(message)
+    for pitch in (60, 64):                          # a phrase after the junk: the session still answers it
+        port_in.play([0x90, pitch, 80])
+        port_in.play([0x80, pitch, 0])
+    wait_for(lambda: not session.queue._items, timeout=10)
+    session.request_stop()
+    loop.join(10)
+    session.close()
+    return out.messages(), session, recorder
+
+
+byte_streams = st.lists(st.binary(min_size=1, max_size=6), min_size=1, max_size=30)
+weighted_streams = st.lists(st.one_of(
+    st.binary(min_size=1, max_size=6),
+    st.tuples(st.sampled_from([0x80, 0x90, 0xB0, 0xC0, 0xE0, 0xF0, 0xF8]), st.binary(min_size=0, max_size=3))
+    .map(lambda parts: bytes([parts[0]]) + parts[1])), min_size=1, max_size=30)
+
+
+@settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                      HealthCheck.function_scoped_fixture])
+@given(events=st.one_of(byte_streams, weighted_streams), own_jack_path=st.booleans())
+def test_random_bytes_never_kill_the_session_nor_leave_a_note_sounding(tmp_path, events, own_jack_path):
+    sent, session, recorder = run_session(events, tmp_path, own_jack_path)
+    assert session.failure is None, session.failure
+    assert all(malformed(message) is None for message in sent), [m for m in sent if malformed(m)]
+    assert sounding(sent) == set()                  # what segue played (and passed thru) was all released
+    take = mido.MidiFile(recorder.path)             # the take is whole and readable
+    assert [track.name for track in take.tracks] == ["player", "segue"]
+
+
+@pytest.mark.parametrize("message, why", [
+    ([0x90, 0x3C, 0xF8], "a data byte above 127"), ([0x90, 0xFF, 0xFF], "a data byte above 127"),
+    ([0x90, 0x3C], "2 bytes where its status byte says 3"), ([0xC0, 5, 5], "3 bytes where its status byte says 2"),
+    ([0x3C, 0x40], "no status byte"), ([0xF8, 0x01], "2 bytes where its status byte says 1"), ([], "empty")])
+def test_malformed_messages_are_named(message, why):
+    assert malformed(message) == why
+
+
+def test_whole_messages_pass(message=None):
+    for ok in ([0x90, 60, 100], [0x80, 60, 0], [0xC0, 5], [0xD0, 64], [0xE0, 0, 64], [0xF8], [0xF2, 1, 2],
+               [0xF0, 0x7E, 0x7F, 0xF7], [0xF0, 0x01]):
+        assert malformed(ok) is None
+
+
+def test_the_inbox_drops_malformed_messages_says_so_once_and_counts(caplog):
+    inbox = Inbox()
+    with caplog.at_level(logging.WARNING, logger="segue.daemon"):
+        assert not inbox.put_message(0.0, [0x90, 0x3C, 0xF8])
+        assert not inbox.put_message(0.1, [0x90, 0xFF, 0xFF])
+        assert inbox.put_message(0.2, [0x90, 60, 90])
+    assert [r.message for r in caplog.records if "malformed" in r.message].__len__() == 1
+    assert inbox.get_nowait() == (0.2, [0x90, 60, 90])
+    assert inbox.summaries() == ["input: 2 malformed MIDI message(s) dropped in all"]
+
+
+def test_a_full_inbox_drops_the_oldest_but_keeps_every_release_before_what_came_after():
+    inbox = Inbox(capacity=4)
+    inbox.put_message(0.0, [0x90, 60, 90])
+    inbox.put_message(0.1, [0xB0, 64, 127])
+    inbox.put_message(0.2, [0x80, 60, 0])
+    inbox.put_message(0.3, [0xB0, 64, 0])
+    for i in range(6):
+        inbox.put_message(1.0 + i, [0x90, 70 + i, 90])
+    inbox.put((5.0, "stop word"))                   # never dropped
+    taken = []
+    while True:
+        try:
+            taken.append(inbox.get_nowait())
+        except Exception:                           # queue.Empty
+            break
+    assert taken[:2] == [(0.2, [0x80, 60, 0]), (0.3, [0xB0, 64, 0])]   # the releases, first, in order
+    assert [t for t, _ in taken[2:]] == [3.0, 4.0, 5.0, 6.0, 5.0]      # the last four notes, the stop word
+    assert inbox.dropped == 6
+
+
+def test_shedding_keeps_the_latest_notes_and_every_release_of_a_note_the_model_heard():
+    heard_before = [NoteEdge(0, True, 50, 0)]       # the end of a note the model already heard
+    edges = heard_before + [edge for i in range(10) for edge in (NoteEdge(i, False, 60 + i, 80),
+                                                                 NoteEdge(i + 1, True, 60 + i, 0))]
+    kept, shed = shed_oldest_notes(edges, limit=7)
+    assert shed == 7
+    assert kept[0] == NoteEdge(0, True, 50, 0)
+    assert [e.pitch for e in kept[1:]] == [67, 67, 68, 68, 69, 69]
+    assert shed_oldest_notes(edges[:5], limit=7) == (edges[:5], 0)
+
+
+def test_the_recorder_leaves_out_what_it_cannot_write_and_survives_a_removed_folder(tmp_path, caplog):
+    folder = tmp_path / "takes"
+    recorder = Recorder(folder, origin=0.0)
+    for message in ([0x90, 0x3C], [0xB0, 0x40], [0xC0, 5, 5], [0x90, 0xF8, 0x50]):
+        recorder.player(message, 0.1)
+    recorder.player([0x90, 60, 80], 0.5)
+    recorder.segue([0x90, 72, 80], 0.6)
+    first = recorder.flush()
+    for path in folder.iterdir():
+        path.unlink()
+    folder.rmdir()                                  # removed mid-session
+    recorder.player([0x80, 60, 0], 1.0)
+    recorder.segue([0x80, 72, 0], 1.2)
+    with caplog.at_level(logging.WARNING, logger="segue.daemon"):
+        assert recorder.flush() == first
+    take = mido.MidiFile(first)
+    notes = [(m.type, m.note) for track in take.tracks for m in track if not m.is_meta]
+    assert notes == [("note_on", 60), ("note_off", 60), ("note_on", 72), ("note_off", 72)]
+    assert sum("malformed" in r.message for r in caplog.records) <= 1
+
+
+def test_a_record_folder_that_cannot_be_written_is_said_once_and_the_take_goes_to_the_temporary_folder(tmp_path,
+                                                                                                     caplog):
+    folder = tmp_path / "takes"
+    recorder = Recorder(folder, origin=0.0)
+    recorder.player([0x90, 60, 80], 0.5)
+    folder.rmdir()
+    folder.write_text("a file where the folder was")    # no folder can be made there, even by root
+    with caplog.at_level(logging.WARNING, logger="segue.daemon"):
+        assert recorder.flush() is None and recorder.flush() is None
+        rescued = recorder.flush(final=True)
+    assert sum("cannot write" in r.message for r in caplog.records) == 2      # once, and the rescue
+    assert mido.MidiFile(rescued).tracks[0].name == "player"
+    rescued.unlink()
