@@ -29,6 +29,8 @@ BARS, BEATS_PER_BAR = 2, 4
 JITTER_S = 0.015
 START_HIT_S = 0.030
 GRID_HIT_S = 0.040
+SILENCE_MS = 500             # the player's longest gap is 0.3 s plus jitter; a stalled bench thread must not look
+                             # like the end of a phrase
 EIGHTH_CHANCE = 0.3          # a beat the player splits into two eighths
 ARPEGGIO = (60, 64, 67, 72, 67, 64, 62, 65)
 
@@ -70,20 +72,23 @@ def nearest(t: float, t0: float, step: float) -> float:
 def one_tempo(jack, model: Path, workdir: Path, bpm: float, turns: int, on_beat: str, rng: random.Random) -> dict:
     beat = 60.0 / bpm
     answer_s = BARS * BEATS_PER_BAR * beat + 0.5
-    daemon = Daemon(jack, model, workdir, "--length", f"{answer_s:.3f}", "--on-beat", on_beat, client=f"pulse{int(bpm)}")
+    daemon = Daemon(jack, model, workdir, "--length", f"{answer_s:.3f}", "--on-beat", on_beat,
+                    "--silence-ms", str(SILENCE_MS), client=f"pulse{int(bpm)}")
     listener, player = Listener(f"pulse-listener{int(bpm)}"), Player(f"pulse-player{int(bpm)}")
     starts, shares, late = [], [], []
     try:
         jack.connect(daemon.out_port, f"pulse-listener{int(bpm)}:in")
         jack.connect(f"pulse-player{int(bpm)}:out", daemon.in_port)
         time.sleep(0.5)
-        for turn in range(turns):
+        for _ in range(turns):
+            before = len(daemon.turns())
             t0 = time.perf_counter() + 0.3
             released = play(player, player_phrase(bpm, rng), t0)
             if not wait_until(lambda: listener.note_ons(released), 10):
                 starts.append(float("inf"))
                 continue
-            assert wait_until(lambda: len(daemon.turns()) == turn + 1, answer_s + 10), daemon.output()[-2000:]
+            assert wait_until(lambda: len(daemon.turns()) > before and daemon.turns()[-1]["ended_by"] == "length",
+                              answer_s + 10), daemon.output()[-2000:]
             ons = [t for t, _ in listener.note_ons(released)]
             starts.append(nearest(ons[0], t0, beat))
             window = [t for t in ons if t < ons[0] + BARS * BEATS_PER_BAR * beat]

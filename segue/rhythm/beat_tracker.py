@@ -47,16 +47,21 @@ import numpy as np
 
 CHORD_WINDOW_S = 0.04        # onsets this close are one chord (pianists spread a chord's notes over ~10-40 ms)
 MIN_BEAT_S, MAX_BEAT_S = 0.25, 1.3   # the tactus range: 46..240 bpm
+MAX_CHORD = 4                # an onset weighs its chord's notes (at most this many) ...
+ACCENT_VELOCITY = 80.0       # ... times (velocity / this) ** 2: chords and loud notes mark the beat (Dixon's salience)
 PREFERRED_BEAT_S = 0.55      # Moelants 2002: the preferred tactus lies near 100-120 bpm
 PRIOR_OCTAVES = 1.0          # SD of the tactus preference, in octaves of the period
 SUBDIVISIONS = (1, 2, 3, 4)  # a beat's grid: the beat and its 2-, 3- and 4-part subdivisions
-SUBDIVISION_CREDIT = (1.0, 1.0, 0.0, 0.9)   # the beat from its halves as from itself; thirds: none (below)
+SUBDIVISION_CREDIT = (1.0, 1.0, 0.0, 0.9)   # the beat from its halves as from itself; thirds: none (below) ...
+SUBDIVISION_SUPPORT = 10.0   # ... and from a subdivision at most this many times the beat's own coherence
 BINS_PER_OCTAVE = 24         # 2.9% apart: the oscillator tracks the tempo between bins
 MEMORY_BEATS = 6.0           # the bank forgets over about a 4/4 bar and a half of each period ...
 MIN_MEMORY_S = 2.0           # ... the bank never faster than this (fast subdivision periods would hold few notes)
 PHASE_GAIN = 0.8             # share of an on-beat onset's timing error the anchor takes
 PERIOD_GAIN = 0.4            # share of it the period takes (Large & Kolen: period correction slower than phase)
 LINE_BEATS = 4.0             # the least-squares beat line forgets over this many beats
+LINE_MIN_WEIGHT = 1.5        # ... and is drawn once its onsets weigh this much (two clear on-beat onsets) ...
+LINE_MIN_SPREAD = 0.15       # ... spread over beats this much (weighted variance of their beat numbers)
 FIT_MEMORY_BEATS = 6.0       # the fit (the confidence) forgets over this many beats
 SHRINK_ONSETS = 4.0          # the fit counts for n / (n + this) after n (effective) onsets: a few notes prove little
 FOCUS = 2.0                  # attentional focus: weight 0.68 at 0.1 beat off the beat, 0.14 at a quarter beat
@@ -64,7 +69,7 @@ SWITCH_MARGIN = 1.05         # the bank's best hypothesis must beat the oscillat
 SWITCH_ONSETS = 2            # ... on this many successive onsets to re-seed it
 SWITCH_HEARD = 6.0           # ... and rest on this many (effective) onsets: a few notes do not overturn a tempo
 NEAR_BINS = 3                # a best hypothesis this near (9%) is the oscillator's own tempo, not a switch ...
-PHASE_CHECK = 0.3            # ... unless the bank hears that period this clearly, its beats half a beat off
+PHASE_CHECK = 0.1            # ... unless the bank hears that period this clearly, its beats half a beat off
 STALE_BEATS = 8.0            # silence this long (in beats) and the pulse is no longer trusted
 
 
@@ -123,7 +128,7 @@ class BeatTracker:
     def _take(self, group: tuple[float, float, int, float]) -> None:
         _, total, notes, velocities = group
         t = total / notes                   # the chord's mean onset: a melody lead does not move the beat
-        weight = math.sqrt(notes) * (0.5 + velocities / notes / 127.0)
+        weight = min(notes, MAX_CHORD) * (velocities / notes / ACCENT_VELOCITY) ** 2
         stale = self.period is not None and t - self.last_update > STALE_BEATS * self.period
         self._resonate(t, weight)
         if self.period is not None and not stale:
@@ -162,7 +167,7 @@ class BeatTracker:
         """Weighted least squares of onset time on beat number over the recent on-beat onsets, forgetting over
         LINE_BEATS beats (recursive, constant memory): the anchor and the period it gives average the player's
         jitter over several beats, where Large & Kolen's corrections follow the last onset. False (nothing done)
-        until two different beats carry onsets. The sums hold (b, tau) relative to the current anchor beat and the
+        until different beats carry enough weight. The sums hold (b, tau) relative to the current anchor beat and the
         current line: b = beats from the anchor, tau = time minus anchor + b * period."""
         s0, s1, s2, t0, t1 = self.line
         d, shift = beats, beats * self.period            # the anchor moves to the expected beat
@@ -174,8 +179,8 @@ class BeatTracker:
         self.line = np.array([s0, s1, s2, t0, t1])
         self.anchor = expected
         det = s0 * s2 - s1 * s1
-        if det <= 1e-6 * max(s0 * s0, 1e-12):
-            return False
+        if s0 < LINE_MIN_WEIGHT or det < LINE_MIN_SPREAD * s0 * s0:
+            return False                                # a line through two points, one of them a weak guess
         slope = (s0 * t1 - s1 * t0) / det                # seconds per beat the period is off
         intercept = (t0 - slope * s1) / s0              # seconds the anchor is off
         slope = float(np.clip(self.period + slope, MIN_BEAT_S, MAX_BEAT_S)) - self.period
@@ -193,7 +198,13 @@ class BeatTracker:
 
     def _evidence(self) -> tuple[np.ndarray, np.ndarray]:
         """(per tactus candidate: its grid's best credited coherence, which subdivision gave it)."""
-        credited = self._coherence()[self.sub_index] * self.credit
+        coherence = self._coherence()
+        # A subdivision's regularity speaks for a beat only as far as the beat's own points carry onsets too
+        # (SUBDIVISION_SUPPORT x its own coherence): onsets every 0.75 s all lie on a 0.25 s grid, yet they are
+        # no evidence of a 0.5 s beat, whose every other point is empty.
+        own = coherence[self.tactus]
+        credited = np.minimum(coherence[self.sub_index], SUBDIVISION_SUPPORT * np.maximum(own, 0.0)) * self.credit
+        credited[0] = own
         best = np.argmax(credited, axis=0)
         return credited[best, np.arange(len(self.tactus))], best
 
@@ -227,12 +238,17 @@ class BeatTracker:
             self.fit_mass, self.fit_square = float(self.mass[beat]), float(self.square[beat])
         self.period = float(self.periods[self.tactus[best]])
         self.line = np.zeros(5)
-        # The phase: of the beat period itself if it holds, else of the subdivision that gave the evidence.
-        k = 0 if self._coherence()[self.tactus[best]] > 0.1 else int(subdivision[best])
-        index = self.sub_index[k, best]
-        grid = self.periods[index]
-        zero = -np.angle(self.z[index]) / (2 * np.pi) * grid      # a time on that grid
-        self.anchor = zero + round((t - zero) / grid) * grid
+        # The phase: the beat period's own phasor points at its heavier points; where the evidence came from a
+        # subdivision, whose phase is the more precise, its point nearest to that.
+        beat = self.periods[self.tactus[best]]
+        zero = -np.angle(self.z[self.tactus[best]]) / (2 * np.pi) * beat      # a time on the beat's grid
+        k = int(subdivision[best])
+        if k > 0:
+            index = self.sub_index[k, best]
+            grid = self.periods[index]
+            sub_zero = -np.angle(self.z[index]) / (2 * np.pi) * grid
+            zero = sub_zero + round((zero - sub_zero) / grid) * grid
+        self.anchor = zero + round((t - zero) / beat) * beat
 
     def _off_phase(self, current: int) -> bool:
         """The bank hears the oscillator's own period clearly but with its beats half a beat or more away from the
