@@ -29,6 +29,7 @@ from daemon.generator import (Answer, AnswerDone, AnswerOpened, ForgetMemory, Ge
 from daemon.live_controls import CCMap, Change, LiveControls
 from daemon.policy import TurnPolicy
 from daemon.safety import EchoFilter
+from daemon.status_line import StatusLine, status_of
 from daemon.scheduler import Scheduler, Sent
 from daemon.turn_log import SessionStats
 
@@ -93,6 +94,7 @@ class Session:
         self.sampler = sampler or Sampler(cfg.temperature, cfg.top_k, cfg.top_p, cfg.min_p, cfg.seed)
         self.controls = LiveControls(CCMap(cfg.cc_map), self.sampler, cfg.response_seconds, engine, follower, pinned)
         self.stats = SessionStats(turn_log, self.origin)
+        self.status_line = StatusLine(terminal=False if verbose else None)   # -v: in the log, not on one line
         self.scheduler = Scheduler(output, spin_s=cfg.spin_ms / 1000.0, on_sent=self._on_sent,
                                    echo=EchoFilter(cfg.echo_window_ms / 1000.0),
                                    realtime_priority=cfg.realtime_priority, on_released=self._on_released,
@@ -160,6 +162,7 @@ class Session:
         self.scheduler.stop()
         self._send_state(False)
         self.flush_record(final=True)
+        self.status_line.close()
         shed = [f"input: {self.notes_shed} notes of a flood never reached the model"] if self.notes_shed else []
         for line in self.queue.summaries() + shed:
             log.warning(line)
@@ -432,6 +435,7 @@ class Session:
             self._release_all(now, f"no input for {self.cfg.stale_key_seconds:g} s (a note-off lost on the way?)")
         if turn is not None and turn.started and self.policy.mode == "continuous":
             self._end_continuous(now, turn)
+        self.status_line.show(now, status_of(self, now))
         if self.port_watch is not None and now >= self.next_watch:
             self.next_watch = now + 1.0
             line = self.port_watch()
