@@ -20,6 +20,7 @@ import numpy as np
 
 from segue.codec import codec
 from segue.evaluation import musical_metrics as mm
+from segue.evaluation import pulse_metrics
 from segue.evaluation.baselines import ALL_KEYS, MarkovModel, MarkovSource
 from segue.codec.codec import Note
 from segue.codec.codec import shift_steps_of
@@ -153,6 +154,8 @@ def measure_continuation(passage: Passage, notes: list[Note], seconds: float) ->
         "motif_intervals": motifs["interval"],
         "motif_ioi": motifs["ioi_ratio"],
         "notes": float(len(notes)),
+        **pulse_metrics.measures([n.start for n in passage.primer_notes], passage.primer_seconds,
+                                 [n.start for n in clipped], seconds),
     }
     return values, {"pc": pc, "ioi": ioi}
 
@@ -182,6 +185,7 @@ COLUMNS = [
     ("pc_set_oa", "PC set OA", "set"),
     ("ioi_set_oa", "IOI set OA", "set"),
 ]
+COLUMNS += pulse_metrics.COLUMNS                     # the pulse (issue 26)
 
 
 def summarise(pieces: list[PieceMeasures], systems: Sequence[str]) -> dict[str, dict[str, float]]:
@@ -214,6 +218,7 @@ def summarise(pieces: list[PieceMeasures], systems: Sequence[str]) -> dict[str, 
 # melody voiced as the pianist voiced it), so each system's gap gets an interval: the standard errors of two means
 # overstate it, as a hard primer is hard for both.
 GAP_MEASURES = ("key_corr", "notes", "polyphony", "velocity_sd", "melody_lead", "long_5s")
+GAP_MEASURES += pulse_metrics.GAP_MEASURES
 
 
 def _gap_to_real(pieces: list[PieceMeasures], system: str, key: str) -> dict[str, float]:
@@ -266,6 +271,7 @@ MEANINGS = {
     "pc_set_oa": "Yang & Lerch set overlap of pitch-class histograms with the real set (real row: its ceiling)",
     "ioi_set_oa": "... of IOI histograms",
 }
+MEANINGS.update(pulse_metrics.MEANINGS)
 
 
 def format_table(summary: dict[str, dict[str, float]], seconds: float) -> str:
