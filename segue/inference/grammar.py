@@ -5,6 +5,8 @@
   FollowDynamics   VELOCITY events drawn toward the context's recent level (what the player has been playing)
   PinnedKey        a soft scale mask on NOTE_ONs for a pinned key ("D minor")
   FollowKey        the same mask for the key the context has been playing, when no key is pinned
+  FollowPulse      TIME_SHIFT draws toward the grid of the pulse the context has been playing, when it is sure of
+                   one (segue/inference/pulse_preference.py)
   YieldToMemory    with session memory: these preferences step back by the memory's weight (the cap and the
                    note-off mask still hold)
 
