@@ -15,6 +15,7 @@ import collections
 import logging
 import queue
 import threading
+import time
 
 from daemon.input_check import InputCheck
 from segue.codec.midi import (ALL_NOTES_OFF_CC, ALL_SOUND_OFF_CC, CONTROL_CHANGE, PEDAL_DOWN, SUSTAIN_CC, channel_of,
@@ -49,6 +50,7 @@ class Inbox:
         self._kept: dict[tuple, tuple] = {}                # releases of dropped messages, oldest first
         self._cond = threading.Condition(threading.Lock())
         self.dropped = 0
+        self.last_drop: float | None = None                # perf_counter time of the latest flood drop
         self.check = InputCheck()
 
     def put_message(self, stamp: float, data) -> bool:
@@ -76,6 +78,7 @@ class Inbox:
                 break
         self._messages -= 1
         self.dropped += 1
+        self.last_drop = time.perf_counter()
         if self.dropped == 1:
             log.warning("input: more MIDI than segue can take (a flood?); dropping the oldest messages, keeping note "
                         "and pedal releases. Said once; counted.")

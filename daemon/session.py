@@ -47,6 +47,11 @@ RESET_CCS = {ALL_SOUND_OFF_CC: "all sound off", ALL_NOTES_OFF_CC: "all notes off
 # hears the latest of it and is ready to answer as soon as the flood ends (instead of after minutes of backlog).
 GENERATOR_BEHIND = 2
 UNHEARD_AT_MOST = 512
+# After a flood a note-off may have been lost before segue saw it (python-rtmidi's queue drops without a word): keys
+# still down this long after the last input, with input lost in the LOST_INPUT_RECENT_S before it, count as released
+# (measured: without it, the answer after a 30 s flood on python-rtmidi's clients came 10 s late, stale_key_seconds).
+LOST_INPUT_STALE_S = 0.5
+LOST_INPUT_RECENT_S = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -443,10 +448,13 @@ class Session:
                 log.warning(line)
 
     def _stale_at(self) -> float | None:
-        """When keys or the pedal still down count as released (a lost note-off must not block the turn for good)."""
+        """When keys or the pedal still down count as released (a lost note-off must not block the turn for good).
+        Soon after input was lost (a flood: the backend's queue or the inbox dropped messages, releases among them
+        where the backend dropped them), keys still down are presumed released after LOST_INPUT_STALE_S instead."""
         if not (self.policy.keys_down or self.policy.sustain_down):
             return None
-        return self.last_input + self.cfg.stale_key_seconds
+        lost = self.queue.last_drop is not None and self.queue.last_drop >= self.last_input - LOST_INPUT_RECENT_S
+        return self.last_input + (LOST_INPUT_STALE_S if lost else self.cfg.stale_key_seconds)
 
     def _end_continuous(self, now: float, turn: Turn) -> None:
         """Continuous mode plays along while the player plays, then for the answer length after the player's last
