@@ -1,5 +1,5 @@
-"""A flood into `segue serve` over a real JACK server, from an independent raw-bytes client (tests/daemon/raw_sender.py),
-on segue's own JACK client and on python-rtmidi's, taken in turn:
+"""A flood into `segue serve` over a real JACK server, from an independent raw-bytes client
+(tests/daemon/raw_sender.py), on segue's own JACK client and on python-rtmidi's, taken in turn:
 
     python bench/flood.py                              # 20,000 messages a second for 30 s, one CPU hog as load
     python bench/flood.py --rate 5000 --seconds 10 --hogs 2

@@ -77,8 +77,8 @@ def serve(cfg, *, grammar=None, learn: bool = False, stats: bool = False, verbos
     """`cfg` is config.yaml's daemon section, `grammar` its sampling section (None: the defaults)."""
     check_config(cfg)
     # The stop signals (SIGINT, SIGTERM, SIGHUP ...: daemon/stop_signals.py) must reach the main thread, which sleeps
-    # on the input queue: a signal delivered to one of the many C threads (JACK, ONNX Runtime) would not wake it. Threads inherit the mask, so block the signals while
-    # everything starts and unblock them in the main thread only.
+    # on the input queue: a signal delivered to one of the many C threads (JACK, ONNX Runtime) would not wake it.
+    # Threads inherit the mask, so block the signals while everything starts and unblock them in the main thread only.
     signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     try:
         return _serve(cfg, grammar=grammar, learn=learn, stats=stats, verbose=verbose, turn_log=turn_log)

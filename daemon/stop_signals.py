@@ -25,8 +25,8 @@ STOP_SIGNALS = frozenset(getattr(signal, name) for name in (
     "SIGXFSZ", "SIGPWR") if hasattr(signal, name))
 # A clean shutdown takes well under a second (a few JACK periods of grace for the last note-offs, threads joined),
 # but a JACK server starved on a loaded machine (its cycles given up on, half a second each) answers late, not never:
-# measured here, 4 s cut one such shutdown short (jackd gave up on 211 cycles meanwhile), leaving notes sounding. A user in a hurry sends a
-# second signal.
+# measured here, 4 s cut one such shutdown short (jackd gave up on 211 cycles meanwhile), leaving notes sounding.
+# A user in a hurry sends a second signal.
 GRACE_S = 10.0
 # A second signal this soon after the first is the same keypress bouncing or a script sending two: not "hurry up".
 SECOND_SIGNAL_S = 0.5
