@@ -36,10 +36,10 @@ def test_a_phrase_heard_before_is_predicted_from_its_start():
 
 def test_nothing_is_mixed_in_before_the_memory_has_seen_anything_or_when_untrained():
     memory = SessionMemory(_trusting())
-    memory_loop = SamplingLoop(None, [memory])   # its context takes in every event too
+    memory_loop = SamplingLoop(None, [memory])
     assert np.array_equal(memory_loop.shape(UNIFORM.copy()), UNIFORM)
     untrained = SessionMemory(MemorySettings(order=6))
-    untrained_loop = SamplingLoop(None, [untrained])   # its context takes in every event too
+    untrained_loop = SamplingLoop(None, [untrained])
     for event in _phrase() * 3:
         untrained_loop.observe(event)
     assert np.array_equal(untrained_loop.shape(UNIFORM.copy()), UNIFORM)
@@ -48,7 +48,7 @@ def test_nothing_is_mixed_in_before_the_memory_has_seen_anything_or_when_untrain
 @pytest.mark.parametrize("transpose, recognised", [(True, True), (False, False)])
 def test_the_transposition_invariant_memory_hears_a_motif_moved_up_a_third(transpose, recognised):
     memory = SessionMemory(_trusting(transpose=transpose))
-    memory_loop = SamplingLoop(None, [memory])   # its context takes in every event too
+    memory_loop = SamplingLoop(None, [memory])
     moved = _phrase(64)
     for event in _phrase(60) + [codec.time_shift(50)] + moved[:5]:
         memory_loop.observe(event)
@@ -67,7 +67,7 @@ def _played(tonic, velocity_bin, steps):
 @pytest.mark.parametrize("coarse, longest_match", [(True, 6), (False, 1)])
 def test_coarse_contexts_hear_a_phrase_played_again_with_other_timing_and_dynamics(coarse, longest_match):
     memory = SessionMemory(_trusting(coarse=coarse))
-    memory_loop = SamplingLoop(None, [memory])   # its context takes in every event too
+    memory_loop = SamplingLoop(None, [memory])
     first, again = _played(60, 20, (24, 27, 22, 30)), _played(60, 21, (21, 29, 25, 28))   # same classes, not steps
     for event in first + [codec.time_shift(50)] + again[:7]:
         memory_loop.observe(event)
@@ -88,7 +88,7 @@ def test_coarse_classes_keep_apart_what_a_player_hears_as_different():
 
 def test_a_replay_goes_on_past_the_release_of_a_note_that_is_not_sounding():
     memory = SessionMemory(_trusting())
-    memory_loop = SamplingLoop(None, [memory])   # its context takes in every event too
+    memory_loop = SamplingLoop(None, [memory])
     gap = codec.time_shift(25)
     for event in [codec.velocity_event(20), codec.note_on(60), gap, codec.note_on(64), gap, codec.note_off(60), gap,
                   codec.note_off(64), codec.time_shift(50)]:
