@@ -25,6 +25,7 @@ KRUMHANSL_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98
 
 _TONICS = {"c": 0, "d": 2, "e": 4, "f": 5, "g": 7, "a": 9, "b": 11}
 _ACCIDENTALS = {"#": 1, "sharp": 1, "b": -1, "flat": -1}
+_GERMAN_H = re.compile(r"^\s*[hH]\s*(major|minor|maj|min|m|dur|moll)?\s*$", re.IGNORECASE)
 _KEY_PATTERN = re.compile(r"^\s*([a-gA-G])\s*(#|b|sharp|flat)?\s*(major|minor|maj|min|m)?\s*$")
 
 
@@ -32,7 +33,11 @@ def parse_key(key: str) -> int:
     """"D minor" -> 14 (the key index); a one-line SegueError for a name that is not a key."""
     match = _KEY_PATTERN.match(key.replace("-", " "))
     if not match:
-        raise SegueError(f"key '{key}': expected a key like 'C major', 'D minor', 'F# minor' or 'Bb major'")
+        german = _GERMAN_H.match(key.replace("-", " "))   # German names: H is B (and B is Bb), Dur major, Moll minor
+        mode = german and (german.group(1) or "").lower()
+        mode = german and {"dur": "major", "moll": "minor"}.get(mode, mode)
+        hint = f" (H is German for B: '{f'B {mode}'.strip()}')" if german else ""
+        raise SegueError(f"key '{key}': expected a key like 'C major', 'D minor', 'F# minor' or 'Bb major'{hint}")
     letter, accidental, mode = match.groups()
     tonic = (_TONICS[letter.lower()] + _ACCIDENTALS.get(accidental or "", 0)) % PITCH_CLASSES
     minor = (mode or "major").lower() in ("minor", "min", "m")

@@ -68,3 +68,8 @@ def test_info_on_a_single_bad_file_is_an_error_not_a_skip(tmp_path):
 def test_serve_help_speaks_of_the_installed_config_not_a_checkout():
     done = segue("serve", "--help")
     assert done.returncode == 0 and "checkout" not in done.stdout and "shipped with segue" in done.stdout
+
+
+def test_a_german_key_name_hints_its_english_one(tmp_path):
+    line = one_line_error(segue("generate", "--key", "H major", "--steps", "5", "-o", tmp_path))
+    assert "H is German for B: 'B major'" in line
