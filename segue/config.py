@@ -170,7 +170,8 @@ class GrammarSettings:
     note_cap_seconds: float = 4.0         # ... and forces the release here
     release_follow_quantile: float = 0.5  # ... or earlier: this quantile of the recent note lengths; negative = fixed
     follow_dynamics: bool = True
-    dynamics_spread: float = 6.0          # MIDI velocity units around the recent level
+    dynamics_notes: int = 64              # the recent level (and spread) of this many note-ons
+    dynamics_follow_spread: bool = True   # ... the answer's velocity spread follows the recent spread too
     key_strength: float = 0.9             # of a pinned key's scale mask (the key itself: --key, daemon.key)
     follow_key_strength: float = 0.97     # unpinned: the same mask for the key of the recent notes; 0 = off
     follow_key_notes: int = 128           # ... estimated over this many recent notes
@@ -179,9 +180,8 @@ class GrammarSettings:
     def __post_init__(self):
         check_strength(self.key_strength)
         check_strength(self.follow_key_strength)
-        if self.note_cap_seconds <= 0 or self.dynamics_spread <= 0:
-            raise SegueError(f"the note cap ({self.note_cap_seconds} s) and the dynamics spread "
-                             f"({self.dynamics_spread}) must be > 0")
+        if self.note_cap_seconds <= 0:
+            raise SegueError(f"the note cap ({self.note_cap_seconds} s) must be > 0")
 
 
 @dataclass
@@ -289,7 +289,7 @@ RANGES: dict[str, Range] = {
     "export.int8_min_agreement": _FRACTION,
     "sampling.release_start_seconds": Range(None, 60),    # negative = no release hazard
     "sampling.note_cap_seconds": Range(0, 60, low_open=True),
-    "sampling.dynamics_spread": _POSITIVE,
+    "sampling.dynamics_notes": _COUNT,
     "sampling.key_strength": _FRACTION,
     "sampling.release_follow_quantile": Range(None, 1),   # negative = the hazard's start and cap are fixed
     "sampling.follow_key_strength": _FRACTION,

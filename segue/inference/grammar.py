@@ -2,7 +2,8 @@
 
   NoteOffMask      a NOTE_OFF only for a sounding pitch (optionally no NOTE_ON for one already sounding)
   ReleaseHazard    old notes become ever likelier to be released; none outlives the note cap unless the pedal holds it
-  FollowDynamics   VELOCITY events drawn toward the context's recent level (what the player has been playing)
+  FollowDynamics   VELOCITY draws moved to the context's recent level and spread (what the player has been
+                   playing), keeping the model's own shape
   PinnedKey        a soft scale mask on NOTE_ONs for a pinned key ("D minor")
   FollowKey        the same mask for the key the context has been playing, when no key is pinned
   FollowPulse      TIME_SHIFT draws toward the grid of the pulse the context has been playing, when it is sure of
@@ -22,6 +23,7 @@ context in `attach(ctx)`. The measurements behind these rules and their settings
 """
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import replace
 
 import numpy as np
@@ -32,6 +34,7 @@ from segue.errors import SegueError
 from segue.inference.live_context import DynamicsFollower, KeyFollower, LiveContext
 
 _BINS = np.arange(1, codec.NUM_VELOCITY_BINS + 1, dtype=np.float64)
+_BIN_SQUARES = _BINS ** 2
 
 
 def _renormalised(probs: np.ndarray) -> np.ndarray:
@@ -146,27 +149,75 @@ class ReleaseHazard:
 
 
 class FollowDynamics:
-    """VELOCITY events drawn toward the recent level: the mean velocity bin of the last `memory` note-ons in the
-    context (the player's and the answer's own, so the answer keeps the level it was given: the context's
-    `dynamics` follower), with a Gaussian of `spread` MIDI velocity units around it. Re-weights within the
-    VELOCITY events only."""
+    """VELOCITY draws follow the player's dynamics and keep their own shape: the model's velocity distribution is
+    moved, not squeezed, so that its level is the context's recent level and (with `follow_spread`) its spread the
+    context's recent spread.
 
-    def __init__(self, spread: float = 12.0, memory: int = 16):
-        self.width = spread / codec.VELOCITY_BIN_SIZE      # in bins
-        self.memory = memory
-        self._weights: tuple[float, np.ndarray] | None = None    # (level, kernel): the level moves per note-on
+    The context's level and spread: the mean and SD of the velocity bins of the last `notes` note-ons (the player's
+    and the answer's own: the context's `dynamics` follower). The model's: the mean and SD of its velocity
+    distributions over its last MODEL_DRAWS draws, each weighted by the VELOCITY share of its draw. So a draw the
+    model makes louder than its recent ones (an accent, a melody note, a step of a crescendo) stays louder by as much
+    (times the spread ratio); only where the model as a whole drifts from the player's level is it moved back. Each
+    draw maps bin b to level + k (b - model level), k = context spread / model spread within [1 / MAX_SCALE,
+    MAX_SCALE] (1 without follow_spread or before MIN_SPREAD_NOTES notes), the mass split between the two nearest
+    bins, clipped to 1..32; the current bin gets none (a VELOCITY event of the bin in force changes nothing and is
+    not in the codec's vocabulary of changes). Re-weights within the VELOCITY events only, keeping their mass.
+
+    The model's recent draws are this preference's own estimate of the model's tendency, not the timeline: a new
+    context (attach) clears them, a rollback keeps them (a discarded lookahead's draws were the model's too).
+    Measured against squeezing toward the level (the previous rule) and shifting each draw onto it: MODEL.md,
+    "Dynamics that breathe"."""
+
+    MODEL_DRAWS = 64           # ~2-4 s of an answer's draws: its recent tendency, not one draw's intention
+    MAX_SCALE = 2.0            # the spread ratio's bound: a model sure of one bin is not blown up to a cluster
+    MIN_SPREAD_NOTES = 8       # the context's SD from fewer notes is noise
+
+    def __init__(self, notes: int = 64, follow_spread: bool = True):
+        self.notes, self.follow_spread = notes, follow_spread
+        self._drawn: deque[tuple[float, float, float]] = deque()   # (weight, weight x mean, weight x mean square)
+        self._sums = np.zeros(3)
 
     def attach(self, ctx: LiveContext) -> None:
         if ctx.dynamics is None:
-            ctx.dynamics = DynamicsFollower(self.memory)
+            ctx.dynamics = DynamicsFollower(self.notes)
+        self._drawn.clear()
+        self._sums[:] = 0.0
+
+    def _model_level(self, weight: float, mean: float, square: float) -> tuple[float, float]:
+        """Take one draw's (velocity mass, mean bin, mean squared bin) in; the model's recent (level, spread)."""
+        if len(self._drawn) == self.MODEL_DRAWS:
+            self._sums -= self._drawn.popleft()
+        entry = (weight, weight * mean, weight * square)
+        self._drawn.append(entry)
+        self._sums += entry
+        total, first, second = self._sums
+        level = first / total
+        return level, float(np.sqrt(max(second / total - level * level, 0.0)))
 
     def shape(self, probs: np.ndarray, ctx: LiveContext) -> np.ndarray:
-        level = ctx.dynamics.level()
-        if level is None:
+        recent = ctx.dynamics.recent
+        velocities = probs[codec.VELOCITIES]
+        mass = float(velocities.sum())
+        if not recent or mass <= 1e-9:
             return probs
-        if self._weights is None or self._weights[0] != level:
-            self._weights = level, np.exp(-0.5 * ((_BINS - level) / self.width) ** 2)
-        return _reweight(probs, codec.VELOCITIES, self._weights[1])
+        share = velocities / mass
+        model_level, model_spread = self._model_level(mass, float(share @ _BINS), float(share @ _BIN_SQUARES))
+        played = np.fromiter(recent, dtype=np.float64, count=len(recent))
+        scale = 1.0
+        if self.follow_spread and len(played) >= self.MIN_SPREAD_NOTES and model_spread > 0:
+            scale = min(max(played.std() / model_spread, 1.0 / self.MAX_SCALE), self.MAX_SCALE)
+        target = np.clip(played.mean() + scale * (_BINS - model_level), 1.0, codec.NUM_VELOCITY_BINS) - 1.0
+        below = np.floor(target).astype(np.int64)
+        above = np.minimum(below + 1, codec.NUM_VELOCITY_BINS - 1)
+        part = target - below
+        moved = (np.bincount(below, share * (1.0 - part), codec.NUM_VELOCITY_BINS) +
+                 np.bincount(above, share * part, codec.NUM_VELOCITY_BINS))
+        if ctx.velocity_bin:
+            moved[ctx.velocity_bin - 1] = 0.0
+        total = moved.sum()
+        if total > 0:
+            np.multiply(moved, mass / total, out=velocities)
+        return probs
 
 
 def _key_weights(key: int, strength: float) -> np.ndarray:
@@ -251,7 +302,7 @@ def build_shapers(settings: GrammarSettings, key: str | None = None, memory=None
     elif settings.follow_key_strength > 0:
         shapers.append(FollowKey(settings.follow_key_strength, settings.follow_key_notes))
     if settings.follow_dynamics:
-        shapers.append(FollowDynamics(settings.dynamics_spread))
+        shapers.append(FollowDynamics(settings.dynamics_notes, settings.dynamics_follow_spread))
     if settings.pulse_strength > 0:            # before the hazard: a shift it shortens to the note cap stays short
         from segue.inference.pulse_preference import FollowPulse
         shapers.append(FollowPulse(settings.pulse_strength))

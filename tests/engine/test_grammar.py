@@ -225,14 +225,57 @@ def test_follow_key_rolls_back_and_gives_way_to_a_pinned_key():
     assert FollowKey not in [type(s) for s in build_shapers(GrammarSettings(follow_key_strength=0))]
 
 
-def test_follow_dynamics_pulls_velocities_toward_the_recent_level_keeping_their_mass():
-    follow = fed(FollowDynamics(spread=8.0), [codec.velocity_event(10), codec.note_on(60), codec.note_on(62)])
-    assert follow.ctx.dynamics.level() == 10
-    loud = softmax(np.where(np.arange(codec.NUM_CLASSES) == codec.velocity_event(31), 5.0, 0.0))
-    shaped = follow.shape(loud.copy())
-    velocities = slice(codec.VELOCITY_OFFSET, codec.NUM_CLASSES)
-    assert shaped[velocities].sum() == pytest.approx(loud[velocities].sum())
-    assert int(np.argmax(shaped[velocities])) + 1 in range(8, 13)
+def velocity_draw(mean_bin: float, sd_bins: float, mass: float = 0.3) -> np.ndarray:
+    """A distribution whose VELOCITY events (mass `mass`) are a discretised Gaussian over the 32 bins."""
+    probs = np.full(codec.NUM_CLASSES, (1.0 - mass) / (codec.NUM_CLASSES - 32))
+    bins = np.arange(1, 33)
+    weights = np.exp(-0.5 * ((bins - mean_bin) / sd_bins) ** 2)
+    probs[codec.VELOCITY_OFFSET:] = mass * weights / weights.sum()
+    return probs
+
+
+def velocity_moments(probs: np.ndarray) -> tuple[float, float, float]:
+    """(mass, mean bin, SD in bins) of the VELOCITY events."""
+    part = probs[codec.VELOCITY_OFFSET:]
+    share, bins = part / part.sum(), np.arange(1, 33)
+    mean = float(share @ bins)
+    return float(part.sum()), mean, float(np.sqrt(share @ (bins - mean) ** 2))
+
+
+def played(bins) -> list[int]:
+    return [e for b in bins for e in (codec.velocity_event(b), codec.note_on(60), codec.time_shift(20),
+                                      codec.note_off(60))]
+
+
+def test_follow_dynamics_moves_the_velocities_to_the_players_level_keeping_their_spread():
+    # the player around bin 10, SD 2; the model wants bin 24 with SD 4
+    context = played([8, 12] * 8)
+    for follow_spread, spread in ((False, 4.0), (True, 2.0)):
+        follow = fed(FollowDynamics(notes=16, follow_spread=follow_spread), context)
+        mass, mean, sd = velocity_moments(follow.shape(velocity_draw(24, 4)))
+        assert mass == pytest.approx(0.3)
+        assert mean == pytest.approx(10, abs=0.5)
+        assert sd == pytest.approx(spread, abs=0.5)              # squeezing toward the level gave ~1.5 either way
+
+
+def test_follow_dynamics_keeps_an_accent_louder_than_the_models_recent_draws():
+    follow = fed(FollowDynamics(notes=16, follow_spread=False), played([10] * 16))
+    for _ in range(20):                                          # the model's recent level: bin 20
+        follow.shape(velocity_draw(20, 2))
+    _, accent, _ = velocity_moments(follow.shape(velocity_draw(26, 2)))
+    assert accent == pytest.approx(10 + 26 - (20 * 20 + 26) / 21, abs=0.5)     # ~6 bins above the level
+    follow.loop.reset()                                          # a new piece: the model's draws start afresh
+    follow.loop.observe_all(played([10] * 16))
+    _, fresh, _ = velocity_moments(follow.shape(velocity_draw(26, 2)))
+    assert fresh == pytest.approx(10, abs=0.5)
+
+
+def test_follow_dynamics_never_draws_the_bin_in_force():
+    follow = fed(FollowDynamics(notes=16), played([10] * 16))
+    assert follow.ctx.velocity_bin == 10
+    shaped = follow.shape(velocity_draw(10, 3))
+    assert shaped[codec.velocity_event(10)] == 0 and shaped[codec.VELOCITY_OFFSET:].sum() == pytest.approx(0.3)
+    np.testing.assert_array_equal(fed(FollowDynamics(), []).shape(velocity_draw(24, 4)), velocity_draw(24, 4))
 
 
 def test_pinned_key_scales_out_of_key_note_ons_by_one_minus_strength():
