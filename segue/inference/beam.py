@@ -25,7 +25,7 @@ class _Beam:
     elapsed: int              # time steps generated so far
     logits: np.ndarray        # next-event logits after the last event
     state: tuple              # engine snapshot after the last event
-    loop_state: tuple         # sampling-loop snapshot (the grammar's view of the context) after the last event
+    loop_state: tuple         # sampling-loop snapshot (a copy of its LiveContext, the memory's) after the last event
 
 
 def beam_search(engine: Engine, loop: SamplingLoop, logits: np.ndarray, length, beam_size: int = 1,
