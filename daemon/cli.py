@@ -52,7 +52,8 @@ def add_parser(subparsers) -> None:
     serve.add_argument("--seed", type=int)
     serve.add_argument("--record", metavar="DIR", help="write each session to DIR as a MIDI file (player + segue)")
     serve.add_argument("--learn", action="store_true", help="bind live-control CCs by wiggling knobs, then serve")
-    serve.add_argument("--stats", action="store_true", help="print latency p50/p99, turns and notes on exit")
+    serve.add_argument("--stats", action="store_true", help="on exit, print turns, notes and how long answers took to reach the synth "
+                       "(each figure says what it measures)")
     serve.add_argument("--verbose", "-v", action="store_true", help="log every message in and every turn detail")
     serve.add_argument("--turn-log", metavar="FILE", help="append one JSON line per turn (trigger and first-note "
                        "times on the perf_counter clock; for benchmarks and tests)")
