@@ -214,7 +214,7 @@ class SamplingLoop:
         out, probabilities = [int(e) for e in events], []
         while at_most is None or len(probabilities) < at_most:
             event, probability = self.choose(logits)
-            self.observe(event)
+            self.play(event)                       # what the loop draws is segue's, offline as live
             out.append(event)
             probabilities.append(probability)
             elapsed += codec.shift_steps(event)
