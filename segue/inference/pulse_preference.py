@@ -52,10 +52,17 @@ class FollowPulse:
             raise SegueError(f"the pulse strength must be in 0..1, got {strength}")
         self.strength = strength
         self.landing = np.arange(1, codec.MAX_SHIFT_STEPS + 1) / codec.STEPS_PER_SECOND   # seconds each shift moves
+        self._table: GridTable | None = None
 
     def attach(self, ctx) -> None:
         if ctx.pulse is None:
             ctx.pulse = PulseFollower()
+
+    def table(self, pulse: BeatTracker) -> "GridTable":
+        """The grid over one beat, made again only when the pulse moved (a player's chord), not per draw."""
+        if self._table is None or self._table.pulse != (pulse.period, pulse.anchor):
+            self._table = GridTable(pulse)
+        return self._table
 
     def steering(self, pulse: BeatTracker, now: float) -> float:
         """The strength this draw uses: 0 below CONFIDENCE_FLOOR, full from CONFIDENCE_FULL. The player's pulse is
@@ -77,10 +84,10 @@ class FollowPulse:
         # A note begun off the grid waits for it: NOTE_ONs keep (1 - s) + s * grid(now) of their chance, the rest
         # goes to time passing; the shifts are weighed by where they land.
         ons = probs[codec.NOTE_ONS]
-        keep = (1.0 - strength) + strength * float(grid(ctx.pulse, np.array([now]))[0])
+        keep = (1.0 - strength) + strength * float(self.table(ctx.pulse).at(np.array([now]))[0])
         deferred = ons.sum() * (1.0 - keep)
         ons *= keep
-        weighted = shifts * ((1.0 - strength) + strength * grid(ctx.pulse, now + self.landing))
+        weighted = shifts * ((1.0 - strength) + strength * self.table(ctx.pulse).at(now + self.landing))
         total = weighted.sum()
         if total > 0:
             np.multiply(weighted, (mass + deferred) / total, out=shifts)
@@ -96,3 +103,19 @@ def grid(pulse: BeatTracker, times: np.ndarray) -> np.ndarray:
         off = np.abs(position - np.round(position)) * pulse.period / subdivision     # seconds to its nearest point
         np.maximum(best, weight * np.exp(-0.5 * (off / GRID_WIDTH_S) ** 2), out=best)
     return best
+
+
+class GridTable:
+    """grid() over one beat of a pulse at TABLE_S resolution: a draw looks its 100 landing times up."""
+
+    TABLE_S = 0.001
+
+    def __init__(self, pulse: BeatTracker):
+        self.pulse = (pulse.period, pulse.anchor)
+        self.size = max(int(round(pulse.period / self.TABLE_S)), 1)
+        self.values = grid(pulse, pulse.anchor + np.arange(self.size) * pulse.period / self.size)
+
+    def at(self, times: np.ndarray) -> np.ndarray:
+        period, anchor = self.pulse
+        index = (((times - anchor) / period) % 1.0 * self.size).astype(np.int64)
+        return self.values[np.minimum(index, self.size - 1)]

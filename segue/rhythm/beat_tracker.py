@@ -100,6 +100,7 @@ class BeatTracker:
         # The oscillator's fit: leaky sums of w * exp(2 pi i k phi) of each onset's phase error phi, per subdivision
         # k, with the weights' sum and sum of squares (the same bias-free concentration as the bank's).
         self.line = np.zeros(5)             # the least-squares line's sums (_regress)
+        self.fitness = 0.0                  # the confidence as of the last chord (_fitness)
         self.fit = np.zeros(len(SUBDIVISIONS), dtype=np.complex128)
         self.fit_mass = 0.0
         self.fit_square = 0.0
@@ -135,6 +136,7 @@ class BeatTracker:
             self._entrain(t, weight)
         self._select(t, force=self.period is None or stale)
         self.last_update = t
+        self.fitness = self._fitness()      # read once per draw by the pulse preference: computed once per chord
 
     def _resonate(self, t: float, weight: float) -> None:
         if self.last_update is not None:
@@ -277,6 +279,9 @@ class BeatTracker:
             return 0.0
         if now is not None and now - self.last_update > STALE_BEATS * self.period:
             return 0.0
+        return self.fitness
+
+    def _fitness(self) -> float:
         pairs = self.fit_mass * self.fit_mass - self.fit_square
         if pairs <= 1e-9:
             return 0.0
@@ -303,11 +308,11 @@ class BeatTracker:
     # --- rollback -------------------------------------------------------------------------------------------------
     def snapshot(self) -> tuple:
         return (self.z.copy(), self.mass.copy(), self.square.copy(), self.fit.copy(), self.fit_mass, self.fit_square,
-                self.line.copy(), self.last_update, self.period, self.anchor, self.streak, self.group)
+                self.line.copy(), self.fitness, self.last_update, self.period, self.anchor, self.streak, self.group)
 
     def restore(self, state: tuple) -> None:
-        (z, mass, square, fit, self.fit_mass, self.fit_square, line, self.last_update, self.period, self.anchor,
-         self.streak, self.group) = state
+        (z, mass, square, fit, self.fit_mass, self.fit_square, line, self.fitness, self.last_update, self.period,
+         self.anchor, self.streak, self.group) = state
         self.z, self.mass, self.square, self.fit, self.line = z.copy(), mass.copy(), square.copy(), fit.copy(), line.copy()
 
     def copy(self) -> "BeatTracker":
