@@ -51,6 +51,7 @@ class Inbox:
         self._cond = threading.Condition(threading.Lock())
         self.dropped = 0
         self.last_drop: float | None = None                # perf_counter time of the latest flood drop
+        self.last_put = float("-inf")                      # ... of the latest message queued
         self.check = InputCheck()
 
     def put_message(self, stamp: float, data) -> bool:
@@ -60,6 +61,7 @@ class Inbox:
         with self._cond:
             self._items.append((stamp, data, True))
             self._messages += 1
+            self.last_put = time.perf_counter()
             if self._messages > self.capacity:
                 self._drop_oldest_message()
             self._cond.notify()
@@ -86,6 +88,11 @@ class Inbox:
         if key is not None:
             self._kept.pop(key, None)                      # the latest release of that key, after the older ones
             self._kept[key] = (stamp, data)
+
+    def waiting(self) -> bool:
+        """Whether any of the player's messages wait (a backlog is input still to hear, not silence)."""
+        with self._cond:
+            return bool(self._messages or self._kept)
 
     def get(self, timeout: float | None = None):
         with self._cond:

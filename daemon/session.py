@@ -437,7 +437,7 @@ class Session:
             if self.scheduler.pending(turn.answer_id) == 0:
                 self._end_turn(now, "length", silence=False)
         if self._stale_at() is not None and now >= self._stale_at():
-            self._release_all(now, f"no input for {self.cfg.stale_key_seconds:g} s (a note-off lost on the way?)")
+            self._release_all(now, f"no input for {now - self.last_input:.1f} s (a note-off lost on the way?)")
         if turn is not None and turn.started and self.policy.mode == "continuous":
             self._end_continuous(now, turn)
         self.status_line.show(now, status_of(self, now))
@@ -453,8 +453,11 @@ class Session:
         where the backend dropped them), keys still down are presumed released after LOST_INPUT_STALE_S instead."""
         if not (self.policy.keys_down or self.policy.sustain_down):
             return None
-        lost = self.queue.last_drop is not None and self.queue.last_drop >= self.last_input - LOST_INPUT_RECENT_S
-        return self.last_input + (LOST_INPUT_STALE_S if lost else self.cfg.stale_key_seconds)
+        if self.queue.last_drop is None or self.queue.last_drop < self.last_input - LOST_INPUT_RECENT_S:
+            return self.last_input + self.cfg.stale_key_seconds
+        if self.queue.waiting():
+            return None                         # the flood's backlog still drains: that is input, not silence
+        return max(self.last_input, self.queue.last_put) + LOST_INPUT_STALE_S
 
     def _end_continuous(self, now: float, turn: Turn) -> None:
         """Continuous mode plays along while the player plays, then for the answer length after the player's last

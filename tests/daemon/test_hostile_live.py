@@ -182,3 +182,22 @@ def test_ctrl_c_during_a_flood_ends_cleanly(rig, raw, jack, client):
     said = daemon.output()
     assert "terminate called" not in said and "Traceback" not in said, said[-2000:]
     sender.proc.stdout.readline()                        # the flood's end
+
+
+def test_a_burst_beyond_the_input_ring_is_counted_and_said_once(rig, raw):
+    daemon, listener, player = rig("--silence-ms", "150", "--length", "0.5", *JACK_CLIENTS["own"], verbose=False)
+    sender = raw(daemon.in_port)
+    count, seconds = sender.ask("burst 120000")          # in a fraction of a second
+    # The ring drops the newest while it is full (one producer, one consumer: only the reader frees room), so the
+    # phrase waits until segue has read the burst's backlog.
+    assert wait_until(lambda: "input buffer overflowed" in daemon.output(), 30), daemon.output()[-2000:]
+    time.sleep(3.0)
+    released = player.phrase()
+    answer_after(listener, released, timeout=30)
+    stopped = daemon.signal(signal.SIGINT)
+    said = daemon.output()
+    assert stopped == 0, said[-2000:]
+    assert said.count("input buffer overflowed") == 1 and "Traceback" not in said, said[-2000:]
+    dropped = int(said.split(" MIDI events dropped in all")[0].split()[-1])
+    print(f"burst of {count} events in {float(seconds):.2f} s: {dropped} dropped by segue's input ring")
+    assert 0 < dropped < int(count)
