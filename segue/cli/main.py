@@ -95,15 +95,15 @@ def check_model_arg(model) -> None:
     if model is None:
         return
     path = Path(model)
-    export = f"export it first: segue export {{}} -o {path.with_suffix('.onnx') if path.is_file() else 'model.onnx'}"
+    export = f"export it first: segue export {path} -o {path.with_suffix('.onnx') if path.is_file() else 'model.onnx'}"
     if path.is_dir():
         if (path / "best.pt").is_file() or (path / "last.pt").is_file():
-            raise SegueError(f"--model {path} is a training run's folder, not an ONNX model; {export.format(path)}")
+            raise SegueError(f"--model {path} is a training run's folder, not an ONNX model; {export}")
         models = sorted(path.glob("*.onnx"))
         raise SegueError(f"--model {path} is a folder; name the ONNX model in it"
                          + (f", e.g. --model {models[0]}" if models else " (it holds no .onnx file)"))
     if path.is_file() and zipfile.is_zipfile(path):          # torch.save's archive: what `segue train` writes
-        raise SegueError(f"--model {path} is a training checkpoint, not an ONNX model; {export.format(path)}")
+        raise SegueError(f"--model {path} is a training checkpoint, not an ONNX model; {export}")
 
 
 def config_from_args(args: argparse.Namespace):
