@@ -16,13 +16,11 @@ one, else at once; "clock" only on a clock's beat; "off" at once, as segue alway
 from __future__ import annotations
 
 from segue.codec.midi import PEDAL_DOWN, SOFT_PEDAL_CC, SUSTAIN_CC
+from segue.inference.pulse_preference import CONFIDENCE_FLOOR
 from segue.rhythm.beat_tracker import BeatTracker
 
 MODES = ("call-response", "takeover", "continuous")
 ON_BEAT = ("auto", "clock", "off")
-# The tracker's confidence from which an answer waits for the player's beat. Free playing passes it at ~3% of its
-# notes (random onsets, huge rubato: bench/beat_tracker.py); a steady player passes it within two bars.
-PULSE_CONFIDENCE = 0.35
 
 
 class TurnPolicy:
@@ -120,7 +118,8 @@ class TurnPolicy:
             return trigger, "now"
         if clock.beat_seconds(now) is not None:
             return clock.next_beat(trigger, now), "clock"
-        if self.on_beat == "auto" and self.pulse.confidence(now) >= PULSE_CONFIDENCE:
+        # The answer waits for the player's beat from the confidence the pulse starts to steer the notes at.
+        if self.on_beat == "auto" and self.pulse.confidence(now) >= CONFIDENCE_FLOOR:
             return self.pulse.next_beat(trigger), "pulse"
         return trigger, "now"
 

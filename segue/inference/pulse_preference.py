@@ -31,8 +31,9 @@ from segue.rhythm.beat_tracker import BeatTracker
 
 GRID_LEVELS = ((1, 1.0), (2, 0.7), (4, 0.25), (3, 0.2))    # (subdivision, weight): the metrical hierarchy
 GRID_WIDTH_S = 0.015           # SD of a grid point's bump: a pianist's onset jitter is ~10-20 ms (Repp 1995)
-CONFIDENCE_FLOOR = 0.3         # the tracker's confidence below which the pulse steers nothing (bench/beat_tracker.py:
-CONFIDENCE_FULL = 0.5          #   free playing passes 0.3 at ~5% of its notes) ... and from which it steers fully
+CONFIDENCE_FLOOR = 0.3         # the tracker's confidence below which the pulse steers nothing, nor waits for a beat
+CONFIDENCE_FULL = 0.5          # (daemon/policy.py) ... and from which it steers fully. bench/beat_tracker.py: free
+                               # playing passes 0.3 at 2-5% of its notes, a steady 2-bar phrase ends at 0.4-0.65
 
 
 class PulseFollower(BeatTracker):
