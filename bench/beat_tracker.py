@@ -1,7 +1,7 @@
 """How well segue's causal beat tracker (segue/rhythm/beat_tracker.py) hears the beat, per dataset, with a 95% CI
 over pieces:
 
-    python bench/beat_tracker.py DATASET [--hannds data/hannds] [--pieces N] [--skip 5]
+    python bench/beat_tracker.py DATASET [--hannds data/hannds [--answers N]] [--pieces N] [--skip 5]
 
 DATASET is a built score dataset (e.g. `segue data build ".../music21/corpus/bach/bwv1*.mxl" -o /tmp/beatdata`).
 Its pieces are played twice: plain (the score's own timing) and rendered as a performance (training/rendering.py,
@@ -145,6 +145,36 @@ def free_confidence(onsets, velocities, skip: float) -> float:
     return float(np.median(confidences[later])) if later.any() else np.nan
 
 
+def free_answers(recorded, pieces: list[int], rng, seconds: float = 10.0) -> tuple[float, float, float]:
+    """Free playing answered by the shipped model with the shipped grammar and memory, pulse preference on and off
+    (the same seed): (share of answers identical event for event, median tracker confidence at the primer's end,
+    primers). Each primer is a recorded piece's first `seconds` with every onset
+    group's gap stretched by a random log-normal factor (SD RUBATO_SD): its notes and chords, no pulse."""
+    from segue.codec import codec
+    from segue.config import GrammarSettings
+    from segue.evaluation.continuations import ModelSource, continue_primer
+    from segue.inference.memory import MemorySettings
+    from segue.inference.sampling import Sampler
+
+    source = ModelSource(None)
+    memory = MemorySettings.for_model(source.engine.path)
+    same, confidences = [], []
+    for i in pieces:
+        notes = recorded.notes(i)
+        notes = notes[notes[:, 2] < seconds]
+        starts = np.unique(np.round(notes[:, 2], 2))
+        stretched = np.concatenate([[0.0], np.cumsum(np.diff(starts) * np.exp(rng.normal(0, RUBATO_SD, len(starts) - 1)))])
+        moved = np.interp(notes[:, 2], starts, stretched)
+        primer = codec.encode_arrays(notes[:, 0].astype(np.int64), notes[:, 1].astype(np.int64), moved,
+                                     moved + (notes[:, 3] - notes[:, 2]))
+        _, times, _, conf = track(*onset_rows(np.stack([notes[:, 0], notes[:, 1], moved, moved], axis=1)))
+        confidences.append(float(conf[-1]))
+        answers = [continue_primer(source, Sampler(seed=i), primer, seconds, GrammarSettings(pulse_strength=p),
+                                   memory) for p in (0.9, 0.0)]
+        same.append(float(np.array_equal(*answers)))
+    return float(np.mean(same)), float(np.median(confidences)), len(same)
+
+
 def ci(values) -> str:
     from segue.evaluation.scoring import mean_with_ci
 
@@ -160,6 +190,8 @@ def main(argv=None) -> int:
     parser.add_argument("--pieces", type=int, default=0, help="at most this many pieces (0: all)")
     parser.add_argument("--skip", type=float, default=5.0, help="seconds of warm-up not scored")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--answers", type=int, default=0, metavar="N",
+                        help="with --hannds: also answer N free-played primers with the pulse preference on and off")
     args = parser.parse_args(argv)
 
     from training.dataset import EventDataset
@@ -205,6 +237,12 @@ def main(argv=None) -> int:
             stability.append(float(np.median(change[np.isfinite(change)]) * 100))
         print(f"recorded ({args.hannds}, {len(medians)} pieces): confidence {ci(medians)}, share of onsets with "
               f"confidence >= {CONFIDENT}: {ci(confident)}, tempo change per onset % (median): {ci(stability)}")
+        if args.answers:
+            same, confidence, count = free_answers(recorded, list(range(min(args.answers, len(recorded.pieces)))),
+                                                   rng)
+            print(f"free playing answered ({count} primers of {args.hannds}, gaps stretched by SD {RUBATO_SD:.0%}): "
+                  f"answers identical with the pulse preference on and off {same:.0%}; tracker confidence at the "
+                  f"primer's end, median {confidence:.2f}")
     return 0
 
 
