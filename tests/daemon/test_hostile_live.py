@@ -165,6 +165,9 @@ def test_a_flood_costs_bounded_memory_and_segue_answers_soon_after_it(rig, raw, 
     print(f"{client}: {sent} messages; RSS +{grown:.0f} MB; answer {answered - float(ended):.2f} s after the flood")
     assert grown < 100, grown
     assert answered - float(ended) < 10                  # 2 s on a quiet machine: bench/flood.py measures it
+    # A cycle jackd gives up on under the flood can lose a note-off inside JACK (XrunWindow): what segue guarantees
+    # is that nothing sounds once it ends.
+    assert daemon.signal(signal.SIGINT) == 0
     assert left_sounding(listener) == set()
     said = daemon.output()
     assert "Traceback" not in said, said[-2000:]
