@@ -13,7 +13,7 @@ Variants (segue.inference.grammar.FollowDynamics unless said):
   move          the model's distribution moved to the level of the last 64 note-ons (its level over its last
                 64 draws), its spread kept
   move+spread   the same, its spread scaled to the last 64 note-ons' (the default)
-Each piece's measures are averaged over the seeds first, so the intervals are over pieces.
+Each piece's measures are averaged over its primers and the seeds first, so the intervals are over pieces.
 """
 from __future__ import annotations
 
@@ -77,34 +77,20 @@ def dynamics(factory):
         grammar.FollowDynamics = FOLLOW
 
 
-def passages(data: str, split: str, seconds: float, pieces: int):
+def passages(data: str, split: str, seconds: float, pieces: int, every: float | None):
     from segue.codec.dataset_reader import read_split
     from segue.evaluation.continuations import passages_of
     from segue.evaluation.evaluate import tuning_split
 
     if split == "tune":
         _, tune = tuning_split(read_split(data, "train"))
-        return passages_of([(f"tuning piece {i}", events) for i, events in enumerate(tune)], seconds, pieces)
-    return passages_of(read_split(data, "eval"), seconds, pieces)
-
-
-def averaged_over_seeds(runs):
-    """One PieceMeasures per piece: each measure averaged over the seeds (nan-aware)."""
-    from segue.evaluation.continuations import PieceMeasures
-
-    out = []
-    for by_seed in zip(*runs):
-        piece = PieceMeasures(by_seed[0].name, features=by_seed[0].features)
-        for system in by_seed[0].values:
-            piece.values[system] = {key: float(np.nanmean([p.values[system][key] for p in by_seed]))
-                                    if any(not np.isnan(p.values[system][key]) for p in by_seed) else float("nan")
-                                    for key in by_seed[0].values[system]}
-        out.append(piece)
-    return out
+        return passages_of([(f"tuning piece {i}", events) for i, events in enumerate(tune)], seconds, pieces, every)
+    return passages_of(read_split(data, "eval"), seconds, pieces, every)
 
 
 def main(argv=None) -> int:
-    from segue.evaluation.continuations import ModelSource, _sampling_generator, evaluate_passages, summarise
+    from segue.evaluation.continuations import (ModelSource, _sampling_generator, evaluate_passages, per_piece,
+                                                summarise)
     from segue.inference.memory import player_memory
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -114,15 +100,16 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", type=int, default=8)
     parser.add_argument("--pieces", type=int, default=40)
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--every", type=float, default=None, help="a primer every EVERY seconds of each piece")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--memory", choices=["off", "player", "session"], default="player")
     args = parser.parse_args(argv)
 
     source = ModelSource(args.model)
     memory = player_memory(source.engine.path, args.memory)
-    chosen = passages(args.data, args.split, args.seconds, args.pieces)
+    chosen = passages(args.data, args.split, args.seconds, args.pieces, args.every)
     base = GrammarSettings()
-    runs = []
+    measured = []
     for seed in range(args.seeds):
         generators = {}
         for name in args.variants:
@@ -130,10 +117,12 @@ def main(argv=None) -> int:
             make = _sampling_generator(source, 1.0, 1.0, seed, args.seconds, settings, memory, args.memory)
             generators[name] = (lambda make, factory: lambda passage: _with(factory, make, passage))(
                 make, VARIANTS[name])
-        runs.append(evaluate_passages(chosen, generators, args.seconds))
+        measured += evaluate_passages(chosen, generators, args.seconds)
         print(f"seed {seed} done", file=sys.stderr, flush=True)
-    summary = summarise(averaged_over_seeds(runs), ["real", *args.variants])
-    print(f"{len(chosen)} {args.split} primers of {args.data} x {args.seeds} seeds, memory {args.memory} "
+    pieces = per_piece(measured)
+    summary = summarise(pieces, ["real", *args.variants])
+    print(f"{len(chosen)} {args.split} primers of {len(pieces)} pieces of {args.data} x {args.seeds} seeds, "
+          f"memory {args.memory} "
           f"({'none' if memory is None else memory.describe()}); means over pieces, [95% CI over pieces] of the "
           "difference to the real continuation\n")
     print("| variant | vel - primer | abs(vel - primer) | velocity SD | melody lead | notes | polyphony | key r | "

@@ -48,6 +48,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--prime-seconds", type=float, default=10.0,
                    help="continuation test: prime with this many seconds, generate as many")
     p.add_argument("--pieces", type=int, default=40, help="continuation test: eval pieces to continue")
+    p.add_argument("--primers-every", type=float, default=None, metavar="SECONDS",
+                   help="continuation test: a primer every SECONDS through each piece (default: one, from its "
+                        "start); the measures of a piece's primers are averaged, so intervals stay over pieces")
     p.add_argument("--seed", type=int, default=0, help="continuation test: sampling seed")
     p.add_argument("--fit-seeds", type=int, default=3, metavar="N",
                    help="with --save-memory: continue each held-out train piece with N seeds (--seed, --seed + 1, "
@@ -77,7 +80,7 @@ def summary(report: dict) -> str:
 
         system = report["settings"]["serve_system"]
         pieces = int(report["continuations"][system]["pieces"])
-        lines.append(f"  continuations of {pieces} primers, as segue serve plays ({system}, session memory "
+        lines.append(f"  continuations of {pieces} pieces' primers, as segue serve plays ({system}, session memory "
                      f"{report['settings']['memory_mode']}; 95% CI over pieces):")
         lines += [f"    {line}" for line in headline(report["continuations"], system)]
     lines.append("--detail prints the full report (other protocols, per event type, tables); --markdown FILE "
@@ -127,10 +130,13 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if args.continuations:
         from segue.evaluation.continuations import run_continuations, serve_system
 
+        if args.primers_every is not None and args.primers_every <= 0:
+            raise SegueError(f"--primers-every must be > 0 seconds, got {args.primers_every:g}")
+
         continued = run_continuations(args.model, args.data, seconds=args.prime_seconds, max_pieces=args.pieces,
                                       seed=args.seed, png=args.png, memory=memory, train_data=args.train_data,
                                       grammar=cfg.sampling, exclude=args.exclude, progress=progress,
-                                      memory_mode=memory_mode)
+                                      memory_mode=memory_mode, every=args.primers_every)
         report["continuations"] = continued["summary"]
         report["settings"]["serve_system"] = serve_system(continued["summary"])
         report["settings"]["memory_mode"] = memory_mode if memory is not None else "off"

@@ -12,7 +12,7 @@ are clipped at the boundary.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -40,6 +40,7 @@ class Passage:
     primer_seconds: float  # where the primer ends (>= K)
     primer_notes: list[Note]
     real_notes: list[Note]  # notes starting in the real continuation window, times from 0, not clipped
+    piece: str = ""        # the piece it was cut from (several primers of one piece: passages_of's `every`)
 
 
 def _window(notes: Sequence[Note], start: float, end: float) -> list[Note]:
@@ -53,6 +54,16 @@ def _clipped(notes: Sequence[Note], end: float) -> list[Note]:
 
 def _before(notes: Sequence[Note], boundary: float) -> list[Note]:
     return [Note(n.pitch, n.velocity, n.start, min(n.end, boundary)) for n in notes if n.start < boundary]
+
+
+def excerpt(events: np.ndarray, start: float) -> np.ndarray:
+    """The piece from `start` seconds on as a piece of its own: the notes struck from then on, times from 0,
+    encoded afresh (so its first note carries its velocity; notes struck before `start` are left out)."""
+    if start <= 0:
+        return np.asarray(events, dtype=np.int64)
+    notes = [Note(n.pitch, n.velocity, n.start - start, n.end - start) for n in codec.decode_events(events)
+             if n.start >= start]
+    return np.asarray(codec.encode_notes(notes), dtype=np.int64)
 
 
 def split_piece(name: str, events: np.ndarray, seconds: float) -> Passage | None:
@@ -119,6 +130,29 @@ class PieceMeasures:
     name: str
     values: dict[str, dict[str, float]] = field(default_factory=dict)  # system -> measure -> value
     features: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # system -> feature -> vector
+    piece: str = ""                                                     # the piece the passage was cut from
+
+
+def per_piece(measured: list[PieceMeasures]) -> list[PieceMeasures]:
+    """One PieceMeasures per piece: the measures and features of its passages (several primers, several seeds)
+    averaged, so that intervals over pieces are over independent units (nan-aware: a measure a passage lacks)."""
+    groups: dict[str, list[PieceMeasures]] = {}
+    for passage in measured:
+        groups.setdefault(passage.piece or passage.name, []).append(passage)
+    out = []
+    for piece, passages in groups.items():
+        pooled = PieceMeasures(piece, piece=piece)
+        for system in passages[0].values:
+            keys = passages[0].values[system]
+            columns = np.array([[p.values[system][key] for key in keys] for p in passages], dtype=np.float64)
+            known = ~np.isnan(columns)
+            means = np.where(known.any(axis=0), np.where(known, columns, 0).sum(axis=0) / np.maximum(
+                known.sum(axis=0), 1), np.nan)
+            pooled.values[system] = dict(zip(keys, means.tolist()))
+            pooled.features[system] = {name: np.mean([p.features[system][name] for p in passages], axis=0)
+                                       for name in passages[0].features.get(system, {})}
+        out.append(pooled)
+    return out
 
 
 def measure_continuation(passage: Passage, notes: list[Note], seconds: float) -> tuple[dict, dict]:
@@ -326,7 +360,8 @@ def headline(summary: dict[str, dict[str, float]], system: str) -> list[str]:
                f"{scale * gap:+.{digits}f}{unit} [{scale * low:+.{digits}f}, {scale * high:+.{digits}f}]")
         return f"{scale * row[key]:.{digits}f}{unit} vs real {scale * real[key]:.{digits}f}{unit} ({gap})"
 
-    return [f"velocity: median {row['velocity_shift']:+.1f} from the primer's (either way {row['velocity_off_primer']:.1f}; "
+    return [f"velocity: median {row['velocity_shift']:+.1f} from the primer's (either way "
+            f"{row['velocity_off_primer']:.1f}; "
             f"real {real['velocity_shift']:+.1f}), SD {versus('velocity_sd')}, melody lead "
             f"{row['melody_lead']:+.1f} vs real {real['melody_lead']:+.1f}",
             f"notes per answer {versus('notes')}, polyphony {versus('polyphony', 2)}, notes >= 5 s "
@@ -367,7 +402,7 @@ def evaluate_passages(passages: list[Passage], generators: dict[str, Callable[[P
     """Measure the real continuation and each generator's continuation of every passage."""
     results = []
     for i, passage in enumerate(passages):
-        piece = PieceMeasures(passage.name)
+        piece = PieceMeasures(passage.name, piece=passage.piece)
         piece.values["real"], piece.features["real"] = measure_continuation(passage, passage.real_notes, seconds)
         for system, generate in generators.items():
             notes = generated_window(passage, generate(passage), seconds)
@@ -378,16 +413,26 @@ def evaluate_passages(passages: list[Passage], generators: dict[str, Callable[[P
     return results
 
 
-def passages_of(pieces: list[tuple[str, np.ndarray]], seconds: float, max_pieces: int) -> list[Passage]:
-    """At most `max_pieces` measurable passages, evenly spaced, so a capped run still spans the whole split rather
-    than its first composer."""
-    passages = [p for p in (split_piece(name, events, seconds) for name, events in pieces) if p is not None]
-    if not passages:
+def passages_of(pieces: list[tuple[str, np.ndarray]], seconds: float, max_pieces: int,
+                every: float | None = None) -> list[Passage]:
+    """The measurable passages of at most `max_pieces` pieces, evenly spaced, so a capped run still spans the whole
+    split rather than its first composer: one primer from each piece's start, or with `every` (seconds) one from
+    every multiple of it that leaves room for the continuation (excerpt; per_piece averages them back)."""
+    by_piece = []
+    for name, events in pieces:
+        length = float(shift_steps_of(np.asarray(events)).sum()) / codec.STEPS_PER_SECOND
+        starts = np.arange(0.0, max(length - 2 * seconds, 0.0) + 1e-9, every) if every else [0.0]
+        cut = [split_piece(name if start == 0 else f"{name} from {start:g} s", excerpt(events, start), seconds)
+               for start in starts]
+        cut = [replace(passage, piece=name) for passage in cut if passage is not None]
+        if cut:
+            by_piece.append(cut)
+    if not by_piece:
         raise SegueError(f"no piece is at least {2 * seconds:g} s long with notes in both halves; use a shorter "
                          "--prime-seconds")
-    if len(passages) > max_pieces:
-        passages = [passages[i] for i in np.linspace(0, len(passages) - 1, max_pieces).round().astype(int)]
-    return passages
+    if len(by_piece) > max_pieces:
+        by_piece = [by_piece[i] for i in np.linspace(0, len(by_piece) - 1, max_pieces).round().astype(int)]
+    return [passage for passages in by_piece for passage in passages]
 
 
 # Memory strengths tried for generation, and the measures on which the answers should come closest to the real
@@ -402,13 +447,12 @@ def fit_memory_strength(model_path: str | Path | None, datasets: Sequence[str | 
     """The memory (among `candidates`, label -> MemorySettings fitted for scoring) and strength whose continuations
     of held-out *train* pieces of `datasets` (max_pieces shared between them: plain and rendered, say) come
     closest to their real continuations on CLOSENESS_MEASURES. Given `grammar` (GrammarSettings), the
-    continuations go through it after the memory, as the daemon plays (the memory in `memory_mode`). Every passage is continued once per seed
-    in `seeds` and the measures pooled: with one seed the distances of neighbouring strengths were not even in
-    order (stage 5, coarse x1/x2/x3/x5: 0.330/0.072/0.129/0.202), so one draw chose the setting.
+    continuations go through it after the memory, as the daemon plays (the memory in `memory_mode`). Every
+    passage is continued once per seed in `seeds` and the measures pooled: with one seed the distances of
+    neighbouring strengths were not even in order (stage 5, coarse x1/x2/x3/x5: 0.330/0.072/0.129/0.202), so one
+    draw chose the setting.
 
     Returns (settings with the chosen strength, {label x strength: distance})."""
-    from dataclasses import replace
-
     from segue.codec.dataset_reader import read_split
     from segue.evaluation.evaluate import tuning_split
 
@@ -440,18 +484,20 @@ def run_continuations(model_path: str | Path | None, data_dir: str | Path, secon
                       top_p: float = 1.0, seed: int = 0, png: str | Path | None = "continuations.png",
                       progress: Callable[[str], None] | None = None, memory=None,
                       train_data: str | Path | None = None, grammar=None, exclude=(),
-                      memory_mode: str = "player") -> dict:
+                      memory_mode: str = "player", every: float | None = None) -> dict:
     """The whole test on a dataset built by `segue data build`: returns {"summary", "table", "pieces", "png"}.
 
     model_path None uses segue's shipped model; the Markov baseline (order max_order, PPM-`escape`) is trained on
     the dataset's train split transposed into every key, as in --baselines (order 5 was its best NLL on the Bach
-    chorales). Both sample with the same settings and seed. Given `memory` (segue.inference.memory.MemorySettings, fitted as
-    `segue evaluate --memory` fits them, or those saved beside the model), a "model + memory" system samples
+    chorales). Both sample with the same settings and seed. Given `memory` (segue.inference.memory.MemorySettings,
+    fitted as `segue evaluate --memory` fits them, or those saved beside the model), a "model + memory" system samples
     through the model mixed with a SessionMemory that has learned the primer (in `memory_mode` "session" its own
     answer too). Given `grammar` (segue.config.GrammarSettings, config.yaml `sampling:`),
     a "model + grammar" system samples through the decoding grammar; given both, "model + grammar + memory" is what
     the daemon plays (serve_system names it). The Markov model trains on the train split of `train_data` (default:
-    `data_dir`). png None skips the plot. `exclude`: eval piece ids left out (segue.evaluation.evaluate.without_pieces)."""
+    `data_dir`). With `every`, a primer every that many seconds of each piece (passages_of), their measures
+    averaged per piece. png None skips the plot. `exclude`: eval piece ids left out
+    (segue.evaluation.evaluate.without_pieces)."""
     from segue.evaluation.baselines import augment_transpositions
     from segue.codec.dataset_reader import read_split
 
@@ -459,7 +505,7 @@ def run_continuations(model_path: str | Path | None, data_dir: str | Path, secon
 
     eval_pieces = without_pieces(read_split(data_dir, "eval"), exclude, f"the eval split of {data_dir}",
                                  progress or (lambda message: None))
-    passages = passages_of(eval_pieces, seconds, max_pieces)
+    passages = passages_of(eval_pieces, seconds, max_pieces, every)
     train = [events for _, events in read_split(train_data or data_dir, "train")]
     markov = MarkovModel(max_order, escape).fit(
         augment_transpositions(train, transpose))
@@ -478,7 +524,7 @@ def run_continuations(model_path: str | Path | None, data_dir: str | Path, secon
                                                                          top_p, seed, seconds, grammar, memory,
                                                                          memory_mode)
     results = evaluate_passages(passages, generators, seconds, progress)
-    summary = summarise(results, ["real", *generators])
+    summary = summarise(per_piece(results), ["real", *generators])
     out = {"summary": summary, "table": format_table(summary, seconds), "pieces": results, "png": None}
     if png is not None:
         out["png"] = plot_summary(summary, png)

@@ -90,3 +90,30 @@ def test_the_table_and_the_headline_speak_of_what_serve_plays():
     assert lines[0].startswith("velocity: median ") and "SD " in lines[0] and "melody lead" in lines[0]
     assert "notes per answer" in lines[1] and "polyphony" in lines[1] and "notes >= 5 s" in lines[1]
     assert lines[2].startswith("key r ")
+
+
+def test_primers_every_few_seconds_are_measured_and_averaged_per_piece():
+    from eval_helpers import scale_piece
+
+    from segue.codec import codec
+    from segue.evaluation.continuations import excerpt, passages_of, per_piece
+
+    long = scale_piece(60, 65.0)                       # room for primers from 0, 20 and 40 s
+    passages = passages_of([("a", long), ("b", scale_piece(62, 25.0))], 10.0, 40, every=20.0)
+    assert [p.piece for p in passages] == ["a", "a", "a", "b"]
+    assert passages[1].name == "a from 20 s"
+    later = codec.decode_events(long)
+    first = next(n for n in later if n.start >= 20.0)
+    assert passages[1].primer_notes[0] == codec.Note(first.pitch, first.velocity, 0.0, first.end - 20.0)
+    assert np.array_equal(excerpt(long, 0.0), long)
+    assert len(passages_of([("a", long)], 10.0, 40)) == 1  # one primer per piece unless asked
+
+    measured = []
+    for passage, value in zip(passages, (1.0, 2.0, float("nan"), 5.0)):
+        piece = PieceMeasures(passage.name, piece=passage.piece)
+        piece.values = {"real": {"notes": value}}
+        piece.features = {"real": {"pc": np.full(12, value)}}
+        measured.append(piece)
+    pooled = per_piece(measured)
+    assert [p.name for p in pooled] == ["a", "b"]
+    assert pooled[0].values["real"]["notes"] == 1.5 and pooled[1].values["real"]["notes"] == 5.0
