@@ -35,7 +35,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--memory", action="store_true",
                    help="also score the model with session memory (on vs off), and with --continuations fit the "
                         "memory they play with (default: the one saved beside the model, as segue serve plays; "
-                        "--set daemon.memory=off plays without)")
+                        "--set 'daemon.memory=\"off\"' plays without)")
     p.add_argument("--save-memory", action="store_true",
                    help="with --memory --continuations: keep the memory settings fitted for generation beside the "
                         "model (MODEL.memory.json), where generate and serve can find them")
