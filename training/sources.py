@@ -146,7 +146,11 @@ def _music21_files(source: str) -> list[SourceFile]:
 
 
 def _music21_root() -> Path | None:
-    import music21.corpus
+    """music21's corpus folder, or None on an install without music21 (plain MIDI files need no music21)."""
+    try:
+        import music21.corpus
+    except ImportError:
+        return None
     return Path(music21.corpus.__file__).resolve().parent
 
 
