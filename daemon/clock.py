@@ -15,6 +15,9 @@ PULSES_PER_BEAT = 24
 WINDOW = PULSES_PER_BEAT
 # A pulse gap this long means the clock stopped without a STOP message (cable pulled, sequencer quit).
 STALE_S = 0.5
+# A beat shorter than this (600 bpm) is a burst of clock bytes (a script, a merged cable), not a tempo: a burst sent
+# back to back measured a beat of 0 s, and the next beat divided by it.
+SHORTEST_BEAT_S = 0.1
 
 
 class MidiClock:
@@ -52,7 +55,8 @@ class MidiClock:
         """Length of a beat, or None when there is no live clock."""
         if not self.running or len(self._intervals) < 2 or self.last_pulse is None or now - self.last_pulse > STALE_S:
             return None
-        return PULSES_PER_BEAT * sum(self._intervals) / len(self._intervals)
+        beat = PULSES_PER_BEAT * sum(self._intervals) / len(self._intervals)
+        return beat if beat >= SHORTEST_BEAT_S else None
 
     def bpm(self, now: float) -> float | None:
         beat = self.beat_seconds(now)

@@ -194,3 +194,13 @@ def test_after_a_flood_that_lost_input_keys_left_down_are_released_soon_and_segu
         loop.join(10)
         session.close()
     assert session.queue.dropped == 192
+
+
+def test_a_burst_of_clock_bytes_is_no_tempo_and_the_next_beat_is_the_trigger_itself():
+    from daemon.clock import MidiClock
+
+    clock = MidiClock()
+    for _ in range(20):                             # sent back to back: every interval 0
+        clock.handle(0xF8, 5.0)
+    assert clock.beat_seconds(5.0) is None and clock.bpm(5.0) is None
+    assert clock.next_beat(5.2, 5.0) == 5.2
