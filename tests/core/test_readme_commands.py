@@ -222,20 +222,12 @@ def make_inputs(folder: Path) -> None:
 
 @pytest.fixture(scope="module")
 def jack():
-    from tests.daemon.jack_harness import JackServer
+    from tests.daemon.jack_harness import serving_this_process
 
     if shutil.which("jackd") is None:
         pytest.fail("jackd is not installed (apt-get install --no-install-recommends jackd2)")
-    server = JackServer()
-    saved = {k: os.environ.get(k) for k in ("JACK_DEFAULT_SERVER", "JACK_NO_START_SERVER")}
-    os.environ.update(JACK_DEFAULT_SERVER=server.name, JACK_NO_START_SERVER="1")   # the keyboard and listener too
-    yield server
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-    server.stop()
+    with serving_this_process() as server:   # the keyboard and listener too
+        yield server
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.daemon.jack_harness import Daemon, JackServer, Listener, Player, XrunWindow, make_tiny_model
+from tests.daemon.jack_harness import Daemon, Listener, Player, XrunWindow, make_tiny_model, serving_this_process
 
 
 @pytest.fixture(scope="module")
@@ -15,16 +15,8 @@ def jack():
     if shutil.which("jackd") is None:
         pytest.fail("jackd is not installed (apt-get install --no-install-recommends jackd2): "
                     "the end-to-end tests need a real JACK server")
-    server = JackServer()
-    saved = {k: os.environ.get(k) for k in ("JACK_DEFAULT_SERVER", "JACK_NO_START_SERVER")}
-    os.environ.update(JACK_DEFAULT_SERVER=server.name, JACK_NO_START_SERVER="1")  # our own clients use it too
-    yield server
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-    server.stop()
+    with serving_this_process() as server:   # our own clients use it too
+        yield server
 
 
 @pytest.fixture(scope="module")

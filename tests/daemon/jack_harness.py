@@ -5,6 +5,7 @@ proof that the daemon works on a real MIDI system.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -157,6 +158,24 @@ class XrunWindow:
 
     def per_minute(self) -> float:
         return self.reports * 60 / max(self.seconds, 1e-9)
+
+
+@contextlib.contextmanager
+def serving_this_process():
+    """A JackServer of its own that this process's JACK clients (and the programs it starts) use while it runs:
+    JACK_DEFAULT_SERVER names it, JACK_NO_START_SERVER keeps libjack from starting a default one; both restored."""
+    server = JackServer()
+    saved = {k: os.environ.get(k) for k in ("JACK_DEFAULT_SERVER", "JACK_NO_START_SERVER")}
+    os.environ.update(JACK_DEFAULT_SERVER=server.name, JACK_NO_START_SERVER="1")
+    try:
+        yield server
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        server.stop()
 
 
 def interrupt_then_kill(proc: subprocess.Popen, grace: float) -> None:

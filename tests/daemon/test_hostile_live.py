@@ -108,12 +108,7 @@ def test_a_stopped_jack_server_does_not_make_segue_deaf_to_ctrl_c(model, tmp_pat
         assert "shutdown did not finish" in daemon.output() or daemon.proc.returncode == 0, daemon.output()[-2000:]
     finally:
         jack.proc.send_signal(signal.SIGCONT)
-        for thing in (player, listener):
-            if thing is not None:
-                thing.close()
-        if daemon is not None:
-            daemon.stop()
-        jack.stop()
+        tear_down(jack, daemon, player, listener)
 
 
 def test_a_deleted_server_socket_does_not_make_segue_abandon_a_live_server(model, tmp_path):
@@ -137,12 +132,17 @@ def test_a_deleted_server_socket_does_not_make_segue_abandon_a_live_server(model
         answer_after(listener, released, timeout=15)
         assert "went away" not in daemon.output(), daemon.output()[-2000:]
     finally:
-        for thing in (player, listener):
-            if thing is not None:
-                thing.close()
-        if daemon is not None:
-            daemon.stop()
-        jack.stop()
+        tear_down(jack, daemon, player, listener)
+
+
+def tear_down(jack: JackServer, daemon, *clients) -> None:
+    """A test's own server, daemon and clients, whichever of them it got to start."""
+    for client in clients:
+        if client is not None:
+            client.close()
+    if daemon is not None:
+        daemon.stop()
+    jack.stop()
 
 
 def rss_mb(pid: int) -> float:
