@@ -6,6 +6,7 @@ relay, a synth that restarts, a JACK server that goes away and comes back, SIGKI
 from __future__ import annotations
 
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -51,7 +52,8 @@ def test_a_lost_note_off_no_longer_blocks_the_turn(rig):
     daemon, listener, player = rig("--silence-ms", "150", "--length", "0.5", "--set", "daemon.stale_key_seconds=1")
     player.send(0x90, 50, 90)                                  # its note-off is lost on the way
     answer_after(listener, player.phrase())
-    assert "presumed released: no input for 1 s" in daemon.output()
+    said = re.search(r"presumed released: no input for ([\d.]+) s", daemon.output())
+    assert said and float(said.group(1)) >= 1.0, daemon.output()[-2000:]
 
 
 def test_the_players_all_notes_off_releases_stuck_keys_at_once(rig):
