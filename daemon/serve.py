@@ -17,6 +17,7 @@ import time
 from segue.codec.midi import SUSTAIN_CC
 from segue.config import check_ranges
 from segue.errors import SegueError
+from segue.inference.memory import MEMORY_MODES, memory_settings_path, player_memory
 
 from daemon.live_controls import CCMap, learn
 from daemon.policy import MODES, ON_BEAT
@@ -24,7 +25,6 @@ from daemon.realtime import lift_threads, scheduler_priority
 from daemon.stop_signals import STOP_SIGNALS
 
 log = logging.getLogger("segue.daemon")
-MEMORY_MODES = ("off", "player", "session")
 # Under JACK the ports are checked once for the libjack race in daemon/jack_semaphores.py, after a few periods.
 JACK_SETTLE_S = 0.2
 
@@ -44,12 +44,8 @@ def check_config(cfg) -> None:
 
 def memory_setup(cfg, engine):
     """The session memory's settings for this model (NAME.memory.json beside it), or None when it is off."""
-    from segue.inference.memory import MemorySettings, memory_settings_path
-
-    if cfg.memory == "off":
-        return None
-    settings = MemorySettings.for_model(engine.path)
-    if settings is None:
+    settings = player_memory(engine.path, cfg.memory)
+    if settings is None and cfg.memory != "off":
         log.info("session memory off: %s has no fitted memory settings (%s; `segue evaluate --model MODEL --data "
                  "DATA --memory --save-memory` writes them)", engine.path.name, memory_settings_path(engine.path).name)
     return settings
