@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.latency import pick_model  # noqa: E402
-from tests.daemon.jack_harness import JACK_CLIENTS, Daemon, JackServer, Listener, Player, wait_until  # noqa: E402
+from daemon.testing import JACK_CLIENTS, Daemon, JackServer, Listener, Player, wait_until  # noqa: E402
 from tests.daemon.raw_sender import RawSender  # noqa: E402
 
 SILENCE_MS = 150

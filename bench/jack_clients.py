@@ -28,7 +28,7 @@ sys.path.insert(0, str(REPO))
 
 from bench.latency import cpu_seconds  # noqa: E402
 from segue.evaluation.scoring import mean_with_ci  # noqa: E402
-from tests.daemon.jack_harness import JACK_CLIENTS, JackServer, XrunWindow, listening_ports  # noqa: E402
+from daemon.testing import JACK_CLIENTS, JackServer, XrunWindow, listening_ports  # noqa: E402
 
 SETTLE_S = 3.0                   # after a setting's clients join, before counting
 BARE_CLIENTS = r"""

@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.latency import pick_model  # noqa: E402
-from tests.daemon.jack_harness import JACK_CLIENTS, Daemon, JackServer  # noqa: E402
+from daemon.testing import JACK_CLIENTS, Daemon, JackServer  # noqa: E402
 
 MET = "kept segue's port asleep"
 CHURN = "while true; do jack_lsp > /dev/null 2>&1; sleep 0.2; done"

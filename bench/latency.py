@@ -41,7 +41,7 @@ sys.path.insert(0, str(REPO))
 
 from daemon import jack_client  # noqa: E402
 from segue.evaluation.scoring import mean_with_ci  # noqa: E402
-from tests.daemon.jack_harness import (JACK_CLIENTS, Daemon, JackServer, Listener, MidiDump, Player, XrunWindow,  # noqa: E402
+from daemon.testing import (JACK_CLIENTS, Daemon, JackServer, Listener, MidiDump, Player, XrunWindow,  # noqa: E402
                                        make_tiny_model, wait_until)
 
 SILENCE_MS = 100

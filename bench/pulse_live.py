@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from segue.evaluation.scoring import mean_with_ci  # noqa: E402
-from tests.daemon.jack_harness import (PERIOD_S, Daemon, JackServer, Listener, Player, make_tiny_model,  # noqa: E402
+from daemon.testing import (PERIOD_S, Daemon, JackServer, Listener, Player, make_tiny_model,  # noqa: E402
                                        wait_until)
 
 BARS, BEATS_PER_BAR = 2, 4

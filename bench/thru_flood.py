@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.latency import pick_model  # noqa: E402
-from tests.daemon.jack_harness import JACK_CLIENTS, Daemon, JackServer, flood_through  # noqa: E402
+from daemon.testing import JACK_CLIENTS, Daemon, JackServer, flood_through  # noqa: E402
 
 
 def one_run(jack: JackServer, model: Path, workdir: Path, setting: str, n: int, rate: float,

@@ -3,7 +3,7 @@ named with the reason it cannot run here (issue 23: "each README command runs as
 
 The commands run through bash in a scratch folder holding the files they name (song.mid, phrase.mid, score.mxl,
 my_scores/, a small MAESTRO-shaped folder as ~/maestro-v3.0.0). JACK is a dummy jackd named for this test
-(tests/daemon/jack_harness.py), a JACK client called "Digital Piano" stands in for the keyboard, fluidsynth runs as
+(daemon/testing.py), a JACK client called "Digital Piano" stands in for the keyboard, fluidsynth runs as
 the README starts it. Training runs are cut to a few steps of a small model (TINY below): the commands are checked,
 not the models.
 """
@@ -222,7 +222,7 @@ def make_inputs(folder: Path) -> None:
 
 @pytest.fixture(scope="module")
 def jack():
-    from tests.daemon.jack_harness import serving_this_process
+    from daemon.testing import serving_this_process
 
     if shutil.which("jackd") is None:
         pytest.fail("jackd is not installed (apt-get install --no-install-recommends jackd2)")
@@ -259,7 +259,7 @@ def test_the_offline_commands_run_as_written(shell):
 
 
 def test_the_jack_set_up_runs_as_written_and_segue_answers_the_keyboard(shell, jack):
-    from tests.daemon.jack_harness import Listener, Player
+    from daemon.testing import Listener, Player
 
     if shutil.which("fluidsynth") is None or not Path("/usr/share/sounds/sf2/default-GM.sf2").is_file():
         pytest.skip("fluidsynth with a GM soundfont is not installed (apt-get install fluidsynth timgm6mb-soundfont)")
@@ -317,7 +317,7 @@ def test_the_real_performances_build_as_written(shell):
 
 def test_teaching_it_your_playing_runs_as_written(shell, jack):
     pytest.importorskip("torch", reason="training needs segue[train]")
-    from tests.daemon.jack_harness import Player
+    from daemon.testing import Player
 
     keyboard = Player("Digital Piano")
     try:

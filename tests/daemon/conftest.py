@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.daemon.jack_harness import Daemon, Listener, Player, XrunWindow, make_tiny_model, serving_this_process
+from daemon.testing import Daemon, Listener, Player, XrunWindow, make_tiny_model, serving_this_process
 
 
 @pytest.fixture(scope="module")

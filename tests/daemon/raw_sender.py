@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from tests.daemon.jack_harness import JackServer, start_script
+from daemon.testing import JackServer, start_script
 
 SCRIPT = r"""
 import os, random, sys, time

@@ -12,7 +12,7 @@ import pytest
 
 from daemon.ports import jack_server_socket
 from daemon.stop_signals import GRACE_S
-from tests.daemon.jack_harness import (JACK_CLIENTS, Daemon, JackServer, Listener, Player, answer_after,
+from daemon.testing import (JACK_CLIENTS, Daemon, JackServer, Listener, Player, answer_after,
                                        left_sounding, sounding_after, wait_until)
 from tests.daemon.raw_sender import RawSender
 

@@ -6,7 +6,7 @@ import pytest
 
 from daemon import jack_client
 from daemon.jack_client import EventJoiner
-from tests.daemon.jack_harness import MidiDump, wait_until
+from daemon.testing import MidiDump, wait_until
 
 
 def joined(*events: bytes) -> list[list[int]]:

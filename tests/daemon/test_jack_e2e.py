@@ -10,7 +10,7 @@ import signal
 import statistics
 import time
 
-from tests.daemon.jack_harness import (PERIOD_S, MidiDump, Player, answer_after, flood, left_sounding, sounding_after,
+from daemon.testing import (PERIOD_S, MidiDump, Player, answer_after, flood, left_sounding, sounding_after,
                                        wait_until)
 
 

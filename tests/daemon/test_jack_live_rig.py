@@ -15,7 +15,7 @@ import time
 import pytest
 
 from daemon.safety import LOOP_EVIDENCE
-from tests.daemon.jack_harness import (FLOOD_BURST, PERIOD_S, REPO, Daemon, JackServer, Listener, MidiDump,
+from daemon.testing import (FLOOD_BURST, PERIOD_S, REPO, Daemon, JackServer, Listener, MidiDump,
                                        Player, Relay, answer_after, flood_through, left_sounding, looping_note,
                                        restart_server, wait_until)
 

@@ -8,7 +8,7 @@ import time
 
 from daemon import jack_connections
 from daemon.jack_connections import EEXIST, JackConnections
-from tests.daemon.jack_harness import Daemon, JackServer, Listener, looping_note, restart_server, wait_until
+from daemon.testing import Daemon, JackServer, Listener, looping_note, restart_server, wait_until
 
 
 class FakeJack:

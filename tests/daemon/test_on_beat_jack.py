@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 
-from tests.daemon.jack_harness import answer_after, wait_until
+from daemon.testing import answer_after, wait_until
 
 BEAT = 0.5
 SILENCE_S = 0.5

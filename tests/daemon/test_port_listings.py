@@ -10,7 +10,7 @@ import pytest
 
 from daemon.ports import Input, Output, describe_ports, find_port, jack_servers_running, list_ports, own_jack_client
 from segue.errors import SegueError
-from tests.daemon.jack_harness import REPO, Listener
+from daemon.testing import REPO, Listener
 
 
 def test_no_match_lists_and_matches_only_other_programs_ports():

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import pytest
 
 from daemon.turn_log import SessionStats
-from tests.daemon.jack_harness import PERIOD, RATE
+from daemon.testing import PERIOD, RATE
 
 
 def _stats_with(latencies_s: list[float]) -> SessionStats:

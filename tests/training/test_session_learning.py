@@ -17,7 +17,7 @@ import mido
 import pytest
 
 from segue.inference.engine import default_model_path
-from tests.daemon.jack_harness import JackServer, MidiDump, Player, interrupt_then_kill, listening_ports, wait_until
+from daemon.testing import JackServer, MidiDump, Player, interrupt_then_kill, listening_ports, wait_until
 
 SEGUE = [sys.executable, "-m", "segue"]          # the `segue` console script
 STEP_TIMEOUT_S = 180                             # a hung command fails the test instead of hanging the suite

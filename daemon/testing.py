@@ -1,7 +1,9 @@
 """A private JACK server, a tiny real ONNX model, `segue serve` as a subprocess, and a player/listener client.
 
-Used by the end-to-end tests and by bench/latency.py. jackd missing is a failure, not a skip: these tests are the
-proof that the daemon works on a real MIDI system.
+The rig of the repository's end-to-end tests and of the JACK benches (bench/latency.py, flood.py, pulse_live.py ...),
+so it lives here rather than in tests/: a bench must not import a test file. It needs a source checkout (it runs
+`python -m daemon` from the repo, and torch in a subprocess for the tiny model); the daemon itself never imports it.
+jackd missing is a failure, not a skip: these tests are the proof that the daemon works on a real MIDI system.
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ import rtmidi
 from daemon.jack_semaphores import open_awake
 from segue.config import DaemonConfig
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 RATE, PERIOD = 48000, 128
 POOL = 4                       # server names segue-test-0..3: at most this many test servers at once
 SETUP_ATTEMPTS = 3             # tries for test-side JACK setup steps (new clients, connections)
