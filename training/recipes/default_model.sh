@@ -124,6 +124,23 @@ if [ "${STAGE:-1}" = 7 ]; then
   exit 0
 fi
 
+# Stage 8 (session 11): a wider network. Stage 7's weights widened to 2 x 512 (training/widen.py: the new units
+# start invisible, so the wide model begins exactly where stage 7 stands), then the same data at a higher share of
+# real performances (0.8) on both threads. Why wider: a 2 x 256 LSTM learnt the recordings slowly beside the scores
+# (stages 6-7), and a 2 x 512 step fits the live budget in int8 (bench/step.py).
+#   STAGE=8 SKIP_BUILD=1 bash training/recipes/default_model.sh
+if [ "${STAGE:-1}" = 8 ]; then
+  OUT=runs/default-8
+  mkdir -p "$OUT"
+  python -m training.widen "${INIT:-segue/models/default.pt}" "$OUT/widened.pt" --hidden 512
+  nohup segue train --init-from "$OUT/widened.pt" --data data/mix6 --out "$OUT" --no-progress \
+    "${REAL_PIANISTS[@]}" --set train.threads=2 --set data.performance_weight=0.8 \
+    --set train.schedule=cosine --set train.lr=0.0003 --set train.min_lr=0.000015 \
+    --set train.max_steps=${MAX_STEPS:-5000} --set train.seed=80808 > "$OUT/train.log" 2>&1 &
+  echo "stage 8 in the background (pid $!): tail -f $OUT/train.log"
+  exit 0
+fi
+
 if [ "${STAGE:-1}" = 3 ] || [ "${STAGE:-1}" = 4 ]; then
   if [ "$STAGE" = 3 ]; then
     FROM=${INIT:-runs/default-2/best.pt}; OUT=runs/default-3; ONLY=(--set train.seed=98765 --set train.max_steps=4250)
