@@ -103,6 +103,22 @@ class TurnPolicy:
             return "answer"
         return None
 
+    # --- what the mode means for an answer ----------------------------------------------------------------------
+    @property
+    def plays_along(self) -> bool:
+        """Continuous mode: segue plays along with the player. The player's notes never end its answer (the
+        scheduler does not yield to them) and the answer has no length of its own: `answer_limits` end it."""
+        return self.mode == "continuous"
+
+    def answer_limits(self, trigger: float, last_player: float, response_s: float,
+                      max_s: float) -> list[tuple[float, str]]:
+        """(when, why) an answer that plays along ends, the first reason first: `response_s` after the player's last
+        note or pedal message, and at most `max_s` after its trigger (the player's next note starts a new one).
+        Empty in the other modes: their answers end by their length, a barge-in or the pedal."""
+        if not self.plays_along:
+            return []
+        return [(last_player + response_s, "player stopped"), (trigger + max_s, "max_response_seconds")]
+
     def switched(self, mode: str) -> "TurnPolicy":
         """The policy of another mode (a mode switched by CC) that keeps what this one knows about keys, pedals and
         the player's pulse."""

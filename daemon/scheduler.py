@@ -31,19 +31,28 @@ class Scheduled:
 
 @dataclass(slots=True)
 class Sent:
+    """News for the scheduler's owner: a scheduled message left."""
     item: Scheduled
     at: float                  # when it left: right after the send call, or its due time if handed over early
 
 
+@dataclass(slots=True)
+class Released:
+    """News for the scheduler's owner: a release sent outside the schedule (cancel, panic, shutdown)."""
+    data: list[int]
+    at: float
+
+
 class Scheduler:
-    def __init__(self, output, spin_s: float = 0.001, on_sent=None, echo: EchoFilter | None = None,
-                 realtime_priority: int = 0, on_released=None, yield_to_player: bool = True):
+    def __init__(self, output, spin_s: float = 0.001, post=None, echo: EchoFilter | None = None,
+                 realtime_priority: int = 0, yield_to_player: bool = True):
         self.output = output
         self.spin_s = spin_s
         self.realtime_priority = realtime_priority
         self.realtime = False
-        self.on_sent = on_sent              # callback(Sent) run on the scheduler thread, must be quick
-        self.on_released = on_released      # callback(data, at) for releases sent outside the schedule (cancel, panic)
+        # post(Sent | Released): hands the news to its owner's thread (a mailbox's append; it must be quick, it runs
+        # on the scheduler thread, or on whichever thread cancels or panics). The owner applies it on its own thread.
+        self.post = post
         self.tracker = NoteTracker()
         self.echo = echo or EchoFilter()
         self.send_errors: collections.deque[float] = collections.deque(maxlen=100_000)   # Sent.at - due, seconds
@@ -148,8 +157,8 @@ class Scheduler:
             now = time.perf_counter()
             self.tracker.sent(data, now)
             self.echo.sent(data, now)
-            if self.on_released is not None:
-                self.on_released(data, now)
+            if self.post is not None:
+                self.post(Released(data, now))
 
     def _run(self) -> None:
         self.realtime = become_realtime(self.realtime_priority)
@@ -182,5 +191,5 @@ class Scheduler:
                 self.echo.sent(item.data, sent_at)
                 self._last_sent[item.answer] = item.index
             self.send_errors.append(sent_at - item.due)
-            if self.on_sent is not None:
-                self.on_sent(Sent(item, sent_at))
+            if self.post is not None:
+                self.post(Sent(item, sent_at))

@@ -1,57 +1,54 @@
 """The session: the input loop that ties ports, encoder, turn policy, generator and scheduler together.
 
-Threads: rtmidi's callback (stamp + enqueue, nothing else), this loop (parse, encode, decide), the generator
-(owns the model) and the scheduler (sends on time). Everything the loop learns reaches the generator as commands in
-order, so the model hears the session exactly as it happened.
+Threads: the input port's (stamp + enqueue, nothing else), this loop (parse, encode, decide), the generator (owns the
+model) and the scheduler (sends on time). Everything the loop learns reaches the generator as commands in order, so
+the model hears the session exactly as it happened. What the other threads learn comes back as messages this loop
+applies (the generator's news through the inbox, the scheduler's through `SentNews`): only this thread touches a turn.
 
 Call-response answers are prepared before they are due: once every key and the pedal are up the answer is opened
 with its start at the silence deadline, sampled ahead and queued; the player's next note cancels it (nothing
 sounded, the model rolls back). So the first note-on leaves at the deadline itself, whatever the model's step cost.
+
+The loop reads its time from an injectable wall clock (daemon/session_timers.py): tests advance a fake one and call
+`pump()`. Its helpers: which input is the player's (daemon/input_filter.py), the player's notes waiting for the model
+(player_backlog.py), what the scheduler sent (sent_news.py), when the loop wakes (session_timers.py), what each mode
+means (policy.py), the knobs (live_controls.py), the reports (turn_log.py).
 """
 from __future__ import annotations
 
-import collections
 import logging
 import queue
-import time
 from dataclasses import dataclass, field
 
 from segue.codec import codec
 from segue.codec.midi import (ALL_NOTES_OFF_CC, ALL_SOUND_OFF_CC, CHANNEL_PRESSURE, CONTROL_CHANGE, DRUM_CHANNEL,
                               NOTE_OFF, NOTE_ON, PITCH_BEND, POLY_PRESSURE, STOP, SUSTAIN_CC, SWITCH_OFF, SWITCH_ON,
                               channel_of, hex_bytes, is_note_off, is_note_on, is_system, kind_of, pitch_name,
-                              split_swallowed, unfinished_sysex)
-from daemon.clock import MidiClock
+                              unfinished_sysex)
 from segue.codec.streaming import StreamingEncoder
-from daemon.inbox import Inbox
+from daemon.clock import MidiClock
 from daemon.generator import (Answer, AnswerDone, AnswerOpened, ForgetMemory, Generator, GeneratorFailed,
                               GeneratorSettings, MemoryStrength, OpenAnswer, PlayerNotes, Rollback, SetControls)
+from daemon.inbox import Inbox
+from daemon.input_filter import InputFilter
 from daemon.live_controls import CCMap, Change, LiveControls
+from daemon.player_backlog import PlayerBacklog
 from daemon.policy import TurnPolicy
 from daemon.safety import EchoFilter
+from daemon.scheduler import Scheduler
+from daemon.sent_news import SentNews
+from daemon.session_timers import DEADLINE_LAG_S, END_LAG_S, FLUSH_S, IDLE_WAKE_S, Timers, WallClock
 from daemon.status_line import StatusLine, status_of
-from daemon.scheduler import Scheduler, Sent
 from daemon.turn_log import SessionStats
 
 log = logging.getLogger("segue.daemon")
 
-SETTLE_S = 0.03              # wait this long after the last release before preparing: the encoder's last step is final
-FLUSH_S = 0.01               # while the player is active, let the encoder finalize steps every 10 ms
-ACTIVE_S = 2.0               # ... for this long after the last player message
-IDLE_WAKE_S = 1.0            # the input loop's longest sleep
-DEADLINE_LAG_S = 0.003       # the loop marks a prepared turn as started this long after its first note went out
 CONTINUOUS_BATCH_S = 0.02    # continuous mode rolls back at most this often (player bursts are batched)
 RESET_CCS = {ALL_SOUND_OFF_CC: "all sound off", ALL_NOTES_OFF_CC: "all notes off"}   # from the player: nothing is held
 # A flood the model cannot keep up with: while the generator has this many of the player's batches still to hear, the
-# loop holds the next ones back, keeping at most UNHEARD_AT_MOST note edges (the oldest notes go first), so the model
-# hears the latest of it and is ready to answer as soon as the flood ends (instead of after minutes of backlog).
+# loop holds the next ones back (daemon/player_backlog.py keeps the latest).
 GENERATOR_BEHIND = 2
-UNHEARD_AT_MOST = 512
-# After a flood a note-off may have been lost before segue saw it (python-rtmidi's queue drops without a word): keys
-# still down this long after the last input, with input lost in the LOST_INPUT_RECENT_S before it, count as released
-# (measured: without it, the answer after a 30 s flood on python-rtmidi's clients came 10 s late, stale_key_seconds).
-LOST_INPUT_STALE_S = 0.5
-LOST_INPUT_RECENT_S = 2.0
+THRU_KINDS = (NOTE_OFF, NOTE_ON, CONTROL_CHANGE, PITCH_BEND, POLY_PRESSURE, CHANNEL_PRESSURE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,18 +74,20 @@ class Turn:
 class Session:
     def __init__(self, cfg, engine, output, port_in=None, *, origin: float | None = None, follower=None, pinned=None,
                  recorder=None, port_watch=None, sampler=None, turn_log=None, verbose=False,
-                 inbox: Inbox | None = None, grammar=None, memory=None):
+                 inbox: Inbox | None = None, grammar=None, memory=None, wall_clock=None):
         """`port_in`: the input port, whose messages the session takes from here on (until then they may wait in
         `inbox`); `origin`: perf_counter time of step 0 (the recorder's too); `port_watch`: called about once a
-        second, returns a log line or None (port reconnects), may raise SegueError."""
+        second, returns a log line or None (port reconnects), may raise SegueError; `wall_clock`: what the loop
+        reads the time from (`now()`; default: session_timers.WallClock)."""
         from segue.inference.sampling import Sampler
 
         self.cfg = cfg
         self.engine = engine
         self.output = output
+        self.wall_clock = wall_clock or WallClock()
         # (stamp, message) from the input port; (stamp, Stop) stop words; (stamp, AnswerOpened ...) generator news
         self.queue = inbox if inbox is not None else Inbox()     # bounded for the player's messages (a flood)
-        self.origin = time.perf_counter() if origin is None else origin
+        self.origin = self.wall_clock.now() if origin is None else origin
         self.encoder = StreamingEncoder(self.origin)
         self.policy = TurnPolicy(cfg.mode, cfg.silence_ms / 1000.0, cfg.takeover_cc, cfg.on_beat)
         self.clock = MidiClock()
@@ -99,11 +98,14 @@ class Session:
         self.sampler = sampler or Sampler(cfg.temperature, cfg.top_k, cfg.top_p, cfg.min_p, cfg.seed)
         self.controls = LiveControls(CCMap(cfg.cc_map), self.sampler, cfg.response_seconds, engine, follower, pinned)
         self.stats = SessionStats(turn_log, self.origin)
+        self.news = SentNews(self.stats, recorder, self.origin, verbose)
         self.status_line = StatusLine(terminal=False if verbose else None)   # -v: in the log, not on one line
-        self.scheduler = Scheduler(output, spin_s=cfg.spin_ms / 1000.0, on_sent=self._on_sent,
-                                   echo=EchoFilter(cfg.echo_window_ms / 1000.0),
-                                   realtime_priority=cfg.realtime_priority, on_released=self._on_released,
-                                   yield_to_player=self.policy.mode != "continuous")
+        echo = EchoFilter(cfg.echo_window_ms / 1000.0)
+        self.scheduler = Scheduler(output, spin_s=cfg.spin_ms / 1000.0, post=self.news.post, echo=echo,
+                                   realtime_priority=cfg.realtime_priority,
+                                   yield_to_player=not self.policy.plays_along)
+        self.input = InputFilter(cfg.in_channel, cfg.ignore_echo, echo,
+                                 port_in.deaf_after_unfinished_sysex_s if port_in is not None else 0.0)
         # grammar: config.yaml sampling: (None = its defaults); memory: the model's fitted MemorySettings or None
         settings = GeneratorSettings(lookahead_s=cfg.lookahead_ms / 1000.0, lead_in_ms=cfg.lead_in_ms,
                                      channel=self.channel, key=cfg.key, memory=memory,
@@ -113,17 +115,11 @@ class Session:
         self.generator = Generator(engine, self.sampler, self.scheduler, self.origin, settings, self._from_generator)
         self.turn: Turn | None = None
         self.next_answer = 1
-        self.unheard: list[codec.NoteEdge] = []   # the player's notes not yet handed to the generator
-        self.notes_shed = 0                     # ... of them the generator never heard (a flood: see GENERATOR_BEHIND)
+        self.unheard = PlayerBacklog()          # the player's notes not yet handed to the generator
+        self.timers = Timers(cfg.stale_key_seconds)
         self.last_flush = 0.0
-        self.last_player = -1e9                 # the player's last note or pedal message
-        self.last_input = -1e9                  # the player's last message of any kind
         self.stopping = False
         self.failure: BaseException | None = None
-        self.loop_warned = False
-        self.sysex_warned = False
-        self.sysex_deafness_s = port_in.deaf_after_unfinished_sysex_s if port_in is not None else 0.0
-        self.next_watch = 0.0
         if port_in is not None:
             port_in.sink = self.on_midi         # from here on a player's note-on reaches the scheduler at once
             # thru: the player hears their own notes through segue, so every one must pass at once
@@ -133,23 +129,14 @@ class Session:
     def on_midi(self, data, stamp: float) -> None:
         """The input sink (segue's input thread). A player's note-on silences unsent answer notes at once, before
         the loop (which may be busy) hears of it: a prepared answer due this instant must not sound in the phrase."""
-        if self.queue.put_message(stamp, data) and self._player_note_on(data, stamp):   # malformed: dropped
+        if self.queue.put_message(stamp, data) and self.input.player_note_on(data, stamp):   # malformed: dropped
             self.scheduler.player_note(stamp)
-
-    def _player_note_on(self, data, stamp: float) -> bool:
-        """A note-on the turn policy will take as the player's (not segue's echo, not drums, on a listened channel)."""
-        if not is_note_on(data):
-            return False
-        channel = channel_of(data[0])
-        if channel == DRUM_CHANNEL or (self.cfg.in_channel and channel != self.cfg.in_channel - 1):
-            return False
-        return not (self.cfg.ignore_echo and self.scheduler.echo.matches(data, stamp))
 
     def request_stop(self, reason: str = "stop") -> None:
         """Safe from signal handlers and other threads: the loop wakes, silences everything and returns (at once,
         not after the messages queued before the stop word)."""
         self.stopping = True
-        self.queue.put((time.perf_counter(), Stop(reason)))
+        self.queue.put((self.wall_clock.now(), Stop(reason)))
 
     def start(self) -> None:
         self.scheduler.release_all_channels()
@@ -161,38 +148,47 @@ class Session:
         """Leave nothing sounding, whatever happened before."""
         self.stopping = True
         if self.turn is not None:
-            self._end_turn(time.perf_counter(), "shutdown", silence=True)
+            self._end_turn(self.wall_clock.now(), "shutdown", silence=True)
         self.generator.stop()
         self.scheduler.panic()
         self.scheduler.stop()
         self._send_state(False)
         self.flush_record(final=True)
         self.status_line.close()
-        shed = [f"input: {self.notes_shed} notes of a flood never reached the model"] if self.notes_shed else []
-        for line in self.queue.summaries() + shed:
+        for line in self.queue.summaries() + self.unheard.summaries():
             log.warning(line)
 
     def run(self) -> None:
         """The input loop; returns after request_stop() or a failure in another thread (re-raised here)."""
         while not self.stopping:
-            timeout = self._timeout(time.perf_counter())
+            timeout = self._timeout(self.wall_clock.now())
             try:
-                item = self.queue.get(timeout=timeout) if timeout is None or timeout > 0 else self.queue.get_nowait()
+                item = self.queue.get(timeout=timeout) if timeout > 0 else self.queue.get_nowait()
             except queue.Empty:
                 item = None
-            while item is not None and not self.stopping:
-                self._handle(*item)
-                try:
-                    item = self.queue.get_nowait()
-                except queue.Empty:
-                    item = None
-            if not self.stopping:
-                self._tick(time.perf_counter())
+            self.pump(item)
         if self.failure is not None:
             raise self.failure
 
+    def pump(self, item=None) -> None:
+        """Handle `item` and everything waiting in the inbox, then do what is due at the wall clock's now."""
+        if item is None:
+            item = self._waiting()
+        while item is not None and not self.stopping:
+            self._handle(*item)
+            item = self._waiting()
+        if not self.stopping:
+            self._tick(self.wall_clock.now())
+
+    def _waiting(self):
+        try:
+            return self.queue.get_nowait()
+        except queue.Empty:
+            return None
+
     # --- input ------------------------------------------------------------------------------------------------------
     def _handle(self, stamp: float, data) -> None:
+        self.news.apply(self.turn)              # what was sent until now, before anything is decided
         if isinstance(data, Stop):
             self.stopping = True
             return
@@ -204,74 +200,37 @@ class Session:
         status = data[0]
         if is_system(status):                          # system messages: only the clock matters to us
             if unfinished_sysex(data):
-                self._warn_swallowed_once(data)
+                self.input.unfinished_sysex(data)
             self.clock.handle(status, stamp)
             if status == STOP and self.turn is not None:
                 self._end_turn(stamp, "MIDI stop", silence=True)    # the band stopped: so does segue
             return
-        if self.cfg.ignore_echo and not self._releases_players_key(data) and self.scheduler.echo.is_echo(data, stamp):
-            self._warn_loop_once()
-            return
-        channel = channel_of(status)
-        if self.cfg.in_channel and channel != self.cfg.in_channel - 1:
+        if self.input.is_echo(data, stamp, self.policy.keys_down) or not self.input.listens_to(channel_of(status)):
             return
         kind = kind_of(status)
-        if self.cfg.thru and kind in (NOTE_OFF, NOTE_ON, CONTROL_CHANGE, PITCH_BEND, POLY_PRESSURE, CHANNEL_PRESSURE):
+        if self.cfg.thru and kind in THRU_KINDS:
             self.scheduler.send_now([kind | self.channel, *data[1:]], track=False)
-        self.last_input = stamp
+        self.timers.last_input = stamp
         if self.recorder is not None:
             self.recorder.player(data, stamp)
         if self.verbose:
             log.debug("in  %+.4f %s", stamp - self.origin, hex_bytes(data))
         if kind == CONTROL_CHANGE and len(data) == 3:
             self._control(stamp, data[1], data[2])
-        elif channel == DRUM_CHANNEL:
+        elif channel_of(status) == DRUM_CHANNEL:
             pass                                       # drum notes: recorded, passed thru, never heard (as in files)
         elif is_note_on(data):
-            self.last_player = stamp
+            self.timers.last_player = stamp
             self._note_on(stamp, data[1], data[2])
         elif is_note_off(data):
-            self.last_player = stamp
+            self.timers.last_player = stamp
             self._encoded(self.encoder.note_off(stamp, data[1]))
             self.policy.note_off(stamp, data[1])
         # aftertouch, pitch bend, program change: recorded / passed thru, not part of the model's vocabulary
 
-    def _warn_swallowed_once(self, data) -> None:
-        """Under JACK the input cut an unfinished sysex off and delivered what it swallowed (daemon/ports.py PROBE):
-        `data` is its head. Other backends glue the next message onto it (then it is lost)."""
-        if self.sysex_warned:
-            return
-        self.sysex_warned = True
-        if len(split_swallowed(data)) > 1:
-            log.warning("an unfinished sysex (%s ...) from the input swallowed %d bytes of messages after it; those "
-                        "notes were lost. A device or script sends sysex without its closing F7.",
-                        hex_bytes(data[:3]), len(data))
-        elif self.sysex_deafness_s:
-            log.warning("an unfinished sysex (%s ...) from the input: the MIDI backend took what followed it for "
-                        "part of it until segue ended it; the notes played meanwhile arrived up to %.0f ms late. A "
-                        "device or script sends sysex without its closing F7.", hex_bytes(data[:3]),
-                        self.sysex_deafness_s * 1000)
-        else:
-            log.warning("an unfinished sysex (%s ...) from the input: segue dropped it at the next message. A device "
-                        "or script sends sysex without its closing F7.", hex_bytes(data[:3]))
-
-    def _warn_loop_once(self) -> None:
-        delay = None if self.loop_warned else self.scheduler.echo.loop_delay()
-        if delay is not None:
-            self.loop_warned = True
-            log.warning("segue's own notes come back into its input %.0f ms after it plays them: something (a "
-                        "synth's or DAW's MIDI thru, a track monitoring segue's output) routes segue's output to its "
-                        "input. segue ignores them, but fix the routing: a player playing the same note within "
-                        "%.1f s of segue is ignored too.", delay * 1000, self.scheduler.echo.window_s)
-
-    def _releases_players_key(self, data) -> bool:
-        """A note-off for a key the player is holding is the player's, even if segue just sent the same bytes."""
-        return is_note_off(data) and data[1] in self.policy.keys_down
-
     def _note_on(self, stamp: float, pitch: int, velocity: int) -> None:
         decision = self.policy.note_on(stamp, pitch, velocity)
-        turn = self.turn
-        if turn is not None and self.policy.mode != "continuous":
+        if self.turn is not None and not self.policy.plays_along:
             self._end_turn(stamp, "barge-in", silence=True)
         self._encoded(self.encoder.note_on(stamp, pitch, velocity))
         if decision == "answer":                   # continuous mode: the player's first note starts segue
@@ -287,7 +246,7 @@ class Session:
             if cc not in (SUSTAIN_CC, self.cfg.takeover_cc):
                 return
         if cc == SUSTAIN_CC:
-            self.last_player = stamp
+            self.timers.last_player = stamp
             self._encoded(self.encoder.sustain(stamp, value))
         if cc in RESET_CCS:
             self._release_all(stamp, f"the player sent CC{cc} ({RESET_CCS[cc]})")
@@ -316,7 +275,7 @@ class Session:
             if self.turn is not None:
                 self._end_turn(stamp, "mode change", silence=True)
             self.policy = self.policy.switched(str(change.value))
-            self.scheduler.yield_to_player = self.policy.mode != "continuous"
+            self.scheduler.yield_to_player = not self.policy.plays_along
         elif change.name == "memory":
             self.generator.send(MemoryStrength(float(change.value)))
         elif change.name == "panic":
@@ -332,16 +291,15 @@ class Session:
         if not events:
             return
         self.controls.hear(events)
-        self.unheard += self.encoder.take_edges()   # the player's notes as the encoder wrote them
+        self.unheard.add(self.encoder.take_edges())   # the player's notes as the encoder wrote them
 
     # --- turns ------------------------------------------------------------------------------------------------------
     def _flush_player(self, now: float, force: bool = False) -> None:
         """Hand the player's finished events to the generator (in continuous mode: roll back first)."""
-        if now - self.last_player < ACTIVE_S or force:
+        if self.timers.player_active(now) or force:
             self._encoded(self.encoder.advance(now))
-        if len(self.unheard) > UNHEARD_AT_MOST:
-            self._shed_unheard()
-        if not self.unheard or (not force and self.generator.backlog() >= GENERATOR_BEHIND):
+        self.unheard.trim()
+        if not self.unheard.edges or (not force and self.generator.backlog() >= GENERATOR_BEHIND):
             return
         turn = self.turn
         if turn is not None:
@@ -351,19 +309,11 @@ class Session:
                 return
             last = self.scheduler.cancel(turn.answer_id, silence=False)
             self.generator.send(Rollback(turn.answer_id, last, now, False, self.scheduler.epoch))
-        self.generator.send(PlayerNotes(self.unheard, self.controls.vector()))
-        self.unheard = []
+        self.generator.send(PlayerNotes(self.unheard.take(), self.controls.vector()))
         self.last_flush = now
 
-    def _shed_unheard(self) -> None:
-        self.unheard, shed = shed_oldest_notes(self.unheard, UNHEARD_AT_MOST)
-        if shed and not self.notes_shed:
-            log.warning("input: the model cannot keep up with what comes in (a flood?); it hears only the latest "
-                        "notes. Said once; counted.")
-        self.notes_shed += shed
-
     def _open_turn(self, trigger: float, deadline: float | None) -> None:
-        now = time.perf_counter()
+        now = self.wall_clock.now()
         start, waits_for = self.policy.answer_start(trigger, now, self.clock)
         answer_id = self.next_answer
         self.next_answer += 1
@@ -372,14 +322,14 @@ class Session:
                   " (prepared for the silence deadline)" if deadline is not None else "",
                   f" (on the {waits_for}'s beat)" if waits_for != "now" else "")
         self.generator.send(SetControls(self.controls.vector()))
-        self.generator.send(OpenAnswer(answer_id, start, self._end_step(start, now), now))
+        self.generator.send(OpenAnswer(answer_id, start, self.end_step(start, now), now, self.policy.pulse.copy()))
         if self.turn.started:
             self._turn_started()
 
-    def _end_step(self, start: float, now: float) -> int | None:
-        """Where the answer starting at `start` ends; the clock's tempo is read as it is `now` (start may be up to
-        a beat, or a whole silence, ahead)."""
-        if self.policy.mode == "continuous":
+    def end_step(self, start: float, now: float) -> int | None:
+        """Where the answer starting at `start` ends (None: it plays along until the policy ends it); the clock's
+        tempo is read as it is `now` (start may be up to a beat, or a whole silence, ahead)."""
+        if self.policy.plays_along:
             return None
         seconds = self.cfg.max_response_seconds
         if not self.cfg.until_barge_in:
@@ -401,10 +351,11 @@ class Session:
         if why != "length":                     # cut short: drop what is unsent, roll the model back to what sounded
             last = self.scheduler.cancel(turn.answer_id, silence=silence)
             self.generator.send(Rollback(turn.answer_id, last, now, silence, self.scheduler.epoch))
+        self.news.apply(turn)                   # what it sent until the cancel, and what the cancel released
         if not turn.started and (turn.first_note_at is not None or last >= 0):
             # Its first note went out at the deadline before this loop's tick marked it (the scheduler's cancel knows,
-            # even before _on_sent ran). The policy must hear that deadline pass too, or it answers the same silence
-            # again; if it no longer waits for it (the player's barge-in note), this changes nothing.
+            # even before its news came in). The policy must hear that deadline pass too, or it answers the same
+            # silence again; if it no longer waits for it (the player's barge-in note), this changes nothing.
             turn.started = True
             self.policy.tick(turn.deadline)
             self._turn_started()
@@ -416,10 +367,9 @@ class Session:
         self.stats.turn_ended(turn, self.policy.mode)
         self.flush_record()
 
-    def _prepare_at(self, deadline: float) -> float:
-        return deadline - self.policy.silence_s + min(SETTLE_S, self.policy.silence_s)
-
     def _tick(self, now: float) -> None:
+        """What is due at `now`, with no message from anyone: prepare, start and end turns, release stale keys."""
+        self.news.apply(self.turn)
         turn = self.turn
         deadline = self.policy.deadline()
         if turn is not None and not turn.started and turn.deadline != deadline:
@@ -433,44 +383,38 @@ class Session:
         if self.policy.tick(now) == "answer" and turn is not None and not turn.started:
             turn.started = True
             self._turn_started()
-        if turn is not None and turn.end_due is not None and now >= turn.end_due + 0.001:
+        if turn is not None and turn.end_due is not None and now >= turn.end_due + END_LAG_S:
             if self.scheduler.pending(turn.answer_id) == 0:
                 self._end_turn(now, "length", silence=False)
-        if self._stale_at() is not None and now >= self._stale_at():
-            self._release_all(now, f"no input for {now - self.last_input:.1f} s (a note-off lost on the way?)")
-        if turn is not None and turn.started and self.policy.mode == "continuous":
-            self._end_continuous(now, turn)
+        stale_at = self._stale_at()
+        if stale_at is not None and now >= stale_at:
+            self._release_all(now, f"no input for {now - self.timers.last_input:.1f} s (a note-off lost on the way?)")
+        if turn is not None and turn.started:
+            for at, why in self._limits(turn):
+                if now >= at:
+                    self._end_turn(now, why, silence=True)
+                    break
         self.status_line.show(now, status_of(self, now))
-        if self.port_watch is not None and now >= self.next_watch:
-            self.next_watch = now + 1.0
+        if self.port_watch is not None and self.timers.watch_due(now):
             line = self.port_watch()
             if line:
                 log.warning(line)
 
+    def _prepare_at(self, deadline: float) -> float:
+        return self.timers.prepare_at(deadline, self.policy.silence_s)
+
     def _stale_at(self) -> float | None:
-        """When keys or the pedal still down count as released (a lost note-off must not block the turn for good).
-        Soon after input was lost (a flood: the backend's queue or the inbox dropped messages, releases among them
-        where the backend dropped them), keys still down are presumed released after LOST_INPUT_STALE_S instead."""
-        if not (self.policy.keys_down or self.policy.sustain_down):
-            return None
-        if self.queue.last_drop is None or self.queue.last_drop < self.last_input - LOST_INPUT_RECENT_S:
-            return self.last_input + self.cfg.stale_key_seconds
-        if self.queue.waiting():
-            return None                         # the flood's backlog still drains: that is input, not silence
-        return max(self.last_input, self.queue.last_put) + LOST_INPUT_STALE_S
+        return self.timers.stale_at(bool(self.policy.keys_down or self.policy.sustain_down), self.queue)
 
-    def _end_continuous(self, now: float, turn: Turn) -> None:
-        """Continuous mode plays along while the player plays, then for the answer length after the player's last
-        note; no answer lasts longer than max_response_seconds (the player's next note starts a new one)."""
-        if now - self.last_player >= self.controls.response_seconds:
-            self._end_turn(now, "player stopped", silence=True)
-        elif now - turn.trigger >= self.cfg.max_response_seconds:
-            self._end_turn(now, "max_response_seconds", silence=True)
+    def _limits(self, turn: Turn) -> list[tuple[float, str]]:
+        """(when, why) the policy ends `turn` on its own (an answer that plays along)."""
+        return self.policy.answer_limits(turn.trigger, self.timers.last_player, self.controls.response_seconds,
+                                         self.cfg.max_response_seconds)
 
-    def _timeout(self, now: float) -> float | None:
+    def _timeout(self, now: float) -> float:
         """How long the loop may sleep: until the next thing it must do on its own."""
         wake = []
-        if now - self.last_player < ACTIVE_S:
+        if self.timers.player_active(now):
             wake.append(now + FLUSH_S)
         deadline = self.policy.deadline()
         if deadline is not None:
@@ -479,14 +423,13 @@ class Session:
             # the bookkeeping, just after, so the two do not compete for the GIL at the moment of the send.
             wake.append(prepare if self.turn is None and prepare > now else deadline + DEADLINE_LAG_S)
         if self.turn is not None and self.turn.end_due is not None:
-            wake.append(max(self.turn.end_due + 0.002, now + 0.001))
+            wake.append(max(self.turn.end_due + END_LAG_S, now) + END_LAG_S)   # just after it is due
         if self.port_watch is not None:
-            wake.append(self.next_watch)
+            wake.append(self.timers.next_watch)
         if self._stale_at() is not None:
             wake.append(self._stale_at())
-        if self.turn is not None and self.policy.mode == "continuous":
-            wake.append(min(self.last_player + self.controls.response_seconds,
-                            self.turn.trigger + self.cfg.max_response_seconds))
+        if self.turn is not None:
+            wake += [at for at, _ in self._limits(self.turn)]
         # Never sleep unbounded: a wake-up a second costs nothing and keeps the loop responsive to stop requests
         # even if a signal lands on another thread.
         wake.append(now + IDLE_WAKE_S)
@@ -494,7 +437,7 @@ class Session:
 
     # --- from the other threads ---------------------------------------------------------------------------------
     def _from_generator(self, news) -> None:
-        self.queue.put((time.perf_counter(), news))
+        self.queue.put((self.wall_clock.now(), news))
 
     def _generator_news(self, news) -> None:
         turn = self.turn
@@ -508,28 +451,6 @@ class Session:
                 turn.answer = answer
                 turn.end_due = end_due
 
-    def _on_sent(self, sent: Sent) -> None:
-        """Scheduler thread, after each send: keep it to a few assignments."""
-        item = sent.item
-        turn = self.turn
-        if turn is not None and turn.answer_id == item.answer:
-            if item.first_note and turn.first_note_at is None:
-                turn.first_note_at = sent.at
-            if self.stats.turn_log is not None:
-                turn.sent.append((item.due, sent.at, item.data))
-        if kind_of(item.data[0]) == NOTE_ON:
-            self.stats.notes_sent += 1
-        if self.verbose:                               # after the send, so it costs the timing nothing
-            log.debug("out %+.4f %s (%+.2f ms)", sent.at - self.origin, hex_bytes(item.data),
-                      (sent.at - item.due) * 1000)
-        if self.recorder is not None:
-            self.recorder.segue(item.data, sent.at)
-
-    def _on_released(self, data, at: float) -> None:
-        """Releases at barge-in, panic and shutdown go into the take too: no recorded note is left hanging."""
-        if self.recorder is not None:
-            self.recorder.segue(data, at)
-
     def _send_state(self, answering: bool) -> None:
         if self.cfg.state_cc >= 0:
             self.scheduler.send_now([CONTROL_CHANGE | self.channel, self.cfg.state_cc,
@@ -537,22 +458,5 @@ class Session:
 
     def flush_record(self, final: bool = False) -> None:
         if self.recorder is not None:
+            self.news.apply(self.turn)          # segue's messages sent and released until now go in first
             self.recorder.flush(final)
-
-
-def shed_oldest_notes(edges: list, limit: int) -> tuple[list, int]:
-    """(`edges` cut to about `limit`, how many notes were shed): the oldest note starts go first, each with its end
-    when that is among the edges; an end whose start the model already heard stays (it must hear the note end)."""
-    excess = len(edges) - limit
-    kept, ends_to_shed, shed = [], collections.Counter(), 0
-    for edge in edges:
-        if edge.is_end and ends_to_shed[edge.pitch]:
-            ends_to_shed[edge.pitch] -= 1
-            excess -= 1
-        elif not edge.is_end and excess > 0:
-            ends_to_shed[edge.pitch] += 1
-            excess -= 1
-            shed += 1
-        else:
-            kept.append(edge)
-    return kept, shed

@@ -17,7 +17,8 @@ from daemon.inbox import Inbox
 from daemon.input_check import malformed
 from daemon.jack_client import EventJoiner
 from daemon.recorder import Recorder
-from daemon.session import Session, shed_oldest_notes
+from daemon.player_backlog import shed_oldest_notes
+from daemon.session import Session
 from segue.codec import codec
 from segue.codec.codec import NoteEdge
 from segue.config import DaemonConfig

@@ -240,7 +240,7 @@ def test_answer_length_in_bars_follows_the_midi_clock():
         assert wait_for(lambda: r.session.clock.bpm(t0 + 47 / 48) is not None)
         now = t0 + 47 / 48
         for start in (now + 0.4, now + 1.5):                     # the next beat, or a deadline a long silence ahead
-            assert abs(r.session._end_step(start, now) - r.session.generator.step_at(start) - 200) <= 1   # 4 beats
+            assert abs(r.session.end_step(start, now) - r.session.generator.step_at(start) - 200) <= 1   # 4 beats
     finally:
         r.close()
 
