@@ -625,49 +625,6 @@ def _keep_forever(rt) -> None:
     ctypes.pythonapi.Py_IncRef(ctypes.py_object(rt))
 
 
-class JackServerWatch:
-    """Whether the JACK server segue joined is still there, or was replaced.
-
-    segue's own JACK client hears it from JACK itself (`client_gone`: its shutdown notification, a flag set in the C
-    cycle module): while the server keeps that client it is there, whatever happens to files in /dev/shm (a client
-    named like the server deletes the server's socket file). python-rtmidi does not say (its ports go on looking
-    alive), so there, and to see a server come back, look at the server's socket, which jackd2 keeps in /dev/shm: a
-    new server makes a new socket file (a new inode and change time, even when it restarted between two looks), and
-    connecting to it and hanging up tells a running server from a killed one's leftover file at no cost to it."""
-
-    def __init__(self, path: str | None = None, client_gone=lambda: None) -> None:
-        self.name = jack_server_name()
-        self.path = path or jack_server_socket(self.name)
-        self.client_gone = client_gone                 # () -> True/False from JACK itself; None: it cannot say
-        self.joined = self._identity()
-        self.checkable = self.joined is not None       # another JACK (jack1, other tmpdir): not checked
-
-    def _identity(self) -> tuple[int, int, int] | None:
-        try:
-            st = os.stat(self.path)
-        except OSError:
-            return None
-        return st.st_dev, st.st_ino, st.st_ctime_ns     # a freed inode number can come back; its ctime cannot
-
-    def state(self) -> str:
-        """'joined' (the server segue's clients are on runs), 'gone' (no server), or 'new' (another server of
-        the same name runs: segue's clients died with the old one); after 'new', `rejoined()` once segue is on it."""
-        gone = self.client_gone()
-        if gone is False:
-            return "joined"                            # JACK's own word, not a file's
-        if not self.checkable:
-            return "joined" if gone is None else "new"
-        identity = self._identity()
-        if identity is None or not socket_answers(self.path):
-            return "gone"
-        if gone:
-            return "new"                               # a server runs, but segue's client is not on it: join it
-        return "joined" if identity == self.joined else "new"
-
-    def rejoined(self) -> None:
-        self.joined = self._identity()
-
-
 def _open_virtual(rt, backend: str, port_name: str) -> None:
     if backend in NO_VIRTUAL_PORTS:
         raise SegueError("Windows MIDI has no virtual ports: install loopMIDI, create a port, and pass "

@@ -25,8 +25,6 @@ from daemon.realtime import lift_threads, scheduler_priority
 from daemon.stop_signals import STOP_SIGNALS
 
 log = logging.getLogger("segue.daemon")
-# Under JACK the ports are checked once for the libjack race in daemon/jack_semaphores.py, after a few periods.
-JACK_SETTLE_S = 0.2
 
 
 def check_config(cfg) -> None:
@@ -86,6 +84,7 @@ def _serve(cfg, *, grammar, learn: bool, stats: bool, verbose: bool, turn_log: s
     from segue.inference.engine import Engine
 
     from daemon.inbox import Inbox
+    from daemon.jack_supervisor import JackSupervisor
     from daemon.ports import own_jack_client, quiet_backend_libraries, resolve_backend, wait_for_previous_instance
     from daemon.recorder import Recorder
     from daemon.session import Session
@@ -108,10 +107,10 @@ def _serve(cfg, *, grammar, learn: bool, stats: bool, verbose: bool, turn_log: s
     if backend == "jack":
         log.debug("JACK: %s", "both ports on segue's own client" if own_jack else "python-rtmidi's clients, one per "
                   "port" + (" (segue's own client was not built by pip here)" if cfg.own_jack_client else ""))
-    links = _connections(cfg, backend, own_jack)
-    links.before_ports()
-    port_in, output = _open_ports(cfg, backend, own_jack, lambda data, stamp: inbox.put_message(stamp, data))
-    links.ports_opened()
+    supervisor = (JackSupervisor.for_ports(cfg.client_name, cfg.in_port_name, cfg.out_port_name, own_jack)
+                  if backend == "jack" else None)
+    port_in, output = _open_ports(cfg, backend, own_jack, lambda data, stamp: inbox.put_message(stamp, data),
+                                  supervisor)
     log_file = None
     session = None
     stop_watch = None
@@ -124,7 +123,7 @@ def _serve(cfg, *, grammar, learn: bool, stats: bool, verbose: bool, turn_log: s
         recorder = Recorder(cfg.record, origin) if cfg.record else None
         # The session takes the input from here on (what came before waits in the inbox).
         session = Session(cfg, engine, output, port_in, origin=origin, follower=follower, pinned=pinned,
-                          recorder=recorder, port_watch=_port_watch(port_in, output, backend, links),
+                          recorder=recorder, port_watch=_port_watch(port_in, output, supervisor),
                           turn_log=log_file, verbose=verbose, inbox=inbox, grammar=grammar, memory=memory)
         session.start()                      # its threads inherit the blocked signals
         # this thread runs the session loop (session.run below)
@@ -150,8 +149,8 @@ def _serve(cfg, *, grammar, learn: bool, stats: bool, verbose: bool, turn_log: s
                 print(session.stats.text(session.scheduler.send_errors, output.delays_after_due()), file=sys.stderr)
         if output is not None:
             output.close()
-        if not port_in.lost:
-            links.close()
+        if supervisor is not None:
+            supervisor.close()
         if log_file is not None:
             log_file.close()
         if stop_watch is not None:
@@ -159,10 +158,9 @@ def _serve(cfg, *, grammar, learn: bool, stats: bool, verbose: bool, turn_log: s
     return 0
 
 
-def _open_ports(cfg, backend: str, own_jack: bool, sink):
+def _open_ports(cfg, backend: str, own_jack: bool, sink, supervisor):
     """The input, then the output (so that on python-rtmidi's JACK clients the input gets the plain client name:
-    segue:in, then segue-01:out). Under JACK, reopened while one of their threads waits on a departed client's
-    semaphore."""
+    segue:in, then segue-01:out); under JACK through the supervisor, which keeps them clear of the libjack race."""
     from daemon.ports import Input, Output
 
     def open_both():
@@ -175,131 +173,15 @@ def _open_ports(cfg, backend: str, own_jack: bool, sink):
             port_in.close()
             raise
 
-    def close_both(ports):
-        for port in reversed(ports):
-            port.close()
-
-    if backend != "jack":
-        return open_both()
-    return _both_awake(open_both, close_both)
+    return open_both() if supervisor is None else supervisor.open_ports(open_both)
 
 
-def _connections(cfg, backend: str, own_jack: bool):
-    """Under JACK, what keeps the connections other programs make to segue's ports, on the server that runs now
-    (NotKept: not JACK, or no libjack to ask). Its client is in a libjack segue's ports do not use: beside segue's own
-    client in python-rtmidi's, so that the own client is alone in the system's and the libjack race of
-    daemon/jack_semaphores.py cannot meet it (measured here with jack_lsp run 5 times a second: the two in one
-    libjack met it at 2 of 20 starts, apart at 0 of 100; python bench/jack_race.py)."""
-    from daemon.jack_connections import JackConnections, NotKept
-    from daemon.ports import rtmidi_libjack
-
-    links = (JackConnections.load(cfg.client_name, cfg.in_port_name, cfg.out_port_name,
-                                  rtmidi_libjack() if own_jack else None) if backend == "jack" else None)
-    if links is None:
-        return NotKept()
-    if not links.open():
-        log.debug("JACK: no client to read the connections of segue's ports with; they are not kept")
-    return links
-
-
-def _port_watch(port_in, output, backend: str, links):
-    """Called about once a second by the session: follow the named ports, and under JACK the server and the
-    libjack race. When the server goes away the ports are dead (python-rtmidi's clients never recover) and segue
-    waits; when a server of that name runs again segue joins it with new clients, under the same port names, and
-    `links` makes again the connections other programs had made to them."""
-    from daemon import jack_semaphores
-    from daemon.ports import JackServerWatch
-
-    server = JackServerWatch(client_gone=port_in.server_gone) if backend == "jack" else None
-    asleep_looks = 0
-
-    def check() -> str | None:
-        nonlocal asleep_looks
-        if server is not None:
-            state = server.state()
-            if state != "joined" or port_in.lost:
-                return _follow_server(server, state, port_in, output, links)
-            # The race of daemon/jack_semaphores.py checked at start can meet segue mid-session too, if a port is
-            # ever reopened while clients come and go: a thread asleep on a departed client's semaphore never
-            # wakes (a thread merely passing through a futex call is not seen twice), and the graph stands still.
-            asleep_looks = asleep_looks + 1 if jack_semaphores.departed_semaphore_waits() else 0
-            if asleep_looks >= 2:
-                asleep_looks = 0
-                output.leave()
-                port_in.leave()
-                links.ports_gone()
-                return ("JACK: a port of segue slept on a departed client's semaphore (a libjack race; the graph "
-                        "stood still); reopening both ports. "
-                        + (_follow_server(server, state, port_in, output, links) or ""))
-        # ports followed by name are reconnected by the ports themselves (check() below)
-        followed = {port.name for port in (port_in, output) if port.connect_to is not None}
-        restored = links.look(followed)
-        return "; ".join(line for line in (port_in.check(), output.check(), *restored) if line) or None
-
-    return check
-
-
-def _follow_server(server, state: str, port_in, output, links) -> str | None:
-    """Abandon the ports of a server that went away; join the server that runs (again). Returns a log line."""
-    import rtmidi
-
-    lost_line = None
-    if state != "joined" and not port_in.lost:
-        for port in (port_in, output):
-            port.abandon()
-        links.abandon()                      # its client died with the server too (it may have restarted at once)
-        lost_line = (f"the JACK server {server.name!r} went away; segue waits for it to come back (its ports are "
-                     f"gone meanwhile; Ctrl-C to stop)")
-    if state == "gone":
-        return lost_line
-    if not links.joined and not links.open():
-        log.debug("JACK: no client to read the connections of segue's ports with; they are not made again")
-    links.before_ports()                     # segue's ports are the ones that are new after the join
-    try:
-        _join_ports(port_in, output)
-    except (SegueError, rtmidi.RtMidiError) as exc:
-        log.debug("segue could not join the JACK server %r yet (%s); trying again", server.name, exc)
-        # Abandoned, not closed: the server that took it may be gone by the next look, replaced by another one
-        # without a look in between that saw none. An idle client left on a live server costs nothing.
-        links.abandon()
-        return lost_line                     # a server still starting up: the next look tries again
-    back = f"the JACK server {server.name!r} is back; segue rejoined it" if state == "new" else "reopened"
-    server.rejoined()
-    links.ports_opened()
-    virtual = [port.name for port in (port_in, output) if port.connect_to is None]
-    again = f"; connect {' and '.join(virtual)} again (your patchbay may do it)" if virtual and not links.joined else ""
-    return "; ".join(filter(None, [lost_line, back + again, port_in.check(), output.check()]))
-
-
-def _join_ports(port_in, output) -> None:
-    """New clients for both ports on a server that came back, checked for the libjack race like at start."""
-
-    def join_both():
-        port_in.join()
-        try:
-            output.join()
-        except BaseException:
-            port_in.leave()
-            raise
-        return port_in, output
-
-    def leave_both(ports):
-        output.leave()
-        port_in.leave()
-
-    _both_awake(join_both, leave_both)
-
-
-def _both_awake(open_both, undo_both):
-    """open_both() -> (input, output), done again (after undo_both) while a thread of theirs sleeps on a departed
-    client's semaphore (daemon/jack_semaphores.py): at start and when segue rejoins a server."""
-    from daemon.jack_semaphores import open_awake
-
-    def undo_logged(ports):
-        log.info("JACK: a client that left as segue joined kept segue's port asleep (a libjack race); reopening")
-        undo_both(ports)
-
-    return open_awake(open_both, undo_logged, JACK_SETTLE_S)
+def _port_watch(port_in, output, supervisor):
+    """Called about once a second by the session: under JACK the supervisor's look, else the ports followed by
+    name."""
+    if supervisor is not None:
+        return supervisor.look
+    return lambda: "; ".join(line for line in (port_in.check(), output.check()) if line) or None
 
 
 def _realtime_line(asked: int, granted: int, realtime: bool) -> str:

@@ -47,38 +47,3 @@ def test_clients_clear_of_the_race_are_kept_at_once(monkeypatch):
     monkeypatch.setattr(js, "departed_semaphore_waits", lambda: 0)
     closed = []
     assert js.open_awake(lambda: "ports", closed.append, settle_s=0) == "ports" and closed == []
-
-
-class FakeJackPort:
-    """What the port watch asks of a port: a virtual port (connect_to None) that can leave and join again."""
-
-    def __init__(self, name):
-        self.name, self.connect_to, self.lost, self.joins = name, None, False, 0
-
-    def join(self):
-        self.lost, self.joins = False, self.joins + 1
-
-    def leave(self):
-        self.lost = True
-
-    def check(self):
-        return None
-
-    def server_gone(self):
-        return None          # python-rtmidi's ports cannot say: the watch looks at the server's socket
-
-
-def test_mid_session_a_port_asleep_on_a_departed_semaphore_at_two_looks_running_is_reopened(monkeypatch):
-    import daemon.jack_semaphores as js
-    from daemon.jack_connections import NotKept
-    from daemon.serve import _port_watch
-
-    monkeypatch.setattr("daemon.serve.JACK_SETTLE_S", 0)
-    asleep = iter([1, 0, 1, 1, 0])       # looks 1-4 of the watch, then the check after the reopen
-    monkeypatch.setattr(js, "departed_semaphore_waits", lambda: next(asleep))
-    port_in, output = FakeJackPort("s:in"), FakeJackPort("s-01:out")
-    watch = _port_watch(port_in, output, "jack", NotKept())
-    assert [watch(), watch(), watch()] == [None, None, None]     # once asleep (a thread passing by), then twice
-    line = watch()
-    assert "departed client's semaphore" in line and "connect s:in and s-01:out again" in line
-    assert (port_in.joins, output.joins, port_in.lost, output.lost) == (1, 1, False, False)

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from daemon.ports import ArrivalClock, JackServerWatch
+from daemon.jack_supervisor import JackServerWatch
+from daemon.ports import ArrivalClock
 from daemon.realtime import GENERATOR_NICE, lift_threads, scheduler_priority
 
 
