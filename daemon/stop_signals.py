@@ -11,6 +11,13 @@ inside such a call hears nothing. A watch thread hears the signals anyway (Pytho
 by the C-level handler whatever the main thread is doing): when segue has not ended GRACE_S after the first one, or
 at a second one once the first has had a moment, it exits at once and leaves the JACK client behind (what it sent
 before is all a stopped server could play anyway).
+
+That watch, not the signal handler, is also what asks the session to stop. Python runs a handler on the main thread
+between two bytecodes, wherever that thread is: inside a `with lock:` of the very queue the stop word goes into, a
+handler that takes the lock waits for itself for ever (measured: Ctrl-C during a flood, whose input keeps the main
+thread in the inbox's lock most of the time, hung 1 shutdown in 6 until the grace ran out). So the handler does
+nothing; the signal's byte on the wakeup file descriptor reaches the watch, which calls `on_stop` on a thread of
+its own.
 """
 from __future__ import annotations
 
@@ -34,19 +41,22 @@ FORCED_EXIT = 1
 
 
 def install(on_stop) -> "StopWatch":
-    """Route every stop signal to `on_stop(name)` (called on the main thread) and start the watch. Main thread only."""
-    def handler(signum, frame):
-        on_stop(signal.Signals(signum).name)
-
+    """Route every stop signal to `on_stop(name)` (called on a thread of the watch's, never inside a signal handler)
+    and start the watch. Main thread only."""
     for signum in STOP_SIGNALS:
-        signal.signal(signum, handler)
-    return StopWatch()
+        signal.signal(signum, _heard_by_the_watch)
+    return StopWatch(on_stop)
+
+
+def _heard_by_the_watch(signum, frame) -> None:
+    """A Python handler must be set, or the signal's default action kills segue; the wakeup fd tells the watch."""
 
 
 class StopWatch:
     """Exits the process when a stop signal has not ended it within GRACE_S (see the module's docstring)."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_stop) -> None:
+        self._on_stop = on_stop
         self._read, write = os.pipe()
         os.set_blocking(write, False)
         self._write = write
@@ -67,6 +77,10 @@ class StopWatch:
                     return
                 if self._first is None:
                     self._first = now
+                    # its own thread: a stop that cannot get through (a lock held by a hung call) must not keep
+                    # this watch from its deadline
+                    name = signal.Signals(got[0]).name
+                    threading.Thread(target=self._on_stop, args=(name,), name="segue-stop", daemon=True).start()
                     continue
                 if now - self._first < SECOND_SIGNAL_S:
                     continue

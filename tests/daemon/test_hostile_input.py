@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import subprocess
+import sys
 import threading
 import time
+
+from pathlib import Path
 
 import mido
 import pytest
@@ -205,3 +209,26 @@ def test_a_burst_of_clock_bytes_is_no_tempo_and_the_next_beat_is_the_trigger_its
         clock.handle(0xF8, 5.0)
     assert clock.beat_seconds(5.0) is None and clock.bpm(5.0) is None
     assert clock.next_beat(5.2, 5.0) == 5.2
+
+
+# The main thread inside the inbox's lock (where the session loop spends most of a flood) when a stop signal comes:
+# Python runs a signal handler right there, between two bytecodes, so a handler that queued the stop word waited
+# for its own lock for ever (Ctrl-C during a flood hung until the stop watch's grace ran out).
+STOP_IN_THE_LOCK = """
+import os, signal, sys, time
+from daemon import stop_signals
+from daemon.inbox import Inbox
+inbox = Inbox()
+stop_signals.install(lambda name: inbox.put((time.perf_counter(), name)))
+with inbox._cond:
+    os.kill(os.getpid(), signal.SIGINT)
+    for _ in range(10000):                          # bytecodes: where Python runs the handler
+        pass
+print(inbox.get(timeout=5)[1], flush=True)
+"""
+
+
+def test_a_stop_signal_while_the_main_thread_holds_the_inbox_lock_still_stops():
+    done = subprocess.run([sys.executable, "-c", STOP_IN_THE_LOCK], capture_output=True, text=True, timeout=30,
+                          cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 0 and done.stdout.strip() == "SIGINT", done.stderr[-2000:]
