@@ -35,6 +35,7 @@ class Answer:
     start: float                  # wall time (perf_counter) the answer begins: its first note-on goes then
     end_step: int | None          # absolute step where it stops (None: until barge-in)
     start_step: int | None = None # the context's step when the answer began (its grid's anchor)
+    pulse: object = None          # the player's pulse the answer keeps (OpenAnswer.pulse), None: the context's own
     started_notes: bool = False   # a note-on has been generated (leading time shifts are capped before that)
     leading_steps: int = 0
     events: int = 0
@@ -56,6 +57,8 @@ class OpenAnswer:
     start: float                  # wall time its first note-on goes
     end_step: int | None          # absolute step where it stops (None: until barge-in)
     opened: float                 # when the session opened it
+    pulse: object = None          # the player's pulse as the turn policy heard it (a PulseFollower on the wall clock);
+                                  # an answer that waited for the pulse starts on one of its beats
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,8 +210,8 @@ class Generator:
         match command:
             case PlayerNotes(edges, controls):
                 self._feed_player(edges, controls)
-            case OpenAnswer(answer_id, start, end_step, opened):
-                self._begin(Answer(id=answer_id, start=start, end_step=end_step, opened=opened))
+            case OpenAnswer(answer_id, start, end_step, opened, pulse):
+                self._begin(Answer(id=answer_id, start=start, end_step=end_step, opened=opened, pulse=pulse))
             case Rollback():
                 self._rollback(command)
             case SetControls(controls):
@@ -283,6 +286,14 @@ class Generator:
             self._feed([codec.NO_EVENT])
         if answer.start_step is None:
             answer.start_step = self.ctx.step
+        self._keep_pulse(answer)
+
+    def _keep_pulse(self, answer: Answer) -> None:
+        """One grid: the pulse preference steers the answer by the turn policy's pulse, whose beat the answer's start
+        is, moved onto the answer's own clock (a step s sounds at answer.start + (s - start_step) / 100 s), so the
+        start is a point of the preference's grid to the microsecond and its first note-on never waits."""
+        if answer.pulse is not None and self.ctx.pulse is not None:
+            self.ctx.pulse = answer.pulse.moved(answer.start - answer.start_step / codec.STEPS_PER_SECOND)
 
     def _rollback(self, cut: Rollback) -> None:
         """Undo what was generated but never sounded; if segue's notes were cut, tell the model so."""

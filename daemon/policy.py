@@ -16,8 +16,7 @@ one, else at once; "clock" only on a clock's beat; "off" at once, as segue alway
 from __future__ import annotations
 
 from segue.codec.midi import PEDAL_DOWN, SOFT_PEDAL_CC, SUSTAIN_CC
-from segue.inference.pulse_preference import CONFIDENCE_FLOOR
-from segue.rhythm.beat_tracker import BeatTracker
+from segue.inference.pulse_preference import CONFIDENCE_FLOOR, PulseFollower
 
 MODES = ("call-response", "takeover", "continuous")
 ON_BEAT = ("auto", "clock", "off")
@@ -30,7 +29,7 @@ class TurnPolicy:
         if on_beat not in ON_BEAT:
             raise ValueError(f"unknown on-beat setting {on_beat!r}")
         self.mode, self.silence_s, self.takeover_cc, self.on_beat = mode, silence_s, takeover_cc, on_beat
-        self.pulse = BeatTracker()           # the player's pulse, from their note-ons
+        self.pulse = PulseFollower()         # the player's pulse, from their note-ons (answers keep a copy)
         self.answering = False
         self.keys_down: set[int] = set()
         self.sustain_down = False

@@ -22,6 +22,8 @@ player without a pulse gets exactly the draws segue made before it.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from segue.codec import codec
@@ -29,8 +31,8 @@ from segue.errors import SegueError
 from segue.inference.live_context import PLAYER
 from segue.rhythm.beat_tracker import BeatTracker
 
-GRID_LEVELS = ((1, 1.0), (2, 0.7), (4, 0.25), (3, 0.2))    # (subdivision, weight): the metrical hierarchy
-GRID_WIDTH_S = 0.015           # SD of a grid point's bump: a pianist's onset jitter is ~10-20 ms (Repp 1995)
+GRID_DIVISION = 2              # the grid: the beat and its halves (where a listener expects an answer's notes)
+GRID_WIDTH_S = 0.015           # a note-on this far (SD) from a grid point is near it: a pianist's onset jitter is ~10-20 ms (Repp 1995)
 CONFIDENCE_FLOOR = 0.3         # the tracker's confidence below which the pulse steers nothing, nor waits for a beat
 CONFIDENCE_FULL = 0.5          # (daemon/policy.py) ... and from which it steers fully. bench/beat_tracker.py: free
                                # playing passes 0.3 at 2-5% of its notes, a steady 2-bar phrase ends at 0.4-0.65
@@ -53,25 +55,16 @@ class FollowPulse:
             raise SegueError(f"the pulse strength must be in 0..1, got {strength}")
         self.strength = strength
         self.landing = np.arange(1, codec.MAX_SHIFT_STEPS + 1) / codec.STEPS_PER_SECOND   # seconds each shift moves
-        self._table: GridTable | None = None
 
     def attach(self, ctx) -> None:
         if ctx.pulse is None:
             ctx.pulse = PulseFollower()
 
-    def table(self, pulse: BeatTracker) -> "GridTable":
-        """The grid over one beat, made again only when the pulse moved (a player's chord), not per draw."""
-        if self._table is None or self._table.pulse != (pulse.period, pulse.anchor):
-            self._table = GridTable(pulse)
-        return self._table
-
     def steering(self, pulse: BeatTracker, now: float) -> float:
         """The strength this draw uses: 0 below CONFIDENCE_FLOOR, full from CONFIDENCE_FULL. The player's pulse is
         not judged stale here: an answer keeps it however long the player rests."""
         pulse.flush(now)                  # the last chord is complete once its window has passed (same result later)
-        confidence = pulse.confidence()
-        sure = (confidence - CONFIDENCE_FLOOR) / (CONFIDENCE_FULL - CONFIDENCE_FLOOR)
-        return self.strength * min(max(sure, 0.0), 1.0)
+        return self.strength * sureness(pulse.confidence())
 
     def shape(self, probs: np.ndarray, ctx) -> np.ndarray:
         if self.strength <= 0:
@@ -79,44 +72,46 @@ class FollowPulse:
         now = ctx.step / codec.STEPS_PER_SECOND
         strength = self.steering(ctx.pulse, now)
         shifts = probs[codec.TIME_SHIFTS]
-        mass = shifts.sum()
-        if strength <= 0 or mass <= 0:
+        if strength <= 0 or shifts.sum() <= 0:
             return probs
-        # A note begun off the grid waits for it: NOTE_ONs keep (1 - s) + s * grid(now) of their chance, the rest
-        # goes to time passing; the shifts are weighed by where they land.
+        spacing = ctx.pulse.period / GRID_DIVISION
+        ahead = next_point(ctx.pulse.anchor, spacing, now) - now        # seconds to the next grid point
+        # A note the model wants off the grid waits for the next point: (1 - s) + s * near(now) of its chance stays,
+        # the rest becomes the shift there (at a point, nothing waits).
         ons = probs[codec.NOTE_ONS]
-        keep = (1.0 - strength) + strength * float(self.table(ctx.pulse).at(np.array([now]))[0])
+        position = (now - ctx.pulse.anchor) / spacing
+        off = abs(position - round(position)) * spacing                 # seconds from the nearest grid point
+        keep = (1.0 - strength) + strength * float(np.exp(-0.5 * (off / GRID_WIDTH_S) ** 2))
         deferred = ons.sum() * (1.0 - keep)
         ons *= keep
-        weighted = shifts * ((1.0 - strength) + strength * self.table(ctx.pulse).at(now + self.landing))
-        total = weighted.sum()
-        if total > 0:
-            np.multiply(weighted, (mass + deferred) / total, out=shifts)
+        moved = np.bincount(self.targets(now, ahead, spacing), weights=shifts, minlength=codec.MAX_SHIFT_STEPS)
+        to_next = min(max(int(round(ahead * codec.STEPS_PER_SECOND)), 1), codec.MAX_SHIFT_STEPS) - 1
+        moved[to_next] += deferred / strength
+        shifts *= 1.0 - strength
+        shifts += strength * moved
         return probs
 
+    def targets(self, now: float, ahead: float, spacing: float) -> np.ndarray:
+        """Per shift (index s - 1): the index of the shift it becomes, to the grid point nearest where it lands.
+        A shift landing nearer to the point at or before now (a note's release, an ornament within one slot of the
+        grid) stays as it is; one that would land beyond the longest shift goes to the last point within reach."""
+        first = now + ahead                                       # the next grid point
+        points = first + np.round((now + self.landing - first) / spacing) * spacing
+        steps = np.round((points - now) * codec.STEPS_PER_SECOND).astype(np.int64)
+        reach = int((codec.MAX_SHIFT_STEPS / codec.STEPS_PER_SECOND - ahead) // spacing)
+        last = int(round((ahead + reach * spacing) * codec.STEPS_PER_SECOND))
+        steps = np.where(steps > codec.MAX_SHIFT_STEPS, last, steps)
+        own = np.arange(1, codec.MAX_SHIFT_STEPS + 1)
+        return np.where(steps >= 1, np.minimum(steps, codec.MAX_SHIFT_STEPS), own) - 1
 
-def grid(pulse: BeatTracker, times: np.ndarray) -> np.ndarray:
-    """0..1 per time: how near it lies to a point of the tracked grid, by that point's metrical weight."""
-    beats = (times - pulse.anchor) / pulse.period
-    best = np.zeros_like(times)
-    for subdivision, weight in GRID_LEVELS:
-        position = beats * subdivision
-        off = np.abs(position - np.round(position)) * pulse.period / subdivision     # seconds to its nearest point
-        np.maximum(best, weight * np.exp(-0.5 * (off / GRID_WIDTH_S) ** 2), out=best)
-    return best
+
+def sureness(confidence: float) -> float:
+    """0..1: how far the tracker's confidence is from CONFIDENCE_FLOOR (0) to CONFIDENCE_FULL (1)."""
+    return min(max((confidence - CONFIDENCE_FLOOR) / (CONFIDENCE_FULL - CONFIDENCE_FLOOR), 0.0), 1.0)
 
 
-class GridTable:
-    """grid() over one beat of a pulse at TABLE_S resolution: a draw looks its 100 landing times up."""
-
-    TABLE_S = 0.001
-
-    def __init__(self, pulse: BeatTracker):
-        self.pulse = (pulse.period, pulse.anchor)
-        self.size = max(int(round(pulse.period / self.TABLE_S)), 1)
-        self.values = grid(pulse, pulse.anchor + np.arange(self.size) * pulse.period / self.size)
-
-    def at(self, times: np.ndarray) -> np.ndarray:
-        period, anchor = self.pulse
-        index = (((times - anchor) / period) % 1.0 * self.size).astype(np.int64)
-        return self.values[np.minimum(index, self.size - 1)]
+def next_point(anchor: float, spacing: float, t: float) -> float:
+    """The first point of the grid anchor + k * spacing strictly after t (a point at t is where we are: the next
+    one is a spacing later), with half a step of slack for the 10 ms steps."""
+    half_step = 0.5 / codec.STEPS_PER_SECOND
+    return anchor + (math.floor((t + half_step - anchor) / spacing) + 1) * spacing

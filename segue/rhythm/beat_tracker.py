@@ -52,23 +52,29 @@ ACCENT_VELOCITY = 80.0       # ... times (velocity / this) ** 2: chords and loud
 PREFERRED_BEAT_S = 0.55      # Moelants 2002: the preferred tactus lies near 100-120 bpm
 PRIOR_OCTAVES = 1.0          # SD of the tactus preference, in octaves of the period
 SUBDIVISIONS = (1, 2, 3, 4)  # a beat's grid: the beat and its 2-, 3- and 4-part subdivisions
-SUBDIVISION_CREDIT = (1.0, 1.0, 0.0, 0.9)   # the beat from its halves as from itself; thirds: none (below) ...
-SUBDIVISION_SUPPORT = 10.0   # ... and from a subdivision at most this many times the beat's own coherence
+SUBDIVISION_CREDIT = (1.0, 0.9, 0.0, 0.8)   # the beat from its halves a little less than from itself; thirds: none ...
+FILL_BEAT = 1.0              # a beat's points carry onsets: (beat / the player's typical interval) at least this ...
+FILL_SUBDIVISION = 0.5       # ... a subdivision's at least this (else the grid's evidence counts by that share)
+IOI_MEMORY = 8.0             # the player's typical interval: a geometric mean over about this many intervals ...
 BINS_PER_OCTAVE = 24         # 2.9% apart: the oscillator tracks the tempo between bins
 MEMORY_BEATS = 6.0           # the bank forgets over about a 4/4 bar and a half of each period ...
 MIN_MEMORY_S = 2.0           # ... the bank never faster than this (fast subdivision periods would hold few notes)
 PHASE_GAIN = 0.8             # share of an on-beat onset's timing error the anchor takes
 PERIOD_GAIN = 0.4            # share of it the period takes (Large & Kolen: period correction slower than phase)
-LINE_BEATS = 4.0             # the least-squares beat line forgets over this many beats
-LINE_MIN_WEIGHT = 1.5        # ... and is drawn once its onsets weigh this much (two clear on-beat onsets) ...
-LINE_MIN_SPREAD = 0.15       # ... spread over beats this much (weighted variance of their beat numbers)
+RECENT = 24                  # the beat line is fitted to at most this many recent chords (constant memory) ...
+LINE_BEATS = 8.0             # ... forgetting over this many beats (2 bars: a phrase's jitter averages out) ...
+LINE_SNAP = 0.12             # ... those within this share of a beat of a beat or half beat ...
+HALF_WEIGHT = 0.5            # ... a half beat's onset counting this much of a beat's ...
+LINE_MIN_WEIGHT = 1.5        # ... once they weigh this much ...
+LINE_MIN_SPREAD = 0.5        # ... spread over beats this much (weighted variance of their beat numbers)
+REFIT_TEMPO = 0.03           # a line this far (log) from the tempo it started from restarts the fit (_refit)
 FIT_MEMORY_BEATS = 6.0       # the fit (the confidence) forgets over this many beats
 SHRINK_ONSETS = 4.0          # the fit counts for n / (n + this) after n (effective) onsets: a few notes prove little
 FOCUS = 2.0                  # attentional focus: weight 0.68 at 0.1 beat off the beat, 0.14 at a quarter beat
 SWITCH_MARGIN = 1.05         # the bank's best hypothesis must beat the oscillator's by this much ...
 SWITCH_ONSETS = 2            # ... on this many successive onsets to re-seed it
 SWITCH_HEARD = 6.0           # ... and rest on this many (effective) onsets: a few notes do not overturn a tempo
-NEAR_BINS = 3                # a best hypothesis this near (9%) is the oscillator's own tempo, not a switch ...
+NEAR_BINS = 1                # a best hypothesis this near (3%) is the oscillator's own tempo, not a switch ...
 PHASE_CHECK = 0.1            # ... unless the bank hears that period this clearly, its beats half a beat off
 STALE_BEATS = 8.0            # silence this long (in beats) and the pulse is no longer trusted
 
@@ -99,7 +105,9 @@ class BeatTracker:
         self.square = np.zeros(n)
         # The oscillator's fit: leaky sums of w * exp(2 pi i k phi) of each onset's phase error phi, per subdivision
         # k, with the weights' sum and sum of squares (the same bias-free concentration as the bank's).
-        self.line = np.zeros(5)             # the least-squares line's sums (_regress)
+        self.recent = np.zeros((RECENT, 2))  # the last chords (time, weight), a ring (_fit_line)
+        self.recent_count = 0
+        self.log_interval: float | None = None   # leaky mean of log intervals between chords (_fill)
         self.fitness = 0.0                  # the confidence as of the last chord (_fitness)
         self.fit = np.zeros(len(SUBDIVISIONS), dtype=np.complex128)
         self.fit_mass = 0.0
@@ -131,10 +139,19 @@ class BeatTracker:
         t = total / notes                   # the chord's mean onset: a melody lead does not move the beat
         weight = min(notes, MAX_CHORD) * (velocities / notes / ACCENT_VELOCITY) ** 2
         stale = self.period is not None and t - self.last_update > STALE_BEATS * self.period
+        if stale:
+            self.recent_count = 0            # a new phrase: its beat is fitted to its own notes
+        elif self.last_update is not None:
+            interval = math.log(min(max(t - self.last_update, CHORD_WINDOW_S), 2 * MAX_BEAT_S))
+            self.log_interval = interval if self.log_interval is None else (
+                self.log_interval + (interval - self.log_interval) / IOI_MEMORY)
         self._resonate(t, weight)
+        self.recent[self.recent_count % RECENT] = (t, weight)
+        self.recent_count += 1
         if self.period is not None and not stale:
             self._entrain(t, weight)
-        self._select(t, force=self.period is None or stale)
+        reseeded = self._select(t, force=self.period is None or stale)
+        self._fit_line(t, reseeded)
         self.last_update = t
         self.fitness = self._fitness()      # read once per draw by the pulse preference: computed once per chord
 
@@ -160,37 +177,56 @@ class BeatTracker:
         self.fit_square = self.fit_square * decay * decay + weight * weight
         focus = math.exp(FOCUS * (math.cos(2 * math.pi * error / self.period) - 1.0))
         gain = focus * min(weight, 2.0) / 2.0
-        if self._regress(beats, expected, error, gain):
-            return
         self.anchor = expected + PHASE_GAIN * gain * error
         self.period = float(np.clip(self.period + PERIOD_GAIN * gain * error, MIN_BEAT_S, MAX_BEAT_S))
 
-    def _regress(self, beats: int, expected: float, error: float, gain: float) -> bool:
-        """Weighted least squares of onset time on beat number over the recent on-beat onsets, forgetting over
-        LINE_BEATS beats (recursive, constant memory): the anchor and the period it gives average the player's
-        jitter over several beats, where Large & Kolen's corrections follow the last onset. False (nothing done)
-        until different beats carry enough weight. The sums hold (b, tau) relative to the current anchor beat and the
-        current line: b = beats from the anchor, tau = time minus anchor + b * period."""
-        s0, s1, s2, t0, t1 = self.line
-        d, shift = beats, beats * self.period            # the anchor moves to the expected beat
-        s0, s1, s2, t0, t1 = s0, s1 - d * s0, s2 - 2 * d * s1 + d * d * s0, t0, t1 - d * t0
-        # (tau does not move: the line through the old anchor passes the expected beat exactly)
-        forget = math.exp(-max(d, 0) / LINE_BEATS)
-        s0, s1, s2, t0, t1 = s0 * forget, s1 * forget, s2 * forget, t0 * forget, t1 * forget
-        s0, t0 = s0 + gain, t0 + gain * error           # this onset at b = 0, tau = its error
-        self.line = np.array([s0, s1, s2, t0, t1])
-        self.anchor = expected
-        det = s0 * s2 - s1 * s1
-        if s0 < LINE_MIN_WEIGHT or det < LINE_MIN_SPREAD * s0 * s0:
-            return False                                # a line through two points, one of them a weak guess
-        slope = (s0 * t1 - s1 * t0) / det                # seconds per beat the period is off
-        intercept = (t0 - slope * s1) / s0              # seconds the anchor is off
-        slope = float(np.clip(self.period + slope, MIN_BEAT_S, MAX_BEAT_S)) - self.period
-        self.anchor = expected + intercept
-        self.period += slope
-        # The sums now measure residuals from the corrected line.
-        self.line = np.array([s0, s1, s2, t0 - intercept * s0 - slope * s1, t1 - intercept * s1 - slope * s2])
+    def _fit_line(self, t: float, reseeded: bool) -> None:
+        """Weighted least squares of onset time on beat number over the recent chords near a beat or a half beat
+        (a half beat's onset counting HALF_WEIGHT), forgetting over LINE_BEATS beats, twice (the second with the
+        beat numbers of the first line): the anchor and the period it gives average the player's jitter over the
+        phrase, where Large & Kolen's corrections follow the last onset. Nothing until the chords on the grid weigh
+        LINE_MIN_WEIGHT over enough beats. Bounded memory: the last RECENT chords. A new grid (the bank's, or a
+        line that moved the tempo) restarts the fit."""
+        if self.period is None:
+            return
+        kept = self.recent[:min(self.recent_count, RECENT)]
+        before = self.period
+        for _ in range(2):
+            if not self._line_step(kept[:, 0], np.minimum(kept[:, 1], 2.0), t):
+                break
+        if reseeded or abs(math.log(self.period / before)) > REFIT_TEMPO:
+            self._refit(t)
+
+    def _line_step(self, times: np.ndarray, weights: np.ndarray, t: float) -> bool:
+        """One least-squares line through the chords near the current grid; False when they are too few."""
+        position = (times - self.anchor) / self.period
+        beat = np.round(position * 2.0) / 2.0
+        near = np.abs(position - beat) <= LINE_SNAP
+        w = (weights * near * np.where(beat % 1.0 == 0.0, 1.0, HALF_WEIGHT)
+             * np.exp(-(t - times) / (LINE_BEATS * self.period)))
+        total = w.sum()
+        if total < LINE_MIN_WEIGHT:
+            return False
+        mean_beat, mean_time = (w * beat).sum() / total, (w * times).sum() / total
+        spread = (w * (beat - mean_beat) ** 2).sum()
+        if spread < LINE_MIN_SPREAD * total:
+            return False
+        slope = (w * (beat - mean_beat) * (times - mean_time)).sum() / spread
+        period = float(np.clip(slope, MIN_BEAT_S, MAX_BEAT_S))
+        anchor = mean_time - period * mean_beat          # beat 0 of this numbering
+        self.period, self.anchor = period, anchor + round((t - anchor) / period) * period
         return True
+
+    def _refit(self, t: float) -> None:
+        """The fit (the confidence) restarted from the recent chords' errors against the line: their predictions
+        came from a tempo the line has just shown wrong (a first guess from three notes is often 10% off), as a new
+        tempo from the bank starts from what the bank heard there."""
+        kept = self.recent[:min(self.recent_count, RECENT)]
+        times, weights = kept[:, 0], kept[:, 1] * np.exp(-(t - kept[:, 0]) / (FIT_MEMORY_BEATS * self.period))
+        error = (times - self.anchor) / self.period
+        error -= np.round(error)
+        self.fit = (weights[:, None] * np.exp(2j * np.pi * error[:, None] * self.harmonics)).sum(axis=0)
+        self.fit_mass, self.fit_square = float(weights.sum()), float((weights * weights).sum())
 
     # --- the bank -------------------------------------------------------------------------------------------------
     def _coherence(self) -> np.ndarray:
@@ -201,22 +237,28 @@ class BeatTracker:
     def _evidence(self) -> tuple[np.ndarray, np.ndarray]:
         """(per tactus candidate: its grid's best credited coherence, which subdivision gave it)."""
         coherence = self._coherence()
-        # A subdivision's regularity speaks for a beat only as far as the beat's own points carry onsets too
-        # (SUBDIVISION_SUPPORT x its own coherence): onsets every 0.75 s all lie on a 0.25 s grid, yet they are
-        # no evidence of a 0.5 s beat, whose every other point is empty.
-        own = coherence[self.tactus]
-        credited = np.minimum(coherence[self.sub_index], SUBDIVISION_SUPPORT * np.maximum(own, 0.0)) * self.credit
-        credited[0] = own
+        # A grid whose points are mostly empty is no beat: onsets every 0.75 s all lie on a 0.25 s grid and on a
+        # 0.375 s one, yet they are no evidence of a 0.5 s beat (2 of its 3 points empty, as are 2 of 3 of the
+        # subdivision's) or of a 0.375 s one (every other point empty). A grid counts by how full its points are,
+        # from the player's typical interval: a beat's should all carry an onset, a subdivision's half of them. A
+        # steady run of notes 0.25 s apart fills a 0.5 s beat and its halves: 120 bpm with eighths.
+        interval = math.exp(self.log_interval) if self.log_interval is not None else 0.0
+        fill_beat = np.minimum(self.periods / max(interval * FILL_BEAT, 1e-9), 1.0)
+        fill_sub = np.minimum(self.periods / max(interval * FILL_SUBDIVISION, 1e-9), 1.0)
+        credited = (coherence * fill_sub)[self.sub_index] * self.credit
+        credited[0] = (coherence * fill_beat)[self.tactus]
         best = np.argmax(credited, axis=0)
         return credited[best, np.arange(len(self.tactus))], best
 
-    def _select(self, t: float, force: bool) -> None:
+    def _select(self, t: float, force: bool) -> bool:
+        """The bank's best hypothesis re-seeds the oscillator (a first beat, a new tempo, the beats of the same tempo
+        half a beat away) when it is clearly better; returns whether it did."""
         evidence, subdivision = self._evidence()
         salience = np.maximum(evidence, 0.0) * self.prior
         best = int(np.argmax(salience))
         if salience[best] <= 0:
             self.streak = 0
-            return
+            return False
         if not force:
             current = self._bin(self.period)
             near = abs(best - current) <= NEAR_BINS      # the same tempo: the oscillator follows it between bins
@@ -225,21 +267,14 @@ class BeatTracker:
             if (near and not self._off_phase(current)) or (not near and (
                     heard < SWITCH_HEARD or salience[best] <= SWITCH_MARGIN * salience[current])):
                 self.streak = 0
-                return
+                return False
             self.streak += 1
             if self.streak < SWITCH_ONSETS:
-                return
+                return False
             if near:
                 best = current
         self.streak = 0
-        if force or abs(best - self._bin(self.period)) > NEAR_BINS:
-            # A new tempo: its fit starts from what the bank heard at that period and its subdivisions (the same
-            # concentrations, at a fixed period); a new phase alone keeps |fit|, which does not depend on it.
-            beat, subs = self.tactus[best], self.sub_index[:, best]
-            self.fit = np.abs(self.z[subs]) * (self.mass[beat] / np.maximum(self.mass[subs], 1e-12)) + 0j
-            self.fit_mass, self.fit_square = float(self.mass[beat]), float(self.square[beat])
         self.period = float(self.periods[self.tactus[best]])
-        self.line = np.zeros(5)
         # The phase: the beat period's own phasor points at its heavier points; where the evidence came from a
         # subdivision, whose phase is the more precise, its point nearest to that.
         beat = self.periods[self.tactus[best]]
@@ -251,6 +286,7 @@ class BeatTracker:
             sub_zero = -np.angle(self.z[index]) / (2 * np.pi) * grid
             zero = sub_zero + round((zero - sub_zero) / grid) * grid
         self.anchor = zero + round((t - zero) / beat) * beat
+        return True
 
     def _off_phase(self, current: int) -> bool:
         """The bank hears the oscillator's own period clearly but with its beats half a beat or more away from the
@@ -308,12 +344,28 @@ class BeatTracker:
     # --- rollback -------------------------------------------------------------------------------------------------
     def snapshot(self) -> tuple:
         return (self.z.copy(), self.mass.copy(), self.square.copy(), self.fit.copy(), self.fit_mass, self.fit_square,
-                self.line.copy(), self.fitness, self.last_update, self.period, self.anchor, self.streak, self.group)
+                self.recent.copy(), self.recent_count, self.log_interval, self.fitness, self.last_update, self.period,
+                self.anchor, self.streak, self.group)
 
     def restore(self, state: tuple) -> None:
-        (z, mass, square, fit, self.fit_mass, self.fit_square, line, self.fitness, self.last_update, self.period,
-         self.anchor, self.streak, self.group) = state
-        self.z, self.mass, self.square, self.fit, self.line = z.copy(), mass.copy(), square.copy(), fit.copy(), line.copy()
+        (z, mass, square, fit, self.fit_mass, self.fit_square, recent, self.recent_count, self.log_interval,
+         self.fitness, self.last_update, self.period, self.anchor, self.streak, self.group) = state
+        self.z, self.mass, self.square, self.fit = z.copy(), mass.copy(), square.copy(), fit.copy()
+        self.recent = recent.copy()
+
+    def moved(self, offset: float) -> "BeatTracker":
+        """A copy on a clock that reads `offset` seconds less (t -> t - offset): the same tempo, phase and confidence.
+        The bank's phasors turn with the origin (z = sum w exp(-2 pi i t / P)); the rest is times or relative."""
+        other = self.copy()
+        other.z = other.z * np.exp(self.omega * -offset)
+        other.anchor -= offset
+        other.recent[:, 0] -= offset
+        if other.last_update is not None:
+            other.last_update -= offset
+        if other.group is not None:
+            first, total, notes, velocities = other.group
+            other.group = (first - offset, total - notes * offset, notes, velocities)
+        return other
 
     def copy(self) -> "BeatTracker":
         other = self.__class__.__new__(self.__class__)

@@ -78,3 +78,32 @@ def test_a_mode_switch_keeps_the_pulse():
     released = played(policy, steady())
     switched = policy.switched("takeover")
     assert switched.answer_start(released + 0.4, released + 0.03, MidiClock())[1] == "pulse"
+
+
+def test_an_answer_on_the_players_beat_is_steered_by_the_grid_it_starts_on():
+    """One grid: the generator's pulse preference steers the answer by the turn policy's pulse, moved onto the
+    answer's clock, so the start (a beat of that pulse, between two 10 ms steps) is a point of the grid to the
+    microsecond and the preference does not hold the first note back."""
+    import time
+
+    from daemon.generator import OpenAnswer
+    from segue.codec import codec
+    from tests.daemon.test_generator import make, stop
+    from tests.daemon.fakes import wait_for
+
+    out, sched, gen, _ = make(lead_in_ms=1000.0)          # the model could wait for the grid: nothing stops it
+    try:
+        policy = TurnPolicy("call-response", 0.4, on_beat="auto")
+        released = played(policy, [gen.origin + 0.0037 + t for t in steady(jitter=0.0)])
+        start, waits_for = policy.answer_start(released + 0.4, released + 0.03, MidiClock())
+        assert waits_for == "pulse"
+        gen.send(OpenAnswer(1, start, None, time.perf_counter(), policy.pulse.copy()))
+        assert wait_for(lambda: out.note_ons())
+        answer_start = gen.answer.start_step / codec.STEPS_PER_SECOND    # the start on the context's clock
+        pulse = gen.ctx.pulse
+        assert pulse.period == pytest.approx(policy.pulse.period)
+        assert min(pulse.phase(answer_start), 1 - pulse.phase(answer_start)) * pulse.period < 1e-6
+        first = next(at for at, data in out.sent if data[0] == 0x90)
+        assert start - 0.001 <= first < start + 0.1        # not held back to the next half beat, 0.25 s on
+    finally:
+        stop(sched, gen)
