@@ -11,8 +11,14 @@
  *     for the next cycle instead of being dropped.
  * An input event the ring has no room for (a flood faster than segue reads) is dropped and counted; the next event
  * that fits is preceded by a gap record saying how many went, so the input can tell a sysex cut short by segue's
- * ring from one a sender never finished. JACK's shutdown notification sets a flag: the server left segue's client
- * (it stopped, or dropped the client), whatever the files in /dev/shm say.
+ * ring from one a sender never finished. A release (note-off, sustain pedal up, all notes/sound off) is never the
+ * event dropped: a lost note-off is a key segue hears held (and a note its thru holds) for good. Only the reader of
+ * a single-producer single-consumer ring frees room, so the cycle cannot drop the oldest; instead the last
+ * RELEASE_RESERVE bytes of room take releases only, and a release that finds even those full is held aside, the
+ * latest per key, pedal and channel, and written first when room comes back (what came meanwhile is dropped, so
+ * nothing overtakes it). segue's inbox then drops the oldest of what got through (daemon/inbox.py).
+ * JACK's shutdown notification sets a flag: the server left segue's client (it stopped, or dropped the client),
+ * whatever the files in /dev/shm say.
  */
 #include <Python.h>            /* only for the empty module at the end; first, as Python asks */
 #include <stdatomic.h>
@@ -39,6 +45,9 @@ typedef struct {                  /* the libjack calls the cycle makes, filled i
 } jack_calls;
 
 enum { IN_BYTES = 1 << 18, OUT_BYTES = 1 << 16, HEADER = 8 };   /* a record: frame, size (uint32 each), bytes */
+/* Room only releases may take: about 1,500 of them (11 bytes each), more than 16 channels of keys can owe. */
+enum { RELEASE_RESERVE = 1 << 14 };
+enum { CHANNELS = 16, KEYS = 128, SUSTAIN = 64, PEDAL_DOWN = 64, ALL_SOUND_OFF = 120, ALL_NOTES_OFF = 123 };
 /* A message stamped further ahead than this is taken for a clock that jumped, and played at once (1.4 s at 48 kHz;
  * the scheduler hands messages over about a millisecond ahead). */
 enum { AHEAD_AT_MOST = 1 << 16 };
@@ -49,6 +58,13 @@ typedef struct {
     _Atomic size_t head, tail;    /* written by the producer, by the consumer; free-running */
 } ring;
 
+typedef struct {                  /* releases the input ring had no room for: the latest of each, 0 = none */
+    uint8_t note_off[CHANNELS][KEYS];     /* release velocity + 1 */
+    uint8_t pedal_up[CHANNELS];           /* the pedal's value + 1 */
+    uint8_t all_off[CHANNELS];            /* bit 0: all sound off, bit 1: all notes off */
+    uint32_t count;                       /* how many of the above are set */
+} held_releases;
+
 typedef struct {
     jack_calls jack;
     void *client;
@@ -57,6 +73,7 @@ typedef struct {
     _Atomic uint64_t cycles;
     _Atomic uint64_t in_dropped;      /* input events the ring had no room for, in all */
     uint32_t gap;                     /* ... since the last gap record (the cycle's own: only it writes the ring) */
+    held_releases held;               /* the cycle's own too */
     _Atomic int server_gone;          /* JACK's shutdown notification came */
     unsigned char in_bytes[IN_BYTES], out_bytes[OUT_BYTES];
 } segue_jack;
@@ -129,20 +146,100 @@ void sj_set_ports(segue_jack *s, void *in_port, void *out_port) {
 
 uint64_t sj_cycles(segue_jack *s) { return atomic_load(&s->cycles); }
 
+/* What a release lets go of, as held_releases keeps it: 1 a note, 2 the pedal, 3 all sound off, 4 all notes off;
+ * 0: not a release. */
+static int release_kind(const unsigned char *data, size_t size) {
+    if (size != 3 || data[1] >= 0x80 || data[2] >= 0x80) return 0;
+    switch (data[0] & 0xF0) {
+    case 0x80: return 1;
+    case 0x90: return data[2] == 0 ? 1 : 0;
+    case 0xB0:
+        if (data[1] == SUSTAIN) return data[2] < PEDAL_DOWN ? 2 : 0;
+        if (data[1] == ALL_SOUND_OFF) return 3;
+        if (data[1] == ALL_NOTES_OFF) return 4;
+        return 0;
+    default: return 0;
+    }
+}
+
+static void count_drop(segue_jack *s) {
+    s->gap++;
+    atomic_fetch_add_explicit(&s->in_dropped, 1, memory_order_relaxed);
+}
+
+/* One record, after the gap record owed since the last drop, if both fit with `keep_free` bytes to spare. */
+static int put_input(segue_jack *s, uint32_t frame, const unsigned char *data, uint32_t size, size_t keep_free) {
+    size_t need = HEADER + (size_t)size + (s->gap != 0 ? HEADER : 0) + keep_free;
+    if (ring_room(&s->in) < need) return 0;
+    if (s->gap != 0) ring_put(&s->in, s->gap, NULL, 0);
+    s->gap = 0;
+    return ring_put(&s->in, frame, data, size);
+}
+
+static void hold_release(segue_jack *s, const unsigned char *data, int kind) {
+    unsigned channel = data[0] & 0x0F;
+    held_releases *h = &s->held;
+    if (kind == 3 || kind == 4) {
+        uint8_t bit = kind == 3 ? 1 : 2;
+        if (h->all_off[channel] == 0) h->count++;
+        else if (h->all_off[channel] & bit) count_drop(s);  /* the same again: one is enough */
+        h->all_off[channel] |= bit;
+        return;
+    }
+    uint8_t *slot = kind == 1 ? &h->note_off[channel][data[1]] : &h->pedal_up[channel];
+    if (*slot == 0) h->count++;
+    else count_drop(s);                                     /* the older release of that key is superseded */
+    /* kept as its value + 1; a note-on of velocity 0 comes back as a note-off of velocity 0 */
+    *slot = (uint8_t)((kind == 1 && (data[0] & 0xF0) == 0x90 ? 0 : data[2]) + 1);
+}
+
+/* Releases held aside go first, at the cycle's start, as room allows; 1 when none is left. */
+static int put_held(segue_jack *s, frames_t start) {
+    held_releases *h = &s->held;
+    for (unsigned ch = 0; ch < CHANNELS && h->count != 0; ch++) {
+        for (int bit = 0; bit < 2; bit++) {
+            if (!(h->all_off[ch] & (1 << bit))) continue;
+            unsigned char m[3] = {(unsigned char)(0xB0 | ch), bit == 0 ? ALL_SOUND_OFF : ALL_NOTES_OFF, 0};
+            if (!put_input(s, start, m, 3, 0)) return 0;
+            h->all_off[ch] &= (uint8_t)~(1 << bit);
+            if (h->all_off[ch] == 0) h->count--;
+        }
+        if (h->pedal_up[ch] != 0) {
+            unsigned char m[3] = {(unsigned char)(0xB0 | ch), SUSTAIN, (unsigned char)(h->pedal_up[ch] - 1)};
+            if (!put_input(s, start, m, 3, 0)) return 0;
+            h->pedal_up[ch] = 0;
+            h->count--;
+        }
+        for (unsigned key = 0; key < KEYS && h->count != 0; key++) {
+            if (h->note_off[ch][key] == 0) continue;
+            unsigned char m[3] = {(unsigned char)(0x80 | ch), (unsigned char)key,
+                                  (unsigned char)(h->note_off[ch][key] - 1)};
+            if (!put_input(s, start, m, 3, 0)) return 0;
+            h->note_off[ch][key] = 0;
+            h->count--;
+        }
+    }
+    return h->count == 0;
+}
+
 static void read_input(segue_jack *s, void *port, frames_t nframes, frames_t start) {
     void *buffer = s->jack.port_get_buffer(port, nframes);
     uint32_t count = s->jack.midi_get_event_count(buffer);
+    int nothing_held = s->held.count == 0 || put_held(s, start);
     for (uint32_t i = 0; i < count; i++) {
         midi_event event;
         if (s->jack.midi_event_get(&event, buffer, i) != 0 || event.size == 0) continue;
-        /* After a drop, a gap record (no bytes, its frame field the count) goes first, when both fit. */
-        if (s->gap == 0 || ring_room(&s->in) >= 2 * HEADER + event.size) {
-            if (s->gap != 0) ring_put(&s->in, s->gap, NULL, 0);
-            s->gap = 0;
-            if (ring_put(&s->in, start + event.time, event.buffer, (uint32_t)event.size)) continue;
+        int kind = release_kind(event.buffer, event.size);
+        /* While releases wait, nothing is written: what came after them must not overtake them. */
+        if (nothing_held && put_input(s, start + event.time, event.buffer, (uint32_t)event.size,
+                                      kind != 0 ? 0 : RELEASE_RESERVE))
+            continue;
+        if (kind != 0) {
+            hold_release(s, event.buffer, kind);
+            nothing_held = 0;
+        } else {
+            count_drop(s);
         }
-        s->gap++;
-        atomic_fetch_add_explicit(&s->in_dropped, 1, memory_order_relaxed);
     }
 }
 

@@ -1,7 +1,8 @@
 """The input ring of segue's C cycle (daemon/jack_process.c) overflowing (issue 22, item 9): the cycle runs here
 in-process on fake libjack calls, so a flood of any size is exact; what it drops is counted, the place is marked, and
-a sysex the ring cut short is dropped as segue's doing, not reported as the sender's missing F7. Over real JACK:
-tests/daemon/test_hostile_live.py (a burst of 120,000 events)."""
+a sysex the ring cut short is dropped as segue's doing, not reported as the sender's missing F7, and no release
+(note-off, pedal up, all notes off) is ever what is dropped. Over real JACK: tests/daemon/test_hostile_live.py (a burst
+of 120,000 events)."""
 from __future__ import annotations
 
 import ctypes
@@ -89,6 +90,61 @@ def test_a_flood_beyond_the_input_ring_is_counted_and_its_place_marked(fake):
     fake.cycle_with([note])
     assert fake.read_all() == [note]                          # said once: no gap without a new drop
     assert fake.lib.sj_in_dropped(fake.cycle) == dropped
+
+
+def last_word(messages) -> dict:
+    """What each (channel, key) heard last: "on" or "off" (an all-notes-off releases its channel's keys)."""
+    word = {}
+    for data in messages:
+        kind, channel = data[0] & 0xF0, data[0] & 0x0F
+        if kind == 0x90 and data[2] > 0:
+            word[(channel, data[1])] = "on"
+        elif kind == 0x80 or kind == 0x90:
+            word[(channel, data[1])] = "off"
+        elif kind == 0xB0 and data[1] in (120, 123):
+            word.update({key: "off" for key in word if key[0] == channel})
+    return word
+
+
+def flood_of_notes(count: int, keys: int = 2048, start: int = 0) -> list[bytes]:
+    """Every key of 16 channels struck and released in turn, `count` events from event `start` on."""
+    events = []
+    for i in range(start, start + count):
+        key = (i // 2) % keys
+        events.append(bytes([(0x90 if i % 2 == 0 else 0x80) | key // 128, key % 128, 90 if i % 2 == 0 else 0]))
+    return events
+
+
+SYSEX_20K = bytes([0xF0, 0x7D, *([1] * 20_000), 0xF7])      # a few of these fill the 256 KiB ring fast
+
+
+def test_a_flood_beyond_the_input_ring_loses_no_release(fake):
+    sent = [SYSEX_20K] * 11 + flood_of_notes(8_000)           # about 2,000 notes fit after the sysex
+    fake.cycle_with(sent)
+    got = [event for event in fake.read_all() if not isinstance(event, tuple)]
+    assert fake.lib.sj_in_dropped(fake.cycle) > 0
+    assert sum(data[0] & 0xF0 == 0x90 for data in got) > 500  # notes got in until only the releases' room was left
+    assert all(data[0] & 0xF0 == 0x80 for data in got[-100:])  # ... which went to releases
+    fake.cycle_with([])                                       # room again: the releases held aside come now
+    got += [event for event in fake.read_all() if not isinstance(event, tuple)]
+    word = last_word(got)
+    assert len(word) == 2048 and set(word.values()) == {"off"}   # every key struck was heard released
+    assert len(got) + fake.lib.sj_in_dropped(fake.cycle) == len(sent)
+
+
+def test_releases_held_aside_come_before_what_followed_them_and_the_pedal_and_all_notes_off_too(fake):
+    fake.cycle_with([SYSEX_20K] * 13)                         # full, to the releases' reserve
+    fake.cycle_with([bytes([0x80, 60, 0])] * 3_000 + [bytes([0xB0, 64, 0]), bytes([0xB3, 123, 0]),
+                                                     bytes([0x90, 61, 90]), bytes([0x90, 62, 0])])
+    first = fake.read_all()
+    fake.cycle_with([bytes([0x90, 70, 90])])                  # the held releases go first, then this
+    then = fake.read_all()
+    assert then[0][0] == "gap"
+    assert sorted(then[1:-1]) == sorted([bytes([0xB0, 64, 0]), bytes([0xB3, 123, 0]), bytes([0x80, 60, 0]),
+                                         bytes([0x80, 62, 0])])
+    assert then[-1] == bytes([0x90, 70, 90])
+    assert bytes([0x90, 61, 90]) not in first + then          # a note-on that came while releases waited: dropped
+    assert last_word([e for e in first + then if not isinstance(e, tuple)])[(0, 60)] == "off"
 
 
 def test_jacks_shutdown_notification_sets_the_flag_the_server_watch_reads(fake):
