@@ -66,3 +66,13 @@ def test_continuous_starts_with_first_note_and_never_barges_in():
 def test_unknown_mode_is_rejected():
     with pytest.raises(ValueError):
         TurnPolicy("jam", 0.4)
+
+
+def test_only_an_answer_that_plays_along_ends_by_the_policys_limits():
+    p = TurnPolicy("continuous", silence_s=0.4)
+    assert p.plays_along
+    assert p.answer_limits(trigger=1.0, last_player=3.0, response_s=0.5, max_s=10.0) == [
+        (3.5, "player stopped"), (11.0, "max_response_seconds")]
+    for mode in ("call-response", "takeover"):
+        p = p.switched(mode)
+        assert not p.plays_along and p.answer_limits(1.0, 3.0, 0.5, 10.0) == []

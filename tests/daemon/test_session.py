@@ -1,15 +1,21 @@
-"""The whole session on fake ports: answer, barge-in, echo, junk messages, modes, recording."""
+"""The whole session on fake ports: answer, barge-in, echo, junk messages, modes, recording; then the turn machine on
+a fake wall clock (no threads, no sleeps)."""
 import dataclasses
+import queue
 import threading
 import time
 
 import mido
+import pytest
 
 from segue.codec import codec
 from segue.codec.midi import ALL_NOTES_OFF_CC, CONTROL_CHANGE, is_note_off, is_note_on, kind_of
 from segue.config import DaemonConfig
 
+from daemon.generator import Answer, AnswerDone, OpenAnswer, PlayerNotes, Rollback
+from daemon.scheduler import Scheduled, Sent
 from daemon.session import Session
+from daemon.session_timers import SETTLE_S
 from tests.daemon.fakes import FakeInput, FakeOutput, ScriptedEngine, wait_for
 
 WAIT_S = 30.0          # waits that only pass or hang: generous, a loaded CI machine may stall threads for seconds
@@ -186,31 +192,6 @@ def test_a_players_note_off_equal_to_segues_last_message_is_not_taken_for_an_ech
         r.close()
 
 
-def test_takeover_pedal_hands_segue_the_turn_and_takes_it_back():
-    r = Running(mode="takeover", response_seconds=5.0)
-    try:
-        r.phrase()
-        time.sleep(0.3)
-        assert r.out.note_ons() == []                            # silence alone does nothing in takeover mode
-        r.play(0xB0, 67, 127)
-        assert wait_for(lambda: r.out.note_ons(), timeout=WAIT_S)
-        r.play(0xB0, 67, 0)
-        assert wait_for(lambda: r.session.turn is None)
-        assert sounding(r.out.messages()) == set()
-    finally:
-        r.close()
-
-
-def test_state_cc_goes_out_when_answering_and_when_listening_again():
-    r = Running(response_seconds=0.2, state_cc=20)
-    try:
-        r.phrase()
-        assert wait_for(lambda: (0xB0, 20, 127) in r.out.messages(), timeout=WAIT_S)
-        assert wait_for(lambda: r.out.messages().count((0xB0, 20, 0)) >= 2, timeout=WAIT_S)   # at start, after the turn
-    finally:
-        r.close()
-
-
 def test_thru_passes_the_player_on_segues_channel_and_it_is_not_taken_as_segues_note():
     r = Running(response_seconds=5.0, thru=True, out_channel=3)
     try:
@@ -245,61 +226,6 @@ def test_answer_length_in_bars_follows_the_midi_clock():
         r.close()
 
 
-def test_a_key_whose_note_off_was_lost_stops_blocking_the_answer_after_the_stale_time():
-    r = Running(response_seconds=0.3, stale_key_seconds=0.3)
-    try:
-        r.play(0x90, 50, 90)                                     # its note-off never arrives (an xrun ate it)
-        r.phrase()
-        assert wait_for(lambda: r.session.stats.turns == 1, timeout=WAIT_S)
-        assert r.session.policy.keys_down == set()
-        assert codec.note_off(50) in r.engine.heard              # the model hears it released too
-    finally:
-        r.close()
-
-
-def test_the_players_all_notes_off_releases_keys_at_once():
-    for cc in (123, 120):
-        r = Running(response_seconds=0.3, stale_key_seconds=60.0)
-        try:
-            r.play(0x90, 50, 90)
-            r.phrase()
-            time.sleep(0.3)
-            assert r.session.stats.turns == 0                          # a key is down: no answer
-            r.play(0xB0, cc, 0)
-            assert wait_for(lambda: r.session.stats.turns == 1, timeout=WAIT_S)
-        finally:
-            r.close()
-
-
-def test_continuous_mode_stops_the_answer_length_after_the_player_stops():
-    r = Running(mode="continuous", response_seconds=0.3)
-    try:
-        r.play(0x90, 40, 100)
-        r.play(0x80, 40, 0)
-        assert wait_for(lambda: r.out.note_ons(), timeout=WAIT_S)
-        assert wait_for(lambda: r.session.turn is None, timeout=WAIT_S)
-        assert sounding(r.out.messages()) == set()
-        count = len(r.out.note_ons())
-        time.sleep(0.3)
-        assert len(r.out.note_ons()) == count
-        r.play(0x90, 41, 100)                                    # the next note starts segue again
-        assert wait_for(lambda: len(r.out.note_ons()) > count, timeout=WAIT_S)
-    finally:
-        r.close()
-
-
-def test_continuous_mode_answers_are_capped_by_max_response_seconds():
-    r = Running(mode="continuous", response_seconds=30.0, max_response_seconds=0.4)
-    try:
-        r.play(0x90, 40, 100)
-        r.play(0x80, 40, 0)
-        assert wait_for(lambda: r.out.note_ons(), timeout=WAIT_S)
-        assert wait_for(lambda: r.session.turn is None, timeout=WAIT_S)
-        assert sounding(r.out.messages()) == set()
-    finally:
-        r.close()
-
-
 def test_a_recorded_answer_cut_short_by_the_player_ends_its_notes_in_the_file(tmp_path):
     r = Running(tmp_path, response_seconds=5.0)
     try:
@@ -320,39 +246,231 @@ def test_a_recorded_answer_cut_short_by_the_player_ends_its_notes_in_the_file(tm
     assert on == set()
 
 
+# --- the turn machine on a fake wall clock: no threads, no sleeps ------------------------------------------------------
+class FakeClock:
+    """The session's wall clock, moved by the test. Far from perf_counter's values, so nothing the scheduler stamps
+    with the real time (its echo record) is ever taken for the player's."""
+
+    def __init__(self, t: float = 1e6):
+        self.t = t
+
+    def now(self) -> float:
+        return self.t
+
+
+class Stepped:
+    """A session whose threads never start: the test plays, moves the clock and pumps the loop; it reads what the
+    session told the generator from its command queue and posts what the scheduler would report."""
+
+    def __init__(self, **cfg):
+        # on_beat off: an answer starts at its trigger, not on a beat the pulse tracker may or may not trust
+        self.cfg = dataclasses.replace(DaemonConfig(), **{"silence_ms": 100.0, "on_beat": "off", **cfg})
+        self.clock = FakeClock()
+        self.out = FakeOutput()
+        self.port_in = FakeInput()
+        self.session = Session(self.cfg, ScriptedEngine(), self.out, self.port_in, origin=self.clock.now(),
+                               wall_clock=self.clock)
+        self.commands: list = []
+
+    def play(self, *data) -> None:
+        self.port_in.play(data, self.clock.now())
+        self.pump()
+
+    def phrase(self, pitches=(60, 62, 64)) -> float:
+        """The player's phrase, 20 ms a note; returns when its last key came up."""
+        for p in pitches:
+            self.play(0x90, p, 90)
+            self.wait(0.02)
+            self.play(0x80, p, 0)
+        return self.clock.now()
+
+    def wait(self, seconds: float) -> None:
+        self.clock.t += seconds
+        self.pump()
+
+    def until(self, t: float) -> None:
+        self.clock.t = t
+        self.pump()
+
+    def pump(self) -> None:
+        self.session.pump()
+        while True:
+            try:
+                self.commands.append(self.session.generator.commands.get_nowait())
+            except queue.Empty:
+                return
+
+    def opened(self) -> list:
+        return [c for c in self.commands if isinstance(c, OpenAnswer)]
+
+    def rollbacks(self) -> list:
+        return [c for c in self.commands if isinstance(c, Rollback)]
+
+    def sent_first_note(self, at: float) -> None:
+        """The scheduler's news that the open answer's first note left at `at` (posted, as from its thread)."""
+        answer = self.session.turn.answer_id
+        self.session.scheduler.post(Sent(Scheduled(at, (0x90, 67, 80), answer, 0, first_note=True), at))
+
+    def generator_finished(self, end_due: float) -> None:
+        """The generator's news that the open answer ran its length, its last message due at `end_due`."""
+        turn = self.session.turn
+        self.session.queue.put((self.clock.now(), AnswerDone(Answer(turn.answer_id, turn.trigger, None), end_due)))
+        self.pump()
+
+
+def test_the_answer_is_prepared_before_the_silence_deadline_and_starts_at_it():
+    s = Stepped(state_cc=20)
+    released = s.phrase()
+    deadline = released + 0.1
+    s.until(deadline - 0.1 + SETTLE_S - 0.001)
+    assert s.opened() == []                                          # the encoder's last step may still change
+    s.until(deadline - 0.1 + SETTLE_S)
+    assert [(o.id, o.start) for o in s.opened()] == [(1, deadline)]  # prepared, due at the deadline
+    assert s.session.turn is not None and not s.session.turn.started and s.session.stats.turns == 0
+    assert (0xB0, 20, 127) not in s.out.messages()
+    s.until(deadline)
+    assert s.session.turn.started and s.session.stats.turns == 1
+    assert (0xB0, 20, 127) in s.out.messages()                      # the state CC says segue answers
+
+
+def test_an_answer_that_ran_its_length_ends_once_its_last_message_is_due():
+    s = Stepped(state_cc=20)
+    deadline = s.phrase() + 0.1
+    s.until(deadline)
+    s.sent_first_note(deadline + 0.004)
+    s.generator_finished(end_due=deadline + 0.5)
+    s.until(deadline + 0.5)
+    assert s.session.turn is not None                                # its last message may still be on its way
+    s.until(deadline + 0.502)
+    assert s.session.turn is None and s.rollbacks() == []            # ended by its length: nothing to roll back
+    assert s.session.stats.latencies == [pytest.approx(0.004)]
+    assert s.out.messages()[-1] == (0xB0, 20, 0)                     # listening again
+    s.wait(5.0)
+    assert len(s.opened()) == 1                                      # segue never answers its own silence
+
+
+def test_the_schedulers_news_reaches_the_turn_on_the_sessions_thread_only():
+    s = Stepped()
+    deadline = s.phrase() + 0.1
+    s.until(deadline)
+    s.sent_first_note(deadline)
+    assert s.session.turn.first_note_at is None                      # posted, not yet applied
+    s.pump()
+    assert s.session.turn.first_note_at == deadline
+
+
+def test_a_players_note_during_the_answer_cuts_it_and_rolls_the_model_back():
+    s = Stepped()
+    deadline = s.phrase() + 0.1
+    s.until(deadline + 0.3)
+    s.play(0x90, 48, 100)
+    assert s.session.turn is None
+    assert [(r.answer_id, r.at, r.silenced) for r in s.rollbacks()] == [(1, deadline + 0.3, True)]
+
+
+def test_a_pedal_going_down_before_the_deadline_cancels_the_prepared_answer():
+    s = Stepped()
+    deadline = s.phrase() + 0.1
+    s.until(deadline - 0.02)                                         # prepared
+    s.play(0xB0, 64, 127)
+    s.wait(0.0)
+    assert s.session.turn is None and len(s.rollbacks()) == 1 and s.session.stats.turns == 0
+    s.until(deadline + 1.0)
+    assert len(s.opened()) == 1                                      # the pedal holds the turn
+    up = s.clock.now()
+    s.play(0xB0, 64, 0)
+    s.until(up + 0.1)
+    assert [o.start for o in s.opened()][1:] == [up + 0.1] and s.session.stats.turns == 1
+
+
+def test_takeover_pedal_hands_segue_the_turn_and_takes_it_back():
+    s = Stepped(mode="takeover")
+    s.phrase()
+    s.wait(5.0)
+    assert s.opened() == []                                          # silence alone does nothing in takeover mode
+    s.play(0xB0, 67, 127)
+    assert [o.start for o in s.opened()] == [s.clock.now()] and s.session.turn.started
+    s.wait(1.0)
+    s.play(0xB0, 67, 0)
+    assert s.session.turn is None and s.rollbacks()[-1].silenced
+
+
+def test_a_key_whose_note_off_was_lost_stops_blocking_the_answer_after_the_stale_time():
+    s = Stepped(stale_key_seconds=0.3)
+    s.play(0x90, 50, 90)                                             # its note-off never arrives (an xrun ate it)
+    last_input = s.phrase()
+    s.until(last_input + 0.299)
+    assert s.opened() == [] and s.session.policy.keys_down == {50}
+    s.until(last_input + 0.3)
+    assert s.session.policy.keys_down == set()
+    s.until(last_input + 0.3 + 0.1)
+    assert s.session.stats.turns == 1
+    heard = [e.pitch for c in s.commands if isinstance(c, PlayerNotes) for e in c.edges if e.is_end]
+    assert 50 in heard                                               # the model hears it released too
+
+
+def test_the_players_all_notes_off_releases_keys_at_once():
+    for cc in (123, 120):
+        s = Stepped(stale_key_seconds=60.0)
+        s.play(0x90, 50, 90)
+        s.phrase()
+        s.wait(5.0)
+        assert s.session.stats.turns == 0                            # a key is down: no answer
+        s.play(0xB0, cc, 0)
+        s.wait(0.1)
+        assert s.session.stats.turns == 1
+
+
+def test_continuous_mode_stops_the_answer_length_after_the_player_stops_and_starts_again_with_a_note():
+    s = Stepped(mode="continuous", response_seconds=0.3)
+    s.play(0x90, 40, 100)
+    assert len(s.opened()) == 1 and s.session.turn.started
+    s.wait(0.2)
+    s.play(0x80, 40, 0)
+    stopped = s.clock.now()
+    s.until(stopped + 0.299)
+    assert s.session.turn is not None                                # the player's release does not cut it
+    assert not any(r.silenced for r in s.rollbacks())                # (the model is rolled back to hear it)
+    s.until(stopped + 0.3)
+    assert s.session.turn is None and s.rollbacks()[-1].silenced and s.session.stats.turns == 1
+    s.wait(1.0)
+    s.play(0x90, 41, 100)                                            # the next note starts segue again
+    assert len(s.opened()) == 2
+
+
+def test_continuous_mode_answers_are_capped_by_max_response_seconds():
+    s = Stepped(mode="continuous", response_seconds=30.0, max_response_seconds=0.4)
+    started = s.clock.now()
+    s.play(0x90, 40, 100)
+    for _ in range(3):                                               # the player keeps playing
+        s.wait(0.1)
+        s.play(0x80, 40, 0)
+        s.play(0x90, 40, 100)
+    s.until(started + 0.399)
+    assert s.session.turn is not None
+    s.until(started + 0.4)
+    assert s.session.turn is None and s.rollbacks()[-1].silenced
+
+
 def test_midi_stop_ends_the_answer_that_is_playing():
-    r = Running(response_seconds=5.0)
-    ticks = count_ticks(r.session)
-    try:
-        r.phrase()
-        assert wait_for(lambda: len(r.out.note_ons()) >= 2, timeout=WAIT_S)
-        r.play(0xFC)
-        stopped = time.perf_counter()
-        assert wait_for(lambda: ticked_twice_since(ticks, stopped), timeout=WAIT_S)
-        assert r.session.turn is None and r.session.stats.turns == 1 and r.session.next_answer == 2   # and no new answer
-        assert sounding(r.out.messages()) == set()
-    finally:
-        r.close()
+    s = Stepped()
+    deadline = s.phrase() + 0.1
+    s.until(deadline + 0.2)
+    s.play(0xFC)
+    assert s.session.turn is None and s.rollbacks()[-1].silenced
+    s.wait(5.0)
+    assert s.session.stats.turns == 1 and len(s.opened()) == 1      # and no new answer
 
 
 def test_a_midi_stop_as_the_first_note_goes_out_does_not_bring_the_answer_again():
     """The band stops just as segue's prepared answer sounds, before the loop has marked the turn begun: the turn
     still counts as the answer to that silence (it used to be prepared and played again at once)."""
-    r = Running(response_seconds=5.0)
-    ticks = count_ticks(r.session)
-    send, stops = r.out._send, []
-
-    def send_then_stop(data):
-        send(data)
-        if data[0] & 0xF0 == 0x90 and data[2] > 0 and not stops:
-            stops.append(time.perf_counter())
-            r.play(0xFC)                        # from the scheduler thread, right after the first note-on
-
-    r.out._send = send_then_stop
-    try:
-        r.phrase()
-        assert wait_for(lambda: stops and ticked_twice_since(ticks, stops[0]), timeout=WAIT_S)
-        assert r.session.turn is None and r.session.stats.turns == 1 and r.session.next_answer == 2
-        assert sounding(r.out.messages()) == set()
-    finally:
-        r.close()
+    s = Stepped()
+    deadline = s.phrase() + 0.1
+    s.until(deadline - 0.01)                                         # prepared, not yet begun
+    s.clock.t = deadline
+    s.sent_first_note(deadline)                                      # the scheduler's news, then the stop
+    s.play(0xFC)
+    assert s.session.turn is None and s.session.stats.turns == 1
+    s.wait(5.0)
+    assert len(s.opened()) == 1 and s.session.stats.turns == 1
