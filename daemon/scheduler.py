@@ -13,7 +13,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from segue.codec.midi import channel_of
+from segue.codec.midi import channel_of, is_note_off
 from daemon.realtime import become_realtime
 from daemon.safety import EchoFilter, NoteTracker, all_channels_off
 
@@ -160,6 +160,12 @@ class Scheduler:
             if self.post is not None:
                 self.post(Released(data, now))
 
+    def _releases(self, data) -> bool:
+        """A note-off of a note segue has sounding. Still sent after the player came in: the session's cancel
+        releases what sounds, but an answer that reached its length meanwhile (nothing left pending, once the rest
+        was skipped) gets no cancel, and a skipped note-off left its note sounding for good."""
+        return is_note_off(data) and (channel_of(data[0]), data[1]) in self.tracker.sounding
+
     def _run(self) -> None:
         self.realtime = become_realtime(self.realtime_priority)
         clock = time.perf_counter
@@ -183,13 +189,15 @@ class Scheduler:
                 if not self._queue or self._queue[0].due != due:
                     continue           # cancelled (or replaced) while we spun
                 item = self._queue.popleft()
-                if self.yield_to_player and item.opened < self._player_note_at:
-                    continue           # the player came in; the session's cancel releases what sounds
+                yielded = self.yield_to_player and item.opened < self._player_note_at
+                if yielded and not self._releases(item.data):
+                    continue           # the player came in: the answer sounds no more (the session cancels it)
                 self.output.send(item.data, item.due)
                 sent_at = max(clock(), item.due) if timed else clock()
                 self.tracker.sent(item.data, sent_at)
                 self.echo.sent(item.data, sent_at)
-                self._last_sent[item.answer] = item.index
+                if not yielded:        # the rollback point stays where the player came in (what the model heard)
+                    self._last_sent[item.answer] = item.index
             self.send_errors.append(sent_at - item.due)
             if self.post is not None:
                 self.post(Sent(item, sent_at))

@@ -127,3 +127,26 @@ def test_in_continuous_mode_player_notes_do_not_stop_segue():
         assert wait_for(lambda: out.messages() == [(0x90, 60, 100)])
     finally:
         sched.stop()
+
+
+def test_a_player_note_stops_an_answers_notes_but_never_the_release_of_one_that_sounds():
+    """The player's note-on reaches the scheduler before the session hears it; if the answer ended meanwhile (its
+    length: nothing left pending, once the scheduler had skipped the rest), no cancel comes to release its notes, so
+    skipping a note-off left the note sounding for good (seen at an independent listener: two notes of an answer
+    left sounding when the player's next phrase came right at its end)."""
+    out, sched = make()
+    try:
+        opened = time.perf_counter()
+        sched.push(Scheduled(opened, (0x90, 65, 100), answer=1, index=0, opened=opened))
+        assert wait_for(lambda: out.messages() == [(0x90, 65, 100)])
+        sched.player_note(time.perf_counter())
+        later = time.perf_counter() + 0.02
+        sched.push(Scheduled(later, (0x90, 70, 100), answer=1, index=1, opened=opened))
+        sched.push(Scheduled(later, (0x80, 65, 0), answer=1, index=2, opened=opened))
+        sched.push(Scheduled(later, (0x80, 70, 0), answer=1, index=3, opened=opened))
+        assert wait_for(lambda: sched.pending(1) == 0)
+        time.sleep(0.05)
+        assert out.messages() == [(0x90, 65, 100), (0x80, 65, 0)]   # no new note; the sounding one released
+        assert sched.sounding() == {}
+    finally:
+        sched.stop()
