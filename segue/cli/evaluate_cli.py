@@ -67,14 +67,16 @@ def summary(report: dict) -> str:
     """The few lines a user reads first: each live system's NLL and the gaps with their intervals."""
     lines = [f"{report['model']} on {report['data']}, {report['split']} split: {report['pieces']} pieces, "
              f"{report['events']:,} events, as segue hears a player (past-only controls); lower NLL is better"]
-    width = max(len(name) for name in report["rows"])
-    lines += [f"  {name:<{width}}  {row['nll']:.3f} nats/event, accuracy {row['accuracy']:.1%}"
-              for name, row in report["rows"].items()]
-    lines.append(f"  {next(iter(report['rows']))} by event type: " + ", ".join(
-        f"{kind} {part['nll']:.3f} ({part['share']:.0%} of events)"
-        for kind, part in next(iter(report["rows"].values()))["by_type"].items()))
-    lines += [f"  {gap['label']}: {gap['worse']} - {gap['better']} = {gap['gap']:+.3f} [{gap['low']:+.3f}, "
-              f"{gap['high']:+.3f}] nats/event (95% CI over {gap['pieces']} pieces)" for gap in report["gaps"]]
+    rows = report["rows"]
+    width = max(len(row["label"]) for row in rows.values())
+    lines += [f"  {row['label']:<{width}}  {row['nll']:.3f} nats/event, accuracy {row['accuracy']:.1%}"
+              for row in rows.values()]
+    first = next(iter(rows.values()))
+    lines.append(f"  {first['label']} by event type: " + ", ".join(
+        f"{kind} {part['nll']:.3f} ({part['share']:.0%} of events)" for kind, part in first["by_type"].items()))
+    lines += [f"  {gap['label']}: {rows[gap['worse']]['label']} - {rows[gap['better']]['label']} = {gap['gap']:+.3f} "
+              f"[{gap['low']:+.3f}, {gap['high']:+.3f}] nats/event (95% CI over {gap['pieces']} pieces)"
+              for gap in report["gaps"]]
     if "continuations" in report:
         from segue.evaluation.continuations import headline
 

@@ -41,6 +41,13 @@ MEMORY_CANDIDATES = ((12, False, False), (12, False, True), (12, True, True))
 
 Predictions = list[tuple[np.ndarray, np.ndarray]]   # per piece: (probs [T-1, 388] of events[1:], events)
 
+# What a report holds is keyed by these identifiers (rows, gaps, other protocols); the prose is each one's label,
+# for display only. A KN row's label carries its fitted order.
+MODEL, MODEL_GRAMMAR = "model", "model_grammar"
+MODEL_MEMORY, MODEL_MEMORY_GRAMMAR = "model_memory", "model_memory_grammar"
+UNIGRAM, KN, KN_CACHE, KN_CACHE_GRAMMAR = "unigram", "kn", "kn_cache", "kn_cache_grammar"
+FORWARD_CONTROLS, TRAINER_WINDOWS = "forward_controls", "trainer_windows"
+
 
 # --- what is scored ----------------------------------------------------------------------------------------------
 def scorable(pieces: list[tuple[str, np.ndarray]]) -> list[tuple[str, np.ndarray]]:
@@ -150,28 +157,38 @@ class Report:
     data: str
     split: str
     pieces: int
-    systems: dict[str, Scores] = field(default_factory=dict)   # name -> scores on the same positions
-    notes: dict[str, str] = field(default_factory=dict)        # name -> how it was made
+    systems: dict[str, Scores] = field(default_factory=dict)   # id -> scores on the same positions
+    labels: dict[str, str] = field(default_factory=dict)       # id -> what the system is called in print
+    notes: dict[str, str] = field(default_factory=dict)        # id -> how it was made
     repeat: np.ndarray | None = None                            # bool per scored position
-    gaps: list[tuple[str, str, str]] = field(default_factory=list)   # (label, better system, worse system)
+    gaps: list[tuple[str, str, str, str]] = field(default_factory=list)   # (id, label, better id, worse id)
     settings: dict = field(default_factory=dict)
-    secondary: dict[str, dict] = field(default_factory=dict)   # rows on other protocols (their own positions)
+    secondary: dict[str, dict] = field(default_factory=dict)   # id -> a row on another protocol (its own positions)
+
+    def add(self, system: str, label: str, scores: Scores, how: str = "") -> None:
+        self.systems[system], self.labels[system] = scores, label
+        if how:
+            self.notes[system] = how
+
+    def nll(self, system: str) -> float:
+        return self.systems[system].metrics()["nll"]
 
     def to_dict(self) -> dict:
-        rows = {name: {**s.metrics(), "by_type": s.by_type(), "how": self.notes.get(name, "")}
-                for name, s in self.systems.items()}
+        """Rows, gaps and other protocols keyed by their identifiers, each with its `label`; a gap's `better` and
+        `worse` are row identifiers."""
+        rows = {name: {"label": self.labels[name], **s.metrics(), "by_type": s.by_type(),
+                       "how": self.notes.get(name, "")} for name, s in self.systems.items()}
         if self.repeat is not None:
             for name, s in self.systems.items():
                 rows[name]["repeat_nll"] = s.where(self.repeat).metrics()["nll"] if self.repeat.any() else None
                 rows[name]["other_nll"] = s.where(~self.repeat).metrics()["nll"] if (~self.repeat).any() else None
-        gaps = [{"label": label, "better": better, "worse": worse, **gap_with_ci(self.systems[better],
-                                                                                 self.systems[worse])}
-                for label, better, worse in self.gaps]
+        gaps = [{"id": gap, "label": label, "better": better, "worse": worse,
+                 **gap_with_ci(self.systems[better], self.systems[worse])} for gap, label, better, worse in self.gaps]
         repeat_gaps = []
         if self.repeat is not None and self.repeat.any():
-            for label, better, worse in self.gaps:
+            for gap, label, better, worse in self.gaps:
                 for part, mask in (("repeat", self.repeat), ("other", ~self.repeat)):
-                    repeat_gaps.append({"label": f"{label}, {part} positions", **gap_with_ci(
+                    repeat_gaps.append({"id": f"{gap}_{part}", "label": f"{label}, {part} positions", **gap_with_ci(
                         self.systems[better].where(mask), self.systems[worse].where(mask))})
         return {"model": self.model, "data": self.data, "split": self.split, "pieces": self.pieces,
                 "events": len(next(iter(self.systems.values()))), "rows": rows, "gaps": gaps,
@@ -207,19 +224,20 @@ def evaluate(model: str | Path | None, data_dir: str | Path, split: str = "eval"
 
     started = time.time()
     live = model_predictions(engine, pieces, "past")
-    report.systems["model"] = score_pieces(live)
-    report.notes["model"] = "the network, live protocol (past-only controls, whole pieces)"
-    report.systems["model + note-off grammar"] = score_pieces(live, [NoteOffMask()])
-    report.notes["model + note-off grammar"] = "a NOTE_OFF only for a sounding pitch"
-    progress(f"model, live protocol: {report.systems['model'].metrics()['nll']:.4f} ({time.time() - started:.0f} s)")
+    report.add(MODEL, "model", score_pieces(live), "the network, live protocol (past-only controls, whole pieces)")
+    report.add(MODEL_GRAMMAR, "model + note-off grammar", score_pieces(live, [NoteOffMask()]),
+               "a NOTE_OFF only for a sounding pitch")
+    progress(f"model, live protocol: {report.nll(MODEL):.4f} ({time.time() - started:.0f} s)")
     if engine.conditioned:
         forward = score_pieces(model_predictions(engine, pieces, "forward"))
-        report.secondary["forward controls (not live)"] = {
+        report.secondary[FORWARD_CONTROLS] = {
+            "label": "forward controls (not live)",
             **forward.metrics(), "how": "Magenta's forward-looking controls, whole pieces: the daemon never has "
                                         "these; the gap to the live row is what they flatter",
-            "flatter": gap_with_ci(forward, report.systems["model"])}
+            "flatter": gap_with_ci(forward, report.systems[MODEL])}
     if trainer_protocol:
-        report.secondary["trainer's protocol"] = trainer_windows(engine, pieces, train_config)
+        report.secondary[TRAINER_WINDOWS] = {"label": "trainer's protocol",
+                                             **trainer_windows(engine, pieces, train_config)}
 
     need_train = baselines or memory
     if need_train:
@@ -242,14 +260,12 @@ def evaluate(model: str | Path | None, data_dir: str | Path, split: str = "eval"
         report.settings["model_memory"] = {"chosen": fitted.to_json(), "tuning_nll": tried,
                                            "model_tuning_nll": score_pieces(tune_live).metrics()["nll"],
                                            "candidates": {label: c.to_json() for label, c in candidates.items()}}
-        report.systems["model + memory"] = score_pieces(live, [SessionMemory(fitted)])
-        report.systems["model + memory + note-off grammar"] = score_pieces(
-            live, [SessionMemory(fitted), NoteOffMask()])
-        report.notes["model + memory + note-off grammar"] = "both shapers, as the sampling loop applies them"
-        report.notes["model + memory"] = (f"mixed with SessionMemory ({fitted.describe()}, over the piece so far: "
-                                          "all of its events)")
-        progress(f"model + memory: {report.systems['model + memory'].metrics()['nll']:.4f} "
-                 f"({time.time() - started:.0f} s)")
+        report.add(MODEL_MEMORY, "model + memory", score_pieces(live, [SessionMemory(fitted)]),
+                   f"mixed with SessionMemory ({fitted.describe()}, over the piece so far: all of its events)")
+        report.add(MODEL_MEMORY_GRAMMAR, "model + memory + note-off grammar",
+                   score_pieces(live, [SessionMemory(fitted), NoteOffMask()]),
+                   "both shapers, as the sampling loop applies them")
+        progress(f"model + memory: {report.nll(MODEL_MEMORY):.4f} ({time.time() - started:.0f} s)")
     if baselines:
         from segue.evaluation.baselines import truncated
         from segue.inference.memory import MemorySettings, SessionMemory
@@ -258,27 +274,24 @@ def evaluate(model: str | Path | None, data_dir: str | Path, split: str = "eval"
         kn, report.settings["kn"], report.settings["kn_cache"] = fit_kn(
             fit_pieces, tune_pieces, [e for _, e in train], progress)
         cache = MemorySettings.from_json(report.settings["kn_cache"]["chosen"])
-        unigram = count_predictions(truncated(kn, 0), pieces)
-        report.systems["unigram"] = score_pieces(unigram)
-        report.notes["unigram"] = "event frequencies of the train split (12 keys), KN-smoothed"
+        report.add(UNIGRAM, "unigram", score_pieces(count_predictions(truncated(kn, 0), pieces)),
+                   "event frequencies of the train split (12 keys), KN-smoothed")
         static = count_predictions(kn, pieces)
         name = f"KN-{kn.max_order}"
-        report.systems[name] = score_pieces(static)
-        report.notes[name] = f"interpolated modified Kneser-Ney, order {kn.max_order}, train split in 12 keys"
-        report.systems[f"{name} + cache"] = score_pieces(static, [SessionMemory(cache)])
-        report.notes[f"{name} + cache"] = "mixed with a within-piece cache (SessionMemory, own fitted weights)"
-        report.systems[f"{name} + cache + note-off grammar"] = score_pieces(
-            static, [SessionMemory(cache), NoteOffMask()])
-        report.notes[f"{name} + cache + note-off grammar"] = "the strongest count model"
+        report.add(KN, name, score_pieces(static),
+                   f"interpolated modified Kneser-Ney, order {kn.max_order}, train split in 12 keys")
+        report.add(KN_CACHE, f"{name} + cache", score_pieces(static, [SessionMemory(cache)]),
+                   "mixed with a within-piece cache (SessionMemory, own fitted weights)")
+        report.add(KN_CACHE_GRAMMAR, f"{name} + cache + note-off grammar",
+                   score_pieces(static, [SessionMemory(cache), NoteOffMask()]), "the strongest count model")
         progress(f"baselines: {time.time() - started:.0f} s")
-        strongest = f"{name} + cache + note-off grammar"
-        report.gaps.append(("model vs the strongest count model", "model + note-off grammar", strongest))
+        report.gaps.append(("model_vs_counts", "model vs the strongest count model", MODEL_GRAMMAR, KN_CACHE_GRAMMAR))
         if memory:
-            report.gaps.append(("model + memory vs the strongest count model",
-                                "model + memory + note-off grammar", strongest))
+            report.gaps.append(("model_memory_vs_counts", "model + memory vs the strongest count model",
+                                MODEL_MEMORY_GRAMMAR, KN_CACHE_GRAMMAR))
     if memory:
-        report.gaps.append(("memory on vs off", "model + memory + note-off grammar", "model + note-off grammar"))
-    report.gaps.append(("note-off grammar on vs off (model)", "model + note-off grammar", "model"))
+        report.gaps.append(("memory", "memory on vs off", MODEL_MEMORY_GRAMMAR, MODEL_GRAMMAR))
+    report.gaps.append(("grammar", "note-off grammar on vs off (model)", MODEL_GRAMMAR, MODEL))
     return report.to_dict()
 
 
@@ -337,19 +350,20 @@ def format_markdown(r: dict) -> str:
               if r["settings"].get("excluded_pieces") else ""), "",
              "**Live protocol** (whole pieces from their start, controls the daemon can know):", "",
              "| system | NLL/event | perplexity | accuracy | how |", "|---|---|---|---|---|"]
-    for name, row in r["rows"].items():
-        lines.append(f"| {name} | {row['nll']:.4f} | {row['perplexity']:.2f} | {100 * row['accuracy']:.1f}% | "
+    for row in r["rows"].values():
+        lines.append(f"| {row['label']} | {row['nll']:.4f} | {row['perplexity']:.2f} | {100 * row['accuracy']:.1f}% | "
                      f"{row['how']} |")
     lines += ["", "Accuracy is the share of positions whose most likely event (after any shaping) was the label.", ""]
     if r["secondary"]:
         lines += ["**Other protocols** (not what a player hears; for comparison only):", "",
                   "| protocol | events | NLL/event | accuracy | how |", "|---|---|---|---|---|"]
-        for name, row in r["secondary"].items():
-            lines.append(f"| {name} | {row['events']:,} | {row['nll']:.4f} | {100 * row['accuracy']:.1f}% | "
+        for row in r["secondary"].values():
+            lines.append(f"| {row['label']} | {row['events']:,} | {row['nll']:.4f} | {100 * row['accuracy']:.1f}% | "
                          f"{row['how']} |")
-        for name, row in r["secondary"].items():
+        for row in r["secondary"].values():
             if row.get("flatter"):
-                lines.append(f"\n{name} vs live: {_ci(row['flatter'])} nats/event better (95% CI over pieces)")
+                lines.append(f"\n{row['label']} vs live: {_ci(row['flatter'])} nats/event better (95% CI over "
+                             "pieces)")
             if row.get("trainer_eval_loss") is not None:
                 lines.append(f"\nthe trainer's eval loss stored in the model: {row['trainer_eval_loss']:.4f}")
         lines.append("")
@@ -357,25 +371,26 @@ def format_markdown(r: dict) -> str:
         lines += ["**Gaps** (NLL of the worse minus the better; 95% bootstrap CI over pieces):", "",
                   "| comparison | better | worse | gap | 95% CI |", "|---|---|---|---|---|"]
         for g in r["gaps"]:
-            lines.append(f"| {g['label']} | {g['better']} | {g['worse']} | {g['gap']:+.4f} | "
-                         f"[{g['low']:+.4f}, {g['high']:+.4f}] |")
+            lines.append(f"| {g['label']} | {r['rows'][g['better']]['label']} | {r['rows'][g['worse']]['label']} | "
+                         f"{g['gap']:+.4f} | [{g['low']:+.4f}, {g['high']:+.4f}] |")
         lines.append("")
     names = list(r["rows"])
     lines += ["**Per event type** (NLL/event on the positions whose label is of that type):", "",
               "| system | " + " | ".join(f"{t} ({100 * r['rows'][names[0]]['by_type'][t]['share']:.0f}%)"
                                          for t in EVENT_TYPES) + " |",
               "|---|" + "---|" * len(EVENT_TYPES)]
-    for name, row in r["rows"].items():
-        lines.append(f"| {name} | " + " | ".join(f"{row['by_type'][t]['nll']:.3f}" for t in EVENT_TYPES) + " |")
+    for row in r["rows"].values():
+        lines.append(f"| {row['label']} | " + " | ".join(f"{row['by_type'][t]['nll']:.3f}" for t in EVENT_TYPES) +
+                     " |")
     if r["repeat_share"] is not None:
         lines += ["", f"**Repeats**: {100 * r['repeat_share']:.1f}% of the scored positions lie inside a verbatim "
                       f"repeat (a run of >= {r['settings']['repeat_length']} events that occurred earlier in the "
                       "same piece)."]
     if r["repeat_share"]:
         lines += ["", "| system | repeat positions | other positions |", "|---|---|---|"]
-        for name, row in r["rows"].items():
+        for row in r["rows"].values():
             if row.get("repeat_nll") is not None:
-                lines.append(f"| {name} | {row['repeat_nll']:.3f} | {row['other_nll']:.3f} |")
+                lines.append(f"| {row['label']} | {row['repeat_nll']:.3f} | {row['other_nll']:.3f} |")
         if r["repeat_gaps"]:
             lines += ["", "| comparison | gap | 95% CI |", "|---|---|---|"]
             for g in r["repeat_gaps"]:

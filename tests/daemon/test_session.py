@@ -246,7 +246,7 @@ def test_a_recorded_answer_cut_short_by_the_player_ends_its_notes_in_the_file(tm
     assert on == set()
 
 
-# --- the turn machine on a fake wall clock: no threads, no sleeps ------------------------------------------------------
+# --- the turn machine on a fake wall clock: no threads, no sleeps -----------------------------------------------------
 class FakeClock:
     """The session's wall clock, moved by the test. Far from perf_counter's values, so nothing the scheduler stamps
     with the real time (its echo record) is ever taken for the player's."""

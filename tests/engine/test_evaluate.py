@@ -15,7 +15,9 @@ from segue.codec.controls import ControlFollower
 from segue.codec.dataset_reader import read_split
 from segue.inference.engine import Engine
 from segue.errors import SegueError
-from segue.evaluation.evaluate import evaluate, format_markdown, model_predictions, trainer_windows
+from segue.evaluation.evaluate import (KN, KN_CACHE, KN_CACHE_GRAMMAR, MODEL, MODEL_GRAMMAR, MODEL_MEMORY,
+                                      MODEL_MEMORY_GRAMMAR, UNIGRAM, evaluate, format_markdown, model_predictions,
+                                      trainer_windows)
 from segue.codec.midi_io import write_midi
 from segue.evaluation.scoring import score_pieces
 from tests.eval.eval_helpers import scale_piece, write_dataset
@@ -104,17 +106,21 @@ def test_the_report_compares_every_system_on_the_same_positions(tmp_path, gru_pa
     data = write_dataset(tmp_path / "data", pieces)
     report = evaluate(gru_path, data, baselines=True, memory=True)
     rows = report["rows"]
-    assert {"model", "model + memory", "unigram", "model + memory + note-off grammar"} <= set(rows)
-    strongest = [name for name in rows if name.endswith("+ cache + note-off grammar")]
-    assert len(strongest) == 1
+    assert list(rows) == [MODEL, MODEL_GRAMMAR, MODEL_MEMORY, MODEL_MEMORY_GRAMMAR, UNIGRAM, KN, KN_CACHE,
+                          KN_CACHE_GRAMMAR]
+    order = report["settings"]["kn"]["order"]
+    assert rows[KN_CACHE_GRAMMAR]["label"] == f"KN-{order} + cache + note-off grammar"   # the prose is a label
     assert len({row["events"] for row in rows.values()}) == 1
     # scales repeat themselves: the memory and the cache must find it; an untrained model cannot
-    assert rows["model + memory"]["nll"] < rows["model"]["nll"] - 1.0
-    assert rows[strongest[0]]["nll"] < rows["unigram"]["nll"] - 1.0
-    assert rows["model"]["nll"] == pytest.approx(math.log(388), abs=0.7)
+    assert rows[MODEL_MEMORY]["nll"] < rows[MODEL]["nll"] - 1.0
+    assert rows[KN_CACHE_GRAMMAR]["nll"] < rows[UNIGRAM]["nll"] - 1.0
+    assert rows[MODEL]["nll"] == pytest.approx(math.log(388), abs=0.7)
     assert 0 < report["repeat_share"] < 1
-    gaps = {g["label"]: g for g in report["gaps"]}
-    memory_gap = gaps["memory on vs off"]
+    gaps = {g["id"]: g for g in report["gaps"]}
+    assert all(g["better"] in rows and g["worse"] in rows for g in gaps.values())
+    memory_gap = gaps["memory"]
+    assert (memory_gap["label"], memory_gap["better"], memory_gap["worse"]) == (
+        "memory on vs off", MODEL_MEMORY_GRAMMAR, MODEL_GRAMMAR)
     assert memory_gap["low"] <= memory_gap["gap"] <= memory_gap["high"] and memory_gap["low"] > 0
     assert report["settings"]["tuning_pieces"] >= 1
     text = format_markdown(report)
@@ -137,4 +143,4 @@ def test_a_dataset_without_train_pieces_takes_them_from_another(tmp_path, gru_pa
     with pytest.raises(SegueError, match="--train-data"):
         evaluate(gru_path, scored, baselines=False, memory=True)
     report = evaluate(gru_path, scored, baselines=False, memory=True, train_data=train)
-    assert report["settings"]["train_data"] == str(train) and "model + memory" in report["rows"]
+    assert report["settings"]["train_data"] == str(train) and MODEL_MEMORY in report["rows"]
