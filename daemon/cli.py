@@ -91,14 +91,14 @@ def ports_command(args) -> int:
 
 
 def panic_command(args) -> int:
-    from daemon.ports import Output, list_ports, own_jack_client, quiet_backend_libraries, resolve_backend
+    from daemon.ports import list_ports, open_output, own_jack_client, quiet_backend_libraries, resolve_backend
     from daemon.safety import all_channels_off
 
     quiet_backend_libraries()
     backend = resolve_backend(args.backend)
     targets = [args.output] if args.output else list_ports(backend)[1]
     for target in targets:
-        output = Output(backend, "segue-panic", "out", connect_to=target, own_jack=own_jack_client(backend, True))
+        output = open_output(backend, "segue-panic", "out", connect_to=target, own_jack=own_jack_client(backend, True))
         try:
             for data in all_channels_off():
                 output.send(data)

@@ -7,9 +7,9 @@ sysex ends at the next event instead of swallowing everything after it (RtMidi's
 message exactly one period after the moment it is meant for (its send call, or the due time the scheduler hands it
 over with a moment early) instead of anywhere in the cycle after its send.
 
-The ports look like python-rtmidi's to daemon/ports.py (`JackMidiIn`, `JackMidiOut`: get_ports, open_port,
-open_virtual_port, close_port, delete, get_message, send_message), so one Input and one Output class serve every
-backend. An input and an output of the same client name share one client (`_shared`).
+`JackMidiIn` and `JackMidiOut` are the handles of one port each (the client interface of daemon/backends: get_ports,
+open_port, open_virtual_port, close_port, delete), which daemon/backends/own_jack.py's Input and Output stand on. An
+input and an output of the same client name share one client (`_shared`).
 
 Everything but the cycle goes through the system's libjack with ctypes; the cycle's compiled part is built by
 `pip install` (an optional extension: without a C compiler segue falls back to python-rtmidi's JACK clients).
@@ -82,13 +82,22 @@ def libjack(path: str | None = None):
     ]:
         function = getattr(lib, name)
         function.restype, function.argtypes = restype, argtypes
-    # Its messages (no server, a lost server, the cleanup of an abandoned client) are said in segue's own words. The
-    # hooks may be called on JACK's realtime thread, where Python must never run: a C function that ignores its
-    # argument (libc's strlen) stands in.
-    libc = ctypes.CDLL(None)
-    lib.jack_set_error_function(libc.strlen)
-    lib.jack_set_info_function(libc.strlen)
+    quiet(lib)       # its messages (no server, a lost server, an abandoned client's cleanup): said in segue's words
     return lib
+
+
+@functools.cache
+def ignore_message():
+    """The message hook that says nothing, for C libraries that print straight to stderr (libjack, alsa-lib). Their
+    hooks may be called on JACK's realtime thread, where Python must never run: a C function that ignores its
+    argument (libc's strlen) stands in."""
+    return ctypes.CDLL(None).strlen
+
+
+def quiet(lib) -> None:
+    """Stop the libjack `lib` printing its error and info messages."""
+    lib.jack_set_error_function(ignore_message())
+    lib.jack_set_info_function(ignore_message())
 
 
 @functools.cache
@@ -135,7 +144,7 @@ def port_names(lib, array) -> list[str]:
 
 
 class NoJackServer(Exception):
-    """The server refused a client (none runs): daemon/ports.py says what to do."""
+    """The server refused a client (none runs): daemon/ports.py no_midi_system_line says what to do."""
 
 
 class JackClient:
@@ -245,7 +254,7 @@ _shared_lock = threading.Lock()
 
 def _client_for(kind: str, client_name: str) -> JackClient:
     """The client of that name that has no port handle of `kind` yet (an input joins the output's, or the other way
-    round), else a new one. A client abandoned with its server (daemon/ports.py _keep_forever) keeps its handles
+    round), else a new one. A client abandoned with its server (daemon/jack_supervisor.py) keeps its handles
     for good, so the ports of a rejoin get a new client."""
     with _shared_lock:
         client = _shared.get(client_name)
@@ -290,13 +299,6 @@ class _JackMidiPort:
 
     def delete(self) -> None:
         self._client.release(self.kind)
-
-    # python-rtmidi's knobs that daemon/ports.py turns: nothing is filtered and nothing prints from the cycle here
-    def ignore_types(self, **kinds) -> None:
-        pass
-
-    def set_error_callback(self, callback) -> None:
-        pass
 
 
 class EventJoiner:

@@ -7,7 +7,7 @@ from the one segue's ports use: the system's beside python-rtmidi's clients (the
 beside segue's own client (daemon/jack_client.py), which so stays alone in its libjack, where the race cannot meet
 it (measured: see daemon/serve.py _connections).
 Like segue's ports it is never closed once its server went away (closing can wait forever in libjack, see
-daemon/ports.py _keep_forever): it is abandoned, and a new one is opened on the next server.
+daemon/backends/rtmidi.py _keep): it is abandoned, and a new one is opened on the next server.
 """
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ class JackConnections:
         self._name = f"{client_name}-links"
         self._own_pattern = {"in": rf"^{re.escape(client_name)}(-[0-9]+)?:{re.escape(in_port_name)}$",
                              "out": rf"^{re.escape(client_name)}(-[0-9]+)?:{re.escape(out_port_name)}$"}
-        # the probe's link to segue's input is segue's own (daemon/ports.py Probe), made again by the input itself
+        # the probe's link to segue's input is segue's own (daemon/backends/sysex_probe.py): the input makes it again
         self._probe = probe_port_pattern(re.escape(client_name))
         self.own: dict[str, str] = {}
         self._before: dict[str, set[str]] = {}

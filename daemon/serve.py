@@ -6,6 +6,7 @@ Session.close(): note-offs for every sounding note, sustain off and all-notes-of
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import queue
@@ -111,63 +112,60 @@ def _serve(cfg, *, grammar, learn: bool, stats: bool, verbose: bool, turn_log: s
                   if backend == "jack" else None)
     port_in, output = _open_ports(cfg, backend, own_jack, lambda data, stamp: inbox.put_message(stamp, data),
                                   supervisor)
-    log_file = None
-    session = None
-    stop_watch = None
-    try:
-        asked = cfg.realtime_priority
-        cfg = dataclasses.replace(cfg, realtime_priority=scheduler_priority(asked, backend))
-        log_file = open(turn_log, "a") if turn_log else None
-        memory = memory_setup(cfg, engine)   # after the ports: a missing MIDI system is the first thing said
-        origin = time.perf_counter()         # step 0 of the session and of the take
-        recorder = Recorder(cfg.record, origin) if cfg.record else None
-        # The session takes the input from here on (what came before waits in the inbox).
-        session = Session(cfg, engine, output, port_in, origin=origin, follower=follower, pinned=pinned,
-                          recorder=recorder, port_watch=_port_watch(port_in, output, supervisor),
-                          turn_log=log_file, verbose=verbose, inbox=inbox, grammar=grammar, memory=memory)
-        session.start()                      # its threads inherit the blocked signals
-        # this thread runs the session loop (session.run below)
-        threads = lift_threads(cfg.realtime_priority, light=[threading.get_native_id(), port_in.thread_id],
-                               heavy=[session.generator.thread_id])
-        stop_watch = _install_handlers(session)
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
-        if learn:
-            _learn(session, cfg)
-        log.info("listening on %s, playing to %s (%s); model %s; mode %s; session memory %s. Ctrl-C to stop.",
-                 port_in.name, output.name, backend, engine.path.name, cfg.mode, cfg.memory if memory else "off")
-        if asked > 0:
-            log.debug("scheduler thread: %s; %s", _realtime_line(asked, cfg.realtime_priority,
-                                                                  session.scheduler.realtime), threads)
-        if recorder is not None:
-            log.info("recording to %s", recorder.path)
-        session.run()
-    finally:
-        port_in.close()                      # no more input callbacks from the backend's thread from here on
-        if session is not None:
-            session.close()
-            if stats:
-                print(session.stats.text(session.scheduler.send_errors, output.delays_after_due()), file=sys.stderr)
-        if output is not None:
-            output.close()
+    with contextlib.ExitStack() as ending:           # after the ports: the stop watch, the turn log, the supervisor
         if supervisor is not None:
-            supervisor.close()
-        if log_file is not None:
-            log_file.close()
-        if stop_watch is not None:
-            stop_watch.close()
+            ending.callback(supervisor.close)
+        with output:                                 # closed after the session: its last note-offs go out through it
+            session = None
+            try:
+                with port_in:                        # closed first: from then on no input reaches the session
+                    asked = cfg.realtime_priority
+                    cfg = dataclasses.replace(cfg, realtime_priority=scheduler_priority(asked, backend))
+                    log_file = ending.enter_context(open(turn_log, "a")) if turn_log else None
+                    memory = memory_setup(cfg, engine)   # after the ports: a missing MIDI system is said first
+                    origin = time.perf_counter()         # step 0 of the session and of the take
+                    recorder = Recorder(cfg.record, origin) if cfg.record else None
+                    # The session takes the input from here on (what came before waits in the inbox).
+                    session = Session(cfg, engine, output, port_in, origin=origin, follower=follower, pinned=pinned,
+                                      recorder=recorder, port_watch=_port_watch(port_in, output, supervisor),
+                                      turn_log=log_file, verbose=verbose, inbox=inbox, grammar=grammar,
+                                      memory=memory)
+                    session.start()                      # its threads inherit the blocked signals
+                    # this thread runs the session loop (session.run below)
+                    threads = lift_threads(cfg.realtime_priority, light=[threading.get_native_id(), port_in.thread_id],
+                                           heavy=[session.generator.thread_id])
+                    ending.callback(_install_handlers(session).close)
+                    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+                    if learn:
+                        _learn(session, cfg)
+                    log.info("listening on %s, playing to %s (%s); model %s; mode %s; session memory %s. Ctrl-C to "
+                             "stop.", port_in.name, output.name, backend, engine.path.name, cfg.mode,
+                             cfg.memory if memory else "off")
+                    if asked > 0:
+                        log.debug("scheduler thread: %s; %s", _realtime_line(asked, cfg.realtime_priority,
+                                                                              session.scheduler.realtime), threads)
+                    if recorder is not None:
+                        log.info("recording to %s", recorder.path)
+                    session.run()
+            finally:
+                if session is not None:
+                    session.close()
+                    if stats:
+                        print(session.stats.text(session.scheduler.send_errors, output.delays_after_due()),
+                              file=sys.stderr)
     return 0
 
 
 def _open_ports(cfg, backend: str, own_jack: bool, sink, supervisor):
     """The input, then the output (so that on python-rtmidi's JACK clients the input gets the plain client name:
     segue:in, then segue-01:out); under JACK through the supervisor, which keeps them clear of the libjack race."""
-    from daemon.ports import Input, Output
+    from daemon.ports import open_input, open_output
 
     def open_both():
-        port_in = Input(backend, cfg.client_name, cfg.in_port_name, sink, connect_to=cfg.input or None,
+        port_in = open_input(backend, cfg.client_name, cfg.in_port_name, sink, connect_to=cfg.input or None,
                         probe=cfg.sysex_probe, own_jack=own_jack)
         try:
-            return port_in, Output(backend, cfg.client_name, cfg.out_port_name, connect_to=cfg.output or None,
+            return port_in, open_output(backend, cfg.client_name, cfg.out_port_name, connect_to=cfg.output or None,
                                    own_jack=own_jack)
         except BaseException:
             port_in.close()

@@ -17,6 +17,7 @@ class FakeOutput(BaseOutput):
     """Records (perf_counter, message) for every send."""
 
     def __init__(self):
+        super().__init__()
         self.sent: list[tuple[float, tuple[int, ...]]] = []
         self.lock = threading.Lock()
         self.name = "fake:out"

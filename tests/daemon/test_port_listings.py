@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from daemon.ports import Input, Output, describe_ports, find_port, jack_servers_running, list_ports, own_jack_client
+from daemon.ports import (describe_ports, find_port, jack_servers_running, list_ports, open_input, open_output,
+                          own_jack_client)
 from segue.errors import SegueError
 from daemon.testing import REPO, Listener
 
@@ -27,8 +28,8 @@ def test_no_match_lists_and_matches_only_other_programs_ports():
 def test_segue_ports_and_panic_leave_a_running_segues_ports_out(jack, own):
     if own and not own_jack_client("jack", True):
         pytest.fail("segue's own JACK client is not built here (pip install -e . builds daemon/jack_process.c)")
-    port_in = Input("jack", "segue", "in", lambda data, stamp: None, probe=False, own_jack=own)
-    output = Output("jack", "segue", "out", own_jack=own)
+    port_in = open_input("jack", "segue", "in", lambda data, stamp: None, probe=False, own_jack=own)
+    output = open_output("jack", "segue", "out", own_jack=own)
     listener = Listener("synth23")
     try:
         jack.wait_port("synth23:in")

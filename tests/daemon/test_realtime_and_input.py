@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from daemon.jack_supervisor import JackServerWatch
-from daemon.ports import ArrivalClock
+from daemon.backends.rtmidi import ArrivalClock
 from daemon.realtime import GENERATOR_NICE, lift_threads, scheduler_priority
 
 

@@ -1,7 +1,8 @@
-"""The probe that keeps a JACK input live after an unfinished sysex (daemon/ports.py Probe), over a fake client."""
+"""The probe that keeps a JACK input live after an unfinished sysex (daemon/backends/sysex_probe.py), with a fake
+client."""
 from __future__ import annotations
 
-from daemon.ports import PROBE, PROBE_LOST_S, PROBE_PERIOD_S, Probe
+from daemon.backends.sysex_probe import PROBE, PROBE_LOST_S, PROBE_PERIOD_S, Probe
 
 
 class FakeProbeClient:

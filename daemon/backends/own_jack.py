@@ -1,0 +1,73 @@
+"""segue's own JACK client as a backend: both ports on one client whose process cycle is C (daemon/jack_client.py).
+One wake per cycle for both ports; an unfinished sysex ends at the next event; each message sent is placed one
+period after the moment it is meant for."""
+from __future__ import annotations
+
+import logging
+import time
+
+from segue.errors import SegueError
+
+from daemon import jack_client
+from daemon.backends.client_port import ClientInput, ClientOutput
+from daemon.backends.rtmidi import ArrivalClock
+from daemon.port_base import BaseInput, BaseOutput
+from daemon.ports import no_midi_system_line
+
+log = logging.getLogger("segue.daemon")
+
+
+class _OwnJackPort:
+    handle = jack_client.JackMidiIn
+
+    def _new_client(self):
+        try:
+            return self.handle(self._client_name)
+        except jack_client.NoJackServer as exc:
+            raise SegueError(no_midi_system_line("jack", self.kind, exc)) from exc
+
+    def _virtual(self, handle) -> str:
+        handle.open_virtual_port(self._port_name)
+        return handle.port_name
+
+    def server_gone(self) -> bool | None:
+        """JACK's own word (its shutdown notification) that the server left this port's client."""
+        return self._rt.server_gone()
+
+
+class Output(_OwnJackPort, ClientOutput, BaseOutput):
+    """Messages handed over with their due time are placed to the frame (`places_in_time`)."""
+
+    handle = jack_client.JackMidiOut
+    places_in_time = True
+
+    def delays_after_due(self) -> tuple[float, float] | None:
+        """(reaches the connected ports, then sounds) seconds after a message's due time, as JACK reports them."""
+        with self._lock:
+            return None if self.lost else self._rt.delays_after_due_s()
+
+    def _send(self, data) -> None:
+        self._rt.send_message(data)
+
+    def _send_at(self, data, due: float) -> None:
+        self._rt.send_message(data, due - time.perf_counter())
+
+
+class Input(_OwnJackPort, ClientInput, BaseInput):
+    def join(self, must_find: bool = False) -> None:
+        with self._lock:
+            self._clock = ArrivalClock()   # a new client's first message comes with no spacing
+        super().join(must_find)
+
+    def _receive(self):
+        got = self._rt.get_message()
+        if got is None:
+            return None
+        data, delta = got
+        return data, self._clock.stamp(delta, time.perf_counter())
+
+    def _close(self) -> None:
+        summary = self._rt.dropped_summary()
+        if summary:
+            log.warning(summary)
+        super()._close()
