@@ -21,6 +21,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from daemon.clock import MidiClock  # noqa: E402
+from daemon.policy import TurnPolicy  # noqa: E402
+from daemon.realtime import become_realtime  # noqa: E402
 from segue.evaluation.scoring import mean_with_ci  # noqa: E402
 from daemon.testing import (PERIOD_S, Daemon, JackServer, Listener, Player, make_tiny_model,  # noqa: E402
                                        wait_until)
@@ -33,6 +36,9 @@ SILENCE_MS = 500             # the player's longest gap is 0.3 s plus jitter; a 
                              # like the end of a phrase
 EIGHTH_CHANCE = 0.3          # a beat the player splits into two eighths
 ARPEGGIO = (60, 64, 67, 72, 67, 64, 62, 65)
+PLAYER_PRIORITY = 3          # the player thread's SCHED_FIFO priority while it plays, as segue's own input thread
+                             # (below JACK's clients): an ordinary process on a loaded 2-core machine (a training
+                             # run, other tests) left notes 100-170 ms late (p99), which no pianist does
 
 
 def player_phrase(bpm: float, rng: random.Random) -> list[tuple[float, list[int]]]:
@@ -52,9 +58,19 @@ def player_phrase(bpm: float, rng: random.Random) -> list[tuple[float, list[int]
     return sorted(events, key=lambda e: e[0])
 
 
-def play(player: Player, events, t0: float, late: list) -> float:
+def play(player: Player, events, t0: float, late: list, sent: list | None = None) -> float:
     """Send each message at t0 + its offset (sleep, then a short spin); returns the last send time. How late each
-    note-on left goes into `late` (a loaded machine makes the player sloppier than its jitter)."""
+    note-on left goes into `late` (a loaded machine makes the player sloppier than its jitter), each (send time,
+    message) into `sent`. The phrase is played at SCHED_FIFO PLAYER_PRIORITY where the system allows it."""
+    realtime = become_realtime(PLAYER_PRIORITY)
+    try:
+        return _play(player, events, t0, late, sent)
+    finally:
+        if realtime:
+            os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+
+
+def _play(player: Player, events, t0: float, late: list, sent: list | None) -> float:
     last = t0
     for offset, message in events:
         due = t0 + offset
@@ -63,9 +79,25 @@ def play(player: Player, events, t0: float, late: list) -> float:
         while time.perf_counter() < due:
             pass
         last = player.send(*message)
+        if sent is not None:
+            sent.append((last, message))
         if message[0] == 0x90:
             late.append(last - due)
     return last
+
+
+def replayed_start(sent: list, silence_s: float) -> float | None:
+    """Where segue's turn policy puts the answer's start given the phrase as it left the player (None: not on a
+    beat): what the tracker alone makes of it, apart from the way to segue and back."""
+    policy = TurnPolicy("call-response", silence_s, on_beat="auto")
+    released = sent[-1][0]
+    for t, (status, pitch, velocity) in sent:
+        if status == 0x90:
+            policy.note_on(t, pitch, velocity)
+        else:
+            policy.note_off(t, pitch)
+    start, waits_for = policy.answer_start(released + silence_s, released + 0.06, MidiClock())
+    return start if waits_for == "pulse" else None
 
 
 def pct(values: list[float], q: float) -> float:
@@ -83,7 +115,7 @@ def one_tempo(jack, model: Path, workdir: Path, bpm: float, turns: int, on_beat:
     daemon = Daemon(jack, model, workdir, "--length", f"{answer_s:.3f}", "--on-beat", on_beat,
                     "--silence-ms", str(SILENCE_MS), client=f"pulse{int(bpm)}")
     listener, player = Listener(f"pulse-listener{int(bpm)}"), Player(f"pulse-player{int(bpm)}")
-    starts, shares, late, sloppy = [], [], [], []
+    starts, shares, late, sloppy, replayed, notes = [], [], [], [], [], []
     try:
         jack.connect(daemon.out_port, f"pulse-listener{int(bpm)}:in")
         jack.connect(f"pulse-player{int(bpm)}:out", daemon.in_port)
@@ -91,7 +123,10 @@ def one_tempo(jack, model: Path, workdir: Path, bpm: float, turns: int, on_beat:
         for _ in range(turns):
             before = len(daemon.turns())
             t0 = time.perf_counter() + 0.3
-            released = play(player, player_phrase(bpm, rng), t0, sloppy)
+            sent: list = []
+            released = play(player, player_phrase(bpm, rng), t0, sloppy, sent)
+            start = replayed_start(sent, SILENCE_MS / 1000)
+            replayed.append(float("inf") if start is None else nearest(start, t0, beat))
             if not wait_until(lambda: listener.note_ons(released), 10):
                 starts.append(float("inf"))
                 continue
@@ -100,6 +135,7 @@ def one_tempo(jack, model: Path, workdir: Path, bpm: float, turns: int, on_beat:
             ons = [t for t, _ in listener.note_ons(released)]
             starts.append(nearest(ons[0], t0, beat))
             window = [t for t in ons if t < ons[0] + BARS * BEATS_PER_BAR * beat]
+            notes.append(len(window))
             shares.append(sum(abs(nearest(t, t0, beat / 2)) <= GRID_HIT_S for t in window) / len(window))
             entry = daemon.turns()[-1]
             late.append(ons[0] - entry["trigger"])
@@ -108,7 +144,7 @@ def one_tempo(jack, model: Path, workdir: Path, bpm: float, turns: int, on_beat:
         daemon.stop()
         listener.close()
         player.close()
-    return {"starts": starts, "shares": shares, "late": late, "sloppy": sloppy}
+    return {"starts": starts, "shares": shares, "late": late, "sloppy": sloppy, "replayed": replayed, "notes": notes}
 
 
 def main(argv=None) -> int:
@@ -129,7 +165,7 @@ def main(argv=None) -> int:
         from segue.inference.engine import default_model_path
 
         model = default_model_path() if default_model_path().is_file() else make_tiny_model(workdir / "tiny.onnx")
-    jack = JackServer(name="segue-pulse-bench")
+    jack = JackServer(name="h4-pulse-bench")
     os.environ.update(JACK_DEFAULT_SERVER=jack.name, JACK_NO_START_SERVER="1")
     rng = random.Random(args.seed)
     print(f"model {model.name}, --on-beat {args.on_beat}, {args.turns} turns per tempo, player jitter SD "
@@ -146,7 +182,11 @@ def main(argv=None) -> int:
                   f"answer onsets on the beat/half-beat grid (+-{GRID_HIT_S * 1000:.0f} ms) over 2 bars: "
                   f"{share:.0%} [{low:.0%}, {high:.0%}] (chance {chance:.0%}); first note at the listener after its "
                   f"due time: median {late[len(late) // 2]:.1f} ms; the player's notes left late by p50/p99 "
-                  f"{pct(got['sloppy'], 50):.1f}/{pct(got['sloppy'], 99):.1f} ms" if late else "")
+                  f"{pct(got['sloppy'], 50):.1f}/{pct(got['sloppy'], 99):.1f} ms; the start the turn policy gives "
+                  f"the phrase as it left the player: within {START_HIT_S * 1000:.0f} ms in "
+                  f"{sum(abs(s) <= START_HIT_S for s in got['replayed'])} of {len(got['replayed'])} (errors ms: "
+                  f"{', '.join(f'{s * 1000:+.0f}' for s in got['replayed'])}); notes per answer over 2 bars: "
+                  f"{', '.join(str(n) for n in got['notes'])}" if late else "")
     finally:
         jack.stop()
     return 0
