@@ -16,7 +16,9 @@
  * a single-producer single-consumer ring frees room, so the cycle cannot drop the oldest; instead the last
  * RELEASE_RESERVE bytes of room take releases only, and a release that finds even those full is held aside, the
  * latest per key, pedal and channel, and written first when room comes back (what came meanwhile is dropped, so
- * nothing overtakes it). segue's inbox then drops the oldest of what got through (daemon/inbox.py).
+ * nothing overtakes it). The reader, which owns the ring's tail, drops the oldest: past BACKLOG_AT_MOST bytes
+ * waiting, sj_read skips what is not a release (a flood's backlog goes in microseconds, the player's notes after
+ * the flood get in), and segue's inbox then drops the oldest of what got through (daemon/inbox.py).
  * JACK's shutdown notification sets a flag: the server left segue's client (it stopped, or dropped the client),
  * whatever the files in /dev/shm say.
  */
@@ -47,6 +49,9 @@ typedef struct {                  /* the libjack calls the cycle makes, filled i
 enum { IN_BYTES = 1 << 18, OUT_BYTES = 1 << 16, HEADER = 8 };   /* a record: frame, size (uint32 each), bytes */
 /* Room only releases may take: about 1,500 of them (11 bytes each), more than 16 channels of keys can owe. */
 enum { RELEASE_RESERVE = 1 << 14 };
+/* Waiting input past this (about 6,000 notes, half a second of a dense flood) is a backlog the reader skips, all
+ * but the releases: the inbox behind it holds a second of a flood already. */
+enum { BACKLOG_AT_MOST = 1 << 16 };
 enum { CHANNELS = 16, KEYS = 128, SUSTAIN = 64, PEDAL_DOWN = 64, ALL_SOUND_OFF = 120, ALL_NOTES_OFF = 123 };
 /* A message stamped further ahead than this is taken for a clock that jumped, and played at once (1.4 s at 48 kHz;
  * the scheduler hands messages over about a millisecond ahead). */
@@ -273,10 +278,36 @@ int sj_process(frames_t nframes, void *arg) {
     return 0;
 }
 
+static size_t ring_backlog(ring *r) {
+    return atomic_load_explicit(&r->head, memory_order_acquire) - atomic_load_explicit(&r->tail, memory_order_relaxed);
+}
+
+/* The reader's side of dropping the oldest: while more than BACKLOG_AT_MOST bytes wait, skip records that are not
+ * releases (nor gap records); returns how many. */
+static uint32_t skip_backlog(segue_jack *s) {
+    uint32_t skipped = 0, frame, size;
+    while (ring_backlog(&s->in) > BACKLOG_AT_MOST && ring_peek(&s->in, &frame, &size) && size != 0) {
+        unsigned char head[3];
+        uint32_t n = size < 3 ? size : 3;
+        ring_copy_out(&s->in, atomic_load_explicit(&s->in.tail, memory_order_relaxed) + HEADER, head, n);
+        if (release_kind(head, size)) break;
+        ring_take(&s->in, NULL, size);
+        skipped++;
+    }
+    if (skipped != 0) atomic_fetch_add_explicit(&s->in_dropped, skipped, memory_order_relaxed);
+    return skipped;
+}
+
 /* segue's input thread: the next event's bytes into `to` (its size returned, its absolute frame in *frame);
  * 0: none; -1: larger than `capacity` (it is skipped, *frame and the size in *size say what was lost);
- * -2: the ring overflowed here, *frame events were dropped before the next one. */
+ * -2: events were dropped here (the ring was full, or its backlog skipped): *frame says how many. */
 int32_t sj_read(segue_jack *s, unsigned char *to, uint32_t capacity, uint32_t *frame, uint32_t *size) {
+    uint32_t skipped = skip_backlog(s);
+    if (skipped != 0) {
+        *frame = skipped;
+        *size = 0;
+        return -2;
+    }
     if (!ring_peek(&s->in, frame, size)) return 0;
     if (*size == 0) {
         ring_take(&s->in, NULL, 0);

@@ -82,14 +82,26 @@ def fake():
 def test_a_flood_beyond_the_input_ring_is_counted_and_its_place_marked(fake):
     note = bytes([0x90, 60, 90])
     fake.cycle_with([note] * 30_000)                          # 3-byte events take 11 bytes of the 256 KiB ring
-    dropped = fake.lib.sj_in_dropped(fake.cycle)
+    full = fake.lib.sj_in_dropped(fake.cycle)                 # ... which the cycle found full
     first = fake.read_all()
-    assert dropped > 0 and len(first) + dropped == 30_000 and all(event == note for event in first)
+    skipped = first[0][1]                                     # the oldest of the backlog, skipped by the reader
+    assert full > 0 and first[0][0] == "gap" and all(event == note for event in first[1:])
+    assert len(first) - 1 + skipped + full == 30_000 and fake.lib.sj_in_dropped(fake.cycle) == skipped + full
     fake.cycle_with([bytes([0x80, 60, 0])])
-    assert fake.read_all() == [("gap", dropped), bytes([0x80, 60, 0])]   # the gap comes before what followed it
+    assert fake.read_all() == [("gap", full), bytes([0x80, 60, 0])]   # the gap comes before what followed it
     fake.cycle_with([note])
     assert fake.read_all() == [note]                          # said once: no gap without a new drop
-    assert fake.lib.sj_in_dropped(fake.cycle) == dropped
+    assert fake.lib.sj_in_dropped(fake.cycle) == skipped + full
+
+
+def test_the_reader_drops_the_oldest_of_a_backlog_and_keeps_the_newest_and_every_release(fake):
+    old, new = bytes([0x90, 30, 90]), bytes([0x90, 90, 90])
+    fake.cycle_with([old, bytes([0x80, 30, 0])] * 9_000 + [new] * 2_000)   # all of it fits: nothing dropped yet
+    assert fake.lib.sj_in_dropped(fake.cycle) == 0
+    got = fake.read_all()
+    assert got[0][0] == "gap" and sum(e[1] for e in got if isinstance(e, tuple)) == fake.lib.sj_in_dropped(fake.cycle)
+    assert got.count(new) == 2_000 and got.count(bytes([0x80, 30, 0])) == 9_000   # the newest, and every release
+    assert got.count(old) < 9_000
 
 
 def last_word(messages) -> dict:
