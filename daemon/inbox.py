@@ -55,17 +55,20 @@ class Inbox:
         self.check = InputCheck()
 
     def put_message(self, stamp: float, data) -> bool:
-        """Queue a message of the player's; False (and nothing queued) when it is malformed."""
-        if not self.check.accepts(data):
+        """Queue a message of the player's; False when it is malformed and what it meant is lost (input_check.salvage
+        may still queue its real-time bytes or, of a broken note-off, the release)."""
+        messages, whole = self.check.messages(data)
+        if not messages:
             return False
         with self._cond:
-            self._items.append((stamp, data, True))
-            self._messages += 1
+            for message in messages:
+                self._items.append((stamp, message, True))
+                self._messages += 1
+                if self._messages > self.capacity:
+                    self._drop_oldest_message()
             self.last_put = time.perf_counter()
-            if self._messages > self.capacity:
-                self._drop_oldest_message()
             self._cond.notify()
-        return True
+        return whole
 
     def put(self, item) -> None:
         """A stop word or the generator's news: (stamp, object); never dropped."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import signal
 import subprocess
 import sys
 import threading
@@ -18,9 +19,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from daemon.inbox import Inbox
-from daemon.input_check import malformed
+from daemon.input_check import malformed, salvage
 from daemon.jack_client import EventJoiner
 from daemon.recorder import Recorder
+from daemon.stop_signals import STOP_SIGNALS
 from daemon.player_backlog import shed_oldest_notes
 from daemon.session import Session
 from segue.codec import codec
@@ -106,12 +108,41 @@ def test_whole_messages_pass(message=None):
 def test_the_inbox_drops_malformed_messages_says_so_once_and_counts(caplog):
     inbox = Inbox()
     with caplog.at_level(logging.WARNING, logger="segue.daemon"):
-        assert not inbox.put_message(0.0, [0x90, 0x3C, 0xF8])
-        assert not inbox.put_message(0.1, [0x90, 0xFF, 0xFF])
+        assert not inbox.put_message(0.0, [0x90, 0x3C, 0x00, 0x01])
+        assert not inbox.put_message(0.1, [0x90, 0x3C])
         assert inbox.put_message(0.2, [0x90, 60, 90])
     assert [r.message for r in caplog.records if "malformed" in r.message].__len__() == 1
     assert inbox.get_nowait() == (0.2, [0x90, 60, 90])
     assert inbox.summaries() == ["input: 2 malformed MIDI message(s) dropped in all"]
+
+
+@pytest.mark.parametrize("message, kept, whole", [
+    ([0x90, 0x3C, 0xF8], [[0xF8]], False),                          # a clock byte where the velocity was
+    ([0x90, 0x3C, 0xF8, 0x50], [[0xF8], [0x90, 0x3C, 0x50]], True),  # ... inside the message (MIDI allows it)
+    ([0x80, 0x3C, 0xF8], [[0xF8], [0x80, 0x3C, 0]], False),         # a release is a release, whatever its velocity
+    ([0x81, 0x3C], [[0x81, 0x3C, 0]], False),
+    ([0x80, 0xF0, 0x3C], [], False), ([0xB0, 0x40], [], False), ([0x3C, 0x40], [], False)])
+def test_of_a_malformed_message_its_real_time_bytes_and_a_note_offs_release_are_kept(message, kept, whole):
+    assert malformed(message) is not None and salvage(message) == (kept, whole)
+
+
+def test_a_note_off_with_a_broken_velocity_still_releases_the_key_and_the_note_passed_thru():
+    cfg = dataclasses.replace(DaemonConfig(), silence_ms=20.0, lookahead_ms=50.0, thru=True, response_seconds=0.1)
+    out, port_in = FakeOutput(), FakeInput()
+    session = Session(cfg, VocabularyEngine(), out, port_in)
+    session.start()
+    loop = threading.Thread(target=session.run, daemon=True)
+    loop.start()
+    try:
+        port_in.play([0x90, 60, 80])
+        port_in.play([0x80, 60, 0xF8])                # a clock byte landed on its velocity (a merged cable)
+        assert wait_for(lambda: (0x80 | session.channel, 60, 0) in out.messages(), timeout=5)
+        assert wait_for(lambda: not session.policy.keys_down, timeout=5)
+        assert wait_for(lambda: out.note_ons()[1:], timeout=8)   # and segue answers: the key is up
+    finally:
+        session.request_stop()
+        loop.join(10)
+        session.close()
 
 
 def test_a_full_inbox_drops_the_oldest_but_keeps_every_release_before_what_came_after():
@@ -232,3 +263,24 @@ def test_a_stop_signal_while_the_main_thread_holds_the_inbox_lock_still_stops():
     done = subprocess.run([sys.executable, "-c", STOP_IN_THE_LOCK], capture_output=True, text=True, timeout=30,
                           cwd=Path(__file__).resolve().parents[2])
     assert done.returncode == 0 and done.stdout.strip() == "SIGINT", done.stderr[-2000:]
+
+
+EACH_STOP_SIGNAL = """
+import os, queue, signal
+from daemon import stop_signals
+heard = queue.Queue()
+for signum in sorted(stop_signals.STOP_SIGNALS):
+    watch = stop_signals.install(heard.put)
+    os.kill(os.getpid(), signum)
+    print(heard.get(timeout=5), flush=True)
+    watch.close()
+"""
+
+
+def test_every_stop_signal_asks_the_session_to_stop_and_kills_nothing():
+    """The one route all of them take; SIGHUP and SIGQUIT also live in tests/daemon/test_hostile_live.py."""
+    done = subprocess.run([sys.executable, "-c", EACH_STOP_SIGNAL], capture_output=True, text=True, timeout=60,
+                          cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == [signal.Signals(s).name for s in sorted(STOP_SIGNALS)]
+    assert len(STOP_SIGNALS) == 12
