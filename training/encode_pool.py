@@ -9,10 +9,17 @@ crash in C) costs only its own file. Results are handed back as they arrive, so 
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
 import time
 from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection, wait
+
+# A fresh worker imports the encoder (music21, numpy: seconds on a loaded machine) before it can start a file; that
+# time is not the file's. It says READY when it can, and gets this long to do so.
+READY = "ready"
+STARTUP_S = 120.0
+PR_SET_PDEATHSIG = 1   # prctl(2): the signal a process gets when its parent dies
 
 # What `work(path, settings)` returns: (path, notes, events, None) or (path, None, None, skip reason).
 Result = tuple
@@ -29,7 +36,7 @@ def run(paths: list[str], work: Callable, settings, workers: int, timeout: float
             slot.give(todo)
         while any(slot.path for slot in slots):
             busy = {slot.conn: slot for slot in slots if slot.path}
-            deadline = min(slot.started + timeout for slot in busy.values())
+            deadline = min(slot.deadline(timeout) for slot in busy.values())
             for conn in wait(list(busy), timeout=max(0.0, deadline - time.monotonic())):
                 slot = busy[conn]
                 try:
@@ -37,11 +44,14 @@ def run(paths: list[str], work: Callable, settings, workers: int, timeout: float
                 except (EOFError, OSError):
                     result = (slot.path, None, None, f"its encoding process died (exit code {slot.exit_code()})")
                     slot.restart()
+                if result == READY:
+                    slot.ready, slot.started = True, time.monotonic()
+                    continue
                 slot.path = None
                 yield result
                 slot.give(todo)
             for slot in busy.values():
-                if slot.path and time.monotonic() - slot.started > timeout:
+                if slot.path and time.monotonic() > slot.deadline(timeout):
                     path = slot.path
                     slot.restart()
                     yield (path, None, None, f"still encoding after {timeout:g} s (data.file_timeout_seconds)")
@@ -59,6 +69,10 @@ class _Worker:
         self.process = None
         self.path: str | None = None
         self.started = 0.0
+        self.ready = False   # the worker has imported the encoder: from then on its file's clock runs
+
+    def deadline(self, timeout: float) -> float:
+        return self.started + (timeout if self.ready else max(timeout, STARTUP_S))
 
     def give(self, todo: list[str]) -> None:
         if not todo:
@@ -68,6 +82,7 @@ class _Worker:
             self.process = self._context.Process(target=_serve, args=(child, self._work, self._settings), daemon=True)
             self.process.start()
             child.close()
+            self.ready = False
         self.path, self.started = todo.pop(), time.monotonic()
         self.conn.send(self.path)
 
@@ -98,8 +113,28 @@ class _Worker:
 
 
 def _serve(conn: Connection, work: Callable, settings) -> None:
-    """The worker's loop: a path in, a result out, until the parent sends None."""
+    """The worker's loop: a path in, a result out, until the parent sends None or is gone."""
     # Ctrl-C reaches the whole process group; the parent alone handles it (and kills us), so no worker tracebacks.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    while (path := conn.recv()) is not None:
-        conn.send(work(path, settings))
+    _die_with_parent()
+    try:
+        conn.send(READY)
+        while (path := conn.recv()) is not None:
+            conn.send(work(path, settings))
+    except (EOFError, OSError):   # the parent went without a word (killed): nobody is left to hear a traceback
+        pass
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to kill this worker when the build that started it dies. A `kill` of `segue data build` runs no
+    cleanup, and its workers would otherwise go on encoding (music21 may take minutes over one score) for nobody."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):   # not Linux: the broken pipe ends the worker after its current file
+        return
+    # The build may have died while this worker was still starting (importing the encoder takes seconds), before
+    # the request above: then this process already belongs to another parent.
+    if os.getppid() != multiprocessing.parent_process().pid:
+        os._exit(0)

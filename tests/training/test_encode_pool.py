@@ -40,6 +40,54 @@ def test_a_worker_that_dies_costs_only_its_own_file():
     assert results["a"][3] is None and results["b"][3] is None
 
 
+KILLED_BUILD = """
+import os, sys
+from training import encode_pool
+from tests.training.test_encode_pool import fake_work
+for _ in encode_pool.run(["slow"], fake_work, "s", 1, timeout=600.0):
+    pass
+"""
+
+
+def test_a_killed_build_takes_its_workers_with_it(tmp_path):
+    """`kill -9` of segue data build runs no cleanup: its worker must not go on encoding for nobody."""
+    build = subprocess.Popen([sys.executable, "-c", KILLED_BUILD], cwd=Path(__file__).resolve().parents[2],
+                             stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not (workers := [pid for pid in _children(build.pid) if "spawn_main" in _command(pid)]) \
+            and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert workers, "the build started no worker"
+    time.sleep(1.0)    # the worker is past its start-up, asleep on its file
+    build.kill()
+    build.wait()
+    deadline = time.monotonic() + 10
+    while any(_running(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_running(pid) for pid in workers), "the worker outlived its build"
+
+
+def _children(pid: int) -> list[int]:
+    tasks = Path(f"/proc/{pid}/task")
+    return [int(child) for task in tasks.iterdir() for child in (task / "children").read_text().split()] \
+        if tasks.exists() else []
+
+
+def _command(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text()
+    except OSError:
+        return ""
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (an orphan killed in a container may wait a while for its reaper)."""
+    try:
+        return "\nState:\tZ" not in Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+
+
 def test_build_over_good_and_bad_files_keeps_and_caches_every_good_one(tmp_path):
     folder = tmp_path / "in"
     folder.mkdir()
