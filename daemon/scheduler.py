@@ -137,7 +137,7 @@ class Scheduler:
             else:
                 self.output.send(data)
                 self.tracker.channels_used.add(channel_of(data[0]))
-                self.echo.sent(data, time.perf_counter())   # thru looped back must not come round again
+                self.echo.sent(data, time.perf_counter(), thru=True)   # thru looped back must not come round again
 
     def sounding(self) -> dict:
         with self._cond:

@@ -43,3 +43,16 @@ def test_a_player_repeating_segues_notes_at_no_steady_delay_is_not_an_echo():
         echo.sent([0x90, 60, 65], i * 2.0)
         assert not echo.is_echo([0x90, 60, 65], i * 2.0 + delay)
     assert echo.loop_delay() is None
+
+
+def test_a_player_repeating_a_riff_passed_thru_at_a_steady_tempo_is_not_taken_for_a_loop():
+    echo = EchoFilter(window_s=1.5)
+    for i in range(12):                                  # the same three notes every 0.71 s, each passed thru
+        for k, pitch in enumerate((60, 64, 67)):
+            t = i * 0.71 + k * 0.05
+            assert not echo.is_echo([0x90, pitch, 90], t), (i, pitch)
+            echo.sent([0x90, pitch, 90], t + 0.002, thru=True)
+    assert echo.loop_delay() is None
+    assert echo.is_echo([0x90, 72, 90], 20.0) is False
+    echo.sent([0x90, 72, 90], 20.0, thru=True)
+    assert echo.is_echo([0x90, 72, 90], 20.01)           # thru come straight back is still an echo
