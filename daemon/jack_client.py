@@ -33,7 +33,6 @@ JACK_NO_START_SERVER = 0x01      # jack_options_t: never let libjack spawn a ser
 JACK_PORT_IS_INPUT, JACK_PORT_IS_OUTPUT = 0x1, 0x2
 JACK_PLAYBACK_LATENCY = 1        # jack_latency_callback_mode_t: from a port to where its signal leaves the graph
 MIDI_TYPE = b"8 bit raw midi"
-FRAMES_WRAP = 1 << 32            # jack_nframes_t counts frames modulo this
 READ_BYTES = 1 << 16             # the longest event the input hands over (a longer sysex is dropped, said once)
 GAP = -2                         # sj_read: the ring overflowed here
 # A port leaves the cycle before it is unregistered: the C side stops touching it at the next cycle, so two cycles
@@ -342,16 +341,16 @@ class JackMidiIn(_JackMidiPort):
         super().__init__(client_name)
         self._buffer = ctypes.create_string_buffer(READ_BYTES)
         self._frame, self._size = ctypes.c_uint32(0), ctypes.c_uint32(0)
-        self.frame: int | None = None                   # the absolute frame of the last message read
         self._joiner = EventJoiner()
-        self._ready: collections.deque[tuple[list[int], float]] = collections.deque()
+        self._ready: collections.deque[tuple[list[int], int]] = collections.deque()
         self._said_long = self._said_overflow = self._said_cut_sysex = False
 
     def _connect(self, source: str) -> None:
         self._client.connect(source, self.port_name)
 
-    def get_message(self):
-        """(message bytes, seconds since the previous message), as python-rtmidi's, or None when nothing waits."""
+    def get_message(self) -> tuple[list[int], int] | None:
+        """(message bytes, the absolute JACK frame it arrived at: `seconds_at` turns it into perf_counter time), or
+        None when nothing waits."""
         while not self._ready:
             got = self._client.read(self._buffer, self._frame, self._size)
             if got == 0:
@@ -366,9 +365,7 @@ class JackMidiIn(_JackMidiPort):
                     self._said_long = True
                 continue
             messages = self._joiner.messages(ctypes.string_at(self._buffer, got))   # only the event's bytes
-            if messages:
-                spacing = self._spacing(self._frame.value)
-                self._ready.extend((message, spacing if i == 0 else 0.0) for i, message in enumerate(messages))
+            self._ready.extend((message, self._frame.value) for message in messages)
         return self._ready.popleft()
 
     def _overflowed(self, dropped: int) -> None:
@@ -392,10 +389,6 @@ class JackMidiIn(_JackMidiPort):
 
     def seconds_at(self, frame: int) -> float:
         return self._client.seconds_at(frame)
-
-    def _spacing(self, frame: int) -> float:
-        previous, self.frame = self.frame, frame
-        return 0.0 if previous is None else ((frame - previous) % FRAMES_WRAP) / self._client.rate
 
 
 class JackMidiOut(_JackMidiPort):

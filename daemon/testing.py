@@ -334,7 +334,8 @@ while True:
     if got is None:
         time.sleep(0.002)
         continue
-    print(f"{port.seconds_at(port.frame)!r} {' '.join(map(str, got[0]))}", flush=True)
+    message, frame = got
+    print(f"{port.seconds_at(frame)!r} {' '.join(map(str, message))}", flush=True)
 """
 
 

@@ -10,7 +10,6 @@ from segue.errors import SegueError
 
 from daemon import jack_client
 from daemon.backends.client_port import ClientInput, ClientOutput
-from daemon.backends.rtmidi import ArrivalClock
 from daemon.port_base import BaseInput, BaseOutput
 from daemon.ports import no_midi_system_line
 
@@ -54,17 +53,16 @@ class Output(_OwnJackPort, ClientOutput, BaseOutput):
 
 
 class Input(_OwnJackPort, ClientInput, BaseInput):
-    def join(self, must_find: bool = False) -> None:
-        with self._lock:
-            self._clock = ArrivalClock()   # a new client's first message comes with no spacing
-        super().join(must_find)
+    """Each message is stamped with the JACK frame it arrived at, as perf_counter time: exact, not rebuilt from
+    spacings. A sender that places its events in time (segue's own client does) may put one later in the cycle than
+    the moment segue reads it: such a stamp is the moment it was read, so that no stamp lies in the future."""
 
     def _receive(self):
         got = self._rt.get_message()
         if got is None:
             return None
-        data, delta = got
-        return data, self._clock.stamp(delta, time.perf_counter())
+        data, frame = got
+        return data, min(self._rt.seconds_at(frame), time.perf_counter())
 
     def _close(self) -> None:
         summary = self._rt.dropped_summary()

@@ -1,10 +1,16 @@
 """segue's own JACK client (daemon/jack_client.py): the events it joins into messages, and over a real JACK server,
-its shape (both ports on one client) and where in a cycle its messages land."""
+its shape (both ports on one client) and where in a cycle its messages land; its input stamps each message with the
+JACK frame it arrived at."""
 from __future__ import annotations
+
+import collections
+import threading
+import time
 
 import pytest
 
 from daemon import jack_client
+from daemon.backends import own_jack
 from daemon.jack_client import EventJoiner
 from daemon.testing import MidiDump, wait_until
 
@@ -25,6 +31,58 @@ def test_a_status_byte_ends_an_unfinished_sysex_which_comes_out_alone_before_it(
         [0xF0, 1, 2], [0x90, 60, 90], [0x80, 60, 0]]
     # a new sysex ends the unfinished one too; a piece whose head was lost is dropped
     assert joined(bytes([0xF0, 1]), bytes([0xF0, 2, 0xF7]), bytes([7, 0xF7])) == [[0xF0, 1], [0xF0, 2, 0xF7]]
+
+
+RATE = 48000
+
+
+class FramedHandle:
+    """Stands in for a JackMidiIn: messages waiting with the absolute frames they arrived at, frame 0 at `zero`."""
+
+    def __init__(self, client_name):
+        self.port_name, self.zero, self.waiting = f"{client_name}:in", time.perf_counter(), collections.deque()
+
+    def open_virtual_port(self, port_name):
+        pass
+
+    def get_message(self):
+        return self.waiting.popleft() if self.waiting else None
+
+    def seconds_at(self, frame):
+        return self.zero + frame / RATE
+
+    def close_port(self):
+        pass
+
+    def delete(self):
+        pass
+
+    def dropped_summary(self):
+        return None
+
+
+def test_the_own_clients_input_stamps_each_message_with_the_frame_it_arrived_at(monkeypatch):
+    monkeypatch.setattr(own_jack.Input, "handle", FramedHandle)
+    heard, done = [], threading.Event()
+
+    def sink(data, stamp):
+        heard.append((data, stamp))
+        if len(heard) == 4:
+            done.set()
+
+    port = own_jack.Input(sink, client_name="framed", port_name="in")
+    with port:
+        handle = port._rt
+        ago = round((time.perf_counter() - handle.zero) * RATE) - RATE // 20    # they came 50 ms before the read
+        frames = [ago, ago + 480, ago + 960]               # 10 ms apart, read in one go
+        future = ago + RATE                                # placed later in a cycle than the moment it is read
+        with port._lock:
+            handle.waiting.extend([([0x90, 60, 90], frames[0]), ([0x80, 60, 0], frames[1]), ([0x90, 62, 90], frames[2]),
+                                   ([0x80, 62, 0], future)])
+        assert done.wait(5)
+        read = time.perf_counter()
+    assert [stamp for _, stamp in heard[:3]] == [handle.seconds_at(frame) for frame in frames]   # to the frame
+    assert heard[3][1] <= read < handle.seconds_at(future)                                     # never ahead
 
 
 needs_own_client = pytest.mark.skipif(not jack_client.available(), reason="segue's own JACK client was not built")
