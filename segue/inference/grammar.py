@@ -296,8 +296,13 @@ def build_shapers(settings: GrammarSettings, key: str | None = None, memory=None
     (YieldToMemory); the note cap and the note-off mask still hold, after everything."""
     if memory is not None:
         restrike_rule = settings.note_off_mask and settings.no_restrike     # a preference: real music re-strikes
-        preferences = build_shapers(replace(settings, note_off_mask=restrike_rule), key)
+        # The pulse holds over the memory's draws too (measured: yielding to it, 65% of an answer's onsets on the
+        # player's beats and halves at 160 bpm; over it, see MODEL.md "The player's pulse").
+        preferences = build_shapers(replace(settings, note_off_mask=restrike_rule, pulse_strength=0.0), key)
         rules: list = []
+        if settings.pulse_strength > 0:
+            from segue.inference.pulse_preference import FollowPulse
+            rules.append(FollowPulse(settings.pulse_strength))
         if settings.release_start_seconds >= 0:   # the cap alone: a hazard that starts at the cap
             rules.append(ReleaseHazard(settings.note_cap_seconds, settings.note_cap_seconds))
         if settings.note_off_mask:
