@@ -6,19 +6,25 @@ context's pulse slot (`ctx.pulse`), which hears the player's (or a primer's) not
 (steps of 10 ms), so an answer keeps the pulse it was given however long it plays, and offline generate, the
 continuation test and the daemon hear the same pulse from the same events.
 
-At each draw, every TIME_SHIFT of s steps is weighed by where it lands, now + s, on the tracked grid: the beat and
-its 2-, 3- and 4-part subdivisions, each level a Gaussian bump of GRID_WIDTH_S around its points, weighted by its
-place in the metrical hierarchy (beat > half > quarter > third: Palmer & Krumhansl 1990's listeners' ratings of
-metrical positions in 4/4; Lerdahl & Jackendoff's metrical preference rules). weight = (1 - s) + s * bump, with s
-the strength times how sure the tracker is. A NOTE_ON off the grid keeps (1 - s) + s * bump(now) of its chance, the
-rest going to time passing, so a note the model wants now waits for the next grid point rather than disappearing.
-(Measured offline on a 2-bar player at 80/120/160 bpm, shipped model, 8 answers each: answer onsets within 40 ms
-of the player's beats and halves 0.34/0.35/0.56 without the preference; with the shifts alone 0.49/0.36/0.56;
-with the note-on deferral and this hierarchy 0.61/0.45/0.53 at strength 0.9.) The shifts keep their total mass (plus what deferred notes hand them);
-the re-weighting is multiplicative, so a model that is sure of its own timing (one shift carrying most of
-the mass) keeps it, as it keeps its notes under the key preference. Under the session memory it yields by the
-memory's weight (grammar.YieldToMemory), like the other preferences. Below CONFIDENCE_FLOOR it changes nothing: a
-player without a pulse gets exactly the draws segue made before it.
+At each draw, each TIME_SHIFT's chance moves to the shift that lands on the grid point nearest where it would land:
+the grid is the tracked beat and its halves (GRID_DIVISION), where a listener expects an answer's notes; a shift
+that lands nearer the point at or before now (a release, an ornament within one slot of the grid) stays as it is.
+With s the strength times how sure the tracker is, (1 - s) of each shift's chance stays where the model put it and s
+moves. A NOTE_ON off the grid keeps (1 - s) + s * near(now) of its chance (near: a Gaussian of GRID_WIDTH_S around
+the nearest point), the rest becomes the shift to the next point, so a note the model wants now waits for the grid
+rather than disappearing. The time the model lets pass keeps its scale, so an answer keeps its pace: measured
+offline on a 2-bar player at 80/120/160 bpm (shipped model, 6 answers each, true grid), notes per answer 23/16/15
+without the pulse; a re-weighting of each shift by how near its landing lies to the beat, halves, quarters and
+thirds (the first version) made it 8/8/10, pulling short shifts toward far strong beats; moving them to the nearest
+point keeps 14/12/14, with 73/83/65% of the onsets within 40 ms of the beats and halves (29/37/39% without) while it
+yielded to the session memory like the other preferences (grammar.YieldToMemory). The memory's own draws then
+came off the grid; it now holds over the memory as the note cap does (grammar.build_shapers): 99/-/97% on the grid
+at 80/-/160 bpm, 13/-/13 notes per answer (an answer on the beats and halves plays at most as fast as eighths).
+Below CONFIDENCE_FLOOR it changes nothing: a player without a pulse gets exactly the draws segue made before it.
+
+In the daemon the grid is the turn policy's tracker moved onto the answer's own clock (daemon/generator.py
+`_keep_pulse`), so an answer that waits for the player's beat starts on a point of this grid and its first note
+never waits.
 """
 from __future__ import annotations
 
@@ -32,7 +38,7 @@ from segue.inference.live_context import PLAYER
 from segue.rhythm.beat_tracker import BeatTracker
 
 GRID_DIVISION = 2              # the grid: the beat and its halves (where a listener expects an answer's notes)
-GRID_WIDTH_S = 0.015           # a note-on this far (SD) from a grid point is near it: a pianist's onset jitter is ~10-20 ms (Repp 1995)
+GRID_WIDTH_S = 0.015           # a note-on this far (SD) from a grid point is near it (a pianist's jitter: 10-20 ms)
 CONFIDENCE_FLOOR = 0.3         # the tracker's confidence below which the pulse steers nothing, nor waits for a beat
 CONFIDENCE_FULL = 0.5          # (daemon/policy.py) ... and from which it steers fully. bench/beat_tracker.py: free
                                # playing passes 0.3 at 2-5% of its notes, a steady 2-bar phrase ends at 0.4-0.65
@@ -42,11 +48,16 @@ class PulseFollower(BeatTracker):
     """The beat tracker as a follower of the live context: the player's (or a primer's) note-ons at the context's
     step, with their velocity. Not segue's own: an answer that drifted off the beat would talk the tracker out of
     the player's pulse (measured: with its own notes heard, the preference steered only 30-55% of an answer's draws
-    and put no more onsets on the grid than without it)."""
+    and put no more onsets on the grid than without it). It also knows whether segue has struck a note since the
+    player's last one (`answered`): an answer's first note starts where the answer does, never held for the grid."""
+
+    answered = False
 
     def observe(self, ctx, event: int, ended) -> None:
-        if event < codec.NOTE_OFF_OFFSET and ctx.by == PLAYER:
-            self.note_on(ctx.step / codec.STEPS_PER_SECOND, ctx.velocity)
+        if event < codec.NOTE_OFF_OFFSET:
+            self.answered = ctx.by != PLAYER
+            if not self.answered:
+                self.note_on(ctx.step / codec.STEPS_PER_SECOND, ctx.velocity)
 
 
 class FollowPulse:
@@ -77,10 +88,11 @@ class FollowPulse:
         spacing = ctx.pulse.period / GRID_DIVISION
         ahead = next_point(ctx.pulse.anchor, spacing, now) - now        # seconds to the next grid point
         # A note the model wants off the grid waits for the next point: (1 - s) + s * near(now) of its chance stays,
-        # the rest becomes the shift there (at a point, nothing waits).
+        # the rest becomes the shift there (at a point, nothing waits). An answer's first note never waits: where
+        # an answer starts is the turn policy's choice (the player's beat, or at once).
         ons = probs[codec.NOTE_ONS]
         position = (now - ctx.pulse.anchor) / spacing
-        off = abs(position - round(position)) * spacing                 # seconds from the nearest grid point
+        off = abs(position - round(position)) * spacing if ctx.pulse.answered else 0.0   # seconds from the grid
         keep = (1.0 - strength) + strength * float(np.exp(-0.5 * (off / GRID_WIDTH_S) ** 2))
         deferred = ons.sum() * (1.0 - keep)
         ons *= keep

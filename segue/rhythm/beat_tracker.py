@@ -1,8 +1,8 @@
 """A causal beat tracker of the player's onsets: tempo, beat phase and a confidence, from the past only.
 
 One update per onset group (notes struck within CHORD_WINDOW_S of the group's first note count as one chord), in
-constant memory (a fixed bank of periods and one oscillator), so the daemon can run it per note and the decoding can
-snapshot it per event. Two parts, as in the literature it follows:
+constant memory (a fixed bank of periods, one oscillator and the last RECENT chords), so the daemon can run it per
+note and the decoding can snapshot it per event. Two parts, as in the literature it follows:
 
 - Tempo induction, a resonator bank (Dixon's tempo induction by inter-onset-interval clustering, made causal and
   constant-memory in the manner of Scheirer's and Large's resonator banks): for every period P of a log-spaced bank,
@@ -17,31 +17,35 @@ snapshot it per event. Two parts, as in the literature it follows:
   amount (period correction), both weighted by an attentional focus exp(focus * (cos 2 pi phi - 1)) around the
   expected beat (Large & Jones 1999's "attending energy"), so off-beat notes, ornaments and a free run of notes move
   it little. Large & Kolen's oscillator keeps the phase error's sign: late onsets lengthen the period.
-  Once two beats carry onsets, the correction is a least-squares line of onset time on beat number over the
-  recent on-beat onsets, forgetting over LINE_BEATS beats (recursive, constant memory): the steady-state form of
-  Cemgil, Kappen, Desain & Honing's (2000) Kalman tempo tracker, where phase and period are a state observed
-  through noisy onsets; it averages a player's jitter (10-20 ms SD) over several beats.
+  Once enough chords lie near its beats and half beats, the oscillator is the least-squares line of onset time on
+  beat number through the last RECENT chords, forgetting over LINE_BEATS beats: the smoothing form of Cemgil,
+  Kappen, Desain & Honing's (2000) Kalman tempo tracker, where phase and period are a state observed through noisy
+  onsets; it averages a player's jitter (10-20 ms SD) over the phrase. (A recursive line that forgot over 4 beats and
+  started again at every re-seed put the beat after a 2-bar phrase 20-38 ms SD off the player's, where an answer
+  must start within 30 ms; this one, 14-20 ms.)
   Dixon's BeatRoot keeps several such agents and lets the best survive; here the bank is the other agent: when its
   best hypothesis beats the oscillator's by SWITCH_MARGIN on two successive onsets, the oscillator is re-seeded
   there (a tempo change, or the first beat of a piece).
 
 Which period is "the beat" (tactus) is ambiguous between metrical levels: the bank scores a candidate P by the best
 evidence of its grid with 2 or 4 subdivisions (P, P/2, P/4 are bank periods: a stream of even eighths is evidence
-for a quarter-note beat; thirds are left out, or a dotted beat would explain every run of eighths), times a log-Gaussian preference around 0.55 s (listeners' preferred tactus,
-100-120 bpm: Moelants 2002, Parncutt 1994; training/rendering.py's renditions use the same). Chords weigh more than
+for a quarter-note beat; thirds are left out, or a dotted beat would explain every run of eighths), each grid counted
+by how full its points are (FILL_BEAT, FILL_SUBDIVISION: a level whose points are mostly empty is no beat), times a
+log-Gaussian preference around 0.55 s (listeners' preferred tactus, 100-120 bpm: Moelants 2002, Parncutt 1994;
+training/rendering.py's renditions use the same). Chords weigh more than
 single notes, loud notes more than soft ones (Dixon's salience uses chord size and velocity; duration, his third
 cue, is not known when a note starts). Somax2 (IRCAM) also biases its live generation to a tracked beat phase; its
 tracker's internals were not available to check, so nothing here relies on them.
 
 Confidence is the bias-free concentration of the oscillator's prediction errors (on the beat or a 2-4 part
 subdivision, over FIT_MEMORY_BEATS), shrunk for few onsets: near 0 for unpulsed playing (random onsets, huge
-rubato: no grid predicts them), towards 1 for metrical playing; a new tempo starts from what the bank heard there. It falls to 0 once the
-player has been silent for STALE_BEATS beats (a new phrase may bring a new tempo).
+rubato: no grid predicts them), towards 1 for metrical playing. A new grid (a re-seed, or a line that moved the
+tempo) starts it again from the recent chords' errors against that grid. It falls to 0 once the player has been
+silent for STALE_BEATS beats (a new phrase may bring a new tempo).
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -55,7 +59,8 @@ SUBDIVISIONS = (1, 2, 3, 4)  # a beat's grid: the beat and its 2-, 3- and 4-part
 SUBDIVISION_CREDIT = (1.0, 0.9, 0.0, 0.8)   # the beat from its halves a little less than from itself; thirds: none ...
 FILL_BEAT = 1.0              # a beat's points carry onsets: (beat / the player's typical interval) at least this ...
 FILL_SUBDIVISION = 0.5       # ... a subdivision's at least this (else the grid's evidence counts by that share)
-IOI_MEMORY = 8.0             # the player's typical interval: a geometric mean over about this many intervals ...
+IOI_MEMORY = 8.0             # the player's typical interval between chords: a running geometric mean over about
+                             # this many (a geometric mean: a rest barely moves it)
 BINS_PER_OCTAVE = 24         # 2.9% apart: the oscillator tracks the tempo between bins
 MEMORY_BEATS = 6.0           # the bank forgets over about a 4/4 bar and a half of each period ...
 MIN_MEMORY_S = 2.0           # ... the bank never faster than this (fast subdivision periods would hold few notes)
