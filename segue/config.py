@@ -176,6 +176,7 @@ class GrammarSettings:
     follow_key_strength: float = 0.97     # unpinned: the same mask for the key of the recent notes; 0 = off
     follow_key_notes: int = 128           # ... estimated over this many recent notes
     pulse_strength: float = 0.9           # time shifts drawn toward the tracked pulse's grid when it is sure; 0 = off
+    density_strength: float = 1.0         # time shifts likelier while the answer is busier than the player; 0 = off
 
     def __post_init__(self):
         check_strength(self.key_strength)
@@ -295,6 +296,7 @@ RANGES: dict[str, Range] = {
     "sampling.follow_key_strength": _FRACTION,
     "sampling.follow_key_notes": _COUNT,
     "sampling.pulse_strength": _FRACTION,
+    "sampling.density_strength": Range(0, 4),
     "daemon.in_channel": Range(0, 16),
     "daemon.out_channel": Range(1, 16),
     "daemon.echo_window_ms": Range(0, 10_000),
