@@ -151,7 +151,7 @@ def free_answers(recorded, pieces: list[int], rng, seconds: float = 10.0) -> tup
     primers). Each primer is a recorded piece's first `seconds` with every onset
     group's gap stretched by a random log-normal factor (SD RUBATO_SD): its notes and chords, no pulse."""
     from segue.codec import codec
-    from segue.config import GrammarSettings
+    from segue.inference.grammar_settings import GrammarSettings
     from segue.evaluation.continuations import ModelSource, continue_primer
     from segue.inference.memory import MemorySettings
     from segue.inference.sampling import Sampler

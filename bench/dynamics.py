@@ -28,7 +28,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from segue.codec import codec  # noqa: E402
-from segue.config import GrammarSettings  # noqa: E402
+from segue.inference.grammar_settings import GrammarSettings  # noqa: E402
 from segue.inference import grammar  # noqa: E402
 from segue.inference.live_context import DynamicsFollower  # noqa: E402
 

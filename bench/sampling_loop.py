@@ -56,7 +56,7 @@ def time_draws(logits: list[np.ndarray], events: list[int], make_loop) -> list[f
 
 
 def main(argv=None) -> int:
-    from segue.config import GrammarSettings
+    from segue.inference.grammar_settings import GrammarSettings
     from segue.inference.grammar import build_shapers
     from segue.inference.sampling import Sampler
     from segue.inference.sampling_loop import SamplingLoop

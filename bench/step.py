@@ -107,7 +107,7 @@ def bench_generation(path: Path, steps: int, controls: np.ndarray | None) -> tup
     """(events per second, seconds of music per second of compute) for sampling from the model."""
     from segue.codec import codec
     from segue.inference.engine import Engine
-    from segue.config import GrammarSettings
+    from segue.inference.grammar_settings import GrammarSettings
     from segue.inference.grammar import build_shapers
     from segue.inference.sampling import Sampler
     from segue.inference.sampling_loop import SamplingLoop

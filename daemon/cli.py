@@ -5,6 +5,9 @@ import argparse
 
 from segue.cli.main import add_config_args, config_from_args
 
+# The sections of config.yaml this room owns (segue/config.py sections(): loaded only when a config is read).
+SETTINGS = {"daemon": "daemon.settings:DaemonConfig"}
+
 SERVE_HELP = """\
 Listen on a MIDI port and answer: play a phrase, stop, and segue continues it; play again and it yields.
 Route your keyboard into segue's input port and segue's output port into a synth or a DAW track.

@@ -18,7 +18,7 @@ import numpy as np
 
 from segue.codec import codec
 from segue.codec.midi import NOTE_OFF, NOTE_ON, kind_of
-from segue.config import GrammarSettings
+from segue.inference.grammar_settings import GrammarSettings
 from segue.inference.grammar import build_shapers
 from segue.inference.memory import MemorySettings, SessionMemory
 from segue.inference.sampling_loop import SamplingLoop

@@ -20,7 +20,7 @@ import time
 
 import rtmidi
 
-from segue.config import DaemonConfig
+from daemon.settings import DaemonConfig
 from segue.errors import SegueError
 
 from daemon import jack_client

@@ -30,7 +30,7 @@ log = logging.getLogger("segue.daemon")
 
 def check_config(cfg) -> None:
     """User mistakes in the daemon section, as one-line errors naming the key. Numbers are checked against
-    segue.config.RANGES again here because command-line flags replace config values after load."""
+    the sections' ranges again here because command-line flags replace config values after load."""
     check_ranges(cfg, "daemon")
     if cfg.mode not in MODES:
         raise SegueError(f"daemon.mode {cfg.mode!r} is not a mode: use one of {', '.join(MODES)}")

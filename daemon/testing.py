@@ -24,7 +24,7 @@ from pathlib import Path
 import rtmidi
 
 from daemon.jack_semaphores import open_awake
-from segue.config import DaemonConfig
+from daemon.settings import DaemonConfig
 
 REPO = Path(__file__).resolve().parents[1]
 RATE, PERIOD = 48000, 128

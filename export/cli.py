@@ -7,6 +7,9 @@ from pathlib import Path
 
 from segue.cli.main import TRAIN_MARK, add_config_args, add_force_arg, config_from_args, refuse_to_overwrite
 
+# The sections of config.yaml this room owns (segue/config.py sections(): loaded only when a config is read).
+SETTINGS = {"export": "export.settings:ExportConfig"}
+
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(

@@ -1,201 +1,33 @@
 """config.yaml -> typed dataclasses, with key-path errors and `--set section.key=value` overrides.
 
-Every section is a dataclass whose fields carry their defaults; config.yaml documents each key in place. Loading is
-strict: an unknown key, a value of the wrong type or a number outside its range (RANGES, one table for every
-numeric key) is a SegueError naming the full key path, because a silently ignored typo in a training config costs
-hours and a negative learning rate fails twenty minutes in with a traceback.
+Every section is a dataclass whose fields carry their defaults, owned by the room that reads it (the core's `data`
+here; `model`/`train` training/settings.py, `export` export/settings.py, `sampling` segue/inference/grammar_settings.py,
+`daemon` daemon/settings.py), registered as the rooms register their verbs; config.yaml documents each key in place.
+Loading is strict: an unknown key, a value of the wrong type or a number outside its range (each section's RANGES:
+every numeric key has one) is a SegueError naming the full key path, because a silently ignored typo in a training
+config costs hours and a negative learning rate fails twenty minutes in with a traceback.
 """
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
+import importlib
 import math
 import re
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
-from segue.codec.keys import check_strength
-from segue.codec.midi import SOFT_PEDAL_CC
 from segue.errors import SegueError
 
 # Shipped as package data (`segue config` prints it); in a checkout segue/config.yaml links to the top-level file,
 # so there is one file to edit. Should it be missing, the dataclass defaults below are the same values.
 DEFAULT_CONFIG_PATH = Path(__file__).parent / "config.yaml"
-
-
-# --- sections: each area of the house owns its own dataclass -------------------------------------------------------
-
-@dataclass
-class DataConfig:
-    """Dataset build and loading (training/)."""
-    eval_fraction: float = 0.1
-    transpositions: list[int] = field(default_factory=lambda: [-3, -2, -1, 0, 1, 2, 3])
-    time_stretches: list[float] = field(default_factory=lambda: [0.95, 0.975, 1.0, 1.025, 1.05])
-    compress: bool = False
-    workers: int = 2
-    all_keys: bool = False          # transpose by -5..+6 (every key, as seed 000) instead of `transpositions`
-    controls: str = "past"          # controls the trainer feeds: past (what the daemon has) | future | mix
-    rendered_share: float = 0.75    # share of score windows played as a random performance rendering (0 = off)
-    performance_weight: float = 1.0  # real performances drawn this many times as often as their length says
-    render: dict[str, float] = field(default_factory=dict)   # rendering rule sizes (training/rendering.py)
-    # Per-file limits, checked before the expensive work (segue/codec/file_limits.py); every reader of music files obeys them.
-    max_file_bytes: int = 32_000_000
-    max_uncompressed_bytes: int = 64_000_000
-    max_notes: int = 300_000
-    max_seconds: float = 14_400.0
-    file_timeout_seconds: float = 120.0
-
-
-@dataclass
-class ModelConfig:
-    """Model kind and sizes (training/models.py)."""
-    kind: str = "performance_rnn"
-    hidden_size: int = 512
-    num_layers: int = 3
-    dropout: float = 0.1
-    conditioned: bool = True
-    embed_dim: int = 256            # gru_attention: event embedding size
-    attention_window: int = 64      # gru_attention: how many past outputs the attention sees
-
-
-@dataclass
-class StageConfig:
-    """One training stage (seed 004's staging): moving on keeps weights, optimizer and schedule."""
-    seq_len: int = 128
-    batch_size: int = 64
-    advance_below: float | None = None   # move to the next stage once eval loss is below this
-    max_steps: int | None = None         # ... or after this many steps in the stage (last stage: end of run)
-
-
-@dataclass
-class TrainConfig:
-    """The trainer (training/trainer.py)."""
-    lr: float = 0.001
-    seed: int = 0
-    stages: list[StageConfig] = field(default_factory=lambda: [StageConfig()])
-    max_steps: int = 20000
-    weight_decay: float = 0.0
-    grad_clip: float = 3.0
-    schedule: str = "cyclical"
-    min_lr: float = 0.0001
-    clr_mode: str = "triangular2"
-    clr_step_size: int = 500
-    clr_gamma: float = 0.9995
-    l1: float = 0.0
-    rhythm_weight: float = 0.0
-    harmony_weight: float = 0.0
-    eval_every: int = 200
-    eval_seq_len: int = 256
-    eval_batch_size: int = 32
-    eval_max_windows: int = 256
-    patience: int = 8
-    min_delta: float = 0.001
-    gl_alpha: float = 0.0
-    checkpoint_minutes: float = 5.0
-    log_every: int = 20
-    threads: int = 0
-
-
-@dataclass
-class ExportConfig:
-    """torch -> ONNX (export/)."""
-    opset: int = 17
-    parity_steps: int = 500
-    int8_max_kl: float = 0.01
-    int8_min_agreement: float = 0.95
-
-
-@dataclass
-class DaemonConfig:
-    """The live daemon (daemon/): `segue serve`. Each key is documented in config.yaml."""
-    # ports
-    backend: str = "auto"
-    client_name: str = "segue"
-    in_port_name: str = "in"
-    out_port_name: str = "out"
-    input: str = ""
-    output: str = ""
-    in_channel: int = 0
-    out_channel: int = 1
-    thru: bool = False
-    ignore_echo: bool = True
-    own_jack_client: bool = True          # JACK: both ports on one client of segue's own (daemon/jack_client.py)
-    sysex_probe: bool = True              # python-rtmidi's JACK clients: a probe ends an unfinished sysex (ports.PROBE)
-    echo_window_ms: float = 1500.0
-    # model and sampling
-    model: str = ""
-    temperature: float = 1.0
-    top_k: int = 0
-    top_p: float = 1.0
-    min_p: float = 0.0
-    seed: int | None = None
-    key: str = ""
-    density: float = -1.0
-    memory: str = "player"
-    # turn-taking
-    mode: str = "call-response"
-    silence_ms: float = 400.0
-    takeover_cc: int = SOFT_PEDAL_CC
-    response_seconds: float = 8.0
-    response_bars: int = 0
-    beats_per_bar: int = 4
-    until_barge_in: bool = False
-    max_response_seconds: float = 60.0
-    on_beat: str = "auto"
-    lead_in_ms: float = 0.0
-    # timing and safety
-    lookahead_ms: float = 200.0
-    spin_ms: float = 1.0
-    realtime_priority: int = 60
-    stale_key_seconds: float = 10.0
-    # live controls
-    cc_map: dict[str, int] = field(default_factory=dict)
-    state_cc: int = -1
-    # output
-    record: str = ""
-
-
-@dataclass
-class GrammarSettings:
-    """config.yaml `sampling:`: the decoding grammar's shapers that segue/inference/grammar.py build_shapers turns on
-    (also set by flags of `segue generate`)."""
-    note_off_mask: bool = True
-    no_restrike: bool = True
-    release_start_seconds: float = 1.0    # the release hazard starts at this note age; negative = no hazard
-    note_cap_seconds: float = 4.0         # ... and forces the release here
-    release_follow_quantile: float = 0.5  # ... or earlier: this quantile of the recent note lengths; negative = fixed
-    follow_dynamics: bool = True
-    dynamics_notes: int = 64              # the recent level (and spread) of this many note-ons
-    dynamics_follow_spread: bool = True   # ... the answer's velocity spread follows the recent spread too
-    key_strength: float = 0.9             # of a pinned key's scale mask (the key itself: --key, daemon.key)
-    follow_key_strength: float = 0.97     # unpinned: the same mask for the key of the recent notes; 0 = off
-    follow_key_notes: int = 128           # ... estimated over this many recent notes
-    pulse_strength: float = 0.9           # time shifts drawn toward the tracked pulse's grid when it is sure; 0 = off
-    density_strength: float = 1.0         # time shifts likelier while the answer is busier than the player; 0 = off
-
-    def __post_init__(self):
-        check_strength(self.key_strength)
-        check_strength(self.follow_key_strength)
-        if self.note_cap_seconds <= 0:
-            raise SegueError(f"the note cap ({self.note_cap_seconds} s) must be > 0")
-
-
-@dataclass
-class Config:
-    data: DataConfig = field(default_factory=DataConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
-    export: ExportConfig = field(default_factory=ExportConfig)
-    sampling: GrammarSettings = field(default_factory=GrammarSettings)    # the decoding grammar
-    daemon: DaemonConfig = field(default_factory=DaemonConfig)
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
 
 
 # --- ranges: every numeric key, checked at load -----------------------------------------------------------------------
@@ -226,104 +58,109 @@ class Range:
         return "a finite number"
 
 
-def _at_least(low: float) -> Range:
+def at_least(low: float) -> Range:
     return Range(low=low)
 
 
-def _above(low: float) -> Range:
+def above(low: float) -> Range:
     return Range(low=low, low_open=True)
 
 
-_POSITIVE, _COUNT, _NON_NEGATIVE = _above(0), _at_least(1), _at_least(0)
-_FRACTION = Range(0, 1)
-_CC = Range(0, 127)
-_CC_OR_OFF = Range(-1, 127)      # -1 = off
-_SEED = Range(0, 2**32 - 1)      # numpy's and torch's seeds both take this range
+POSITIVE, COUNT, NON_NEGATIVE = above(0), at_least(1), at_least(0)
+FRACTION = Range(0, 1)
+CC = Range(0, 127)
+CC_OR_OFF = Range(-1, 127)      # -1 = off
+SEED = Range(0, 2**32 - 1)      # numpy's and torch's seeds both take this range
 
-# Key paths as load_config walks them: list items as `[]`, the values of a mapping as `*`.
-RANGES: dict[str, Range] = {
-    "data.eval_fraction": Range(0, 1, low_open=True, high_open=True),
-    "data.transpositions[]": Range(-12, 12),
-    "data.time_stretches[]": Range(0.25, 4),
-    "data.workers": _COUNT,
-    "data.rendered_share": _FRACTION,
-    "data.performance_weight": _NON_NEGATIVE,
-    "data.render.*": Range(),                        # each rule's own bounds: training/rendering.RenderParams
-    "data.max_file_bytes": _COUNT,
-    "data.max_uncompressed_bytes": _COUNT,
-    "data.max_notes": _COUNT,
-    "data.max_seconds": _POSITIVE,
-    "data.file_timeout_seconds": _POSITIVE,
-    "model.hidden_size": _COUNT,
-    "model.num_layers": _COUNT,
-    "model.dropout": Range(0, 1, high_open=True),
-    "model.embed_dim": _COUNT,
-    "model.attention_window": _COUNT,
-    "train.lr": Range(0, 10, low_open=True),
-    "train.seed": _SEED,
-    "train.stages[].seq_len": _COUNT,
-    "train.stages[].batch_size": _COUNT,
-    "train.stages[].advance_below": _POSITIVE,
-    "train.stages[].max_steps": _COUNT,
-    "train.max_steps": _COUNT,
-    "train.weight_decay": _NON_NEGATIVE,
-    "train.grad_clip": _NON_NEGATIVE,
-    "train.min_lr": Range(0, 10),
-    "train.clr_step_size": _COUNT,
-    "train.clr_gamma": Range(0, 1, low_open=True),
-    "train.l1": _NON_NEGATIVE,
-    "train.rhythm_weight": _NON_NEGATIVE,
-    "train.harmony_weight": _NON_NEGATIVE,
-    "train.eval_every": _COUNT,
-    "train.eval_seq_len": _COUNT,
-    "train.eval_batch_size": _COUNT,
-    "train.eval_max_windows": _NON_NEGATIVE,
-    "train.patience": _NON_NEGATIVE,                 # 0 = no patience-based stopping (EarlyStopping)
-    "train.min_delta": _NON_NEGATIVE,
-    "train.gl_alpha": _NON_NEGATIVE,
-    "train.checkpoint_minutes": _POSITIVE,
-    "train.log_every": _COUNT,
-    "train.threads": _NON_NEGATIVE,
-    "export.opset": Range(17, 30),
-    "export.parity_steps": _COUNT,
-    "export.int8_max_kl": _NON_NEGATIVE,
-    "export.int8_min_agreement": _FRACTION,
-    "sampling.release_start_seconds": Range(None, 60),    # negative = no release hazard
-    "sampling.note_cap_seconds": Range(0, 60, low_open=True),
-    "sampling.dynamics_notes": _COUNT,
-    "sampling.key_strength": _FRACTION,
-    "sampling.release_follow_quantile": Range(None, 1),   # negative = the hazard's start and cap are fixed
-    "sampling.follow_key_strength": _FRACTION,
-    "sampling.follow_key_notes": _COUNT,
-    "sampling.pulse_strength": _FRACTION,
-    "sampling.density_strength": Range(0, 4),
-    "daemon.in_channel": Range(0, 16),
-    "daemon.out_channel": Range(1, 16),
-    "daemon.echo_window_ms": Range(0, 10_000),
-    "daemon.temperature": Range(0, 100),
-    "daemon.top_k": Range(0, 388),
-    "daemon.top_p": Range(0, 1, low_open=True),
-    "daemon.min_p": Range(0, 1, high_open=True),
-    "daemon.seed": _SEED,
-    "daemon.density": Range(None, 1000),            # negative = follow the player
-    "daemon.silence_ms": _POSITIVE,
-    "daemon.takeover_cc": _CC,
-    "daemon.response_seconds": _POSITIVE,
-    "daemon.response_bars": _NON_NEGATIVE,
-    "daemon.beats_per_bar": Range(1, 64),
-    "daemon.max_response_seconds": _POSITIVE,
-    "daemon.lead_in_ms": _NON_NEGATIVE,
-    "daemon.lookahead_ms": _POSITIVE,
-    "daemon.spin_ms": _NON_NEGATIVE,
-    "daemon.realtime_priority": Range(0, 99),
-    "daemon.stale_key_seconds": _POSITIVE,
-    "daemon.cc_map.*": _CC_OR_OFF,
-    "daemon.state_cc": _CC_OR_OFF,
-}
+
+# --- sections: each room owns its settings class ------------------------------------------------------------------
+# A section is a dataclass whose fields carry their defaults, with a class attribute RANGES: the range of each of its
+# numeric keys, keyed by the path inside the section as load_config walks it (list items as `[]`, the values of a
+# mapping as `*`). The core's own section is here; the rooms above register theirs (`sections`).
+
+@dataclass
+class DataConfig:
+    """Dataset build and loading (training/), and the per-file limits every reader of music files obeys
+    (segue/codec/file_limits.py): the core reads this section itself."""
+    eval_fraction: float = 0.1
+    transpositions: list[int] = field(default_factory=lambda: [-3, -2, -1, 0, 1, 2, 3])
+    time_stretches: list[float] = field(default_factory=lambda: [0.95, 0.975, 1.0, 1.025, 1.05])
+    compress: bool = False
+    workers: int = 2
+    all_keys: bool = False          # transpose by -5..+6 (every key, as seed 000) instead of `transpositions`
+    controls: str = "past"          # controls the trainer feeds: past (what the daemon has) | future | mix
+    rendered_share: float = 0.75    # share of score windows played as a random performance rendering (0 = off)
+    performance_weight: float = 1.0  # real performances drawn this many times as often as their length says
+    render: dict[str, float] = field(default_factory=dict)   # rendering rule sizes (training/rendering.py)
+    # Per-file limits, checked before the expensive work (segue/codec/file_limits.py); every reader of music files obeys them.
+    max_file_bytes: int = 32_000_000
+    max_uncompressed_bytes: int = 64_000_000
+    max_notes: int = 300_000
+    max_seconds: float = 14_400.0
+    file_timeout_seconds: float = 120.0
+
+    RANGES: ClassVar[dict[str, Range]] = {
+        "eval_fraction": Range(0, 1, low_open=True, high_open=True),
+        "transpositions[]": Range(-12, 12),
+        "time_stretches[]": Range(0.25, 4),
+        "workers": COUNT,
+        "rendered_share": FRACTION,
+        "performance_weight": NON_NEGATIVE,
+        "render.*": Range(),                        # each rule's own bounds: training/rendering.RenderParams
+        "max_file_bytes": COUNT,
+        "max_uncompressed_bytes": COUNT,
+        "max_notes": COUNT,
+        "max_seconds": POSITIVE,
+        "file_timeout_seconds": POSITIVE,
+    }
+
+
+class Config:
+    """Every section of config.yaml as an attribute (`cfg.data`, `cfg.train`, `cfg.daemon`, ...), in `sections()`
+    order."""
+
+    def __init__(self, **sections: Any):
+        for name, cls in _sections().items():
+            setattr(self, name, sections.pop(name, None) or cls())
+        if sections:
+            raise TypeError(f"unknown config sections {sorted(sections)}")
+
+    def to_dict(self) -> dict:
+        return {name: dataclasses.asdict(section) for name, section in vars(self).items()}
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Config) and vars(self) == vars(other)
+
+    def __repr__(self) -> str:
+        return f"Config({', '.join(f'{name}={section!r}' for name, section in vars(self).items())})"
+
+
+def sections() -> dict[str, type]:
+    """Section name -> settings class: the core's `data`, then each room's, as registered: a verb module (the
+    entry point group segue.verbs, segue/cli/main.py) may name the sections its room owns in SETTINGS, a mapping of
+    section name -> "module:Class" (a string, so `segue --help` imports no settings module)."""
+    return dict(_sections())
+
+
+@functools.cache
+def _sections() -> dict[str, type]:
+    from segue.cli.main import verb_modules
+
+    found: dict[str, type] = {"data": DataConfig}
+    for module in verb_modules():
+        for name, where in getattr(module, "SETTINGS", {}).items():
+            module_name, class_name = where.split(":")
+            found[name] = getattr(importlib.import_module(module_name), class_name)
+    return found
+
+
+def ranges() -> dict[str, Range]:
+    """Every numeric key's range by its full key path (`train.stages[].seq_len`, `daemon.cc_map.*`)."""
+    return {f"{name}.{key}": allowed for name, cls in _sections().items() for key, allowed in cls.RANGES.items()}
 
 
 def range_key(path: str) -> str:
-    """`train.stages[2].seq_len` -> `train.stages[].seq_len`, the form RANGES is keyed by."""
+    """`train.stages[2].seq_len` -> `train.stages[].seq_len`, the form the ranges are keyed by."""
     return re.sub(r"\[\d+\]", "[]", path)
 
 
@@ -331,7 +168,8 @@ def _check_range(path: str, value: int | float, mapping_value: bool) -> None:
     key = range_key(path)
     if mapping_value:
         key = key.rsplit(".", 1)[0] + ".*"
-    allowed = RANGES[key]     # a KeyError here is a numeric key added without its range: add it to RANGES
+    section, inside = key.split(".", 1)
+    allowed = _sections()[section].RANGES[inside]   # a KeyError: a numeric key added without its range; add it
     if not allowed.allows(value):
         raise SegueError(f"config: '{path}' is {value!r}, allowed: {allowed}")
 
@@ -349,7 +187,11 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
                              f"got a YAML {type(raw).__name__}")
     for item in overrides or []:
         _apply_override(raw, item)
-    return from_dict(Config, raw, "")
+    known = list(_sections())
+    for name in raw:
+        if name not in known:
+            raise SegueError(f"config: unknown key '{name}'{_did_you_mean(str(name), known)}")
+    return Config(**{name: from_dict(cls, raw.get(name), name) for name, cls in _sections().items()})
 
 
 def check_ranges(section: Any, where: str) -> None:

@@ -9,6 +9,9 @@ import sys
 
 from segue.cli.main import TRAIN_MARK, add_config_args, config_from_args
 
+# The sections of config.yaml this room owns (segue/config.py sections(): loaded only when a config is read).
+SETTINGS = {"model": "training.settings:ModelConfig", "train": "training.settings:TrainConfig"}
+
 
 def add_parser(subparsers) -> None:
     data = subparsers.add_parser("data", help=f"build a training dataset from music files {TRAIN_MARK}")

@@ -7,6 +7,9 @@ from pathlib import Path
 
 from segue.cli.main import add_config_args, add_force_arg, config_from_args, refuse_to_overwrite
 
+# The sections of config.yaml this room owns (segue/config.py sections(): loaded only when a config is read).
+SETTINGS = {"sampling": "segue.inference.grammar_settings:GrammarSettings"}
+
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(

@@ -1,7 +1,8 @@
 """`segue <verb>`: one argparse parser; each verb is defined in the room it belongs to.
 
 The rooms register their verbs as entry points of the group "segue.verbs" (pyproject.toml): the value is a module
-with add_parser(subparsers). So the core never imports an upper room (training/, export/, daemon/ import segue, never
+with add_parser(subparsers), and may name the config.yaml sections its room owns (SETTINGS, read by
+segue/config.py). So the core never imports an upper room (training/, export/, daemon/ import segue, never
 the other way round), a room that is not installed simply has no verbs, and adding a verb touches only its own room
 and pyproject.toml. Entry points are read from the installed metadata: after changing them, run `pip install -e .`.
 

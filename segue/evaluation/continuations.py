@@ -492,7 +492,7 @@ def run_continuations(model_path: str | Path | None, data_dir: str | Path, secon
     chorales). Both sample with the same settings and seed. Given `memory` (segue.inference.memory.MemorySettings,
     fitted as `segue evaluate --memory` fits them, or those saved beside the model), a "model + memory" system samples
     through the model mixed with a SessionMemory that has learned the primer (in `memory_mode` "session" its own
-    answer too). Given `grammar` (segue.config.GrammarSettings, config.yaml `sampling:`),
+    answer too). Given `grammar` (segue.inference.grammar_settings.GrammarSettings, config.yaml `sampling:`),
     a "model + grammar" system samples through the decoding grammar; given both, "model + grammar + memory" is what
     the daemon plays (serve_system names it). The Markov model trains on the train split of `train_data` (default:
     `data_dir`). With `every`, a primer every that many seconds of each piece (passages_of), their measures

@@ -20,7 +20,7 @@ import numpy as np
 from segue.codec import codec
 from segue.inference.engine import Engine
 from segue.errors import SegueError
-from segue.config import GrammarSettings
+from segue.inference.grammar_settings import GrammarSettings
 from segue.inference.grammar import build_shapers
 from segue.inference.sampling import Sampler
 from segue.codec.controls import DENSITY_SLICE, HISTOGRAM_SLICE

@@ -31,7 +31,7 @@ from dataclasses import replace
 import numpy as np
 
 from segue.codec import codec, keys
-from segue.config import GrammarSettings
+from segue.inference.grammar_settings import GrammarSettings
 from segue.errors import SegueError
 from segue.inference.live_context import DensityFollower, DynamicsFollower, KeyFollower, LiveContext
 

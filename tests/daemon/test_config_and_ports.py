@@ -3,7 +3,7 @@ import dataclasses
 
 import pytest
 
-from segue.config import DaemonConfig
+from daemon.settings import DaemonConfig
 from segue.errors import SegueError
 
 from daemon.ports import find_port, resolve_backend

@@ -5,7 +5,7 @@ import pytest
 
 from segue.codec import codec
 from segue.codec.codec import NoteEdge
-from segue.config import GrammarSettings
+from segue.inference.grammar_settings import GrammarSettings
 from segue.inference.memory import _RELATIVE_BASE, MemorySettings
 from segue.inference.sampling import Sampler
 

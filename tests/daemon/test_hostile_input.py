@@ -27,7 +27,7 @@ from daemon.player_backlog import shed_oldest_notes
 from daemon.session import Session
 from segue.codec import codec
 from segue.codec.codec import NoteEdge
-from segue.config import DaemonConfig
+from daemon.settings import DaemonConfig
 from tests.daemon.fakes import FakeInput, FakeOutput, ScriptedEngine, wait_for
 from tests.daemon.test_session import sounding
 

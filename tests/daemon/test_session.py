@@ -10,12 +10,12 @@ import pytest
 
 from segue.codec import codec
 from segue.codec.midi import ALL_NOTES_OFF_CC, CONTROL_CHANGE, is_note_off, is_note_on, kind_of
-from segue.config import DaemonConfig
 
 from daemon.generator import Answer, AnswerDone, OpenAnswer, PlayerNotes, Rollback
 from daemon.scheduler import Scheduled, Sent
 from daemon.session import Session
 from daemon.session_timers import SETTLE_S
+from daemon.settings import DaemonConfig
 from tests.daemon.fakes import FakeInput, FakeOutput, ScriptedEngine, wait_for
 
 WAIT_S = 30.0          # waits that only pass or hang: generous, a loaded CI machine may stall threads for seconds

@@ -5,7 +5,7 @@ import sys
 
 import numpy as np
 
-from segue.config import TrainConfig
+from training.settings import TrainConfig
 from segue.inference.engine import Engine
 from segue.evaluation.evaluate import trainer_windows
 

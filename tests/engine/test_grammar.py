@@ -6,7 +6,7 @@ from segue.codec import codec
 from segue.codec.midi import PITCH_CLASS_NAMES
 from segue.inference import generate as gen
 from segue.inference.engine import Engine
-from segue.config import GrammarSettings
+from segue.inference.grammar_settings import GrammarSettings
 from segue.inference.grammar import (FollowDensity, FollowDynamics, FollowKey, NoteOffMask, PinnedKey, ReleaseHazard,
                                     YieldToMemory, build_shapers)
 from segue.inference.live_context import SEGUE, KeyFollower

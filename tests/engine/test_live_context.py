@@ -1,7 +1,7 @@
 """The live timeline's one owner: written through the sampling loop, copied whole for a rollback point."""
 from segue.codec import codec
 from segue.codec.codec import NoteEdge
-from segue.config import GrammarSettings
+from segue.inference.grammar_settings import GrammarSettings
 from segue.inference.grammar import build_shapers
 from segue.inference.live_context import PLAYER, SEGUE
 from segue.inference.sampling import Sampler

@@ -7,7 +7,7 @@ import pytest
 from eval_helpers import scale_piece, write_dataset
 
 from segue.codec import codec
-from segue.config import GrammarSettings
+from segue.inference.grammar_settings import GrammarSettings
 from segue.evaluation.baselines import MarkovModel, MarkovSource
 from segue.evaluation.continuations import (
     COLUMNS, GAP_MEASURES, ModelSource, PieceMeasures, continue_primer, evaluate_passages, format_table,

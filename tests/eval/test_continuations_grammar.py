@@ -1,6 +1,6 @@
 """The continuation test with the decoding grammar: a "model + grammar" row, and the grammar's cap shows in it."""
 from segue.evaluation.continuations import run_continuations
-from segue.config import GrammarSettings
+from segue.inference.grammar_settings import GrammarSettings
 from tests.eval.eval_helpers import scale_piece, write_dataset
 
 
