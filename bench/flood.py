@@ -102,7 +102,7 @@ def flood_then_answer(jack: JackServer, model: Path, workdir: Path, setting: str
             if thing is not None:
                 thing.close()
         daemon.stop()
-        said = daemon.output()
+        said = daemon.log_path.read_text()                 # stop() closed its log
     return {**got, "said": said_about_the_flood(said)}      # with the totals segue says as it ends
 
 
