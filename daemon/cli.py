@@ -80,7 +80,8 @@ def add_parser(subparsers) -> None:
 
 
 def ports_command(args) -> int:
-    from daemon.ports import compiled_backends, describe_ports, quiet_backend_libraries, resolve_backend
+    from daemon.backends import describe_ports
+    from daemon.ports import compiled_backends, quiet_backend_libraries, resolve_backend
     from segue.errors import SegueError
 
     quiet_backend_libraries()            # a backend with no server says so in one line below, not in ten
@@ -94,14 +95,16 @@ def ports_command(args) -> int:
 
 
 def panic_command(args) -> int:
-    from daemon.ports import list_ports, open_output, own_jack_client, quiet_backend_libraries, resolve_backend
+    from daemon.backends import list_ports, open_output
+    from daemon.ports import own_jack_client, quiet_backend_libraries, resolve_backend
     from daemon.safety import all_channels_off
 
     quiet_backend_libraries()
     backend = resolve_backend(args.backend)
     targets = [args.output] if args.output else list_ports(backend)[1]
     for target in targets:
-        output = open_output(backend, "segue-panic", "out", connect_to=target, own_jack=own_jack_client(backend, True))
+        output = open_output(backend, "segue-panic", "out", connect_to=target,
+                             own_jack=own_jack_client(backend, True))
         try:
             for data in all_channels_off():
                 output.send(data)

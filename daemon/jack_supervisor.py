@@ -17,6 +17,7 @@ import rtmidi
 from segue.errors import SegueError
 
 from daemon import jack_semaphores
+from daemon.jack_client import NoJackServer
 from daemon.ports import jack_server_name, jack_server_socket, rtmidi_libjack, socket_answers
 
 log = logging.getLogger("segue.daemon")
@@ -99,8 +100,9 @@ class JackSupervisor:
         return self.port_in, self.output
 
     def close(self) -> None:
-        """At the end of the session (after the ports closed)."""
-        if self.port_in is None or not self.port_in.lost:
+        """At the end of the session: the connections' client is closed on a server that is still there (closing a
+        client of a server that went away can wait forever in libjack)."""
+        if self.links.joined and self.watch.running():
             self.links.close()
 
     def _state(self) -> str:
@@ -148,7 +150,7 @@ class JackSupervisor:
         self.links.before_ports()                # segue's ports are the ones that are new after the join
         try:
             _both_awake(_join_both, _leave_both, ports)
-        except (SegueError, rtmidi.RtMidiError) as exc:
+        except (SegueError, rtmidi.RtMidiError, NoJackServer) as exc:
             log.debug("segue could not join the JACK server %r yet (%s); trying again", self.name, exc)
             # Abandoned, not closed: the server that took it may be gone by the next look, replaced by another one
             # without a look in between that saw none. An idle client left on a live server costs nothing.

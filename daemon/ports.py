@@ -1,22 +1,21 @@
-"""MIDI ports: choose a backend, list ports, find one by exact name or substring, follow one that comes and goes.
+"""MIDI ports by name: which backend, segue's own ports (left out of every listing), finding a port by exact name or
+substring, the JACK server segue joins, and the one line said when there is no MIDI system to join.
 
-The ports themselves are the backends' (daemon/backends/: `own_jack`, segue's own JACK client, and `rtmidi`,
-python-rtmidi), built on daemon/port_base.py's template. Under JACK both ports are on one client of segue's own
-(`segue:in`, `segue:out`) where pip could build its cycle; else python-rtmidi opens one client per port, so segue
-shows up as `segue:in` and `segue-01:out` (and `segue-probe`: daemon/backends/sysex_probe.py). Always look ports up
-by name, never by position.
+The ports themselves are the backends' (daemon/backends: `own_jack`, segue's own JACK client, and `rtmidi`,
+python-rtmidi, on daemon/port_base.py's template), which stand on this module. Under JACK both ports are on one
+client of segue's own (`segue:in`, `segue:out`) where pip could build its cycle; else python-rtmidi opens one client
+per port, so segue shows up as `segue:in` and `segue-01:out` (and `segue-probe`: daemon/backends/sysex_probe.py).
+Always look ports up by name, never by position.
 """
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
 import glob
-import logging
 import os
 import re
 import socket
 import sys
-import time
 
 import rtmidi
 
@@ -25,18 +24,12 @@ from segue.errors import SegueError
 
 from daemon import jack_client
 
-log = logging.getLogger("segue.daemon")
-
 BACKENDS = {
     "alsa": rtmidi.API_LINUX_ALSA,
     "jack": rtmidi.API_UNIX_JACK,
     "coremidi": rtmidi.API_MACOSX_CORE,
     "winmm": rtmidi.API_WINDOWS_MM,
 }
-# A segue killed a moment ago keeps its JACK ports until the server has removed it, and the server goes on tidying
-# up a moment after they are gone: a client joining inside that moment was left out of the server's cycle (jackd
-# 1.9.21, measured here: 1 restart in 3 within half a second heard nothing), so the new one waits for both.
-PREVIOUS_GONE_S, PREVIOUS_SETTLE_S = 10.0, 1.0
 PROBE_PORT_NAME = "probe"        # the port of the sysex probe's client (daemon/backends/sysex_probe.py)
 
 
@@ -90,32 +83,6 @@ def rtmidi_libjack() -> str | None:
     wheel_libs = glob.glob(os.path.join(os.path.dirname(os.path.dirname(rtmidi.__file__)), "python_rtmidi.*",
                                         "libjack*.so*"))
     return wheel_libs[0] if wheel_libs else ctypes.util.find_library("jack")
-
-
-def open_input(backend: str, client_name: str, port_name: str, sink, connect_to: str | None = None,
-               probe: bool = True, own_jack: bool = False):
-    """The input port on `backend` (segue's own JACK client where `own_jack`); `sink(data, stamp)` hears it. `probe`:
-    python-rtmidi's JACK input keeps its sysex probe (daemon/backends/sysex_probe.py)."""
-    if own_jack:
-        from daemon.backends.own_jack import Input
-
-        return Input(sink, client_name=client_name, port_name=port_name, connect_to=connect_to)
-    from daemon.backends.rtmidi import Input
-
-    return Input(sink, backend=backend, client_name=client_name, port_name=port_name, connect_to=connect_to,
-                 probe=probe)
-
-
-def open_output(backend: str, client_name: str, port_name: str, connect_to: str | None = None,
-                own_jack: bool = False):
-    """The output port on `backend` (segue's own JACK client where `own_jack`)."""
-    if own_jack:
-        from daemon.backends.own_jack import Output
-
-        return Output(client_name=client_name, port_name=port_name, connect_to=connect_to)
-    from daemon.backends.rtmidi import Output
-
-    return Output(backend=backend, client_name=client_name, port_name=port_name, connect_to=connect_to)
 
 
 def no_midi_system_line(backend: str, kind: str, exc: Exception) -> str:
@@ -199,47 +166,6 @@ def others(names: list[str]) -> list[str]:
     return [name for name in names if not SEGUE_PORT.match(name) and not ANY_PROBE_PORT.match(name)]
 
 
-def list_ports(backend: str) -> tuple[list[str], list[str]]:
-    """(inputs, outputs) visible on a backend. Inputs are ports we can read from (sources)."""
-    from daemon.backends.rtmidi import client
-
-    lister_in = client("input", backend, "segue-list")
-    lister_out = client("output", backend, "segue-list")
-    try:
-        return others(lister_in.get_ports()), others(lister_out.get_ports())
-    finally:
-        lister_in.delete()
-        lister_out.delete()
-
-
-def wait_for_previous_instance(backend: str, client_name: str) -> str | None:
-    """Under JACK, wait while ports of a client called `client_name` (a segue that was just killed or is still
-    running) are there, so that ours get the same names and join a server that has finished removing the old one.
-    One listing client looks, joined once (a second client in this process could meet the race in
-    daemon/jack_semaphores.py): it sees the old segue's input port. Returns a log line when it waited."""
-    if backend != "jack":
-        return None
-    ours = re.compile(rf"{re.escape(client_name)}(-\d+)?:")
-    from daemon.backends.rtmidi import client
-
-    lister = client("output", backend, "segue-list")
-    try:
-        taken = lambda: any(ours.match(name) for name in lister.get_ports())  # noqa: E731
-        if not taken():
-            return None
-        deadline = time.monotonic() + PREVIOUS_GONE_S
-        while taken() and time.monotonic() < deadline:
-            time.sleep(0.25)
-        still_there = taken()
-    finally:
-        lister.delete()
-    if still_there:
-        return (f"JACK ports of another client called {client_name!r} are still there after {PREVIOUS_GONE_S:.0f} s;"
-                f" JACK will give segue's ports other names (use --client-name to choose one)")
-    time.sleep(PREVIOUS_SETTLE_S)
-    return f"waited for the JACK server to remove a previous {client_name!r}"
-
-
 def find_port(names: list[str], wanted: str, kind: str) -> int:
     """Index of the port called `wanted`: an exact name wins, else a unique case-insensitive substring among the
     ports that are not segue's own."""
@@ -254,33 +180,3 @@ def find_port(names: list[str], wanted: str, kind: str) -> int:
         raise SegueError(f"no MIDI {kind} port matches {wanted!r}; available {kind}s: {listing} (see `segue ports`)")
     raise SegueError(f"MIDI {kind} name {wanted!r} is ambiguous: it matches "
                      + ", ".join(repr(names[i]) for i in hits) + "; give more of the name")
-
-
-def follow_port(port, kind: str, while_gone: str) -> str | None:
-    """Follow a port opened by name (`port.connect_to`): note when it vanishes, reopen it when it is back.
-    Returns a log line when something changed. The port's lock is held only while it is reopened (an output's
-    sends take it: listing ports takes milliseconds, and a send must not wait on that)."""
-    if port.connect_to is None or port.lost:
-        return None
-    names = list(port._rt.get_ports())
-    present = port.name in names
-    if port.connected and not present:
-        port.connected = False
-        return f"{kind} {port.name!r} disappeared; {while_gone}"
-    if not port.connected and present:
-        with port._lock:
-            port._rt.close_port()
-            port._rt.open_port(names.index(port.name), port._port_name)
-        port.connected = True
-        return f"{kind} {port.name!r} is back; reconnected"
-    return None
-
-
-def describe_ports(backend: str) -> str:
-    """The text `segue ports` prints for one backend."""
-    inputs, outputs = list_ports(backend)
-    lines = [f"{backend}:", "  inputs (play into segue with --in NAME):"]
-    lines += [f"    {name}" for name in inputs] or ["    (none)"]
-    lines.append("  outputs (segue plays to them with --out NAME):")
-    lines += [f"    {name}" for name in outputs] or ["    (none)"]
-    return "\n".join(lines)

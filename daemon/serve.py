@@ -86,7 +86,8 @@ def _serve(cfg, *, grammar, learn: bool, stats: bool, verbose: bool, turn_log: s
 
     from daemon.inbox import Inbox
     from daemon.jack_supervisor import JackSupervisor
-    from daemon.ports import own_jack_client, quiet_backend_libraries, resolve_backend, wait_for_previous_instance
+    from daemon.backends import wait_for_previous_instance
+    from daemon.ports import own_jack_client, quiet_backend_libraries, resolve_backend
     from daemon.recorder import Recorder
     from daemon.session import Session
 
@@ -159,7 +160,7 @@ def _serve(cfg, *, grammar, learn: bool, stats: bool, verbose: bool, turn_log: s
 def _open_ports(cfg, backend: str, own_jack: bool, sink, supervisor):
     """The input, then the output (so that on python-rtmidi's JACK clients the input gets the plain client name:
     segue:in, then segue-01:out); under JACK through the supervisor, which keeps them clear of the libjack race."""
-    from daemon.ports import open_input, open_output
+    from daemon.backends import open_input, open_output
 
     def open_both():
         port_in = open_input(backend, cfg.client_name, cfg.in_port_name, sink, connect_to=cfg.input or None,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from daemon.ports import find_port, follow_port
+from daemon.ports import find_port
 
 # time for the backend to deliver the last messages before an output port closes
 CLOSE_GRACE_S = 0.1
@@ -52,8 +52,23 @@ class ClientPort:
             self.connected = False
 
     def check(self) -> str | None:
-        """Reconnect a followed port that vanished and is back. Returns a log line when something changed."""
-        return follow_port(self, self.kind, self.while_gone)
+        """Follow a port opened by name (`connect_to`): note when it vanishes, reopen ours on it when it is back.
+        Returns a log line when something changed. The lock is held only while our port is reopened (an output's
+        sends take it: listing ports takes milliseconds, and a send must not wait on that)."""
+        if self.connect_to is None or self.lost:
+            return None
+        names = list(self._rt.get_ports())
+        present = self.name in names
+        if self.connected and not present:
+            self.connected = False
+            return f"{self.kind} {self.name!r} disappeared; {self.while_gone}"
+        if not self.connected and present:
+            with self._lock:
+                self._rt.close_port()
+                self._rt.open_port(names.index(self.name), self._port_name)
+            self.connected = True
+            return f"{self.kind} {self.name!r} is back; reconnected"
+        return None
 
     def _clients(self) -> list:
         return [self._rt]

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from daemon.ports import (describe_ports, find_port, jack_servers_running, list_ports, open_input, open_output,
-                          own_jack_client)
+from daemon.backends import describe_ports, list_ports, open_input, open_output
+from daemon.ports import find_port, jack_servers_running, own_jack_client
 from segue.errors import SegueError
 from daemon.testing import REPO, Listener
 

@@ -39,7 +39,8 @@ def test_stats_say_when_the_backend_does_not_report_its_delay():
 
 
 def test_own_jack_output_reports_one_period_and_the_synths_playback_latency(jack):
-    from daemon.ports import open_output, own_jack_client
+    from daemon.backends import open_output
+    from daemon.ports import own_jack_client
 
     if not own_jack_client("jack", True):
         pytest.fail("segue's own JACK client is not built here (pip install -e . builds daemon/jack_process.c)")

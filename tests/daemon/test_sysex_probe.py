@@ -36,7 +36,7 @@ def probe():
 def test_the_probe_links_to_the_input_it_was_given_and_again_when_asked():
     made = probe()
     assert made.rt.opened == "segue-01:in"
-    made.link("segue-01:in")                     # follow_port made the input port anew: the old link is gone
+    made.link("segue-01:in")                     # check() made the input port anew: the old link is gone
     assert made.rt.opened == "segue-01:in"
 
 
