@@ -291,9 +291,11 @@ class Generator:
     def _keep_pulse(self, answer: Answer) -> None:
         """One grid: the pulse preference steers the answer by the turn policy's pulse, whose beat the answer's start
         is, moved onto the answer's own clock (a step s sounds at answer.start + (s - start_step) / 100 s), so the
-        start is a point of the preference's grid to the microsecond and its first note-on never waits."""
+        start is a point of the preference's grid to the microsecond and its first note-on never waits. Taken once:
+        after a rollback past the start (a player playing along) the context's own pulse has heard newer notes."""
         if answer.pulse is not None and self.ctx.pulse is not None:
             self.ctx.pulse = answer.pulse.moved(answer.start - answer.start_step / codec.STEPS_PER_SECOND)
+        answer.pulse = None
 
     def _rollback(self, cut: Rollback) -> None:
         """Undo what was generated but never sounded; if segue's notes were cut, tell the model so."""
