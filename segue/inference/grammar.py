@@ -6,7 +6,6 @@
                    playing), keeping the model's own shape
   PinnedKey        a soft scale mask on NOTE_ONs for a pinned key ("D minor")
   FollowKey        the same mask for the key the context has been playing, when no key is pinned
-  FollowDensity    TIME_SHIFT draws likelier while the answer plays busier than the player did, less while sparser
   FollowPulse      TIME_SHIFT draws toward the grid of the pulse the context has been playing, when it is sure of
                    one (segue/inference/pulse_preference.py)
   YieldToMemory    with session memory: these preferences step back by the memory's weight (the cap and the
@@ -14,7 +13,7 @@
 
 Each takes a normalised temperature-1 [388] distribution and returns one (written in place: the loop owns the
 array, and this runs once per generated event in the daemon). The dynamics and key shapers only re-weight within
-their event kind, keeping its share, so they never change how busy the music is; the density preference does. Everything they follow is in the
+their event kind, keeping its share, so they never change how busy the music is. Everything they follow is in the
 past of the context (the player's notes and the answer's own).
 `build_shapers(GrammarSettings)` gives the list generate, continuations and the daemon use. None keeps a cursor:
 everything they follow is the sampling loop's LiveContext (segue.inference.live_context), which they read in
@@ -33,7 +32,7 @@ import numpy as np
 from segue.codec import codec, keys
 from segue.inference.grammar_settings import GrammarSettings
 from segue.errors import SegueError
-from segue.inference.live_context import DensityFollower, DynamicsFollower, KeyFollower, LiveContext
+from segue.inference.live_context import DynamicsFollower, KeyFollower, LiveContext
 
 _BINS = np.arange(1, codec.NUM_VELOCITY_BINS + 1, dtype=np.float64)
 _BIN_SQUARES = _BINS ** 2
@@ -228,39 +227,6 @@ class FollowDynamics:
         return probs
 
 
-class FollowDensity:
-    """The answer as busy as the player: when the answer has played more note-ons per second than the player did
-    recently (the context's `density` follower), TIME_SHIFT draws get likelier by the ratio (to the power
-    `strength`), so it waits more; when fewer, less. Why: the network overplays the density control it is given
-    (MODEL.md, "Notes per answer"), and a player hears an answer busier than their own phrase as a different texture.
-
-    The answer's rate starts from the player's (PRIOR_STEPS of it, as if the answer had already played that long at
-    the player's rate), so the first notes of an answer are not judged on one or two onsets. The weight is bounded
-    by MAX_WEIGHT either way: a preference, not a metronome. Unlike the key and dynamics preferences, this one moves
-    mass between event kinds: how busy the music is is what it is about."""
-
-    PRIOR_STEPS = 200          # 2 s at the player's rate
-    MAX_WEIGHT = 3.0
-
-    def __init__(self, strength: float = 1.0, notes: int = 32):
-        self.strength, self.notes = strength, notes
-
-    def attach(self, ctx: LiveContext) -> None:
-        if ctx.density is None:
-            ctx.density = DensityFollower(self.notes)
-
-    def shape(self, probs: np.ndarray, ctx: LiveContext) -> np.ndarray:
-        density = ctx.density
-        target = density.player_rate()
-        if target is None or density.answer_start is None:
-            return probs
-        elapsed = ctx.step - density.answer_start + self.PRIOR_STEPS
-        rate = (density.answer_notes + target * self.PRIOR_STEPS) / elapsed
-        weight = min(max((rate / target) ** self.strength, 1.0 / self.MAX_WEIGHT), self.MAX_WEIGHT)
-        probs[codec.TIME_SHIFTS] *= weight
-        return _renormalised(probs)
-
-
 def _key_weights(key: int, strength: float) -> np.ndarray:
     """[128] NOTE_ON weights of a key mask: 1 in the key's scale (segue.codec.keys), 1 - strength outside it
     (strength in 0..1: GrammarSettings checks it)."""
@@ -349,8 +315,6 @@ def build_shapers(settings: GrammarSettings, key: str | None = None, memory=None
         shapers.append(FollowKey(settings.follow_key_strength, settings.follow_key_notes))
     if settings.follow_dynamics:
         shapers.append(FollowDynamics(settings.dynamics_notes, settings.dynamics_follow_spread))
-    if settings.density_strength > 0:
-        shapers.append(FollowDensity(settings.density_strength))
     if settings.pulse_strength > 0:            # before the hazard: a shift it shortens to the note cap stays short
         from segue.inference.pulse_preference import FollowPulse
         shapers.append(FollowPulse(settings.pulse_strength))

@@ -26,7 +26,6 @@ class GrammarSettings:
     follow_key_strength: float = 0.97     # unpinned: the same mask for the key of the recent notes; 0 = off
     follow_key_notes: int = 128           # ... estimated over this many recent notes
     pulse_strength: float = 0.9           # time shifts drawn toward the tracked pulse's grid when it is sure; 0 = off
-    density_strength: float = 1.0         # time shifts likelier while the answer is busier than the player; 0 = off
 
     RANGES: ClassVar[dict[str, Range]] = {
         "release_start_seconds": Range(None, 60),    # negative = no release hazard
@@ -37,7 +36,6 @@ class GrammarSettings:
         "follow_key_strength": FRACTION,
         "follow_key_notes": COUNT,
         "pulse_strength": FRACTION,
-        "density_strength": Range(0, 4),
     }
 
     def __post_init__(self):
@@ -45,3 +43,4 @@ class GrammarSettings:
         check_strength(self.follow_key_strength)
         if self.note_cap_seconds <= 0:
             raise SegueError(f"the note cap ({self.note_cap_seconds} s) must be > 0")
+

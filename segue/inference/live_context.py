@@ -6,7 +6,7 @@ it (`shape(probs, ctx)`) and keeps no cursor of its own, so a rollback point is 
 context and the learners' (the session memory's) snapshots. docs/design.md describes the shape.
 
 Followers are the context's derived views of the past (recent note lengths, the followed key, the dynamic level,
-how busy the player and the answer are, the player's pulse): each has `observe(ctx, event, ended)`, called after the context has taken the event in
+the player's pulse): each has `observe(ctx, event, ended)`, called after the context has taken the event in
 (`ended` = (pitch, start step, velocity) of the note it ended by the decoder's rules, else None), and `copy()`.
 """
 from __future__ import annotations
@@ -101,48 +101,6 @@ class DynamicsFollower:
         return other
 
 
-class DensityFollower:
-    """How busy the player has been and how busy the answer is: note-ons per second of each.
-
-    The player's rate: the last `notes` of the player's note-ons over the time they span, each gap counted at most
-    MAX_GAP_STEPS (a rest is not part of how busy the playing is). The answer: segue's note-ons since its first event
-    after the player's last one, over the time since then."""
-
-    MAX_GAP_STEPS = 100        # 1 s
-
-    def __init__(self, notes: int = 32):
-        self.onsets: deque[int] = deque(maxlen=notes)   # steps of the player's recent note-ons
-        self.span = 0                                   # their gaps summed, each at most MAX_GAP_STEPS
-        self.answer_start: int | None = None            # the step segue's current answer began at
-        self.answer_notes = 0
-
-    def observe(self, ctx: "LiveContext", event: int, ended) -> None:
-        if ctx.by == PLAYER:
-            self.answer_start = None
-            if event < codec.NOTE_OFF_OFFSET:
-                if len(self.onsets) == self.onsets.maxlen:
-                    self.span -= min(self.onsets[1] - self.onsets[0], self.MAX_GAP_STEPS)
-                if self.onsets:
-                    self.span += min(ctx.step - self.onsets[-1], self.MAX_GAP_STEPS)
-                self.onsets.append(ctx.step)
-            return
-        if self.answer_start is None:   # the answer began where its first event began (before a first time shift)
-            shifted = event - codec.TIME_SHIFT_OFFSET + 1 if codec.TIME_SHIFTS.start <= event < codec.TIME_SHIFTS.stop else 0
-            self.answer_start, self.answer_notes = ctx.step - shifted, 0
-        if event < codec.NOTE_OFF_OFFSET:
-            self.answer_notes += 1
-
-    def player_rate(self) -> float | None:
-        """The player's note-ons per step (None before two of them)."""
-        return (len(self.onsets) - 1) / self.span if self.span > 0 else None
-
-    def copy(self) -> "DensityFollower":
-        other = DensityFollower.__new__(DensityFollower)
-        other.onsets, other.span = self.onsets.copy(), self.span
-        other.answer_start, other.answer_notes = self.answer_start, self.answer_notes
-        return other
-
-
 class LiveContext:
     """The timeline: step, velocity bin, what sounds (for everyone, for segue, for the player), open-note counts,
     and the followers. Written only through the owning SamplingLoop."""
@@ -158,7 +116,6 @@ class LiveContext:
         self.lengths = NoteLengths()
         self.key: KeyFollower | None = None   # attached by the FollowKey preference
         self.dynamics: DynamicsFollower | None = None   # attached by FollowDynamics
-        self.density: DensityFollower | None = None     # attached by FollowDensity
         self.pulse = None                     # the player's tempo and beat phase (issue 26): any follower
 
     # --- reading ----------------------------------------------------------------------------------------------------
@@ -180,7 +137,7 @@ class LiveContext:
         return self.cursor.sounding
 
     def followers(self) -> list:
-        return [f for f in (self.lengths, self.key, self.dynamics, self.density, self.pulse) if f is not None]
+        return [f for f in (self.lengths, self.key, self.dynamics, self.pulse) if f is not None]
 
     # --- writing (through the SamplingLoop) -------------------------------------------------------------------------
     def observe(self, event: int, by: str = PLAYER):
@@ -213,6 +170,5 @@ class LiveContext:
         other.pedal_down, other.lengths = self.pedal_down, self.lengths.copy()
         other.key = None if self.key is None else self.key.copy()
         other.dynamics = None if self.dynamics is None else self.dynamics.copy()
-        other.density = None if self.density is None else self.density.copy()
         other.pulse = None if self.pulse is None else self.pulse.copy()
         return other

@@ -7,9 +7,9 @@ from segue.codec.midi import PITCH_CLASS_NAMES
 from segue.inference import generate as gen
 from segue.inference.engine import Engine
 from segue.inference.grammar_settings import GrammarSettings
-from segue.inference.grammar import (FollowDensity, FollowDynamics, FollowKey, NoteOffMask, PinnedKey, ReleaseHazard,
+from segue.inference.grammar import (FollowDynamics, FollowKey, NoteOffMask, PinnedKey, ReleaseHazard,
                                     YieldToMemory, build_shapers)
-from segue.inference.live_context import SEGUE, KeyFollower
+from segue.inference.live_context import KeyFollower
 from segue.inference.sampling import Sampler, softmax
 from segue.inference.sampling_loop import Length, SamplingLoop
 
@@ -332,37 +332,3 @@ def test_the_whole_grammar_over_a_flat_model_answers_at_once_and_keeps_playing(c
         assert first_on is not None and first_on <= 3          # a VELOCITY event may come first, no time may pass
         assert ons >= 5                                         # a flat model plays ~18 in 10 s; a stall, 0
 
-
-def notes_every(steps: int, count: int, pitch: int = 60) -> list[int]:
-    """`count` short notes, one every `steps` steps (a note-on, a shift, its note-off, the rest of the gap)."""
-    events = []
-    for k in range(count):
-        events += [codec.note_on(pitch + k % 5), codec.time_shift(5), codec.note_off(pitch + k % 5),
-                   codec.time_shift(steps - 5)]
-    return events
-
-
-def time_shift_mass(shaper: Fed) -> float:
-    return float(shaper.shape(uniform())[codec.TIME_SHIFTS].sum())
-
-
-def test_follow_density_makes_an_answer_busier_than_the_player_wait_and_a_sparser_one_hurry():
-    unshaped = float(UNIFORM[codec.TIME_SHIFTS].sum())
-    player = fed(FollowDensity(1.0), notes_every(50, 12))                  # 2 notes a second
-    assert time_shift_mass(player) == pytest.approx(unshaped), "no answer yet: nothing to follow"
-    busy = fed(FollowDensity(1.0), notes_every(50, 12))
-    busy.loop.observe_all(notes_every(12, 30), by=SEGUE)                   # 8 a second for 3.6 s
-    sparse = fed(FollowDensity(1.0), notes_every(50, 12))
-    sparse.loop.observe_all(notes_every(100, 4), by=SEGUE)                # 1 a second
-    assert time_shift_mass(busy) > unshaped * 1.5
-    assert time_shift_mass(sparse) < unshaped * 0.9
-    as_busy = fed(FollowDensity(1.0), notes_every(50, 12))
-    as_busy.loop.observe_all(notes_every(50, 6), by=SEGUE)
-    assert time_shift_mass(as_busy) == pytest.approx(unshaped, rel=0.1)
-
-
-def test_follow_density_counts_the_players_rests_as_at_most_a_second():
-    """A player who plays 2 notes a second in phrases parted by long rests is still a 2-a-second player."""
-    phrases = fed(FollowDensity(1.0), notes_every(50, 8) + [codec.time_shift(100)] * 5 + notes_every(50, 8))
-    steady = fed(FollowDensity(1.0), notes_every(50, 16))
-    assert phrases.ctx.density.player_rate() == pytest.approx(steady.ctx.density.player_rate(), rel=0.1)
