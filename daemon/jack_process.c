@@ -12,13 +12,13 @@
  * An input event the ring has no room for (a flood faster than segue reads) is dropped and counted; the next event
  * that fits is preceded by a gap record saying how many went, so the input can tell a sysex cut short by segue's
  * ring from one a sender never finished. A release (note-off, sustain pedal up, all notes/sound off) is never the
- * event dropped: a lost note-off is a key segue hears held (and a note its thru holds) for good. Only the reader of
- * a single-producer single-consumer ring frees room, so the cycle cannot drop the oldest; instead the last
- * RELEASE_RESERVE bytes of room take releases only, and a release that finds even those full is held aside, the
- * latest per key, pedal and channel, and written first when room comes back (what came meanwhile is dropped, so
- * nothing overtakes it). The reader, which owns the ring's tail, drops the oldest: past BACKLOG_AT_MOST bytes
- * waiting, sj_read skips what is not a release (a flood's backlog goes in microseconds, the player's notes after
- * the flood get in), and segue's inbox then drops the oldest of what got through (daemon/inbox.py).
+ * event dropped: a lost note-off is a key segue hears held (and a note its thru holds) for good. The ring keeps at
+ * most BACKLOG_AT_MOST bytes waiting (a flood's backlog stays short, so the player's notes after the flood get in
+ * at once), the last RELEASE_RESERVE bytes of that for releases only; a release past it is held aside, the latest
+ * per key, pedal and channel (a flood of releases costs segue one message per key), and written first when room
+ * comes back, while what came meanwhile is dropped so nothing overtakes it. Only the reader of a single-producer
+ * single-consumer ring frees room, so the cycle drops the newest; segue's inbox then drops the oldest
+ * (daemon/inbox.py).
  * JACK's shutdown notification sets a flag: the server left segue's client (it stopped, or dropped the client),
  * whatever the files in /dev/shm say.
  */
@@ -49,9 +49,9 @@ typedef struct {                  /* the libjack calls the cycle makes, filled i
 enum { IN_BYTES = 1 << 18, OUT_BYTES = 1 << 16, HEADER = 8 };   /* a record: frame, size (uint32 each), bytes */
 /* Room only releases may take: about 1,500 of them (11 bytes each), more than 16 channels of keys can owe. */
 enum { RELEASE_RESERVE = 1 << 14 };
-/* Waiting input past this (about 6,000 notes, half a second of a dense flood) is a backlog the reader skips, all
- * but the releases: the inbox behind it holds a second of a flood already. */
-enum { BACKLOG_AT_MOST = 1 << 16 };
+/* Input waiting in the ring at most (about 12,000 notes, what segue's input thread reads in a second or so): the
+ * inbox behind it holds a second of a flood already. An event larger than that gets in only into an empty ring. */
+enum { BACKLOG_AT_MOST = 1 << 17 };
 enum { CHANNELS = 16, KEYS = 128, SUSTAIN = 64, PEDAL_DOWN = 64, ALL_SOUND_OFF = 120, ALL_NOTES_OFF = 123 };
 /* A message stamped further ahead than this is taken for a clock that jumped, and played at once (1.4 s at 48 kHz;
  * the scheduler hands messages over about a millisecond ahead). */
@@ -172,30 +172,33 @@ static void count_drop(segue_jack *s) {
     atomic_fetch_add_explicit(&s->in_dropped, 1, memory_order_relaxed);
 }
 
-/* One record, after the gap record owed since the last drop, if both fit with `keep_free` bytes to spare. */
-static int put_input(segue_jack *s, uint32_t frame, const unsigned char *data, uint32_t size, size_t keep_free) {
-    size_t need = HEADER + (size_t)size + (s->gap != 0 ? HEADER : 0) + keep_free;
-    if (ring_room(&s->in) < need) return 0;
+/* One record, after the gap record owed since the last drop, if both fit under `cap` bytes waiting (or the ring is
+ * empty and they fit at all). */
+static int put_input(segue_jack *s, uint32_t frame, const unsigned char *data, uint32_t size, size_t cap) {
+    size_t need = HEADER + (size_t)size + (s->gap != 0 ? HEADER : 0);
+    size_t waiting = s->in.capacity - ring_room(&s->in);
+    if (waiting + need > cap && (waiting != 0 || need > s->in.capacity)) return 0;
     if (s->gap != 0) ring_put(&s->in, s->gap, NULL, 0);
     s->gap = 0;
     return ring_put(&s->in, frame, data, size);
 }
 
-static void hold_release(segue_jack *s, const unsigned char *data, int kind) {
+/* Keep a release in `h`, the latest per key, pedal and channel; 1 when it superseded one kept before (a drop). */
+static int hold_release(held_releases *h, const unsigned char *data, int kind) {
     unsigned channel = data[0] & 0x0F;
-    held_releases *h = &s->held;
     if (kind == 3 || kind == 4) {
         uint8_t bit = kind == 3 ? 1 : 2;
+        int again = (h->all_off[channel] & bit) != 0;       /* the same again: one is enough */
         if (h->all_off[channel] == 0) h->count++;
-        else if (h->all_off[channel] & bit) count_drop(s);  /* the same again: one is enough */
         h->all_off[channel] |= bit;
-        return;
+        return again;
     }
     uint8_t *slot = kind == 1 ? &h->note_off[channel][data[1]] : &h->pedal_up[channel];
-    if (*slot == 0) h->count++;
-    else count_drop(s);                                     /* the older release of that key is superseded */
+    int again = *slot != 0;
+    if (!again) h->count++;
     /* kept as its value + 1; a note-on of velocity 0 comes back as a note-off of velocity 0 */
     *slot = (uint8_t)((kind == 1 && (data[0] & 0xF0) == 0x90 ? 0 : data[2]) + 1);
+    return again;
 }
 
 /* Releases held aside go first, at the cycle's start, as room allows; 1 when none is left. */
@@ -205,13 +208,13 @@ static int put_held(segue_jack *s, frames_t start) {
         for (int bit = 0; bit < 2; bit++) {
             if (!(h->all_off[ch] & (1 << bit))) continue;
             unsigned char m[3] = {(unsigned char)(0xB0 | ch), bit == 0 ? ALL_SOUND_OFF : ALL_NOTES_OFF, 0};
-            if (!put_input(s, start, m, 3, 0)) return 0;
+            if (!put_input(s, start, m, 3, BACKLOG_AT_MOST)) return 0;
             h->all_off[ch] &= (uint8_t)~(1 << bit);
             if (h->all_off[ch] == 0) h->count--;
         }
         if (h->pedal_up[ch] != 0) {
             unsigned char m[3] = {(unsigned char)(0xB0 | ch), SUSTAIN, (unsigned char)(h->pedal_up[ch] - 1)};
-            if (!put_input(s, start, m, 3, 0)) return 0;
+            if (!put_input(s, start, m, 3, BACKLOG_AT_MOST)) return 0;
             h->pedal_up[ch] = 0;
             h->count--;
         }
@@ -219,7 +222,7 @@ static int put_held(segue_jack *s, frames_t start) {
             if (h->note_off[ch][key] == 0) continue;
             unsigned char m[3] = {(unsigned char)(0x80 | ch), (unsigned char)key,
                                   (unsigned char)(h->note_off[ch][key] - 1)};
-            if (!put_input(s, start, m, 3, 0)) return 0;
+            if (!put_input(s, start, m, 3, BACKLOG_AT_MOST)) return 0;
             h->note_off[ch][key] = 0;
             h->count--;
         }
@@ -237,10 +240,10 @@ static void read_input(segue_jack *s, void *port, frames_t nframes, frames_t sta
         int kind = release_kind(event.buffer, event.size);
         /* While releases wait, nothing is written: what came after them must not overtake them. */
         if (nothing_held && put_input(s, start + event.time, event.buffer, (uint32_t)event.size,
-                                      kind != 0 ? 0 : RELEASE_RESERVE))
+                                      kind != 0 ? BACKLOG_AT_MOST : BACKLOG_AT_MOST - RELEASE_RESERVE))
             continue;
         if (kind != 0) {
-            hold_release(s, event.buffer, kind);
+            if (hold_release(&s->held, event.buffer, kind)) count_drop(s);
             nothing_held = 0;
         } else {
             count_drop(s);
@@ -278,36 +281,10 @@ int sj_process(frames_t nframes, void *arg) {
     return 0;
 }
 
-static size_t ring_backlog(ring *r) {
-    return atomic_load_explicit(&r->head, memory_order_acquire) - atomic_load_explicit(&r->tail, memory_order_relaxed);
-}
-
-/* The reader's side of dropping the oldest: while more than BACKLOG_AT_MOST bytes wait, skip records that are not
- * releases (nor gap records); returns how many. */
-static uint32_t skip_backlog(segue_jack *s) {
-    uint32_t skipped = 0, frame, size;
-    while (ring_backlog(&s->in) > BACKLOG_AT_MOST && ring_peek(&s->in, &frame, &size) && size != 0) {
-        unsigned char head[3];
-        uint32_t n = size < 3 ? size : 3;
-        ring_copy_out(&s->in, atomic_load_explicit(&s->in.tail, memory_order_relaxed) + HEADER, head, n);
-        if (release_kind(head, size)) break;
-        ring_take(&s->in, NULL, size);
-        skipped++;
-    }
-    if (skipped != 0) atomic_fetch_add_explicit(&s->in_dropped, skipped, memory_order_relaxed);
-    return skipped;
-}
-
 /* segue's input thread: the next event's bytes into `to` (its size returned, its absolute frame in *frame);
  * 0: none; -1: larger than `capacity` (it is skipped, *frame and the size in *size say what was lost);
- * -2: events were dropped here (the ring was full, or its backlog skipped): *frame says how many. */
+ * -2: the ring overflowed here, *frame events were dropped before the next one. */
 int32_t sj_read(segue_jack *s, unsigned char *to, uint32_t capacity, uint32_t *frame, uint32_t *size) {
-    uint32_t skipped = skip_backlog(s);
-    if (skipped != 0) {
-        *frame = skipped;
-        *size = 0;
-        return -2;
-    }
     if (!ring_peek(&s->in, frame, size)) return 0;
     if (*size == 0) {
         ring_take(&s->in, NULL, 0);
