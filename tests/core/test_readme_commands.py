@@ -9,6 +9,7 @@ not the models.
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -18,8 +19,10 @@ import subprocess
 import time
 from pathlib import Path
 
+import mido
 import pytest
 
+from segue.inference.engine import default_model_path
 from tests.core.midi_builder import note, write
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -316,23 +319,59 @@ def test_the_real_performances_build_as_written(shell):
 
 
 def test_teaching_it_your_playing_runs_as_written(shell, jack):
+    """The whole path a player takes to teach segue their playing, with what each step must have done."""
     pytest.importorskip("torch", reason="training needs segue[train]")
-    from daemon.testing import Player
+    from daemon.testing import Listener, Player
 
+    phrase = (60, 64, 67, 72, 67, 64)
     keyboard = Player("Digital Piano")
+    listener = Listener("teach-ears")
     try:
         for take in range(2):                                          # two sessions: the latest is held out
             served = shell.serve("segue serve --record sessions/")
             jack.connect("Digital Piano:out", "segue:in")
-            for phrase in range(3):
-                keyboard.phrase((60 + phrase, 64, 67, 72, 67, 64), hold=0.15, gap=0.05)
+            for transposed in range(3):
+                keyboard.phrase(tuple(pitch + transposed for pitch in phrase), hold=0.15, gap=0.05)
                 time.sleep(1.5)
             served.stop()
             time.sleep(1.1)                                            # session files are named to the second
+        takes = sorted((shell.folder / "sessions").glob("segue-*.mid"))
+        played = 3 * len(phrase)
+        assert len(takes) == 2 and [note_ons(take, "player") for take in takes] == [played, played]
+        assert all(note_ons(take, "segue") for take in takes), "segue answered, on a track of its own"
+        assert "session" in shell.run("segue info sessions/segue-*.mid").stdout
+        built = shell.run("segue data build sessions/ -o data/me").stdout
+        assert "2 files encoded" in built and "train 1 pieces" in built and "eval 1 pieces" in built, built
+        pieces = json.loads((shell.folder / "data" / "me" / "index.json").read_text())["pieces"]
+        assert {p["id"]: p["split"] for p in pieces} == {f"session:{takes[0].stem}": "train",
+                                                         f"session:{takes[1].stem}": "eval"}
+        assert [p["note_count"] for p in pieces] == [played, played]   # the player's notes, none of segue's
+        trained = shell.run(TEACH_TRAIN)
+        assert "init from the shipped model" in trained.stdout and "run ended at step 3" in trained.stdout
+        shell.run("segue export runs/me/best.pt -o models/me.onnx")
+        # the shipped model's shape, not config.yaml's model section: the weights started from the shipped model
+        assert model_config(shell.folder / "models" / "me.onnx") == model_config(default_model_path())
+        served = shell.serve("segue serve --model models/me.onnx")
+        jack.connect("Digital Piano:out", "segue:in")
+        jack.connect("segue:out", "teach-ears:in")
+        keyboard.phrase(phrase, hold=0.15, gap=0.05)
+        deadline = time.monotonic() + 20
+        while not listener.note_ons() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert listener.note_ons(), served.output()
+        assert "model me.onnx" in served.stop()
     finally:
+        listener.close()
         keyboard.close()
-    assert "session" in shell.run("segue info sessions/segue-*.mid").stdout
-    shell.run("segue data build sessions/ -o data/me")
-    shell.run(TEACH_TRAIN)
-    shell.run("segue export runs/me/best.pt -o models/me.onnx")
-    shell.serve("segue serve --model models/me.onnx").stop()
+
+
+def note_ons(path: Path, track: str) -> int:
+    named = next(t for t in mido.MidiFile(path).tracks if t.name == track)
+    return sum(1 for m in named if m.type == "note_on" and m.velocity > 0)
+
+
+def model_config(graph: Path) -> dict:
+    import onnxruntime as ort
+
+    meta = ort.InferenceSession(str(graph), providers=["CPUExecutionProvider"]).get_modelmeta()
+    return json.loads(meta.custom_metadata_map["segue.meta"])["model_config"]
