@@ -38,6 +38,7 @@ GAP = -2                         # sj_read: the ring overflowed here
 # A port leaves the cycle before it is unregistered: the C side stops touching it at the next cycle, so two cycles
 # later nothing can; a server that stopped cycling is given this long.
 UNREGISTER_WAIT_S = 0.5
+ZERO_REFRESH_S = 0.5        # how often seconds_at takes the JACK clock's offset to perf_counter again
 
 
 class _Calls(ctypes.Structure):
@@ -150,6 +151,7 @@ class JackClient:
     """One JACK client and its cycle; ports are registered on it by the JackMidiIn/JackMidiOut that share it."""
 
     def __init__(self, name: str):
+        self._zero, self._zero_taken = 0.0, float("-inf")   # JACK time - perf_counter, in us; when taken
         self._lib, self._cycle_lib = libjack(), _process_library()
         status = ctypes.c_int(0)
         self._client = self._lib.jack_client_open(name.encode(), JACK_NO_START_SERVER, ctypes.byref(status))
@@ -221,8 +223,14 @@ class JackClient:
 
     def seconds_at(self, frame: int) -> float:
         """The perf_counter time of an absolute frame (JACK's clock has another zero than perf_counter's)."""
-        zero = self._lib.jack_get_time() - time.perf_counter() * 1e6
-        return (self._lib.jack_frames_to_time(self._client, frame) - zero) / 1e6
+        # The offset between the two clocks is taken again only every ZERO_REFRESH_S: asking libjack for it with every
+        # message slowed the input thread enough that after a 30 s flood of 20,000 messages a second it never caught
+        # up, and segue answered nothing for over a minute (bench/flood.py); both clocks are monotonic, so the offset
+        # holds between refreshes.
+        now = time.perf_counter()
+        if now - self._zero_taken > ZERO_REFRESH_S:
+            self._zero, self._zero_taken = self._lib.jack_get_time() - now * 1e6, now
+        return (self._lib.jack_frames_to_time(self._client, frame) - self._zero) / 1e6
 
     def delays_after_due_s(self) -> tuple[float, float]:
         """When a message sent on our output is heard, after its due time: (one period, where the cycle places it

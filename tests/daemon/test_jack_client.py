@@ -104,3 +104,20 @@ def test_both_ports_are_on_one_client_and_messages_land_where_in_the_cycle_they_
         assert len(set(dump.frames())) > 1, dump.frames()
     finally:
         dump.close()
+
+
+def test_seconds_at_asks_libjack_for_the_clocks_offset_once_per_refresh_not_per_message():
+    """A flood's backlog is read message by message: a libjack call more per message kept the input thread from
+    ever catching up after a 30 s flood of 20,000 messages a second (bench/flood.py: no answer for a minute)."""
+    from types import SimpleNamespace
+
+    from daemon.jack_client import JackClient
+
+    calls = []
+    client = JackClient.__new__(JackClient)
+    client._zero, client._zero_taken, client._client = 0.0, float("-inf"), None
+    client._lib = SimpleNamespace(jack_get_time=lambda: calls.append("time") or 5_000_000,
+                                  jack_frames_to_time=lambda _client, frame: 5_000_000 + frame * 1000 // 48)
+    stamps = [client.seconds_at(frame) for frame in range(0, 48_000, 48)]
+    assert calls.count("time") == 1
+    assert stamps[1] - stamps[0] == pytest.approx(0.001, abs=1e-6)
