@@ -23,7 +23,7 @@ class DaemonConfig:
     thru: bool = False
     ignore_echo: bool = True
     own_jack_client: bool = True          # JACK: both ports on one client of segue's own (daemon/jack_client.py)
-    sysex_probe: bool = True              # python-rtmidi's JACK clients: a probe ends an unfinished sysex (daemon/backends/sysex_probe.py)
+    sysex_probe: bool = True              # rtmidi JACK clients: a probe ends an unfinished sysex (backends/sysex_probe.py)
     echo_window_ms: float = 1500.0
     # model and sampling
     model: str = ""
