@@ -8,6 +8,7 @@ when segue got round to it.
 """
 from __future__ import annotations
 
+import collections
 import contextlib
 import ctypes
 import os
@@ -181,14 +182,27 @@ class ArrivalClock:
     """Arrival times on perf_counter from the backend's spacings (seconds since the previous message).
 
     Summed spacings place every message exactly relative to the first; the offset to perf_counter is bounded by
-    each poll (a message cannot have arrived after we picked it up), so the tightest bound seen so far is used.
-    Stamps never run backwards and never lie in the future."""
+    each poll (a message cannot have arrived after we picked it up), so the tightest bound among the last
+    WINDOW messages is used. Not the tightest ever: a message python-rtmidi drops (its queue is full in a flood)
+    takes its spacing with it, and every later sum falls behind by that much; a bound from before the drop would keep
+    the stamps early for good (measured: a 30 s flood left them 1 s early, and the answer to the next phrase was
+    due before it was asked for). A queue that dropped was full, so at least its size of messages follow the drop:
+    WINDOW is well below it. Stamps never run backwards and never lie in the future."""
+
+    WINDOW = INPUT_QUEUE // 8
 
     def __init__(self) -> None:
         self._since_first: float | None = None
-        self._offset = float("inf")
+        self._count = 0
+        self._bounds: collections.deque[tuple[int, float]] = collections.deque()   # (message, bound), rising bounds
 
     def stamp(self, delta: float, polled_at: float) -> float:
         self._since_first = 0.0 if self._since_first is None else self._since_first + delta
-        self._offset = min(self._offset, polled_at - self._since_first)
-        return self._since_first + self._offset
+        bound = polled_at - self._since_first
+        while self._bounds and self._bounds[-1][1] >= bound:
+            self._bounds.pop()               # a looser bound than this one never becomes the tightest again
+        self._bounds.append((self._count, bound))
+        if self._bounds[0][0] <= self._count - self.WINDOW:
+            self._bounds.popleft()
+        self._count += 1
+        return self._since_first + self._bounds[0][1]
