@@ -315,6 +315,9 @@ class Session:
     def _open_turn(self, trigger: float, deadline: float | None) -> None:
         now = self.wall_clock.now()
         start, waits_for = self.policy.answer_start(trigger, now, self.clock)
+        # Never before it is opened: a silence heard late (the loop behind a flood's backlog, or stamps from before it)
+        # would have its due times in the past, and the scheduler would hand the whole answer over at once, late.
+        start = max(start, now)
         answer_id = self.next_answer
         self.next_answer += 1
         self.turn = Turn(answer_id, start, deadline=deadline, started=deadline is None)

@@ -333,6 +333,16 @@ def test_the_answer_is_prepared_before_the_silence_deadline_and_starts_at_it():
     assert (0xB0, 20, 127) in s.out.messages()                      # the state CC says segue answers
 
 
+
+def test_a_silence_heard_late_is_answered_from_now_not_from_its_past_deadline():
+    s = Stepped()
+    heard = s.clock.now()
+    for pitch in (60, 62):                                  # stamped 2 s before the loop hears them (a backlog)
+        s.port_in.play((0x90, pitch, 90), heard - 2.0)
+        s.port_in.play((0x80, pitch, 0), heard - 1.98)
+    s.pump()
+    assert [o.start for o in s.opened()] == [heard]         # its deadline passed 1.88 s ago
+
 def test_an_answer_that_ran_its_length_ends_once_its_last_message_is_due():
     s = Stepped(state_cc=20)
     deadline = s.phrase() + 0.1
