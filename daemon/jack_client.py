@@ -39,6 +39,7 @@ GAP = -2                         # sj_read: the ring overflowed here
 # later nothing can; a server that stopped cycling is given this long.
 UNREGISTER_WAIT_S = 0.5
 ZERO_REFRESH_S = 0.5        # how often seconds_at takes the JACK clock's offset to perf_counter again
+CLIENT_CLOSE_WAIT_S = 2.0   # the longest segue waits for libjack to close a client (see close_client)
 
 
 class _Calls(ctypes.Structure):
@@ -98,6 +99,28 @@ def quiet(lib) -> None:
     """Stop the libjack `lib` printing its error and info messages."""
     lib.jack_set_error_function(ignore_message())
     lib.jack_set_info_function(ignore_message())
+
+
+def close_client(lib, client, what: str) -> bool:
+    """jack_client_close(client) in the libjack `lib`, given CLIENT_CLOSE_WAIT_S; after that the client is left
+    behind (the server drops it when segue's process ends) and False returned.
+
+    Why a bound: libjack's close cancels the client's notification thread, and a thread cancelled while it handles
+    another client's arrival or departure never gives back the library's process-wide synchro lock, which the close
+    then waits on for ever. Seen at the end of a session during a flood, 2 Ctrl-Cs in 12 (gdb: jack_client_close in
+    JackPosixMutex::Lock, the notification thread gone): segue's own client leaving is such a departure for the
+    connections' client closing just after it."""
+    closed = threading.Event()
+
+    def close() -> None:
+        lib.jack_client_close(client)
+        closed.set()
+
+    threading.Thread(target=close, name=f"segue-close-{what}", daemon=True).start()
+    if closed.wait(CLIENT_CLOSE_WAIT_S):
+        return True
+    log.debug("JACK: closing the %s client did not return within %.0f s; left behind", what, CLIENT_CLOSE_WAIT_S)
+    return False
 
 
 @functools.cache
@@ -248,8 +271,10 @@ class JackClient:
         self.unregister(kind)
         self.users.discard(kind)
         if not self.users:
-            self._lib.jack_client_close(self._client)      # deactivates: the cycle never runs again
-            self._cycle_lib.sj_free(self.cycle)
+            # a close that returned deactivated the client (its cycle never runs again); one left behind may still
+            # run it, so its cycle's memory is kept
+            if close_client(self._lib, self._client, "MIDI ports'"):
+                self._cycle_lib.sj_free(self.cycle)
             if _shared.get(self._asked) is self:
                 _shared.pop(self._asked)
 

@@ -16,8 +16,8 @@ import logging
 import re
 import time
 
-from daemon.jack_client import (JACK_NO_START_SERVER, JACK_PORT_IS_INPUT, JACK_PORT_IS_OUTPUT, MIDI_TYPE, libjack,
-                                 port_names)
+from daemon.jack_client import (JACK_NO_START_SERVER, JACK_PORT_IS_INPUT, JACK_PORT_IS_OUTPUT, MIDI_TYPE,
+                                 close_client, libjack, port_names)
 from daemon.ports import probe_port_pattern
 
 log = logging.getLogger("segue.daemon")
@@ -87,7 +87,7 @@ class JackConnections:
     def close(self) -> None:
         """At the end of the session, on a server that is still there."""
         if self._client is not None:
-            self._lib.jack_client_close(self._client)
+            close_client(self._lib, self._client, "connections'")
             self._client = None
 
     def _candidates(self) -> dict[str, set[str]]:

@@ -113,11 +113,15 @@ def _serve(cfg, *, grammar, learn: bool, stats: bool, verbose: bool, turn_log: s
                   if backend == "jack" else None)
     port_in, output = _open_ports(cfg, backend, own_jack, lambda data, stamp: inbox.put_message(stamp, data),
                                   supervisor)
+    session = None
     with contextlib.ExitStack() as ending:           # after the ports: the stop watch, the turn log, the supervisor
+        # The watch first, so that it is closed last: its grace (stop_signals.GRACE_S) covers the whole shutdown,
+        # the JACK clients' closing included. It hears nothing before the session runs: the signals are blocked
+        # until then.
+        ending.callback(_install_handlers(lambda: session).close)
         if supervisor is not None:
             ending.callback(supervisor.close)
         with output:                                 # closed after the session: its last note-offs go out through it
-            session = None
             try:
                 with port_in:                        # closed first: from then on no input reaches the session
                     asked = cfg.realtime_priority
@@ -135,7 +139,6 @@ def _serve(cfg, *, grammar, learn: bool, stats: bool, verbose: bool, turn_log: s
                     # this thread runs the session loop (session.run below)
                     threads = lift_threads(cfg.realtime_priority, light=[threading.get_native_id(), port_in.thread_id],
                                            heavy=[session.generator.thread_id])
-                    ending.callback(_install_handlers(session).close)
                     signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
                     if learn:
                         _learn(session, cfg)
@@ -192,17 +195,24 @@ def _realtime_line(asked: int, granted: int, realtime: bool) -> str:
     return f"SCHED_FIFO {granted}{capped}"
 
 
-def _install_handlers(session):
-    """Stop signals and exceptions in any thread end the session through Session.close(); returns the StopWatch."""
+def _install_handlers(current_session):
+    """Stop signals and exceptions in any thread end the session (`current_session()`, None until it exists) through
+    Session.close(); returns the StopWatch."""
     from daemon import stop_signals
 
-    watch = stop_signals.install(session.request_stop)
+    def stop(reason: str) -> None:
+        session = current_session()
+        if session is not None:
+            session.request_stop(reason)
 
+    watch = stop_signals.install(stop)
     previous = threading.excepthook
 
     def on_thread_exception(args):
-        session.scheduler.panic()            # silence first, report second
-        session.request_stop("exception")
+        session = current_session()
+        if session is not None:
+            session.scheduler.panic()        # silence first, report second
+        stop("exception")
         previous(args)
 
     threading.excepthook = on_thread_exception

@@ -121,3 +121,25 @@ def test_seconds_at_asks_libjack_for_the_clocks_offset_once_per_refresh_not_per_
     stamps = [client.seconds_at(frame) for frame in range(0, 48_000, 48)]
     assert calls.count("time") == 1
     assert stamps[1] - stamps[0] == pytest.approx(0.001, abs=1e-6)
+
+
+class StuckLibjack:
+    """A libjack whose jack_client_close waits for ever (its synchro lock kept by a cancelled notification thread)."""
+
+    def __init__(self):
+        self.release = threading.Event()
+
+    def jack_client_close(self, client):
+        self.release.wait()
+
+
+def test_a_client_close_that_never_returns_is_left_behind_within_its_bound(monkeypatch):
+    monkeypatch.setattr(jack_client, "CLIENT_CLOSE_WAIT_S", 0.2)
+    stuck = StuckLibjack()
+    started = time.monotonic()
+    try:
+        assert jack_client.close_client(stuck, object(), "test") is False
+        assert time.monotonic() - started < 5
+    finally:
+        stuck.release.set()
+    assert jack_client.close_client(stuck, object(), "test") is True    # released: an ordinary close returns
