@@ -50,7 +50,8 @@ class Inbox:
         self._kept: dict[tuple, tuple] = {}                # releases of dropped messages, oldest first
         self._cond = threading.Condition(threading.Lock())
         self.dropped = 0
-        self.last_drop: float | None = None                # perf_counter time of the latest flood drop
+        self.last_drop: float | None = None                # perf_counter time of the latest flood drop (anywhere)
+        self._backend_dropped = 0                          # what the input's backend said it dropped, so far
         self.last_put = float("-inf")                      # ... of the latest message queued
         self.check = InputCheck()
 
@@ -91,6 +92,15 @@ class Inbox:
         if key is not None:
             self._kept.pop(key, None)                      # the latest release of that key, after the older ones
             self._kept[key] = (stamp, data)
+
+    def backend_dropped(self, total: int | None, now: float) -> None:
+        """The input's backend has dropped `total` messages so far before they reached the inbox (python-rtmidi's
+        queue, segue's own client's C ring; None: it cannot say). New drops are lost input like the inbox's own."""
+        if total is None:
+            return
+        if total > self._backend_dropped:
+            self.last_drop = now
+        self._backend_dropped = total                      # a client joined anew counts from 0
 
     def waiting(self) -> bool:
         """Whether any of the player's messages wait (a backlog is input still to hear, not silence)."""

@@ -116,6 +116,8 @@ class Session:
         self.turn: Turn | None = None
         self.next_answer = 1
         self.unheard = PlayerBacklog()          # the player's notes not yet handed to the generator
+        # how many messages the input's backend dropped so far (a fake port without a backend cannot say)
+        self.backend_dropped = getattr(port_in, "dropped", lambda: None)
         self.timers = Timers(cfg.stale_key_seconds)
         self.last_flush = 0.0
         self.stopping = False
@@ -325,7 +327,7 @@ class Session:
                   " (prepared for the silence deadline)" if deadline is not None else "",
                   f" (on the {waits_for}'s beat)" if waits_for != "now" else "")
         self.generator.send(SetControls(self.controls.vector()))
-        self.generator.send(OpenAnswer(answer_id, start, self.end_step(start, now), now, self.policy.pulse.copy()))
+        self.generator.send(OpenAnswer(answer_id, start, self.end_step(start, now), now, self.policy.answer_pulse(now)))
         if self.turn.started:
             self._turn_started()
 
@@ -389,6 +391,7 @@ class Session:
         if turn is not None and turn.end_due is not None and now >= turn.end_due + END_LAG_S:
             if self.scheduler.pending(turn.answer_id) == 0:
                 self._end_turn(now, "length", silence=False)
+        self.queue.backend_dropped(self.backend_dropped(), now)
         stale_at = self._stale_at()
         if stale_at is not None and now >= stale_at:
             self._release_all(now, f"no input for {now - self.timers.last_input:.1f} s (a note-off lost on the way?)")

@@ -5,7 +5,8 @@ one backend client: opened virtually or on a named port, followed, joined again 
 - own_jack: segue's own JACK client (daemon/jack_client.py): both ports on one client whose process cycle is C; input
   stamped with JACK's frame time, output placed to the frame.
 - rtmidi: python-rtmidi (ALSA, CoreMIDI, WinMM, and JACK where segue's own client was not built); input stamped from
-  the spacings python-rtmidi gives (ArrivalClock), and under JACK the sysex probe (sysex_probe.py).
+  the spacings python-rtmidi gives (ArrivalClock), and under JACK the sysex probe (sysex_probe.py); the line RtMidi
+  prints for every message its full queue drops is counted and kept out of the terminal (stderr_tap.py).
 
 This package chooses one (`open_input`, `open_output`: segue's own JACK client where it runs, else python-rtmidi)
 and lists ports with python-rtmidi's clients. What a backend's client offers the port on it: `Client` below.

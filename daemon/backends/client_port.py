@@ -113,3 +113,8 @@ class ClientOutput(ClientPort):
 
 class ClientInput(ClientPort):
     kind, while_gone = "input", "waiting for it to come back"
+
+    def dropped(self) -> int | None:
+        """How many messages the backend dropped before segue read them (a flood), so far; None where it cannot say.
+        The session takes new drops as lost input, as its inbox's own: a note-off among them leaves a key down."""
+        return None

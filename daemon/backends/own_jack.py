@@ -64,6 +64,11 @@ class Input(_OwnJackPort, ClientInput, BaseInput):
         data, frame = got
         return data, min(self._rt.seconds_at(frame), time.perf_counter())
 
+    def dropped(self) -> int | None:
+        """What the C cycle's full ring dropped, on this client (a client joined anew counts from 0)."""
+        with self._lock:
+            return None if self.lost else self._rt._client.input_dropped()
+
     def _close(self) -> None:
         summary = self._rt.dropped_summary()
         if summary:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import ctypes
+import logging
 import os
 import sys
 import time
@@ -20,12 +21,21 @@ import rtmidi
 from segue.errors import SegueError
 
 from daemon.backends.client_port import ClientInput, ClientOutput
+from daemon.backends.stderr_tap import StderrTap
 from daemon.backends.sysex_probe import DEAF_AT_MOST_S, Probe
 from daemon.port_base import BaseInput, BaseOutput
 from daemon.ports import BACKENDS, find_port, no_midi_system_line, probe_client
 
 NO_VIRTUAL_PORTS = {"winmm"}     # Windows MultiMedia has no virtual ports; loopMIDI provides them
 INPUT_QUEUE = 8192               # messages the backend holds for the input thread: 4 s of a 2,000 msg/s flood
+
+log = logging.getLogger("segue.daemon")
+
+# RtMidi prints a line of its own for every message its full input queue drops (JACK's and ALSA's inputs alike):
+# counted, and said once in segue's words instead.
+QUEUE_FULL = StderrTap(b"message queue limit reached",
+                       "input: python-rtmidi's input queue is full (a flood faster than segue reads); it drops the "
+                       "newest messages. Said once; counted.")
 
 
 def client(kind: str, backend: str, client_name: str):
@@ -115,7 +125,22 @@ class Input(_RtMidiPort, ClientInput, BaseInput):
         self._probing = probe and backend == "jack"
         if self._probing:
             self.deaf_after_unfinished_sysex_s = DEAF_AT_MOST_S
-        super()._open(backend, client_name, port_name, connect_to)
+        QUEUE_FULL.start()
+        try:
+            super()._open(backend, client_name, port_name, connect_to)
+        except BaseException:
+            QUEUE_FULL.stop()
+            raise
+
+    def dropped(self) -> int:
+        return QUEUE_FULL.count
+
+    def _close(self) -> None:
+        super()._close()
+        QUEUE_FULL.stop()                    # after the client: what it printed last is counted
+        if QUEUE_FULL.count:
+            log.warning("input: %s%d MIDI messages dropped in all by python-rtmidi's full input queue",
+                        "at least " if QUEUE_FULL.lost_some() else "", QUEUE_FULL.count)
 
     def join(self, must_find: bool = False) -> None:
         with self._lock:

@@ -14,7 +14,7 @@ from segue.codec.midi import ALL_NOTES_OFF_CC, CONTROL_CHANGE, is_note_off, is_n
 from daemon.generator import Answer, AnswerDone, OpenAnswer, PlayerNotes, Rollback
 from daemon.scheduler import Scheduled, Sent
 from daemon.session import Session
-from daemon.session_timers import SETTLE_S
+from daemon.session_timers import LOST_INPUT_STALE_S, SETTLE_S
 from daemon.settings import DaemonConfig
 from tests.daemon.fakes import FakeInput, FakeOutput, ScriptedEngine, wait_for
 
@@ -262,12 +262,12 @@ class Stepped:
     """A session whose threads never start: the test plays, moves the clock and pumps the loop; it reads what the
     session told the generator from its command queue and posts what the scheduler would report."""
 
-    def __init__(self, **cfg):
+    def __init__(self, port_in: FakeInput | None = None, **cfg):
         # on_beat off: an answer starts at its trigger, not on a beat the pulse tracker may or may not trust
         self.cfg = dataclasses.replace(DaemonConfig(), **{"silence_ms": 100.0, "on_beat": "off", **cfg})
         self.clock = FakeClock()
         self.out = FakeOutput()
-        self.port_in = FakeInput()
+        self.port_in = port_in or FakeInput()
         self.session = Session(self.cfg, ScriptedEngine(), self.out, self.port_in, origin=self.clock.now(),
                                wall_clock=self.clock)
         self.commands: list = []
@@ -418,6 +418,28 @@ def test_a_key_whose_note_off_was_lost_stops_blocking_the_answer_after_the_stale
     heard = [e.pitch for c in s.commands if isinstance(c, PlayerNotes) for e in c.edges if e.is_end]
     assert 50 in heard                                               # the model hears it released too
 
+
+class DroppingInput(FakeInput):
+    """An input whose backend drops messages before segue reads them (python-rtmidi's full queue, the C ring)."""
+
+    count = 0
+
+    def dropped(self) -> int:
+        return self.count
+
+
+def test_a_key_left_down_when_the_backend_dropped_input_counts_as_released_soon():
+    port_in = DroppingInput()
+    s = Stepped(port_in, stale_key_seconds=60.0)
+    s.play(0x90, 50, 90)
+    port_in.count = 300                                              # its note-off was among them
+    last_input = s.phrase()
+    s.until(last_input + LOST_INPUT_STALE_S - 0.01)
+    assert s.session.policy.keys_down == {50}
+    s.until(last_input + LOST_INPUT_STALE_S)
+    assert s.session.policy.keys_down == set()                       # not after stale_key_seconds
+    s.until(last_input + LOST_INPUT_STALE_S + 0.1)
+    assert s.session.stats.turns == 1
 
 def test_the_players_all_notes_off_releases_keys_at_once():
     for cc in (123, 120):
