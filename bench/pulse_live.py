@@ -12,6 +12,7 @@ fresh daemon (a fresh pulse). `--on-beat off` shows the answers segue gave befor
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import sys
@@ -32,6 +33,7 @@ BARS, BEATS_PER_BAR = 2, 4
 JITTER_S = 0.015
 START_HIT_S = 0.030
 GRID_HIT_S = 0.040
+ON_TRACK_S = 0.012           # an onset this near the tracker's grid was put there (10 ms steps, a JACK period)
 SILENCE_MS = 500             # the player's longest gap is 0.3 s plus jitter; a stalled bench thread must not look
                              # like the end of a phrase
 EIGHTH_CHANCE = 0.3          # a beat the player splits into two eighths
@@ -86,9 +88,9 @@ def _play(player: Player, events, t0: float, late: list, sent: list | None) -> f
     return last
 
 
-def replayed_start(sent: list, silence_s: float) -> float | None:
+def replayed(sent: list, silence_s: float) -> tuple[float | None, TurnPolicy]:
     """Where segue's turn policy puts the answer's start given the phrase as it left the player (None: not on a
-    beat): what the tracker alone makes of it, apart from the way to segue and back."""
+    beat), and the policy: what the tracker alone makes of it, apart from the way to segue and back."""
     policy = TurnPolicy("call-response", silence_s, on_beat="auto")
     released = sent[-1][0]
     for t, (status, pitch, velocity) in sent:
@@ -97,7 +99,7 @@ def replayed_start(sent: list, silence_s: float) -> float | None:
         else:
             policy.note_off(t, pitch)
     start, waits_for = policy.answer_start(released + silence_s, released + 0.06, MidiClock())
-    return start if waits_for == "pulse" else None
+    return (start if waits_for == "pulse" else None), policy
 
 
 def pct(values: list[float], q: float) -> float:
@@ -109,13 +111,30 @@ def nearest(t: float, t0: float, step: float) -> float:
     return t - (t0 + round((t - t0) / step) * step)
 
 
+def miss_breakdown(onsets: list, beat: float) -> str:
+    """Why onsets miss the player's grid: each onset's error against the player's beats and halves and against the
+    grid the turn policy's tracker heard in the phrase as it left the player (the grid segue steers by, but for
+    the way to segue). A miss on the tracker's grid is the tracker's (its phase, its tempo drifting over the answer),
+    one off it is the decoding's (a note the preference let through) or the way out."""
+    if not onsets:
+        return "no onsets"
+    late = [o for o in onsets if o[0] >= BEATS_PER_BAR * beat]
+    miss = [o for o in onsets if abs(o[1]) > GRID_HIT_S]
+    on_track = [o for o in miss if abs(o[2]) <= ON_TRACK_S]
+    return (f"misses {len(miss)} of {len(onsets)} onsets: {len(on_track)} on the tracker's grid (within "
+            f"{ON_TRACK_S * 1000:.0f} ms: the tracker's error), {len(miss) - len(on_track)} off it; onsets off the "
+            f"tracker's grid {sum(abs(o[2]) > ON_TRACK_S for o in onsets)}; misses in the first bar "
+            f"{len(miss) - sum(abs(o[1]) > GRID_HIT_S for o in late)} of {len(onsets) - len(late)}, in the second "
+            f"{sum(abs(o[1]) > GRID_HIT_S for o in late)} of {len(late)}")
+
+
 def one_tempo(jack, model: Path, workdir: Path, bpm: float, turns: int, on_beat: str, rng: random.Random) -> dict:
     beat = 60.0 / bpm
     answer_s = BARS * BEATS_PER_BAR * beat + 0.5
     daemon = Daemon(jack, model, workdir, "--length", f"{answer_s:.3f}", "--on-beat", on_beat,
                     "--silence-ms", str(SILENCE_MS), client=f"pulse{int(bpm)}")
     listener, player = Listener(f"pulse-listener{int(bpm)}"), Player(f"pulse-player{int(bpm)}")
-    starts, shares, late, sloppy, replayed, notes = [], [], [], [], [], []
+    starts, shares, late, sloppy, replayed_starts, notes, misses = [], [], [], [], [], [], []
     try:
         jack.connect(daemon.out_port, f"pulse-listener{int(bpm)}:in")
         jack.connect(f"pulse-player{int(bpm)}:out", daemon.in_port)
@@ -125,8 +144,8 @@ def one_tempo(jack, model: Path, workdir: Path, bpm: float, turns: int, on_beat:
             t0 = time.perf_counter() + 0.3
             sent: list = []
             released = play(player, player_phrase(bpm, rng), t0, sloppy, sent)
-            start = replayed_start(sent, SILENCE_MS / 1000)
-            replayed.append(float("inf") if start is None else nearest(start, t0, beat))
+            start, policy = replayed(sent, SILENCE_MS / 1000)
+            replayed_starts.append(float("inf") if start is None else nearest(start, t0, beat))
             if not wait_until(lambda: listener.note_ons(released), 10):
                 starts.append(float("inf"))
                 continue
@@ -137,6 +156,12 @@ def one_tempo(jack, model: Path, workdir: Path, bpm: float, turns: int, on_beat:
             window = [t for t in ons if t < ons[0] + BARS * BEATS_PER_BAR * beat]
             notes.append(len(window))
             shares.append(sum(abs(nearest(t, t0, beat / 2)) <= GRID_HIT_S for t in window) / len(window))
+            pulse = policy.pulse
+            if pulse.period is not None:
+                for t in window:
+                    misses.append((t - ons[0], nearest(t, t0, beat / 2),
+                                   nearest(t, pulse.anchor, pulse.period / 2), pulse.period / beat - 1,
+                                   pulse.confidence(released + 0.06)))
             entry = daemon.turns()[-1]
             late.append(ons[0] - entry["trigger"])
             time.sleep(0.3)
@@ -144,7 +169,8 @@ def one_tempo(jack, model: Path, workdir: Path, bpm: float, turns: int, on_beat:
         daemon.stop()
         listener.close()
         player.close()
-    return {"starts": starts, "shares": shares, "late": late, "sloppy": sloppy, "replayed": replayed, "notes": notes}
+    return {"starts": starts, "shares": shares, "late": late, "sloppy": sloppy, "replayed": replayed_starts, "notes": notes,
+            "onsets": misses}
 
 
 def main(argv=None) -> int:
@@ -187,6 +213,8 @@ def main(argv=None) -> int:
                   f"{sum(abs(s) <= START_HIT_S for s in got['replayed'])} of {len(got['replayed'])} (errors ms: "
                   f"{', '.join(f'{s * 1000:+.0f}' for s in got['replayed'])}); notes per answer over 2 bars: "
                   f"{', '.join(str(n) for n in got['notes'])}" if late else "")
+            print("      " + miss_breakdown(got["onsets"], 60.0 / bpm))
+            (workdir / f"onsets-{bpm:.0f}.json").write_text(json.dumps(got["onsets"]))
     finally:
         jack.stop()
     return 0

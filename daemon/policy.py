@@ -30,6 +30,7 @@ class TurnPolicy:
             raise ValueError(f"unknown on-beat setting {on_beat!r}")
         self.mode, self.silence_s, self.takeover_cc, self.on_beat = mode, silence_s, takeover_cc, on_beat
         self.pulse = PulseFollower()         # the player's pulse, from their note-ons (answers keep a copy)
+        self.held_bpm: float | None = None   # the tempo the latest answer keeps (None: it keeps no beat)
         self.answering = False
         self.keys_down: set[int] = set()
         self.sustain_down = False
@@ -123,7 +124,7 @@ class TurnPolicy:
         the player's pulse."""
         new = TurnPolicy(mode, self.silence_s, self.takeover_cc, self.on_beat)
         new.keys_down, new.sustain_down, new.takeover_down = set(self.keys_down), self.sustain_down, self.takeover_down
-        new.pulse = self.pulse
+        new.pulse, new.held_bpm = self.pulse, self.held_bpm
         return new
 
     def answer_start(self, trigger: float, now: float, clock) -> tuple[float, str]:
@@ -137,6 +138,16 @@ class TurnPolicy:
         if self.on_beat == "auto" and self.pulse.confidence(now) >= CONFIDENCE_FLOOR:
             return self.pulse.next_beat(trigger), "pulse"
         return trigger, "now"
+
+    def answer_pulse(self, now: float) -> PulseFollower:
+        """The player's pulse an answer opened at `now` keeps: a copy (the player may play on), whose grid the pulse
+        preference steers the answer by when it is sure of it. What it holds is remembered for the live view
+        (`held_bpm`), judged as the preference judges it: by the confidence of the last chord, not by the silence
+        since (an answer keeps its beat however long the player rests)."""
+        pulse = self.pulse.copy()
+        pulse.flush(now)
+        self.held_bpm = pulse.bpm if pulse.confidence() >= CONFIDENCE_FLOOR else None
+        return pulse
 
     def answer_finished(self) -> None:
         """The answer ran its length: listen again. In takeover mode the pedal must come up and go down again;

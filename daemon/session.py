@@ -327,7 +327,7 @@ class Session:
                   " (prepared for the silence deadline)" if deadline is not None else "",
                   f" (on the {waits_for}'s beat)" if waits_for != "now" else "")
         self.generator.send(SetControls(self.controls.vector()))
-        self.generator.send(OpenAnswer(answer_id, start, self.end_step(start, now), now, self.policy.pulse.copy()))
+        self.generator.send(OpenAnswer(answer_id, start, self.end_step(start, now), now, self.policy.answer_pulse(now)))
         if self.turn.started:
             self._turn_started()
 

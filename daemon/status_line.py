@@ -1,6 +1,13 @@
 """The live view: one line that says what segue hears, for a musician's glance on stage.
 
-    call-response | listening | 118 bpm, sure 0.62 | key D minor | 3.4 notes/s
+    call-response | listening | hears 118 bpm, sure 0.62 | key D minor | 3.4 notes/s
+    call-response | answering | holds 118 bpm | key D minor | 3.4 notes/s
+
+Listening, it says the tempo the tracker hears and how sure it is (0 once the player has rested for a few beats: a
+new phrase may bring a new tempo). Answering, it says the tempo the answer keeps (its grid, the player's pulse as it
+was when the answer opened, held however long the player rests), or "free time" when the tracker was not sure
+enough to hold one (the answer keeps the model's own timing): the confidence, which decays through the player's
+silence, would read as a beat lost while segue plays on it.
 
 In a terminal it is one line rewritten in place (a few times a second, only when it changed); otherwise (a log
 file, `-v`, a service) it goes to the log when what it says changes, at most every LOG_EVERY_S.
@@ -28,11 +35,15 @@ class Status:
     answering: bool
     bpm: float | None            # the player's tracked tempo (None: no beat yet)
     confidence: float            # the tracker's, 0..1
+    holding: float | None        # answering: the tempo the answer keeps (None: free time)
     key: str | None              # the key the answers follow (pinned or heard)
     density: float | None        # notes per second the answers follow
 
     def text(self) -> str:
-        pulse = "no pulse yet" if self.bpm is None else f"{self.bpm:.0f} bpm, sure {self.confidence:.2f}"
+        if self.answering:
+            pulse = "free time" if self.holding is None else f"holds {self.holding:.0f} bpm"
+        else:
+            pulse = "no pulse yet" if self.bpm is None else f"hears {self.bpm:.0f} bpm, sure {self.confidence:.2f}"
         return " | ".join([self.mode, "answering" if self.answering else "listening", pulse,
                            f"key {self.key}" if self.key else "key -",
                            "- notes/s" if self.density is None else f"{self.density:.1f} notes/s"])
@@ -70,11 +81,14 @@ class StatusLine:
 
 
 def status_of(session, now: float) -> Status:
-    """What a running daemon.session.Session hears at `now`: its turn, the player's pulse, the key and density its
-    answers follow (pinned in the config, else heard from the player)."""
+    """What a running daemon.session.Session hears at `now`: its turn, the player's pulse (and the one its answer
+    keeps), the key and density its answers follow (pinned in the config, else heard from the player)."""
     pulse, cfg, follower = session.policy.pulse, session.cfg, session.controls.follower
     answering = session.turn is not None and session.turn.started
     heard = follower is not None and follower.step > 0
     key = cfg.key or (key_name(follower.histogram()) if heard else None)
     density = cfg.density if cfg.density >= 0 else (follower.density() if heard else None)
-    return Status(session.policy.mode, answering, pulse.bpm, pulse.confidence(now), key, density)
+    # The answer keeps the tempo the policy handed it only where the pulse preference steers by it.
+    steers = session.generator.settings.grammar.pulse_strength > 0
+    holding = session.policy.held_bpm if steers else None
+    return Status(session.policy.mode, answering, pulse.bpm, pulse.confidence(now), holding, key, density)

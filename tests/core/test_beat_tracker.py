@@ -183,6 +183,22 @@ def test_the_pulse_keeps_the_models_pace():
     assert shaped[off <= 0.01].sum() > 0.85          # the rest: shifts within a slot of the grid (a release)
 
 
+def test_a_pulse_sure_enough_to_start_on_the_beat_holds_an_answer_to_its_grid_fully():
+    """A 2-bar phrase at 160 bpm with 15 ms of jitter is heard at a confidence below 0.5 (the jitter is a larger part
+    of a short beat); the answer that starts on its beat keeps the grid as firmly as one after a steadier phrase: a
+    note-on a quarter beat off the grid keeps only (1 - strength) of its chance."""
+    ctx = context_with(metronome(160, 8, jitter=0.015, seed=6))
+    pulse = ctx.pulse
+    assert CONFIDENCE_FLOOR <= pulse.confidence() < 0.5 and pulse.bpm == pytest.approx(160, rel=0.03)
+    quarter = pulse.next_beat(ctx.step / 100 + 0.05) + pulse.period / 4        # a quarter beat after a beat
+    for event in ctx.cursor.copy().shift_to(int(round(quarter * codec.STEPS_PER_SECOND))):
+        ctx.observe(event)
+    pulse.answered = True                                                       # segue has played since the player
+    probs = np.full(codec.NUM_CLASSES, 1.0 / codec.NUM_CLASSES)
+    shaped = FollowPulse(0.9).shape(probs.copy(), ctx)
+    assert shaped[codec.NOTE_ONS].sum() == pytest.approx(0.1 * probs[codec.NOTE_ONS].sum(), rel=0.05)
+
+
 def test_a_free_player_gets_the_distribution_untouched():
     rng = np.random.default_rng(5)
     ctx = context_with(list(np.sort(rng.uniform(0, 20, 60))))
