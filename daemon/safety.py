@@ -1,7 +1,8 @@
 """Note safety: know every note segue has sounding, and silence them all on demand.
 
-Barge-in, the panic CC, SIGINT/SIGTERM and uncaught exceptions all end in `panic_messages()`: a note-off for each
-sounding note, then sustain off (CC64 = 0) and all-notes-off (CC123) on every channel segue has used. At start,
+The panic CC, stop signals and uncaught exceptions end in `panic_messages()`: a note-off for each sounding note,
+then sustain off (CC64 = 0) and all-notes-off (CC123) on every channel segue has used. A barge-in releases segue's own
+notes only (`release_messages()`): the player's just struck note may sound on the same channel. At start,
 and by `segue panic`, `all_channels_off()` covers what a killed segue may have left on any channel.
 `EchoFilter` recognises segue's own output coming back into its input (a loop in the user's routing).
 """
@@ -43,13 +44,22 @@ class NoteTracker:
         elif kind_of(data[0]) == CONTROL_CHANGE:
             self.channels_used.add(channel)
 
-    def panic_messages(self) -> list[list[int]]:
-        """Messages that leave nothing sounding; forgets the notes (the caller sends the messages)."""
+    def release_messages(self) -> list[list[int]]:
+        """A note-off for each of segue's sounding notes, and nothing else; forgets them (the caller sends them). What a
+        barge-in sends: the player's notes on the same channel (passed thru, or from a keyboard on the same synth)
+        sound on, where sustain off and all-notes-off would cut the note that just barged in."""
         messages = [[NOTE_OFF | ch, pitch, 0] for ch, pitch in sorted(self.sounding)]
-        for ch in sorted(self.channels_used | {ch for ch, _ in self.sounding}):
+        self.sounding.clear()
+        return messages
+
+    def panic_messages(self) -> list[list[int]]:
+        """Messages that leave nothing sounding, the player's notes on segue's channels included; forgets the notes
+        (the caller sends the messages)."""
+        channels = sorted(self.channels_used | {ch for ch, _ in self.sounding})
+        messages = self.release_messages()
+        for ch in channels:
             messages.append([CONTROL_CHANGE | ch, SUSTAIN_CC, 0])
             messages.append([CONTROL_CHANGE | ch, ALL_NOTES_OFF_CC, 0])
-        self.sounding.clear()
         return messages
 
 

@@ -100,7 +100,8 @@ class Scheduler:
         return max(0.0, due - now) + 0.0002
 
     def cancel(self, answer: int, silence: bool) -> int:
-        """Drop the answer's messages not yet sent; with `silence`, also release every sounding note.
+        """Drop the answer's messages not yet sent; with `silence`, also release every note of segue's sounding
+        (note-offs only: the player's notes on the channel sound on; `panic` is the one that silences everything).
 
         Returns the index of the answer's last sent message (-1: nothing of it sounded): the rollback point.
         A cancelled answer that never sounded sends nothing (no stray controller messages while the player plays).
@@ -109,8 +110,8 @@ class Scheduler:
             self.epoch += 1
             self._queue = collections.deque(item for item in self._queue if item.answer != answer)
             last = self._last_sent.pop(answer, -1)
-            if silence and (last >= 0 or self.tracker.sounding):
-                self._send_now(self.tracker.panic_messages())
+            if silence and self.tracker.sounding:
+                self._send_now(self.tracker.release_messages())
             self._cond.notify()
         return last
 

@@ -210,8 +210,6 @@ class Session:
         if self.input.is_echo(data, stamp, self.policy.keys_down) or not self.input.listens_to(channel_of(status)):
             return
         kind = kind_of(status)
-        if self.cfg.thru and kind in THRU_KINDS:
-            self.scheduler.send_now([kind | self.channel, *data[1:]], track=False)
         self.timers.last_input = stamp
         if self.recorder is not None:
             self.recorder.player(data, stamp)
@@ -229,6 +227,10 @@ class Session:
             self._encoded(self.encoder.note_off(stamp, data[1]))
             self.policy.note_off(stamp, data[1])
         # aftertouch, pitch bend, program change: recorded / passed thru, not part of the model's vocabulary
+        if self.cfg.thru and kind in THRU_KINDS:
+            # after the session heard it: a note that barges in follows segue's releases, so that segue's note-off of
+            # the same pitch on the same channel cannot end it
+            self.scheduler.send_now([kind | self.channel, *data[1:]], track=False)
 
     def _note_on(self, stamp: float, pitch: int, velocity: int) -> None:
         decision = self.policy.note_on(stamp, pitch, velocity)

@@ -92,6 +92,27 @@ def test_malformed_bytes_never_reach_the_codec_thru_or_the_take(rig, raw, heard,
     assert played == logged and len(played) >= 7, (played, logged)  # a loaded server may lose an event itself
 
 
+def test_a_player_barging_in_thru_segue_keeps_their_note_and_pedal(rig, heard):
+    # the player's pedal and note pass thru on segue's channel: the barge-in must release segue's notes, no more
+    daemon, _, player = rig("--silence-ms", "150", "--length", "10", "--thru")
+    listener = heard(daemon)
+    released = player.phrase()
+    assert wait_until(lambda: len(listener.note_ons(released)) >= 2, 15), daemon.output()[-2000:]
+    player.send(0xB0, 64, 127)                             # the pedal goes down while segue answers: no barge-in
+    time.sleep(0.1)
+    barged = player.send(0x90, 40, 100)
+    time.sleep(0.5)
+    lifted = player.send(0x80, 40, 0)
+    player.send(0xB0, 64, 0)
+    assert wait_until(lambda: any(m[:2] == [0x80, 40] for _, m in listener.since(lifted)), 5), daemon.output()[-2000:]
+    held = [m for t, m in listener.since(barged) if t < lifted]
+    assert [0x90, 40, 100] in held, held
+    lifted_for_them = [m for m in held if m[0] & 0xF0 == 0xB0 and (m[1] == 64 and m[2] < 64 or m[1] in (120, 123))]
+    cut = [m for m in held[held.index([0x90, 40, 100]):] if m[0] & 0xF0 == 0x80 and m[1] == 40]
+    assert lifted_for_them == [] and cut == [], held
+    assert left_sounding(listener) == set()
+
+
 # Every stop signal takes one route (daemon/stop_signals.py; tests/daemon/test_hostile_input.py checks all of them
 # in-process): live, SIGHUP (a closed terminal, the case) and SIGQUIT (whose default action also dumps core).
 @pytest.mark.parametrize("signum", [signal.SIGHUP, signal.SIGQUIT])

@@ -56,8 +56,7 @@ def test_cancel_drops_unsent_messages_and_reports_the_last_sent_index():
         assert wait_for(lambda: len(out.sent) == 1)
         assert sched.cancel(7, silence=True) == 0
         sent = out.messages()
-        assert sent[1] == (0x80, 60, 0)               # the sounding note is released at once
-        assert (0xB0, 64, 0) in sent and (0xB0, 123, 0) in sent
+        assert sent[1:] == [(0x80, 60, 0)]            # the sounding note is released at once, and nothing else
         assert sched.pending(7) == 0 and sched.sounding() == {}
     finally:
         sched.stop()

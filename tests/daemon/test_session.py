@@ -378,6 +378,16 @@ def test_a_players_note_during_the_answer_cuts_it_and_rolls_the_model_back():
     assert [(r.answer_id, r.at, r.silenced) for r in s.rollbacks()] == [(1, deadline + 0.3, True)]
 
 
+def test_a_note_barging_in_with_thru_sounds_on_after_segues_releases():
+    s = Stepped(thru=True)
+    deadline = s.phrase() + 0.1
+    s.until(deadline)
+    s.session.scheduler.send_now([0x90, 67, 80])                    # segue's answer sounds G4 and C3 ...
+    s.session.scheduler.send_now([0x90, 48, 80])
+    answered = len(s.out.messages())
+    s.play(0x90, 67, 100)                                            # ... the player strikes G4
+    assert s.out.messages()[answered:] == [(0x80, 48, 0), (0x80, 67, 0), (0x90, 67, 100)]
+
 def test_a_pedal_going_down_before_the_deadline_cancels_the_prepared_answer():
     s = Stepped()
     deadline = s.phrase() + 0.1
