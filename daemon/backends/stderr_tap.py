@@ -112,5 +112,8 @@ class StderrTap:
                 log.warning(self.said)
         # the marked lines go, and the blank lines around them (RtMidi's: "\nMidiInJack: ...!!\n\n")
         rest = b"".join(line for line in lines if self.marker not in line and line.strip())
-        if rest:
-            os.write(2, rest)
+        try:
+            while rest:
+                rest = rest[os.write(2, rest):]
+        except OSError:
+            pass                                     # no stderr to pass it to (closed, or a reader gone): as before

@@ -1,0 +1,38 @@
+"""What a C library prints to stdio's stderr: RtMidi's line for each message its full queue drops is counted and kept
+out, said once in segue's words; every other line passes on, and Python's own output is untouched."""
+import ctypes
+import logging
+import sys
+import time
+
+import pytest
+
+from daemon.backends.stderr_tap import StderrTap
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's stdio")
+
+
+def c_stderr(text: bytes) -> None:
+    libc = ctypes.CDLL(None)
+    libc.fputs.argtypes = [ctypes.c_char_p, ctypes.c_void_p]
+    libc.fputs(text, ctypes.c_void_p.in_dll(libc, "stderr"))
+
+
+def test_marked_lines_are_counted_and_kept_out_and_the_rest_passes(capfd, caplog):
+    tap = StderrTap(b"queue limit reached", "input: the queue is full. Said once; counted.")
+    with caplog.at_level(logging.WARNING, logger="segue.daemon"):
+        tap.start()
+        try:
+            for _ in range(5000):                  # RtMidi's own shape: a blank line either side
+                c_stderr(b"\nMidiInJack: message queue limit reached!!\n\n")
+            c_stderr(b"libjack: something else\n")
+            print("python's own line", file=sys.stderr, flush=True)
+            time.sleep(0.2)
+        finally:
+            tap.stop()
+    c_stderr(b"after the tap\n")
+    said = capfd.readouterr().err
+    assert tap.count == 5000 and not tap.lost_some()
+    assert "queue limit" not in said
+    assert "libjack: something else\n" in said and "python's own line\n" in said and "after the tap\n" in said
+    assert [r.message for r in caplog.records] == ["input: the queue is full. Said once; counted."]
