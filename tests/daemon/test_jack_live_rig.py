@@ -230,7 +230,8 @@ def test_segue_rejoins_a_jack_server_that_restarts_and_answers_again(model, tmp_
         seq = looping_note(server, "rejoin-seq")
         listener = Listener("rejoin-synth", jack=server)
         assert wait_until(lambda: "is back; segue rejoined it" in daemon.output(), 10), daemon.output()
-        assert set(server.ports()) >= {daemon.in_port, daemon.out_port}, server.ports()    # the names they had
+        # the names they had (a loaded server may list a port a moment after segue said it rejoined)
+        assert wait_until(lambda: set(server.ports()) >= {daemon.in_port, daemon.out_port}, 10), server.ports()
         assert wait_until(lambda: listener.note_ons(), 10), daemon.output()     # followed ports reconnected
         time.sleep(2.5)                                        # the dead server's threads are not taken for the race
         assert "departed client's semaphore" not in daemon.output()
