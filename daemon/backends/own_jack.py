@@ -57,17 +57,22 @@ class Input(_OwnJackPort, ClientInput, BaseInput):
     spacings. A sender that places its events in time (segue's own client does) may put one later in the cycle than
     the moment segue reads it: such a stamp is the moment it was read, so that no stamp lies in the future."""
 
+    _dropped = 0
+
     def _receive(self):
         got = self._rt.get_message()
         if got is None:
+            # Caught up: what the ring dropped meanwhile is read here, on the input thread that holds the lock, not by
+            # the session (its ticks would contend for the lock with every message of a flood).
+            self._dropped = self._rt._client.input_dropped()
             return None
         data, frame = got
         return data, min(self._rt.seconds_at(frame), time.perf_counter())
 
     def dropped(self) -> int | None:
-        """What the C cycle's full ring dropped, on this client (a client joined anew counts from 0)."""
-        with self._lock:
-            return None if self.lost else self._rt._client.input_dropped()
+        """What the C cycle's full ring dropped on this client (a client joined anew counts from 0), as of the last
+        time the input thread caught up."""
+        return self._dropped
 
     def _close(self) -> None:
         summary = self._rt.dropped_summary()
