@@ -49,6 +49,10 @@ RESET_CCS = {ALL_SOUND_OFF_CC: "all sound off", ALL_NOTES_OFF_CC: "all notes off
 # loop holds the next ones back (daemon/player_backlog.py keeps the latest).
 GENERATOR_BEHIND = 2
 THRU_KINDS = (NOTE_OFF, NOTE_ON, CONTROL_CHANGE, PITCH_BEND, POLY_PRESSURE, CHANNEL_PRESSURE)
+# Input dropped in a flood (the inbox, the backend's queue or segue's own client's ring) leaves gaps in what the session
+# hears, and a gap is no silence: no answer is prepared until input has been kept whole this long (measured on segue's
+# own client, a 30 s flood: 55 answers opened into its gaps, their notes up to 1.4 s late; 5 with this hold).
+LOSING_INPUT_S = 0.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -377,6 +381,7 @@ class Session:
     def _tick(self, now: float) -> None:
         """What is due at `now`, with no message from anyone: prepare, start and end turns, release stale keys."""
         self.news.apply(self.turn)
+        self.queue.backend_dropped(self.backend_dropped(), now)     # before anything is decided on what was heard
         turn = self.turn
         deadline = self.policy.deadline()
         if turn is not None and not turn.started and turn.deadline != deadline:
@@ -387,13 +392,13 @@ class Session:
             self._flush_player(now, force=True)
             self._open_turn(deadline, deadline=deadline)
             turn = self.turn
-        if self.policy.tick(now) == "answer" and turn is not None and not turn.started:
+        # the policy hears its silence pass only with an answer ready for it (LOSING_INPUT_S may hold one back)
+        if turn is not None and not turn.started and self.policy.tick(now) == "answer":
             turn.started = True
             self._turn_started()
         if turn is not None and turn.end_due is not None and now >= turn.end_due + END_LAG_S:
             if self.scheduler.pending(turn.answer_id) == 0:
                 self._end_turn(now, "length", silence=False)
-        self.queue.backend_dropped(self.backend_dropped(), now)
         stale_at = self._stale_at()
         if stale_at is not None and now >= stale_at:
             self._release_all(now, f"no input for {now - self.timers.last_input:.1f} s (a note-off lost on the way?)")
@@ -409,7 +414,8 @@ class Session:
                 log.warning(line)
 
     def _prepare_at(self, deadline: float) -> float:
-        return self.timers.prepare_at(deadline, self.policy.silence_s)
+        at = self.timers.prepare_at(deadline, self.policy.silence_s)
+        return at if self.queue.last_drop is None else max(at, self.queue.last_drop + LOSING_INPUT_S)
 
     def _stale_at(self) -> float | None:
         return self.timers.stale_at(bool(self.policy.keys_down or self.policy.sustain_down), self.queue)

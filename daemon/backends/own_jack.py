@@ -15,6 +15,8 @@ from daemon.ports import no_midi_system_line
 
 log = logging.getLogger("segue.daemon")
 
+DROPS_READ_S = 0.05              # while messages keep coming, the ring's drop count is read this often
+
 
 class _OwnJackPort:
     handle = jack_client.JackMidiIn
@@ -57,21 +59,23 @@ class Input(_OwnJackPort, ClientInput, BaseInput):
     spacings. A sender that places its events in time (segue's own client does) may put one later in the cycle than
     the moment segue reads it: such a stamp is the moment it was read, so that no stamp lies in the future."""
 
-    _dropped = 0
+    _dropped, _dropped_read = 0, float("-inf")
 
     def _receive(self):
         got = self._rt.get_message()
+        now = time.perf_counter()
+        if got is None or now - self._dropped_read > DROPS_READ_S:
+            # What the ring dropped is read here, on the input thread that holds the port's lock, not by the session
+            # (its ticks would contend for the lock with every message of a flood).
+            self._dropped, self._dropped_read = self._rt._client.input_dropped(), now
         if got is None:
-            # Caught up: what the ring dropped meanwhile is read here, on the input thread that holds the lock, not by
-            # the session (its ticks would contend for the lock with every message of a flood).
-            self._dropped = self._rt._client.input_dropped()
             return None
         data, frame = got
-        return data, min(self._rt.seconds_at(frame), time.perf_counter())
+        return data, min(self._rt.seconds_at(frame), now)
 
     def dropped(self) -> int | None:
-        """What the C cycle's full ring dropped on this client (a client joined anew counts from 0), as of the last
-        time the input thread caught up."""
+        """What the C cycle's full ring dropped on this client (a client joined anew counts from 0), as of the input
+        thread's last look."""
         return self._dropped
 
     def _close(self) -> None:

@@ -13,7 +13,7 @@ from segue.codec.midi import ALL_NOTES_OFF_CC, CONTROL_CHANGE, is_note_off, is_n
 
 from daemon.generator import Answer, AnswerDone, OpenAnswer, PlayerNotes, Rollback
 from daemon.scheduler import Scheduled, Sent
-from daemon.session import Session
+from daemon.session import LOSING_INPUT_S, Session
 from daemon.session_timers import LOST_INPUT_STALE_S, SETTLE_S
 from daemon.settings import DaemonConfig
 from tests.daemon.fakes import FakeInput, FakeOutput, ScriptedEngine, wait_for
@@ -450,6 +450,20 @@ def test_a_key_left_down_when_the_backend_dropped_input_counts_as_released_soon(
     assert s.session.policy.keys_down == set()                       # not after stale_key_seconds
     s.until(last_input + LOST_INPUT_STALE_S + 0.1)
     assert s.session.stats.turns == 1
+
+def test_a_gap_that_dropped_input_left_is_no_silence_to_answer():
+    port_in = DroppingInput()
+    s = Stepped(port_in)
+    deadline = s.phrase() + 0.1
+    while s.clock.now() < deadline + 1.0:                           # a flood's messages dropped before segue heard them
+        port_in.count += 100
+        s.wait(0.05)
+    assert s.opened() == []
+    stopped = s.clock.now()
+    s.until(stopped + LOSING_INPUT_S - 0.01)
+    assert s.opened() == []
+    s.until(stopped + LOSING_INPUT_S)
+    assert [o.start for o in s.opened()] == [stopped + LOSING_INPUT_S]
 
 def test_the_players_all_notes_off_releases_keys_at_once():
     for cc in (123, 120):
