@@ -146,14 +146,14 @@ fi
 
 # Stage 9 (session 12, an experiment): stage 8's best 2 x 512 weights for longer, at a higher share of real
 # performances (1.2) and a fresh cosine from 2e-4, on both threads at nice 10 (the machine also runs the test suite).
-#   MAX_STEPS=4500 STAGE=9 SKIP_BUILD=1 bash training/recipes/default_model.sh
+#   MAX_STEPS=1400 STAGE=9 SKIP_BUILD=1 bash training/recipes/default_model.sh
 if [ "${STAGE:-1}" = 9 ]; then
   OUT=runs/default-9
   mkdir -p "$OUT"
-  nohup nice -n 10 segue train --init-from "${INIT:-runs/default-8/best.pt}" --data data/mix6 --out "$OUT" \
+  setsid nohup nice -n 10 segue train --init-from "${INIT:-runs/default-8/best.pt}" --data data/mix6 --out "$OUT" \
     --no-progress "${REAL_PIANISTS[@]}" --set data.performance_weight=1.2 --set train.threads=2 \
     --set train.schedule=cosine --set train.lr=0.0002 --set train.min_lr=0.00001 \
-    --set train.max_steps=${MAX_STEPS:-4500} --set train.seed=90909 > "$OUT/train.log" 2>&1 &
+    --set train.max_steps=${MAX_STEPS:-1400} --set train.seed=90909 > "$OUT/train.log" 2>&1 &
   echo "stage 9 in the background (pid $!): tail -f $OUT/train.log"
   exit 0
 fi
