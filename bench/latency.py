@@ -216,8 +216,7 @@ def main(argv=None) -> int:
             jack.disconnect("bench-player:out", dump.port)
             # the answer at once, as before segue followed the pulse: the path's latency, not a beat's wait
             daemon = Daemon(jack, model, workdir, "--silence-ms", f"{silence:.3f}", "--length", str(ANSWER_S),
-                            "--on-beat", "off", "--set", "sampling.pulse_strength=0.0", *clients,
-                            client=f"segue{block}")
+                            "--on-beat", "off", *clients, client=f"segue{block}")
             try:
                 jack.connect(daemon.out_port, "bench-listener:in")
                 jack.connect(daemon.out_port, dump.port)

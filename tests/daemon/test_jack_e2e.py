@@ -15,10 +15,9 @@ from daemon.testing import (PERIOD_S, MidiDump, Player, answer_after, flood, lef
 
 
 def test_answer_arrives_and_its_first_note_comes_within_a_jack_period_of_the_trigger(rig):
-    # The answer at once, with no pull toward the player's pulse: when segue follows a pulse it places the first
-    # note on the player's grid on purpose (tests/daemon/test_on_beat_jack.py); this measures the path itself.
-    daemon, listener, player = rig("--silence-ms", "150", "--length", "0.5", "--on-beat", "off",
-                                   "--set", "sampling.pulse_strength=0.0")
+    # The answer at once: when segue follows a pulse it starts on the player's beat on purpose
+    # (tests/daemon/test_on_beat_jack.py); this measures the path itself.
+    daemon, listener, player = rig("--silence-ms", "150", "--length", "0.5", "--on-beat", "off")
     arrivals = []
     for turn in range(3):
         released = player.phrase((60 + turn, 64, 67))
