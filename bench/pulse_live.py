@@ -8,6 +8,9 @@ against the player's nearest beat (hit: within 30 ms of a beat), and the share o
 first 2 bars within 40 ms of the player's grid of beats and half beats (chance: 4 x 40 ms / beat). Also the
 answer's start at the listener against the due time segue logged (a JACK period is the floor). Each tempo gets a
 fresh daemon (a fresh pulse). `--on-beat off` shows the answers segue gave before it followed the beat.
+
+Why onsets miss (miss_breakdown): each onset's error against the player's grid and against the grid the turn
+policy's tracker heard in the phrase as it left the player; `--workdir` keeps every onset's errors (onsets-BPM.json).
 """
 from __future__ import annotations
 
