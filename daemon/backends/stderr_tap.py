@@ -4,8 +4,9 @@ RtMidi (inside python-rtmidi) writes "MidiInJack: message queue limit reached!!"
 full input queue refuses: tens of thousands of lines in a flood, from JACK's realtime thread, past every hook (its
 error callback is not called for it, and a Python callback there would run Python on JACK's thread). So stdio's
 stderr (what std::cerr writes through, and libjack's and alsa-lib's fprintf) is pointed at a pipe; a thread of segue's
-counts and keeps out the lines that carry a MARKER, and passes every other byte on to file descriptor 2, where
-Python's own output still goes directly (a terminal stays a terminal for the status line).
+counts and keeps out the lines that carry a marker, and passes every other line on to file descriptor 2, where
+Python's own output still goes directly (a terminal stays a terminal for the status line). Where segue points fd 2 at
+/dev/null for a while (a new client's complaints when there is no server), `discarding()` drops what came meanwhile.
 
 The pipe's writing end never blocks: a writer on JACK's thread must not wait for segue. Were the pipe ever full
 (1 MiB, some 20,000 such lines behind), the rest would be lost: the count then says "at least".
@@ -15,6 +16,7 @@ place; the tap checks it through `fileno()` before relying on it. Elsewhere noth
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import logging
 import os
@@ -26,6 +28,8 @@ import time
 log = logging.getLogger("segue.daemon")
 
 FILENO_OFFSET = 112          # offsetof(struct _IO_FILE, _fileno) in glibc on 64-bit machines
+DISCARD, KEEP = b"\x00segue: discard\n", b"\x00segue: keep\n"    # where a `discarding()` stretch begins and ends
+KEEP_WAIT_S = 1.0
 PIPE_BYTES = 1 << 20         # Linux's default most for an unprivileged pipe (/proc/sys/fs/pipe-max-size)
 F_SETPIPE_SZ = 1031
 
@@ -39,6 +43,8 @@ class StderrTap:
         self.count = 0
         self.last_at: float | None = None          # perf_counter time the latest marked line was read
         self._users = 0
+        self._discarding = 0                        # discarding() stretches open, as the pipe's reader has met them
+        self._kept = threading.Event()              # the reader met the end of one
         self._lock = threading.Lock()
         self._libc = self._stderr = self._write_end = self._thread = None
 
@@ -53,10 +59,34 @@ class StderrTap:
             if self._users == 0:
                 return
             self._users -= 1
-            if self._users == 0:
-                self._fileno(2)
-                os.close(self._write_end)            # the thread reads what is left, then the end of the pipe
-                self._thread.join(timeout=1.0)
+            if self._users:
+                return
+            self._fileno(2)
+            os.close(self._write_end)                # the thread reads what is left, then the end of the pipe
+            self._write_end = None
+        self._thread.join(timeout=1.0)
+
+    @contextlib.contextmanager
+    def discarding(self):
+        """What C libraries print meanwhile is dropped, as a caller that points fd 2 at /dev/null means (marked lines
+        still count). The pipe is read on another thread: marks written into it say where the stretch begins and
+        ends, and the caller waits until the reader has met the end."""
+        with self._lock:
+            write_end = self._write_end
+            try:
+                if write_end is not None:
+                    self._kept.clear()
+                    os.write(write_end, DISCARD)
+            except OSError:                          # its pipe is full: nothing to discard from
+                write_end = None
+        try:
+            yield
+        finally:
+            if write_end is not None:
+                with self._lock:
+                    ended = self._write_end == write_end and _write(write_end, KEEP)
+                if ended:
+                    self._kept.wait(KEEP_WAIT_S)
 
     def lost_some(self) -> bool:
         """Whether a write to the pipe failed (it was full): the count is then a lower bound."""
@@ -85,6 +115,7 @@ class StderrTap:
             os.close(write_end)
             self._libc = None
             return False
+        self._discarding = 0
         self._thread = threading.Thread(target=self._read, args=(read_end,), name="segue-stderr", daemon=True)
         self._thread.start()
         return True
@@ -104,16 +135,39 @@ class StderrTap:
             os.close(read_end)
 
     def _pass(self, lines: list[bytes]) -> None:
-        marked = sum(1 for line in lines if self.marker in line)
+        kept, marked = [], 0
+        for line in lines:
+            if line == DISCARD:
+                self._discarding += 1
+            elif line == KEEP:
+                self._discarding -= 1
+                self._kept.set()
+            elif self.marker in line:
+                marked += 1
+            elif line.strip() and not self._discarding:   # the blank lines around RtMidi's ("\nMidiInJack: ...!!\n\n")
+                kept.append(line)
         if marked:
             self.count += marked
             self.last_at = time.perf_counter()
             if self.count == marked:
                 log.warning(self.said)
-        # the marked lines go, and the blank lines around them (RtMidi's: "\nMidiInJack: ...!!\n\n")
-        rest = b"".join(line for line in lines if self.marker not in line and line.strip())
+        rest = b"".join(kept)
         try:
             while rest:
                 rest = rest[os.write(2, rest):]
         except OSError:
             pass                                     # no stderr to pass it to (closed, or a reader gone): as before
+
+
+def _write(fd: int, data: bytes) -> bool:
+    """`data` (a mark, far shorter than the pipe's atomic PIPE_BUF) into the pipe, waiting a little while it is full."""
+    deadline = time.monotonic() + KEEP_WAIT_S
+    while True:
+        try:
+            return os.write(fd, data) == len(data)
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.001)
+        except OSError:
+            return False

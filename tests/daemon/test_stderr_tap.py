@@ -36,3 +36,19 @@ def test_marked_lines_are_counted_and_kept_out_and_the_rest_passes(capfd, caplog
     assert "queue limit" not in said
     assert "libjack: something else\n" in said and "python's own line\n" in said and "after the tap\n" in said
     assert [r.message for r in caplog.records] == ["input: the queue is full. Said once; counted."]
+
+
+def test_what_is_printed_while_discarding_is_dropped_and_marked_lines_still_count(capfd):
+    tap = StderrTap(b"queue limit reached", "said")
+    tap.start()
+    try:
+        c_stderr(b"before\n")
+        with tap.discarding():                      # what rtmidi.client() does around a new client (fd 2 -> null)
+            c_stderr(b"Cannot connect to server socket\n")
+            c_stderr(b"\nMidiInJack: message queue limit reached!!\n\n")
+        c_stderr(b"after\n")
+        time.sleep(0.2)
+    finally:
+        tap.stop()
+    said = capfd.readouterr().err
+    assert "before\n" in said and "after\n" in said and "Cannot connect" not in said and tap.count == 1
