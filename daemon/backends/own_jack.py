@@ -15,7 +15,7 @@ from daemon.ports import no_midi_system_line
 
 log = logging.getLogger("segue.daemon")
 
-DROPS_READ_S = 0.05              # while messages keep coming, the ring's drop count is read this often
+DROPS_READ_S = 0.05              # the ring's drop count is read this often (while the input thread polls)
 
 
 class _OwnJackPort:
@@ -64,7 +64,7 @@ class Input(_OwnJackPort, ClientInput, BaseInput):
     def _receive(self):
         got = self._rt.get_message()
         now = time.perf_counter()
-        if got is None or now - self._dropped_read > DROPS_READ_S:
+        if now - self._dropped_read > DROPS_READ_S:
             # What the ring dropped is read here, on the input thread that holds the port's lock, not by the session
             # (its ticks would contend for the lock with every message of a flood).
             self._dropped, self._dropped_read = self._rt._client.input_dropped(), now
