@@ -9,23 +9,19 @@ continuation test and the daemon hear the same pulse from the same events.
 At each draw, each TIME_SHIFT's chance moves to the shift that lands on the grid point nearest where it would land:
 the grid is the tracked beat and its halves (GRID_DIVISION), where a listener expects an answer's notes; a shift
 that lands nearer the point at or before now (a release, an ornament within one slot of the grid) stays as it is.
-With s the strength, (1 - s) of each shift's chance stays where the model put it and s moves. A NOTE_ON off the grid keeps (1 - s) + s * near(now) of its chance (near: a Gaussian of GRID_WIDTH_S around
-the nearest point), the rest becomes the shift to the next point, so a note the model wants now waits for the grid
-rather than disappearing. The time the model lets pass keeps its scale, so an answer keeps its pace: measured
-offline on a 2-bar player at 80/120/160 bpm (shipped model, 6 answers each, true grid), notes per answer 23/16/15
-without the pulse; a re-weighting of each shift by how near its landing lies to the beat, halves, quarters and
-thirds (the first version) made it 8/8/10, pulling short shifts toward far strong beats; moving them to the nearest
-point keeps 14/12/14, with 73/83/65% of the onsets within 40 ms of the beats and halves (29/37/39% without) while it
-yielded to the session memory like the other preferences (grammar.YieldToMemory). The memory's own draws then
-came off the grid; it now holds over the memory as the note cap does (grammar.build_shapers): 99/-/97% on the grid
-at 80/-/160 bpm, 13/-/13 notes per answer (an answer on the beats and halves plays at most as fast as eighths).
+With s the strength, (1 - s) of each shift's chance stays where the model put it and s moves. A NOTE_ON off the grid
+keeps (1 - s) + s * near(now) of its chance (near: a Gaussian of GRID_WIDTH_S around the nearest point), the rest
+becomes the shift to the next point, so a note the model wants now waits for the grid rather than disappearing.
+Moving a shift to the *nearest* point, not re-weighting shifts toward strong beats, keeps the time the model lets
+pass at its scale, so an answer keeps its pace (a re-weighting pulled short shifts toward far beats and halved the
+notes per answer). The pulse holds over the session memory's draws, as the note cap does (grammar.build_shapers):
+yielding to the memory let its draws come off the grid.
+
 Below CONFIDENCE_FLOOR it changes nothing: a player without a pulse gets exactly the draws segue made before it.
-From it on it steers at full strength: the floor is where the turn policy starts an answer on the player's beat, and
-an answer that starts on a beat keeps that grid. (It steered in proportion up to a confidence of 0.5. The confidence
-measures the player's jitter in parts of a beat, so a 2-bar phrase with 15 ms of jitter ends at 0.56 at 80 bpm and
-0.46 at 160 (median): at 160 bpm the answers were steered at three quarters of the strength, less in a quarter of
-them, and the notes the model put a quarter beat off the grid went through. Over JACK, 23 of 37 onsets off the
-player's grid lay more than 30 ms off the tracker's own; bench/pulse_live.py prints the breakdown.)
+From the floor on it steers at full strength: the floor is where the turn policy starts an answer on the player's
+beat, and an answer that starts on a beat keeps that grid. Steering in proportion to the confidence above the floor
+steered fast tempi weakly, since the confidence measures the player's jitter in parts of a beat. The measurements
+behind each choice are in segue/models/MODEL.md (the pulse's first, second and third passes).
 
 In the daemon the grid is the turn policy's tracker moved onto the answer's own clock (daemon/generator.py
 `_keep_pulse`), so an answer that waits for the player's beat starts on a point of this grid and its first note
