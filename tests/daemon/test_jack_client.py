@@ -57,6 +57,9 @@ class FramedHandle:
     def delete(self):
         pass
 
+    def dropped(self):
+        return 0
+
     def dropped_summary(self):
         return None
 
