@@ -15,8 +15,9 @@ DEADLINE_LAG_S = 0.003       # the loop marks a prepared turn as started this lo
 END_LAG_S = 0.001            # an answer that ran its length ends this long after its last message was due
 PORT_WATCH_S = 1.0           # the ports are looked at this often (reconnects)
 # After a flood a note-off may have been lost before segue saw it (in the inbox, the own client's ring or
-# python-rtmidi's queue, all counted as lost input): keys still down this long after the last input, with input lost in the LOST_INPUT_RECENT_S before it, count as released
-# (measured: without it, the answer after a 30 s flood on python-rtmidi's clients came 10 s late, stale_key_seconds).
+# python-rtmidi's queue, all counted as lost input): keys still down this long after the last input, with input lost
+# in the LOST_INPUT_RECENT_S before it, count as released (measured: without it, the answer after a 30 s flood on
+# python-rtmidi's clients came 10 s late, stale_key_seconds).
 LOST_INPUT_STALE_S = 0.5
 LOST_INPUT_RECENT_S = 2.0
 
