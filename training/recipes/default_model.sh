@@ -144,8 +144,10 @@ if [ "${STAGE:-1}" = 8 ]; then
   exit 0
 fi
 
-# Stage 9 (session 12, an experiment): stage 8's best 2 x 512 weights for longer, at a higher share of real
-# performances (1.2) and a fresh cosine from 2e-4, on both threads at nice 10 (the machine also runs the test suite).
+# Stage 9 (session 12, an experiment: not what ships): stage 8's best 2 x 512 weights again, at a higher share of real
+# performances (1.2) and a fresh cosine from 2e-4 over 1,400 steps, on both threads at nice 10 (the machine also ran
+# the test suite): 100 minutes. Whole pieces, live protocol: hannds 2.786 -> 2.764, plain 1.415 -> 1.417, rendered
+# 2.513 -> 2.511 (segue/models/MODEL.md, Stage 9).
 #   MAX_STEPS=1400 STAGE=9 SKIP_BUILD=1 bash training/recipes/default_model.sh
 if [ "${STAGE:-1}" = 9 ]; then
   OUT=runs/default-9
