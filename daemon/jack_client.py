@@ -413,8 +413,12 @@ class JackMidiIn(_JackMidiPort):
                         "dropped here; said once, counted", dropped)
             self._said_overflow = True
 
+    def dropped(self) -> int:
+        """Input events the C cycle's full ring dropped since the client opened."""
+        return self._client.input_dropped()
+
     def dropped_summary(self) -> str | None:
-        dropped = self._client.input_dropped()
+        dropped = self.dropped()
         return f"input: {dropped} MIDI events dropped in all by segue's full input buffer" if dropped else None
 
     def server_gone(self) -> bool:

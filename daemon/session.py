@@ -49,10 +49,6 @@ RESET_CCS = {ALL_SOUND_OFF_CC: "all sound off", ALL_NOTES_OFF_CC: "all notes off
 # loop holds the next ones back (daemon/player_backlog.py keeps the latest).
 GENERATOR_BEHIND = 2
 THRU_KINDS = (NOTE_OFF, NOTE_ON, CONTROL_CHANGE, PITCH_BEND, POLY_PRESSURE, CHANNEL_PRESSURE)
-# Input dropped in a flood (the inbox, the backend's queue or segue's own client's ring) leaves gaps in what the session
-# hears, and a gap is no silence: no answer is prepared until input has been kept whole this long (measured on segue's
-# own client, a 30 s flood: 55 answers opened into its gaps, their notes up to 1.4 s late; 5 with this hold).
-LOSING_INPUT_S = 0.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -392,7 +388,7 @@ class Session:
             self._flush_player(now, force=True)
             self._open_turn(deadline, deadline=deadline)
             turn = self.turn
-        # the policy hears its silence pass only with an answer ready for it (LOSING_INPUT_S may hold one back)
+        # the policy hears its silence pass only with an answer ready for it (the lost-input hold may keep one back)
         if turn is not None and not turn.started and self.policy.tick(now) == "answer":
             turn.started = True
             self._turn_started()
@@ -414,8 +410,7 @@ class Session:
                 log.warning(line)
 
     def _prepare_at(self, deadline: float) -> float:
-        at = self.timers.prepare_at(deadline, self.policy.silence_s)
-        return at if self.queue.last_drop is None else max(at, self.queue.last_drop + LOSING_INPUT_S)
+        return self.timers.prepare_at(deadline, self.policy.silence_s, self.queue)
 
     def _stale_at(self) -> float | None:
         return self.timers.stale_at(bool(self.policy.keys_down or self.policy.sustain_down), self.queue)

@@ -20,6 +20,10 @@ PORT_WATCH_S = 1.0           # the ports are looked at this often (reconnects)
 # python-rtmidi's clients came 10 s late, stale_key_seconds).
 LOST_INPUT_STALE_S = 0.5
 LOST_INPUT_RECENT_S = 2.0
+# ... and such input leaves gaps in what the session hears, and a gap is no silence: no answer is prepared until input
+# has been kept whole this long (measured on segue's own client, a 30 s flood: 55 answers opened into its gaps, their
+# notes up to 1.4 s late; 5 with this hold).
+LOSING_INPUT_S = 0.25
 
 
 class WallClock:
@@ -44,9 +48,11 @@ class Timers:
         return now - self.last_player < ACTIVE_S
 
     @staticmethod
-    def prepare_at(deadline: float, silence_s: float) -> float:
-        """When to prepare the answer due at the silence `deadline`: once the encoder's last step is final."""
-        return deadline - silence_s + min(SETTLE_S, silence_s)
+    def prepare_at(deadline: float, silence_s: float, inbox) -> float:
+        """When to prepare the answer due at the silence `deadline`: once the encoder's last step is final, and not
+        before input has been kept whole for LOSING_INPUT_S since the latest drop."""
+        at = deadline - silence_s + min(SETTLE_S, silence_s)
+        return at if inbox.last_drop is None else max(at, inbox.last_drop + LOSING_INPUT_S)
 
     def stale_at(self, holding: bool, inbox) -> float | None:
         """When keys or the pedal still down (`holding`) count as released: a lost note-off must not block the turn

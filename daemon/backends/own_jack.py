@@ -54,18 +54,11 @@ class Output(_OwnJackPort, ClientOutput, BaseOutput):
         self._rt.send_message(data, due - time.perf_counter())
 
 
-class _InputHandle(jack_client.JackMidiIn):
-    def dropped(self) -> int:
-        """Input events the C cycle's full ring dropped since the client opened (its dropped_summary's count)."""
-        return self._client.input_dropped()
-
-
 class Input(_OwnJackPort, ClientInput, BaseInput):
     """Each message is stamped with the JACK frame it arrived at, as perf_counter time: exact, not rebuilt from
     spacings. A sender that places its events in time (segue's own client does) may put one later in the cycle than
     the moment segue reads it: such a stamp is the moment it was read, so that no stamp lies in the future."""
 
-    handle = _InputHandle
     _dropped, _dropped_read = 0, float("-inf")
 
     def _receive(self):

@@ -13,8 +13,8 @@ from segue.codec.midi import ALL_NOTES_OFF_CC, CONTROL_CHANGE, is_note_off, is_n
 
 from daemon.generator import Answer, AnswerDone, OpenAnswer, PlayerNotes, Rollback
 from daemon.scheduler import Scheduled, Sent
-from daemon.session import LOSING_INPUT_S, Session
-from daemon.session_timers import LOST_INPUT_STALE_S, SETTLE_S
+from daemon.session import Session
+from daemon.session_timers import LOSING_INPUT_S, LOST_INPUT_STALE_S, SETTLE_S
 from daemon.settings import DaemonConfig
 from tests.daemon.fakes import FakeInput, FakeOutput, ScriptedEngine, wait_for
 
