@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import queue
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from segue.codec import codec
 from segue.codec.midi import (ALL_NOTES_OFF_CC, ALL_SOUND_OFF_CC, CHANNEL_PRESSURE, CONTROL_CHANGE, DRUM_CHANNEL,
@@ -112,6 +112,8 @@ class Session:
                                      memory_learns="session" if cfg.memory == "session" else "player")
         if grammar is not None:
             settings.grammar = grammar
+        if cfg.on_beat != "auto":       # only an answer that follows the player's pulse is steered by it
+            settings.grammar = replace(settings.grammar, pulse_strength=0.0)
         self.generator = Generator(engine, self.sampler, self.scheduler, self.origin, settings, self._from_generator)
         self.turn: Turn | None = None
         self.next_answer = 1

@@ -3,5 +3,17 @@ skip (pytest.importorskip). tests/core/test_house_rules.py checks that the torch
 import os
 import sys
 
+import pytest
+
 if os.environ.get("SEGUE_BLOCK_TORCH") == "1":
     sys.modules["torch"] = None
+
+
+def pytest_collection_modifyitems(config, items):
+    """Groups for the README's `-n 2 --dist loadgroup`: every test that runs a JACK server goes to one worker, one at a
+    time, and every other test file stays whole on a worker, so its module fixtures are made once. Two dummy jackds at
+    realtime priority on two cores give up cycles, and MIDI in a given-up cycle is lost inside JACK: with each worker
+    running JACK tests, CI saw 109 cycles given up in one test and five rig tests hear notes never released."""
+    for item in items:
+        group = "jack-server" if "jack" in item.fixturenames else item.nodeid.split("::")[0]
+        item.add_marker(pytest.mark.xdist_group(group))

@@ -31,7 +31,7 @@ PROGRAMS = ("segue", "python3", "jackd", "a2jmidid", "fluidsynth", "jack_lsp", "
 
 # the two set-up commands stay at the top, unchanged
 SETUP = ["python3 -m pip install . && segue serve",
-         'python3 -m pip install torch==2.13.0 && python3 -m pip install -e ".[train,dev,bench]" && python3 -m pytest -q -n 2 --dist loadfile']
+         'python3 -m pip install torch==2.13.0 && python3 -m pip install -e ".[train,dev,bench]" && python3 -m pytest -q -n 2 --dist loadgroup']
 
 # A few steps of a small model: enough to write best.pt, last.pt and metrics.csv.
 TINY = ("--no-progress --set model.hidden_size=32 --set model.num_layers=1 --set train.max_steps=4 "

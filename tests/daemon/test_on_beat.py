@@ -107,3 +107,16 @@ def test_an_answer_on_the_players_beat_is_steered_by_the_grid_it_starts_on():
         assert start - 0.001 <= first < start + 0.1        # not held back to the next half beat, 0.25 s on
     finally:
         stop(sched, gen)
+
+
+@pytest.mark.parametrize("on_beat, steers", [("auto", True), ("clock", False), ("off", False)])
+def test_only_an_answer_that_follows_the_players_pulse_is_steered_by_it(on_beat, steers):
+    """`--on-beat off` is free time for the whole answer, not only its first note; `clock` follows a clock's beat,
+    not the player's."""
+    from tests.daemon.test_session import Stepped
+
+    session = Stepped(on_beat=on_beat).session
+    try:
+        assert (session.generator.settings.grammar.pulse_strength > 0) == steers
+    finally:
+        session.close()

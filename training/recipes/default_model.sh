@@ -160,6 +160,21 @@ if [ "${STAGE:-1}" = 9 ]; then
   exit 0
 fi
 
+# Stage 10 (session 13, an experiment): stage 9's best 2 x 512 weights at a still higher share of real performances
+# (2.0), to measure what the recordings gain against what the scores lose; one thread at nice 15 (the other core runs
+# the test suite). Figures in segue/models/MODEL.md, Stage 10.
+#   MAX_STEPS=2500 STAGE=10 SKIP_BUILD=1 bash training/recipes/default_model.sh
+if [ "${STAGE:-1}" = 10 ]; then
+  OUT=runs/default-10
+  mkdir -p "$OUT"
+  setsid nohup nice -n 15 segue train --init-from "${INIT:-runs/default-9/best.pt}" --data data/mix6 --out "$OUT" \
+    --no-progress "${REAL_PIANISTS[@]}" --set data.performance_weight=2.0 --set train.threads=1 \
+    --set train.schedule=cosine --set train.lr=0.00015 --set train.min_lr=0.00001 \
+    --set train.max_steps=${MAX_STEPS:-2500} --set train.seed=101010 > "$OUT/train.log" 2>&1 &
+  echo "stage 10 in the background (pid $!): tail -f $OUT/train.log"
+  exit 0
+fi
+
 if [ "${STAGE:-1}" = 3 ] || [ "${STAGE:-1}" = 4 ]; then
   if [ "$STAGE" = 3 ]; then
     FROM=${INIT:-runs/default-2/best.pt}; OUT=runs/default-3; ONLY=(--set train.seed=98765 --set train.max_steps=4250)
