@@ -14,7 +14,10 @@ from daemon.testing import (PERIOD_S, MidiDump, Player, answer_after, flood, lef
                                        wait_until)
 
 
-def test_answer_arrives_and_its_first_note_comes_within_a_jack_period_of_the_trigger(rig):
+def test_an_answer_arrives_and_segue_hands_its_first_note_to_jack_at_the_trigger(rig):
+    """The daemon's side of the latency contract: its first note-on goes to its output at the trigger. The figure at
+    the client (one JACK period after that, bench/latency.py) also holds JACK's own delays: on a loaded CI machine a
+    run of given-up cycles put it at 28 ms, which says nothing of segue, so here it only has to arrive, and soon."""
     # The answer at once: when segue follows a pulse it starts on the player's beat on purpose
     # (tests/daemon/test_on_beat_jack.py); this measures the path itself.
     daemon, listener, player = rig("--silence-ms", "150", "--length", "0.5", "--on-beat", "off")
@@ -23,10 +26,12 @@ def test_answer_arrives_and_its_first_note_comes_within_a_jack_period_of_the_tri
         released = player.phrase((60 + turn, 64, 67))
         arrivals.append(answer_after(listener, released))
         assert wait_until(lambda: len(daemon.turns()) == turn + 1, 5), daemon.output()
-    latencies = [arrival - entry["trigger"] for arrival, entry in zip(arrivals, daemon.turns())]
-    print("trigger -> first note-on at the client (ms):", [round(x * 1000, 2) for x in latencies])
-    assert all(x > 0 for x in latencies)
-    assert statistics.median(latencies) <= PERIOD_S + 0.005
+    handed = [entry["first_note_at"] - entry["trigger"] for entry in daemon.turns()]
+    at_client = [arrival - entry["trigger"] for arrival, entry in zip(arrivals, daemon.turns())]
+    print("trigger -> first note-on handed over / at the client (ms):",
+          [round(x * 1000, 2) for x in handed], [round(x * 1000, 2) for x in at_client])
+    assert statistics.median(handed) <= 0.002
+    assert all(0 < x < PERIOD_S + 0.25 for x in at_client)
     assert left_sounding(listener) == set()         # each answer released its notes
 
 
