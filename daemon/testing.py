@@ -298,6 +298,7 @@ class Daemon:
 
 LISTENER_SCRIPT = r"""
 import collections, sys, threading, time, rtmidi
+sys.setswitchinterval(0.0005)             # the callback below needs the GIL in JACK's thread: 5 ms is two periods
 out, clock, heard = sys.stdout, time.perf_counter, collections.deque()
 def on_message(event, data=None):         # JACK's process thread: stamp and queue; a pipe write could block it
     heard.append((clock(), event[0]))
@@ -566,6 +567,7 @@ def sounding_after(messages) -> set[int]:
 
 RELAY_SCRIPT = r"""
 import sys, threading, time, rtmidi
+sys.setswitchinterval(0.0005)             # the callback below needs the GIL in JACK's thread: 5 ms is two periods
 delay, client = float(sys.argv[1]), sys.argv[2]
 out = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name=client + "-out")
 out.open_virtual_port("out")
