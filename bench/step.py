@@ -3,8 +3,9 @@
     python bench/step.py [--checkpoint runs/exp1/best.pt] [--data data/classical] [--steps 2000]
 
 Models: a 3x512 conditioned LSTM (Performance RNN size, random weights: latency does not depend on their values),
-the model shipped in segue/models/default.onnx when it exists (int8 quantized here; torch eager only when
---checkpoint is its source checkpoint, same sha256), and --checkpoint when given (all three runtimes).
+the model shipped in segue/models/default.onnx when it exists (an fp32 default is quantized here, an int8 one is
+measured beside the fp32 export of default.pt; torch eager only for its source checkpoint, same sha256), and
+--checkpoint when given (all three runtimes).
 The floor of one step at batch 1 is max(FLOPs / matmul FLOP/s, weight bytes / copy bandwidth), both measured here
 on one thread; a step reads every weight once, so on a memory-bound step the second term rules. Because the
 machine's L3 may hold the weights, the bench also prints a second floor: the measured time of one float32
@@ -186,6 +187,26 @@ def export_both(model, folder: Path, name: str) -> tuple[Path, Path]:
     return result.path, result.int8_path
 
 
+def shipped_runtimes(shipped: Path, folder: Path, checkpoint: Path | None, checkpoint_model):
+    """(fp32 graph, int8 graph, torch model or None) of the shipped model. An fp32 default is quantized here; an
+    int8 default is measured as shipped, beside the fp32 export of the checkpoint shipped with it (default.pt)."""
+    from segue.inference.engine import Engine
+
+    if Engine.load(shipped).meta.get("quantization", "fp32") == "fp32":
+        from export.quantize import quantize
+
+        int8 = folder / "shipped.int8.onnx"
+        quantize(shipped, int8)
+        return shipped, int8, source_model(shipped, checkpoint, checkpoint_model)
+    from export.pipeline import export_model
+    from training.checkpoint import load_model_from_checkpoint
+
+    source = shipped.with_suffix(".pt")
+    model = load_model_from_checkpoint(source)[0].eval()
+    fp32 = export_model(model, folder / "shipped.fp32.onnx", parity_steps=20).path
+    return fp32, shipped, source_model(shipped, source, model)
+
+
 def source_model(onnx_path: Path, checkpoint: Path | None, model):
     """`model` (loaded from --checkpoint) when that checkpoint is the one `onnx_path` was exported from, else None.
     The metadata names its source by run folder and sha256, never by a path on the machine that exported it."""
@@ -272,12 +293,9 @@ def run(args) -> int:
         columns.append(measure(f"LSTM {args.lstm}", fp32, int8, lstm, args, machine, real_rate))
         shipped = Path(__file__).resolve().parent.parent / "segue" / "models" / "default.onnx"
         if shipped.is_file():
-            from export.quantize import quantize
-
-            shipped_int8 = Path(tmp) / "shipped.int8.onnx"
-            quantize(shipped, shipped_int8)
-            shipped_torch = source_model(shipped, args.checkpoint, checkpoint_model)
-            columns.append(measure("shipped", shipped, shipped_int8, shipped_torch, args, machine, real_rate))
+            shipped_fp32, shipped_int8, shipped_torch = shipped_runtimes(shipped, Path(tmp), args.checkpoint,
+                                                                         checkpoint_model)
+            columns.append(measure("shipped", shipped_fp32, shipped_int8, shipped_torch, args, machine, real_rate))
         if checkpoint_model is not None:
             model = checkpoint_model
             fp32, int8 = export_both(model, Path(tmp), "checkpoint")

@@ -44,6 +44,9 @@ def model_from_onnx(path: str | Path) -> tuple[torch.nn.Module, dict]:
     meta = json.loads(props["segue.meta"])
     if meta.get("model_kind") != "performance_rnn":
         raise SegueError(f"{path}: only performance_rnn graphs can be read back, this is {meta.get('model_kind')}")
+    if meta.get("quantization", "fp32") != "fp32":
+        raise SegueError(f"{path} is {meta['quantization']}: its weights are rounded and cannot be read back into a "
+                         "checkpoint; start from the checkpoint it was exported from")
     model = build_model(meta["model_config"])
     weights = {init.name: numpy_helper.to_array(init) for init in proto.graph.initializer}
     hidden = model.hidden_size

@@ -49,9 +49,21 @@ def init_checkpoint(spec: str | None) -> Iterator[str | None]:
 
 def _warn_unless_exported_from(checkpoint: Path, graph: Path) -> None:
     """default.pt and default.onnx are shipped side by side; one updated without the other would fine-tune a model
-    other than the one `segue serve` plays, so say so (a warning: the checkpoint is still a fine start)."""
+    other than the one `segue serve` plays, so say so (a warning: the checkpoint is still a fine start). The graph
+    records the sha256 of the checkpoint it was exported from; without that, an fp32 graph's logits are compared
+    (an int8 graph's differ from its own checkpoint's by ~1, as much as another checkpoint's may)."""
     import sys
 
+    from export.metadata import file_sha256
+    from segue.inference.engine import Engine
+
+    meta = Engine.load(graph).meta
+    if meta.get("source_checkpoint_sha256") == file_sha256(checkpoint):
+        return
+    if meta.get("quantization", "fp32") != "fp32":
+        print(f"warning: {checkpoint} is not the checkpoint {graph} was exported from (its sha256 is not the one "
+              f"the graph records); fine-tuning starts from {checkpoint}", file=sys.stderr, flush=True)
+        return
     from training.checkpoint import load_model_from_checkpoint
     from training.from_onnx import MAX_LOGIT_DIFF, check_against_onnx
 

@@ -139,3 +139,37 @@ def test_a_build_without_eval_pieces_says_what_to_do(tmp_path):
     sessions(tmp_path / "takes", 2)
     summary = build_dataset([str(tmp_path / "takes")], tmp_path / "data", workers=1, progress=False)
     assert "no eval pieces" not in format_summary(summary, [], tmp_path / "data")
+
+
+def test_an_int8_shipped_graph_is_matched_to_its_checkpoint_by_hash_and_never_read_back(tmp_path, monkeypatch, capsys):
+    """The int8 default's logits differ from its own checkpoint's by ~1, so the graph's record of the checkpoint's
+    sha256 says whether they belong together; its rounded weights are no checkpoint to recover."""
+    import torch
+
+    from export.pipeline import export_model
+    from training.checkpoint import make_checkpoint, save_checkpoint
+    from training.models import build_model
+    from training_fixtures import TINY_MODEL
+
+    model = build_model(TINY_MODEL)
+    ckpt = make_checkpoint(model, TINY_MODEL)
+    checkpoint = tmp_path / "default.pt"
+    save_checkpoint(ckpt, checkpoint)
+    exported = export_model(model, tmp_path / "fp32.onnx", ckpt=ckpt, checkpoint_path=checkpoint, parity_steps=20,
+                            int8=True, int8_min_agreement=0.0, int8_max_kl=float("inf"))
+    monkeypatch.setattr(init_from, "default_checkpoint_path", lambda: checkpoint)
+    monkeypatch.setattr(init_from, "default_model_path", lambda: exported.int8_path)
+    with init_from.init_checkpoint("default") as path:
+        assert path == str(checkpoint)
+    assert "warning" not in capsys.readouterr().err
+    with torch.no_grad():
+        model.head.bias += 1.0
+    save_checkpoint({**ckpt, "model": model.state_dict()}, checkpoint)
+    with init_from.init_checkpoint("default"):
+        pass
+    assert f"warning: {checkpoint} is not the checkpoint" in capsys.readouterr().err
+    checkpoint.unlink()
+    with pytest.raises(SegueError, match="int8") as error:
+        with init_from.init_checkpoint("default"):
+            pass
+    assert "\n" not in str(error.value)
