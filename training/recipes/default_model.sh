@@ -144,34 +144,37 @@ if [ "${STAGE:-1}" = 8 ]; then
   exit 0
 fi
 
-# Stage 9 (session 12, an experiment: not what ships): stage 8's best 2 x 512 weights again, at a higher share of real
-# performances (1.2) and a fresh cosine from 2e-4 over 1,400 steps, on both threads at nice 10 (the machine also ran
-# the test suite): 100 minutes. Whole pieces, live protocol: hannds 2.786 -> 2.764, plain 1.415 -> 1.417, rendered
-# 2.513 -> 2.511 (segue/models/MODEL.md, Stage 9).
-#   MAX_STEPS=1400 STAGE=9 SKIP_BUILD=1 bash training/recipes/default_model.sh
+# Stages 9 and 10 go on from a 2 x 512 checkpoint on data/mix6 in the background: run folder, the weights to start
+# from (INIT overrides), data.performance_weight, threads, niceness, cosine from lr to min_lr over steps (MAX_STEPS
+# overrides), seed.
+mix6_stage() {
+  local out=$1 init=$2 weight=$3 threads=$4 niceness=$5 lr=$6 min_lr=$7 steps=$8 seed=$9
+  mkdir -p "$out"
+  setsid nohup nice -n "$niceness" segue train --init-from "${INIT:-$init}" --data data/mix6 --out "$out" \
+    --no-progress "${REAL_PIANISTS[@]}" --set data.performance_weight="$weight" --set train.threads="$threads" \
+    --set train.schedule=cosine --set train.lr="$lr" --set train.min_lr="$min_lr" \
+    --set train.max_steps="${MAX_STEPS:-$steps}" --set train.seed="$seed" > "$out/train.log" 2>&1 &
+  echo "$out in the background (pid $!): tail -f $out/train.log"
+}
+
+# Stage 9 (session 12; what ships since session 13, in int8): stage 8's best 2 x 512 weights again, at a higher share
+# of real performances (1.2) and a fresh cosine from 2e-4 over 1,400 steps, on both threads at nice 10 (the machine
+# also ran the test suite): 100 minutes. Whole pieces, live protocol: hannds 2.786 -> 2.764, plain 1.415 -> 1.417,
+# rendered 2.513 -> 2.511 (segue/models/MODEL.md, Stage 9). Then, as shipped:
+#   python -m training.checkpoint runs/default-9/best.pt -o segue/models/default.pt
+#   segue export segue/models/default.pt -o m.onnx --int8 --data data/mix6 && mv m.int8.onnx segue/models/default.onnx
+#   STAGE=9 SKIP_BUILD=1 bash training/recipes/default_model.sh
 if [ "${STAGE:-1}" = 9 ]; then
-  OUT=runs/default-9
-  mkdir -p "$OUT"
-  setsid nohup nice -n 10 segue train --init-from "${INIT:-runs/default-8/best.pt}" --data data/mix6 --out "$OUT" \
-    --no-progress "${REAL_PIANISTS[@]}" --set data.performance_weight=1.2 --set train.threads=2 \
-    --set train.schedule=cosine --set train.lr=0.0002 --set train.min_lr=0.00001 \
-    --set train.max_steps=${MAX_STEPS:-1400} --set train.seed=90909 > "$OUT/train.log" 2>&1 &
-  echo "stage 9 in the background (pid $!): tail -f $OUT/train.log"
+  mix6_stage runs/default-9 runs/default-8/best.pt 1.2 2 10 0.0002 0.00001 1400 90909
   exit 0
 fi
 
-# Stage 10 (session 13, an experiment): stage 9's best 2 x 512 weights at a still higher share of real performances
-# (2.0), to measure what the recordings gain against what the scores lose; one thread at nice 15 (the other core runs
-# the test suite). Figures in segue/models/MODEL.md, Stage 10.
-#   MAX_STEPS=2500 STAGE=10 SKIP_BUILD=1 bash training/recipes/default_model.sh
+# Stage 10 (session 13, an experiment): stage 9's best weights at a still higher share of real performances (2.0),
+# to measure what the recordings gain against what the scores lose; one thread at nice 15 (the other core ran the
+# test suite). Figures in segue/models/MODEL.md, Stage 10.
+#   STAGE=10 SKIP_BUILD=1 bash training/recipes/default_model.sh
 if [ "${STAGE:-1}" = 10 ]; then
-  OUT=runs/default-10
-  mkdir -p "$OUT"
-  setsid nohup nice -n 15 segue train --init-from "${INIT:-runs/default-9/best.pt}" --data data/mix6 --out "$OUT" \
-    --no-progress "${REAL_PIANISTS[@]}" --set data.performance_weight=2.0 --set train.threads=1 \
-    --set train.schedule=cosine --set train.lr=0.00015 --set train.min_lr=0.00001 \
-    --set train.max_steps=${MAX_STEPS:-2500} --set train.seed=101010 > "$OUT/train.log" 2>&1 &
-  echo "stage 10 in the background (pid $!): tail -f $OUT/train.log"
+  mix6_stage runs/default-10 runs/default-9/best.pt 2.0 1 15 0.00015 0.00001 2500 101010
   exit 0
 fi
 
