@@ -222,11 +222,19 @@ def restart_server(server: "JackServer", daemon: "Daemon", seq: subprocess.Popen
     return JackServer(name=server.name)
 
 
-def start_script(script: str, *args: str, env: dict | None = None, what: str) -> subprocess.Popen:
+def realtime_prefix() -> list[str]:
+    """`chrt -f 1` where allowed (root): a listener's threads then run before any ordinary process of a loaded machine,
+    so none of them is preempted while it holds what JACK's thread of that listener waits for (the GIL, a ring)."""
+    return ["chrt", "-f", "1"] if shutil.which("chrt") and os.geteuid() == 0 else []
+
+
+def start_script(script: str, *args: str, env: dict | None = None, what: str,
+                 realtime: bool = False) -> subprocess.Popen:
     """One of the harness's helper scripts in its own process, retried while it does not say "ready" (a loaded
     server may refuse a new client now and then)."""
+    command = [*(realtime_prefix() if realtime else []), sys.executable, "-c", script, *args]
     for attempt in range(SETUP_ATTEMPTS):
-        proc = subprocess.Popen([sys.executable, "-c", script, *args], cwd=REPO, env=env, stdin=subprocess.PIPE,
+        proc = subprocess.Popen(command, cwd=REPO, env=env, stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1)
         if proc.stdout.readline().strip() == "ready":
             return proc
@@ -344,8 +352,8 @@ class Listener:
     """A JACK MIDI input that stamps every arrival with perf_counter (the same clock as the daemon's).
 
     It lives in its own process: python-rtmidi runs the callback in JACK's process thread and needs the GIL
-    there, and a busy test process holding the GIL would stall the whole JACK graph (xruns, lost messages).
-    `to_the_frame`: on segue's own JACK client, stamped with where in its cycle each message sits (the bench)."""
+    there, and a busy test process holding the GIL would stall the whole JACK graph (xruns, lost messages). For the
+    same reason it runs at FIFO 1 where allowed (realtime_prefix). `to_the_frame`: on segue's own JACK client, stamped with where in its cycle each message sits (the bench)."""
 
     def __init__(self, client: str = "listener", jack: JackServer | None = None, to_the_frame: bool = False):
         self.client = client
@@ -353,7 +361,8 @@ class Listener:
         self._lock = threading.Lock()
         # jack: a server other than the one this process's environment names
         self.proc = start_script(FRAME_LISTENER_SCRIPT if to_the_frame else LISTENER_SCRIPT, client,
-                                 env=jack.env if jack else None, what=f"listener {client}")
+                                 env=jack.env if jack else None, what=f"listener {client}",
+                                 realtime=not to_the_frame)
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
@@ -505,8 +514,7 @@ class MidiDump:
         self.err_path = self.out_path.with_suffix(".err")
         self._out, self._err = open(self.out_path, "w"), open(self.err_path, "w")
         # Realtime where allowed, so its printing thread keeps up with its 127-message ring on a loaded machine.
-        chrt = ["chrt", "-f", "1"] if shutil.which("chrt") and os.geteuid() == 0 else []
-        self.proc = subprocess.Popen([*chrt, "jack_midi_dump", client], env=jack.env, stdout=self._out,
+        self.proc = subprocess.Popen([*realtime_prefix(), "jack_midi_dump", client], env=jack.env, stdout=self._out,
                                      stderr=self._err)
         jack.wait_port(re.escape(self.port))
 
