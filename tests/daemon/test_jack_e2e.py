@@ -31,7 +31,7 @@ def test_an_answer_arrives_and_segue_hands_its_first_note_to_jack_at_the_trigger
     print("trigger -> first note-on handed over / at the client (ms):",
           [round(x * 1000, 2) for x in handed], [round(x * 1000, 2) for x in at_client])
     assert statistics.median(handed) <= 0.002
-    assert all(0 < x < PERIOD_S + 0.25 for x in at_client)
+    assert all(-PERIOD_S < x < PERIOD_S + 0.25 for x in at_client)   # stamped when the listener's cycle runs
     assert left_sounding(listener) == set()         # each answer released its notes
 
 

@@ -22,6 +22,9 @@ from daemon.testing import (FLOOD_BURST, PERIOD_S, REPO, Daemon, JackServer, Lis
 # Notes segue had already sent when it heard the player arrive up to this much later: two JACK periods (its input
 # and its output) plus a loaded machine's scheduling. A note heard later than this inside the phrase is a stray.
 IN_FLIGHT_S = 2 * PERIOD_S + 0.03
+# The listener stamps a message when its JACK cycle runs, up to a period before the frame the message sits at: the
+# next answer's first note, placed to the frame of its trigger, may be stamped that much before the trigger.
+STAMP_EARLY_S = PERIOD_S
 
 
 def test_no_segue_note_sounds_inside_the_players_phrase_whenever_the_player_barges_in(rig):
@@ -44,7 +47,7 @@ def test_no_segue_note_sounds_inside_the_players_phrase_whenever_the_player_barg
     strays = []
     for start in starts:
         nxt = min((t for t in triggers if t > start), default=float("inf"))
-        strays += [t - start for t, _ in listener.note_ons(start + IN_FLIGHT_S) if t < nxt]
+        strays += [t - start for t, _ in listener.note_ons(start + IN_FLIGHT_S) if t < nxt - STAMP_EARLY_S]
     assert strays == [], f"segue notes inside the player's phrase, seconds after it began: {strays}"
 
 
