@@ -190,33 +190,24 @@ def export_both(model, folder: Path, name: str) -> tuple[Path, Path]:
 def shipped_runtimes(shipped: Path, folder: Path, checkpoint: Path | None, checkpoint_model):
     """(fp32 graph, int8 graph, torch model or None) of the shipped model. An fp32 default is quantized here; an
     int8 default is measured as shipped, beside the fp32 export of the checkpoint shipped with it (default.pt)."""
+    from export.metadata import exported_from, quantized
     from segue.inference.engine import Engine
 
-    if Engine.load(shipped).meta.get("quantization", "fp32") == "fp32":
+    meta = Engine.load(shipped).meta
+    if not quantized(meta):
         from export.quantize import quantize
 
         int8 = folder / "shipped.int8.onnx"
         quantize(shipped, int8)
-        return shipped, int8, source_model(shipped, checkpoint, checkpoint_model)
+        torch_model = checkpoint_model if checkpoint is not None and exported_from(meta, checkpoint) else None
+        return shipped, int8, torch_model
     from export.pipeline import export_model
     from training.checkpoint import load_model_from_checkpoint
 
     source = shipped.with_suffix(".pt")
     model = load_model_from_checkpoint(source)[0].eval()
     fp32 = export_model(model, folder / "shipped.fp32.onnx", parity_steps=20).path
-    return fp32, shipped, source_model(shipped, source, model)
-
-
-def source_model(onnx_path: Path, checkpoint: Path | None, model):
-    """`model` (loaded from --checkpoint) when that checkpoint is the one `onnx_path` was exported from, else None.
-    The metadata names its source by run folder and sha256, never by a path on the machine that exported it."""
-    from export.metadata import file_sha256
-    from segue.inference.engine import Engine
-
-    if checkpoint is None:
-        return None
-    recorded = Engine.load(onnx_path).meta.get("source_checkpoint_sha256")
-    return model if recorded and file_sha256(checkpoint) == recorded else None
+    return fp32, shipped, model if exported_from(meta, source) else None
 
 
 def report(columns: list[dict], machine: dict, real_rate) -> str:

@@ -353,7 +353,8 @@ class Listener:
 
     It lives in its own process: python-rtmidi runs the callback in JACK's process thread and needs the GIL
     there, and a busy test process holding the GIL would stall the whole JACK graph (xruns, lost messages). For the
-    same reason it runs at FIFO 1 where allowed (realtime_prefix). `to_the_frame`: on segue's own JACK client, stamped with where in its cycle each message sits (the bench)."""
+    same reason it runs at FIFO 1 where allowed (realtime_prefix). `to_the_frame`: on segue's own JACK client,
+    stamped with where in its cycle each message sits (the bench)."""
 
     def __init__(self, client: str = "listener", jack: JackServer | None = None, to_the_frame: bool = False):
         self.client = client

@@ -46,6 +46,18 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def exported_from(meta: dict, checkpoint: str | Path) -> bool:
+    """Whether the model whose segue metadata is `meta` was exported from `checkpoint`: by the sha256 it records,
+    never by a path on the machine that exported it."""
+    recorded = meta.get("source_checkpoint_sha256")
+    return bool(recorded) and file_sha256(checkpoint) == recorded
+
+
+def quantized(meta: dict) -> bool:
+    """Whether the model's weights were rounded (export.quantize): its logits are then not its checkpoint's."""
+    return meta.get("quantization", "fp32") != "fp32"
+
+
 def codec_meta() -> dict:
     return {
         **codec.codec_params(),

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from export.metadata import quantized
 from segue.errors import SegueError
 from training.checkpoint import make_checkpoint, save_checkpoint
 from training.models import build_model
@@ -44,7 +45,7 @@ def model_from_onnx(path: str | Path) -> tuple[torch.nn.Module, dict]:
     meta = json.loads(props["segue.meta"])
     if meta.get("model_kind") != "performance_rnn":
         raise SegueError(f"{path}: only performance_rnn graphs can be read back, this is {meta.get('model_kind')}")
-    if meta.get("quantization", "fp32") != "fp32":
+    if quantized(meta):
         raise SegueError(f"{path} is {meta['quantization']}: its weights are rounded and cannot be read back into a "
                          "checkpoint; start from the checkpoint it was exported from")
     model = build_model(meta["model_config"])

@@ -54,13 +54,13 @@ def _warn_unless_exported_from(checkpoint: Path, graph: Path) -> None:
     (an int8 graph's differ from its own checkpoint's by ~1, as much as another checkpoint's may)."""
     import sys
 
-    from export.metadata import file_sha256
+    from export.metadata import exported_from, quantized
     from segue.inference.engine import Engine
 
     meta = Engine.load(graph).meta
-    if meta.get("source_checkpoint_sha256") == file_sha256(checkpoint):
+    if exported_from(meta, checkpoint):
         return
-    if meta.get("quantization", "fp32") != "fp32":
+    if quantized(meta):
         print(f"warning: {checkpoint} is not the checkpoint {graph} was exported from (its sha256 is not the one "
               f"the graph records); fine-tuning starts from {checkpoint}", file=sys.stderr, flush=True)
         return
