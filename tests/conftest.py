@@ -9,6 +9,7 @@ if os.environ.get("SEGUE_BLOCK_TORCH") == "1":
     sys.modules["torch"] = None
 
 
+@pytest.hookimpl(tryfirst=True)       # before pytest-xdist reads the groups into the test ids (its own hook)
 def pytest_collection_modifyitems(config, items):
     """Groups for the README's `-n 2 --dist loadgroup`: every test that runs a JACK server goes to one worker, one at a
     time, and every other test file stays whole on a worker, so its module fixtures are made once. Two dummy jackds at
