@@ -16,5 +16,6 @@ def pytest_collection_modifyitems(config, items):
     realtime priority on two cores give up cycles, and MIDI in a given-up cycle is lost inside JACK: with each worker
     running JACK tests, CI saw 109 cycles given up in one test and five rig tests hear notes never released."""
     for item in items:
-        group = "jack-server" if "jack" in item.fixturenames else item.nodeid.split("::")[0]
+        runs_jack = "jack" in item.fixturenames or item.get_closest_marker("jack_server") is not None
+        group = "jack-server" if runs_jack else item.nodeid.split("::")[0]
         item.add_marker(pytest.mark.xdist_group(group))

@@ -147,6 +147,7 @@ def test_a_stopped_jack_server_does_not_make_segue_deaf_to_ctrl_c(rig, jack):
         jack.proc.send_signal(signal.SIGCONT)           # the module's server serves the tests after this one
 
 
+@pytest.mark.jack_server
 def test_a_deleted_server_socket_does_not_make_segue_abandon_a_live_server(model, tmp_path):
     """A JACK client named like the server deletes the server's socket in /dev/shm: the server still runs, and JACK
     itself (its shutdown notification) is what tells segue's own client whether it does."""

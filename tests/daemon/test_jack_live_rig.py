@@ -154,6 +154,7 @@ def test_a_synth_on_out_that_restarts_is_played_to_again(jack, model, tmp_path):
         synth.close()
 
 
+@pytest.mark.jack_server
 def test_ctrl_c_while_the_jack_server_is_away_ends_segue_at_once(model, tmp_path):
     server = JackServer()
     try:
@@ -216,6 +217,7 @@ def test_ten_thousand_messages_through_segue_all_reach_jack_midi_dump(rig, jack,
                                   f"(allowing {allowed}); its log: {jack.log_path}")
 
 
+@pytest.mark.jack_server
 def test_segue_rejoins_a_jack_server_that_restarts_and_answers_again(model, tmp_path):
     # Everything on this server lives in other processes: libjack frees the clients of a dead server in every
     # process that opens a new one, and the test process holds clients of the module's server.

@@ -6,6 +6,8 @@ import re
 import subprocess
 import time
 
+import pytest
+
 from daemon import jack_connections
 from daemon.jack_connections import EEXIST, JackConnections
 from daemon.testing import Daemon, JackServer, Listener, looping_note, restart_server, wait_until
@@ -89,6 +91,7 @@ def connections(server: JackServer) -> dict[str, set[str]]:
     return listing
 
 
+@pytest.mark.jack_server
 def test_connections_made_by_others_to_segues_ports_are_made_again_after_a_server_restart(model, tmp_path):
     # Everything on this server lives in other processes, like in test_jack_live_rig's rejoin test: libjack frees
     # the clients of a dead server in every process that opens a new one.
