@@ -132,21 +132,38 @@ class JackServer:
         self._log.close()            # the log stays in the temp dir: it is the first thing to read after a failure
 
 
+def cpu_ticks() -> tuple[int, int] | None:
+    """(ticks stolen by the hypervisor, all ticks) summed over the CPUs since boot, from /proc/stat; None elsewhere.
+
+    On a virtual machine "steal" is time this machine's CPUs wanted to run and the host ran another guest: a JACK
+    client due every 2.7 ms is then not woken in time, whatever its priority (measured here: jackd gave up cycles
+    at the rate the steal rose, up to 77 ticks a second of 200)."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    except (OSError, IndexError):
+        return None
+    ticks = [int(f) for f in fields[:8]]           # user nice system idle iowait irq softirq steal
+    return ticks[7], sum(ticks)
+
+
 class XrunWindow:
     """Counts the xrun reports jackd logs between start() and stop(), those naming one of segue's clients, and the
     cycles the server gave up on ("Process error": the graph did not finish). MIDI events written in such a cycle
-    can be lost inside JACK itself, whatever its clients do, so a transport test tells these losses apart."""
+    can be lost inside JACK itself, whatever its clients do, so a transport test tells these losses apart. It also
+    keeps the share of the CPUs' time the hypervisor took meanwhile (`stolen`, cpu_ticks), the usual cause; with
+    `jack` None (a test that starts servers of its own), only that."""
 
-    def __init__(self, jack: JackServer):
+    def __init__(self, jack: JackServer | None):
         self.jack = jack
         self.reports = self.segue_reports = self.failed_cycles = 0
         self.seconds = 0.0
+        self._stolen = self._ticks = 0
 
     def _log(self) -> str:
-        return self.jack.log_path.read_text(errors="replace")
+        return self.jack.log_path.read_text(errors="replace") if self.jack else ""
 
     def start(self) -> "XrunWindow":
-        self._offset, self._t0 = len(self._log()), time.monotonic()
+        self._offset, self._t0, self._cpu0 = len(self._log()), time.monotonic(), cpu_ticks()
         return self
 
     def stop(self) -> "XrunWindow":
@@ -156,7 +173,16 @@ class XrunWindow:
         self.segue_reports += sum(1 for line in xruns if "client = segue" in line or "client segue" in line)
         self.failed_cycles += sum(1 for line in lines if "Process error" in line)
         self.seconds += time.monotonic() - self._t0
+        now = cpu_ticks()
+        if now and self._cpu0:
+            self._stolen += now[0] - self._cpu0[0]
+            self._ticks += now[1] - self._cpu0[1]
         return self
+
+    @property
+    def stolen(self) -> float:
+        """The share of the CPUs' time stolen by the hypervisor over the window (0 where unknown)."""
+        return self._stolen / self._ticks if self._ticks else 0.0
 
     def per_minute(self) -> float:
         return self.reports * 60 / max(self.seconds, 1e-9)

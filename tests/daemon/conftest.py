@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from daemon.testing import Daemon, Listener, Player, XrunWindow, make_tiny_model, serving_this_process
+from daemon.testing import Daemon, Listener, Player, make_tiny_model, serving_this_process
 
 
 @pytest.fixture(scope="module")
@@ -31,26 +31,22 @@ _clients = iter(range(1000))
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
-    """A rig test that fails reports what its daemons said last and the cycles jackd gave up on meanwhile: MIDI in
-    those is lost inside JACK, and a lost note-off holds a key down until daemon.stale_key_seconds."""
+    """A rig test that fails reports what its daemons said last (tests/conftest.py adds what jackd went through)."""
     report = (yield).get_result()
-    made, cycles = getattr(item, "segue_rig", (None, None))
+    made = getattr(item, "segue_rig", None)
     if report.when != "call" or not report.failed or made is None:
         return
     for thing in made:
         if isinstance(thing, Daemon):
             tail = "\n".join(thing.output().splitlines()[-40:])
             report.sections.append((f"daemon {thing.log_path}", tail))
-    cycles.stop()
-    report.sections.append(("jackd", f"{cycles.failed_cycles} cycles given up, {cycles.reports} xrun reports "
-                                     f"during the test ({cycles.jack.log_path})"))
 
 
 @pytest.fixture
 def rig(jack, model, tmp_path, request):
     """A running daemon wired to a fresh player and listener; everything torn down afterwards."""
     made = []
-    request.node.segue_rig = (made, XrunWindow(jack).start())
+    request.node.segue_rig = made
 
     def start(*args, connect_player=True, client_prefix="segue", verbose=True):
         n = next(_clients)
