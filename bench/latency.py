@@ -277,7 +277,9 @@ def main(argv=None) -> int:
           f"period {period_s * 1000:.3f} ms)")
     print(f"model: {model_name}; {len(turns)} turns, {barge_ins} ended by barge-in; silence {SILENCE_MS}-"
           f"{silences[-1]:.2f} ms in {args.phases} phases of the period; answers {ANSWER_S} s; "
-          f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+          f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; the hypervisor stole "
+          f"{mean([w.stolen for block in blocks for w in block]):.1%} of the CPUs' time (steal: what no priority "
+          f"here can win back)")
     for label, playing in (("playing", True), ("idle", False)):
         pairs = [(b[0 if playing else 2].per_minute(), b[1 if playing else 3].per_minute()) for b in blocks]
         difference, low, high = mean_with_ci([w - wo for wo, w in pairs])     # blocks resampled
