@@ -22,8 +22,29 @@ def pytest_collection_modifyitems(config, items):
     realtime priority on two cores give up cycles, and MIDI in a given-up cycle is lost inside JACK: with each worker
     running JACK tests, CI saw 109 cycles given up in one test and five rig tests hear notes never released."""
     for item in items:
-        group = "jack-server" if _runs_jack(item) else item.nodeid.split("::")[0]
+        group = JACK_GROUP if _runs_jack(item) else item.nodeid.split("::")[0]
         item.add_marker(pytest.mark.xdist_group(group))
+
+
+JACK_GROUP = "jack-server"
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """`--dist loadgroup` with the JACK group handed out first: it runs one test at a time on one worker and is the
+    longest unit of the suite (about 5 of its 6 minutes here), so a worker that reached it after other files (xdist
+    orders units by their number of tests) made a 6-minute suite take 10."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class JackGroupFirst(LoadGroupScheduling):
+        def _assign_work_unit(self, node):
+            if JACK_GROUP in self.workqueue:
+                self.workqueue.move_to_end(JACK_GROUP, last=False)
+            super()._assign_work_unit(node)
+
+    return JackGroupFirst(config, log)
 
 
 JACK_ATTEMPTS = 3              # runs of a JACK test whose failure came while the machine starved jackd
