@@ -32,8 +32,8 @@ JACK_GROUP = "jack-server"
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config, log):
     """`--dist loadgroup` with the JACK group handed out first: it runs one test at a time on one worker and is the
-    longest unit of the suite (about 5 of its 6 minutes here), so a worker that reached it after other files (xdist
-    orders units by their number of tests) made a 6-minute suite take 10."""
+    longest unit of the suite (6-7 of its 7 minutes here), so the suite lasts as long as whatever that worker ran
+    before it plus the group; xdist hands out units by their number of tests, which put other files first."""
     if config.getvalue("dist") != "loadgroup":
         return None
     from xdist.scheduler import LoadGroupScheduling
