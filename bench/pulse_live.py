@@ -29,8 +29,8 @@ from daemon.clock import MidiClock  # noqa: E402
 from daemon.policy import TurnPolicy  # noqa: E402
 from daemon.realtime import become_realtime  # noqa: E402
 from segue.evaluation.scoring import mean_with_ci  # noqa: E402
-from daemon.testing import (PERIOD_S, Daemon, JackServer, Listener, Player, cpu_ticks, make_tiny_model,  # noqa: E402
-                            stolen_since, wait_until)
+from daemon.testing import (PERIOD_S, Daemon, JackServer, Listener, Player, XrunWindow,  # noqa: E402
+                            make_tiny_model, wait_until)
 
 BARS, BEATS_PER_BAR = 2, 4
 JITTER_S = 0.015
@@ -201,9 +201,9 @@ def main(argv=None) -> int:
           f"{JITTER_S * 1000:.0f} ms, JACK period {PERIOD_S * 1000:.2f} ms")
     try:
         for bpm in args.tempi:
-            steal = cpu_ticks()
+            machine = XrunWindow(None).start()          # the hypervisor's steal over this tempo's turns
             got = one_tempo(jack, model, workdir, bpm, args.turns, args.on_beat, rng)
-            stolen = stolen_since(steal)
+            stolen = machine.stop().stolen
             hits = sum(abs(s) <= START_HIT_S for s in got["starts"])
             share, low, high = mean_with_ci(got["shares"])
             chance = min(1.0, 4 * GRID_HIT_S / (60.0 / bpm))

@@ -146,14 +146,6 @@ def cpu_ticks() -> tuple[int, int] | None:
     return ticks[7], sum(ticks)
 
 
-def stolen_since(before: tuple[int, int] | None) -> float:
-    """The share of the CPUs' time stolen since `before` (a cpu_ticks() reading); 0 where unknown."""
-    now = cpu_ticks()
-    if not before or not now or now[1] == before[1]:
-        return 0.0
-    return (now[0] - before[0]) / (now[1] - before[1])
-
-
 class XrunWindow:
     """Counts the xrun reports jackd logs between start() and stop(), those naming one of segue's clients, and the
     cycles the server gave up on ("Process error": the graph did not finish). MIDI events written in such a cycle
