@@ -16,6 +16,8 @@ import torch
 
 from export.graph import OPSET, StateSpec
 from segue.codec import codec
+from segue.codec.controls import CONTROL_DIM
+from segue.rhythm.pulse_controls import PULSE_DIM
 from segue.inference.engine import (CONTROLS_INPUT, EVENTS_INPUT, FORMAT_VERSION, LOGITS_OUTPUT, META_BODY, META_FORMAT,
                                     state_input_name, state_output_name)
 
@@ -32,10 +34,19 @@ CONTROL_ALIGNMENT = {
 }
 
 
-def control_layout(ckpt: dict) -> dict:
+# After them, for a model that hears the tracked pulse (segue/rhythm/pulse_controls.py says the values).
+PULSE_LAYOUT = {"offset": CONTROL_DIM, "size": PULSE_DIM,
+                "values": "c, c sin 2pi phi, c cos 2pi phi, c sin 4pi phi, c cos 4pi phi, c log2(period / 0.55 s)",
+                "alignment": "input at t = the beat tracker's reading after events 0..t (the whole stream)"}
+
+
+def control_layout(ckpt: dict, control_dim: int = CONTROL_DIM) -> dict:
     data = ((ckpt.get("train_state") or {}).get("config") or {}).get("data") or {}
     mode = data.get("controls", "future")
-    return {**CONTROL_LAYOUT, "trained_with": mode, "alignment": CONTROL_ALIGNMENT.get(mode, mode)}
+    layout = {**CONTROL_LAYOUT, "trained_with": mode, "alignment": CONTROL_ALIGNMENT.get(mode, mode)}
+    if control_dim == CONTROL_DIM + PULSE_DIM:
+        layout["pulse"] = PULSE_LAYOUT
+    return layout
 
 
 def file_sha256(path: str | Path) -> str:
@@ -88,7 +99,7 @@ def build_meta(model: torch.nn.Module, specs: list[StateSpec], ckpt: dict | None
         "model_kind": model.kind,
         "conditioned": conditioned,
         "control_dim": int(model.control_dim),
-        "control_layout": control_layout(ckpt) if conditioned else None,
+        "control_layout": control_layout(ckpt, int(model.control_dim)) if conditioned else None,
         "codec": codec_meta(),
         "inputs": [EVENTS_INPUT] + ([CONTROLS_INPUT] if conditioned else []) + [state_input_name(s.name) for s in specs],
         "outputs": [LOGITS_OUTPUT] + [state_output_name(s.name) for s in specs],

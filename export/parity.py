@@ -14,7 +14,9 @@ import numpy as np
 import torch
 
 from segue.codec import codec
+from segue.codec.controls import CONTROL_DIM
 from segue.inference.engine import Engine
+from segue.rhythm.pulse_controls import PulseControls, past_pulse
 
 TOLERANCE = 1e-4
 
@@ -36,11 +38,17 @@ class ParityReport:
                 f"one call T={self.full_steps} max |dlogit| {self.full_max_abs:.2e}: {verdict}")
 
 
+def hears_pulse(model: torch.nn.Module) -> bool:
+    """The model reads the tracked pulse after its 20 controls; callers give the 20, the engine adds the pulse."""
+    return model.control_dim > CONTROL_DIM
+
+
 def random_controls(n: int, control_dim: int, seed: int) -> np.ndarray | None:
     """Valid-looking controls that change over time: a density one-hot and a normalised pitch-class histogram."""
     if control_dim == 0:
         return None
     rng = np.random.default_rng(seed)
+    control_dim = min(control_dim, CONTROL_DIM)
     controls = np.zeros((n, control_dim), dtype=np.float32)
     density_bins = control_dim - 12
     for start in range(0, n, 50):  # hold each setting for 50 events, as real controls hold for a while
@@ -59,13 +67,18 @@ def torch_stream(model: torch.nn.Module, n: int, controls: np.ndarray | None, ev
     Returns (events [n], logits [n, 388])."""
     generator = torch.Generator().manual_seed(seed)
     state = model.initial_state(1)
+    pulse = PulseControls() if hears_pulse(model) else None   # as the engine follows the stream it reads
     event = int(codec.NO_EVENT) if events is None else int(events[0])
     chosen, rows = [], []
     for t in range(n):
         if events is not None:
             event = int(events[t])
         chosen.append(event)
-        step_controls = None if controls is None else torch.from_numpy(controls[t]).view(1, 1, -1)
+        row = None if controls is None else controls[t]
+        if pulse is not None:
+            pulse.push(event)
+            row = np.concatenate([row, pulse.current()])
+        step_controls = None if row is None else torch.from_numpy(row).view(1, 1, -1)
         logits, state = model(torch.tensor([[event]]), step_controls, state)
         rows.append(logits[0, 0].numpy().copy())
         if events is None:
@@ -75,6 +88,8 @@ def torch_stream(model: torch.nn.Module, n: int, controls: np.ndarray | None, ev
 
 @torch.no_grad()
 def torch_full(model: torch.nn.Module, events: np.ndarray, controls: np.ndarray | None) -> np.ndarray:
+    if controls is not None and hears_pulse(model):
+        controls = np.concatenate([controls, past_pulse(events)], axis=1)
     full_controls = None if controls is None else torch.from_numpy(controls)[None]
     logits, _ = model(torch.from_numpy(events)[None], full_controls, None)
     return logits[0].numpy()

@@ -8,20 +8,23 @@ import pytest
 
 from segue.codec import codec
 from segue.codec.controls import CONTROL_DIM
+from segue.rhythm.pulse_controls import PULSE_DIM
 from segue.inference.engine import (CONTROLS_INPUT, EVENTS_INPUT, FORMAT_VERSION, LOGITS_OUTPUT, META_BODY,
                                     META_FORMAT, state_input_name, state_output_name)
 
 HIDDEN = 8
 
 
-def running_sum_model(path, conditioned: bool = True, seed: int = 0):
+def running_sum_model(path, conditioned: bool = True, seed: int = 0, pulse: bool = False):
+    """`pulse`: its controls are the 20 a caller gives and the PULSE_DIM the engine adds from the stream."""
     onnx = pytest.importorskip("onnx", reason="the torch-free test model is written with onnx.helper")
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(seed)
+    control_dim = CONTROL_DIM + (PULSE_DIM if pulse else 0)
     weights = {"embed": rng.normal(0, 0.5, (codec.NUM_CLASSES, HIDDEN)),
                "out": rng.normal(0, 1.0, (HIDDEN, codec.NUM_CLASSES)),
-               "steer": rng.normal(0, 1.0, (CONTROL_DIM, codec.NUM_CLASSES)),
+               "steer": rng.normal(0, 1.0, (control_dim, codec.NUM_CLASSES)),
                "axis": np.array(1, np.int64), "axes": np.array([1], np.int64)}
     initializers = [numpy_helper.from_array(np.asarray(v, np.float32 if v.dtype == np.float64 else v.dtype), name)
                     for name, v in weights.items() if conditioned or name != "steer"]
@@ -38,14 +41,15 @@ def running_sum_model(path, conditioned: bool = True, seed: int = 0):
     if conditioned:
         nodes += [helper.make_node("MatMul", [CONTROLS_INPUT, "steer"], ["steered"]),
                   helper.make_node("Add", ["plain", "steered"], [LOGITS_OUTPUT])]
-        inputs.append(helper.make_tensor_value_info(CONTROLS_INPUT, TensorProto.FLOAT, ["batch", "time", CONTROL_DIM]))
+        inputs.append(helper.make_tensor_value_info(CONTROLS_INPUT, TensorProto.FLOAT, ["batch", "time", control_dim]))
     inputs.append(helper.make_tensor_value_info(h_in, TensorProto.FLOAT, ["batch", HIDDEN]))
     outputs = [helper.make_tensor_value_info(LOGITS_OUTPUT, TensorProto.FLOAT, ["batch", "time", codec.NUM_CLASSES]),
                helper.make_tensor_value_info(h_out, TensorProto.FLOAT, ["batch", HIDDEN])]
     graph = helper.make_graph(nodes, "running_sum", inputs, outputs, initializers)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
-    meta = {"model_kind": "running_sum", "conditioned": conditioned, "control_dim": CONTROL_DIM if conditioned else 0,
+    meta = {"model_kind": "running_sum", "conditioned": conditioned, "control_dim": control_dim if conditioned else 0,
+            "control_layout": {"pulse": {"offset": CONTROL_DIM, "size": PULSE_DIM}} if pulse else {},
             "codec": {**codec.codec_params()},
             "state": [{"name": "h", "shape": [1, HIDDEN], "batch_axis": 0, "dtype": "float32"}]}
     helper.set_model_props(model, {META_FORMAT: str(FORMAT_VERSION), META_BODY: json.dumps(meta)})

@@ -20,7 +20,9 @@ Controls (`data.controls`): input t goes with the controls of
   - future: Magenta's forward-looking controls at t+1 (note-seq's training data);
   - mix:    either, chosen per window.
 Eval windows always use past controls: the live protocol. Controls are computed on the whole (stretched or
-rendered) piece and cached with its events.
+rendered) piece and cached with its events. A model that hears the pulse (`model.pulse`) gets the tracker's reading
+of the piece after them (segue/rhythm/pulse_controls.py), always past-only (there is no forward-looking pulse), and
+unchanged by transposition.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import numpy as np
 from segue.codec import codec
 from segue.codec.controls import (CONTROL_DIM, DENSITY_SLICE, HISTOGRAM_SLICE, NUM_DENSITY_CLASSES, compute_controls,
                                   past_controls)
+from segue.rhythm.pulse_controls import PULSE_DIM, past_pulse
 from training.dataset import EventDataset, array_to_notes
 from training.rendering import RenderParams, is_performance, render_events, rendition_rng
 
@@ -44,7 +47,7 @@ EVAL_RENDITION = -1            # the one fixed rendition of each eval piece (tra
 class Batch:
     inputs: np.ndarray          # int64 [B, L] event t
     labels: np.ndarray          # int64 [B, L] event t+1, IGNORE_LABEL where padded
-    controls: np.ndarray | None  # float32 [B, L, 20] controls that go with input t, None for an unconditioned model
+    controls: np.ndarray | None  # float32 [B, L, 20 or 26] controls that go with input t, None if unconditioned
 
 
 def input_controls(events: np.ndarray, mode: str) -> np.ndarray:
@@ -62,22 +65,24 @@ def _compact(controls: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 class _PieceVariants:
-    """Lazily encoded events + compact controls per (piece, stretch) or per (piece, rendition).
+    """Lazily encoded events + compact controls (and the pulse rows, for a model that hears them) per (piece,
+    stretch) or per (piece, rendition).
 
     A pure function of the stored notes. Plain variants are kept; of the rendered ones only each piece's latest
     rendition is (a new epoch replaces it), so memory stays at one performance per piece."""
 
     def __init__(self, dataset: EventDataset, modes: tuple[str, ...], render_params: RenderParams | None,
-                 seed: int):
+                 seed: int, pulse: bool = False):
         self.dataset = dataset
         self.modes = modes
+        self.pulse = pulse
         self.render_params = render_params
         self.seed = int(seed)
         self._plain: dict[tuple[int, float], tuple] = {}
         self._rendered: dict[int, tuple[int, tuple]] = {}
 
     def get(self, piece: int, stretch: float = 1.0, rendition: int | None = None):
-        """(events int16, {mode: (density, histogram)})."""
+        """(events int16, {mode: (density, histogram, pulse rows or None)})."""
         if rendition is None:
             key = (piece, float(stretch))
             if key not in self._plain:
@@ -96,7 +101,8 @@ class _PieceVariants:
         return cached[1]
 
     def _with_controls(self, events: np.ndarray):
-        return events, {mode: _compact(input_controls(events.astype(np.int64), mode)) for mode in self.modes}
+        pulse = past_pulse(events) if self.pulse else None
+        return events, {mode: (*_compact(input_controls(events.astype(np.int64), mode)), pulse) for mode in self.modes}
 
 
 def _controls_from_parts(density: np.ndarray, histogram: np.ndarray, shift: int) -> np.ndarray:
@@ -118,7 +124,8 @@ def transpose_window(events: np.ndarray, shift: int) -> np.ndarray:
 def _window(events, parts, start: int, length: int, shift: int):
     """(inputs, labels, controls) for length positions from `start`, padded with IGNORE_LABEL labels.
 
-    `parts` is the (density, histogram) pair aligned with the inputs, or None for an unconditioned model."""
+    `parts` is the (density, histogram, pulse or None) triple aligned with the inputs, or None for an
+    unconditioned model."""
     chunk = transpose_window(events[start:start + length + 1], shift).astype(np.int64)
     inputs = np.full(length, codec.NO_EVENT, dtype=np.int64)
     labels = np.full(length, IGNORE_LABEL, dtype=np.int64)
@@ -127,9 +134,11 @@ def _window(events, parts, start: int, length: int, shift: int):
     labels[:n] = chunk[1:]
     controls = None
     if parts is not None:
-        density, histogram = parts
-        controls = np.zeros((length, CONTROL_DIM), dtype=np.float32)
-        controls[:n] = _controls_from_parts(density[start:start + n], histogram[start:start + n], shift)
+        density, histogram, pulse = parts
+        controls = np.zeros((length, CONTROL_DIM + (0 if pulse is None else PULSE_DIM)), dtype=np.float32)
+        controls[:n, :CONTROL_DIM] = _controls_from_parts(density[start:start + n], histogram[start:start + n], shift)
+        if pulse is not None:
+            controls[:n, CONTROL_DIM:] = pulse[start:start + n]
     return inputs, labels, controls
 
 
@@ -144,7 +153,7 @@ class TrainBatches:
     def __init__(self, dataset: EventDataset, conditioned: bool, transpositions: list[int],
                  time_stretches: list[float], seed: int, controls: str = "past",
                  render_params: RenderParams | None = None, rendered_share: float = 0.0,
-                 performance_weight: float = 1.0):
+                 performance_weight: float = 1.0, pulse: bool = False):
         if controls not in CONTROL_MODES:
             raise ValueError(f"controls mode {controls!r}: use one of {', '.join(CONTROL_MODES)}")
         self.pieces = dataset.split_indices("train")
@@ -153,7 +162,7 @@ class TrainBatches:
         self.conditioned = conditioned
         self.controls = controls
         modes = () if not conditioned else (("past", "future") if controls == "mix" else (controls,))
-        self.variants = _PieceVariants(dataset, modes, render_params, seed)
+        self.variants = _PieceVariants(dataset, modes, render_params, seed, pulse)
         self.stretches = list(time_stretches) or [1.0]
         self.seed = int(seed)
         meta = [dataset.pieces[i] for i in self.pieces]
@@ -192,12 +201,13 @@ class TrainBatches:
 
 
 def eval_batches(dataset: EventDataset, conditioned: bool, seq_len: int, batch_size: int,
-                 max_windows: int, render_params: RenderParams | None = None, seed: int = 0) -> list[Batch]:
+                 max_windows: int, render_params: RenderParams | None = None, seed: int = 0,
+                 pulse: bool = False) -> list[Batch]:
     """Fixed, unaugmented windows covering the eval split (stride seq_len), at most `max_windows` spread evenly,
     with past-only controls (the live protocol). With `render_params`, the score pieces are replaced by one fixed
     rendition each (seeded by `seed`); real performances stay as they are."""
     pieces = dataset.split_indices("eval")
-    variants = _PieceVariants(dataset, ("past",) if conditioned else (), render_params, seed)
+    variants = _PieceVariants(dataset, ("past",) if conditioned else (), render_params, seed, pulse)
 
     def source(piece):
         if render_params is not None and not is_performance(dataset.pieces[piece], dataset.notes(piece)):

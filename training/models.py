@@ -4,7 +4,8 @@ Both share one interface, which export/ (ONNX) and the engine rely on:
 
     model = build_model(model_cfg)            # ModelConfig dataclass or the dict stored in a checkpoint
     model.kind                                # "performance_rnn" | "gru_attention"
-    model.control_dim                         # 20 when conditioned on density + pitch-class histogram, else 0
+    model.control_dim                         # 20 when conditioned on density + pitch-class histogram (26 with
+                                              # the pulse), else 0
     logits, state = model(events, controls, state)
         events   LongTensor [B, T]            # event indices 0..387
         controls FloatTensor [B, T, C] | None # controls at t+1 for input event t (see segue/codec/controls.py)
@@ -28,6 +29,7 @@ from torch import nn
 
 from segue.codec.codec import NUM_CLASSES
 from segue.codec.controls import CONTROL_DIM
+from segue.rhythm.pulse_controls import PULSE_DIM
 from segue.errors import SegueError
 
 MODEL_KINDS = ("performance_rnn", "gru_attention")
@@ -39,6 +41,7 @@ MODEL_DEFAULTS = {
     "num_layers": 3,
     "dropout": 0.1,
     "conditioned": True,
+    "pulse": False,
     "embed_dim": 256,
     "attention_window": 64,
 }
@@ -69,11 +72,22 @@ def model_config_dict(model_cfg) -> dict:
 def build_model(model_cfg) -> nn.Module:
     """The model described by `model_cfg` (a ModelConfig or the dict a checkpoint stores), freshly initialised."""
     cfg = model_config_dict(model_cfg)
-    control_dim = CONTROL_DIM if cfg["conditioned"] else 0
+    control_dim = input_control_dim(cfg)
     if cfg["kind"] == "performance_rnn":
         return PerformanceRNN(cfg["hidden_size"], cfg["num_layers"], cfg["dropout"], control_dim)
     return GRUAttention(cfg["embed_dim"], cfg["hidden_size"], cfg["num_layers"], cfg["dropout"],
                         cfg["attention_window"], control_dim)
+
+
+def input_control_dim(model_cfg) -> int:
+    """How many control values the network reads beside each event: density + pitch classes (20), and the tracked
+    pulse after them when `pulse` is on (widen.py adds its inputs to a model trained without)."""
+    cfg = model_config_dict(model_cfg)
+    if not cfg["conditioned"]:
+        if cfg["pulse"]:
+            raise SegueError("model.pulse needs model.conditioned: the pulse is a control")
+        return 0
+    return CONTROL_DIM + (PULSE_DIM if cfg["pulse"] else 0)
 
 
 def _controls_or_empty(controls, events: torch.Tensor, control_dim: int, dtype) -> torch.Tensor:

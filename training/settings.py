@@ -16,6 +16,7 @@ class ModelConfig:
     num_layers: int = 3
     dropout: float = 0.1
     conditioned: bool = True
+    pulse: bool = False             # conditioned also on the tracked pulse (segue/rhythm/pulse_controls.py)
     embed_dim: int = 256            # gru_attention: event embedding size
     attention_window: int = 64      # gru_attention: how many past outputs the attention sees
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import torch
 
+from segue.codec.controls import CONTROL_DIM
 from segue.config import Config, load_config
 from segue.errors import SegueError
 from training import distributed
@@ -170,11 +171,12 @@ class _Run:
         self.dataset = dataset = EventDataset(data)
         shifts = ALL_KEYS if cfg.data.all_keys else cfg.data.transpositions
         conditioned = self.model.control_dim > 0
+        pulse = self.model.control_dim > CONTROL_DIM        # it also hears the tracked pulse (model.pulse)
         if cfg.data.controls not in CONTROL_MODES:
             raise SegueError(f"config: 'data.controls' is {cfg.data.controls!r}; use one of {', '.join(CONTROL_MODES)}")
         render_params = RenderParams.from_config(cfg.data.render) if cfg.data.rendered_share > 0 else None
         self.batches = TrainBatches(dataset, conditioned, shifts, cfg.data.time_stretches, tc.seed, cfg.data.controls,
-                                    render_params, cfg.data.rendered_share, cfg.data.performance_weight)
+                                    render_params, cfg.data.rendered_share, cfg.data.performance_weight, pulse)
         # Eval: the plain eval split, and (when training renders scores) the same pieces as one fixed rendition
         # each. Early stopping watches their mean: the model must serve quantized input (a DAW) and a pianist alike.
         self.eval_sets, self.unigram = {}, math.nan
@@ -183,10 +185,10 @@ class _Run:
         if not dataset.split_indices("eval"):
             raise SegueError(f"{data}: dataset has no eval pieces; rebuild with a larger data.eval_fraction")
         self.eval_sets["plain"] = eval_batches(dataset, conditioned, tc.eval_seq_len, tc.eval_batch_size,
-                                               tc.eval_max_windows)
+                                               tc.eval_max_windows, pulse=pulse)
         if render_params is not None:
             self.eval_sets["rendered"] = eval_batches(dataset, conditioned, tc.eval_seq_len, tc.eval_batch_size,
-                                                      tc.eval_max_windows, render_params, seed=tc.seed)
+                                                      tc.eval_max_windows, render_params, seed=tc.seed, pulse=pulse)
         self.unigram = unigram_loss(train_event_counts(dataset), self.eval_sets["plain"])
         self.run.mkdir(parents=True, exist_ok=True)
         (self.run / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1))

@@ -2,12 +2,16 @@
 
 The exported graph (see export/graph.py) takes
     events   int64   [B, T]
-    controls float32 [B, T, C]      only when the model is conditioned
+    controls float32 [B, T, C]      only when the model is conditioned: the 20 density and key values the caller
+                                    gives, then, for a model that hears the pulse, the PULSE_DIM the engine adds
     <name>_in                       one input per recurrent state tensor
 and returns
     logits   float32 [B, T, 388]
     <name>_out                      the state after the last of the T events.
-The engine runs it at B = 1 and keeps the state between calls, so the whole session is context.
+The engine runs it at B = 1 and keeps the state between calls, so the whole session is context. A model that hears
+the pulse (segue/rhythm/pulse_controls.py) gets it from the engine itself, which follows every event it consumes
+with a beat tracker: the pulse is a reading of the stream the network reads, so its follower lives beside the
+network's state, in its snapshots, and no caller computes it.
 Everything the engine needs to know about the model lives in the file's metadata (keys below).
 """
 
@@ -23,6 +27,7 @@ import numpy as np
 from segue.codec import codec
 from segue.codec.controls import CONTROL_DIM
 from segue.errors import SegueError
+from segue.rhythm.pulse_controls import PULSE_DIM, PulseControls
 
 # Bump when the graph's inputs/outputs or the metadata change in a way old engines cannot read.
 FORMAT_VERSION = 1
@@ -126,7 +131,10 @@ class Engine:
         self.meta = meta
         self.path = path
         self.conditioned: bool = bool(meta["conditioned"])
-        self.control_dim: int = int(meta["control_dim"])
+        self.input_control_dim: int = int(meta["control_dim"])           # what the graph reads
+        self.hears_pulse = self.conditioned and "pulse" in (meta.get("control_layout") or {})
+        self.control_dim: int = self.input_control_dim - (PULSE_DIM if self.hears_pulse else 0)   # what callers give
+        self.pulse: PulseControls | None = PulseControls() if self.hears_pulse else None
         self.state_specs: list[dict] = meta["state"]
         self._check_graph_matches_meta()
         self._output_names = [LOGITS_OUTPUT] + [state_output_name(s["name"]) for s in self.state_specs]
@@ -166,10 +174,11 @@ class Engine:
                              f"{sorted(expected_out)}; re-export it")
         problems = []
         if self.conditioned and self.control_dim != CONTROL_DIM:
-            problems.append(f"metadata control_dim is {self.control_dim}, segue computes {CONTROL_DIM} controls")
+            problems.append(f"metadata control_dim is {self.input_control_dim}, segue computes {CONTROL_DIM} controls"
+                            + (f" and {PULSE_DIM} of the pulse" if self.hears_pulse else ""))
         wanted = {LOGITS_OUTPUT: (outputs[LOGITS_OUTPUT].shape, [None, None, codec.NUM_CLASSES])}
         if self.conditioned:
-            wanted[CONTROLS_INPUT] = (inputs[CONTROLS_INPUT].shape, [None, None, self.control_dim])
+            wanted[CONTROLS_INPUT] = (inputs[CONTROLS_INPUT].shape, [None, None, self.input_control_dim])
         for spec in self.state_specs:
             shape = [None if axis == spec["batch_axis"] else dim for axis, dim in enumerate(spec["shape"])]
             wanted[state_input_name(spec["name"])] = (inputs[state_input_name(spec["name"])].shape, shape)
@@ -215,15 +224,21 @@ class Engine:
 
     def reset(self) -> None:
         self.state = self.initial_state(1)
+        if self.pulse is not None:
+            self.pulse = PulseControls()
 
     def snapshot(self):
-        """Opaque copy of the state. Cheap: state arrays are replaced by each run, never written in place."""
-        return self.state
+        """Opaque copy of the state (and the pulse follower's). Cheap: state arrays are replaced by each run, never
+        written in place."""
+        return self.state, None if self.pulse is None else self.pulse.copy()
 
     def restore(self, snap) -> None:
-        if not isinstance(snap, tuple) or len(snap) != len(self.state_specs):
+        if not (isinstance(snap, tuple) and len(snap) == 2 and isinstance(snap[0], tuple)
+                and len(snap[0]) == len(self.state_specs) and (snap[1] is None) == (self.pulse is None)):
             raise SegueError("restore() needs a snapshot taken from an engine with the same model")
-        self.state = snap
+        self.state = snap[0]
+        if snap[1] is not None:
+            self.pulse = snap[1].copy()
 
     def set_controls(self, controls: np.ndarray | Sequence[float]) -> None:
         """Pin the control vector used when step()/feed() are called without controls."""
@@ -240,10 +255,12 @@ class Engine:
             raise SegueError(f"event indices must be in 0..{codec.NUM_CLASSES - 1}, got {event}")
         feeds = {EVENTS_INPUT: np.array([[event]], dtype=np.int64)}
         if self.conditioned:
-            if controls is None:
-                feeds[CONTROLS_INPUT] = self._pinned_row
-            else:
-                feeds[CONTROLS_INPUT] = self._check_controls(np.asarray(controls, dtype=np.float32), 1)[None]
+            row = (self._pinned_row if controls is None
+                   else self._check_controls(np.asarray(controls, dtype=np.float32), 1)[None])
+            if self.pulse is not None:
+                self.pulse.push(event)
+                row = np.concatenate([row, self.pulse.current()[None, None]], axis=-1)
+            feeds[CONTROLS_INPUT] = row
         for name, value in zip(self._state_inputs, self.state):
             feeds[name] = value
         logits, *state = self.session.run(self._output_names, feeds)
@@ -265,12 +282,23 @@ class Engine:
         if self.conditioned:
             if controls is None:
                 controls = np.broadcast_to(self.controls, (events.size, self.control_dim))
-            feeds[CONTROLS_INPUT] = self._check_controls(np.asarray(controls, dtype=np.float32), events.size)[None]
+            rows = self._check_controls(np.asarray(controls, dtype=np.float32), events.size)
+            if self.pulse is not None:
+                rows = np.concatenate([rows, self._pulse_rows(events)], axis=1)
+            feeds[CONTROLS_INPUT] = rows[None]
         for name, value in zip(self._state_inputs, self.state):
             feeds[name] = value
         logits, *state = self.session.run(self._output_names, feeds)
         self.state = tuple(state)
         return logits[0]
+
+    def _pulse_rows(self, events: np.ndarray) -> np.ndarray:
+        """The pulse with each input event: the follower's reading once it has heard that event."""
+        rows = np.empty((events.size, PULSE_DIM), dtype=np.float32)
+        for t, event in enumerate(events.tolist()):
+            self.pulse.push(event)
+            rows[t] = self.pulse.current()
+        return rows
 
     def _check_controls(self, controls: np.ndarray, n: int) -> np.ndarray:
         if controls.size != n * self.control_dim:

@@ -374,4 +374,5 @@ def model_config(graph: Path) -> dict:
     import onnxruntime as ort
 
     meta = ort.InferenceSession(str(graph), providers=["CPUExecutionProvider"]).get_modelmeta()
-    return json.loads(meta.custom_metadata_map["segue.meta"])["model_config"]
+    config = json.loads(meta.custom_metadata_map["segue.meta"])["model_config"]
+    return {"pulse": False, **config}     # a graph exported before model.pulse existed did not hear the pulse

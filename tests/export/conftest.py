@@ -12,6 +12,7 @@ SMALL_MODELS = {
                           conditioned=False),
     "gru_attention_conditioned": dict(kind="gru_attention", hidden_size=64, num_layers=1, embed_dim=32,
                                       attention_window=8, conditioned=True),
+    "performance_rnn_pulse": dict(kind="performance_rnn", hidden_size=64, num_layers=1, conditioned=True, pulse=True),
 }
 
 

@@ -10,7 +10,8 @@ from export.pipeline import export_model
 from segue.inference.engine import Engine
 
 
-@pytest.mark.parametrize("name", ["performance_rnn", "gru_attention", "gru_attention_conditioned"])
+@pytest.mark.parametrize("name", ["performance_rnn", "gru_attention", "gru_attention_conditioned",
+                                  "performance_rnn_pulse"])
 def test_streamed_and_full_logits_match_torch_within_1e4(name, tmp_path, make_model):
     model = make_model(name)
     result = export_model(model, tmp_path / f"{name}.onnx", parity_steps=500)

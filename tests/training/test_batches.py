@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from segue.codec import codec
-from segue.codec.controls import compute_controls, past_controls
+from segue.codec.controls import CONTROL_DIM, compute_controls, past_controls
+from segue.rhythm.pulse_controls import PULSE_DIM, past_pulse
 from training.batches import IGNORE_LABEL, TrainBatches, eval_batches, transpose_window
 from training.rendering import RenderParams
 from training.dataset import EventDataset, array_to_notes
@@ -63,6 +64,25 @@ def test_past_controls_are_what_the_follower_heard_up_to_the_input(dataset):
         assert np.array_equal(batch.inputs[row, 1:], batch.labels[row, :-1])
     events, start = _find_window(dataset, batches.pieces, batch.inputs[0])
     np.testing.assert_allclose(batch.controls[0], past_controls(events)[start:start + 16], atol=1e-6)
+
+
+def test_a_model_that_hears_the_pulse_gets_the_pieces_pulse_after_its_controls_in_any_key(dataset):
+    batches = TrainBatches(dataset, True, [-2, 0, 3], [1.0], seed=0, controls="past", pulse=True)
+    batch = batches.batch(0, 64, range(4))
+    assert batch.controls.shape == (4, 64, CONTROL_DIM + PULSE_DIM)
+    for row in range(4):
+        window = batch.inputs[row]
+        for shift in (-2, 0, 3):       # the window may be transposed; the pulse is the untransposed piece's
+            untransposed = np.where(window < codec.TIME_SHIFT_OFFSET, window - shift, window)
+            try:
+                events, start = _find_window(dataset, batches.pieces, untransposed)
+            except pytest.fail.Exception:
+                continue
+            np.testing.assert_array_equal(batch.controls[row, :, CONTROL_DIM:], past_pulse(events)[start:start + 64])
+            break
+        else:
+            pytest.fail("window not found in any key")
+    assert batch.controls[:, :, CONTROL_DIM].max() > 0      # the tiny pieces have a beat the tracker hears
 
 
 def test_future_controls_are_magentas_at_t_plus_1(dataset):

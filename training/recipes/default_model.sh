@@ -178,6 +178,17 @@ if [ "${STAGE:-1}" = 10 ]; then
   exit 0
 fi
 
+# Stage 11 (session 15, issue 26's option b): stage 10's best weights with the tracked pulse's inputs added at zero
+# weight (training/widen.py --pulse: the model computes what it did until it learns to listen), a share of real
+# performances between stages 9 and 10 (1.5), both threads at nice 10. Figures in segue/models/MODEL.md, Stage 11.
+#   STAGE=11 SKIP_BUILD=1 bash training/recipes/default_model.sh
+if [ "${STAGE:-1}" = 11 ]; then
+  mkdir -p runs/default-11
+  python -m training.widen "${FROM:-runs/default-10/best.pt}" runs/default-11/widened.pt --pulse
+  mix6_stage runs/default-11 runs/default-11/widened.pt 1.5 2 10 0.0002 0.00001 2500 111111
+  exit 0
+fi
+
 if [ "${STAGE:-1}" = 3 ] || [ "${STAGE:-1}" = 4 ]; then
   if [ "$STAGE" = 3 ]; then
     FROM=${INIT:-runs/default-2/best.pt}; OUT=runs/default-3; ONLY=(--set train.seed=98765 --set train.max_steps=4250)

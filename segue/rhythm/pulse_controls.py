@@ -1,0 +1,90 @@
+"""The pulse as a model input (issue 26, option b): tempo, beat phase and confidence of the stream, from the past.
+
+A model trained with these controls hears, beside each event, what a causal beat tracker (beat_tracker.py) makes of
+every note-on it has heard so far: how sure it is of a beat, where the present falls in that beat, and the tempo.
+The decoding preference (inference/pulse_preference.py) can only move the time the network lets pass; a network that
+hears the phase can learn where a pianist's notes fall in the beat, rubato included, and keep a pulse where the
+tracker is too unsure to steer.
+
+The tracker hears the whole stream the model reads, whoever played it, because in training the model reads one
+pianist: so what it hears live is what it heard in training. Row t is what PulseControls reports after pushing
+events[0..t], the same as the density and key controls (segue.codec.controls.past_controls), so input t carries it.
+
+The layout (PULSE_DIM values, all 0 while the tracker has no beat):
+    c, c sin 2 pi phi, c cos 2 pi phi, c sin 4 pi phi, c cos 4 pi phi, c log2(period / PREFERRED_BEAT_S)
+with c the tracker's confidence (0 after STALE_BEATS beats of silence) and phi the phase of now in its beat. Scaling
+by c makes an unsure tracker say little and a model widened from one without these inputs (zero weights on them)
+compute what it did. The second harmonic names the half beat, where a pianist's off-beat notes fall.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from segue.codec import codec
+from segue.rhythm.beat_tracker import PREFERRED_BEAT_S, BeatTracker
+
+PULSE_DIM = 6
+
+
+def pulse_vector(tracker: BeatTracker, now: float) -> np.ndarray:
+    """The PULSE_DIM values for a tracker at time `now` (seconds on its clock)."""
+    confidence = tracker.confidence(now)
+    out = np.zeros(PULSE_DIM, dtype=np.float32)
+    if confidence <= 0.0:
+        return out
+    angle = 2.0 * math.pi * tracker.phase(now)
+    out[:] = (confidence,
+              confidence * math.sin(angle), confidence * math.cos(angle),
+              confidence * math.sin(2 * angle), confidence * math.cos(2 * angle),
+              confidence * math.log2(tracker.period / PREFERRED_BEAT_S))
+    return out
+
+
+class PulseControls:
+    """Follows an event stream (any player) with a beat tracker; `current()` is the pulse after the last event."""
+
+    __slots__ = ("step", "velocity_bin", "tracker", "_row", "_row_key")
+
+    def __init__(self) -> None:
+        self.step = 0
+        self.velocity_bin = 0
+        self.tracker = BeatTracker()
+        self._row = np.zeros(PULSE_DIM, dtype=np.float32)
+        self._row_key: tuple | None = None   # (step, tracker's last update, pending chord): when the row is stale
+
+    def push(self, event: int) -> None:
+        if event < codec.NOTE_OFF_OFFSET:
+            velocity = codec.bin_to_velocity(self.velocity_bin) if self.velocity_bin else codec.DEFAULT_VELOCITY
+            self.tracker.note_on(self.step / codec.STEPS_PER_SECOND, velocity)
+        elif codec.TIME_SHIFT_OFFSET <= event < codec.VELOCITY_OFFSET:
+            self.step += event - codec.TIME_SHIFT_OFFSET + 1
+        elif event >= codec.VELOCITY_OFFSET:
+            self.velocity_bin = event - codec.VELOCITY_OFFSET + 1
+
+    def current(self) -> np.ndarray:
+        """The pulse now (a fresh array the caller may keep). Between two moves of time the row can change only when
+        a chord is taken in, so it is recomputed only then."""
+        now = self.step / codec.STEPS_PER_SECOND
+        self.tracker.flush(now)
+        key = (self.step, self.tracker.last_update, self.tracker.group)
+        if key != self._row_key:
+            self._row, self._row_key = pulse_vector(self.tracker, now), key
+        return self._row.copy()
+
+    def copy(self) -> "PulseControls":
+        other = PulseControls.__new__(PulseControls)
+        other.step, other.velocity_bin, other.tracker = self.step, self.velocity_bin, self.tracker.copy()
+        other._row, other._row_key = self._row, self._row_key
+        return other
+
+
+def past_pulse(events) -> np.ndarray:
+    """[T, PULSE_DIM] float32: row t is what PulseControls reports after pushing events[0..t]."""
+    follower = PulseControls()
+    out = np.zeros((len(events), PULSE_DIM), dtype=np.float32)
+    for t, event in enumerate(np.asarray(events, dtype=np.int64).tolist()):
+        follower.push(event)
+        out[t] = follower.current()
+    return out
