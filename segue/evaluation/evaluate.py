@@ -295,6 +295,25 @@ def evaluate(model: str | Path | None, data_dir: str | Path, split: str = "eval"
     return report.to_dict()
 
 
+def _pulse_at_starts(engine: Engine, pieces: list[np.ndarray], starts) -> dict:
+    """For a model that hears the pulse: the follower as it stands before each window, having heard the piece up
+    to there (the trainer computes a piece's pulse over the whole piece and slices it)."""
+    if engine.pulse is None:
+        return {}
+    from segue.rhythm.pulse_controls import PulseControls
+
+    heard = {}
+    for k in sorted({k for k, _ in starts}):
+        wanted = sorted(start for piece, start in starts if piece == k)
+        follower, done = PulseControls(), 0
+        for start in wanted:
+            for event in pieces[k][done:start].tolist():
+                follower.push(event)
+            done = start
+            heard[(k, start)] = follower.copy()
+    return heard
+
+
 def trainer_windows(engine: Engine, pieces: list[np.ndarray], train=None) -> dict:
     """The trainer's eval (training/batches.py eval_batches): windows of seq_len events with stride seq_len from
     each piece's start, each from a zero state, past-only controls, at most max_windows spread evenly. The settings
@@ -312,6 +331,7 @@ def trainer_windows(engine: Engine, pieces: list[np.ndarray], train=None) -> dic
     if max_windows and len(starts) > max_windows:
         starts = [starts[i] for i in np.linspace(0, len(starts) - 1, max_windows).round().astype(int)]
     controls = {}
+    heard = _pulse_at_starts(engine, pieces, starts)
     windows = []
     for k, start in starts:
         chunk = pieces[k][start:start + seq_len + 1]
@@ -320,7 +340,7 @@ def trainer_windows(engine: Engine, pieces: list[np.ndarray], train=None) -> dic
             if k not in controls:
                 controls[k] = past_controls(pieces[k])
             rows = controls[k][start:start + len(chunk) - 1]
-        engine.reset()
+        engine.reset(heard.get((k, start)))
         windows.append(Scores.from_log_probs(log_softmax(engine.run(chunk[:-1], rows)), chunk[1:], k))
     scores = Scores.join(windows)
     trained = (engine.meta.get("eval") or {}).get("loss")

@@ -222,10 +222,12 @@ class Engine:
             states.append(np.zeros(shape, dtype=dtype))
         return tuple(states)
 
-    def reset(self) -> None:
+    def reset(self, pulse: PulseControls | None = None) -> None:
+        """The zero state. A model that hears the pulse starts with `pulse` (a follower that has heard what came
+        before, as the trainer's windows have it) or a fresh follower."""
         self.state = self.initial_state(1)
         if self.pulse is not None:
-            self.pulse = PulseControls()
+            self.pulse = pulse.copy() if pulse is not None else PulseControls()
 
     def snapshot(self):
         """Opaque copy of the state (and the pulse follower's). Cheap: state arrays are replaced by each run, never

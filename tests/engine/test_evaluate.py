@@ -54,6 +54,7 @@ def _spread(model):
 @pytest.mark.parametrize("cfg", [
     dict(kind="performance_rnn", hidden_size=48, num_layers=2, conditioned=True),
     dict(kind="gru_attention", hidden_size=48, num_layers=1, embed_dim=24, attention_window=16, conditioned=False),
+    dict(kind="performance_rnn", hidden_size=32, num_layers=1, conditioned=True, pulse=True),
 ])
 @pytest.mark.parametrize("seq_len, max_windows", [(64, 0), (50, 5)])
 def test_the_trainers_protocol_equals_the_trainers_eval(cfg, seq_len, max_windows, dataset, tmp_path):
@@ -61,8 +62,8 @@ def test_the_trainers_protocol_equals_the_trainers_eval(cfg, seq_len, max_window
     model = _spread(build_model(cfg).eval())
     ckpt = {"eval": {"loss": 5.0, "seq_len": seq_len, "max_windows": max_windows}}
     export_model(model, tmp_path / "m.onnx", ckpt=ckpt, parity_steps=20)
-    trainer = trainer_evaluate(model, eval_batches(EventDataset(dataset), cfg["conditioned"], seq_len, 4, max_windows),
-                               "cpu")
+    trainer = trainer_evaluate(model, eval_batches(EventDataset(dataset), cfg["conditioned"], seq_len, 4, max_windows,
+                                                   pulse=cfg.get("pulse", False)), "cpu")
     pieces = [events for _, events in read_split(dataset, "eval")]
     ours = trainer_windows(Engine.load(tmp_path / "m.onnx"), pieces)
     assert ours["events"] == trainer["tokens"]
