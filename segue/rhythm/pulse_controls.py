@@ -10,11 +10,14 @@ The tracker hears the whole stream the model reads, whoever played it, because i
 pianist: so what it hears live is what it heard in training. Row t is what PulseControls reports after pushing
 events[0..t], the same as the density and key controls (segue.codec.controls.past_controls), so input t carries it.
 
-The layout (PULSE_DIM values, all 0 while the tracker has no beat):
+The layout (PULSE_DIM values, all 0 while the tracker has no beat), each times PULSE_GAIN:
     c, c sin 2 pi phi, c cos 2 pi phi, c sin 4 pi phi, c cos 4 pi phi, c log2(period / PREFERRED_BEAT_S)
 with c the tracker's confidence (0 after STALE_BEATS beats of silence) and phi the phase of now in its beat. Scaling
 by c makes an unsure tracker say little and a model widened from one without these inputs (zero weights on them)
-compute what it did. The second harmonic names the half beat, where a pianist's off-beat notes fall.
+compute what it did. The second harmonic names the half beat, where a pianist's off-beat notes fall. PULSE_GAIN
+brings the values to the scale of the one-hot event beside them (c is 0.27 at the median on recorded pianists):
+Adam moves each new weight by about the learning rate a step, so inputs a few tenths in size left the new weights
+too small to matter after 1,000 steps (MODEL.md, stage 11).
 """
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ from segue.codec import codec
 from segue.rhythm.beat_tracker import PREFERRED_BEAT_S, BeatTracker
 
 PULSE_DIM = 6
+PULSE_GAIN = 4.0
 
 
 def pulse_vector(tracker: BeatTracker, now: float) -> np.ndarray:
@@ -35,6 +39,7 @@ def pulse_vector(tracker: BeatTracker, now: float) -> np.ndarray:
     if confidence <= 0.0:
         return out
     angle = 2.0 * math.pi * tracker.phase(now)
+    confidence *= PULSE_GAIN
     out[:] = (confidence,
               confidence * math.sin(angle), confidence * math.cos(angle),
               confidence * math.sin(2 * angle), confidence * math.cos(2 * angle),

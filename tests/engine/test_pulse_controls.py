@@ -8,7 +8,7 @@ from segue.codec import codec
 from segue.codec.controls import CONTROL_DIM
 from segue.inference.engine import Engine
 from segue.rhythm.beat_tracker import PREFERRED_BEAT_S
-from segue.rhythm.pulse_controls import PULSE_DIM, PulseControls, past_pulse
+from segue.rhythm.pulse_controls import PULSE_DIM, PULSE_GAIN, PulseControls, past_pulse
 from tests.onnx_models import running_sum_model
 
 
@@ -39,7 +39,7 @@ def test_a_steady_player_gives_a_sure_pulse_at_its_tempo_with_the_beat_on_its_no
     rows = past_pulse(events)
     last = rows[-1]                                    # just after a note on the beat
     confidence = last[0]
-    assert confidence > 0.5
+    assert confidence / PULSE_GAIN > 0.5
     assert last[5] / confidence == pytest.approx(math.log2(0.5 / PREFERRED_BEAT_S), abs=0.05)
     assert last[2] / confidence > 0.95                 # cos of the phase: on the beat
     assert last[4] / confidence > 0.95                 # and on the half-beat grid's point
@@ -48,7 +48,7 @@ def test_a_steady_player_gives_a_sure_pulse_at_its_tempo_with_the_beat_on_its_no
 def test_free_playing_leaves_the_pulse_unsure():
     rng = np.random.default_rng(3)
     gaps = rng.integers(8, 90, size=40).tolist()       # onsets 80-900 ms apart at random
-    confidences = past_pulse(played(gaps))[:, 0]
+    confidences = past_pulse(played(gaps))[:, 0] / PULSE_GAIN
     assert np.median(confidences) < 0.3
 
 

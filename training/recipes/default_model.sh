@@ -185,7 +185,7 @@ fi
 if [ "${STAGE:-1}" = 11 ]; then
   mkdir -p runs/default-11
   python -m training.widen "${FROM:-runs/default-10/best.pt}" runs/default-11/widened.pt --pulse
-  mix6_stage runs/default-11 runs/default-11/widened.pt 1.5 2 10 0.0002 0.00001 2500 111111
+  mix6_stage runs/default-11 runs/default-11/widened.pt 1.5 2 10 0.0002 0.00001 2000 111111
   exit 0
 fi
 
