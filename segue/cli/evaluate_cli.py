@@ -135,7 +135,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
         if args.primers_every is not None and args.primers_every <= 0:
             raise SegueError(f"--primers-every must be > 0 seconds, got {args.primers_every:g}")
 
+        # sampled as segue serve samples: its temperature and top-p (top-k and min-p are not applied here)
         continued = run_continuations(args.model, args.data, seconds=args.prime_seconds, max_pieces=args.pieces,
+                                      temperature=cfg.daemon.temperature, top_p=cfg.daemon.top_p,
                                       seed=args.seed, png=args.png, memory=memory, train_data=args.train_data,
                                       grammar=cfg.sampling, exclude=args.exclude, progress=progress,
                                       memory_mode=memory_mode, every=args.primers_every)

@@ -42,3 +42,22 @@ def test_continuations_play_as_serve_with_the_saved_memory(tmp_path, gru_model_p
     evaluate(*common, "--json", "--set", 'daemon.memory="off"')
     report = json.loads(capsys.readouterr().out)
     assert report["settings"]["serve_system"] == "model + grammar" and "model + memory" not in report["continuations"]
+
+
+def test_continuations_sample_at_serves_temperature_and_top_p(tmp_path, gru_model_path, monkeypatch):
+    from segue.evaluation import continuations
+
+    asked = {}
+
+    def run_continuations(*args, **kwargs):
+        asked.update(kwargs)
+        raise SystemExit(0)      # the sampling settings are all this test needs
+
+    monkeypatch.setattr(continuations, "run_continuations", run_continuations)
+    data = write_dataset(tmp_path / "data", [("e65", "eval", scale_piece(65, 8.0, chord_every=2))])
+    try:
+        evaluate("evaluate", "--model", gru_model_path, "--data", data, "--continuations", "--set",
+                 "daemon.temperature=0.85", "--set", "daemon.top_p=0.9")
+    except SystemExit:
+        pass
+    assert (asked["temperature"], asked["top_p"]) == (0.85, 0.9)
