@@ -26,6 +26,7 @@ class GrammarSettings:
     follow_key_strength: float = 0.97     # unpinned: the same mask for the key of the recent notes; 0 = off
     follow_key_notes: int = 128           # ... estimated over this many recent notes
     pulse_strength: float = 0.9           # time shifts drawn toward the tracked pulse's grid when it is sure; 0 = off
+    pulse_timing_temperature: float = 0.7  # ... and drawn this much cooler then (1 = as the model has them)
 
     RANGES: ClassVar[dict[str, Range]] = {
         "release_start_seconds": Range(None, 60),    # negative = no release hazard
@@ -36,6 +37,7 @@ class GrammarSettings:
         "follow_key_strength": FRACTION,
         "follow_key_notes": COUNT,
         "pulse_strength": FRACTION,
+        "pulse_timing_temperature": Range(0, 1, low_open=True),
     }
 
     def __post_init__(self):

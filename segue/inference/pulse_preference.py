@@ -17,6 +17,11 @@ pass at its scale, so an answer keeps its pace (a re-weighting pulled short shif
 notes per answer). The pulse holds over the session memory's draws, as the note cap does (grammar.build_shapers):
 yielding to the memory let its draws come off the grid.
 
+While it steers, the time shifts are also drawn cooler (`timing_temperature`: their block of the distribution
+raised to 1/T and given back its mass, so the odds of moving time against playing a note stay the model's): the
+network's own timing is loose at temperature 1 (alone it keeps no pulse of a recorded pianist), and a cooler draw
+of the time it lets pass keeps the pulse it was given (MODEL.md, session 15).
+
 Below CONFIDENCE_FLOOR it changes nothing: a player without a pulse gets exactly the draws segue made before it.
 From the floor on it steers at full strength: the floor is where the turn policy starts an answer on the player's
 beat, and an answer that starts on a beat keeps that grid. Steering in proportion to the confidence above the floor
@@ -62,10 +67,13 @@ class PulseFollower(BeatTracker):
 
 
 class FollowPulse:
-    def __init__(self, strength: float = 0.9):
+    def __init__(self, strength: float = 0.9, timing_temperature: float = 1.0):
         if not 0 <= strength <= 1:
             raise SegueError(f"the pulse strength must be in 0..1, got {strength}")
+        if not 0 < timing_temperature <= 1:
+            raise SegueError(f"the pulse's timing temperature must be in (0, 1], got {timing_temperature}")
         self.strength = strength
+        self.cooling = 1.0 / timing_temperature
         self.landing = np.arange(1, codec.MAX_SHIFT_STEPS + 1) / codec.STEPS_PER_SECOND   # seconds each shift moves
 
     def attach(self, ctx) -> None:
@@ -102,6 +110,10 @@ class FollowPulse:
         moved[to_next] += deferred / strength
         shifts *= 1.0 - strength
         shifts += strength * moved
+        if self.cooling != 1.0:
+            total = shifts.sum()
+            shifts **= self.cooling
+            shifts *= total / shifts.sum()
         return probs
 
     def targets(self, now: float, ahead: float, spacing: float) -> np.ndarray:

@@ -199,12 +199,23 @@ def test_a_pulse_sure_enough_to_start_on_the_beat_holds_an_answer_to_its_grid_fu
     assert shaped[codec.NOTE_ONS].sum() == pytest.approx(0.1 * probs[codec.NOTE_ONS].sum(), rel=0.05)
 
 
+def test_a_sure_pulse_draws_the_time_cooler_and_leaves_the_odds_of_moving_it():
+    ctx = context_with(metronome(120, 16, jitter=0.0))
+    probs = np.random.default_rng(1).dirichlet(np.ones(codec.NUM_CLASSES))
+    warm = FollowPulse(0.9).shape(probs.copy(), ctx)[codec.TIME_SHIFTS]
+    cool = FollowPulse(0.9, timing_temperature=0.7).shape(probs.copy(), ctx)[codec.TIME_SHIFTS]
+    assert cool.sum() == pytest.approx(warm.sum())
+    np.testing.assert_allclose(cool / cool.sum(), warm ** (1 / 0.7) / (warm ** (1 / 0.7)).sum(), rtol=1e-9)
+    assert cool.max() > warm.max()
+
+
 def test_a_free_player_gets_the_distribution_untouched():
     rng = np.random.default_rng(5)
     ctx = context_with(list(np.sort(rng.uniform(0, 20, 60))))
     probs = np.random.default_rng(0).dirichlet(np.ones(codec.NUM_CLASSES))
     assert ctx.pulse.confidence() < 0.3
     assert np.array_equal(FollowPulse(0.9).shape(probs.copy(), ctx), probs)
+    assert np.array_equal(FollowPulse(0.9, timing_temperature=0.7).shape(probs.copy(), ctx), probs)
 
 
 def test_pulse_measures_see_a_continuation_on_and_off_the_primers_beat():
