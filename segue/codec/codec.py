@@ -77,6 +77,12 @@ def bin_to_velocity(velocity_bin: int) -> int:
     return MIN_VELOCITY + (velocity_bin - 1) * VELOCITY_BIN_SIZE
 
 
+def struck_velocity(velocity_bin: int) -> int:
+    """The velocity a NOTE_ON gets under the current bin: note-seq's DEFAULT_VELOCITY before any VELOCITY event
+    (bin 0)."""
+    return bin_to_velocity(velocity_bin) if velocity_bin else DEFAULT_VELOCITY
+
+
 def note_on(pitch: int) -> int:
     return NOTE_ON_OFFSET + pitch
 
@@ -284,7 +290,7 @@ class EventCursor:
     @property
     def velocity(self) -> int:
         """Velocity a NOTE_ON gets now (note-seq's DEFAULT_VELOCITY before any VELOCITY event)."""
-        return bin_to_velocity(self.velocity_bin) if self.velocity_bin else DEFAULT_VELOCITY
+        return struck_velocity(self.velocity_bin)
 
     def copy(self) -> "EventCursor":
         other = EventCursor()

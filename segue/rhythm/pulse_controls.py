@@ -61,8 +61,7 @@ class PulseControls:
 
     def push(self, event: int) -> None:
         if event < codec.NOTE_OFF_OFFSET:
-            velocity = codec.bin_to_velocity(self.velocity_bin) if self.velocity_bin else codec.DEFAULT_VELOCITY
-            self.tracker.note_on(self.step / codec.STEPS_PER_SECOND, velocity)
+            self.tracker.note_on(self.step / codec.STEPS_PER_SECOND, codec.struck_velocity(self.velocity_bin))
         elif codec.TIME_SHIFT_OFFSET <= event < codec.VELOCITY_OFFSET:
             self.step += event - codec.TIME_SHIFT_OFFSET + 1
         elif event >= codec.VELOCITY_OFFSET:
