@@ -17,7 +17,7 @@ import torch
 from export.graph import OPSET, StateSpec
 from segue.codec import codec
 from segue.codec.controls import CONTROL_DIM
-from segue.rhythm.pulse_controls import PULSE_DIM
+from segue.rhythm.pulse_controls import PULSE_DIM, hears_pulse
 from segue.inference.engine import (CONTROLS_INPUT, EVENTS_INPUT, FORMAT_VERSION, LOGITS_OUTPUT, META_BODY, META_FORMAT,
                                     state_input_name, state_output_name)
 
@@ -44,7 +44,7 @@ def control_layout(ckpt: dict, control_dim: int = CONTROL_DIM) -> dict:
     data = ((ckpt.get("train_state") or {}).get("config") or {}).get("data") or {}
     mode = data.get("controls", "future")
     layout = {**CONTROL_LAYOUT, "trained_with": mode, "alignment": CONTROL_ALIGNMENT.get(mode, mode)}
-    if control_dim == CONTROL_DIM + PULSE_DIM:
+    if hears_pulse(control_dim):
         layout["pulse"] = PULSE_LAYOUT
     return layout
 

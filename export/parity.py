@@ -16,7 +16,7 @@ import torch
 from segue.codec import codec
 from segue.codec.controls import CONTROL_DIM
 from segue.inference.engine import Engine
-from segue.rhythm.pulse_controls import PulseControls, past_pulse
+from segue.rhythm.pulse_controls import PulseControls, hears_pulse, past_pulse
 
 TOLERANCE = 1e-4
 
@@ -36,11 +36,6 @@ class ParityReport:
         verdict = "ok" if self.ok else f"FAILED (tolerance {TOLERANCE:g})"
         return (f"parity torch vs onnx: {self.stream_steps} streamed steps max |dlogit| {self.stream_max_abs:.2e}, "
                 f"one call T={self.full_steps} max |dlogit| {self.full_max_abs:.2e}: {verdict}")
-
-
-def hears_pulse(model: torch.nn.Module) -> bool:
-    """The model reads the tracked pulse after its 20 controls; callers give the 20, the engine adds the pulse."""
-    return model.control_dim > CONTROL_DIM
 
 
 def random_controls(n: int, control_dim: int, seed: int) -> np.ndarray | None:
@@ -67,7 +62,7 @@ def torch_stream(model: torch.nn.Module, n: int, controls: np.ndarray | None, ev
     Returns (events [n], logits [n, 388])."""
     generator = torch.Generator().manual_seed(seed)
     state = model.initial_state(1)
-    pulse = PulseControls() if hears_pulse(model) else None   # as the engine follows the stream it reads
+    pulse = PulseControls() if hears_pulse(model.control_dim) else None   # as the engine follows the stream it reads
     event = int(codec.NO_EVENT) if events is None else int(events[0])
     chosen, rows = [], []
     for t in range(n):
@@ -88,7 +83,7 @@ def torch_stream(model: torch.nn.Module, n: int, controls: np.ndarray | None, ev
 
 @torch.no_grad()
 def torch_full(model: torch.nn.Module, events: np.ndarray, controls: np.ndarray | None) -> np.ndarray:
-    if controls is not None and hears_pulse(model):
+    if controls is not None and hears_pulse(model.control_dim):   # callers give the 20, the engine adds the pulse
         controls = np.concatenate([controls, past_pulse(events)], axis=1)
     full_controls = None if controls is None else torch.from_numpy(controls)[None]
     logits, _ = model(torch.from_numpy(events)[None], full_controls, None)

@@ -24,9 +24,9 @@ from pathlib import Path
 
 import torch
 
-from segue.codec.controls import CONTROL_DIM
 from segue.config import Config, load_config
 from segue.errors import SegueError
+from segue.rhythm.pulse_controls import hears_pulse
 from training import distributed
 from training.batches import CONTROL_MODES, TrainBatches, eval_batches, train_event_counts
 from training.checkpoint import load_checkpoint, make_checkpoint, save_checkpoint
@@ -171,7 +171,7 @@ class _Run:
         self.dataset = dataset = EventDataset(data)
         shifts = ALL_KEYS if cfg.data.all_keys else cfg.data.transpositions
         conditioned = self.model.control_dim > 0
-        pulse = self.model.control_dim > CONTROL_DIM        # it also hears the tracked pulse (model.pulse)
+        pulse = hears_pulse(self.model.control_dim)          # model.pulse
         if cfg.data.controls not in CONTROL_MODES:
             raise SegueError(f"config: 'data.controls' is {cfg.data.controls!r}; use one of {', '.join(CONTROL_MODES)}")
         render_params = RenderParams.from_config(cfg.data.render) if cfg.data.rendered_share > 0 else None

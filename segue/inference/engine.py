@@ -132,9 +132,9 @@ class Engine:
         self.path = path
         self.conditioned: bool = bool(meta["conditioned"])
         self.input_control_dim: int = int(meta["control_dim"])           # what the graph reads
-        self.hears_pulse = self.conditioned and "pulse" in (meta.get("control_layout") or {})
-        self.control_dim: int = self.input_control_dim - (PULSE_DIM if self.hears_pulse else 0)   # what callers give
-        self.pulse: PulseControls | None = PulseControls() if self.hears_pulse else None
+        hears_pulse = self.conditioned and "pulse" in (meta.get("control_layout") or {})
+        self.control_dim: int = self.input_control_dim - (PULSE_DIM if hears_pulse else 0)   # what callers give
+        self.pulse: PulseControls | None = PulseControls() if hears_pulse else None
         self.state_specs: list[dict] = meta["state"]
         self._check_graph_matches_meta()
         self._output_names = [LOGITS_OUTPUT] + [state_output_name(s["name"]) for s in self.state_specs]
@@ -143,6 +143,10 @@ class Engine:
         self.set_controls(np.zeros(self.control_dim, dtype=np.float32))
         self.state: tuple[np.ndarray, ...] = self.initial_state(1)
         self._probe()
+
+    @property
+    def hears_pulse(self) -> bool:
+        return self.pulse is not None
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> "Engine":
@@ -286,21 +290,13 @@ class Engine:
                 controls = np.broadcast_to(self.controls, (events.size, self.control_dim))
             rows = self._check_controls(np.asarray(controls, dtype=np.float32), events.size)
             if self.pulse is not None:
-                rows = np.concatenate([rows, self._pulse_rows(events)], axis=1)
+                rows = np.concatenate([rows, self.pulse.rows(events)], axis=1)
             feeds[CONTROLS_INPUT] = rows[None]
         for name, value in zip(self._state_inputs, self.state):
             feeds[name] = value
         logits, *state = self.session.run(self._output_names, feeds)
         self.state = tuple(state)
         return logits[0]
-
-    def _pulse_rows(self, events: np.ndarray) -> np.ndarray:
-        """The pulse with each input event: the follower's reading once it has heard that event."""
-        rows = np.empty((events.size, PULSE_DIM), dtype=np.float32)
-        for t, event in enumerate(events.tolist()):
-            self.pulse.push(event)
-            rows[t] = self.pulse.current()
-        return rows
 
     def _check_controls(self, controls: np.ndarray, n: int) -> np.ndarray:
         if controls.size != n * self.control_dim:

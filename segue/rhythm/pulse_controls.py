@@ -26,10 +26,16 @@ import math
 import numpy as np
 
 from segue.codec import codec
+from segue.codec.controls import CONTROL_DIM
 from segue.rhythm.beat_tracker import PREFERRED_BEAT_S, BeatTracker
 
 PULSE_DIM = 6
 PULSE_GAIN = 4.0
+
+
+def hears_pulse(control_dim: int) -> bool:
+    """Whether a network reading this many control values hears the pulse after the density and key values."""
+    return control_dim == CONTROL_DIM + PULSE_DIM
 
 
 def pulse_vector(tracker: BeatTracker, now: float) -> np.ndarray:
@@ -77,6 +83,14 @@ class PulseControls:
             self._row, self._row_key = pulse_vector(self.tracker, now), key
         return self._row.copy()
 
+    def rows(self, events) -> np.ndarray:
+        """[T, PULSE_DIM] float32: push each event and read the pulse after it."""
+        out = np.zeros((len(events), PULSE_DIM), dtype=np.float32)
+        for t, event in enumerate(np.asarray(events, dtype=np.int64).tolist()):
+            self.push(event)
+            out[t] = self.current()
+        return out
+
     def copy(self) -> "PulseControls":
         other = PulseControls.__new__(PulseControls)
         other.step, other.velocity_bin, other.tracker = self.step, self.velocity_bin, self.tracker.copy()
@@ -86,9 +100,4 @@ class PulseControls:
 
 def past_pulse(events) -> np.ndarray:
     """[T, PULSE_DIM] float32: row t is what PulseControls reports after pushing events[0..t]."""
-    follower = PulseControls()
-    out = np.zeros((len(events), PULSE_DIM), dtype=np.float32)
-    for t, event in enumerate(np.asarray(events, dtype=np.int64).tolist()):
-        follower.push(event)
-        out[t] = follower.current()
-    return out
+    return PulseControls().rows(events)

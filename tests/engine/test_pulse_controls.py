@@ -79,7 +79,7 @@ def test_an_engine_adds_the_pulse_of_the_stream_it_reads(pulse_engine, tmp_path)
     with_pulse = pulse_engine.run(events, given)
     # The same graph read as a model of 26 controls the caller gives: the engine's rows are past_pulse's.
     plain = Engine.load(running_sum_model(tmp_path / "plain.onnx", pulse=True))
-    plain.hears_pulse, plain.pulse, plain.control_dim = False, None, CONTROL_DIM + PULSE_DIM
+    plain.pulse, plain.control_dim = None, CONTROL_DIM + PULSE_DIM
     want = plain.run(events, np.concatenate([given, past_pulse(events)], axis=1))
     np.testing.assert_allclose(with_pulse, want, atol=1e-5)
     pulse_engine.reset()
