@@ -10,8 +10,7 @@
                   (the primer's beat phase at its period): 1 all on the primer's beats, -1 all half a beat off,
                   0 no relation
 
-The onset envelope: every note-on a unit impulse at 10 ms resolution, smoothed by a Gaussian of ENVELOPE_SD_S
-(the timing spread of played chords), mean removed; autocorrelation normalised by lag 0.
+The onset envelope and its autocorrelation are segue.rhythm.onset_envelope's (the beat tracker reads the same).
 """
 from __future__ import annotations
 
@@ -20,8 +19,8 @@ from typing import Sequence
 
 import numpy as np
 
-FRAME_S = 0.01
-ENVELOPE_SD_S = 0.02
+from segue.rhythm.onset_envelope import FRAME_S, autocorrelation, envelope
+
 PERIOD_RANGE_S = (0.25, 1.2)
 MIN_ONSETS = 4
 
@@ -33,22 +32,6 @@ MEANINGS = {
     "tempo_off": "|log2| of the continuation's dominant period over the primer's (0: same tempo)",
     "phase_on_grid": "mean cosine of the onsets' phase on the primer's beat grid carried on (1: on its beats)",
 }
-
-
-def envelope(onsets: Sequence[float], seconds: float) -> np.ndarray:
-    frames = max(int(math.ceil(seconds / FRAME_S)), 1)
-    counts = np.bincount(np.clip((np.asarray(onsets) / FRAME_S).astype(np.int64), 0, frames - 1), minlength=frames)
-    radius = int(4 * ENVELOPE_SD_S / FRAME_S)
-    kernel = np.exp(-0.5 * (np.arange(-radius, radius + 1) * FRAME_S / ENVELOPE_SD_S) ** 2)
-    smooth = np.convolve(counts.astype(np.float64), kernel, mode="same")
-    return smooth - smooth.mean()
-
-
-def autocorrelation(env: np.ndarray, lag: int) -> float:
-    energy = float(env @ env)
-    if energy <= 0 or lag >= len(env):
-        return math.nan
-    return float(env[:-lag] @ env[lag:] / energy) if lag > 0 else 1.0
 
 
 def beat_period(onsets: Sequence[float], seconds: float) -> float | None:

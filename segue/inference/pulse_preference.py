@@ -22,9 +22,12 @@ raised to 1/T and given back its mass, so the odds of moving time against playin
 network's own timing is loose at temperature 1 (alone it keeps no pulse of a recorded pianist), and a cooler draw
 of the time it lets pass keeps the pulse it was given (MODEL.md, session 15).
 
-Below CONFIDENCE_FLOOR it changes nothing: a player without a pulse gets exactly the draws segue made before it.
-From the floor on it steers at full strength: the floor is where the turn policy starts an answer on the player's
-beat, and an answer that starts on a beat keeps that grid. Steering in proportion to the confidence above the floor
+Below CONFIDENCE_FLOOR it changes nothing, unless the player's notes repeat clearly at the tracked beat (the
+tracker's clarity at CLARITY_FLOOR or more): a pianist's rubato keeps the confidence, which asks how well each chord
+was predicted, low where a listener still hears the beat. A player without a pulse passes neither and gets exactly
+the draws segue made before it. From a floor on it steers at full strength: the confidence floor is where the turn
+policy starts an answer on the player's beat, and an answer that starts on a beat keeps that grid; on clarity alone
+the answer starts at once, as before, and its later notes keep the player's grid. Steering in proportion to the confidence above the floor
 steered fast tempi weakly, since the confidence measures the player's jitter in parts of a beat. The measurements
 behind each choice are in segue/models/MODEL.md (the pulse's first, second and third passes).
 
@@ -48,6 +51,8 @@ GRID_WIDTH_S = 0.015           # a note-on this far (SD) from a grid point is ne
 CONFIDENCE_FLOOR = 0.3         # the tracker's confidence from which the pulse steers, and an answer waits for the
                                # beat (daemon/policy.py). bench/beat_tracker.py: free playing passes it at 2-5% of
                                # its notes, a steady 2-bar phrase ends at 0.4-0.65
+CLARITY_FLOOR = 0.3            # ... or the clarity of the player's notes at the tracked beat, from which it steers too
+                               # (a pianist's rubato; chosen on hannds train primers: MODEL.md, session 16)
 
 
 class PulseFollower(BeatTracker):
@@ -81,10 +86,11 @@ class FollowPulse:
             ctx.pulse = PulseFollower()
 
     def steering(self, pulse: BeatTracker, now: float) -> float:
-        """The strength this draw uses: 0 below CONFIDENCE_FLOOR, else full. The player's pulse is not judged stale
-        here: an answer keeps it however long the player rests."""
+        """The strength this draw uses: full from CONFIDENCE_FLOOR or CLARITY_FLOOR on, else 0. The player's pulse
+        is not judged stale here: an answer keeps it however long the player rests."""
         pulse.flush(now)                  # the last chord is complete once its window has passed (same result later)
-        return self.strength if pulse.confidence() >= CONFIDENCE_FLOOR else 0.0
+        heard = pulse.confidence() >= CONFIDENCE_FLOOR or pulse.clarity() >= CLARITY_FLOOR
+        return self.strength if heard else 0.0
 
     def shape(self, probs: np.ndarray, ctx) -> np.ndarray:
         if self.strength <= 0:

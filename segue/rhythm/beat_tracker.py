@@ -42,12 +42,22 @@ subdivision, over FIT_MEMORY_BEATS), shrunk for few onsets: near 0 for unpulsed 
 rubato: no grid predicts them), towards 1 for metrical playing. A new grid (a re-seed, or a line that moved the
 tempo) starts it again from the recent chords' errors against that grid. It falls to 0 once the player has been
 silent for STALE_BEATS beats (a new phrase may bring a new tempo).
+
+Clarity is a second, independent reading of the same pulse: the autocorrelation of the onset envelope of the
+player's last CLARITY_WINDOW_S of notes at the oscillator's period (segue.rhythm.onset_envelope; Lartillot et al.'s
+pulse clarity read at the tracked beat rather than at the envelope's own peak). The confidence asks how well the
+oscillator predicted each chord, so a pianist's rubato keeps it low even where a listener hears the beat; the
+clarity asks whether the notes repeat at that period at all, which rubato bends less. On hannds train primers
+(MODEL.md, session 16) the confidence passes 0.3 on 40% of a pianist's primers and 3% of the same primers played
+freely; clarity >= CLARITY_FLOOR in addition lifts the first to ~55% and leaves the second where it was.
 """
 from __future__ import annotations
 
 import math
 
 import numpy as np
+
+from segue.rhythm.onset_envelope import FRAME_S, autocorrelation, envelope
 
 CHORD_WINDOW_S = 0.04        # onsets this close are one chord (pianists spread a chord's notes over ~10-40 ms)
 MIN_BEAT_S, MAX_BEAT_S = 0.25, 1.3   # the tactus range: 46..240 bpm
@@ -82,6 +92,10 @@ SWITCH_HEARD = 6.0           # ... and rest on this many (effective) onsets: a f
 NEAR_BINS = 1                # a best hypothesis this near (3%) is the oscillator's own tempo, not a switch ...
 PHASE_CHECK = 0.1            # ... unless the bank hears that period this clearly, its beats half a beat off
 STALE_BEATS = 8.0            # silence this long (in beats) and the pulse is no longer trusted
+CLARITY_WINDOW_S = 10.0      # the clarity hears the player's notes of this long before their last one ...
+CLARITY_NOTES = 256          # ... at most this many (constant memory: 25 notes/s over the window) ...
+CLARITY_MIN_NOTES = 8        # ... is 0 on fewer, and counts for n / (n + CLARITY_SHRINK_NOTES) on n: a few notes
+CLARITY_SHRINK_NOTES = 8.0   # prove little (random notes reach 0.3 at a given lag by chance when they are ~10)
 
 
 class BeatTracker:
@@ -122,9 +136,16 @@ class BeatTracker:
         self.anchor = 0.0
         self.streak = 0
         self.group: tuple[float, float, int, float] | None = None   # (first onset, sum of onsets, notes, sum vel)
+        self.notes = np.zeros(CLARITY_NOTES)   # the last note-ons' times, a ring (clarity) ...
+        self.note_count = 0
+        self.phrase_start = -math.inf          # ... of the current phrase only (from after a stale silence)
+        self._clarity: tuple[float, float] | None = None   # (period, clarity at it), until the next note
 
     # --- input ----------------------------------------------------------------------------------------------------
     def note_on(self, t: float, velocity: int = 64) -> None:
+        self.notes[self.note_count % CLARITY_NOTES] = t
+        self.note_count += 1
+        self._clarity = None
         group = self.group
         if group is not None and t - group[0] < CHORD_WINDOW_S:
             self.group = (group[0], group[1] + t, group[2] + 1, group[3] + velocity)
@@ -145,7 +166,8 @@ class BeatTracker:
         weight = min(notes, MAX_CHORD) * (velocities / notes / ACCENT_VELOCITY) ** 2
         stale = self.period is not None and t - self.last_update > STALE_BEATS * self.period
         if stale:
-            self.recent_count = 0            # a new phrase: its beat is fitted to its own notes
+            self.recent_count = 0            # a new phrase: its beat is fitted to its own notes ...
+            self.phrase_start = group[0]     # ... and its clarity heard in them
         elif self.last_update is not None:
             interval = math.log(min(max(t - self.last_update, CHORD_WINDOW_S), 2 * MAX_BEAT_S))
             self.log_interval = interval if self.log_interval is None else (
@@ -322,6 +344,27 @@ class BeatTracker:
             return 0.0
         return self.fitness
 
+    def clarity(self) -> float:
+        """0..1: the autocorrelation of the onset envelope of the player's last CLARITY_WINDOW_S of notes (this
+        phrase's) at the oscillator's period, shrunk for few notes; 0 without a beat or on fewer than
+        CLARITY_MIN_NOTES notes. Computed
+        once per note and period, read per draw. Not judged stale: it describes the player's last phrase."""
+        if self.period is None:
+            return 0.0
+        if self._clarity is not None and self._clarity[0] == self.period:
+            return self._clarity[1]
+        times = self.notes[:min(self.note_count, CLARITY_NOTES)]
+        end = float(times.max()) + FRAME_S if len(times) else 0.0
+        times = times[times >= max(end - CLARITY_WINDOW_S, self.phrase_start)]
+        value = 0.0
+        if len(times) >= CLARITY_MIN_NOTES:
+            start = float(times.min())
+            value = autocorrelation(envelope(times - start, end - start), int(round(self.period / FRAME_S)))
+            value = min(max(value, 0.0), 1.0) if math.isfinite(value) else 0.0
+            value *= len(times) / (len(times) + CLARITY_SHRINK_NOTES)
+        self._clarity = (self.period, value)
+        return value
+
     def _fitness(self) -> float:
         pairs = self.fit_mass * self.fit_mass - self.fit_square
         if pairs <= 1e-9:
@@ -350,13 +393,15 @@ class BeatTracker:
     def snapshot(self) -> tuple:
         return (self.z.copy(), self.mass.copy(), self.square.copy(), self.fit.copy(), self.fit_mass, self.fit_square,
                 self.recent.copy(), self.recent_count, self.log_interval, self.fitness, self.last_update, self.period,
-                self.anchor, self.streak, self.group)
+                self.anchor, self.streak, self.group, self.notes.copy(), self.note_count, self.phrase_start)
 
     def restore(self, state: tuple) -> None:
         (z, mass, square, fit, self.fit_mass, self.fit_square, recent, self.recent_count, self.log_interval,
-         self.fitness, self.last_update, self.period, self.anchor, self.streak, self.group) = state
+         self.fitness, self.last_update, self.period, self.anchor, self.streak, self.group, notes, self.note_count,
+         self.phrase_start) = state
         self.z, self.mass, self.square, self.fit = z.copy(), mass.copy(), square.copy(), fit.copy()
-        self.recent = recent.copy()
+        self.recent, self.notes = recent.copy(), notes.copy()
+        self._clarity = None
 
     def moved(self, offset: float) -> "BeatTracker":
         """A copy on a clock that reads `offset` seconds less (t -> t - offset): the same tempo, phase and confidence.
@@ -365,6 +410,8 @@ class BeatTracker:
         other.z = other.z * np.exp(self.omega * -offset)
         other.anchor -= offset
         other.recent[:, 0] -= offset
+        other.notes -= offset
+        other.phrase_start -= offset
         if other.last_update is not None:
             other.last_update -= offset
         if other.group is not None:

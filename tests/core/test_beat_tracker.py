@@ -8,7 +8,7 @@ import pytest
 from segue.codec import codec
 from segue.evaluation import pulse_metrics
 from segue.inference.live_context import LiveContext
-from segue.inference.pulse_preference import CONFIDENCE_FLOOR, FollowPulse
+from segue.inference.pulse_preference import CLARITY_FLOOR, CONFIDENCE_FLOOR, FollowPulse
 from segue.rhythm.beat_tracker import BeatTracker
 
 
@@ -92,14 +92,14 @@ def test_after_two_bars_the_next_beat_is_the_players_beat(bpm):
 
 def test_free_two_bar_phrases_seldom_make_it_sure():
     """A player without a pulse (onsets at random over 2 bars' time, as many as a steady player's) is answered as if
-    segue tracked nothing: the tracker passes the floor the pulse steers from in few such phrases."""
+    segue tracked nothing: the tracker passes the floors the pulse steers from in few such phrases."""
     rng = np.random.default_rng(11)
     sure = 0
     for _ in range(100):
         tracker = BeatTracker()
         for t in np.sort(rng.uniform(0, 4.0, 11)):
             tracker.note_on(float(t), 80)
-        sure += tracker.confidence(4.5) >= CONFIDENCE_FLOOR
+        sure += tracker.confidence(4.5) >= CONFIDENCE_FLOOR or tracker.clarity() >= CLARITY_FLOOR
     assert sure <= 10, sure
 
 
@@ -134,6 +134,7 @@ def test_a_tracker_moved_to_another_clock_goes_on_as_the_original():
     heard(onsets[6:], other)
     assert other.period == pytest.approx(tracker.period) and other.anchor == pytest.approx(tracker.anchor)
     assert other.confidence() == pytest.approx(tracker.confidence())
+    assert other.clarity() == pytest.approx(tracker.clarity()) and tracker.clarity() > 0.5
 
 
 def test_a_copy_goes_on_exactly_as_the_original():
@@ -143,7 +144,31 @@ def test_a_copy_goes_on_exactly_as_the_original():
     heard(onsets[6:], tracker)
     heard(onsets[6:], copy)
     assert copy.period == tracker.period and copy.anchor == tracker.anchor
-    assert copy.confidence() == tracker.confidence()
+    assert copy.confidence() == tracker.confidence() and copy.clarity() == tracker.clarity()
+
+
+def test_a_restored_tracker_forgets_the_notes_heard_after_its_snapshot():
+    onsets = metronome(110, 12)
+    tracker = heard(onsets[:8])
+    state, before = tracker.snapshot(), tracker.clarity()
+    heard(list(np.sort(np.random.default_rng(2).uniform(onsets[8], onsets[8] + 3, 20))), tracker)
+    tracker.restore(state)
+    assert tracker.clarity() == before
+
+
+def test_clarity_hears_notes_that_repeat_at_the_beat_and_not_random_ones():
+    assert heard(metronome(120, 16, chord=3)).clarity() > 0.5
+    rng = np.random.default_rng(3)
+    assert heard(list(np.sort(rng.uniform(0, 20, 60)))).clarity() < CLARITY_FLOOR
+    assert heard(metronome(120, 3)).clarity() == 0.0          # a few notes prove no pulse
+
+
+def test_clarity_hears_only_the_phrase_after_a_long_silence():
+    """A new phrase after STALE_BEATS of silence is judged on its own notes, as its beat is fitted to them."""
+    rng = np.random.default_rng(4)
+    free = list(np.sort(rng.uniform(0, 6, 30)))
+    steady = metronome(120, 12, start=12.0)
+    assert heard(free + steady).clarity() == pytest.approx(heard(steady).clarity())
 
 
 def context_with(onsets: list[float]) -> LiveContext:
@@ -209,11 +234,31 @@ def test_a_sure_pulse_draws_the_time_cooler_and_leaves_the_odds_of_moving_it():
     assert cool.max() > warm.max()
 
 
+def phrase_with_lengthening(seed: int) -> list[float]:
+    """A pianist's phrasing: 40 beats at 120 bpm, every sixth lengthened by 40% (phrase-final lengthening), 15 ms
+    of jitter: each lengthening throws the oscillator's predictions off, the notes still repeat at the beat."""
+    rng = np.random.default_rng(seed)
+    onsets, t = [], 0.0
+    for k in range(40):
+        onsets.append(t + rng.normal(0, 0.015))
+        t += 0.5 * (1.4 if (k + 1) % 6 == 0 else 1.0)
+    return onsets
+
+
+def test_a_pulse_heard_by_its_clarity_steers_where_the_confidence_is_low():
+    ctx = context_with(phrase_with_lengthening(seed=0))      # one where the confidence stays low (0.11)
+    assert ctx.pulse.confidence() < CONFIDENCE_FLOOR <= ctx.pulse.clarity()
+    probs = np.random.default_rng(0).dirichlet(np.ones(codec.NUM_CLASSES))
+    shaped = FollowPulse(0.9).shape(probs.copy(), ctx)
+    assert not np.allclose(shaped[codec.TIME_SHIFTS], probs[codec.TIME_SHIFTS])
+    assert shaped.sum() == pytest.approx(1.0)
+
+
 def test_a_free_player_gets_the_distribution_untouched():
     rng = np.random.default_rng(5)
     ctx = context_with(list(np.sort(rng.uniform(0, 20, 60))))
     probs = np.random.default_rng(0).dirichlet(np.ones(codec.NUM_CLASSES))
-    assert ctx.pulse.confidence() < 0.3
+    assert ctx.pulse.confidence() < CONFIDENCE_FLOOR and ctx.pulse.clarity() < CLARITY_FLOOR
     assert np.array_equal(FollowPulse(0.9).shape(probs.copy(), ctx), probs)
     assert np.array_equal(FollowPulse(0.9, timing_temperature=0.7).shape(probs.copy(), ctx), probs)
 

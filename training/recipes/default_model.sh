@@ -189,6 +189,14 @@ if [ "${STAGE:-1}" = 11 ]; then
   exit 0
 fi
 
+# Stage 12 (session 16): stage 11's best weights, the same data and share, a fresh cosine from 1.5e-4 over 2,000
+# steps on one thread at nice 10 (the other core fitted and measured models). Figures in segue/models/MODEL.md.
+#   STAGE=12 SKIP_BUILD=1 bash training/recipes/default_model.sh
+if [ "${STAGE:-1}" = 12 ]; then
+  mix6_stage runs/default-12 "${FROM:-runs/default-11/best.pt}" 1.5 1 10 0.00015 0.00001 2000 121212
+  exit 0
+fi
+
 if [ "${STAGE:-1}" = 3 ] || [ "${STAGE:-1}" = 4 ]; then
   if [ "$STAGE" = 3 ]; then
     FROM=${INIT:-runs/default-2/best.pt}; OUT=runs/default-3; ONLY=(--set train.seed=98765 --set train.max_steps=4250)
