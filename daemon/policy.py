@@ -16,7 +16,7 @@ one, else at once; "clock" only on a clock's beat; "off" at once, as segue alway
 from __future__ import annotations
 
 from segue.codec.midi import PEDAL_DOWN, SOFT_PEDAL_CC, SUSTAIN_CC
-from segue.inference.pulse_preference import CONFIDENCE_FLOOR, PulseFollower
+from segue.inference.pulse_preference import CONFIDENCE_FLOOR, PulseFollower, steers
 
 MODES = ("call-response", "takeover", "continuous")
 ON_BEAT = ("auto", "clock", "off")
@@ -142,11 +142,11 @@ class TurnPolicy:
     def answer_pulse(self, now: float) -> PulseFollower:
         """The player's pulse an answer opened at `now` keeps: a copy (the player may play on), whose grid the pulse
         preference steers the answer by when it is sure of it. What it holds is remembered for the live view
-        (`held_bpm`), judged as the preference judges it: by the confidence of the last chord, not by the silence
-        since (an answer keeps its beat however long the player rests)."""
+        (`held_bpm`), judged as the preference judges it (pulse_preference.steers): as of the last chord, not by the
+        silence since (an answer keeps its beat however long the player rests)."""
         pulse = self.pulse.copy()
         pulse.flush(now)
-        self.held_bpm = pulse.bpm if pulse.confidence() >= CONFIDENCE_FLOOR else None
+        self.held_bpm = pulse.bpm if steers(pulse) else None
         return pulse
 
     def answer_finished(self) -> None:

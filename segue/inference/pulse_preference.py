@@ -89,8 +89,7 @@ class FollowPulse:
         """The strength this draw uses: full from CONFIDENCE_FLOOR or CLARITY_FLOOR on, else 0. The player's pulse
         is not judged stale here: an answer keeps it however long the player rests."""
         pulse.flush(now)                  # the last chord is complete once its window has passed (same result later)
-        heard = pulse.confidence() >= CONFIDENCE_FLOOR or pulse.clarity() >= CLARITY_FLOOR
-        return self.strength if heard else 0.0
+        return self.strength if steers(pulse) else 0.0
 
     def shape(self, probs: np.ndarray, ctx) -> np.ndarray:
         if self.strength <= 0:
@@ -134,6 +133,12 @@ class FollowPulse:
         steps = np.where(steps > codec.MAX_SHIFT_STEPS, last, steps)
         own = np.arange(1, codec.MAX_SHIFT_STEPS + 1)
         return np.where(steps >= 1, np.minimum(steps, codec.MAX_SHIFT_STEPS), own) - 1
+
+
+def steers(pulse: BeatTracker) -> bool:
+    """Whether the pulse preference keeps this pulse: the tracker is sure of it, or the player's notes repeat
+    clearly at its beat. As of its last chord taken in: an answer keeps the beat however long the player rests."""
+    return pulse.confidence() >= CONFIDENCE_FLOOR or pulse.clarity() >= CLARITY_FLOOR
 
 
 def next_point(anchor: float, spacing: float, t: float) -> float:
