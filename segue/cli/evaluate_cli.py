@@ -17,7 +17,9 @@ def add_parser(subparsers) -> None:
                     "and the memory are fitted on held-out train pieces, never on the scored split.")
     p.add_argument("--model", type=Path, default=None, help="ONNX model (default: the shipped model)")
     p.add_argument("--data", type=Path, required=True, help="dataset folder")
-    p.add_argument("--split", default="eval", choices=["eval", "train"], help="which split to score")
+    p.add_argument("--split", default="eval", choices=["eval", "train"],
+                   help="which split to score and, with --continuations, to take the primers from (train: where a "
+                        "setting may be chosen; the Markov baseline has then heard those pieces)")
     p.add_argument("--train-data", type=Path, default=None,
                    help="dataset whose train split trains the baselines and tunes the memory (default: --data; "
                         "a rendered eval copy from `segue data render` has none)")
@@ -140,7 +142,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
                                       temperature=cfg.daemon.temperature, top_p=cfg.daemon.top_p,
                                       seed=args.seed, png=args.png, memory=memory, train_data=args.train_data,
                                       grammar=cfg.sampling, exclude=args.exclude, progress=progress,
-                                      memory_mode=memory_mode, every=args.primers_every)
+                                      memory_mode=memory_mode, every=args.primers_every, split=args.split)
         report["continuations"] = continued["summary"]
         report["settings"]["serve_system"] = serve_system(continued["summary"])
         report["settings"]["memory_mode"] = memory_mode if memory is not None else "off"

@@ -484,8 +484,10 @@ def run_continuations(model_path: str | Path | None, data_dir: str | Path, secon
                       top_p: float = 1.0, seed: int = 0, png: str | Path | None = "continuations.png",
                       progress: Callable[[str], None] | None = None, memory=None,
                       train_data: str | Path | None = None, grammar=None, exclude=(),
-                      memory_mode: str = "player", every: float | None = None) -> dict:
+                      memory_mode: str = "player", every: float | None = None, split: str = "eval") -> dict:
     """The whole test on a dataset built by `segue data build`: returns {"summary", "table", "pieces", "png"}.
+    The primers come from `split` (eval; train to choose a setting where the eval split plays no part, though the
+    Markov baseline has then heard the pieces it continues).
 
     model_path None uses segue's shipped model; the Markov baseline (order max_order, PPM-`escape`) is trained on
     the dataset's train split transposed into every key, as in --baselines (order 5 was its best NLL on the Bach
@@ -503,9 +505,9 @@ def run_continuations(model_path: str | Path | None, data_dir: str | Path, secon
 
     from segue.evaluation.evaluate import without_pieces
 
-    eval_pieces = without_pieces(read_split(data_dir, "eval"), exclude, f"the eval split of {data_dir}",
-                                 progress or (lambda message: None))
-    passages = passages_of(eval_pieces, seconds, max_pieces, every)
+    pieces = without_pieces(read_split(data_dir, split), exclude, f"the {split} split of {data_dir}",
+                            progress or (lambda message: None))
+    passages = passages_of(pieces, seconds, max_pieces, every)
     train = [events for _, events in read_split(train_data or data_dir, "train")]
     markov = MarkovModel(max_order, escape).fit(
         augment_transpositions(train, transpose))

@@ -61,3 +61,16 @@ def test_continuations_sample_at_serves_temperature_and_top_p(tmp_path, gru_mode
     except SystemExit:
         pass
     assert (asked["temperature"], asked["top_p"]) == (0.85, 0.9)
+
+
+def test_continuations_take_their_primers_from_the_split_asked_for(tmp_path, gru_model_path, capsys):
+    """`--split train` is where a decoding setting may be chosen: its primers must come from the train pieces."""
+    pieces = [(f"t{t}", "train", scale_piece(t, 8.0, chord_every=2)) for t in (60, 62)]
+    pieces += [("e65", "eval", scale_piece(65, 8.0, chord_every=2))]
+    data = write_dataset(tmp_path / "data", pieces)
+    common = ("evaluate", "--model", gru_model_path, "--data", data, "--continuations", "--prime-seconds", "3",
+              "--json")
+    evaluate(*common)
+    assert json.loads(capsys.readouterr().out)["continuations"]["real"]["pieces"] == 1
+    evaluate(*common, "--split", "train")
+    assert json.loads(capsys.readouterr().out)["continuations"]["real"]["pieces"] == 2
