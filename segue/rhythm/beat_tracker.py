@@ -48,8 +48,8 @@ player's last CLARITY_WINDOW_S of notes at the oscillator's period (segue.rhythm
 pulse clarity read at the tracked beat rather than at the envelope's own peak). The confidence asks how well the
 oscillator predicted each chord, so a pianist's rubato keeps it low even where a listener hears the beat; the
 clarity asks whether the notes repeat at that period at all, which rubato bends less. On hannds train primers
-(MODEL.md, session 16) the confidence passes 0.3 on 40% of a pianist's primers and 3% of the same primers played
-freely; clarity >= CLARITY_FLOOR in addition lifts the first to ~55% and leaves the second where it was.
+(MODEL.md, session 16) the confidence passes 0.3 on 41% of a pianist's primers and 2% of the same primers played
+freely; the clarity passing 0.3 as well lifts the first to 54% and leaves the second where it was.
 """
 from __future__ import annotations
 
@@ -347,8 +347,8 @@ class BeatTracker:
     def clarity(self) -> float:
         """0..1: the autocorrelation of the onset envelope of the player's last CLARITY_WINDOW_S of notes (this
         phrase's) at the oscillator's period, shrunk for few notes; 0 without a beat or on fewer than
-        CLARITY_MIN_NOTES notes. Computed
-        once per note and period, read per draw. Not judged stale: it describes the player's last phrase."""
+        CLARITY_MIN_NOTES notes. Computed once per note and period, read per draw. Not judged stale: it describes
+        the player's last phrase."""
         if self.period is None:
             return 0.0
         if self._clarity is not None and self._clarity[0] == self.period:
