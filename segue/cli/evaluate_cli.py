@@ -54,6 +54,9 @@ def add_parser(subparsers) -> None:
                    help="continuation test: a primer every SECONDS through each piece (default: one, from its "
                         "start); the measures of a piece's primers are averaged, so intervals stay over pieces")
     p.add_argument("--seed", type=int, default=0, help="continuation test: sampling seed")
+    p.add_argument("--draws", type=int, default=1, metavar="N",
+                   help="continuation test: continue every primer N times (seeds --seed, --seed + 1, ...) and "
+                        "average them per piece: one 10 s answer is a noisy sample of how a system plays")
     p.add_argument("--fit-seeds", type=int, default=3, metavar="N",
                    help="with --save-memory: continue each held-out train piece with N seeds (--seed, --seed + 1, "
                         "...) when choosing the memory's generation strength")
@@ -102,6 +105,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
     def progress(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
+    if args.primers_every is not None and args.primers_every <= 0:     # before the scoring's minutes, not after
+        raise SegueError(f"--primers-every must be > 0 seconds, got {args.primers_every:g}")
+    if args.draws < 1:
+        raise SegueError(f"--draws must be at least 1, got {args.draws}")
     cfg = config_from_args(args)
     report = evaluate(args.model, args.data, split=args.split, baselines=args.baselines, memory=args.memory,
                       max_pieces=args.max_pieces, progress=progress, train_config=cfg.train,
@@ -134,15 +141,14 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if args.continuations:
         from segue.evaluation.continuations import run_continuations, serve_system
 
-        if args.primers_every is not None and args.primers_every <= 0:
-            raise SegueError(f"--primers-every must be > 0 seconds, got {args.primers_every:g}")
 
         # sampled as segue serve samples: its temperature and top-p (top-k and min-p are not applied here)
         continued = run_continuations(args.model, args.data, seconds=args.prime_seconds, max_pieces=args.pieces,
                                       temperature=cfg.daemon.temperature, top_p=cfg.daemon.top_p,
                                       seed=args.seed, png=args.png, memory=memory, train_data=args.train_data,
                                       grammar=cfg.sampling, exclude=args.exclude, progress=progress,
-                                      memory_mode=memory_mode, every=args.primers_every, split=args.split)
+                                      memory_mode=memory_mode, every=args.primers_every, split=args.split,
+                                      draws=args.draws)
         report["continuations"] = continued["summary"]
         report["settings"]["serve_system"] = serve_system(continued["summary"])
         report["settings"]["memory_mode"] = memory_mode if memory is not None else "off"

@@ -484,7 +484,8 @@ def run_continuations(model_path: str | Path | None, data_dir: str | Path, secon
                       top_p: float = 1.0, seed: int = 0, png: str | Path | None = "continuations.png",
                       progress: Callable[[str], None] | None = None, memory=None,
                       train_data: str | Path | None = None, grammar=None, exclude=(),
-                      memory_mode: str = "player", every: float | None = None, split: str = "eval") -> dict:
+                      memory_mode: str = "player", every: float | None = None, split: str = "eval",
+                      draws: int = 1) -> dict:
     """The whole test on a dataset built by `segue data build`: returns {"summary", "table", "pieces", "png"}.
     The primers come from `split` (eval; train to choose a setting where the eval split plays no part, though the
     Markov baseline has then heard the pieces it continues).
@@ -498,8 +499,10 @@ def run_continuations(model_path: str | Path | None, data_dir: str | Path, secon
     a "model + grammar" system samples through the decoding grammar; given both, "model + grammar + memory" is what
     the daemon plays (serve_system names it). The Markov model trains on the train split of `train_data` (default:
     `data_dir`). With `every`, a primer every that many seconds of each piece (passages_of), their measures
-    averaged per piece. png None skips the plot. `exclude`: eval piece ids left out
-    (segue.evaluation.evaluate.without_pieces)."""
+    averaged per piece. With `draws` > 1 every primer is continued that many times, with seeds seed, seed + 1, ...,
+    and per_piece averages the draws too: one draw of a 10 s answer is a noisy sample of what the system plays (its
+    dominant period jumps between metrical levels), and the real continuation has no second draw to pair it with.
+    png None skips the plot. `exclude`: eval piece ids left out (segue.evaluation.evaluate.without_pieces)."""
     from segue.evaluation.baselines import augment_transpositions
     from segue.codec.dataset_reader import read_split
 
@@ -508,24 +511,27 @@ def run_continuations(model_path: str | Path | None, data_dir: str | Path, secon
     pieces = without_pieces(read_split(data_dir, split), exclude, f"the {split} split of {data_dir}",
                             progress or (lambda message: None))
     passages = passages_of(pieces, seconds, max_pieces, every)
+    if draws < 1:
+        raise SegueError(f"the continuation test needs at least one draw per primer, got {draws}")
     train = [events for _, events in read_split(train_data or data_dir, "train")]
     markov = MarkovModel(max_order, escape).fit(
         augment_transpositions(train, transpose))
-    generators = {
-        "model": _sampling_generator(ModelSource(model_path), temperature, top_p, seed, seconds),
-        "markov": _sampling_generator(MarkovSource(markov), temperature, top_p, seed, seconds),
-    }
-    if grammar is not None:
-        generators["model + grammar"] = _sampling_generator(ModelSource(model_path), temperature, top_p, seed,
-                                                            seconds, grammar)
-    if memory is not None:
-        generators["model + memory"] = _sampling_generator(ModelSource(model_path), temperature, top_p, seed,
-                                                           seconds, memory=memory, memory_mode=memory_mode)
-        if grammar is not None:            # what segue serve plays (daemon/generator.py)
-            generators["model + grammar + memory"] = _sampling_generator(ModelSource(model_path), temperature,
-                                                                         top_p, seed, seconds, grammar, memory,
-                                                                         memory_mode)
-    results = evaluate_passages(passages, generators, seconds, progress)
+    model = ModelSource(model_path)
+    results = []
+    for draw_seed in range(seed, seed + draws):
+        def sampling(source, *shaping, **memory_options):
+            return _sampling_generator(source, temperature, top_p, draw_seed, seconds, *shaping, **memory_options)
+
+        generators = {"model": sampling(model), "markov": sampling(MarkovSource(markov))}
+        if grammar is not None:
+            generators["model + grammar"] = sampling(model, grammar)
+        if memory is not None:
+            generators["model + memory"] = sampling(model, memory=memory, memory_mode=memory_mode)
+            if grammar is not None:            # what segue serve plays (daemon/generator.py)
+                generators["model + grammar + memory"] = sampling(model, grammar, memory, memory_mode)
+        draw = (lambda message, n=draw_seed - seed + 1: progress(f"draw {n}/{draws}: {message}")) \
+            if progress and draws > 1 else progress
+        results += evaluate_passages(passages, generators, seconds, draw)
     summary = summarise(per_piece(results), ["real", *generators])
     out = {"summary": summary, "table": format_table(summary, seconds), "pieces": results, "png": None}
     if png is not None:

@@ -146,6 +146,25 @@ def test_run_continuations_end_to_end(tmp_path, gru_model_path):
         run_continuations(gru_model_path, data, seconds=5.0)
 
 
+def test_draws_continue_each_primer_with_successive_seeds_and_average_them_per_piece(tmp_path, gru_model_path):
+    pieces = [(f"t{t}", "train", scale_piece(t, 30.0, chord_every=4)) for t in (60, 62)]
+    pieces += [(f"e{t}", "eval", scale_piece(t, 8.0)) for t in (65, 67)]
+    data = write_dataset(tmp_path / "data", pieces)
+
+    def notes(**options):
+        out = run_continuations(gru_model_path, data, seconds=3.0, max_pieces=2, png=None, **options)
+        return [piece.values["model"]["notes"] for piece in out["pieces"]], out["summary"]["model"]["notes"]
+
+    first, _ = notes(seed=5)
+    second, _ = notes(seed=6)
+    both, mean = notes(seed=5, draws=2)
+    assert first != second                           # another seed is another draw, or the test proves nothing
+    assert both == first + second                    # draw by draw, each with its own seed
+    assert mean == pytest.approx(np.mean(first + second))   # two primers, one per piece: the mean of both draws
+    with pytest.raises(SegueError, match="at least one draw"):
+        run_continuations(gru_model_path, data, seconds=3.0, png=None, draws=0)
+
+
 def test_memory_strength_for_generation_is_chosen_on_held_out_train_pieces(tmp_path, gru_model_path):
     from segue.evaluation.continuations import MEMORY_STRENGTHS, fit_memory_strength
 

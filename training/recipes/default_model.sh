@@ -211,6 +211,19 @@ if [ "${STAGE:-1}" = 13 ]; then
   exit 0
 fi
 
+# Stage 14 (session 17, an experiment): stage 12's best weights widened to 2 x 768 (training/widen.py: the new units
+# start invisible, so it begins exactly where stage 12 stands), the same data and share, one thread at nice 10, a
+# cosine from 3e-4 (stage 8's rate for a freshly widened model) to 1.5e-5. Why: stage 12 scores 2.56 on the
+# recordings' own train split, so it underfits them too; capacity is one of the two levers left (the other is more
+# recorded piano). Figures in segue/models/MODEL.md.
+#   STAGE=14 SKIP_BUILD=1 bash training/recipes/default_model.sh
+if [ "${STAGE:-1}" = 14 ]; then
+  mkdir -p runs/default-14
+  python -m training.widen "${FROM:-runs/default-12/best.pt}" runs/default-14/widened.pt --hidden 768
+  mix6_stage runs/default-14 runs/default-14/widened.pt 1.5 1 10 0.0003 0.000015 2400 141414
+  exit 0
+fi
+
 if [ "${STAGE:-1}" = 3 ] || [ "${STAGE:-1}" = 4 ]; then
   if [ "$STAGE" = 3 ]; then
     FROM=${INIT:-runs/default-2/best.pt}; OUT=runs/default-3; ONLY=(--set train.seed=98765 --set train.max_steps=4250)
