@@ -205,7 +205,7 @@ class BeatTracker:
         focus = math.exp(FOCUS * (math.cos(2 * math.pi * error / self.period) - 1.0))
         gain = focus * min(weight, 2.0) / 2.0
         self.anchor = expected + PHASE_GAIN * gain * error
-        self.period = float(np.clip(self.period + PERIOD_GAIN * gain * error, MIN_BEAT_S, MAX_BEAT_S))
+        self.period = _tactus(self.period + PERIOD_GAIN * gain * error)
 
     def _fit_line(self, t: float, reseeded: bool) -> None:
         """Weighted least squares of onset time on beat number over the recent chords near a beat or a half beat
@@ -239,7 +239,7 @@ class BeatTracker:
         if spread < LINE_MIN_SPREAD * total:
             return False
         slope = (w * (beat - mean_beat) * (times - mean_time)).sum() / spread
-        period = float(np.clip(slope, MIN_BEAT_S, MAX_BEAT_S))
+        period = _tactus(float(slope))
         anchor = mean_time - period * mean_beat          # beat 0 of this numbering
         self.period, self.anchor = period, anchor + round((t - anchor) / period) * period
         return True
@@ -424,3 +424,8 @@ class BeatTracker:
         other.__dict__.update(self.__dict__)          # the bank's constants are shared, never written
         other.restore(self.snapshot())
         return other
+
+
+def _tactus(period: float) -> float:
+    """The period held to the tactus range (np.clip on one float costs ~6 us here, this ~0.5 us: it runs per chord)."""
+    return min(max(period, MIN_BEAT_S), MAX_BEAT_S)
