@@ -152,6 +152,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         report["continuations"] = continued["summary"]
         report["settings"]["serve_system"] = serve_system(continued["summary"])
         report["settings"]["memory_mode"] = memory_mode if memory is not None else "off"
+        report["settings"]["continuation_draws"] = args.draws
         text += ("\n\n**Continuations**\n\n" + continued["table"] +
                  f"\n\nWhat segue serve plays: {report['settings']['serve_system']} (session memory "
                  f"{report['settings']['memory_mode']}).")

@@ -533,7 +533,11 @@ def run_continuations(model_path: str | Path | None, data_dir: str | Path, secon
             if progress and draws > 1 else progress
         results += evaluate_passages(passages, generators, seconds, draw)
     summary = summarise(per_piece(results), ["real", *generators])
-    out = {"summary": summary, "table": format_table(summary, seconds), "pieces": results, "png": None}
+    table = format_table(summary, seconds)
+    if draws > 1:
+        table = (f"Every primer continued {draws} times (seeds {seed}..{seed + draws - 1}), averaged per piece.\n\n"
+                 + table)
+    out = {"summary": summary, "table": table, "pieces": results, "png": None}
     if png is not None:
         out["png"] = plot_summary(summary, png)
         out["table"] += f"\nplot: {out['png']}"

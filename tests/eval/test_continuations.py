@@ -153,14 +153,16 @@ def test_draws_continue_each_primer_with_successive_seeds_and_average_them_per_p
 
     def notes(**options):
         out = run_continuations(gru_model_path, data, seconds=3.0, max_pieces=2, png=None, **options)
-        return [piece.values["model"]["notes"] for piece in out["pieces"]], out["summary"]["model"]["notes"]
+        per_passage = [piece.values["model"]["notes"] for piece in out["pieces"]]
+        return per_passage, out["summary"]["model"]["notes"], out["table"]
 
-    first, _ = notes(seed=5)
-    second, _ = notes(seed=6)
-    both, mean = notes(seed=5, draws=2)
+    first, _, one_draw = notes(seed=5)
+    second, _, _ = notes(seed=6)
+    both, mean, two_draws = notes(seed=5, draws=2)
     assert first != second                           # another seed is another draw, or the test proves nothing
     assert both == first + second                    # draw by draw, each with its own seed
     assert mean == pytest.approx(np.mean(first + second))   # two primers, one per piece: the mean of both draws
+    assert "Every primer continued 2 times (seeds 5..6)" in two_draws and "continued" not in one_draw
     with pytest.raises(SegueError, match="at least one draw"):
         run_continuations(gru_model_path, data, seconds=3.0, png=None, draws=0)
 
