@@ -141,7 +141,6 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if args.continuations:
         from segue.evaluation.continuations import run_continuations, serve_system
 
-
         # sampled as segue serve samples: its temperature and top-p (top-k and min-p are not applied here)
         continued = run_continuations(args.model, args.data, seconds=args.prime_seconds, max_pieces=args.pieces,
                                       temperature=cfg.daemon.temperature, top_p=cfg.daemon.top_p,

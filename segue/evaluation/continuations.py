@@ -508,11 +508,11 @@ def run_continuations(model_path: str | Path | None, data_dir: str | Path, secon
 
     from segue.evaluation.evaluate import without_pieces
 
+    if draws < 1:
+        raise SegueError(f"the continuation test needs at least one draw per primer, got {draws}")
     pieces = without_pieces(read_split(data_dir, split), exclude, f"the {split} split of {data_dir}",
                             progress or (lambda message: None))
     passages = passages_of(pieces, seconds, max_pieces, every)
-    if draws < 1:
-        raise SegueError(f"the continuation test needs at least one draw per primer, got {draws}")
     train = [events for _, events in read_split(train_data or data_dir, "train")]
     markov = MarkovModel(max_order, escape).fit(
         augment_transpositions(train, transpose))
@@ -529,9 +529,9 @@ def run_continuations(model_path: str | Path | None, data_dir: str | Path, secon
             generators["model + memory"] = sampling(model, memory=memory, memory_mode=memory_mode)
             if grammar is not None:            # what segue serve plays (daemon/generator.py)
                 generators["model + grammar + memory"] = sampling(model, grammar, memory, memory_mode)
-        draw = (lambda message, n=draw_seed - seed + 1: progress(f"draw {n}/{draws}: {message}")) \
-            if progress and draws > 1 else progress
-        results += evaluate_passages(passages, generators, seconds, draw)
+        label = f"draw {draw_seed - seed + 1}/{draws}: " if draws > 1 else ""
+        results += evaluate_passages(passages, generators, seconds,
+                                     progress and (lambda message, label=label: progress(label + message)))
     summary = summarise(per_piece(results), ["real", *generators])
     table = format_table(summary, seconds)
     if draws > 1:
