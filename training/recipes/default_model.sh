@@ -216,14 +216,14 @@ fi
 # cosine from 3e-4 (stage 8's rate for a freshly widened model) to 1.5e-5. Why: stage 12 scores 2.56 on the
 # recordings' own train split, so it underfits them too; capacity is one of the two levers left (the other is more
 # recorded piano). Figures in segue/models/MODEL.md. The run planned 2,400 steps: one thread to step 443, two to step
-# 506 (no faster: the LSTM at batch 8 does not split), then `segue train --resume runs/default-14 --set
-# train.threads=1 --set train.max_steps=1500` to finish within the session. The recipe plans those 1,500 steps (the
-# run's rate over its first 506 steps was a little higher than this plan's).
+# 506 (no faster: the LSTM at batch 8 does not split), then, to finish within the session, `segue train --resume
+# runs/default-14 --set train.threads=1` with `--set train.max_steps=1500` to step 870 and 1250 to the end. The
+# recipe plans 1,250 steps (the run's rate was a little higher than this plan's until step 870).
 #   STAGE=14 SKIP_BUILD=1 bash training/recipes/default_model.sh
 if [ "${STAGE:-1}" = 14 ]; then
   mkdir -p runs/default-14
   python -m training.widen "${FROM:-runs/default-12/best.pt}" runs/default-14/widened.pt --hidden 768
-  mix6_stage runs/default-14 runs/default-14/widened.pt 1.5 1 10 0.0003 0.000015 1500 141414
+  mix6_stage runs/default-14 runs/default-14/widened.pt 1.5 1 10 0.0003 0.000015 1250 141414
   exit 0
 fi
 
