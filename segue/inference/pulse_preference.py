@@ -29,8 +29,8 @@ the draws segue made before it. From a floor on it steers at full strength: the 
 policy starts an answer on the player's beat, and an answer that starts on a beat keeps that grid; on clarity alone
 the answer starts at once, as before, and its later notes keep the player's grid. Steering in proportion to the
 confidence above the floor steered fast tempi weakly, since the confidence measures the player's jitter in parts of
-a beat. The measurements
-behind each choice are in segue/models/MODEL.md (the pulse's first, second and third passes).
+a beat. The measurements behind each choice are in segue/models/MODEL.md (the pulse's first, second and third
+passes).
 
 In the daemon the grid is the turn policy's tracker moved onto the answer's own clock (daemon/generator.py
 `_keep_pulse`), so an answer that waits for the player's beat starts on a point of this grid and its first note
