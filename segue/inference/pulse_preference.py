@@ -7,15 +7,21 @@ context's pulse slot (`ctx.pulse`), which hears the player's (or a primer's) not
 continuation test and the daemon hear the same pulse from the same events.
 
 At each draw, each TIME_SHIFT's chance moves to the shift that lands on the grid point nearest where it would land:
-the grid is the tracked beat and its halves (GRID_DIVISION), where a listener expects an answer's notes; a shift
-that lands nearer the point at or before now (a release, an ornament within one slot of the grid) stays as it is.
-With s the strength, (1 - s) of each shift's chance stays where the model put it and s moves. A NOTE_ON off the grid
-keeps (1 - s) + s * near(now) of its chance (near: a Gaussian of GRID_WIDTH_S around the nearest point), the rest
-becomes the shift to the next point, so a note the model wants now waits for the grid rather than disappearing.
-Moving a shift to the *nearest* point, not re-weighting shifts toward strong beats, keeps the time the model lets
-pass at its scale, so an answer keeps its pace (a re-weighting pulled short shifts toward far beats and halved the
-notes per answer). The pulse holds over the session memory's draws, as the note cap does (grammar.build_shapers):
-yielding to the memory let its draws come off the grid.
+the grid is the player's own rhythm in the tracked beat (segue.rhythm.rhythm_grid: the beat and its halves, where a
+listener expects an answer's notes, and the other points where the player's last phrase struck, over the cycle at
+which its notes repeat most clearly); a shift that lands nearer the point at or before now (a release, an ornament
+within one slot of the grid) stays as it is. With s the strength, (1 - s) of each shift's chance stays where the
+model put it and s moves. A NOTE_ON keeps (1 - s) + s * w * near(now) of its chance (near: a Gaussian of
+GRID_WIDTH_S around the nearest point; w: that point's weight, how often the player strikes there against the
+other points): off the grid or at a point the player seldom uses the rest becomes the shift to the next point, so a
+note the model wants now waits for the grid rather than disappearing; at a point the player strikes most (w > 1)
+the note-on gains, its share taken from everything else, so the answer's notes gather where the player's did and
+its rhythm repeats at the player's cycle. (Every point at weight 1 made an even run of half beats, whose dominant
+period fell on any multiple of the spacing: MODEL.md, session 17.) Moving a shift to the *nearest* point, not
+re-weighting shifts toward strong beats, keeps the time the model lets pass at its scale, so an answer keeps its
+pace (a re-weighting pulled short shifts toward far beats and halved the notes per answer). The pulse holds over
+the session memory's draws, as the note cap does (grammar.build_shapers): yielding to the memory let its draws come
+off the grid.
 
 While it steers, the time shifts are also drawn cooler (`timing_temperature`: their block of the distribution
 raised to 1/T and given back its mass, so the odds of moving time against playing a note stay the model's): the
@@ -38,17 +44,16 @@ never waits.
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from segue.codec import codec
 from segue.errors import SegueError
 from segue.inference.live_context import PLAYER
 from segue.rhythm.beat_tracker import BeatTracker
+from segue.rhythm.rhythm_grid import RhythmGrid, rhythm_grid
 
-GRID_DIVISION = 2              # the grid: the beat and its halves (where a listener expects an answer's notes)
 GRID_WIDTH_S = 0.015           # a note-on this far (SD) from a grid point is near it (a pianist's jitter: 10-20 ms)
+HALF_STEP_S = 0.5 / codec.STEPS_PER_SECOND   # slack for the 10 ms steps: a point within it of now is where we are
 CONFIDENCE_FLOOR = 0.3         # the tracker's confidence from which the pulse steers, and an answer waits for the
                                # beat (daemon/policy.py). bench/beat_tracker.py: free playing passes it at 2-5% of
                                # its notes, a steady 2-bar phrase ends at 0.4-0.65
@@ -64,12 +69,21 @@ class PulseFollower(BeatTracker):
     player's last one (`answered`): an answer's first note starts where the answer does, never held for the grid."""
 
     answered = False
+    _grid: tuple | None = None       # (what it was heard from, the RhythmGrid)
 
     def observe(self, ctx, event: int, ended) -> None:
         if event < codec.NOTE_OFF_OFFSET:
             self.answered = ctx.by != PLAYER
             if not self.answered:
                 self.note_on(ctx.step / codec.STEPS_PER_SECOND, ctx.velocity)
+
+    def grid(self) -> RhythmGrid:
+        """The player's rhythm inside the tracked beat (segue.rhythm.rhythm_grid): heard once per note and grid,
+        read per draw."""
+        key = (self.note_count, self.period, self.anchor)
+        if self._grid is None or self._grid[0] != key:
+            self._grid = (key, rhythm_grid(self.phrase_notes(), self.anchor, self.period))
+        return self._grid[1]
 
 
 class FollowPulse:
@@ -100,18 +114,20 @@ class FollowPulse:
         shifts = probs[codec.TIME_SHIFTS]
         if strength <= 0 or shifts.sum() <= 0:
             return probs
-        spacing = ctx.pulse.period / GRID_DIVISION
-        ahead = next_point(ctx.pulse.anchor, spacing, now) - now        # seconds to the next grid point
-        # A note the model wants off the grid waits for the next point: (1 - s) + s * near(now) of its chance stays,
-        # the rest becomes the shift there (at a point, nothing waits). An answer's first note never waits: where
-        # an answer starts is the turn policy's choice (the player's beat, or at once).
+        grid = ctx.pulse.grid()
+        ahead = grid.next_point(now, HALF_STEP_S) - now                  # seconds to the next point
+        # A note the model wants off the grid waits for the next point: (1 - s) + s * w * near(now) of its chance
+        # stays (w: how often the player strikes the nearest point), the rest becomes the shift there. An answer's
+        # first note never waits: where an answer starts is the turn policy's choice (the player's beat, or at once).
         ons = probs[codec.NOTE_ONS]
-        position = (now - ctx.pulse.anchor) / spacing
-        off = abs(position - round(position)) * spacing if ctx.pulse.answered else 0.0   # seconds from the grid
-        keep = (1.0 - strength) + strength * float(np.exp(-0.5 * (off / GRID_WIDTH_S) ** 2))
-        deferred = ons.sum() * (1.0 - keep)
+        off, weight = 0.0, 1.0
+        if ctx.pulse.answered:
+            point, weights = grid.nearest(np.array([now]))
+            off, weight = abs(now - float(point[0])), float(weights[0])
+        keep = (1.0 - strength) + strength * weight * float(np.exp(-0.5 * (off / GRID_WIDTH_S) ** 2))
+        deferred = ons.sum() * max(1.0 - keep, 0.0)
         ons *= keep
-        moved = np.bincount(self.targets(now, ahead, spacing), weights=shifts, minlength=codec.MAX_SHIFT_STEPS)
+        moved = np.bincount(self.targets(now, grid), weights=shifts, minlength=codec.MAX_SHIFT_STEPS)
         to_next = min(max(int(round(ahead * codec.STEPS_PER_SECOND)), 1), codec.MAX_SHIFT_STEPS) - 1
         moved[to_next] += deferred / strength
         shifts *= 1.0 - strength
@@ -120,17 +136,17 @@ class FollowPulse:
             total = shifts.sum()
             shifts **= self.cooling
             shifts *= total / shifts.sum()
+        if keep > 1.0:                   # the note-on gained: its share comes from everything else
+            probs /= probs.sum()
         return probs
 
-    def targets(self, now: float, ahead: float, spacing: float) -> np.ndarray:
+    def targets(self, now: float, grid: RhythmGrid) -> np.ndarray:
         """Per shift (index s - 1): the index of the shift it becomes, to the grid point nearest where it lands.
-        A shift landing nearer to the point at or before now (a note's release, an ornament within one slot of the
+        A shift landing nearer to a point at or before now (a note's release, an ornament within one slot of the
         grid) stays as it is; one that would land beyond the longest shift goes to the last point within reach."""
-        first = now + ahead                                       # the next grid point
-        points = first + np.round((now + self.landing - first) / spacing) * spacing
+        points, _ = grid.nearest(now + self.landing)
         steps = np.round((points - now) * codec.STEPS_PER_SECOND).astype(np.int64)
-        reach = int((codec.MAX_SHIFT_STEPS / codec.STEPS_PER_SECOND - ahead) // spacing)
-        last = int(round((ahead + reach * spacing) * codec.STEPS_PER_SECOND))
+        last = int(round((grid.last_point(now + self.landing[-1]) - now) * codec.STEPS_PER_SECOND))
         steps = np.where(steps > codec.MAX_SHIFT_STEPS, last, steps)
         own = np.arange(1, codec.MAX_SHIFT_STEPS + 1)
         return np.where(steps >= 1, np.minimum(steps, codec.MAX_SHIFT_STEPS), own) - 1
@@ -140,10 +156,3 @@ def steers(pulse: BeatTracker) -> bool:
     """Whether the pulse preference keeps this pulse: the tracker is sure of it, or the player's notes repeat
     clearly at its beat. As of its last chord taken in: an answer keeps the beat however long the player rests."""
     return pulse.confidence() >= CONFIDENCE_FLOOR or pulse.clarity() >= CLARITY_FLOOR
-
-
-def next_point(anchor: float, spacing: float, t: float) -> float:
-    """The first point of the grid anchor + k * spacing strictly after t (a point at t is where we are: the next
-    one is a spacing later), with half a step of slack for the 10 ms steps."""
-    half_step = 0.5 / codec.STEPS_PER_SECOND
-    return anchor + (math.floor((t + half_step - anchor) / spacing) + 1) * spacing

@@ -353,17 +353,22 @@ class BeatTracker:
             return 0.0
         if self._clarity is not None and self._clarity[0] == self.period:
             return self._clarity[1]
-        times = self.notes[:min(self.note_count, CLARITY_NOTES)]
-        end = float(times.max()) + FRAME_S if len(times) else 0.0
-        times = times[times >= max(end - CLARITY_WINDOW_S, self.phrase_start)]
+        times = self.phrase_notes()
         value = 0.0
         if len(times) >= CLARITY_MIN_NOTES:
-            start = float(times.min())
+            start, end = float(times.min()), float(times.max()) + FRAME_S
             value = autocorrelation(envelope(times - start, end - start), int(round(self.period / FRAME_S)))
             value = min(max(value, 0.0), 1.0) if math.isfinite(value) else 0.0
             value *= len(times) / (len(times) + CLARITY_SHRINK_NOTES)
         self._clarity = (self.period, value)
         return value
+
+    def phrase_notes(self) -> np.ndarray:
+        """The times of the player's note-ons of this phrase within CLARITY_WINDOW_S of their last one (at most
+        CLARITY_NOTES): what the clarity and the rhythm inside the beat (segue.rhythm.rhythm_grid) are heard from."""
+        times = self.notes[:min(self.note_count, CLARITY_NOTES)]
+        end = float(times.max()) + FRAME_S if len(times) else 0.0
+        return times[times >= max(end - CLARITY_WINDOW_S, self.phrase_start)]
 
     def _fitness(self) -> float:
         pairs = self.fit_mass * self.fit_mass - self.fit_square

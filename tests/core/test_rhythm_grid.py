@@ -1,0 +1,95 @@
+"""The player's rhythm inside the beat (segue/rhythm/rhythm_grid.py) and the pulse preference that holds an answer to
+it (segue/inference/pulse_preference.py)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from segue.codec import codec
+from segue.inference.pulse_preference import FollowPulse
+from segue.rhythm.rhythm_grid import RhythmGrid, rhythm_grid
+from tests.core.test_beat_tracker import context_with
+
+
+def beats_of(grid: RhythmGrid, beat: float) -> np.ndarray:
+    """The grid's points within one beat (seconds after the anchor), over a few beats."""
+    times = grid.anchor + np.arange(0, 4 * beat, 0.005)
+    points, _ = grid.nearest(times)
+    within = np.round(((points - grid.anchor) / beat) % 1.0, 3) % 1.0
+    return np.unique(np.round(within * beat, 3))
+
+
+def played(per_beat: list[tuple[float, int]], beats: int = 16, beat: float = 0.5, jitter: float = 0.0,
+           seed: int = 0) -> np.ndarray:
+    """Note-on times of a player who, in every beat, strikes `count` notes at each (fraction of the beat, count)."""
+    rng = np.random.default_rng(seed)
+    times = [k * beat + fraction * beat + rng.normal(0, jitter)
+             for k in range(beats) for fraction, count in per_beat for _ in range(count)]
+    return np.sort(np.array(times))
+
+
+def test_even_eighths_keep_the_beat_and_its_halves_at_equal_weight():
+    grid = rhythm_grid(played([(0.0, 1), (0.5, 1)], jitter=0.01), 0.0, 0.5)
+    assert list(beats_of(grid, 0.5)) == [0.0, 0.25]
+    assert np.allclose(grid.weights, 1.0)
+
+
+def test_triplets_are_points_where_halves_were():
+    grid = rhythm_grid(played([(0.0, 1), (1 / 3, 1), (2 / 3, 1)], beat=0.6, jitter=0.01), 0.0, 0.6)
+    assert {0.0, 0.2, 0.4} <= set(beats_of(grid, 0.6))
+
+
+def test_a_chord_on_the_beat_weighs_more_than_a_note_between():
+    grid = rhythm_grid(played([(0.0, 3), (0.5, 1)], jitter=0.01), 0.0, 0.5)
+    _, (on_beat, between) = grid.nearest(np.array([0.0, 0.25]))
+    assert on_beat > 1.0 > between
+    assert grid.weights.mean() == pytest.approx(1.0, abs=0.2)
+
+
+def test_sixteenths_under_a_slow_beat_are_points():
+    grid = rhythm_grid(played([(0.0, 1), (0.25, 1), (0.5, 1), (0.75, 1)], beat=0.8, jitter=0.01), 0.0, 0.8)
+    assert list(beats_of(grid, 0.8)) == [0.0, 0.2, 0.4, 0.6]
+
+
+def test_a_few_notes_leave_the_beat_and_its_halves():
+    grid = rhythm_grid(np.array([0.0, 0.5, 1.0]), 0.0, 0.5)
+    assert list(beats_of(grid, 0.5)) == [0.0, 0.25]
+
+
+def test_next_and_last_point():
+    grid = RhythmGrid(1.0, 0.6, np.array([0.0, 1 / 3, 2 / 3]), np.ones(3))
+    assert grid.next_point(1.0) == pytest.approx(1.2)          # strictly after
+    assert grid.next_point(1.19, slack=0.005) == pytest.approx(1.2)
+    assert grid.next_point(1.199, slack=0.005) == pytest.approx(1.4)
+    assert grid.last_point(1.39) == pytest.approx(1.2)
+    assert grid.last_point(1.4) == pytest.approx(1.4)
+
+
+def answered_at(ctx, t: float):
+    """The context moved on to t, segue having played since the player."""
+    for event in ctx.cursor.copy().shift_to(int(round(t * codec.STEPS_PER_SECOND))):
+        ctx.observe(event)
+    ctx.pulse.answered = True
+    return ctx
+
+
+def test_a_chord_every_other_beat_makes_a_cycle_of_two_beats_strongest_on_the_chord():
+    """Even notes with a chord every 0.8 s: the tracker hears a 0.4 s beat, the rhythm repeats every two of them, and
+    the answer's strongest point is where the player's chords fell."""
+    ctx = context_with(list(played([(0.0, 2), (0.25, 1), (0.5, 1), (0.75, 1)], beats=12, beat=0.8)))
+    grid = ctx.pulse.grid()
+    assert ctx.pulse.period == pytest.approx(0.4, rel=0.02) and grid.cycle == pytest.approx(0.8, rel=0.02)
+    strongest = grid.anchor + grid.phases[np.argmax(grid.weights)] * grid.cycle
+    assert abs((strongest + 0.4) % 0.8 - 0.4) < 0.02          # on a multiple of 0.8 s, where the chords were
+    assert len(grid.phases) == 4
+
+
+def test_the_player_s_strong_points_get_more_notes_and_the_weak_ones_fewer():
+    ctx = context_with(list(played([(0.0, 3), (0.5, 1)], beats=16)))
+    beat = ctx.pulse.next_beat(ctx.step / 100 + 0.05)
+    probs = np.full(codec.NUM_CLASSES, 1.0 / codec.NUM_CLASSES)
+    on_beat = FollowPulse(0.9).shape(probs.copy(), answered_at(ctx.copy(), beat))
+    between = FollowPulse(0.9).shape(probs.copy(), answered_at(ctx.copy(), beat + ctx.pulse.period / 2))
+    model = probs[codec.NOTE_ONS].sum()
+    assert on_beat[codec.NOTE_ONS].sum() > model > between[codec.NOTE_ONS].sum() > 0.1 * model
+    assert on_beat.sum() == pytest.approx(1.0) and between.sum() == pytest.approx(1.0)
