@@ -21,10 +21,8 @@ last phrase, so an answer can keep it.
   spreads one position's notes over neighbours).
 - The weights: each point's share of the notes over the points' mean share, at most MAX_WEIGHT, to the power
   WEIGHT_POWER: above 1 where the player strikes most, below where they seldom do, 1 everywhere for an even player.
-
-Measured on 40 hannds train pieces (MODEL.md, session 18), each part changed the answers' dominant period: the
-cycle and the points without the weights by a half of what all three did; weights as shares of the largest point
-(all at most 1) did as much but cost a sixth of the notes, which the mean-relative weights do not.
+  Relative to the mean, not to the strongest point: weights of at most 1 only held notes back, and cost a sixth of
+  an answer's notes (MODEL.md, the player's pulse, session 18, where each part is measured).
 """
 from __future__ import annotations
 
@@ -41,7 +39,7 @@ BINS_PER_BEAT = 12        # a beat in twelfths: its halves, thirds, quarters and
 PRIOR_NOTES = 2.0         # pseudo-notes over the cycle's beats and halves (the grid before the player says otherwise)
 POINT_SHARE = 0.7         # a local peak with this part of a uniform bin's share of the notes or more is a point
 MAX_WEIGHT = 2.0          # a point's weight: its share over the points' mean share, at most this ...
-WEIGHT_POWER = 0.5        # ... to this power (1 halved the notes at the weak points: MODEL.md, session 18)
+WEIGHT_POWER = 0.5        # ... to this power (1 did within noise as well: MODEL.md, session 18)
 
 
 @dataclass(frozen=True)
