@@ -122,8 +122,8 @@ class FollowPulse:
         ons = probs[codec.NOTE_ONS]
         off, weight = 0.0, 1.0
         if ctx.pulse.answered:
-            point, weights = grid.nearest(np.array([now]))
-            off, weight = abs(now - float(point[0])), float(weights[0])
+            point, weight = grid.point_at(now)
+            off = abs(now - point)
         keep = (1.0 - strength) + strength * weight * float(np.exp(-0.5 * (off / GRID_WIDTH_S) ** 2))
         deferred = ons.sum() * max(1.0 - keep, 0.0)
         ons *= keep
@@ -144,7 +144,7 @@ class FollowPulse:
         """Per shift (index s - 1): the index of the shift it becomes, to the grid point nearest where it lands.
         A shift landing nearer to a point at or before now (a note's release, an ornament within one slot of the
         grid) stays as it is; one that would land beyond the longest shift goes to the last point within reach."""
-        points, _ = grid.nearest(now + self.landing)
+        points = grid.nearest(now + self.landing)
         steps = np.round((points - now) * codec.STEPS_PER_SECOND).astype(np.int64)
         last = int(round((grid.last_point(now + self.landing[-1]) - now) * codec.STEPS_PER_SECOND))
         steps = np.where(steps > codec.MAX_SHIFT_STEPS, last, steps)

@@ -27,7 +27,8 @@ last phrase, so an answer can keep it.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from bisect import bisect_right
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -45,32 +46,49 @@ WEIGHT_POWER = 0.5        # ... to this power (1 did within noise as well: MODEL
 @dataclass(frozen=True)
 class RhythmGrid:
     """Points at anchor + (n + phase) * cycle for every whole n and each of `phases` (sorted, in [0, 1)), each with
-    the weight of the player's notes there (1 on average over the points)."""
+    the weight of the player's notes there (1 on average over the points). Read at every draw: the points of three
+    turns of the cycle around any time are laid out once, as plain tuples for one time and arrays for many."""
     anchor: float
     cycle: float
     phases: np.ndarray
     weights: np.ndarray
+    _around: tuple = field(init=False, repr=False)
+    _around_array: np.ndarray = field(init=False, repr=False)
+    _around_weights: tuple = field(init=False, repr=False)
+
+    def __post_init__(self):
+        around = np.concatenate([self.phases - 1.0, self.phases, self.phases + 1.0])
+        object.__setattr__(self, "_around", tuple(around.tolist()))
+        object.__setattr__(self, "_around_array", around)
+        object.__setattr__(self, "_around_weights", tuple(np.tile(self.weights, 3).tolist()))
 
     def next_point(self, t: float, slack: float = 0.0) -> float:
         """The first point strictly after t + slack."""
         turn, within = self._split(t + slack)
-        following = np.concatenate([self.phases, self.phases + 1.0])
-        return self._time(turn, float(following[np.searchsorted(following, within, side="right")]))
+        return self._time(turn, self._around[bisect_right(self._around, within)])
 
     def last_point(self, t: float) -> float:
         """The last point at or before t (a point a rounding error after t counts as at t)."""
         turn, within = self._split(t)
-        within += 1e-9
-        preceding = np.concatenate([self.phases - 1.0, self.phases])
-        return self._time(turn, float(preceding[np.searchsorted(preceding, within, side="right") - 1]))
+        return self._time(turn, self._around[bisect_right(self._around, within + 1e-9) - 1])
 
-    def nearest(self, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Per time: the nearest point (seconds) and its weight."""
+    def point_at(self, t: float) -> tuple[float, float]:
+        """The point nearest t (seconds) and its weight."""
+        turn, within = self._split(t)
+        above = bisect_right(self._around, within)
+        below = above - 1
+        pick = below if within - self._around[below] <= self._around[above] - within else above
+        return self._time(turn, self._around[pick]), self._around_weights[pick]
+
+    def nearest(self, times: np.ndarray) -> np.ndarray:
+        """The point nearest each time (seconds)."""
         x = (np.asarray(times, dtype=np.float64) - self.anchor) / self.cycle
         turn = np.floor(x)
-        around = np.concatenate([self.phases - 1.0, self.phases, self.phases + 1.0])
-        which = np.argmin(np.abs((x - turn)[:, None] - around[None, :]), axis=1)
-        return self.anchor + (turn + around[which]) * self.cycle, np.tile(self.weights, 3)[which]
+        within = x - turn
+        around = self._around_array
+        above = np.searchsorted(around, within, side="right")
+        nearer_below = within - around[above - 1] <= around[above] - within
+        return self.anchor + (turn + np.where(nearer_below, around[above - 1], around[above])) * self.cycle
 
     def _split(self, t: float) -> tuple[float, float]:
         x = (t - self.anchor) / self.cycle

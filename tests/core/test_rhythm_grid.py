@@ -14,7 +14,7 @@ from tests.core.test_beat_tracker import context_with
 def beats_of(grid: RhythmGrid, beat: float) -> np.ndarray:
     """The grid's points within one beat (seconds after the anchor), over a few beats."""
     times = grid.anchor + np.arange(0, 4 * beat, 0.005)
-    points, _ = grid.nearest(times)
+    points = grid.nearest(times)
     within = np.round(((points - grid.anchor) / beat) % 1.0, 3) % 1.0
     return np.unique(np.round(within * beat, 3))
 
@@ -41,7 +41,7 @@ def test_triplets_are_points_where_halves_were():
 
 def test_a_chord_on_the_beat_weighs_more_than_a_note_between():
     grid = rhythm_grid(played([(0.0, 3), (0.5, 1)], jitter=0.01), 0.0, 0.5)
-    _, (on_beat, between) = grid.nearest(np.array([0.0, 0.25]))
+    (_, on_beat), (_, between) = grid.point_at(0.0), grid.point_at(0.25)
     assert on_beat > 1.0 > between
     assert grid.weights.mean() == pytest.approx(1.0, abs=0.2)
 
