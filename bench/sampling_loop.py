@@ -4,7 +4,9 @@ against one ONNX step of the shipped model (the daemon's budget per event is the
     python bench/sampling_loop.py [--draws 3000]
 
 Logits come from the shipped model stepping on its own samples, so the grammar sees realistic contexts (a few
-notes sounding, velocity changes). Each row: median and p99 microseconds per draw (+ observe, for the loop).
+notes sounding, velocity changes). Each row: median and p99 microseconds per draw (+ observe, for the loop). The
+last row is the grammar after a player's steady phrase: the pulse preference steers every draw, on the player's
+rhythm grid (segue/rhythm/rhythm_grid.py).
 """
 
 from __future__ import annotations
@@ -43,22 +45,37 @@ def record_logits(draws: int) -> tuple[list[np.ndarray], list[int], list[float]]
     return all_logits, events, step_times
 
 
-def time_draws(logits: list[np.ndarray], events: list[int], make_loop) -> list[float]:
-    """Per-draw times of loop.next_event + loop.observe, replaying the recorded events (same contexts)."""
+def time_draws(logits: list[np.ndarray], events: list[int], make_loop, by: str = "player") -> list[float]:
+    """Per-draw times of loop.next_event + loop.observe, replaying the recorded events (same contexts) as played
+    `by` the player or segue."""
     loop = make_loop()
     times = []
     for row, event in zip(logits, events):
         start = time.perf_counter()
         loop.next_event(row)
-        loop.observe(event)
+        loop.observe(event, by)
         times.append(time.perf_counter() - start)
     return times
+
+
+def after_a_pulse(loop):
+    """The loop after a player's 8 bars at 120 bpm, a chord on each beat and a note between: the pulse preference
+    steers every draw that follows, on a grid whose beats weigh more than its halves."""
+    from segue.codec import codec
+
+    notes = []
+    for beat in range(32):
+        t = beat * 0.5
+        notes += [codec.Note(pitch, 80, t, t + 0.2) for pitch in (48, 64, 67)] + [codec.Note(72, 64, t + 0.25, t + 0.45)]
+    loop.start(codec.encode_notes(notes))
+    return loop
 
 
 def main(argv=None) -> int:
     from segue.inference.grammar_settings import GrammarSettings
     from segue.inference.grammar import build_shapers
     from segue.inference.sampling import Sampler
+    from segue.inference.live_context import SEGUE
     from segue.inference.sampling_loop import SamplingLoop
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -80,6 +97,8 @@ def main(argv=None) -> int:
             Sampler(seed=1), build_shapers(GrammarSettings())))),
         ("loop + grammar + pinned key", time_draws(logits, events, lambda: SamplingLoop(
             Sampler(seed=1), build_shapers(GrammarSettings(), key="D minor")))),
+        ("loop + grammar, pulse steers", time_draws(logits, events, lambda: after_a_pulse(SamplingLoop(
+            Sampler(seed=1), build_shapers(GrammarSettings()))), by=SEGUE)),
     ]
     print(f"{'':30s} {'median us':>10s} {'p99 us':>8s}")
     for name, times in rows:
