@@ -12,6 +12,7 @@ are clipped at the boundary.
 from __future__ import annotations
 
 import math
+import zlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Sequence
@@ -546,10 +547,21 @@ def run_continuations(model_path: str | Path | None, data_dir: str | Path, secon
 
 def _sampling_generator(source, temperature: float, top_p: float, seed: int, seconds: float, grammar=None,
                         memory=None, memory_mode: str = "player"):
-    """A generator function with its own seeded sampler (same seed for every system: a like-for-like draw) and
-    fresh shapers for each passage: given GrammarSettings the decoding grammar's, given MemorySettings a
-    SessionMemory that learns the primer (and its own answer too in the "session" mode); with both, the grammar
-    yields to the memory, as in the daemon."""
-    sampler = Sampler(temperature=temperature, top_p=top_p, seed=seed)
-    return lambda passage: continue_primer(source, sampler, passage.primer_events, seconds, grammar, memory,
-                                           memory_mode)
+    """A generator function that continues each passage with a sampler of its own, seeded by `seed` and the
+    passage's name (the same for every system: a like-for-like draw), and fresh shapers: given GrammarSettings the
+    decoding grammar's, given MemorySettings a SessionMemory that learns the primer (and its own answer too in the
+    "session" mode); with both, the grammar yields to the memory, as in the daemon.
+
+    A seed per passage, not one stream for the run: a setting that changes one answer leaves every other passage's
+    draw as it was, so two runs (two models, two settings) compare passage by passage. With one stream, the
+    passages a setting cannot touch (a pulse it never steers) scattered between runs as much as the effects
+    measured (MODEL.md, the player's pulse, session 18)."""
+    def generate(passage: Passage) -> np.ndarray:
+        sampler = Sampler(temperature=temperature, top_p=top_p, seed=passage_seed(seed, passage.name))
+        return continue_primer(source, sampler, passage.primer_events, seconds, grammar, memory, memory_mode)
+    return generate
+
+
+def passage_seed(seed: int, name: str) -> int:
+    """The sampling seed of one passage in the draw `seed`: the same on every machine and in every run."""
+    return seed * 2 ** 32 + zlib.crc32(name.encode())
