@@ -32,10 +32,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from segue.rhythm.beat_tracker import CLARITY_MIN_NOTES
 from segue.rhythm.onset_envelope import FRAME_S, autocorrelation, envelope
 
 CYCLES = (0.5, 1.0, 2.0)  # the rhythm's cycle, in tracked beats: the one at which the player's notes repeat most
-MIN_NOTES = 8             # fewer notes hear no cycle (the tracker's clarity needs as many): a cycle of one beat
 BINS_PER_BEAT = 12        # a beat in twelfths: its halves, thirds, quarters and sixths each fall on a bin
 PRIOR_NOTES = 2.0         # pseudo-notes over the cycle's beats and halves (the grid before the player says otherwise)
 POINT_SHARE = 0.7         # a local peak with this part of a uniform bin's share of the notes or more is a point
@@ -124,8 +124,9 @@ def rhythm_grid(times: np.ndarray, anchor: float, period: float) -> RhythmGrid:
 
 
 def _cycle(times: np.ndarray, period: float) -> float:
-    """The cycle (in beats) at which the envelope of the notes repeats most clearly; one beat for too few notes."""
-    if len(times) < MIN_NOTES:
+    """The cycle (in beats) at which the envelope of the notes repeats most clearly; one beat for fewer notes than
+    the tracker's clarity hears a pulse in."""
+    if len(times) < CLARITY_MIN_NOTES:
         return 1.0
     start, end = float(times.min()), float(times.max()) + FRAME_S
     env = envelope(times - start, end - start)
