@@ -12,16 +12,18 @@ listener expects an answer's notes, and the other points where the player's last
 which its notes repeat most clearly); a shift that lands nearer the point at or before now (a release, an ornament
 within one slot of the grid) stays as it is. With s the strength, (1 - s) of each shift's chance stays where the
 model put it and s moves. A NOTE_ON keeps (1 - s) + s * w * near(now) of its chance (near: a Gaussian of
-GRID_WIDTH_S around the nearest point; w: that point's weight, how often the player strikes there against the
-other points): off the grid or at a point the player seldom uses the rest becomes the shift to the next point, so a
-note the model wants now waits for the grid rather than disappearing; at a point the player strikes most (w > 1)
-the note-on gains, its share taken from everything else, so the answer's notes gather where the player's did and
-its rhythm repeats at the player's cycle. (Every point at weight 1 made an even run of half beats, whose dominant
-period fell on any multiple of the spacing: MODEL.md, session 17.) Moving a shift to the *nearest* point, not
-re-weighting shifts toward strong beats, keeps the time the model lets pass at its scale, so an answer keeps its
-pace (a re-weighting pulled short shifts toward far beats and halved the notes per answer). The pulse holds over
-the session memory's draws, as the note cap does (grammar.build_shapers): yielding to the memory let its draws come
-off the grid.
+GRID_WIDTH_S around the nearest point; w: that point's weight, how often the player strikes there against the other
+points): off the grid or at a point the player seldom uses the rest becomes the shift to the next point, so a note
+the model wants now waits for the grid rather than disappearing; at a point the player strikes most (w > 1) the
+note-on gains, its share taken from everything else, so the answer's notes gather where the player's did and its
+rhythm repeats at the player's cycle. (Every point at weight 1 made an even run of half beats, whose dominant period
+fell on any multiple of the spacing: MODEL.md, session 17.) A note within CHORD_WINDOW_S of the chord segue has just
+begun is judged where that chord began: the model learnt the 10-40 ms a pianist spreads a chord over, and judging
+each of its notes on its own cost the steered answers 15% of their notes (MODEL.md, session 19). Moving a shift to
+the *nearest* point, not re-weighting shifts toward strong beats, keeps the time the model lets pass at its scale,
+so an answer keeps its pace (a re-weighting pulled short shifts toward far beats and halved the notes per answer).
+The pulse holds over the session memory's draws, as the note cap does (grammar.build_shapers): yielding to the
+memory let its draws come off the grid.
 
 While it steers, the time shifts are also drawn cooler (`timing_temperature`: their block of the distribution
 raised to 1/T and given back its mass, so the odds of moving time against playing a note stay the model's): the
@@ -49,7 +51,7 @@ import numpy as np
 from segue.codec import codec
 from segue.errors import SegueError
 from segue.inference.live_context import PLAYER
-from segue.rhythm.beat_tracker import BeatTracker
+from segue.rhythm.beat_tracker import CHORD_WINDOW_S, BeatTracker
 from segue.rhythm.rhythm_grid import RhythmGrid, rhythm_grid
 
 GRID_WIDTH_S = 0.015           # a note-on this far (SD) from a grid point is near it (a pianist's jitter: 10-20 ms)
@@ -69,13 +71,32 @@ class PulseFollower(BeatTracker):
     player's last one (`answered`): an answer's first note starts where the answer does, never held for the grid."""
 
     answered = False
+    chord_start: float | None = None  # when segue's chord of the moment began (None: segue has struck nothing)
     _grid: tuple | None = None       # (what it was heard from, the RhythmGrid)
 
     def observe(self, ctx, event: int, ended) -> None:
         if event < codec.NOTE_OFF_OFFSET:
+            now = ctx.step / codec.STEPS_PER_SECOND
             self.answered = ctx.by != PLAYER
             if not self.answered:
-                self.note_on(ctx.step / codec.STEPS_PER_SECOND, ctx.velocity)
+                self.note_on(now, ctx.velocity)
+                self.chord_start = None
+            elif self.chord_start is None or now - self.chord_start > CHORD_WINDOW_S:
+                self.chord_start = now
+
+    def moved(self, offset: float) -> "PulseFollower":
+        other = super().moved(offset)
+        if other.chord_start is not None:
+            other.chord_start -= offset
+        return other
+
+    def struck_at(self, now: float) -> float:
+        """Where a note-on at `now` is judged on the grid: where segue's chord began if `now` is within
+        CHORD_WINDOW_S of it (a pianist spreads a chord's notes over 10-40 ms, and the model learnt that spread: the
+        chord was judged when it began), else `now`."""
+        if self.chord_start is not None and now - self.chord_start <= CHORD_WINDOW_S:
+            return self.chord_start
+        return now
 
     def grid(self) -> RhythmGrid:
         """The player's rhythm inside the tracked beat (segue.rhythm.rhythm_grid): heard once per note and grid,
@@ -122,8 +143,9 @@ class FollowPulse:
         ons = probs[codec.NOTE_ONS]
         off, weight = 0.0, 1.0
         if ctx.pulse.answered:
-            point, weight = grid.point_at(now)
-            off = abs(now - point)
+            struck = ctx.pulse.struck_at(now)
+            point, weight = grid.point_at(struck)
+            off = abs(struck - point)
         keep = (1.0 - strength) + strength * weight * float(np.exp(-0.5 * (off / GRID_WIDTH_S) ** 2))
         deferred = ons.sum() * max(1.0 - keep, 0.0)
         ons *= keep

@@ -93,3 +93,23 @@ def test_the_player_s_strong_points_get_more_notes_and_the_weak_ones_fewer():
     model = probs[codec.NOTE_ONS].sum()
     assert on_beat[codec.NOTE_ONS].sum() > model > between[codec.NOTE_ONS].sum() > 0.1 * model
     assert on_beat.sum() == pytest.approx(1.0) and between.sum() == pytest.approx(1.0)
+
+
+def test_a_chord_segue_began_on_the_grid_keeps_its_spread():
+    """A pianist spreads a chord over 10-40 ms and the model learnt it: a note 20 ms after segue struck a note on the
+    grid belongs to that chord and keeps its chance; 20 ms off the grid with no chord begun there, it waits."""
+    from segue.inference.live_context import SEGUE
+
+    ctx = context_with(list(played([(0.0, 1), (0.5, 1)], beats=16)))
+    beat = ctx.pulse.next_beat(ctx.step / 100 + 0.05)
+    probs = np.full(codec.NUM_CLASSES, 1.0 / codec.NUM_CLASSES)
+    chord = answered_at(ctx.copy(), beat)
+    chord.observe(codec.note_on(64), by=SEGUE)
+    for event in chord.cursor.copy().shift_to(chord.step + 2):
+        chord.observe(event, by=SEGUE)
+    alone = answered_at(ctx.copy(), beat + 0.02)
+    assert chord.step == alone.step
+    spread = FollowPulse(0.9).shape(probs.copy(), chord)[codec.NOTE_ONS].sum()
+    waits = FollowPulse(0.9).shape(probs.copy(), alone)[codec.NOTE_ONS].sum()
+    assert spread == pytest.approx(probs[codec.NOTE_ONS].sum(), rel=0.05)
+    assert waits < 0.6 * spread
