@@ -264,8 +264,9 @@ class FollowKey:
 
 
 class YieldToMemory:
-    """The grammar's preferences (key, dynamics, the release hazard, no re-strike) step back by the session
-    memory's mixing weight at each draw: out = w * p + (1 - w) * preferences(p), p already mixed with the memory.
+    """The grammar's preferences (key, dynamics, the pulse, the release hazard, no re-strike) step back by the
+    session memory's mixing weight at each draw: out = w * p + (1 - w) * preferences(p), p already mixed with the
+    memory.
 
     Where the memory is confident it is replaying the player's own material, which needs no correcting, and the
     preferences would break the replay (measured: segue/models/MODEL.md, "Decoding experiments"). What must hold
@@ -296,13 +297,10 @@ def build_shapers(settings: GrammarSettings, key: str | None = None, memory=None
     (YieldToMemory); the note cap and the note-off mask still hold, after everything."""
     if memory is not None:
         restrike_rule = settings.note_off_mask and settings.no_restrike     # a preference: real music re-strikes
-        # The pulse holds over the memory's draws too (measured: yielding to it, 65% of an answer's onsets on the
-        # player's beats and halves at 160 bpm; over it, see MODEL.md "The player's pulse").
-        preferences = build_shapers(replace(settings, note_off_mask=restrike_rule, pulse_strength=0.0), key)
+        # The pulse yields too: where the memory is confident it replays the player's own rhythm, timing and all,
+        # which keeps their tempo as a pianist does (MODEL.md "The player's pulse", session 19).
+        preferences = build_shapers(replace(settings, note_off_mask=restrike_rule), key)
         rules: list = []
-        if settings.pulse_strength > 0:
-            from segue.inference.pulse_preference import FollowPulse
-            rules.append(FollowPulse(settings.pulse_strength, settings.pulse_timing_temperature))
         if settings.release_start_seconds >= 0:   # the cap alone: a hazard that starts at the cap
             rules.append(ReleaseHazard(settings.note_cap_seconds, settings.note_cap_seconds))
         if settings.note_off_mask:

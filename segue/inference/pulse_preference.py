@@ -22,8 +22,10 @@ begun is judged where that chord began: the model learnt the 10-40 ms a pianist 
 each of its notes on its own cost the steered answers 15% of their notes (MODEL.md, session 19). Moving a shift to
 the *nearest* point, not re-weighting shifts toward strong beats, keeps the time the model lets pass at its scale,
 so an answer keeps its pace (a re-weighting pulled short shifts toward far beats and halved the notes per answer).
-The pulse holds over the session memory's draws, as the note cap does (grammar.build_shapers): yielding to the
-memory let its draws come off the grid.
+It yields to the session memory as the grammar's other preferences do (grammar.YieldToMemory): where the memory is
+confident it replays the player's own rhythm in the player's own timing, which keeps their tempo as a pianist's
+continuation does, where holding the memory's draws to the grid made answers repeat at two to four beats more than
+at the player's (MODEL.md, session 19).
 
 While it steers, the time shifts are also drawn cooler (`timing_temperature`: their block of the distribution
 raised to 1/T and given back its mass, so the odds of moving time against playing a note stay the model's): the

@@ -134,6 +134,22 @@ def test_the_grammars_preferences_yield_to_a_confident_memory_by_its_weight():
     assert np.allclose(yielding.shape(uniform()), 0.25 * UNIFORM + 0.75 * plain)
 
 
+def test_the_pulse_yields_to_a_confident_memory_as_the_other_preferences_do():
+    """Where the memory is sure it replays the player's own rhythm in their own timing, which keeps their tempo as a
+    pianist does; held to the grid, its draws repeated at two to four beats more than the player's (MODEL.md,
+    the player's pulse, session 19). Unsure, the pulse steers the time shifts as it does without a memory."""
+    shifts = {}
+    for weight in (0.0, 1.0):
+        loop = SamplingLoop(None, build_shapers(GrammarSettings(), memory=ConfidentMemory(weight)))
+        for beat in range(16):                                  # a steady player at 120 bpm
+            loop.observe_all([codec.note_on(60), codec.time_shift(10), codec.note_off(60), codec.time_shift(40)])
+        shaped = loop.shape(uniform())
+        shifts[weight] = shaped[codec.TIME_SHIFTS] / shaped[codec.TIME_SHIFTS].sum()
+    even = np.full(codec.MAX_SHIFT_STEPS, 1.0 / codec.MAX_SHIFT_STEPS)
+    assert np.allclose(shifts[1.0], even)
+    assert shifts[0.0].max() > 5 * even.max()
+
+
 def test_with_the_memory_fully_confident_no_note_outlives_the_cap_and_no_silent_pitch_is_released():
     shapers = build_shapers(GrammarSettings(note_cap_seconds=2.0), memory=ConfidentMemory(1.0))
     assert isinstance(shapers[1], YieldToMemory)
