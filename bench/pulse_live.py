@@ -9,6 +9,10 @@ first 2 bars within 40 ms of the player's grid of beats and half beats (chance: 
 answer's start at the listener against the due time segue logged (a JACK period is the floor). Each tempo gets a
 fresh daemon (a fresh pulse). `--on-beat off` shows the answers segue gave before it followed the beat.
 
+`--rhythm sixteenths` (every beat but the last in four) or `--rhythm swing` (every beat but the last as a long and
+a short eighth, 2:1) plays another phrase; the grid the answer is held to is then the player's own points in the beat
+(quarters; the beat and its swung eighth), and its chance is reported beside it.
+
 Why onsets miss (miss_breakdown): each onset's error against the player's grid and against the grid the turn
 policy's tracker heard in the phrase as it left the player; `--workdir` keeps every onset's errors (onsets-BPM.json).
 """
@@ -40,23 +44,31 @@ ON_TRACK_S = 0.012           # an onset this near the tracker's grid was put the
 SILENCE_MS = 500             # the player's longest gap is 0.3 s plus jitter; a stalled bench thread must not look
                              # like the end of a phrase
 EIGHTH_CHANCE = 0.3          # a beat the player splits into two eighths
+RHYTHMS = {                  # where a split beat's notes fall: the player's grid in the beat the answer is held to
+    "eighths": (0.0, 0.5),
+    "sixteenths": (0.0, 0.25, 0.5, 0.75),
+    "swing": (0.0, 2 / 3),
+}
 ARPEGGIO = (60, 64, 67, 72, 67, 64, 62, 65)
 PLAYER_PRIORITY = 3          # the player thread's SCHED_FIFO priority while it plays, as segue's own input thread
                              # (below JACK's clients): an ordinary process on a loaded 2-core machine (a training
                              # run, other tests) left notes 100-170 ms late (p99), which no pianist does
 
 
-def player_phrase(bpm: float, rng: random.Random) -> list[tuple[float, list[int]]]:
-    """(offset from the first beat, message) of 2 bars: a note or two eighths per beat, a bass note on each
-    downbeat, every onset jittered (SD JITTER_S), notes held 60% of their span; sorted by time."""
+def player_phrase(bpm: float, rng: random.Random, rhythm: str = "eighths") -> list[tuple[float, list[int]]]:
+    """(offset from the first beat, message) of 2 bars: eighths: a note or two eighths per beat; sixteenths and swing:
+    every beat but the last split (RHYTHMS); a bass note on each downbeat, every onset jittered (SD JITTER_S), notes
+    held 60% of their span; sorted by time."""
     beat = 60.0 / bpm
+    parts = RHYTHMS[rhythm]
     events = []
     for k in range(BARS * BEATS_PER_BAR):
-        split = k < BARS * BEATS_PER_BAR - 1 and rng.random() < EIGHTH_CHANCE
-        for part in ((0.0, 0.5) if split else (0.0,)):
+        split = k < BARS * BEATS_PER_BAR - 1 and (rhythm != "eighths" or rng.random() < EIGHTH_CHANCE)
+        for i, part in enumerate(parts if split else (0.0,)):
             onset = (k + part) * beat + rng.gauss(0.0, JITTER_S)
-            length = 0.6 * beat * (0.5 if split else 1.0)
-            pitch = ARPEGGIO[(2 * k + int(part * 2)) % len(ARPEGGIO)]
+            span = ((parts + (1.0,))[i + 1] - part) if split else 1.0
+            length = 0.6 * beat * span
+            pitch = ARPEGGIO[(len(parts) * k + i) % len(ARPEGGIO)]
             events += [(onset, [0x90, pitch, 80]), (onset + length, [0x80, pitch, 0])]
             if part == 0.0 and k % BEATS_PER_BAR == 0:
                 events += [(onset + 0.005, [0x90, 48, 70]), (onset + beat * 0.9, [0x80, 48, 0])]
@@ -114,6 +126,11 @@ def nearest(t: float, t0: float, step: float) -> float:
     return t - (t0 + round((t - t0) / step) * step)
 
 
+def off_grid(t: float, t0: float, beat: float, points: tuple[float, ...]) -> float:
+    """t's signed distance (s) to the nearest point of the grid t0 + (n + point) * beat."""
+    return min((nearest(t, t0 + point * beat, beat) for point in points), key=abs)
+
+
 def miss_breakdown(onsets: list, beat: float) -> str:
     """Why onsets miss the player's grid: each onset's error against the player's beats and halves and against the
     grid the turn policy's tracker heard in the phrase as it left the player (the grid segue steers by, but for
@@ -131,8 +148,10 @@ def miss_breakdown(onsets: list, beat: float) -> str:
             f"{sum(abs(o[1]) > GRID_HIT_S for o in late)} of {len(late)}")
 
 
-def one_tempo(jack, model: Path, workdir: Path, bpm: float, turns: int, on_beat: str, rng: random.Random) -> dict:
+def one_tempo(jack, model: Path, workdir: Path, bpm: float, turns: int, on_beat: str, rng: random.Random,
+              rhythm: str = "eighths") -> dict:
     beat = 60.0 / bpm
+    points = RHYTHMS[rhythm]
     answer_s = BARS * BEATS_PER_BAR * beat + 0.5
     daemon = Daemon(jack, model, workdir, "--length", f"{answer_s:.3f}", "--on-beat", on_beat,
                     "--silence-ms", str(SILENCE_MS), client=f"pulse{int(bpm)}")
@@ -146,7 +165,7 @@ def one_tempo(jack, model: Path, workdir: Path, bpm: float, turns: int, on_beat:
             before = len(daemon.turns())
             t0 = time.perf_counter() + 0.3
             sent: list = []
-            released = play(player, player_phrase(bpm, rng), t0, sloppy, sent)
+            released = play(player, player_phrase(bpm, rng, rhythm), t0, sloppy, sent)
             start, policy = replayed(sent, SILENCE_MS / 1000)
             replayed_starts.append(float("inf") if start is None else nearest(start, t0, beat))
             if not wait_until(lambda: listener.note_ons(released), 10):
@@ -158,12 +177,12 @@ def one_tempo(jack, model: Path, workdir: Path, bpm: float, turns: int, on_beat:
             starts.append(nearest(ons[0], t0, beat))
             window = [t for t in ons if t < ons[0] + BARS * BEATS_PER_BAR * beat]
             notes.append(len(window))
-            shares.append(sum(abs(nearest(t, t0, beat / 2)) <= GRID_HIT_S for t in window) / len(window))
+            shares.append(sum(abs(off_grid(t, t0, beat, points)) <= GRID_HIT_S for t in window) / len(window))
             pulse = policy.pulse
             if pulse.period is not None:
                 for t in window:
-                    misses.append((t - ons[0], nearest(t, t0, beat / 2),
-                                   nearest(t, pulse.anchor, pulse.period / 2), pulse.period / beat - 1,
+                    misses.append((t - ons[0], off_grid(t, t0, beat, points),
+                                   off_grid(t, pulse.anchor, pulse.period, points), pulse.period / beat - 1,
                                    pulse.confidence(released + 0.06)))
             entry = daemon.turns()[-1]
             late.append(ons[0] - entry["trigger"])
@@ -183,6 +202,8 @@ def main(argv=None) -> int:
     parser.add_argument("--model", help="ONNX model (default: the shipped one)")
     parser.add_argument("--on-beat", default="auto", choices=["auto", "clock", "off"])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--rhythm", default="eighths", choices=sorted(RHYTHMS),
+                        help="the player's phrase: eighths (the issue's test), sixteenths or swing")
     parser.add_argument("--workdir", default="/tmp/segue-pulse-live")
     args = parser.parse_args(argv)
 
@@ -197,20 +218,20 @@ def main(argv=None) -> int:
     jack = JackServer(name="h4-pulse-bench")
     os.environ.update(JACK_DEFAULT_SERVER=jack.name, JACK_NO_START_SERVER="1")
     rng = random.Random(args.seed)
-    print(f"model {model.name}, --on-beat {args.on_beat}, {args.turns} turns per tempo, player jitter SD "
-          f"{JITTER_S * 1000:.0f} ms, JACK period {PERIOD_S * 1000:.2f} ms")
+    print(f"model {model.name}, --on-beat {args.on_beat}, {args.rhythm}, {args.turns} turns per tempo, player "
+          f"jitter SD {JITTER_S * 1000:.0f} ms, JACK period {PERIOD_S * 1000:.2f} ms")
     try:
         for bpm in args.tempi:
             machine = XrunWindow(None).start()          # the hypervisor's steal over this tempo's turns
-            got = one_tempo(jack, model, workdir, bpm, args.turns, args.on_beat, rng)
+            got = one_tempo(jack, model, workdir, bpm, args.turns, args.on_beat, rng, args.rhythm)
             stolen = machine.stop().stolen
             hits = sum(abs(s) <= START_HIT_S for s in got["starts"])
             share, low, high = mean_with_ci(got["shares"])
-            chance = min(1.0, 4 * GRID_HIT_S / (60.0 / bpm))
+            chance = min(1.0, 2 * GRID_HIT_S * len(RHYTHMS[args.rhythm]) / (60.0 / bpm))
             late = sorted(x * 1000 for x in got["late"])
             print(f"{bpm:5.0f} bpm: first note within {START_HIT_S * 1000:.0f} ms of the player's beat in {hits} of "
                   f"{len(got['starts'])} turns (errors ms: {', '.join(f'{s * 1000:+.0f}' for s in got['starts'])}); "
-                  f"answer onsets on the beat/half-beat grid (+-{GRID_HIT_S * 1000:.0f} ms) over 2 bars: "
+                  f"answer onsets on the player's grid ({args.rhythm}, +-{GRID_HIT_S * 1000:.0f} ms) over 2 bars: "
                   f"{share:.0%} [{low:.0%}, {high:.0%}] (chance {chance:.0%}); first note at the listener after its "
                   f"due time: median {late[len(late) // 2]:.1f} ms; the player's notes left late by p50/p99 "
                   f"{pct(got['sloppy'], 50):.1f}/{pct(got['sloppy'], 99):.1f} ms; the start the turn policy gives "
