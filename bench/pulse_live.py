@@ -132,10 +132,10 @@ def off_grid(t: float, t0: float, beat: float, points: tuple[float, ...]) -> flo
 
 
 def miss_breakdown(onsets: list, beat: float) -> str:
-    """Why onsets miss the player's grid: each onset's error against the player's beats and halves and against the
-    grid the turn policy's tracker heard in the phrase as it left the player (the grid segue steers by, but for
-    the way to segue). A miss on the tracker's grid is the tracker's (its phase, its tempo drifting over the answer),
-    one off it is the decoding's (a note the preference let through) or the way out."""
+    """Why onsets miss the player's grid: each onset's error against the player's points (beats and halves, or
+    --rhythm's) and against the grid the turn policy's tracker heard in the phrase as it left the player (the grid
+    segue steers by, but for the way to segue). A miss on the tracker's grid is the tracker's (its phase, its tempo
+    drifting over the answer), one off it is the decoding's (a note the preference let through) or the way out."""
     if not onsets:
         return "no onsets"
     late = [o for o in onsets if o[0] >= BEATS_PER_BAR * beat]
