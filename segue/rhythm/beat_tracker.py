@@ -28,17 +28,19 @@ note and the decoding can snapshot it per event. Two parts, as in the literature
   there (a tempo change, or the first beat of a piece).
 
 Which period is "the beat" (tactus) is ambiguous between metrical levels: the bank scores a candidate P by the best
-evidence of its grid with 2 or 4 subdivisions (P, P/2, P/4 are bank periods: a stream of even eighths is evidence
-for a quarter-note beat; thirds are left out, or a dotted beat would explain every run of eighths), each grid counted
-by how full its points are (FILL_BEAT, FILL_SUBDIVISION: a level whose points are mostly empty is no beat), times a
-log-Gaussian preference around 0.55 s (listeners' preferred tactus, 100-120 bpm: Moelants 2002, Parncutt 1994;
-training/rendering.py's renditions use the same). Chords weigh more than
-single notes, loud notes more than soft ones (Dixon's salience uses chord size and velocity; duration, his third
-cue, is not known when a note starts). Somax2 (IRCAM) also biases its live generation to a tracked beat phase; its
-tracker's internals were not available to check, so nothing here relies on them.
+evidence of its grid with 2, 3 or 4 subdivisions (P, P/2, P/3, P/4 are bank periods: a stream of even eighths is
+evidence for a quarter-note beat), each grid counted by how full its points are (FILL_BEAT, FILL_SUBDIVISION: a level
+whose points are mostly empty is no beat), times a log-Gaussian preference around 0.55 s (listeners' preferred
+tactus, 100-120 bpm: Moelants 2002, Parncutt 1994; training/rendering.py's renditions use the same). A grid of thirds
+is also the halves of a beat 2/3 as long and the quarters of one 4/3 as long, so on its own it would let a dotted
+beat explain every run of eighths; it counts only with its beat heard as well (its onsets repeating at P itself, as a
+swing player's long notes do, or a 12/8 player's accented beats), and then beats the duple readings, whose beats hear
+nothing. Chords weigh more than single notes, loud notes more than soft ones (Dixon's salience uses chord size and
+velocity; duration, his third cue, is not known when a note starts). Somax2 (IRCAM) also biases its live generation
+to a tracked beat phase; its tracker's internals were not available to check, so nothing here relies on them.
 
 Confidence is the bias-free concentration of the oscillator's prediction errors (on the beat or a 2-4 part
-subdivision, over FIT_MEMORY_BEATS), shrunk for few onsets: near 0 for unpulsed playing (random onsets, huge
+subdivision, over FIT_MEMORY_BEATS; PREDICTION_CREDIT), shrunk for few onsets: near 0 for unpulsed playing (random onsets, huge
 rubato: no grid predicts them), towards 1 for metrical playing. A new grid (a re-seed, or a line that moved the
 tempo) starts it again from the recent chords' errors against that grid. It falls to 0 once the player has been
 silent for STALE_BEATS beats (a new phrase may bring a new tempo).
@@ -66,7 +68,12 @@ ACCENT_VELOCITY = 80.0       # ... times (velocity / this) ** 2: chords and loud
 PREFERRED_BEAT_S = 0.55      # Moelants 2002: the preferred tactus lies near 100-120 bpm
 PRIOR_OCTAVES = 1.0          # SD of the tactus preference, in octaves of the period
 SUBDIVISIONS = (1, 2, 3, 4)  # a beat's grid: the beat and its 2-, 3- and 4-part subdivisions
-SUBDIVISION_CREDIT = (1.0, 0.9, 0.0, 0.8)   # the beat from its halves a little less than from itself; thirds: none ...
+SUBDIVISION_CREDIT = (1.0, 0.9, 0.7, 0.8)   # the beat from its halves a little less than from itself; thirds least ...
+THIRDS = SUBDIVISIONS.index(3)
+TERNARY_BEAT = 2.5           # ... and a grid of thirds gains this times its beat's own coherence (see _evidence)
+PREDICTION_CREDIT = np.array((1.0, 0.9, 0.8, 0.8))   # the confidence: an onset the grid predicted on its beat
+                             # or a subdivision (thirds as quarters: a swung or triplet onset is as foreseeable)
+SWING_LEAN = 0.25            # a grid of thirds takes its phase this share of a third later (_select)
 FILL_BEAT = 1.0              # a beat's points carry onsets: (beat / the player's typical interval) at least this ...
 FILL_SUBDIVISION = 0.5       # ... a subdivision's at least this (else the grid's evidence counts by that share)
 IOI_MEMORY = 8.0             # the player's typical interval between chords: a running geometric mean over about
@@ -272,8 +279,14 @@ class BeatTracker:
         interval = math.exp(self.log_interval) if self.log_interval is not None else 0.0
         fill_beat = np.minimum(self.periods / max(interval * FILL_BEAT, 1e-9), 1.0)
         fill_sub = np.minimum(self.periods / max(interval * FILL_SUBDIVISION, 1e-9), 1.0)
+        beat_level = (coherence * fill_beat)[self.tactus]
         credited = (coherence * fill_sub)[self.sub_index] * self.credit
-        credited[0] = (coherence * fill_beat)[self.tactus]
+        credited[0] = beat_level
+        # Thirds gain what their beat is heard, as far as the thirds add to it (a steady beat's grid is also a grid
+        # of thirds, and must not gain from them): swing's long notes (beat coherence 0.25) against the duple
+        # reading of the same onsets (its beats fall alternately on long and short notes: 0).
+        used = credited[THIRDS] / self.credit[THIRDS] - beat_level
+        credited[THIRDS] += TERNARY_BEAT * np.clip(np.minimum(beat_level, used), 0.0, None)
         best = np.argmax(credited, axis=0)
         return credited[best, np.arange(len(self.tactus))], best
 
@@ -311,7 +324,10 @@ class BeatTracker:
             index = self.sub_index[k, best]
             grid = self.periods[index]
             sub_zero = -np.angle(self.z[index]) / (2 * np.pi) * grid
-            zero = sub_zero + round((zero - sub_zero) / grid) * grid
+            # Swing (a long third and a short one) puts the beat phasor half way between the beat and the short
+            # note, which comes after the longer gap: of the two, the beat is the later point.
+            lean = SWING_LEAN if k == THIRDS else 0.0
+            zero = sub_zero + round((zero - sub_zero) / grid + lean) * grid
         self.anchor = zero + round((t - zero) / beat) * beat
         return True
 
@@ -374,7 +390,7 @@ class BeatTracker:
         pairs = self.fit_mass * self.fit_mass - self.fit_square
         if pairs <= 1e-9:
             return 0.0
-        concentration = (np.abs(self.fit) ** 2 - self.fit_square) / pairs * self.credit[:, 0]
+        concentration = (np.abs(self.fit) ** 2 - self.fit_square) / pairs * PREDICTION_CREDIT
         onsets = self.fit_mass * self.fit_mass / self.fit_square
         return float(min(max(concentration.max(), 0.0), 1.0) * onsets / (onsets + SHRINK_ONSETS))
 

@@ -58,12 +58,14 @@ def test_steady_notes_a_quarter_second_apart_are_120_bpm_with_eighths():
     assert tracker.period == pytest.approx(0.5, rel=0.03)
 
 
-def two_bars(bpm: float, rng) -> list[tuple[float, int]]:
+def two_bars(bpm: float, rng, swing: bool = False) -> list[tuple[float, int]]:
     """(onset, velocity) of a player's 2 bars of 4/4 as bench/pulse_live.py plays them: a note on every beat, split
-    into two eighths at random (30%, never the last), a bass note under each downbeat, onsets jittered (SD 15 ms)."""
+    into two eighths at random (30%, never the last), a bass note under each downbeat, onsets jittered (SD 15 ms).
+    With `swing`, every beat but the last is split long-short, the short note on the beat's last third."""
     beat, onsets = 60.0 / bpm, []
     for k in range(8):
-        for part in ((0.0, 0.5) if k < 7 and rng.random() < 0.3 else (0.0,)):
+        split = k < 7 and (swing or rng.random() < 0.3)
+        for part in (((0.0, 2 / 3) if swing else (0.0, 0.5)) if split else (0.0,)):
             t = (k + part) * beat + rng.normal(0, 0.015)
             onsets.append((t, 80))
             if part == 0.0 and k % 4 == 0:
@@ -88,6 +90,30 @@ def test_after_two_bars_the_next_beat_is_the_players_beat(bpm):
         start = tracker.next_beat(trigger) if tracker.confidence(trigger) >= CONFIDENCE_FLOOR else None
         hits += start is not None and abs(start - round(start / beat) * beat) <= 0.03
     assert hits >= 36, hits
+
+
+@pytest.mark.parametrize("bpm", [80, 120, 160])
+def test_a_swing_players_beat_is_the_long_notes_not_a_third_off(bpm):
+    """Long-short pairs put onsets on a grid of thirds, which also reads as the halves of a beat 2/3 as long or the
+    quarters of one 4/3 as long; the beat is where the long notes start (their onsets repeat at the beat), and an
+    on-beat answer starts there. Before thirds earned credit the tracker took 2/3 of the beat at 80 bpm, 4/3 at 120
+    and 160, and no answer started on the player's beat. A fast swing's thirds (125 ms at 160 bpm) under the
+    player's 15 ms jitter leave it unsure more often (then the answer comes at once, as for any unsure pulse); the
+    answers it does start on a beat start on the player's."""
+    rng = np.random.default_rng(int(bpm) + 1)
+    beat, tempo, sure, hits = 60.0 / bpm, 0, 0, 0
+    for _ in range(40):
+        tracker = BeatTracker()
+        for t, velocity in two_bars(bpm, rng, swing=True):
+            tracker.note_on(t, velocity)
+        trigger = 7.6 * beat + 0.5
+        tempo += abs(tracker.period / beat - 1.0) < 0.05
+        if tracker.confidence(trigger) >= CONFIDENCE_FLOOR:
+            sure += 1
+            start = tracker.next_beat(trigger)
+            hits += abs(start - round(start / beat) * beat) <= 0.03
+    assert tempo >= 36, tempo
+    assert sure >= 10 and hits >= 0.7 * sure, (sure, hits)
 
 
 def test_free_two_bar_phrases_seldom_make_it_sure():
