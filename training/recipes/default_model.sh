@@ -227,6 +227,18 @@ if [ "${STAGE:-1}" = 14 ]; then
   exit 0
 fi
 
+# Stage 15 (session 20, an experiment): stage 12's weights (the shipped default.pt) with half the windows read under
+# Magenta's forward-looking controls (data.controls=mix; the eval stays past-only). Why: past-only controls are what
+# the network's own state already knows, so it learnt to ignore them: an answer held at 1.5 or 20 notes/s differs by
+# a third in notes, not tenfold (MODEL.md, session 19). Where the density input names what comes next, it is worth
+# obeying, and live the engine holds it at the player's rate. Figures in segue/models/MODEL.md.
+#   STAGE=15 SKIP_BUILD=1 bash training/recipes/default_model.sh
+if [ "${STAGE:-1}" = 15 ]; then
+  STAGE_SETS=(--set data.controls=mix)
+  mix6_stage runs/default-15 "${FROM:-segue/models/default.pt}" 1.5 1 10 0.00015 0.00001 2000 151515
+  exit 0
+fi
+
 if [ "${STAGE:-1}" = 3 ] || [ "${STAGE:-1}" = 4 ]; then
   if [ "$STAGE" = 3 ]; then
     FROM=${INIT:-runs/default-2/best.pt}; OUT=runs/default-3; ONLY=(--set train.seed=98765 --set train.max_steps=4250)
