@@ -357,6 +357,8 @@ def headline(summary: dict[str, dict[str, float]], system: str) -> list[str]:
         scale, unit = (100, "%") if percent else (1, "")
         name = f"{key}_vs_real" + ("_relative" if relative else "")
         gap, low, high = (row.get(name + suffix, math.nan) for suffix in ("", "_low", "_high"))
+        if math.isnan(gap):     # _gap_to_real pairs pieces: one piece (or none with this measure) gives no interval
+            return f"{scale * row[key]:.{digits}f}{unit} vs real {scale * real[key]:.{digits}f}{unit} (no interval: fewer than 2 pieces)"
         gap = (f"{100 * gap:+.0f}% [{100 * low:+.0f}, {100 * high:+.0f}]" if relative else
                f"{scale * gap:+.{digits}f}{unit} [{scale * low:+.{digits}f}, {scale * high:+.{digits}f}]")
         return f"{scale * row[key]:.{digits}f}{unit} vs real {scale * real[key]:.{digits}f}{unit} ({gap})"

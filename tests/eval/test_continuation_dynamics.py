@@ -92,6 +92,13 @@ def test_the_table_and_the_headline_speak_of_what_serve_plays():
     assert lines[2].startswith("key r ")
 
 
+def test_one_piece_gives_no_interval_and_the_headline_says_so():
+    summary = summarise(full_pieces(1), ["real", "model + grammar", "model + grammar + memory"])
+    text = " ".join(headline(summary, "model + grammar + memory"))
+    assert "nan" not in text
+    assert "no interval: fewer than 2 pieces" in text
+
+
 def test_primers_every_few_seconds_are_measured_and_averaged_per_piece():
     from eval_helpers import scale_piece
 
