@@ -358,9 +358,11 @@ def headline(summary: dict[str, dict[str, float]], system: str) -> list[str]:
         name = f"{key}_vs_real" + ("_relative" if relative else "")
         gap, low, high = (row.get(name + suffix, math.nan) for suffix in ("", "_low", "_high"))
         if math.isnan(gap):     # _gap_to_real pairs pieces: one piece (or none with this measure) gives no interval
-            return f"{scale * row[key]:.{digits}f}{unit} vs real {scale * real[key]:.{digits}f}{unit} (no interval: fewer than 2 pieces)"
-        gap = (f"{100 * gap:+.0f}% [{100 * low:+.0f}, {100 * high:+.0f}]" if relative else
-               f"{scale * gap:+.{digits}f}{unit} [{scale * low:+.{digits}f}, {scale * high:+.{digits}f}]")
+            gap = "no interval: fewer than 2 pieces"
+        elif relative:
+            gap = f"{100 * gap:+.0f}% [{100 * low:+.0f}, {100 * high:+.0f}]"
+        else:
+            gap = f"{scale * gap:+.{digits}f}{unit} [{scale * low:+.{digits}f}, {scale * high:+.{digits}f}]"
         return f"{scale * row[key]:.{digits}f}{unit} vs real {scale * real[key]:.{digits}f}{unit} ({gap})"
 
     return [f"velocity: median {row['velocity_shift']:+.1f} from the primer's (either way "
