@@ -40,8 +40,8 @@ velocity; duration, his third cue, is not known when a note starts). Somax2 (IRC
 to a tracked beat phase; its tracker's internals were not available to check, so nothing here relies on them.
 
 Confidence is the bias-free concentration of the oscillator's prediction errors (on the beat or a 2-4 part
-subdivision, over FIT_MEMORY_BEATS; PREDICTION_CREDIT), shrunk for few onsets: near 0 for unpulsed playing (random onsets, huge
-rubato: no grid predicts them), towards 1 for metrical playing. A new grid (a re-seed, or a line that moved the
+subdivision, over FIT_MEMORY_BEATS; PREDICTION_CREDIT), shrunk for few onsets: near 0 for unpulsed playing (random
+onsets, huge rubato: no grid predicts them), towards 1 for metrical playing. A new grid (a re-seed, or a line that moved the
 tempo) starts it again from the recent chords' errors against that grid. It falls to 0 once the player has been
 silent for STALE_BEATS beats (a new phrase may bring a new tempo).
 
@@ -324,8 +324,8 @@ class BeatTracker:
             index = self.sub_index[k, best]
             grid = self.periods[index]
             sub_zero = -np.angle(self.z[index]) / (2 * np.pi) * grid
-            # Swing (a long third and a short one) puts the beat phasor half way between the beat and the short
-            # note, which comes after the longer gap: of the two, the beat is the later point.
+            # Swing (two thirds long, one short) puts the beat phasor half way between the short note and the beat
+            # that follows it: of those two points, the beat is the later.
             lean = SWING_LEAN if k == THIRDS else 0.0
             zero = sub_zero + round((zero - sub_zero) / grid + lean) * grid
         self.anchor = zero + round((t - zero) / beat) * beat
