@@ -41,9 +41,9 @@ to a tracked beat phase; its tracker's internals were not available to check, so
 
 Confidence is the bias-free concentration of the oscillator's prediction errors (on the beat or a 2-4 part
 subdivision, over FIT_MEMORY_BEATS; PREDICTION_CREDIT), shrunk for few onsets: near 0 for unpulsed playing (random
-onsets, huge rubato: no grid predicts them), towards 1 for metrical playing. A new grid (a re-seed, or a line that moved the
-tempo) starts it again from the recent chords' errors against that grid. It falls to 0 once the player has been
-silent for STALE_BEATS beats (a new phrase may bring a new tempo).
+onsets, huge rubato: no grid predicts them), towards 1 for metrical playing. A new grid (a re-seed, or a line that
+moved the tempo) starts it again from the recent chords' errors against that grid. It falls to 0 once the player has
+been silent for STALE_BEATS beats (a new phrase may bring a new tempo).
 
 Clarity is a second, independent reading of the same pulse: the autocorrelation of the onset envelope of the
 player's last CLARITY_WINDOW_S of notes at the oscillator's period (segue.rhythm.onset_envelope; Lartillot et al.'s
