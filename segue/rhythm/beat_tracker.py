@@ -280,12 +280,13 @@ class BeatTracker:
         fill_beat = np.minimum(self.periods / max(interval * FILL_BEAT, 1e-9), 1.0)
         fill_sub = np.minimum(self.periods / max(interval * FILL_SUBDIVISION, 1e-9), 1.0)
         beat_level = (coherence * fill_beat)[self.tactus]
-        credited = (coherence * fill_sub)[self.sub_index] * self.credit
+        sub_level = (coherence * fill_sub)[self.sub_index]
+        credited = sub_level * self.credit
         credited[0] = beat_level
         # Thirds gain what their beat is heard, as far as the thirds add to it (a steady beat's grid is also a grid
         # of thirds, and must not gain from them): swing's long notes (beat coherence 0.25) against the duple
         # reading of the same onsets (its beats fall alternately on long and short notes: 0).
-        used = credited[THIRDS] / self.credit[THIRDS] - beat_level
+        used = sub_level[THIRDS] - beat_level
         credited[THIRDS] += TERNARY_BEAT * np.clip(np.minimum(beat_level, used), 0.0, None)
         best = np.argmax(credited, axis=0)
         return credited[best, np.arange(len(self.tactus))], best
