@@ -5,7 +5,8 @@
   FollowDynamics   VELOCITY draws moved to the context's recent level and spread (what the player has been
                    playing), keeping the model's own shape
   PinnedKey        a soft scale mask on NOTE_ONs for a pinned key ("D minor")
-  FollowKey        the same mask for the key the context has been playing, when no key is pinned
+  FollowKey        the same mask for the key the context has been playing, when no key is pinned, holding
+                   out-of-scale notes to the share the player plays them
   FollowPulse      TIME_SHIFT draws toward the grid of the pulse the context has been playing, when it is sure of
                    one (segue/inference/pulse_preference.py)
   YieldToMemory    with session memory: these preferences step back by the memory's weight (the cap and the
@@ -245,22 +246,68 @@ class PinnedKey:
 
 
 class FollowKey:
-    """NOTE_ONs outside the key the context has been playing keep (1 - strength) of their probability, the mass
-    going to the key's pitches: PinnedKey with the key estimated from the past (the context's `key` follower: the
-    last `notes` ended notes, the player's and the answer's own), so an answer stays in the player's key however
-    far the model's held pitch-class control lets it drift. Until the follower has a key, nothing is re-weighted."""
+    """NOTE_ONs outside the key the context has been playing (the context's `key` follower: the last `notes` ended
+    notes, the player's and the answer's own) are held to the share of them the player plays, the mass going to the
+    key's pitches: an answer stays in the player's key however far the model's held pitch-class control lets it
+    drift, and keeps a chromatic player's chromatic notes. Until the follower has a key, nothing is re-weighted.
 
-    def __init__(self, strength: float = 0.9, notes: int = 128):
-        self.weights = [_key_weights(key, strength) for key in range(keys.KEYS)]
-        self.notes = notes
+    With `chromatic` (the default), an out-of-scale NOTE_ON keeps the share k of its chance that brings the model's
+    out-of-scale share m to the player's c: k m / (k m + 1 - m) = c, so k = c (1 - m) / (m (1 - c)), within
+    [1 - strength, 1]. m is the model's out-of-scale share of its NOTE_ON mass over its last MODEL_DRAWS draws
+    (this preference's estimate of the model's tendency, cleared by attach, as FollowDynamics keeps the model's
+    level); c is the key follower's `outside`, over the player's notes only. A diatonic player (c near 0) gets the
+    old mask, out-of-scale notes at 1 - strength; a player whose blue notes or chromatic lines lie outside the
+    scale gets them at their own rate, never more often than the model would play them. Without `chromatic`, every
+    out-of-scale note keeps 1 - strength. Measured: MODEL.md, "The key follows the player's chromatic notes"."""
+
+    MODEL_DRAWS = 64           # ~2-4 s of an answer's draws: the model's recent tendency, as FollowDynamics
+
+    def __init__(self, strength: float = 0.9, notes: int = 128, chromatic: bool = True):
+        self.in_scale = [np.tile(keys.scale(key), 11)[:128] for key in range(keys.KEYS)]
+        self.floor = 1.0 - strength
+        self.notes, self.chromatic = notes, chromatic
+        self._drawn: deque[tuple[float, float]] = deque()   # (NOTE_ON mass, its out-of-scale part) per draw
+        self._sums = [0.0, 0.0]
 
     def attach(self, ctx: LiveContext) -> None:
         if ctx.key is None:
             ctx.key = KeyFollower(self.notes)
+        self._drawn.clear()
+        self._sums = [0.0, 0.0]
+
+    def _model_share(self, mass: float, outside: float) -> float:
+        """Take one draw's NOTE_ON mass and its out-of-scale part in; the model's recent out-of-scale share."""
+        sums = self._sums
+        if len(self._drawn) == self.MODEL_DRAWS:
+            old_mass, old_outside = self._drawn.popleft()
+            sums[0] -= old_mass
+            sums[1] -= old_outside
+        self._drawn.append((mass, outside))
+        sums[0] += mass
+        sums[1] += outside
+        return sums[1] / sums[0] if sums[0] > 0 else 0.0
+
+    def keep(self, probs: np.ndarray, ctx: LiveContext, in_scale: np.ndarray) -> float:
+        """The share of its chance an out-of-scale NOTE_ON keeps at this draw."""
+        if not self.chromatic:
+            return self.floor
+        ons = probs[codec.NOTE_ONS]
+        mass = float(ons.sum())
+        if mass <= 1e-9:
+            return self.floor
+        model = self._model_share(mass, mass - float(ons[in_scale].sum()))
+        player = ctx.key.outside
+        if model <= 0 or player <= 0:
+            return self.floor
+        return min(max(player * (1.0 - model) / (model * (1.0 - player)), self.floor), 1.0)
 
     def shape(self, probs: np.ndarray, ctx: LiveContext) -> np.ndarray:
         key = ctx.key.key
-        return probs if key is None else _reweight(probs, codec.NOTE_ONS, self.weights[key])
+        if key is None:
+            return probs
+        in_scale = self.in_scale[key]
+        keep = self.keep(probs, ctx, in_scale)
+        return probs if keep >= 1.0 else _reweight(probs, codec.NOTE_ONS, np.where(in_scale, 1.0, keep))
 
 
 class YieldToMemory:
@@ -310,7 +357,7 @@ def build_shapers(settings: GrammarSettings, key: str | None = None, memory=None
     if key:
         shapers.append(PinnedKey(key, settings.key_strength))
     elif settings.follow_key_strength > 0:
-        shapers.append(FollowKey(settings.follow_key_strength, settings.follow_key_notes))
+        shapers.append(FollowKey(settings.follow_key_strength, settings.follow_key_notes, settings.follow_key_chromatic))
     if settings.follow_dynamics:
         shapers.append(FollowDynamics(settings.dynamics_notes, settings.dynamics_follow_spread))
     if settings.pulse_strength > 0:            # before the hazard: a shift it shortens to the note cap stays short

@@ -20,6 +20,7 @@ from segue.codec import codec, keys
 
 PLAYER, SEGUE = "player", "segue"    # who played an event (offline: the primer is the player's)
 
+_SCALES = tuple(tuple(keys.scale(key).tolist()) for key in range(keys.KEYS))   # per key: is a pitch class in its scale
 RECENT_LENGTHS = 64                  # ~8 s of a pianist's notes: the recent texture, not the whole piece's
 
 
@@ -51,9 +52,12 @@ class NoteLengths:
 class KeyFollower:
     """The key the context has been playing: Krumhansl-Schmuckler (segue.codec.keys' profiles) over the pitch
     classes of the last `notes` ended notes, weighted by length (pedal included), re-estimated only when a note
-    ends. `key` is None until MIN_NOTES notes have ended."""
+    ends. `key` is None until MIN_NOTES notes have ended. `outside`: the share of the player's own last `notes`
+    notes (segue's answers not counted, so an answer cannot talk itself out of the key) outside the key's scale:
+    a chromatic player's is high, a diatonic one's near 0."""
 
     MIN_NOTES = 8
+    PRIOR_NOTES = 8   # pseudo-notes in the scale: a few notes say little about how chromatic a player is
 
     def __init__(self, notes: int = 128):
         profiles = keys.key_profiles()
@@ -61,6 +65,8 @@ class KeyFollower:
         self.recent: deque[tuple[int, int]] = deque(maxlen=notes)    # (pitch class, length in steps)
         self.histogram = np.zeros(keys.PITCH_CLASSES)
         self.key: int | None = None
+        self.played: deque[int] = deque(maxlen=notes)   # the player's own ended notes' pitch classes
+        self.outside = 0.0       # the share of the player's notes outside the key's scale (how chromatic they play)
 
     def observe(self, ctx: "LiveContext", event: int, ended) -> None:
         if ended is None:
@@ -71,13 +77,19 @@ class KeyFollower:
         note = (ended[0] % keys.PITCH_CLASSES, ctx.step - ended[1])
         self.recent.append(note)
         self.histogram[note[0]] += note[1]
+        if ctx.by == PLAYER:
+            self.played.append(note[0])
         if len(self.recent) >= self.MIN_NOTES:
             self.key = int(np.argmax(self.profiles @ (self.histogram - self.histogram.mean())))
+            in_scale = _SCALES[self.key]
+            outside = sum(not in_scale[pitch_class] for pitch_class in self.played)
+            self.outside = outside / (len(self.played) + self.PRIOR_NOTES)
 
     def copy(self) -> "KeyFollower":
         other = KeyFollower.__new__(KeyFollower)
         other.profiles, other.recent = self.profiles, self.recent.copy()
-        other.histogram, other.key = self.histogram.copy(), self.key
+        other.histogram, other.key, other.outside = self.histogram.copy(), self.key, self.outside
+        other.played = self.played.copy()
         return other
 
 

@@ -2,14 +2,14 @@
 import numpy as np
 import pytest
 
-from segue.codec import codec
+from segue.codec import codec, keys
 from segue.codec.midi import PITCH_CLASS_NAMES
 from segue.inference import generate as gen
 from segue.inference.engine import Engine
 from segue.inference.grammar_settings import GrammarSettings
 from segue.inference.grammar import (FollowDynamics, FollowKey, NoteOffMask, PinnedKey, ReleaseHazard,
                                     YieldToMemory, build_shapers)
-from segue.inference.live_context import KeyFollower
+from segue.inference.live_context import SEGUE, KeyFollower
 from segue.inference.sampling import Sampler, softmax
 from segue.inference.sampling_loop import Length, SamplingLoop
 
@@ -226,6 +226,52 @@ def test_follow_key_masks_note_ons_outside_the_key_the_context_played():
     assert set(np.flatnonzero(a_minor.shape(uniform())[:128]) % 12) == {9, 11, 0, 2, 4, 5, 7, 8}
 
 
+def melody(pitches, steps: int = 20) -> list[int]:
+    """The pitches one after the other, each held `steps` steps."""
+    wait = codec.EventCursor().shift_to(steps)
+    return [e for p in pitches for e in (codec.note_on(p), *wait, codec.note_off(p), *wait)]
+
+
+def outside_share(probs: np.ndarray, key: int) -> float:
+    ons = probs[:128]
+    return float(ons[~np.tile(keys.scale(key), 11)[:128]].sum() / ons.sum())
+
+
+# A C major player with a blue note or a chromatic passing note in every fourth: C E G Bb | C D# E G | ...
+BLUES = [60, 64, 67, 70, 60, 63, 64, 67, 72, 67, 66, 65] * 6
+
+
+def test_a_chromatic_players_out_of_scale_notes_are_kept_at_their_rate():
+    follow = fed(FollowKey(strength=0.97), melody(BLUES))
+    assert follow.ctx.key.key == 0                                                # C major
+    rate = follow.ctx.key.outside
+    assert 0.2 < rate < 0.25                                                     # 3 of 12, a few pseudo-notes in the scale
+    for _ in range(FollowKey.MODEL_DRAWS):                                        # the model's tendency heard
+        shaped = follow.shape(uniform())
+    assert outside_share(shaped, 0) == pytest.approx(rate, rel=1e-6)              # brought to the player's share
+    assert shaped[:128].sum() == pytest.approx(UNIFORM[:128].sum())              # how busy the music is stays
+    old = fed(FollowKey(strength=0.97, chromatic=False), melody(BLUES)).shape(uniform())
+    assert outside_share(old, 0) < 0.03                                          # the old mask ruled them out
+
+
+def test_a_diatonic_player_gets_the_scale_mask_and_a_model_as_chromatic_as_the_player_none():
+    diatonic = fed(FollowKey(strength=0.75), staccato(24, 20))
+    ons = diatonic.shape(uniform())[:128]
+    assert ons[62] == pytest.approx(4 * ons[61])                                  # 1 - strength, as before
+    chromatic = fed(FollowKey(strength=0.97), melody(list(range(60, 72)) * 3 + [60, 64, 67] * 8))
+    model = np.where(np.tile(keys.scale(chromatic.ctx.key.key), 11)[:128], 1.0, 0.01)
+    model = np.concatenate([model / model.sum() * 0.4, UNIFORM[128:] / UNIFORM[128:].sum() * 0.6])
+    np.testing.assert_allclose(chromatic.shape(model.copy()), model)            # plays less chromatic than the player
+
+
+def test_segues_own_notes_do_not_make_the_key_looser():
+    follow = fed(FollowKey(strength=0.97), staccato(24, 20))
+    follow.loop.observe_all(melody([60, 61, 64, 66, 67, 70] * 4), by=SEGUE)     # an answer that drifted
+    assert follow.ctx.key.key == 0 and follow.ctx.key.outside == 0.0
+    follow.loop.observe_all(melody([61, 66]))                                    # the player's own chromatic notes
+    assert follow.ctx.key.outside > 0.0
+
+
 def test_follow_key_rolls_back_and_gives_way_to_a_pinned_key():
     follow = fed(FollowKey(notes=16), staccato(10, 20))
     snap = follow.loop.snapshot()
@@ -309,7 +355,8 @@ def test_a_pinned_key_and_the_same_key_followed_mask_the_same_pitches(mode):
     followed = FollowKey(strength=0.8)
     for tonic, name in enumerate(PITCH_CLASS_NAMES):
         key = tonic + (12 if mode == "minor" else 0)
-        np.testing.assert_array_equal(PinnedKey(f"{name} {mode}", strength=0.8).weights, followed.weights[key])
+        np.testing.assert_array_equal(PinnedKey(f"{name} {mode}", strength=0.8).weights,
+                                      np.where(followed.in_scale[key], 1.0, 1.0 - 0.8))
 
 
 def test_generate_with_the_grammar_releases_only_sounding_notes(gru_path):
