@@ -357,7 +357,8 @@ def build_shapers(settings: GrammarSettings, key: str | None = None, memory=None
     if key:
         shapers.append(PinnedKey(key, settings.key_strength))
     elif settings.follow_key_strength > 0:
-        shapers.append(FollowKey(settings.follow_key_strength, settings.follow_key_notes, settings.follow_key_chromatic))
+        shapers.append(FollowKey(settings.follow_key_strength, settings.follow_key_notes,
+                                 settings.follow_key_chromatic))
     if settings.follow_dynamics:
         shapers.append(FollowDynamics(settings.dynamics_notes, settings.dynamics_follow_spread))
     if settings.pulse_strength > 0:            # before the hazard: a shift it shortens to the note cap stays short

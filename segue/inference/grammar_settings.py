@@ -25,7 +25,7 @@ class GrammarSettings:
     key_strength: float = 0.9             # of a pinned key's scale mask (the key itself: --key, daemon.key)
     follow_key_strength: float = 0.97     # unpinned: the same mask for the key of the recent notes; 0 = off
     follow_key_notes: int = 128           # ... estimated over this many recent notes
-    follow_key_chromatic: bool = True     # ... out-of-scale notes held to the share the player plays them (not ruled out)
+    follow_key_chromatic: bool = True     # ... out-of-scale notes held to the player's share of them, not ruled out
     pulse_strength: float = 0.9           # time shifts drawn toward the tracked pulse's grid when it is sure; 0 = off
     pulse_timing_temperature: float = 0.7  # ... and drawn this much cooler then (1 = as the model has them)
 

@@ -245,7 +245,7 @@ def test_a_chromatic_players_out_of_scale_notes_are_kept_at_their_rate():
     follow = fed(FollowKey(strength=0.97), melody(BLUES))
     assert follow.ctx.key.key == 0                                                # C major
     rate = follow.ctx.key.outside
-    assert 0.2 < rate < 0.25                                                     # 3 of 12, a few pseudo-notes in the scale
+    assert 0.2 < rate < 0.25                                     # 3 of 12, with a few pseudo-notes in the scale
     for _ in range(FollowKey.MODEL_DRAWS):                                        # the model's tendency heard
         shaped = follow.shape(uniform())
     assert outside_share(shaped, 0) == pytest.approx(rate, rel=1e-6)              # brought to the player's share
