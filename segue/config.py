@@ -248,6 +248,8 @@ def _coerce(hint: Any, value: Any, path: str, in_mapping: bool = False) -> Any:
             value = float(value)      # YAML 1.1 reads 1e-4 (no dot) as a string
         except ValueError:
             pass
+    if hint is str and isinstance(value, bool):
+        value = "on" if value else "off"   # YAML 1.1 reads off/on/yes/no as booleans; `memory: off` means the word
     if hint in (int, float, str, bool) and (type(value) is not hint):
         raise _type_error(path, hint, value)
     if hint in (int, float):

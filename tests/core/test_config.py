@@ -38,6 +38,14 @@ def test_overrides_parse_values_as_yaml(tmp_path):
         load_config(path, ["modle.kind=x"])
 
 
+def test_off_for_a_word_setting_is_the_word_not_a_boolean(tmp_path):
+    # YAML 1.1 reads `off` as false; daemon.memory and daemon.on_beat take the word "off".
+    path = tmp_path / "c.yaml"
+    path.write_text("daemon:\n  memory: off\n")
+    assert load_config(path).daemon.memory == "off"
+    assert load_config(path, ["daemon.on_beat=off"]).daemon.on_beat == "off"
+
+
 def test_invalid_yaml_says_where(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("train: [\n")
