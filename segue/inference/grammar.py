@@ -228,10 +228,15 @@ class FollowDynamics:
         return probs
 
 
+def _in_scale(key: int) -> np.ndarray:
+    """bool [128]: the NOTE_ON pitches in the key's scale (segue.codec.keys)."""
+    return np.tile(keys.scale(key), 11)[:128]
+
+
 def _key_weights(key: int, strength: float) -> np.ndarray:
-    """[128] NOTE_ON weights of a key mask: 1 in the key's scale (segue.codec.keys), 1 - strength outside it
-    (strength in 0..1: GrammarSettings checks it)."""
-    return np.where(np.tile(keys.scale(key), 11)[:128], 1.0, 1.0 - strength)
+    """[128] NOTE_ON weights of a key mask: 1 in the key's scale, 1 - strength outside it (strength in 0..1:
+    GrammarSettings checks it)."""
+    return np.where(_in_scale(key), 1.0, 1.0 - strength)
 
 
 class PinnedKey:
@@ -263,7 +268,7 @@ class FollowKey:
     MODEL_DRAWS = 64           # ~2-4 s of an answer's draws: the model's recent tendency, as FollowDynamics
 
     def __init__(self, strength: float = 0.9, notes: int = 128, chromatic: bool = True):
-        self.in_scale = [np.tile(keys.scale(key), 11)[:128] for key in range(keys.KEYS)]
+        self.in_scale = [_in_scale(key) for key in range(keys.KEYS)]
         self.floor = 1.0 - strength
         self.notes, self.chromatic = notes, chromatic
         self._drawn: deque[tuple[float, float]] = deque()   # (NOTE_ON mass, its out-of-scale part) per draw
