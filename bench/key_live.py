@@ -13,7 +13,6 @@ own notes whatever the preference says, so even the old mask lets some through.
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import sys
 import time
@@ -22,7 +21,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from daemon.testing import Daemon, JackServer, Listener, Player, make_tiny_model, wait_until  # noqa: E402
+from daemon.testing import Daemon, JackServer, Listener, Player, bench_rig, wait_until  # noqa: E402
 from segue.codec import keys  # noqa: E402
 from segue.evaluation.scoring import mean_with_ci  # noqa: E402
 
@@ -96,16 +95,7 @@ def main(argv=None) -> int:
     parser.add_argument("--workdir", default="/tmp/segue-key-live")
     args = parser.parse_args(argv)
 
-    workdir = Path(args.workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    if args.model:
-        model = Path(args.model)
-    else:
-        from segue.inference.engine import default_model_path
-
-        model = default_model_path() if default_model_path().is_file() else make_tiny_model(workdir / "tiny.onnx")
-    jack = JackServer(name="h4-key-bench")
-    os.environ.update(JACK_DEFAULT_SERVER=jack.name, JACK_NO_START_SERVER="1")
+    workdir, model, jack = bench_rig(args.model, args.workdir, "h4-key-bench")
     print(f"model {model.name}, {args.turns} turns per condition, answers of {ANSWER_S:g} s, session memory on")
     try:
         for phrase, pitches in PHRASES.items():

@@ -33,8 +33,8 @@ from daemon.clock import MidiClock  # noqa: E402
 from daemon.policy import TurnPolicy  # noqa: E402
 from daemon.realtime import become_realtime  # noqa: E402
 from segue.evaluation.scoring import mean_with_ci  # noqa: E402
-from daemon.testing import (PERIOD_S, Daemon, JackServer, Listener, Player, XrunWindow,  # noqa: E402
-                            make_tiny_model, wait_until)
+from daemon.testing import (PERIOD_S, Daemon, Listener, Player, XrunWindow,  # noqa: E402
+                            bench_rig, wait_until)
 
 BARS, BEATS_PER_BAR = 2, 4
 JITTER_S = 0.015
@@ -207,16 +207,7 @@ def main(argv=None) -> int:
     parser.add_argument("--workdir", default="/tmp/segue-pulse-live")
     args = parser.parse_args(argv)
 
-    workdir = Path(args.workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    if args.model:
-        model = Path(args.model)
-    else:
-        from segue.inference.engine import default_model_path
-
-        model = default_model_path() if default_model_path().is_file() else make_tiny_model(workdir / "tiny.onnx")
-    jack = JackServer(name="h4-pulse-bench")
-    os.environ.update(JACK_DEFAULT_SERVER=jack.name, JACK_NO_START_SERVER="1")
+    workdir, model, jack = bench_rig(args.model, args.workdir, "h4-pulse-bench")
     rng = random.Random(args.seed)
     print(f"model {model.name}, --on-beat {args.on_beat}, {args.rhythm}, {args.turns} turns per tempo, player "
           f"jitter SD {JITTER_S * 1000:.0f} ms, JACK period {PERIOD_S * 1000:.2f} ms")

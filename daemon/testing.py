@@ -284,6 +284,22 @@ def make_tiny_model(path: Path) -> Path:
     return path
 
 
+def bench_rig(model: str | None, workdir: str, server: str) -> tuple[Path, Path, "JackServer"]:
+    """A live bench's setting: its work folder (made), the model it plays (`model`, else the shipped one, else a
+    tiny one where none is installed) and a JACK server `server` of its own, which this process's clients use."""
+    folder = Path(workdir)
+    folder.mkdir(parents=True, exist_ok=True)
+    if model:
+        played = Path(model)
+    else:
+        from segue.inference.engine import default_model_path
+
+        played = default_model_path() if default_model_path().is_file() else make_tiny_model(folder / "tiny.onnx")
+    jack = JackServer(name=server)
+    os.environ.update(JACK_DEFAULT_SERVER=jack.name, JACK_NO_START_SERVER="1")
+    return folder, played, jack
+
+
 def listening_ports(jack: JackServer, proc: subprocess.Popen, output, client: str) -> tuple[str, str]:
     """segue serve's (input, output) port names, looked up once `output()` (what it printed) says it is listening.
 
