@@ -330,7 +330,9 @@ class Daemon:
     def turns(self) -> list[dict]:
         if not self.turn_log.exists():
             return []
-        return [json.loads(line) for line in self.turn_log.read_text().splitlines() if line.strip()]
+        text = self.turn_log.read_text()
+        complete = text[:text.rfind("\n") + 1]   # a long line lands in chunks: one without its newline is unfinished
+        return [json.loads(line) for line in complete.splitlines() if line.strip()]
 
     def output(self) -> str:
         self.log.flush()
