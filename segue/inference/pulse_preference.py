@@ -61,8 +61,10 @@ HALF_STEP_S = 0.5 / codec.STEPS_PER_SECOND   # slack for the 10 ms steps: a poin
 CONFIDENCE_FLOOR = 0.3         # the tracker's confidence from which the pulse steers, and an answer waits for the
                                # beat (daemon/policy.py). bench/beat_tracker.py: free playing passes it at 2-5% of
                                # its notes, a steady 2-bar phrase ends at 0.4-0.65
-CLARITY_FLOOR = 0.3            # ... or the clarity of the player's notes at the tracked beat, from which it steers too
-                               # (a pianist's rubato; chosen on hannds train primers: MODEL.md, session 16)
+CLARITY_FLOOR = 0.2            # ... or the clarity of the player's notes at the tracked beat, from which it steers too
+                               # (a pianist's rubato). Lower steers more pianists and a few more free players: on
+                               # hannds train primers 0.3 steers 55% / 2.9% of them, 0.2 65% / 5.0% (MODEL.md,
+                               # sessions 16, 18 and 22); the confidence's own floor costs free players far more
 
 
 class PulseFollower(BeatTracker):

@@ -50,8 +50,9 @@ player's last CLARITY_WINDOW_S of notes at the oscillator's period (segue.rhythm
 pulse clarity read at the tracked beat rather than at the envelope's own peak). The confidence asks how well the
 oscillator predicted each chord, so a pianist's rubato keeps it low even where a listener hears the beat; the
 clarity asks whether the notes repeat at that period at all, which rubato bends less. On hannds train primers
-(MODEL.md, session 16) the confidence passes 0.3 on 41% of a pianist's primers and 2% of the same primers played
-freely; the clarity passing 0.3 as well lifts the first to 54% and leaves the second where it was.
+(MODEL.md, sessions 16 and 22) the confidence passes 0.3 on 40% of a pianist's primers and 3% of the same primers
+played freely; the clarity passing its floor (segue.inference.pulse_preference) as well lifts the first to 65% and
+the second to 5%.
 """
 from __future__ import annotations
 

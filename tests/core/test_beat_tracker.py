@@ -8,7 +8,7 @@ import pytest
 from segue.codec import codec
 from segue.evaluation import pulse_metrics
 from segue.inference.live_context import LiveContext
-from segue.inference.pulse_preference import CLARITY_FLOOR, CONFIDENCE_FLOOR, FollowPulse
+from segue.inference.pulse_preference import CLARITY_FLOOR, CONFIDENCE_FLOOR, FollowPulse, steers
 from segue.rhythm.beat_tracker import BeatTracker
 
 
@@ -27,7 +27,7 @@ def metronome(bpm: float, beats: int, jitter: float = 0.01, seed: int = 0, start
 def heard(onsets, tracker: BeatTracker | None = None) -> BeatTracker:
     tracker = tracker or BeatTracker()
     for t in sorted(onsets):
-        tracker.note_on(t, 80)
+        tracker.note_on(float(t), 80)
     return tracker
 
 
@@ -278,6 +278,36 @@ def test_a_pulse_heard_by_its_clarity_steers_where_the_confidence_is_low():
     shaped = FollowPulse(0.9).shape(probs.copy(), ctx)
     assert not np.allclose(shaped[codec.TIME_SHIFTS], probs[codec.TIME_SHIFTS])
     assert shaped.sum() == pytest.approx(1.0)
+
+
+def rubato_phrase(seed: int) -> list[float]:
+    """A pianist's rubato: 40 beats from 120 bpm, every sixth lengthened by 40%, the tempo drifting (each beat 3% SD
+    longer or shorter than the last), 15 ms of jitter."""
+    rng = np.random.default_rng(seed)
+    onsets, t, period = [], 0.0, 0.5
+    for k in range(40):
+        onsets.append(t + rng.normal(0, 0.015))
+        period *= np.exp(rng.normal(0, 0.03))
+        t += period * (1.4 if (k + 1) % 6 == 0 else 1.0)
+    return sorted(onsets)
+
+
+def played_freely(onsets: list[float], seed: int) -> list[float]:
+    """The same notes with every gap stretched by a random log-normal factor (SD 35%): a pulse no listener taps to."""
+    gaps = np.diff(onsets) * np.exp(np.random.default_rng(1000 + seed).normal(0, 0.35, len(onsets) - 1))
+    return list(onsets[0] + np.concatenate([[0.0], np.cumsum(gaps)]))
+
+
+def test_most_rubato_phrases_steer_and_the_same_notes_played_freely_seldom_do():
+    """The floors pass a pianist's drifting, lengthened beat far more often than the same notes without a pulse
+    (the clarity's floor at 0.3 passed 57 of these 100 phrases; at 0.2, 86, and 6 of the free ones)."""
+    def steered(onsets):
+        tracker = heard(onsets)
+        tracker.flush(onsets[-1] + 1.0)
+        return steers(tracker)
+    pianist = sum(steered(rubato_phrase(seed)) for seed in range(100))
+    free = sum(steered(played_freely(rubato_phrase(seed), seed)) for seed in range(100))
+    assert pianist >= 75 and free <= 10, (pianist, free)
 
 
 def test_a_free_player_gets_the_distribution_untouched():
