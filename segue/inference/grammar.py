@@ -368,7 +368,7 @@ def build_shapers(settings: GrammarSettings, key: str | None = None, memory=None
         shapers.append(FollowDynamics(settings.dynamics_notes, settings.dynamics_follow_spread))
     if settings.pulse_strength > 0:            # before the hazard: a shift it shortens to the note cap stays short
         from segue.inference.pulse_preference import FollowPulse
-        shapers.append(FollowPulse(settings.pulse_strength, settings.pulse_timing_temperature))
+        shapers.append(FollowPulse(settings.pulse_strength, settings.pulse_timing_temperature, settings.pulse_sway_ms))
     if settings.release_start_seconds >= 0:
         follow = settings.release_follow_quantile if settings.release_follow_quantile >= 0 else None
         shapers.append(ReleaseHazard(settings.release_start_seconds, settings.note_cap_seconds, follow))

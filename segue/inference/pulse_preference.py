@@ -17,7 +17,10 @@ points): off the grid or at a point the player seldom uses the rest becomes the 
 the model wants now waits for the grid rather than disappearing; at a point the player strikes most (w > 1) the
 note-on gains, its share taken from everything else, so the answer's notes gather where the player's did and its
 rhythm repeats at the player's cycle. (Every point at weight 1 made an even run of half beats, whose dominant period
-fell on any multiple of the spacing: MODEL.md, session 17.) A note within CHORD_WINDOW_S of the chord segue has just
+fell on any multiple of the spacing: MODEL.md, session 17.) The grid's points sway from the player's steady beat by
+`sway_ms` (SD, drifting over about a second: segue.rhythm.rhythm_grid.Sway), as a pianist's beat breathes: an answer
+exactly on a metronome's grid repeated as strongly at two or three beats as at one, and its own tempo was heard at
+any of them (MODEL.md, session 22). A note within CHORD_WINDOW_S of the chord segue has just
 begun is judged where that chord began: the model learnt the 10-40 ms a pianist spreads a chord over, and judging
 each of its notes on its own cost the steered answers 15% of their notes (MODEL.md, session 19). Moving a shift to
 the *nearest* point, not re-weighting shifts toward strong beats, keeps the time the model lets pass at its scale,
@@ -54,7 +57,7 @@ from segue.codec import codec
 from segue.errors import SegueError
 from segue.inference.live_context import PLAYER
 from segue.rhythm.beat_tracker import CHORD_WINDOW_S, BeatTracker
-from segue.rhythm.rhythm_grid import RhythmGrid, rhythm_grid
+from segue.rhythm.rhythm_grid import MAX_SWAY_MS, RhythmGrid, Sway, rhythm_grid
 
 GRID_WIDTH_S = 0.015           # a note-on this far (SD) from a grid point is near it (a pianist's jitter: 10-20 ms)
 HALF_STEP_S = 0.5 / codec.STEPS_PER_SECOND   # slack for the 10 ms steps: a point within it of now is where we are
@@ -102,22 +105,27 @@ class PulseFollower(BeatTracker):
             return self.chord_start
         return now
 
-    def grid(self) -> RhythmGrid:
-        """The player's rhythm inside the tracked beat (segue.rhythm.rhythm_grid): heard once per note and grid,
-        read per draw."""
-        key = (self.note_count, self.period, self.anchor)
+    def grid(self, sway: float = 0.0) -> RhythmGrid:
+        """The player's rhythm inside the tracked beat (segue.rhythm.rhythm_grid), its points swaying by `sway`
+        seconds (SD; 0: on the steady beat): heard once per note and grid, read per draw."""
+        key = (self.note_count, self.period, self.anchor, sway)
         if self._grid is None or self._grid[0] != key:
-            self._grid = (key, rhythm_grid(self.phrase_notes(), self.anchor, self.period))
+            notes = self.phrase_notes()
+            swaying = Sway.of_phrase(notes, sway) if sway > 0 else None
+            self._grid = (key, rhythm_grid(notes, self.anchor, self.period, swaying))
         return self._grid[1]
 
 
 class FollowPulse:
-    def __init__(self, strength: float = 0.9, timing_temperature: float = 1.0):
+    def __init__(self, strength: float = 0.9, timing_temperature: float = 1.0, sway_ms: float = 0.0):
         if not 0 <= strength <= 1:
             raise SegueError(f"the pulse strength must be in 0..1, got {strength}")
         if not 0 < timing_temperature <= 1:
             raise SegueError(f"the pulse's timing temperature must be in (0, 1], got {timing_temperature}")
+        if not 0 <= sway_ms <= MAX_SWAY_MS:
+            raise SegueError(f"the pulse's sway must be in 0..{MAX_SWAY_MS:g} ms, got {sway_ms}")
         self.strength = strength
+        self.sway = sway_ms / 1000.0
         self.cooling = 1.0 / timing_temperature
         self.landing = np.arange(1, codec.MAX_SHIFT_STEPS + 1) / codec.STEPS_PER_SECOND   # seconds each shift moves
 
@@ -139,7 +147,7 @@ class FollowPulse:
         shifts = probs[codec.TIME_SHIFTS]
         if strength <= 0 or shifts.sum() <= 0:
             return probs
-        grid = ctx.pulse.grid()
+        grid = ctx.pulse.grid(self.sway)
         ahead = grid.next_point(now, HALF_STEP_S) - now                  # seconds to the next point
         # A note the model wants off the grid waits for the next point: (1 - s) + s * w * near(now) of its chance
         # stays (w: how often the player strikes the nearest point), the rest becomes the shift there. An answer's

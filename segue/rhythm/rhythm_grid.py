@@ -23,10 +23,17 @@ last phrase, so an answer can keep it.
   WEIGHT_POWER: above 1 where the player strikes most, below where they seldom do, 1 everywhere for an even player.
   Relative to the mean, not to the strongest point: weights of at most 1 only held notes back, and cost a sixth of
   an answer's notes (MODEL.md, the player's pulse, session 18, where each part is measured).
+- The sway (Sway): the points drift around the player's steady beat, by a few ms (config.yaml
+  `sampling.pulse_sway_ms`) over about SWAY_TIME_S, from nothing at the player's last note. A pianist's beat breathes (expressive timing: tempo bends over a phrase,
+  not note by note), and an answer exactly on a steady grid repeats as strongly at two or three beats as at one, so
+  its own pulse reads at any of them (MODEL.md, the player's pulse, sessions 18 and 22). The drift is smooth,
+  reproducible from the player's phrase (the same phrase, the same sway, on any clock), and small against the 40 ms
+  a listener still hears as on the beat.
 """
 from __future__ import annotations
 
 import math
+import zlib
 from bisect import bisect_right
 from dataclasses import dataclass, field
 
@@ -41,6 +48,41 @@ PRIOR_NOTES = 2.0         # pseudo-notes over the cycle's beats and halves (the 
 POINT_SHARE = 0.7         # a local peak with this part of a uniform bin's share of the notes or more is a point
 MAX_WEIGHT = 2.0          # a point's weight: its share over the points' mean share, at most this ...
 WEIGHT_POWER = 0.5        # ... to this power (1 did within noise as well: MODEL.md, session 18)
+SWAY_TIME_S = 1.0         # the sway drifts over about this long (the time constant of its spectrum) ...
+MAX_SWAY_MS = 40.0        # ... by at most this much (SD): notes 40 ms off a beat are no longer heard on it
+SWAY_FREQUENCIES_HZ = np.geomspace(0.04, 2.0, 8)   # the drift as a sum of slow sinusoids of these frequencies
+
+
+class Sway:
+    """A slow random offset (seconds) of time t: sum_k a_k (sin(2 pi f_k (t - start) + phi_k) - sin(phi_k)), 0 at
+    `start`. The amplitudes follow the spectrum of a drift with time constant SWAY_TIME_S (1 / (1 + (2 pi f T)^2),
+    over log-spaced frequencies), scaled to an SD of `sd` seconds; the phases come from `seed`."""
+
+    def __init__(self, start: float, seed: int, sd: float):
+        f = SWAY_FREQUENCIES_HZ
+        power = f / (1.0 + (2 * np.pi * f * SWAY_TIME_S) ** 2)      # the spectrum times the bins' width (log-spaced)
+        self.amplitudes = np.sqrt(2.0 * power / power.sum()) * sd
+        self.omegas = 2 * np.pi * f
+        self.phases = np.random.default_rng(seed).uniform(0, 2 * np.pi, len(f))
+        self.start = start
+        self.origin = float(self.amplitudes @ np.sin(self.phases))
+        self._terms = tuple(zip(self.amplitudes.tolist(), self.omegas.tolist(), self.phases.tolist()))
+
+    @classmethod
+    def of_phrase(cls, times: np.ndarray, sd: float) -> "Sway":
+        """The sway (SD `sd` seconds) an answer to these note-on times keeps: from their last note, seeded by their
+        rhythm (their gaps in 10 ms steps), so a phrase moved to another clock sways the same."""
+        times = np.sort(np.asarray(times, dtype=np.float64))
+        gaps = np.round(np.diff(times) * 100).astype(np.int32)
+        return cls(float(times[-1]) if len(times) else 0.0, zlib.crc32(gaps.tobytes()), sd)
+
+    def at(self, t: float) -> float:
+        x = t - self.start
+        return sum(a * math.sin(w * x + p) for a, w, p in self._terms) - self.origin
+
+    def of(self, times: np.ndarray) -> np.ndarray:
+        x = np.asarray(times, dtype=np.float64)[..., None] - self.start
+        return np.sin(x * self.omegas + self.phases) @ self.amplitudes - self.origin
 
 
 @dataclass(frozen=True)
@@ -52,12 +94,15 @@ class RhythmGrid:
     cycle: float
     phases: np.ndarray
     weights: np.ndarray
+    sway: Sway | None = None       # None: the points keep the steady beat
+    _phases: tuple = field(init=False, repr=False)
     _around: tuple = field(init=False, repr=False)
     _around_array: np.ndarray = field(init=False, repr=False)
     _around_weights: tuple = field(init=False, repr=False)
 
     def __post_init__(self):
         around = np.concatenate([self.phases - 1.0, self.phases, self.phases + 1.0])
+        object.__setattr__(self, "_phases", tuple(self.phases.tolist()))
         object.__setattr__(self, "_around", tuple(around.tolist()))
         object.__setattr__(self, "_around_array", around)
         object.__setattr__(self, "_around_weights", tuple(np.tile(self.weights, 3).tolist()))
@@ -65,12 +110,18 @@ class RhythmGrid:
     def next_point(self, t: float, slack: float = 0.0) -> float:
         """The first point strictly after t + slack."""
         turn, within = self._split(t + slack)
-        return self._time(turn, self._around[bisect_right(self._around, within)])
+        i = bisect_right(self._phases, within)
+        while self._nth(turn, i) <= t + slack:     # swayed to or before it (a point within a ms of it)
+            i += 1
+        return self._nth(turn, i)
 
     def last_point(self, t: float) -> float:
         """The last point at or before t (a point a rounding error after t counts as at t)."""
         turn, within = self._split(t)
-        return self._time(turn, self._around[bisect_right(self._around, within + 1e-9) - 1])
+        i = bisect_right(self._phases, within + 1e-9) - 1
+        while self._nth(turn, i) > t + 1e-9:       # swayed past it
+            i -= 1
+        return self._nth(turn, i)
 
     def point_at(self, t: float) -> tuple[float, float]:
         """The point nearest t (seconds) and its weight."""
@@ -82,26 +133,37 @@ class RhythmGrid:
 
     def nearest(self, times: np.ndarray) -> np.ndarray:
         """The point nearest each time (seconds)."""
-        x = (np.asarray(times, dtype=np.float64) - self.anchor) / self.cycle
+        times = np.asarray(times, dtype=np.float64)
+        steady = times - self.sway.of(times) if self.sway is not None else times
+        x = (steady - self.anchor) / self.cycle
         turn = np.floor(x)
         within = x - turn
         around = self._around_array
         above = np.searchsorted(around, within, side="right")
         nearer_below = within - around[above - 1] <= around[above] - within
-        return self.anchor + (turn + np.where(nearer_below, around[above - 1], around[above])) * self.cycle
+        points = self.anchor + (turn + np.where(nearer_below, around[above - 1], around[above])) * self.cycle
+        return points + self.sway.of(points) if self.sway is not None else points
 
+    # A time is placed on the steady grid by taking its sway off (the sway changes by a few ms per beat, so the
+    # point a time falls by is the one it would fall by without it), and a point is given its sway back.
     def _split(self, t: float) -> tuple[float, float]:
-        x = (t - self.anchor) / self.cycle
+        steady = t - self.sway.at(t) if self.sway is not None else t
+        x = (steady - self.anchor) / self.cycle
         turn = math.floor(x)
         return turn, x - turn
 
+    def _nth(self, turn: int, i: int) -> float:
+        """The time of the i-th point from the start of cycle `turn` (i past either end runs into the next cycles)."""
+        return self._time(turn + i // len(self._phases), self._phases[i % len(self._phases)])
+
     def _time(self, turn: float, phase: float) -> float:
-        return self.anchor + (turn + phase) * self.cycle
+        point = self.anchor + (turn + phase) * self.cycle
+        return point + self.sway.at(point) if self.sway is not None else point
 
 
-def rhythm_grid(times: np.ndarray, anchor: float, period: float) -> RhythmGrid:
+def rhythm_grid(times: np.ndarray, anchor: float, period: float, sway: Sway | None = None) -> RhythmGrid:
     """The grid of the player's notes at `times` (seconds, on the tracker's clock) in the tracked beat
-    anchor + n * period."""
+    anchor + n * period, its points swaying by `sway` (None: on the steady beat)."""
     times = np.asarray(times, dtype=np.float64)
     beats = _cycle(times, period)
     bins = int(round(BINS_PER_BEAT * beats))
@@ -120,7 +182,7 @@ def rhythm_grid(times: np.ndarray, anchor: float, period: float) -> RhythmGrid:
     owner = np.argmin(np.minimum(apart, bins - apart), axis=1)
     mass = np.bincount(owner, share, len(points))
     weights = np.minimum(mass / mass.mean(), MAX_WEIGHT) ** WEIGHT_POWER
-    return RhythmGrid(anchor, beats * period, points / bins, weights)
+    return RhythmGrid(anchor, beats * period, points / bins, weights, sway)
 
 
 def _cycle(times: np.ndarray, period: float) -> float:

@@ -65,6 +65,36 @@ def test_next_and_last_point():
     assert grid.last_point(1.4) == pytest.approx(1.4)
 
 
+def test_a_swaying_grid_drifts_smoothly_from_the_players_last_note():
+    """The points drift from the steady beat by about SWAY_SD_S, slowly (neighbouring beats nearly together), from
+    nothing at the player's last note; next and last point still bracket any time."""
+    from segue.rhythm.rhythm_grid import Sway
+
+    SWAY_SD_S = 0.015
+    player = played([(0.0, 1), (0.5, 1)], beats=16)
+    sway = Sway.of_phrase(player, SWAY_SD_S)
+    steady = rhythm_grid(player, 0.0, 0.5)
+    swaying = rhythm_grid(player, 0.0, 0.5, sway)
+    beats = player[-1] + 0.5 * np.arange(1, 400)
+    drift = swaying.nearest(beats) - steady.nearest(beats)
+    assert abs(sway.at(player[-1])) < 1e-12
+    assert 0.5 * SWAY_SD_S < drift.std() < 2 * SWAY_SD_S
+    assert np.corrcoef(drift[:-1], drift[1:])[0, 1] > 0.4     # a beat moves with its neighbour (jitter: 0)
+    for t in player[-1] + np.random.default_rng(0).uniform(0, 20, 200):
+        assert swaying.last_point(t) <= t + 1e-9 < swaying.next_point(t)
+
+
+def test_a_phrase_sways_the_same_on_another_clock():
+    """The daemon moves the player's phrase onto the answer's clock: the answer keeps the same sway there."""
+    from segue.rhythm.rhythm_grid import Sway
+
+    player = played([(0.0, 1), (0.5, 1)], beats=16, jitter=0.01)
+    here, there = Sway.of_phrase(player, 0.015), Sway.of_phrase(player - 3.0, 0.015)
+    assert here.at(player[-1] + 1.7) == pytest.approx(there.at(player[-1] - 3.0 + 1.7))
+    assert Sway.of_phrase(played([(0.0, 1), (0.5, 1)], beats=16, jitter=0.01, seed=1), 0.015).at(player[-1] + 1.7) != \
+        pytest.approx(here.at(player[-1] + 1.7))
+
+
 def answered_at(ctx, t: float):
     """The context moved on to t, segue having played since the player."""
     for event in ctx.cursor.copy().shift_to(int(round(t * codec.STEPS_PER_SECOND))):
@@ -113,3 +143,24 @@ def test_a_chord_segue_began_on_the_grid_keeps_its_spread():
     waits = FollowPulse(0.9).shape(probs.copy(), alone)[codec.NOTE_ONS].sum()
     assert spread == pytest.approx(probs[codec.NOTE_ONS].sum(), rel=0.05)
     assert waits < 0.6 * spread
+
+
+def test_the_configured_sway_moves_where_the_answers_time_lands():
+    """With `sampling.pulse_sway_ms` (the config's default) the time shifts go to the swaying grid's points, each
+    within a few sways of the steady beat's; at 0 to the steady beat's."""
+    from segue.inference.grammar import build_shapers
+    from segue.inference.grammar_settings import GrammarSettings
+    from segue.inference.pulse_preference import FollowPulse as Preference
+
+    ctx = context_with(list(played([(0.0, 1), (0.5, 1)], beats=16)))
+    default = next(s for s in build_shapers(GrammarSettings()) if isinstance(s, Preference))
+    assert default.sway == pytest.approx(GrammarSettings().pulse_sway_ms / 1000) and default.sway > 0
+    probs = np.full(codec.NUM_CLASSES, 1.0 / codec.NUM_CLASSES)
+    now = ctx.step / codec.STEPS_PER_SECOND
+    landings = {}
+    for sway_ms in (0.0, 40.0):
+        shifts = FollowPulse(0.9, sway_ms=sway_ms).shape(probs.copy(), ctx.copy())[codec.TIME_SHIFTS]
+        landings[sway_ms] = now + (np.argsort(shifts)[-4:] + 1) / codec.STEPS_PER_SECOND   # the four most likely
+        grid = ctx.pulse.grid(sway_ms / 1000)
+        assert np.all(np.abs(grid.nearest(landings[sway_ms]) - landings[sway_ms]) <= 0.0051)
+    assert not np.array_equal(np.sort(landings[0.0]), np.sort(landings[40.0]))
