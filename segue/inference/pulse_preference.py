@@ -17,8 +17,9 @@ points): off the grid or at a point the player seldom uses the rest becomes the 
 the model wants now waits for the grid rather than disappearing; at a point the player strikes most (w > 1) the
 note-on gains, its share taken from everything else, so the answer's notes gather where the player's did and its
 rhythm repeats at the player's cycle. (Every point at weight 1 made an even run of half beats, whose dominant period
-fell on any multiple of the spacing: MODEL.md, session 17.) The grid's points sway from the player's steady beat by
-`sway_ms` (SD, drifting over about a second: segue.rhythm.rhythm_grid.Sway), as a pianist's beat breathes: an answer
+fell on any multiple of the spacing: MODEL.md, session 17.) The grid's points sway from the player's steady beat as
+much as the player's notes do, at most `sway_ms` (SD, drifting over about a second: segue.rhythm.rhythm_grid.Sway),
+as a pianist's beat breathes: an answer
 exactly on a metronome's grid repeated as strongly at two or three beats as at one, and its own tempo was heard at
 any of them (MODEL.md, session 22). A note within CHORD_WINDOW_S of the chord segue has just
 begun is judged where that chord began: the model learnt the 10-40 ms a pianist spreads a chord over, and judging
@@ -57,7 +58,7 @@ from segue.codec import codec
 from segue.errors import SegueError
 from segue.inference.live_context import PLAYER
 from segue.rhythm.beat_tracker import CHORD_WINDOW_S, BeatTracker
-from segue.rhythm.rhythm_grid import MAX_SWAY_MS, RhythmGrid, Sway, rhythm_grid
+from segue.rhythm.rhythm_grid import MAX_SWAY_MS, RhythmGrid, rhythm_grid
 
 GRID_WIDTH_S = 0.015           # a note-on this far (SD) from a grid point is near it (a pianist's jitter: 10-20 ms)
 HALF_STEP_S = 0.5 / codec.STEPS_PER_SECOND   # slack for the 10 ms steps: a point within it of now is where we are
@@ -106,13 +107,12 @@ class PulseFollower(BeatTracker):
         return now
 
     def grid(self, sway: float = 0.0) -> RhythmGrid:
-        """The player's rhythm inside the tracked beat (segue.rhythm.rhythm_grid), its points swaying by `sway`
-        seconds (SD; 0: on the steady beat): heard once per note and grid, read per draw."""
+        """The player's rhythm inside the tracked beat (segue.rhythm.rhythm_grid), its points swaying as the
+        player's do, by at most `sway` seconds (SD; 0: on the steady beat): heard once per note and grid, read per
+        draw."""
         key = (self.note_count, self.period, self.anchor, sway)
         if self._grid is None or self._grid[0] != key:
-            notes = self.phrase_notes()
-            swaying = Sway.of_phrase(notes, sway) if sway > 0 else None
-            self._grid = (key, rhythm_grid(notes, self.anchor, self.period, swaying))
+            self._grid = (key, rhythm_grid(self.phrase_notes(), self.anchor, self.period, sway))
         return self._grid[1]
 
 

@@ -23,19 +23,20 @@ last phrase, so an answer can keep it.
   WEIGHT_POWER: above 1 where the player strikes most, below where they seldom do, 1 everywhere for an even player.
   Relative to the mean, not to the strongest point: weights of at most 1 only held notes back, and cost a sixth of
   an answer's notes (MODEL.md, the player's pulse, session 18, where each part is measured).
-- The sway (Sway): the points drift around the player's steady beat, by a few ms (config.yaml
-  `sampling.pulse_sway_ms`) over about SWAY_TIME_S, from nothing at the player's last note. A pianist's beat breathes (expressive timing: tempo bends over a phrase,
-  not note by note), and an answer exactly on a steady grid repeats as strongly at two or three beats as at one, so
-  its own pulse reads at any of them (MODEL.md, the player's pulse, sessions 18 and 22). The drift is smooth,
-  reproducible from the player's phrase (the same phrase, the same sway, on any clock), and small against the 40 ms
-  a listener still hears as on the beat.
+- The sway (Sway): the points drift around the player's steady beat over about SWAY_TIME_S, from nothing at the
+  player's last note, by as much as the player's own notes lie off that beat (timing_spread), at most
+  config.yaml's `sampling.pulse_sway_ms`. A pianist's beat breathes (expressive timing: the tempo bends over a
+  phrase), a sequencer's or a score's does not. An answer exactly on a steady grid repeats as strongly at two or
+  three beats as at one, where a pianist's fades at the longer lags, so its own pulse was heard at any of them
+  (MODEL.md, the player's pulse, sessions 18 and 22). The drift is reproducible from the player's phrase (the same
+  phrase, the same sway, on any clock) and small against the 40 ms a listener still hears as on the beat.
 """
 from __future__ import annotations
 
 import math
 import zlib
 from bisect import bisect_right
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -161,9 +162,10 @@ class RhythmGrid:
         return point + self.sway.at(point) if self.sway is not None else point
 
 
-def rhythm_grid(times: np.ndarray, anchor: float, period: float, sway: Sway | None = None) -> RhythmGrid:
+def rhythm_grid(times: np.ndarray, anchor: float, period: float, sway: float = 0.0) -> RhythmGrid:
     """The grid of the player's notes at `times` (seconds, on the tracker's clock) in the tracked beat
-    anchor + n * period, its points swaying by `sway` (None: on the steady beat)."""
+    anchor + n * period, its points swaying by as much as the player's notes lie off it, at most `sway` seconds (SD;
+    0: on the steady beat)."""
     times = np.asarray(times, dtype=np.float64)
     beats = _cycle(times, period)
     bins = int(round(BINS_PER_BEAT * beats))
@@ -182,7 +184,18 @@ def rhythm_grid(times: np.ndarray, anchor: float, period: float, sway: Sway | No
     owner = np.argmin(np.minimum(apart, bins - apart), axis=1)
     mass = np.bincount(owner, share, len(points))
     weights = np.minimum(mass / mass.mean(), MAX_WEIGHT) ** WEIGHT_POWER
-    return RhythmGrid(anchor, beats * period, points / bins, weights, sway)
+    steady = RhythmGrid(anchor, beats * period, points / bins, weights)
+    sd = min(sway, timing_spread(times, steady))
+    return replace(steady, sway=Sway.of_phrase(times, sd)) if sd > 0 else steady
+
+
+def timing_spread(times: np.ndarray, grid: RhythmGrid) -> float:
+    """How far the notes lie from the grid's nearest points (seconds; a robust SD: 1.48 x the median absolute
+    deviation): a player's rubato and jitter. A score played as written, or a sequencer, lies on it."""
+    if len(times) < CLARITY_MIN_NOTES:
+        return 0.0
+    off = np.asarray(times, dtype=np.float64) - grid.nearest(times)
+    return float(1.4826 * np.median(np.abs(off - np.median(off))))
 
 
 def _cycle(times: np.ndarray, period: float) -> float:

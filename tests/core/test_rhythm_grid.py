@@ -66,22 +66,29 @@ def test_next_and_last_point():
 
 
 def test_a_swaying_grid_drifts_smoothly_from_the_players_last_note():
-    """The points drift from the steady beat by about SWAY_SD_S, slowly (neighbouring beats nearly together), from
-    nothing at the player's last note; next and last point still bracket any time."""
-    from segue.rhythm.rhythm_grid import Sway
-
-    SWAY_SD_S = 0.015
-    player = played([(0.0, 1), (0.5, 1)], beats=16)
-    sway = Sway.of_phrase(player, SWAY_SD_S)
+    """A player off the steady beat by more than the sway's most (jitter 30 ms against 15): the points drift from the
+    steady beat by about that most, slowly (neighbouring beats together), from nothing at the player's last note;
+    next and last point still bracket any time."""
+    sway = 0.015
+    player = played([(0.0, 1), (0.5, 1)], beats=16, jitter=0.03)
     steady = rhythm_grid(player, 0.0, 0.5)
     swaying = rhythm_grid(player, 0.0, 0.5, sway)
     beats = player[-1] + 0.5 * np.arange(1, 400)
     drift = swaying.nearest(beats) - steady.nearest(beats)
-    assert abs(sway.at(player[-1])) < 1e-12
-    assert 0.5 * SWAY_SD_S < drift.std() < 2 * SWAY_SD_S
+    assert abs(swaying.sway.at(player[-1])) < 1e-12
+    assert 0.5 * sway < drift.std() < 2 * sway
     assert np.corrcoef(drift[:-1], drift[1:])[0, 1] > 0.4     # a beat moves with its neighbour (jitter: 0)
     for t in player[-1] + np.random.default_rng(0).uniform(0, 20, 200):
         assert swaying.last_point(t) <= t + 1e-9 < swaying.next_point(t)
+
+
+def test_the_grid_sways_as_much_as_the_player_and_a_steady_player_gets_a_steady_grid():
+    sways = []
+    for jitter in (0.0, 0.004, 0.008):
+        player = played([(0.0, 1), (0.5, 1)], beats=16, jitter=jitter)
+        grid = rhythm_grid(player, 0.0, 0.5, 0.015)
+        sways.append(0.0 if grid.sway is None else np.std(grid.sway.of(player[-1] + np.arange(0, 200, 0.05))))
+    assert sways[0] == 0.0 and 0.002 < sways[1] < sways[2] < 0.01, sways
 
 
 def test_a_phrase_sways_the_same_on_another_clock():
@@ -146,13 +153,13 @@ def test_a_chord_segue_began_on_the_grid_keeps_its_spread():
 
 
 def test_the_configured_sway_moves_where_the_answers_time_lands():
-    """With `sampling.pulse_sway_ms` (the config's default) the time shifts go to the swaying grid's points, each
-    within a few sways of the steady beat's; at 0 to the steady beat's."""
+    """A player with some rubato: with `sampling.pulse_sway_ms` (the config's default) the time shifts go to the
+    swaying grid's points; at 0 to the steady beat's."""
     from segue.inference.grammar import build_shapers
     from segue.inference.grammar_settings import GrammarSettings
     from segue.inference.pulse_preference import FollowPulse as Preference
 
-    ctx = context_with(list(played([(0.0, 1), (0.5, 1)], beats=16)))
+    ctx = context_with(list(played([(0.0, 1), (0.5, 1)], beats=16, jitter=0.02)))
     default = next(s for s in build_shapers(GrammarSettings()) if isinstance(s, Preference))
     assert default.sway == pytest.approx(GrammarSettings().pulse_sway_ms / 1000) and default.sway > 0
     probs = np.full(codec.NUM_CLASSES, 1.0 / codec.NUM_CLASSES)
