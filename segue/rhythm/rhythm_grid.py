@@ -52,6 +52,7 @@ WEIGHT_POWER = 0.5        # ... to this power (1 did within noise as well: MODEL
 SWAY_TIME_S = 1.0         # the sway drifts over about this long (the time constant of its spectrum) ...
 MAX_SWAY_MS = 40.0        # ... by at most this much (SD): notes 40 ms off a beat are no longer heard on it
 SWAY_FREQUENCIES_HZ = np.geomspace(0.04, 2.0, 8)   # the drift as a sum of slow sinusoids of these frequencies
+TABLE_S, TABLE_STEP_S = 30.0, 0.02                 # the sway is tabled this far past the player's last note, this fine
 
 
 class Sway:
@@ -68,6 +69,9 @@ class Sway:
         self.start = start
         self.origin = float(self.amplitudes @ np.sin(self.phases))
         self._terms = tuple(zip(self.amplitudes.tolist(), self.omegas.tolist(), self.phases.tolist()))
+        # Laid out once (per player note) at TABLE_STEP_S for the next TABLE_S: read for a hundred times per draw,
+        # where the sinusoids themselves cost twice as much (interpolation error < 0.05 ms at 2 Hz).
+        self._table = self._direct(start + np.arange(0.0, TABLE_S + TABLE_STEP_S / 2, TABLE_STEP_S))
 
     @classmethod
     def of_phrase(cls, times: np.ndarray, sd: float) -> "Sway":
@@ -79,11 +83,24 @@ class Sway:
 
     def at(self, t: float) -> float:
         x = t - self.start
-        return sum(a * math.sin(w * x + p) for a, w, p in self._terms) - self.origin
+        total = -self.origin
+        for a, w, p in self._terms:            # a plain loop: read several times per draw
+            total += a * math.sin(w * x + p)
+        return total
 
     def of(self, times: np.ndarray) -> np.ndarray:
-        x = np.asarray(times, dtype=np.float64)[..., None] - self.start
-        return np.sin(x * self.omegas + self.phases) @ self.amplitudes - self.origin
+        times = np.asarray(times, dtype=np.float64)
+        position = (times - self.start) / TABLE_STEP_S
+        if times.size and position.min() >= 0 and position.max() <= len(self._table) - 1:
+            low = position.astype(np.int64)
+            high = np.minimum(low + 1, len(self._table) - 1)
+            return self._table[low] + (position - low) * (self._table[high] - self._table[low])
+        return self._direct(times)
+
+    def _direct(self, times: np.ndarray) -> np.ndarray:
+        angles = np.multiply.outer(times - self.start, self.omegas)
+        angles += self.phases
+        return np.sin(angles, out=angles) @ self.amplitudes - self.origin
 
 
 @dataclass(frozen=True)
