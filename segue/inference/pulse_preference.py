@@ -18,7 +18,7 @@ the model wants now waits for the grid rather than disappearing; at a point the 
 note-on gains, its share taken from everything else, so the answer's notes gather where the player's did and its
 rhythm repeats at the player's cycle. (Every point at weight 1 made an even run of half beats, whose dominant period
 fell on any multiple of the spacing: MODEL.md, session 17.) The grid's points sway from the player's steady beat as
-much as the player's notes do, at most `sway_ms` (SD, drifting over about a second: segue.rhythm.rhythm_grid.Sway),
+much as the player's notes drift from it, at most `sway_ms` (SD, drifting over about a second: segue.rhythm.rhythm_grid.Sway),
 as a pianist's beat breathes: an answer
 exactly on a metronome's grid repeated as strongly at two or three beats as at one, and its own tempo was heard at
 any of them (MODEL.md, session 22). A note within CHORD_WINDOW_S of the chord segue has just
@@ -108,7 +108,7 @@ class PulseFollower(BeatTracker):
 
     def grid(self, sway: float = 0.0) -> RhythmGrid:
         """The player's rhythm inside the tracked beat (segue.rhythm.rhythm_grid), its points swaying as the
-        player's do, by at most `sway` seconds (SD; 0: on the steady beat): heard once per note and grid, read per
+        player's drift, by at most `sway` seconds (SD; 0: on the steady beat): heard once per note and grid, read per
         draw."""
         key = (self.note_count, self.period, self.anchor, sway)
         if self._grid is None or self._grid[0] != key:

@@ -24,9 +24,9 @@ last phrase, so an answer can keep it.
   Relative to the mean, not to the strongest point: weights of at most 1 only held notes back, and cost a sixth of
   an answer's notes (MODEL.md, the player's pulse, session 18, where each part is measured).
 - The sway (Sway): the points drift around the player's steady beat over about SWAY_TIME_S, from nothing at the
-  player's last note, by as much as the player's own notes lie off that beat (timing_spread), at most
+  player's last note, by as much as the player's own notes drift off that beat together (timing_drift), at most
   config.yaml's `sampling.pulse_sway_ms`. A pianist's beat breathes (expressive timing: the tempo bends over a
-  phrase), a sequencer's or a score's does not. An answer exactly on a steady grid repeats as strongly at two or
+  phrase); a sequencer's, a score's and a steady player's with a pianist's jitter do not. An answer exactly on a steady grid repeats as strongly at two or
   three beats as at one, where a pianist's fades at the longer lags, so its own pulse was heard at any of them
   (MODEL.md, the player's pulse, sessions 18 and 22). The drift is reproducible from the player's phrase (the same
   phrase, the same sway, on any clock) and small against the 40 ms a listener still hears as on the beat.
@@ -40,7 +40,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from segue.rhythm.beat_tracker import CLARITY_MIN_NOTES
+from segue.rhythm.beat_tracker import CHORD_WINDOW_S, CLARITY_MIN_NOTES
 from segue.rhythm.onset_envelope import FRAME_S, autocorrelation, envelope
 
 CYCLES = (0.5, 1.0, 2.0)  # the rhythm's cycle, in tracked beats: the one at which the player's notes repeat most
@@ -202,17 +202,22 @@ def rhythm_grid(times: np.ndarray, anchor: float, period: float, sway: float = 0
     mass = np.bincount(owner, share, len(points))
     weights = np.minimum(mass / mass.mean(), MAX_WEIGHT) ** WEIGHT_POWER
     steady = RhythmGrid(anchor, beats * period, points / bins, weights)
-    sd = min(sway, timing_spread(times, steady))
+    sd = min(sway, timing_drift(times, steady))
     return replace(steady, sway=Sway.of_phrase(times, sd)) if sd > 0 else steady
 
 
-def timing_spread(times: np.ndarray, grid: RhythmGrid) -> float:
-    """How far the notes lie from the grid's nearest points (seconds; a robust SD: 1.48 x the median absolute
-    deviation): a player's rubato and jitter. A score played as written, or a sequencer, lies on it."""
-    if len(times) < CLARITY_MIN_NOTES:
+def timing_drift(times: np.ndarray, grid: RhythmGrid) -> float:
+    """How far the player's chords drift from the grid's nearest points together (seconds, an SD): the square root
+    of the covariance of successive chords' offsets. A drift (rubato: the beat bends over several notes) moves
+    neighbours alike; jitter moves each note on its own and adds nothing to the covariance. A score played as
+    written, a sequencer, or a steady player with a pianist's jitter gets 0."""
+    times = np.sort(np.asarray(times, dtype=np.float64))
+    chords = times[np.concatenate([[True], np.diff(times) > CHORD_WINDOW_S])] if len(times) else times
+    if len(chords) < CLARITY_MIN_NOTES:
         return 0.0
-    off = np.asarray(times, dtype=np.float64) - grid.nearest(times)
-    return float(1.4826 * np.median(np.abs(off - np.median(off))))
+    off = chords - grid.nearest(chords)
+    off -= off.mean()
+    return math.sqrt(max(float(np.mean(off[:-1] * off[1:])), 0.0))
 
 
 def _cycle(times: np.ndarray, period: float) -> float:

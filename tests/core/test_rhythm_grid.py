@@ -66,11 +66,11 @@ def test_next_and_last_point():
 
 
 def test_a_swaying_grid_drifts_smoothly_from_the_players_last_note():
-    """A player off the steady beat by more than the sway's most (jitter 30 ms against 15): the points drift from the
-    steady beat by about that most, slowly (neighbouring beats together), from nothing at the player's last note;
-    next and last point still bracket any time."""
+    """A player whose beat bends by more than the sway's most: the points drift from the steady beat by about that
+    most, slowly (neighbouring beats together), from nothing at the player's last note; next and last point still
+    bracket any time."""
     sway = 0.015
-    player = played([(0.0, 1), (0.5, 1)], beats=16, jitter=0.03)
+    player = drifting(0.03, 0.005)
     steady = rhythm_grid(player, 0.0, 0.5)
     swaying = rhythm_grid(player, 0.0, 0.5, sway)
     beats = player[-1] + 0.5 * np.arange(1, 400)
@@ -82,13 +82,26 @@ def test_a_swaying_grid_drifts_smoothly_from_the_players_last_note():
         assert swaying.last_point(t) <= t + 1e-9 < swaying.next_point(t)
 
 
-def test_the_grid_sways_as_much_as_the_player_and_a_steady_player_gets_a_steady_grid():
-    sways = []
-    for jitter in (0.0, 0.004, 0.008):
-        player = played([(0.0, 1), (0.5, 1)], beats=16, jitter=jitter)
-        grid = rhythm_grid(player, 0.0, 0.5, 0.015)
-        sways.append(0.0 if grid.sway is None else np.std(grid.sway.of(player[-1] + np.arange(0, 200, 0.05))))
-    assert sways[0] == 0.0 and 0.002 < sways[1] < sways[2] < 0.01, sways
+def drifting(drift: float, jitter: float, seed: int = 0) -> np.ndarray:
+    """Even eighths at 120 bpm whose beat drifts by a slow random walk (SD `drift` over about a second) and each note
+    by `jitter` on its own."""
+    rng = np.random.default_rng(seed)
+    slow = np.convolve(rng.normal(0, 1, 64), np.ones(4) / 2, mode="same")     # neighbours share 3 of 4 terms
+    grid = 0.25 * np.arange(64)
+    return np.sort(grid + drift * slow + rng.normal(0, jitter, 64))
+
+
+def test_the_grid_sways_as_the_player_drifts_and_not_with_their_jitter():
+    """A player whose beat bends gets a swaying grid, as far as it bends (at most the setting); a steady player with
+    a pianist's jitter (15 ms), a score as written or a sequencer gets a steady one."""
+    def sway_of(times):
+        grid = rhythm_grid(times, 0.0, 0.5, 0.015)
+        return 0.0 if grid.sway is None else float(np.std(grid.sway.of(times[-1] + np.arange(0, 200, 0.05))))
+    assert sway_of(drifting(0.0, 0.0)) == 0.0
+    assert np.median([sway_of(drifting(0.0, 0.015, seed)) for seed in range(10)]) < 0.004
+    bending = [sway_of(drifting(0.008, 0.005, seed)) for seed in range(10)]
+    assert 0.003 < np.median(bending) < 0.012, bending
+    assert np.median([sway_of(drifting(0.03, 0.005, seed)) for seed in range(10)]) == pytest.approx(0.015, rel=0.2)
 
 
 def test_a_phrase_sways_the_same_on_another_clock():
@@ -159,7 +172,7 @@ def test_the_configured_sway_moves_where_the_answers_time_lands():
     from segue.inference.grammar_settings import GrammarSettings
     from segue.inference.pulse_preference import FollowPulse as Preference
 
-    ctx = context_with(list(played([(0.0, 1), (0.5, 1)], beats=16, jitter=0.02)))
+    ctx = context_with(list(drifting(0.03, 0.005)))
     default = next(s for s in build_shapers(GrammarSettings()) if isinstance(s, Preference))
     assert default.sway == pytest.approx(GrammarSettings().pulse_sway_ms / 1000) and default.sway > 0
     probs = np.full(codec.NUM_CLASSES, 1.0 / codec.NUM_CLASSES)
