@@ -7,8 +7,8 @@ from typing import ClassVar
 
 from segue.codec.keys import check_strength
 from segue.config import COUNT, FRACTION, Range
-from segue.rhythm.rhythm_grid import MAX_SWAY_MS
 from segue.errors import SegueError
+from segue.rhythm.rhythm_grid import MAX_SWAY_MS
 
 
 @dataclass
@@ -29,7 +29,7 @@ class GrammarSettings:
     follow_key_chromatic: bool = True     # ... out-of-scale notes held to the player's share of them, not ruled out
     pulse_strength: float = 0.9           # time shifts drawn toward the tracked pulse's grid when it is sure; 0 = off
     pulse_timing_temperature: float = 0.7  # ... and drawn this much cooler then (1 = as the model has them)
-    pulse_sway_ms: float = 15.0           # ... its grid swaying as the player's beat bent, at most this much (SD); 0 = steady
+    pulse_sway_ms: float = 15.0           # ... its grid swaying as the player's beat bent, at most this; 0 = steady
 
     RANGES: ClassVar[dict[str, Range]] = {
         "release_start_seconds": Range(None, 60),    # negative = no release hazard

@@ -18,18 +18,17 @@ the model wants now waits for the grid rather than disappearing; at a point the 
 note-on gains, its share taken from everything else, so the answer's notes gather where the player's did and its
 rhythm repeats at the player's cycle. (Every point at weight 1 made an even run of half beats, whose dominant period
 fell on any multiple of the spacing: MODEL.md, session 17.) The grid's points sway from the player's steady beat as
-much as the player's notes drift from it, at most `sway_ms` (SD, drifting over about a second: segue.rhythm.rhythm_grid.Sway),
-as a pianist's beat breathes: an answer
-exactly on a metronome's grid repeated as strongly at two or three beats as at one, and its own tempo was heard at
-any of them (MODEL.md, session 22). A note within CHORD_WINDOW_S of the chord segue has just
-begun is judged where that chord began: the model learnt the 10-40 ms a pianist spreads a chord over, and judging
-each of its notes on its own cost the steered answers 15% of their notes (MODEL.md, session 19). Moving a shift to
-the *nearest* point, not re-weighting shifts toward strong beats, keeps the time the model lets pass at its scale,
-so an answer keeps its pace (a re-weighting pulled short shifts toward far beats and halved the notes per answer).
-It yields to the session memory as the grammar's other preferences do (grammar.YieldToMemory): where the memory is
-confident it replays the player's own rhythm in the player's own timing, which keeps their tempo as a pianist's
-continuation does, where holding the memory's draws to the grid made answers repeat at two to four beats more than
-at the player's (MODEL.md, session 19).
+far as the player's chords drift from it, at most `sway_ms` (SD, drifting over about a second:
+segue.rhythm.rhythm_grid.Sway), as a pianist's beat breathes: an answer exactly on a metronome's grid repeated as
+strongly at two or three beats as at one, and its own tempo was heard at any of them (MODEL.md, session 22). A note
+within CHORD_WINDOW_S of the chord segue has just begun is judged where that chord began: the model learnt the 10-40
+ms a pianist spreads a chord over, and judging each of its notes on its own cost the steered answers 15% of their
+notes (MODEL.md, session 19). Moving a shift to the *nearest* point, not re-weighting shifts toward strong beats,
+keeps the time the model lets pass at its scale, so an answer keeps its pace (a re-weighting pulled short shifts
+toward far beats and halved the notes per answer). It yields to the session memory as the grammar's other
+preferences do (grammar.YieldToMemory): where the memory is confident it replays the player's own rhythm in the
+player's own timing, which keeps their tempo as a pianist's continuation does, where holding the memory's draws to
+the grid made answers repeat at two to four beats more than at the player's (MODEL.md, session 19).
 
 While it steers, the time shifts are also drawn cooler (`timing_temperature`: their block of the distribution
 raised to 1/T and given back its mass, so the odds of moving time against playing a note stay the model's): the

@@ -26,10 +26,11 @@ last phrase, so an answer can keep it.
 - The sway (Sway): the points drift around the player's steady beat over about SWAY_TIME_S, from nothing at the
   player's last note, by as much as the player's own notes drift off that beat together (timing_drift), at most
   config.yaml's `sampling.pulse_sway_ms`. A pianist's beat breathes (expressive timing: the tempo bends over a
-  phrase); a sequencer's, a score's and a steady player's with a pianist's jitter do not. An answer exactly on a steady grid repeats as strongly at two or
-  three beats as at one, where a pianist's fades at the longer lags, so its own pulse was heard at any of them
-  (MODEL.md, the player's pulse, sessions 18 and 22). The drift is reproducible from the player's phrase (the same
-  phrase, the same sway, on any clock) and small against the 40 ms a listener still hears as on the beat.
+  phrase); a sequencer's, a score's and a steady player's with a pianist's jitter do not. An answer exactly on a
+  steady grid repeats as strongly at two or three beats as at one, where a pianist's fades at the longer lags, so its
+  own pulse was heard at any of them (MODEL.md, the player's pulse, sessions 18 and 22). The drift is reproducible
+  from the player's phrase (the same phrase, the same sway, on any clock) and small against the 40 ms a listener
+  still hears as on the beat.
 """
 from __future__ import annotations
 
@@ -181,8 +182,8 @@ class RhythmGrid:
 
 def rhythm_grid(times: np.ndarray, anchor: float, period: float, sway: float = 0.0) -> RhythmGrid:
     """The grid of the player's notes at `times` (seconds, on the tracker's clock) in the tracked beat
-    anchor + n * period, its points swaying by as much as the player's notes lie off it, at most `sway` seconds (SD;
-    0: on the steady beat)."""
+    anchor + n * period, its points swaying as far as the player's chords drift off it (timing_drift), at most `sway`
+    seconds (SD; 0: on the steady beat)."""
     times = np.asarray(times, dtype=np.float64)
     beats = _cycle(times, period)
     bins = int(round(BINS_PER_BEAT * beats))
