@@ -309,12 +309,18 @@ MEANINGS = {
 MEANINGS.update(pulse_metrics.MEANINGS)
 
 
-def format_table(summary: dict[str, dict[str, float]], seconds: float) -> str:
-    """A Markdown table, one row per measure and one column per system (readable as plain text too)."""
+def format_table(summary: dict[str, dict[str, float]], seconds: float, split: str = "eval",
+                 every: float | None = None, primers: int | None = None) -> str:
+    """A Markdown table, one row per measure and one column per system (readable as plain text too), under a line
+    saying where the primers were cut (`every`, `primers`: as passages_of cut them)."""
     systems = list(summary)
     counts = ", ".join(f"{system}: {int(row['pieces'])}" for system, row in summary.items())
-    lines = [f"Primer = the first {seconds:g} s of each eval piece, continuation = the next {seconds:g} s "
-             f"({counts} pieces); means over pieces "
+    if every:
+        where = (f"Primers = {seconds:g} s from every {every:g} s of each {split} piece"
+                 + (f" ({primers} primers, averaged per piece)" if primers else ""))
+    else:
+        where = f"Primer = the first {seconds:g} s of each {split} piece"
+    lines = [f"{where}, continuation = the next {seconds:g} s ({counts} pieces); means over pieces "
              "(± standard error).", "",
              "| measure | " + " | ".join(systems) + " | what it is |", "|---|" + "---|" * (len(systems) + 1)]
     for key, heading, _ in COLUMNS:
@@ -538,7 +544,7 @@ def run_continuations(model_path: str | Path | None, data_dir: str | Path, secon
         results += evaluate_passages(passages, generators, seconds,
                                      progress and (lambda message, label=label: progress(label + message)))
     summary = summarise(per_piece(results), ["real", *generators])
-    table = format_table(summary, seconds)
+    table = format_table(summary, seconds, split, every, len(passages))
     if draws > 1:
         table = (f"Every primer continued {draws} times (seeds {seed}..{seed + draws - 1}), averaged per piece.\n\n"
                  + table)

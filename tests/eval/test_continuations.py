@@ -101,6 +101,9 @@ def test_markov_continuation_of_scales_is_measured_against_the_real_one(tmp_path
     # legend, blank, heading, rule, one row per measure and one per gap to the real continuation
     assert len(table) == 4 + len(COLUMNS) + len(GAP_MEASURES)
     assert table[5].startswith("| key r - real | - | ")
+    assert table[0].startswith("Primer = the first 10 s of each eval piece, continuation = the next 10 s")
+    spread = format_table(summary, 10.0, "train", 20.0, 37).splitlines()[0]
+    assert spread.startswith("Primers = 10 s from every 20 s of each train piece (37 primers, averaged per piece), ")
     png = plot_summary(summary, tmp_path / "c.png")
     assert png.read_bytes()[:4] == b"\x89PNG"
 
