@@ -203,7 +203,7 @@ def rhythm_grid(times: np.ndarray, anchor: float, period: float, sway: float = 0
     mass = np.bincount(owner, share, len(points))
     weights = np.minimum(mass / mass.mean(), MAX_WEIGHT) ** WEIGHT_POWER
     steady = RhythmGrid(anchor, beats * period, points / bins, weights)
-    sd = min(sway, timing_drift(times, steady))
+    sd = min(sway, timing_drift(times, steady)) if sway > 0 else 0.0
     return replace(steady, sway=Sway.of_phrase(times, sd)) if sd > 0 else steady
 
 
